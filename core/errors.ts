@@ -1,0 +1,106 @@
+/** Stable machine-readable error codes; API and CLI map them once at their edge. */
+export const ERROR_CODES = {
+  scriptInvalid: 'script_invalid',
+  validation: 'validation',
+  notFound: 'not_found',
+  conflict: 'conflict',
+  leaseLost: 'lease_lost',
+  invalidTransition: 'invalid_transition',
+  config: 'config',
+  engine: 'engine',
+  forbidden: 'forbidden',
+} as const;
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/** The base of every error this project throws on purpose. */
+export class KurokoError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** One problem found in a script, located at a 1-based line and column. */
+export interface ScriptProblem {
+  readonly line: number;
+  readonly column: number;
+  readonly message: string;
+}
+
+/** A script with one or more errors; `problems` holds every one of them. */
+export class ScriptError extends KurokoError {
+  readonly problems: readonly ScriptProblem[];
+  constructor(problems: readonly ScriptProblem[]) {
+    super(ERROR_CODES.scriptInvalid, problems.map((p) => `line ${p.line}, column ${p.column}: ${p.message}`).join('; '));
+    this.problems = problems;
+  }
+}
+
+/** One invalid field of some input. */
+export interface FieldProblem {
+  readonly field: string;
+  readonly message: string;
+}
+
+/** Well-formed input that breaks a rule (a bad cron, a missing name, an unknown time zone). */
+export class ValidationError extends KurokoError {
+  readonly problems: readonly FieldProblem[];
+  constructor(message: string, problems: readonly FieldProblem[] = []) {
+    super(ERROR_CODES.validation, message);
+    this.problems = problems;
+  }
+}
+
+/** A record that does not exist. */
+export class NotFoundError extends KurokoError {
+  constructor(entity: string, id: number | string) {
+    super(ERROR_CODES.notFound, `${entity} ${id} was not found`);
+  }
+}
+
+/** The state of a record forbids the change (a delete while an instance works, a retry of a working token). */
+export class ConflictError extends KurokoError {
+  constructor(message: string) {
+    super(ERROR_CODES.conflict, message);
+  }
+}
+
+/** An action the caller may not take. */
+export class ForbiddenError extends KurokoError {
+  constructor(message: string) {
+    super(ERROR_CODES.forbidden, message);
+  }
+}
+
+/** A write by an agent whose claim (attempt) is no longer current. */
+export class LeaseLostError extends KurokoError {
+  constructor(executionId: number, attempt: number) {
+    super(ERROR_CODES.leaseLost, `execution ${executionId} attempt ${attempt} no longer holds its lease`);
+  }
+}
+
+/** A state change that the current state does not allow. */
+export class InvalidTransitionError extends KurokoError {
+  constructor(message: string) {
+    super(ERROR_CODES.invalidTransition, message);
+  }
+}
+
+/** Configuration that failed validation; the message lists every problem. */
+export class ConfigError extends KurokoError {
+  constructor(problems: readonly string[]) {
+    super(ERROR_CODES.config, `invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/**
+ * An error found while running a node (a missing sub-process definition, a bad option met at run time).
+ * The engine turns it into a critical token and a canceled instance (Kuroko2's EngineError path).
+ */
+export class EngineError extends KurokoError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ERROR_CODES.engine, message, options);
+  }
+}

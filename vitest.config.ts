@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+// Two cores: two test files at a time. Every database-backed test file creates its own database.
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts', 'infra-tests/**/*.test.ts'],
+    pool: 'forks',
+    maxWorkers: 2,
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    globalSetup: ['test/helpers/global-setup.ts'],
+  },
+});
