@@ -1,0 +1,419 @@
+/**
+ * Runs one shell command the way Kuroko2's executor did (`Open3.popen2e(env, cmd, unsetenv_others: true,
+ * pgroup: true)`), on Node: a new process group, stdin closed, stdout and stderr merged in order, a clean
+ * environment, the exit status or signal recorded in full, and a kill that reaches the whole group.
+ *
+ * Merging stdout and stderr in order: Node cannot hand one pipe to two child fds, and reading two pipes
+ * loses the order between them. So the shell is started as `<shell> -c 'exec 2>&1; <script>'`: the shell
+ * points its stderr at the stdout pipe before any line of the script runs, exactly like popen2e's shared
+ * pipe. The prefix sits on the script's first line so `$LINENO` and the shell's "line N" messages keep
+ * their numbers. A syntax error on that first line is reported by the shell before the redirect, so
+ * stderr is still read from its own pipe; that pipe closes the moment the redirect happens, and stdout is
+ * held back until it does, which keeps those early messages ahead of everything else. The shell must
+ * therefore be POSIX (`-c`, `exec 2>&1`).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+
+export const DEFAULT_SHELL_PATH = '/bin/bash';
+/** Redirects the shell's stderr onto its stdout before the script's first command. */
+const MERGE_STDERR_PREFIX = 'exec 2>&1; ';
+/**
+ * How long `done` waits for the output pipe to close after the leader exited. A background grandchild
+ * (`sleep 300 &`) inherits the pipe and may hold it open for ever; the command is over when its leader is.
+ */
+export const DEFAULT_OUTPUT_DRAIN_MS = 500;
+/** How often `kill` looks at the group while waiting for it to empty. */
+const KILL_POLL_MS = 25;
+/** How long `kill` waits for the group to vanish after SIGKILL, which cannot be ignored. */
+const KILL_SETTLE_MS = 5_000;
+/** Shell conventions: 127 "not found", 126 "found but cannot be executed". */
+const EXIT_NOT_FOUND = 127;
+const EXIT_NOT_EXECUTABLE = 126;
+const PROC_ROOT = '/proc';
+
+/** The agent environment variables a command inherits (Kuroko2: HOME, PATH, LANG); the token's ENV wins. */
+export interface InheritedEnv {
+  HOME?: string;
+  PATH?: string;
+  LANG?: string;
+}
+
+/** What to run. */
+export interface CommandSpec {
+  /** The script, run as `<shellPath> -c <shell>`. */
+  shell: string;
+  /** The token's ENV plus the KUROKO2_* variables. */
+  env: Record<string, string>;
+  /** Defaults to /bin/bash; must be a POSIX shell. */
+  shellPath?: string;
+  cwd?: string;
+  inheritEnv: InheritedEnv;
+  /** Overrides DEFAULT_OUTPUT_DRAIN_MS. */
+  outputDrainMs?: number;
+}
+
+/** Callbacks from a running command. They must not throw; a throw is caught and reported in the result. */
+export interface RunHooks {
+  /** Called synchronously inside startCommand, right after spawn and before any output. */
+  onSpawn?: (pid: number) => void;
+  /** Output as UTF-8 text, never splitting a multi-byte character across calls. */
+  onOutput?: (chunk: string) => void;
+}
+
+export interface CommandResult {
+  /** 0-255, or null when the command died by a signal or never started. */
+  exitStatus: number | null;
+  /** The signal that ended the leader ('SIGTERM', 'SIGKILL' ...), or null. */
+  termSignal: string | null;
+  /** Why the shell could not be started; the same text was sent through onOutput. */
+  spawnError?: string;
+  startedAt: Date;
+  finishedAt: Date;
+  /**
+   * False when the output pipe was still open (held by a background grandchild) when `done` resolved;
+   * later output still reaches onOutput until the pipe closes.
+   */
+  outputDrained: boolean;
+  /** The first error thrown by a hook, if any. */
+  hookError?: string;
+}
+
+export interface KillOutcome {
+  termSent: boolean;
+  killSent: boolean;
+  /** Whether the group was seen empty when kill resolved. */
+  groupEmpty: boolean;
+  error?: string;
+}
+
+export interface RunningCommand {
+  /** Undefined when the shell could not be spawned. */
+  pid: number | undefined;
+  /** Equals pid: the command leads its own group. */
+  pgid: number | undefined;
+  /** Resolves (never rejects) when the leader has exited and its output has drained (see CommandResult). */
+  done: Promise<CommandResult>;
+  /** SIGTERM to the group, SIGKILL after graceMs if any member is left. Never rejects. */
+  kill(graceMs: number): Promise<KillOutcome>;
+}
+
+/** Starts a command in a new process group and streams its merged output to the hooks. */
+export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCommand {
+  const startedAt = new Date();
+  let hookError: string | undefined;
+  const callHook = (call: () => void): void => {
+    try {
+      call();
+    } catch (error) {
+      hookError ??= errorMessage(error);
+    }
+  };
+  const emit = (chunk: string): void => {
+    if (chunk !== '') callHook(() => hooks.onOutput?.(chunk));
+  };
+  const shellPath = spec.shellPath ?? DEFAULT_SHELL_PATH;
+
+  const failedResult = (reason: string, code: string | undefined): CommandResult => {
+    const spawnError = `cannot start ${shellPath}: ${reason}`;
+    emit(`${spawnError}\n`);
+    const result: CommandResult = {
+      exitStatus: code === 'EACCES' || code === 'ENOEXEC' ? EXIT_NOT_EXECUTABLE : EXIT_NOT_FOUND,
+      termSignal: null,
+      spawnError,
+      startedAt,
+      finishedAt: new Date(),
+      outputDrained: true,
+    };
+    if (hookError !== undefined) result.hookError = hookError;
+    return result;
+  };
+  const notStarted = (done: Promise<CommandResult>): RunningCommand => ({
+    pid: undefined,
+    pgid: undefined,
+    done,
+    kill: () => Promise.resolve(nothingToKill()),
+  });
+  const failure = (reason: string, code: string | undefined): RunningCommand =>
+    notStarted(Promise.resolve(failedResult(reason, code)));
+
+  // Node reports a missing cwd as "spawn /bin/bash ENOENT", which blames the shell; say what is wrong.
+  if (spec.cwd !== undefined) {
+    const problem = directoryProblem(spec.cwd);
+    if (problem !== undefined) return failure(problem, 'ENOENT');
+  }
+
+  let child: ChildProcess;
+  try {
+    child = spawn(shellPath, ['-c', MERGE_STDERR_PREFIX + spec.shell], {
+      cwd: spec.cwd,
+      env: buildEnvironment(spec),
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  } catch (error) {
+    // Invalid arguments (a NUL byte in the script or the environment) throw synchronously.
+    return failure(errorMessage(error), errorCode(error));
+  }
+
+  const pid = child.pid;
+  if (pid === undefined) {
+    // The spawn failed (ENOENT, EACCES); Node emits the reason as 'error' on the next tick.
+    return notStarted(
+      new Promise((resolve) => {
+        child.once('error', (error) => resolve(failedResult(spawnErrorReason(error), errorCode(error))));
+      }),
+    );
+  }
+
+  callHook(() => hooks.onSpawn?.(pid));
+  const done = watchChild(child, emit, spec.outputDrainMs ?? DEFAULT_OUTPUT_DRAIN_MS).then((watched) => {
+    const result: CommandResult = { ...watched, startedAt };
+    if (hookError !== undefined) result.hookError = hookError;
+    return result;
+  });
+  return { pid, pgid: pid, done, kill: (graceMs) => killProcessGroup(pid, graceMs) };
+}
+
+/** Follows a spawned child's output and exit; see CommandResult for when it resolves. */
+function watchChild(
+  child: ChildProcess,
+  emit: (chunk: string) => void,
+  drainMs: number,
+): Promise<Omit<CommandResult, 'startedAt'>> {
+  const stdout = child.stdout;
+  const stderr = child.stderr;
+  if (stdout === null || stderr === null) throw new Error('spawn did not create the output pipes');
+  const outDecoder = new StringDecoder('utf8');
+  const errDecoder = new StringDecoder('utf8');
+  let holdStdout = true;
+  let held: string[] = [];
+  let stdoutOpen = true;
+  let stderrOpen = true;
+  let exit: { exitStatus: number | null; termSignal: string | null; finishedAt: Date } | undefined;
+
+  const fromStdout = (text: string): void => {
+    if (holdStdout) held.push(text);
+    else emit(text);
+  };
+  const release = (): void => {
+    if (!holdStdout) return;
+    holdStdout = false;
+    const chunks = held;
+    held = [];
+    for (const chunk of chunks) emit(chunk);
+  };
+
+  return new Promise((resolve) => {
+    let drainTimer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const settle = (outputDrained: boolean): void => {
+      if (settled || exit === undefined) return;
+      settled = true;
+      if (drainTimer !== undefined) clearTimeout(drainTimer);
+      release();
+      if (!outputDrained) {
+        // Keep reading (so a grandchild never blocks on a full pipe) without keeping the agent alive.
+        unrefStream(stdout);
+        unrefStream(stderr);
+      }
+      resolve({ ...exit, outputDrained });
+    };
+    const maybeFinish = (): void => {
+      if (!stdoutOpen && !stderrOpen) settle(true);
+    };
+
+    stdout.on('data', (data: Buffer) => fromStdout(outDecoder.write(data)));
+    stderr.on('data', (data: Buffer) => emit(errDecoder.write(data)));
+    stdout.on('close', () => {
+      stdoutOpen = false;
+      fromStdout(outDecoder.end());
+      maybeFinish();
+    });
+    stderr.on('close', () => {
+      stderrOpen = false;
+      emit(errDecoder.end());
+      release();
+      maybeFinish();
+    });
+    child.on('exit', (code, signal) => {
+      exit = { exitStatus: code, termSignal: signal, finishedAt: new Date() };
+      release();
+      maybeFinish();
+      if (!settled) drainTimer = setTimeout(() => settle(false), drainMs);
+    });
+  });
+}
+
+function unrefStream(stream: Readable): void {
+  const handle = stream as Readable & { unref?: () => void };
+  handle.unref?.();
+}
+
+/** The child's whole environment: HOME, PATH and LANG from the agent, then the command's ENV on top. */
+export function buildEnvironment(spec: Pick<CommandSpec, 'env' | 'inheritEnv'>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ['HOME', 'PATH', 'LANG'] as const) {
+    const value = spec.inheritEnv[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return Object.assign(env, spec.env);
+}
+
+function directoryProblem(path: string): string | undefined {
+  try {
+    return statSync(path).isDirectory() ? undefined : `working directory ${path} is not a directory`;
+  } catch (error) {
+    return `working directory ${path} is not accessible (${errorCode(error) ?? errorMessage(error)})`;
+  }
+}
+
+function nothingToKill(): KillOutcome {
+  return { termSent: false, killSent: false, groupEmpty: true };
+}
+
+/**
+ * SIGTERM to every process of the group, then SIGKILL once graceMs has passed with any member left
+ * (a grandchild can outlive its parent, so the group is checked, not the leader).
+ */
+export async function killProcessGroup(pgid: number, graceMs: number): Promise<KillOutcome> {
+  if (!isProcessGroupAlive(pgid)) return nothingToKill();
+  const term = signalGroup(pgid, 'SIGTERM');
+  if (term.error !== undefined) return { termSent: false, killSent: false, groupEmpty: false, error: term.error };
+  if (!term.sent || (await waitForEmptyGroup(pgid, graceMs))) {
+    return { termSent: term.sent, killSent: false, groupEmpty: true };
+  }
+  const kill = signalGroup(pgid, 'SIGKILL');
+  if (kill.error !== undefined) return { termSent: true, killSent: false, groupEmpty: false, error: kill.error };
+  const groupEmpty = !kill.sent || (await waitForEmptyGroup(pgid, KILL_SETTLE_MS));
+  return { termSent: true, killSent: kill.sent, groupEmpty };
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): { sent: boolean; error?: string } {
+  try {
+    process.kill(-pgid, signal);
+    return { sent: true };
+  } catch (error) {
+    // ESRCH: the group emptied between the check and the signal, which is what we wanted.
+    if (errorCode(error) === 'ESRCH') return { sent: false };
+    return { sent: false, error: `${signal} to process group ${pgid} failed: ${errorMessage(error)}` };
+  }
+}
+
+async function waitForEmptyGroup(pgid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = performance.now() + Math.max(0, timeoutMs);
+  for (;;) {
+    if (!isProcessGroupAlive(pgid)) return true;
+    const left = deadline - performance.now();
+    if (left <= 0) return false;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(KILL_POLL_MS, left)));
+  }
+}
+
+/**
+ * Whether the process exists (signal 0; EPERM counts as alive). Zombies count as dead: an orphan is
+ * reaped only if PID 1 reaps, which container init processes often do not.
+ */
+export function isPidAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if (errorCode(error) !== 'EPERM') return false;
+  }
+  const stat = readProcStat(pid);
+  return stat === undefined || !isDeadState(stat.state);
+}
+
+/** Whether any live (non-zombie) process is in the group. Falls back to signal 0 where /proc is missing. */
+export function isProcessGroupAlive(pgid: number): boolean {
+  if (!Number.isSafeInteger(pgid) || pgid <= 0) return false;
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    if (errorCode(error) !== 'EPERM') return false;
+  }
+  const members = listProcessGroupMembers(pgid);
+  return members === undefined || members.length > 0;
+}
+
+/** One line of /proc/<pid>/stat, the fields this agent needs. */
+export interface ProcStat {
+  pid: number;
+  comm: string;
+  state: string;
+  ppid: number;
+  pgrp: number;
+}
+
+/**
+ * Parses /proc/<pid>/stat. The comm field is in parentheses and may itself hold spaces and parentheses,
+ * so the fields after it are found from the LAST ')'.
+ */
+export function parseProcStat(text: string): ProcStat | undefined {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) return undefined;
+  const pid = Number(text.slice(0, open).trim());
+  const [state, ppid, pgrp] = text.slice(close + 1).trim().split(/\s+/);
+  if (state === undefined || ppid === undefined || pgrp === undefined) return undefined;
+  const parsed = { pid, comm: text.slice(open + 1, close), state, ppid: Number(ppid), pgrp: Number(pgrp) };
+  return Number.isInteger(parsed.pid) && Number.isInteger(parsed.ppid) && Number.isInteger(parsed.pgrp) ? parsed : undefined;
+}
+
+function readProcStat(pid: number): ProcStat | undefined {
+  try {
+    // latin1: comm is raw bytes; only the ASCII fields after it matter.
+    return parseProcStat(readFileSync(`${PROC_ROOT}/${pid}/stat`, 'latin1'));
+  } catch {
+    return undefined;
+  }
+}
+
+function isDeadState(state: string): boolean {
+  return state === 'Z' || state === 'X' || state === 'x';
+}
+
+/** Pids of the live processes in a group, from /proc; undefined where /proc cannot be read. */
+export function listProcessGroupMembers(pgid: number): number[] | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(PROC_ROOT);
+  } catch {
+    return undefined;
+  }
+  const members: number[] = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = readProcStat(Number(name));
+    // A process that exited between readdir and read simply is not a member any more.
+    if (stat !== undefined && stat.pgrp === pgid && !isDeadState(stat.state)) members.push(stat.pid);
+  }
+  return members;
+}
+
+/** Node words a failed exec as "spawn /x ENOENT"; say it the way a shell user reads it. */
+function spawnErrorReason(error: unknown): string {
+  const code = errorCode(error);
+  const text = code === undefined ? undefined : SPAWN_ERROR_TEXT[code];
+  return text === undefined ? errorMessage(error) : `${text} (${code})`;
+}
+
+const SPAWN_ERROR_TEXT: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  ENOEXEC: 'not an executable format',
+  ENOTDIR: 'a path component is not a directory',
+};
+
+function errorCode(error: unknown): string | undefined {
+  if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
+  return undefined;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
