@@ -93,6 +93,7 @@ export interface StepReader {
   findDefinition(definitionId: number): Promise<Definition | undefined>;
   findToken(tokenId: number): Promise<Token | undefined>;
   findTokens(tokenIds: readonly number[]): Promise<Token[]>;
+  findTokensByInstance(instanceId: number): Promise<Token[]>;
   /** Unfinished (not yet archived) executions of an instance, for cancel. */
   findExecutionsByInstance(instanceId: number): Promise<Execution[]>;
   /** The first finished instance of a definition created in [from, to], for `wait:`. */
