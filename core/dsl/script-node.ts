@@ -8,6 +8,11 @@ export interface ScriptNode {
   readonly line: number;
   /** 1-based column where the type starts (0 for the root). */
   readonly column: number;
+  /**
+   * 1-based column where the option starts (after the colon and any blanks), so option errors point at it.
+   * Set by the parser on every non-root node; absent on nodes built by hand.
+   */
+  readonly optionColumn?: number;
   /** `parent.path + "/" + index + "-" + type`; the root's is `""`. */
   readonly path: string;
   /** Index among its siblings. */
