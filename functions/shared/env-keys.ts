@@ -1,0 +1,54 @@
+/**
+ * Names shared by the CDK app (which sets them) and the config schemas in `config.ts` (which read them).
+ * Changing a value here changes both sides at once; that is the point of the file.
+ */
+
+/** Environment variables of the Lambda functions and the worker agent. */
+export const ENV_KEYS = {
+  stage: 'KUROKO_STAGE',
+  dbClusterArn: 'KUROKO_DB_CLUSTER_ARN',
+  dbSecretArn: 'KUROKO_DB_SECRET_ARN',
+  dbName: 'KUROKO_DB_NAME',
+  alertTopicArn: 'KUROKO_ALERT_TOPIC_ARN',
+  metricsNamespace: 'KUROKO_METRICS_NAMESPACE',
+  executionLogGroup: 'KUROKO_EXECUTION_LOG_GROUP',
+  processorFunction: 'KUROKO_PROCESSOR_FUNCTION',
+  notifierFunction: 'KUROKO_NOTIFIER_FUNCTION',
+  declaredQueues: 'KUROKO_DECLARED_QUEUES',
+  workerQueues: 'KUROKO_WORKER_QUEUES',
+  apiClientsSecretArn: 'KUROKO_API_CLIENTS_SECRET_ARN',
+  agentConfigParameter: 'KUROKO_AGENT_CONFIG_PARAMETER',
+  powertoolsServiceName: 'POWERTOOLS_SERVICE_NAME',
+  powertoolsLogLevel: 'POWERTOOLS_LOG_LEVEL',
+  nodeOptions: 'NODE_OPTIONS',
+} as const;
+export type EnvKey = (typeof ENV_KEYS)[keyof typeof ENV_KEYS];
+
+/** The Lambda functions of the AWS mode; each has `functions/<name>/handler.ts`. */
+export const LAMBDA_NAMES = {
+  processor: 'processor',
+  scheduler: 'scheduler',
+  monitor: 'monitor',
+  notifier: 'notifier',
+  provisioner: 'provisioner',
+  api: 'api',
+  migrator: 'migrator',
+} as const;
+export type LambdaName = (typeof LAMBDA_NAMES)[keyof typeof LAMBDA_NAMES];
+
+/** Tags every worker instance carries; IAM conditions of the provisioner and the agent rely on them. */
+export const WORKER_TAGS = {
+  queue: 'kuroko:queue',
+  managed: 'kuroko:managed',
+  stage: 'kuroko:stage',
+} as const;
+
+/** The custom metric the notifier publishes and an alarm watches. */
+export const OUTBOX_METRIC = {
+  namespace: 'KurokoServerless',
+  name: 'OutboxBacklog',
+} as const;
+
+/** Powertools log levels accepted by `POWERTOOLS_LOG_LEVEL`. */
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
