@@ -83,10 +83,11 @@ export function* slotInstants(schedule: DaySchedule, zone: ZoneClock, afterMs: n
     const limit = transition === undefined ? untilMs : Math.min(untilMs, transition - 1);
     const wall = nextWallMinute(schedule, wallFloor, limit + offsetMs);
     const candidate = wall === undefined ? undefined : wall - offsetMs;
-    // Offsets are sampled a day apart: no real zone changes its offset twice within a day.
+    // Offsets are sampled a day apart (no real zone changes its offset twice within a day), a whole day at a
+    // time so that a minutely cron costs one sample per day rather than one per slot.
     const target = candidate ?? limit;
     while (transition === undefined && checkedUntil < target) {
-      const next = Math.min(checkedUntil + MS_PER_DAY, target);
+      const next = checkedUntil + MS_PER_DAY;
       if (zone.offsetMinutes(next) * MS_PER_MINUTE === offsetMs) checkedUntil = next;
       else transition = bisectTransition(zone, checkedUntil, next);
     }

@@ -75,9 +75,9 @@ export function nextLaunchTime(
   after: Date,
   timeZone: string,
 ): Date | undefined {
-  if (launchCrons.length === 0 || !leavesSomeLaunch(launchCrons, suspendCrons)) return undefined;
   let best: Date | undefined;
-  for (const cron of launchCrons) {
+  // A cron left with no minute on any day would otherwise be searched to the horizon.
+  for (const cron of launchCrons.filter((c) => leavesSomeLaunch([c], suspendCrons))) {
     const next = nextScheduleTime(unsuspendedSchedule(cron, suspendCrons), after, timeZone);
     if (next && (!best || next < best)) best = next;
   }

@@ -21,18 +21,28 @@ export interface ZoneClock {
   offsetMinutes(epochMs: number): number;
 }
 
+/**
+ * Resolved zones by name. Validating a name builds an Intl formatter, far slower than an offset lookup, and a
+ * scheduler pass resolves the same few zones for every slot. Memoisation only: no behaviour depends on it.
+ */
+const resolvedZones = new Map<string, ZoneClock>();
+
 /** True when `tz` is an IANA time-zone name this runtime knows (`UTC`, `Asia/Tokyo`, `America/New_York`). */
 export function isValidTimeZone(tz: string): boolean {
-  return tz.length > 0 && IANAZone.isValidZone(tz);
+  return resolvedZones.has(tz) || (tz.length > 0 && IANAZone.isValidZone(tz));
 }
 
 /** Resolves a time-zone name, or throws a ValidationError naming it. */
 export function zoneClock(tz: string): ZoneClock {
+  const known = resolvedZones.get(tz);
+  if (known) return known;
   if (!isValidTimeZone(tz)) {
     throw new ValidationError(`\`${tz}\` is not a known time zone`, [{ field: 'time_zone', message: `unknown time zone ${tz}` }]);
   }
   const zone = IANAZone.create(tz);
-  return { name: tz, offsetMinutes: (epochMs) => zone.offset(epochMs) };
+  const clock: ZoneClock = { name: tz, offsetMinutes: (epochMs) => zone.offset(epochMs) };
+  resolvedZones.set(tz, clock);
+  return clock;
 }
 
 /** The wall value (see the file comment) of an instant. */
