@@ -22,10 +22,14 @@ export const DEFAULT_SHELL_PATH = '/bin/bash';
 /** Redirects the shell's stderr onto its stdout before the script's first command. */
 const MERGE_STDERR_PREFIX = 'exec 2>&1; ';
 /**
- * How long `done` waits for the output pipe to close after the leader exited. A background grandchild
- * (`sleep 300 &`) inherits the pipe and may hold it open for ever; the command is over when its leader is.
+ * After the leader exited, `done` waits for the output pipe to close, but only while output keeps coming:
+ * it gives up after this long without output. A background grandchild (`sleep 300 &`) inherits the pipe
+ * and may hold it open for ever; the command is over when its leader is. Waiting for silence rather than
+ * a fixed time keeps the last output of a busy agent, whose reads lag behind the exit.
  */
 export const DEFAULT_OUTPUT_DRAIN_MS = 500;
+/** The longest `done` waits after the leader's exit, for a grandchild that never stops writing. */
+export const OUTPUT_DRAIN_CAP_MS = 10_000;
 /** How often `kill` looks at the group while waiting for it to empty. */
 const KILL_POLL_MS = 25;
 /** How long `kill` waits for the group to vanish after SIGKILL, which cannot be ignored. */
@@ -52,7 +56,7 @@ export interface CommandSpec {
   shellPath?: string;
   cwd?: string;
   inheritEnv: InheritedEnv;
-  /** Overrides DEFAULT_OUTPUT_DRAIN_MS. */
+  /** Overrides DEFAULT_OUTPUT_DRAIN_MS (the quiet period after the leader's exit). */
   outputDrainMs?: number;
 }
 
@@ -74,8 +78,8 @@ export interface CommandResult {
   startedAt: Date;
   finishedAt: Date;
   /**
-   * False when the output pipe was still open (held by a background grandchild) when `done` resolved;
-   * later output still reaches onOutput until the pipe closes.
+   * False when the output pipe was still open (held by a background grandchild) when `done` resolved:
+   * see DEFAULT_OUTPUT_DRAIN_MS. Later output still reaches onOutput until the pipe closes.
    */
   outputDrained: boolean;
   /** The first error thrown by a hook, if any. */
@@ -210,6 +214,17 @@ function watchChild(
   return new Promise((resolve) => {
     let drainTimer: NodeJS.Timeout | undefined;
     let settled = false;
+    let lastOutputAt = performance.now();
+    const drainUntilQuiet = (exitedAt: number): void => {
+      const now = performance.now();
+      const quietLeft = lastOutputAt + drainMs - now;
+      const capLeft = exitedAt + OUTPUT_DRAIN_CAP_MS - now;
+      if (quietLeft <= 0 || capLeft <= 0) {
+        settle(false);
+        return;
+      }
+      drainTimer = setTimeout(() => drainUntilQuiet(exitedAt), Math.min(quietLeft, capLeft));
+    };
     const settle = (outputDrained: boolean): void => {
       if (settled || exit === undefined) return;
       settled = true;
@@ -226,8 +241,14 @@ function watchChild(
       if (!stdoutOpen && !stderrOpen) settle(true);
     };
 
-    stdout.on('data', (data: Buffer) => fromStdout(outDecoder.write(data)));
-    stderr.on('data', (data: Buffer) => emit(errDecoder.write(data)));
+    stdout.on('data', (data: Buffer) => {
+      lastOutputAt = performance.now();
+      fromStdout(outDecoder.write(data));
+    });
+    stderr.on('data', (data: Buffer) => {
+      lastOutputAt = performance.now();
+      emit(errDecoder.write(data));
+    });
     stdout.on('close', () => {
       stdoutOpen = false;
       fromStdout(outDecoder.end());
@@ -243,7 +264,11 @@ function watchChild(
       exit = { exitStatus: code, termSignal: signal, finishedAt: new Date() };
       release();
       maybeFinish();
-      if (!settled) drainTimer = setTimeout(() => settle(false), drainMs);
+      if (!settled) {
+        const exitedAt = performance.now();
+        lastOutputAt = Math.max(lastOutputAt, exitedAt);
+        drainUntilQuiet(exitedAt);
+      }
     });
   });
 }
