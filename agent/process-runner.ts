@@ -64,7 +64,10 @@ export interface CommandSpec {
 export interface RunHooks {
   /** Called synchronously inside startCommand, right after spawn and before any output. */
   onSpawn?: (pid: number) => void;
-  /** Output as UTF-8 text, never splitting a multi-byte character across calls. */
+  /**
+   * Output as UTF-8 text, never splitting a multi-byte character across calls. When the shell cannot be
+   * started, it receives the reason, possibly before startCommand returns.
+   */
   onOutput?: (chunk: string) => void;
 }
 
@@ -155,7 +158,10 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
     child = spawn(shellPath, ['-c', MERGE_STDERR_PREFIX + spec.shell], {
       cwd: spec.cwd,
       env: buildEnvironment(spec),
+      // setsid(): the command leads a new session and group, so a group kill spares the agent, and the
+      // command outlives an agent crash like Kuroko2's (the monitor then judges it from outside).
       detached: true,
+      // 'ignore' is /dev/null: a read of stdin ends at once instead of waiting for ever.
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   } catch (error) {
