@@ -1,2 +1,148 @@
-/** Vitest global setup: nothing shared yet; database tests create their own databases. */
-export default function setup(): void {}
+/**
+ * Vitest global setup: finds the MySQL/MariaDB the database tests use and publishes its URL as
+ * `inject('mysqlUrl')` (and KUROKO_TEST_MYSQL_URL for child processes).
+ *
+ * Order: KUROKO_TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test) if something answers there; otherwise
+ * a throwaway mariadbd started from the installed binary in a temporary folder on a free port, stopped at
+ * teardown. With neither, `mysqlUnavailable` carries a one-line reason and every MySQL / Data API test fails with
+ * it (nothing is skipped silently), while tests that need no MySQL still run.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createConnection } from 'mysql2/promise';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Server-level URL of the MySQL/MariaDB for database tests ('' when none could be found or started). */
+    mysqlUrl: string;
+    /** Why there is no MySQL, when there is none. */
+    mysqlUnavailable: string;
+  }
+}
+
+export const DEFAULT_TEST_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
+const MARIADBD = '/usr/sbin/mariadbd';
+const INSTALL_DB_CANDIDATES = ['/usr/bin/mariadb-install-db', '/usr/bin/mysql_install_db'];
+const PROBE_TIMEOUT_MS = 2_000;
+const START_TIMEOUT_MS = 60_000;
+const START_POLL_MS = 200;
+const STOP_TIMEOUT_MS = 20_000;
+
+/** True when a MySQL server accepts a connection at `url` (without selecting its database). */
+async function answers(url: string): Promise<boolean> {
+  const serverUrl = new URL(url);
+  serverUrl.pathname = '/';
+  try {
+    const connection = await createConnection({ uri: serverUrl.toString(), connectTimeout: PROBE_TIMEOUT_MS });
+    await connection.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface ThrowawayMariadb {
+  url: string;
+  stop(): Promise<void>;
+}
+
+async function startThrowawayMariadb(): Promise<ThrowawayMariadb> {
+  const installDb = INSTALL_DB_CANDIDATES.find((p) => existsSync(p));
+  if (!installDb) throw new Error(`found ${MARIADBD} but no mariadb-install-db next to it`);
+  const dir = mkdtempSync(join(tmpdir(), 'kuroko-mariadb-'));
+  const dataDir = join(dir, 'data');
+  const install = spawnSync(
+    installDb,
+    ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root'],
+    { encoding: 'utf8' },
+  );
+  if (install.status !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`mariadb-install-db failed: ${install.stderr || install.stdout}`);
+  }
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    MARIADBD,
+    [
+      '--no-defaults',
+      `--datadir=${dataDir}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--socket=${join(dir, 'mysqld.sock')}`,
+      `--pid-file=${join(dir, 'mysqld.pid')}`,
+      '--user=root',
+      '--skip-name-resolve',
+      '--character-set-server=utf8mb4',
+      '--collation-server=utf8mb4_bin',
+      '--innodb-buffer-pool-size=64M',
+      '--innodb-flush-log-at-trx-commit=2',
+    ],
+    { stdio: 'ignore' },
+  );
+  const url = `mysql://root@127.0.0.1:${port}/test`;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (!(await answers(url))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`throwaway mariadbd did not start on port ${port}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, START_POLL_MS));
+  }
+  return { url, stop };
+}
+
+/** Finds or starts MySQL and provides its URL to the tests; returns the teardown. */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const configured = process.env.KUROKO_TEST_MYSQL_URL || DEFAULT_TEST_MYSQL_URL;
+  let url = '';
+  let unavailable = '';
+  let throwaway: ThrowawayMariadb | undefined;
+  if (await answers(configured)) {
+    url = configured;
+  } else if (existsSync(MARIADBD)) {
+    try {
+      throwaway = await startThrowawayMariadb();
+      url = throwaway.url;
+    } catch (err) {
+      unavailable = `nothing answers at ${configured} and starting ${MARIADBD} failed: ${(err as Error).message}`;
+    }
+  } else {
+    unavailable =
+      `nothing answers at ${configured} and there is no ${MARIADBD}: ` +
+      'install one with `apt-get install mariadb-server` or set KUROKO_TEST_MYSQL_URL';
+  }
+  if (unavailable) console.error(`[global-setup] MySQL and Data API tests will fail: ${unavailable}`);
+  project.provide('mysqlUrl', url);
+  project.provide('mysqlUnavailable', unavailable);
+  process.env.KUROKO_TEST_MYSQL_URL = url || configured;
+  return async () => {
+    await throwaway?.stop();
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * Aurora MySQL through the RDS Data API: kysely-data-api's dialect (MySQL query compiler with `:n` named
+ * parameters, typed field values) with one change, the migration lock.
+ *
+ * Kysely's MysqlAdapter locks migrations with GET_LOCK, which relies on every statement of the run using one
+ * session. The Data API runs each statement outside a transaction on whichever pooled connection is free, so a
+ * GET_LOCK would be taken on one session and "released" on another, and could stay held by a pooled session.
+ * Instead the lock is a lease row: one conditional UPDATE takes it while it is free or expired, so a migrator that
+ * died mid-run blocks the next one for at most the lease time.
+ */
+import { randomUUID } from 'node:crypto';
+import { MysqlAdapter, sql } from 'kysely';
+import type { Kysely, MigrationLockOptions } from 'kysely';
+import { DataApiDialect } from 'kysely-data-api';
+
+const LEASE_TABLE = 'kuroko_migration_lease';
+const LEASE_ROW_ID = 'migrations';
+/** Longer than any migration run should take (a Lambda lives at most 15 minutes). */
+export const MIGRATION_LEASE_SECONDS = 15 * 60;
+/** Pause between attempts to take a held lease. */
+const LEASE_POLL_MS = 250;
+const MS_PER_SECOND = 1000;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** MySQL adapter whose migration lock works without session affinity. */
+export class DataApiMysqlAdapter extends MysqlAdapter {
+  readonly #holder = randomUUID();
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kysely's adapter contract passes an untyped db
+  override async acquireMigrationLock(db: Kysely<any>, _options: MigrationLockOptions): Promise<void> {
+    await sql`create table if not exists ${sql.id(LEASE_TABLE)} (
+      id varchar(64) not null primary key,
+      holder varchar(64) not null,
+      expires_at bigint not null
+    )`.execute(db);
+    await sql`insert ignore into ${sql.id(LEASE_TABLE)} (id, holder, expires_at) values (${LEASE_ROW_ID}, '', 0)`.execute(db);
+    // The database clock decides expiry, so processes with skewed clocks agree.
+    const deadline = Date.now() + (MIGRATION_LEASE_SECONDS + 60) * MS_PER_SECOND;
+    for (;;) {
+      const result = await sql`update ${sql.id(LEASE_TABLE)}
+        set holder = ${this.#holder}, expires_at = unix_timestamp() + ${MIGRATION_LEASE_SECONDS}
+        where id = ${LEASE_ROW_ID} and expires_at < unix_timestamp()`.execute(db);
+      if (Number(result.numAffectedRows ?? 0) === 1) return;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for the migration lease in ${LEASE_TABLE}`);
+      await sleep(LEASE_POLL_MS);
+    }
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kysely's adapter contract passes an untyped db
+  override async releaseMigrationLock(db: Kysely<any>, _options: MigrationLockOptions): Promise<void> {
+    await sql`update ${sql.id(LEASE_TABLE)} set holder = '', expires_at = 0
+      where id = ${LEASE_ROW_ID} and holder = ${this.#holder}`.execute(db);
+  }
+}
+
+/** kysely-data-api's MySQL dialect with a Data API safe migration lock. */
+export class KurokoDataApiDialect extends DataApiDialect {
+  override createAdapter(): MysqlAdapter {
+    return new DataApiMysqlAdapter();
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * Every migration, by name. Names sort in run order; append new ones, never edit or rename an applied one.
+ * A static list (not a folder scan) so the migrator Lambda and the agent bundle carry the migrations with them.
+ */
+import type { Migration } from 'kysely';
+import { initialSchema } from './0001-initial-schema';
+
+export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
+  '0001_initial_schema': initialSchema,
+});
