@@ -13,6 +13,11 @@ export interface Clock {
 export interface IdGenerator {
   nextId(): Promise<number>;
   uuid(): string;
+  /**
+   * Makes at least `count` ids available without I/O. Call it before a transaction that hands out ids: on
+   * SQLite the one connection is busy inside the transaction, so a reservation there could never run.
+   */
+  ensureAvailable?(count: number): Promise<void>;
 }
 
 /** A completed command, kept after its execution row is removed. */

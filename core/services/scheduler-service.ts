@@ -1,0 +1,106 @@
+import { EVENT_TYPE, type Definition, type EventRecord } from '../model';
+import type { Clock, IdGenerator, LaunchRequest } from '../ports';
+import { isSuspended, parseCron, planSlots, scheduledLaunchedBy, slotsBetween, type CronExpression } from '../schedule';
+
+/** A definition with its launch and suspend schedules. */
+export interface ScheduledDefinition {
+  definition: Definition;
+  crons: readonly string[];
+  suspendCrons: readonly string[];
+}
+
+/** One cron slot of one definition: the launch key of invariant 2. */
+export interface SlotKey {
+  definitionId: number;
+  scheduledAt: Date;
+  cron: string;
+}
+
+export const SLOT_OUTCOME = { launched: 'launched', missed: 'missed', skipped: 'skipped' } as const;
+export type SlotOutcome = (typeof SLOT_OUTCOME)[keyof typeof SLOT_OUTCOME];
+
+/** The scheduler's view of the store. */
+export interface SchedulerStore {
+  /** Reads the time of the last pass and moves it forward to `now` (never back); undefined on the very first pass. */
+  advanceLastPass(now: Date): Promise<Date | undefined>;
+  listScheduledDefinitions(): Promise<ScheduledDefinition[]>;
+  /** Records the slot and launches it in one transaction; false when the slot was already recorded. */
+  launchSlot(slot: SlotKey, request: LaunchRequest): Promise<boolean>;
+  /** Records a slot that will not launch, with its event if any; false when the slot was already recorded. */
+  recordSlot(slot: SlotKey, outcome: Exclude<SlotOutcome, 'launched'>, event: EventRecord | undefined): Promise<boolean>;
+}
+
+export interface SchedulerPassResult {
+  launched: number;
+  missed: number;
+  skipped: number;
+  /** Slots another scheduler had already recorded. */
+  duplicates: number;
+}
+
+/** How far back the very first pass looks (no back-filling beyond one tick, like Kuroko2). */
+export const FIRST_PASS_LOOKBACK_MS = 60_000;
+
+/**
+ * One scheduler pass: every cron slot in (last pass, now] is launched, missed or skipped (D9), each recorded
+ * under a unique key so that two schedulers running at once never launch a slot twice.
+ */
+export async function runSchedulerPass(store: SchedulerStore, clock: Clock, ids: IdGenerator): Promise<SchedulerPassResult> {
+  const now = clock.now();
+  const last = (await store.advanceLastPass(now)) ?? new Date(now.getTime() - FIRST_PASS_LOOKBACK_MS);
+  const result: SchedulerPassResult = { launched: 0, missed: 0, skipped: 0, duplicates: 0 };
+  if (last >= now) return result;
+  for (const scheduled of await store.listScheduledDefinitions()) {
+    const { definition } = scheduled;
+    // A definition created mid-window has no slots before it existed.
+    const from = last > definition.createdAt ? last : definition.createdAt;
+    const suspendCrons = parsedCrons(scheduled.suspendCrons);
+    for (const [cronText, cron] of scheduled.crons.map((c) => [c, parseCron(c)] as const)) {
+      if (!cron.ok) continue;
+      const plan = planSlots({
+        slots: slotsBetween(cron.cron, from, now, definition.timeZone),
+        now,
+        catchUpWindowMinutes: definition.catchUpWindowMinutes,
+        suspended: definition.suspended,
+        isSuspendedSlot: (slot) => isSuspended(suspendCrons, slot, definition.timeZone),
+      });
+      for (const scheduledAt of plan.launch) {
+        const request: LaunchRequest = {
+          instanceId: await ids.nextId(),
+          definitionId: definition.id,
+          launchedBy: scheduledLaunchedBy(definition, scheduledAt, cronText, definition.timeZone),
+          scheduled: true,
+        };
+        const fresh = await store.launchSlot({ definitionId: definition.id, scheduledAt, cron: cronText }, request);
+        if (fresh) result.launched++;
+        else result.duplicates++;
+      }
+      for (const scheduledAt of plan.missed) {
+        const message = `The slot of \`${cronText}\` at ${scheduledAt.toISOString()} was missed: the scheduler did not run in time.`;
+        const event: EventRecord = {
+          id: await ids.nextId(),
+          type: EVENT_TYPE.missedSlot,
+          instanceId: null,
+          definitionId: definition.id,
+          tokenId: null,
+          message,
+          createdAt: now,
+        };
+        if (await store.recordSlot({ definitionId: definition.id, scheduledAt, cron: cronText }, SLOT_OUTCOME.missed, event)) result.missed++;
+        else result.duplicates++;
+      }
+      for (const scheduledAt of plan.skipped) {
+        if (await store.recordSlot({ definitionId: definition.id, scheduledAt, cron: cronText }, SLOT_OUTCOME.skipped, undefined)) result.skipped++;
+        else result.duplicates++;
+      }
+    }
+  }
+  return result;
+}
+
+function parsedCrons(texts: readonly string[]): CronExpression[] {
+  return texts.flatMap((text) => {
+    const parsed = parseCron(text);
+    return parsed.ok ? [parsed.cron] : [];
+  });
+}

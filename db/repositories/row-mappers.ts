@@ -1,0 +1,223 @@
+/** Row <-> domain mappers: the one place that knows both the column shapes and the domain records. */
+import { z } from 'zod';
+import type { Definition, Execution, Instance, PreventMulti, Token, TokenContext } from '../../core/model';
+import type { ExecutionHistory } from '../../core/ports';
+import { fromDbBool, fromDbInt, fromDbTime, fromNullableDbTime, parseJsonColumn, toJsonColumn } from '../column-codec';
+import type {
+  ExecutionRow,
+  InsertableExecutionRow,
+  InsertableJobInstanceRow,
+  InsertableTokenRow,
+  JobDefinitionRow,
+  JobInstanceRow,
+  TokenRow,
+} from '../schema';
+
+const stringMap = z.record(z.string(), z.string());
+
+/** Token contexts are written only by the engine; the schema checks the shape the engine relies on. */
+const tokenContextSchema = z
+  .object({
+    meta: z.object({
+      launched_time: z.string(),
+      job_definition_id: z.number(),
+      job_definition_name: z.string(),
+      job_instance_id: z.number(),
+    }),
+    ENV: stringMap.optional(),
+    QUEUE: z.string().optional(),
+    TIMEOUT: z.number().optional(),
+    EXPECTED_TIME: z.number().optional(),
+    EXPECTED_TIME_NOTIFIED_AT: z.number().optional(),
+    AUTO_SKIP_ERROR: z.boolean().optional(),
+    SLEEP: z.number().optional(),
+    RETRY: z.record(z.string(), z.object({ retried_count: z.number(), count: z.number(), sleep_time: z.number() })).optional(),
+    WAIT: z
+      .object({
+        jobs: z.array(
+          z.object({
+            job_definition_id: z.number(),
+            period: z.enum(['hourly', 'daily', 'weekly', 'monthly']),
+            start_from: z.number(),
+            start_to: z.number(),
+            received: z.boolean(),
+          }),
+        ),
+        timeout: z.number(),
+        started_at: z.number(),
+      })
+      .optional(),
+    sub_process_id: z.number().optional(),
+    fork_children_ids: z.record(z.string(), z.array(z.number())).optional(),
+    RAILS_ENV: z.string().optional(),
+  })
+  .loose();
+
+/** Maps a job_definitions row. */
+export function toDefinition(row: JobDefinitionRow): Definition {
+  return {
+    id: fromDbInt(row.id),
+    name: row.name,
+    description: row.description,
+    script: row.script,
+    timeZone: row.time_zone,
+    suspended: fromDbBool(row.suspended),
+    preventMulti: Number(row.prevent_multi) as PreventMulti,
+    notifyCancellation: fromDbBool(row.notify_cancellation),
+    notifyAll: fromDbBool(row.notify_all),
+    apiAllowed: fromDbBool(row.api_allowed),
+    slackChannel: row.slack_channel,
+    webhookUrl: row.webhook_url,
+    catchUpWindowMinutes: Number(row.catch_up_window_minutes),
+    createdAt: fromDbTime(row.created_at),
+    updatedAt: fromDbTime(row.updated_at),
+  };
+}
+
+/** Maps a job_instances row. */
+export function toInstance(row: JobInstanceRow): Instance {
+  return {
+    id: fromDbInt(row.id),
+    definitionId: fromDbInt(row.job_definition_id),
+    script: row.script,
+    launchedBy: row.launched_by,
+    retrying: fromDbBool(row.retrying),
+    createdAt: fromDbTime(row.created_at),
+    finishedAt: fromNullableDbTime(row.finished_at),
+    canceledAt: fromNullableDbTime(row.canceled_at),
+    errorAt: fromNullableDbTime(row.error_at),
+  };
+}
+
+/** The row of a new instance. */
+export function fromInstance(instance: Instance, env: Record<string, string> = {}, idempotencyKey: string | null = null): InsertableJobInstanceRow {
+  return {
+    id: instance.id,
+    job_definition_id: instance.definitionId,
+    script: instance.script,
+    launched_by: instance.launchedBy,
+    retrying: instance.retrying,
+    env: toJsonColumn(env),
+    idempotency_key: idempotencyKey,
+    created_at: instance.createdAt,
+    finished_at: instance.finishedAt,
+    canceled_at: instance.canceledAt,
+    error_at: instance.errorAt,
+  };
+}
+
+/** Maps a tokens row. */
+export function toToken(row: TokenRow): Token {
+  return {
+    id: fromDbInt(row.id),
+    uuid: row.uuid,
+    instanceId: fromDbInt(row.job_instance_id),
+    definitionId: fromDbInt(row.job_definition_id),
+    parentId: row.parent_id === null ? null : fromDbInt(row.parent_id),
+    script: row.script,
+    path: row.path,
+    status: row.status,
+    message: row.message,
+    context: parseJsonColumn(tokenContextSchema, row.context, 'tokens.context') as TokenContext,
+    version: Number(row.version),
+    createdAt: fromDbTime(row.created_at),
+    updatedAt: fromDbTime(row.updated_at),
+  };
+}
+
+/** The row of a token. */
+export function fromToken(token: Token): InsertableTokenRow {
+  return {
+    id: token.id,
+    uuid: token.uuid,
+    job_instance_id: token.instanceId,
+    job_definition_id: token.definitionId,
+    parent_id: token.parentId,
+    script: token.script,
+    path: token.path,
+    status: token.status,
+    message: token.message,
+    context: toJsonColumn(token.context),
+    version: token.version,
+    created_at: token.createdAt,
+    updated_at: token.updatedAt,
+  };
+}
+
+/** Maps an executions row. */
+export function toExecution(row: ExecutionRow): Execution {
+  return {
+    id: fromDbInt(row.id),
+    uuid: row.uuid,
+    tokenId: fromDbInt(row.token_id),
+    instanceId: fromDbInt(row.job_instance_id),
+    definitionId: fromDbInt(row.job_definition_id),
+    queue: row.queue,
+    shell: row.shell,
+    env: parseJsonColumn(stringMap, row.env, 'executions.env'),
+    createdAt: fromDbTime(row.created_at),
+    attempt: Number(row.attempt),
+    workerId: row.worker_id === null ? null : fromDbInt(row.worker_id),
+    hostname: row.hostname,
+    leaseExpiresAt: fromNullableDbTime(row.lease_expires_at),
+    claimedAt: fromNullableDbTime(row.claimed_at),
+    pid: row.pid === null ? null : Number(row.pid),
+    startedAt: fromNullableDbTime(row.started_at),
+    finishedAt: fromNullableDbTime(row.finished_at),
+    exitStatus: row.exit_status === null ? null : Number(row.exit_status),
+    termSignal: row.term_signal,
+    outputHead: row.output_head,
+    outputTail: row.output_tail,
+    killRequestedAt: fromNullableDbTime(row.kill_requested_at),
+    lostReason: row.lost_reason,
+  };
+}
+
+/** The row of a new execution. */
+export function fromExecution(execution: Execution): InsertableExecutionRow {
+  return {
+    id: execution.id,
+    uuid: execution.uuid,
+    token_id: execution.tokenId,
+    job_instance_id: execution.instanceId,
+    job_definition_id: execution.definitionId,
+    queue: execution.queue,
+    shell: execution.shell,
+    env: toJsonColumn(execution.env),
+    created_at: execution.createdAt,
+    attempt: execution.attempt,
+    worker_id: execution.workerId,
+    hostname: execution.hostname,
+    lease_expires_at: execution.leaseExpiresAt,
+    claimed_at: execution.claimedAt,
+    pid: execution.pid,
+    started_at: execution.startedAt,
+    finished_at: execution.finishedAt,
+    exit_status: execution.exitStatus,
+    term_signal: execution.termSignal,
+    output_head: execution.outputHead,
+    output_tail: execution.outputTail,
+    kill_requested_at: execution.killRequestedAt,
+    lost_reason: execution.lostReason,
+  };
+}
+
+/** The row of an execution history entry. */
+export function fromExecutionHistory(history: ExecutionHistory) {
+  return {
+    id: history.id,
+    execution_id: history.executionId,
+    job_instance_id: history.instanceId,
+    job_definition_id: history.definitionId,
+    token_id: history.tokenId,
+    queue: history.queue,
+    shell: history.shell,
+    hostname: history.hostname,
+    worker_id: history.workerId,
+    pid: history.pid,
+    started_at: history.startedAt,
+    finished_at: history.finishedAt,
+    exit_status: history.exitStatus,
+    term_signal: history.termSignal,
+  };
+}

@@ -1,0 +1,296 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { InstanceCancellation } from '../../core/engine/workflow-engine';
+import { historyOf } from '../../core/engine/workflow-engine';
+import { formatExecutionResult } from '../../core/engine/execution-result';
+import { LOG_LEVEL, TOKEN_STATUS, type Definition, type Execution, type Instance, type Token } from '../../core/model';
+import type { Clock, IdGenerator, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
+import type { Database } from '../schema';
+import { insertEvents, insertLogs, type Db } from './log-event-writer';
+import { withTransaction } from './transaction';
+import type { LaunchRepository } from './launch-repository';
+import { fromExecution, fromExecutionHistory, fromToken, toDefinition, toExecution, toInstance, toToken } from './row-mappers';
+
+/** Ids one launch hands out: token, two events, two log lines, and a spare. */
+const IDS_PER_LAUNCH = 6;
+
+/** Orphaned executions archived per pass. */
+const ORPHAN_BATCH = 100;
+
+/** The signal a kill request starts with; the agent escalates to KILL after its grace period. */
+const KILL_SIGNAL = 'SIGTERM';
+
+/** Thrown inside a transaction to roll it back when the token's version moved on. */
+class LostRace extends Error {}
+
+/**
+ * The engine's ports on the database. Reads of executions can be prefetched for a batch of tokens, so a
+ * processor pass costs one query for all of them instead of one per token.
+ *
+ * Writes are fenced on the token's version (`UPDATE ... WHERE id = ? AND version = ?`). An outcome that only
+ * moves the token, logs, or queues its command is written without a transaction: the fenced update goes first,
+ * and if the process dies before the rest, the next step simply queues the command again (the unique key on
+ * `executions.token_id` keeps it single). Anything else is written in one transaction with its events (outbox).
+ */
+export class StepStore implements StepReader, StepWriter {
+  private executionCache: Map<number, Execution | undefined> | undefined;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly ids: IdGenerator,
+    private readonly clock: Clock,
+    private readonly launches: LaunchRepository,
+  ) {}
+
+  /** Loads the executions of these tokens in one query; later reads for them hit the cache. */
+  async prefetch(tokens: readonly Token[]): Promise<void> {
+    const cache = new Map<number, Execution | undefined>();
+    for (const token of tokens) cache.set(token.id, undefined);
+    if (tokens.length > 0) {
+      const rows = await this.db
+        .selectFrom('executions')
+        .selectAll()
+        .where('token_id', 'in', tokens.map((t) => t.id))
+        .execute();
+      for (const row of rows) cache.set(Number(row.token_id), toExecution(row));
+    }
+    this.executionCache = cache;
+  }
+
+  /** Forgets prefetched reads (call at the end of a pass). */
+  clearPrefetch(): void {
+    this.executionCache = undefined;
+  }
+
+  /** Up to `limit` working or waiting tokens with ids above `afterId`, in id order. */
+  async listProcessableTokens(afterId: number, limit: number): Promise<Token[]> {
+    const rows = await this.db
+      .selectFrom('tokens')
+      .selectAll()
+      .where('status', 'in', [TOKEN_STATUS.working, TOKEN_STATUS.waiting])
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map(toToken);
+  }
+
+  async findExecutionByToken(tokenId: number): Promise<Execution | undefined> {
+    if (this.executionCache?.has(tokenId)) return this.executionCache.get(tokenId);
+    const row = await this.db.selectFrom('executions').selectAll().where('token_id', '=', tokenId).executeTakeFirst();
+    return row ? toExecution(row) : undefined;
+  }
+
+  async findInstance(instanceId: number): Promise<Instance | undefined> {
+    const row = await this.db.selectFrom('job_instances').selectAll().where('id', '=', instanceId).executeTakeFirst();
+    return row ? toInstance(row) : undefined;
+  }
+
+  async findDefinition(definitionId: number): Promise<Definition | undefined> {
+    const row = await this.db.selectFrom('job_definitions').selectAll().where('id', '=', definitionId).executeTakeFirst();
+    return row ? toDefinition(row) : undefined;
+  }
+
+  async findToken(tokenId: number): Promise<Token | undefined> {
+    const row = await this.db.selectFrom('tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
+    return row ? toToken(row) : undefined;
+  }
+
+  async findTokens(tokenIds: readonly number[]): Promise<Token[]> {
+    if (tokenIds.length === 0) return [];
+    const rows = await this.db.selectFrom('tokens').selectAll().where('id', 'in', [...tokenIds]).execute();
+    return rows.map(toToken);
+  }
+
+  async findTokensByInstance(instanceId: number): Promise<Token[]> {
+    const rows = await this.db.selectFrom('tokens').selectAll().where('job_instance_id', '=', instanceId).orderBy('id').execute();
+    return rows.map(toToken);
+  }
+
+  async findExecutionsByInstance(instanceId: number): Promise<Execution[]> {
+    const rows = await this.db.selectFrom('executions').selectAll().where('job_instance_id', '=', instanceId).orderBy('id').execute();
+    return rows.map(toExecution);
+  }
+
+  async findFinishedInstanceCreatedBetween(definitionId: number, from: Date, to: Date): Promise<Instance | undefined> {
+    const row = await this.db
+      .selectFrom('job_instances')
+      .selectAll()
+      .where('job_definition_id', '=', definitionId)
+      .where('finished_at', 'is not', null)
+      .where('created_at', '>=', from)
+      .where('created_at', '<=', to)
+      .orderBy('id')
+      .executeTakeFirst();
+    return row ? toInstance(row) : undefined;
+  }
+
+  async commit(outcome: StepOutcome): Promise<boolean> {
+    this.executionCache?.delete(outcome.tokenId);
+    if (needsTransaction(outcome)) {
+      try {
+        await withTransaction(this.db, this.ids, idsFor(outcome), async (trx) => {
+          if (!(await this.writeToken(trx, outcome))) throw new LostRace();
+          await this.writeRest(trx, outcome);
+        });
+        return true;
+      } catch (error) {
+        if (error instanceof LostRace) return false;
+        throw error;
+      }
+    }
+    if (!(await this.writeToken(this.db, outcome))) return false;
+    if (outcome.newExecution) await this.db.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
+    await insertLogs(this.db, this.ids, outcome.logs);
+    return true;
+  }
+
+  /** Archives finished commands whose token is gone (canceled or critical instances), logging their result. */
+  async archiveOrphanedExecutions(limit = ORPHAN_BATCH): Promise<number> {
+    const rows = await this.db
+      .selectFrom('executions as e')
+      .selectAll('e')
+      .where('e.finished_at', 'is not', null)
+      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('tokens as t').select('t.id').whereRef('t.id', '=', 'e.token_id'))))
+      .limit(limit)
+      .execute();
+    for (const row of rows) {
+      const execution = toExecution(row);
+      await withTransaction(this.db, this.ids, 2, async (trx) => {
+        const deleted = await trx.deleteFrom('executions').where('id', '=', execution.id).executeTakeFirst();
+        if (Number(deleted.numDeletedRows) === 0) return;
+        await trx.insertInto('execution_histories').values(fromExecutionHistory(historyOf(execution, await this.ids.nextId()))).execute();
+        await insertLogs(trx, this.ids, [
+          { instanceId: execution.instanceId, level: LOG_LEVEL.warn, message: `(execution ${execution.uuid}) ${formatExecutionResult(execution)}`, createdAt: this.clock.now() },
+        ]);
+      });
+    }
+    return rows.length;
+  }
+
+  /** Applies a cancel if the instance is still open; false when it had already ended. */
+  async cancel(cancellation: InstanceCancellation): Promise<boolean> {
+    return withTransaction(this.db, this.ids, cancellation.kills.length + cancellation.logs.length, async (trx) => {
+      const result = await trx
+        .updateTable('job_instances')
+        .set({ canceled_at: cancellation.canceledAt })
+        .where('id', '=', cancellation.instanceId)
+        .where('finished_at', 'is', null)
+        .where('canceled_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return false;
+      await this.endInstance(trx, cancellation.instanceId, cancellation.logs[0]?.message ?? 'canceled');
+      await this.requestKills(trx, cancellation.kills);
+      await insertLogs(trx, this.ids, cancellation.logs);
+      await insertEvents(trx, cancellation.events);
+      return true;
+    });
+  }
+
+  private async writeToken(db: Db, outcome: StepOutcome): Promise<boolean> {
+    const fenced = { id: outcome.tokenId, version: outcome.expectedVersion };
+    if (outcome.token === null) {
+      const result = await db.deleteFrom('tokens').where('id', '=', fenced.id).where('version', '=', fenced.version).executeTakeFirst();
+      return Number(result.numDeletedRows) === 1;
+    }
+    const { path, status, message, context, version, updated_at } = fromToken(outcome.token);
+    const result = await db
+      .updateTable('tokens')
+      .set({ path, status, message, context, version, updated_at })
+      .where('id', '=', fenced.id)
+      .where('version', '=', fenced.version)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  private async writeRest(trx: Transaction<Database>, outcome: StepOutcome): Promise<void> {
+    if (outcome.newTokens.length > 0) await trx.insertInto('tokens').values(outcome.newTokens.map(fromToken)).execute();
+    const patch = outcome.instancePatch;
+    if (patch && Object.keys(patch).length > 0) {
+      await trx
+        .updateTable('job_instances')
+        .set({
+          ...(patch.finishedAt ? { finished_at: patch.finishedAt } : {}),
+          ...(patch.canceledAt ? { canceled_at: patch.canceledAt } : {}),
+          ...(patch.errorAt !== undefined ? { error_at: patch.errorAt } : {}),
+          ...(patch.retrying !== undefined ? { retrying: patch.retrying } : {}),
+        })
+        .where('id', '=', outcome.instanceId)
+        .execute();
+    }
+    if (outcome.deleteInstanceTokens) await this.endInstance(trx, outcome.instanceId, 'The job was canceled.');
+    if (outcome.newExecution) await trx.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
+    if (outcome.archivedExecution) {
+      await trx.insertInto('execution_histories').values(fromExecutionHistory(outcome.archivedExecution)).execute();
+      await trx.deleteFrom('executions').where('id', '=', outcome.archivedExecution.executionId).execute();
+    }
+    await this.requestKills(trx, outcome.kills);
+    for (const launch of outcome.launches) await this.launches.launchIn(trx, launch);
+    await insertLogs(trx, this.ids, outcome.logs);
+    await insertEvents(trx, outcome.events);
+  }
+
+  /**
+   * Removes every token of an ended instance; commands nobody claimed yet are dropped, running ones are asked
+   * to stop (their finish is archived later by the processor's sweep).
+   */
+  private async endInstance(trx: Transaction<Database>, instanceId: number, reason: string): Promise<void> {
+    await trx.deleteFrom('tokens').where('job_instance_id', '=', instanceId).execute();
+    await trx.deleteFrom('executions').where('job_instance_id', '=', instanceId).where('claimed_at', 'is', null).execute();
+    const running = await trx
+      .selectFrom('executions')
+      .select('id')
+      .where('job_instance_id', '=', instanceId)
+      .where('finished_at', 'is', null)
+      .where('kill_requested_at', 'is', null)
+      .execute();
+    await this.requestKills(trx, running.map((r) => ({ executionId: Number(r.id), reason })));
+  }
+
+  /** Marks each execution's kill request once and queues a TERM for the attempt that holds it. */
+  private async requestKills(trx: Transaction<Database>, kills: readonly KillRequest[]): Promise<void> {
+    const now = this.clock.now();
+    for (const kill of kills) {
+      const marked = await trx
+        .updateTable('executions')
+        .set({ kill_requested_at: now })
+        .where('id', '=', kill.executionId)
+        .where('kill_requested_at', 'is', null)
+        .where('finished_at', 'is', null)
+        .executeTakeFirst();
+      if (Number(marked.numUpdatedRows) === 0) continue;
+      const execution = await trx.selectFrom('executions').select('attempt').where('id', '=', kill.executionId).executeTakeFirstOrThrow();
+      await trx
+        .insertInto('process_signals')
+        .values({
+          id: await this.ids.nextId(),
+          execution_id: kill.executionId,
+          attempt: Number(execution.attempt),
+          signal: KILL_SIGNAL,
+          reason: kill.reason,
+          requested_at: now,
+          delivered_at: null,
+          result: null,
+        })
+        .execute();
+    }
+  }
+}
+
+/** Ids a transactional commit may hand out: its logs and signals, and each launch's instance rows. */
+function idsFor(outcome: StepOutcome): number {
+  return outcome.logs.length + outcome.kills.length + outcome.launches.length * IDS_PER_LAUNCH;
+}
+
+/** Outcomes beyond "move the token, log, queue its command" must commit atomically with their events. */
+function needsTransaction(outcome: StepOutcome): boolean {
+  return (
+    outcome.instancePatch !== undefined ||
+    outcome.deleteInstanceTokens === true ||
+    outcome.newTokens.length > 0 ||
+    outcome.archivedExecution !== undefined ||
+    outcome.kills.length > 0 ||
+    outcome.launches.length > 0 ||
+    outcome.events.length > 0 ||
+    outcome.token === null
+  );
+}
