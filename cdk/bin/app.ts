@@ -1,0 +1,15 @@
+/**
+ * The CDK app (`cdk.json`: `npx tsx cdk/bin/app.ts`). Configuration comes from the JSON file named by
+ * `-c config=<file>` or KUROKO_DEPLOY_CONFIG; without one the defaults synthesise, offline.
+ */
+import { App } from 'aws-cdk-lib';
+import { loadDeployConfig } from '../deploy-config';
+import { buildKurokoApp } from '../kuroko-app';
+
+const app = new App();
+const config = loadDeployConfig({ contextPath: app.node.tryGetContext('config'), env: process.env });
+buildKurokoApp(app, config, {
+  // A new value on every synthesis makes CloudFormation run the migrator on every deploy.
+  migrationTrigger: new Date().toISOString(),
+});
+app.synth();

@@ -1,0 +1,221 @@
+/**
+ * One worker queue: a launch template for on-demand EC2 workers, the role they run with, and the SSM
+ * parameter that tells the agent which database, queue, slots and idle limit to use.
+ */
+import {
+  Stack,
+  Tags,
+  aws_ec2 as ec2,
+  aws_iam as iam,
+  type aws_lambda as lambda,
+  type aws_logs as logs,
+  aws_ssm as ssm,
+} from 'aws-cdk-lib';
+import { Construct } from 'constructs';
+import type { AgentParameter, WorkerQueueBinding } from '../../functions/shared/config';
+import { ENV_KEYS, WORKER_TAGS } from '../../functions/shared/env-keys';
+import type { WorkerQueueConfig } from '../deploy-config';
+import { AGENT_BUNDLE_FILE, type AgentAsset } from './agent-asset';
+import { grantDataApi, type DatabaseBinding } from './database-binding';
+
+export const AGENT_INSTALL_DIR = '/opt/kuroko';
+export const AGENT_SERVICE = 'kuroko-agent.service';
+export const AGENT_USER = 'kuroko';
+/** The Node.js major installed on workers; AL2023 namespaces it as `nodejs22` and `/usr/bin/node-22`. */
+export const WORKER_NODE_MAJOR = 22;
+const AGENT_STOP_TIMEOUT_SECONDS = 90;
+const AGENT_RESTART_SECONDS = 5;
+
+/** AL2023's public SSM parameter for the current AMI of an architecture. */
+export const al2023AmiParameter = (architecture: WorkerQueueConfig['architecture']): string =>
+  `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${architecture}`;
+
+/**
+ * A queue name as a path segment and construct id. SSM names cannot hold `@`, and `.` cannot occur in a
+ * queue name, so `@default` becomes `at.default` without colliding with a queue called `at-default`.
+ */
+export const queueSlug = (name: string): string => name.replace(/^@/, 'at.');
+
+export interface WorkerQueueProps {
+  readonly queue: WorkerQueueConfig;
+  readonly stage: string;
+  readonly database: DatabaseBinding;
+  readonly executionLogGroup: logs.ILogGroup;
+  readonly processor: lambda.IFunction;
+  readonly agentAsset: AgentAsset;
+  readonly securityGroup: ec2.ISecurityGroup;
+  readonly subnets: readonly ec2.ISubnet[];
+}
+
+export class WorkerQueue extends Construct {
+  readonly role: iam.Role;
+  readonly launchTemplate: ec2.LaunchTemplate;
+  readonly parameter: ssm.StringParameter;
+  /** What the provisioner needs to know about this queue. */
+  readonly binding: WorkerQueueBinding;
+
+  constructor(scope: Construct, id: string, props: WorkerQueueProps) {
+    super(scope, id);
+    const { queue, stage } = props;
+    const region = Stack.of(this).region;
+
+    const agentParameter: AgentParameter = {
+      stage,
+      region,
+      database: props.database,
+      queue: queue.name,
+      slots: queue.slotsPerWorker,
+      idleMinutes: queue.idleMinutes,
+      executionLogGroupName: props.executionLogGroup.logGroupName,
+      processorFunctionName: props.processor.functionName,
+    };
+    this.parameter = new ssm.StringParameter(this, 'AgentConfig', {
+      parameterName: `/kuroko/${stage}/workers/${queueSlug(queue.name)}/agent-config`,
+      description: `Kuroko ${stage}: agent configuration for queue ${queue.name}`,
+      stringValue: Stack.of(this).toJsonString(agentParameter),
+    });
+
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `Kuroko ${stage} worker for queue ${queue.name}: Data API, its log group, its config, itself`,
+    });
+    grantDataApi(this.role, props.database);
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [props.executionLogGroup.logGroupArn],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [this.parameter.parameterArn] }),
+    );
+    // After a finished command the agent nudges the processor so the token moves on within seconds.
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.processor.functionArn] }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [props.agentAsset.bucket.arnForObjects(props.agentAsset.s3ObjectKey)],
+      }),
+    );
+    // An idle worker terminates itself. IAM has no documented "this very instance" key, so the bound is the
+    // tags only this queue's managed workers carry; the agent runs unprivileged and cannot change tags.
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:TerminateInstances'],
+        resources: [Stack.of(this).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
+        conditions: {
+          StringEquals: {
+            [`aws:ResourceTag/${WORKER_TAGS.managed}`]: 'true',
+            [`aws:ResourceTag/${WORKER_TAGS.stage}`]: stage,
+            [`aws:ResourceTag/${WORKER_TAGS.queue}`]: queue.name,
+          },
+        },
+      }),
+    );
+
+    const userData = ec2.UserData.forLinux();
+    userData.addCommands(
+      'set -euo pipefail',
+      `dnf install -y nodejs${WORKER_NODE_MAJOR}`,
+      `id -u ${AGENT_USER} >/dev/null 2>&1 || useradd --system --create-home --shell /bin/bash ${AGENT_USER}`,
+      `install -d -m 0755 ${AGENT_INSTALL_DIR}`,
+    );
+    const agentFile = `${AGENT_INSTALL_DIR}/${AGENT_BUNDLE_FILE}`;
+    userData.addS3DownloadCommand({
+      bucket: props.agentAsset.bucket,
+      bucketKey: props.agentAsset.s3ObjectKey,
+      localFile: agentFile,
+    });
+    userData.addCommands(
+      `chmod 0644 ${agentFile}`,
+      `cat > /etc/systemd/system/${AGENT_SERVICE} <<'UNIT'`,
+      ...systemdUnit({
+        queue: queue.name,
+        parameterName: this.parameter.parameterName,
+        region,
+        agentFile,
+      }),
+      'UNIT',
+      'systemctl daemon-reload',
+      `systemctl enable --now ${AGENT_SERVICE}`,
+    );
+
+    this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
+      versionDescription: `Kuroko ${stage} worker for queue ${queue.name}`,
+      machineImage: ec2.MachineImage.fromSsmParameter(al2023AmiParameter(queue.architecture), {
+        os: ec2.OperatingSystemType.LINUX,
+      }),
+      instanceType: new ec2.InstanceType(queue.instanceType),
+      userData,
+      instanceProfile: new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role }),
+      securityGroup: props.securityGroup,
+      requireImdsv2: true,
+      httpPutResponseHopLimit: 1,
+      // The agent and OS-level `shutdown` both end the instance: stopped workers would only cost storage.
+      instanceInitiatedShutdownBehavior: ec2.InstanceInitiatedShutdownBehavior.TERMINATE,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: ec2.BlockDeviceVolume.ebs(queue.volumeGiB, {
+            encrypted: true,
+            volumeType: ec2.EbsDeviceVolumeType.GP3,
+            deleteOnTermination: true,
+          }),
+        },
+      ],
+    });
+    Tags.of(this.launchTemplate).add(WORKER_TAGS.managed, 'true');
+    Tags.of(this.launchTemplate).add(WORKER_TAGS.queue, queue.name);
+    Tags.of(this.launchTemplate).add(WORKER_TAGS.stage, stage);
+
+    const launchTemplateId = this.launchTemplate.launchTemplateId;
+    if (launchTemplateId === undefined) throw new Error('a launch template created here always has an id');
+    this.binding = {
+      name: queue.name,
+      launchTemplateId,
+      subnetIds: props.subnets.map((s) => s.subnetId),
+      slotsPerWorker: queue.slotsPerWorker,
+      minInstances: queue.minInstances,
+      maxInstances: queue.maxInstances,
+      idleMinutes: queue.idleMinutes,
+    };
+  }
+}
+
+interface UnitOptions {
+  readonly queue: string;
+  readonly parameterName: string;
+  readonly region: string;
+  readonly agentFile: string;
+}
+
+/**
+ * The agent's systemd unit. KillMode=mixed sends TERM to the agent alone, so it can stop claiming and kill
+ * its commands' process groups itself (TERM, then KILL) before systemd kills what is left.
+ */
+function systemdUnit(o: UnitOptions): string[] {
+  return [
+    '[Unit]',
+    `Description=Kuroko worker agent (queue ${o.queue})`,
+    'Wants=network-online.target',
+    'After=network-online.target',
+    '',
+    '[Service]',
+    'Type=simple',
+    `User=${AGENT_USER}`,
+    `WorkingDirectory=/home/${AGENT_USER}`,
+    `Environment=${ENV_KEYS.agentConfigParameter}=${o.parameterName}`,
+    `Environment=AWS_REGION=${o.region}`,
+    'Environment=NODE_OPTIONS=--enable-source-maps',
+    `ExecStart=/usr/bin/node-${WORKER_NODE_MAJOR} ${o.agentFile}`,
+    'Restart=on-failure',
+    `RestartSec=${AGENT_RESTART_SECONDS}`,
+    'KillMode=mixed',
+    `TimeoutStopSec=${AGENT_STOP_TIMEOUT_SECONDS}`,
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+  ];
+}

@@ -1,0 +1,163 @@
+/**
+ * The deploy configuration of the CDK app: a JSON file named by the context value `config`
+ * (`cdk deploy -c config=deploy.json`) or by `KUROKO_DEPLOY_CONFIG`; without one, defaults that synthesise.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError } from '../core/errors';
+
+/** CloudWatch Logs accepts only these retention periods (days). */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+export const ARCHITECTURES = { arm64: 'arm64', x86_64: 'x86_64' } as const;
+export type Architecture = (typeof ARCHITECTURES)[keyof typeof ARCHITECTURES];
+
+/** Aurora Serverless v2 accepts capacities in half-ACU steps up to 256. */
+const ACU_STEP = 0.5;
+const MAX_ACU = 256;
+const MAX_BACKUP_RETENTION_DAYS = 35;
+const MIN_AUTO_PAUSE_MINUTES = 5;
+const MAX_AUTO_PAUSE_MINUTES = 1440;
+const MAX_SLOTS_PER_WORKER = 64;
+
+/**
+ * Graviton instance types carry a `g` in the suffix after the generation digit (t4g, m7gd, c7gn, x2gd);
+ * a GPU family like g5 does not.
+ */
+const INSTANCE_TYPE = /^([a-z]+)(\d+)([a-z-]*)\.([a-z0-9]+)$/;
+export function architectureOfInstanceType(instanceType: string): Architecture | undefined {
+  const match = INSTANCE_TYPE.exec(instanceType);
+  if (!match) return undefined;
+  return (match[3] ?? '').includes('g') ? ARCHITECTURES.arm64 : ARCHITECTURES.x86_64;
+}
+
+const acu = z
+  .number()
+  .min(0)
+  .max(MAX_ACU)
+  .refine((v) => Number.isInteger(v / ACU_STEP), 'must be a multiple of 0.5 ACU');
+
+const workerQueueSchema = z
+  .strictObject({
+    name: z.string().regex(/^@?[\w-]{1,180}$/, 'is not a queue name (@?[\\w-]{1,180})'),
+    instanceType: z.string().regex(INSTANCE_TYPE, 'is not an EC2 instance type').default('t4g.small'),
+    architecture: z.enum(ARCHITECTURES).default('arm64'),
+    slotsPerWorker: z.int().min(1).max(MAX_SLOTS_PER_WORKER).default(2),
+    minInstances: z.int().min(0).default(0),
+    maxInstances: z.int().min(1).default(2),
+    idleMinutes: z.int().min(1).default(10),
+    volumeGiB: z.int().min(8).max(16_384).default(16),
+  })
+  .superRefine((q, ctx) => {
+    if (q.minInstances > q.maxInstances) {
+      ctx.addIssue({ code: 'custom', path: ['minInstances'], message: 'must not exceed maxInstances' });
+    }
+    const implied = architectureOfInstanceType(q.instanceType);
+    if (implied !== undefined && implied !== q.architecture) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['architecture'],
+        message: `${q.instanceType} is ${implied}, not ${q.architecture}`,
+      });
+    }
+  });
+
+const newVpcSchema = z.strictObject({
+  mode: z.literal('new'),
+  cidr: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, 'is not a CIDR block').default('10.64.0.0/16'),
+  maxAzs: z.int().min(2).max(6).default(2),
+});
+
+const existingVpcSchema = z.strictObject({
+  mode: z.literal('existing'),
+  vpcId: z.string().regex(/^vpc-[0-9a-f]+$/, 'is not a VPC id'),
+  availabilityZones: z.array(z.string().min(1)).min(2),
+  /** Private or isolated subnets in at least two AZs (an Aurora subnet group needs two). */
+  databaseSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'is not a subnet id')).min(2),
+  /** Subnets for workers: they need outbound HTTPS (public IP, NAT or VPC endpoints). */
+  workerSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/, 'is not a subnet id')).min(1),
+  /** True when the worker subnets are public and instances need a public IP to reach AWS APIs. */
+  workerSubnetsArePublic: z.boolean().default(false),
+});
+
+const auroraSchema = z
+  .strictObject({
+    minCapacity: acu.default(0),
+    maxCapacity: acu.min(1).default(4),
+    autoPauseMinutes: z.int().min(MIN_AUTO_PAUSE_MINUTES).max(MAX_AUTO_PAUSE_MINUTES).default(10),
+    backupRetentionDays: z.int().min(1).max(MAX_BACKUP_RETENTION_DAYS).default(7),
+    deletionProtection: z.boolean().default(true),
+    /** What deleting the stack does to the cluster: keep it, or keep a final snapshot. */
+    removalPolicy: z.enum(['retain', 'snapshot']).default('snapshot'),
+  })
+  .refine((a) => a.minCapacity <= a.maxCapacity, { path: ['minCapacity'], message: 'must not exceed maxCapacity' });
+
+export const deployConfigSchema = z
+  .strictObject({
+    stageName: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,15}$/, 'must be lower-case letters, digits and dashes, 16 at most')
+      .default('dev'),
+    alertEmail: z.email().optional(),
+    vpc: z.discriminatedUnion('mode', [newVpcSchema, existingVpcSchema]).prefault({ mode: 'new' }),
+    workerQueues: z
+      .array(workerQueueSchema)
+      .min(1)
+      .prefault([{ name: '@default' }])
+      .refine((qs) => new Set(qs.map((q) => q.name)).size === qs.length, 'queue names must be unique'),
+    aurora: auroraSchema.prefault({}),
+    logRetentionDays: z
+      .int()
+      .refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
+        message: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
+      })
+      .default(30),
+    databaseName: z.string().regex(/^[a-z_][a-z0-9_]{0,63}$/, 'is not a database name').default('kuroko'),
+  });
+
+export type DeployConfig = z.output<typeof deployConfigSchema>;
+export type WorkerQueueConfig = DeployConfig['workerQueues'][number];
+export type VpcConfig = DeployConfig['vpc'];
+
+/** Validates a deploy configuration object, listing every problem at once. */
+export function parseDeployConfig(input: unknown, source = 'deploy config'): DeployConfig {
+  const result = deployConfigSchema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => `${source}: ${issue.path.join('.') || '(root)'}: ${issue.message}`),
+  );
+}
+
+/** Where the app looks for its configuration. */
+export interface DeployConfigSources {
+  /** The `config` context value, if any. */
+  readonly contextPath: unknown;
+  /** `process.env` or a stand-in. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly readFile?: (path: string) => string;
+}
+
+export const DEPLOY_CONFIG_ENV = 'KUROKO_DEPLOY_CONFIG';
+
+/** Loads the deploy configuration named by context or environment, or the defaults when none is named. */
+export function loadDeployConfig(sources: DeployConfigSources): DeployConfig {
+  const named = typeof sources.contextPath === 'string' && sources.contextPath !== '' ? sources.contextPath : undefined;
+  const path = named ?? sources.env[DEPLOY_CONFIG_ENV];
+  if (path === undefined || path === '') return parseDeployConfig({}, 'defaults');
+  const read = sources.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  let text: string;
+  try {
+    text = read(path);
+  } catch (error) {
+    throw new ConfigError([`${path}: cannot be read (${(error as Error).message})`]);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError([`${path}: is not valid JSON (${(error as Error).message})`]);
+  }
+  return parseDeployConfig(json, path);
+}

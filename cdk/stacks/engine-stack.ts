@@ -1,0 +1,265 @@
+/**
+ * The stateless engine: the Lambda functions, their schedules, the HTTP API, alerts and alarms, and the
+ * deploy-time migrator. It can be destroyed and redeployed freely; all state lives in the DataStack.
+ *
+ * The functions are deliberately NOT in the VPC: they reach Aurora only through the RDS Data API, an
+ * HTTPS endpoint outside the VPC, so they need neither a NAT gateway (about 32 USD a month each, plus per-GB
+ * charges) nor VPC endpoints, and they avoid ENI cold-start and IP-exhaustion issues.
+ */
+import {
+  type CfnElement,
+  CfnOutput,
+  CustomResource,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  aws_apigatewayv2 as apigw,
+  aws_cloudwatch as cloudwatch,
+  aws_cloudwatch_actions as cwActions,
+  aws_events as events,
+  aws_events_targets as targets,
+  aws_iam as iam,
+  aws_kms as kms,
+  aws_logs as logs,
+  aws_secretsmanager as secretsmanager,
+  aws_sns as sns,
+  aws_sns_subscriptions as subscriptions,
+  custom_resources as cr,
+} from 'aws-cdk-lib';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { Construct } from 'constructs';
+import { ENV_KEYS, LAMBDA_NAMES, OUTBOX_METRIC, type LambdaName } from '../../functions/shared/env-keys';
+import type { DatabaseBinding } from '../constructs/database-binding';
+import { EngineFunction } from '../constructs/engine-function';
+import { FunctionAlarms } from '../constructs/function-alarms';
+import type { DeployConfig } from '../deploy-config';
+import { acknowledge } from '../nag';
+
+/** The functions that run on a one-minute EventBridge schedule (the provisioner's lives in the WorkersStack). */
+export const TICKING_FUNCTIONS = [
+  LAMBDA_NAMES.processor,
+  LAMBDA_NAMES.scheduler,
+  LAMBDA_NAMES.monitor,
+  LAMBDA_NAMES.notifier,
+] as const satisfies readonly LambdaName[];
+
+/** The routes of the HTTP API, all served by the api function. */
+export const API_ROUTES = [
+  { method: apigw.HttpMethod.GET, path: '/v1/health' },
+  { method: apigw.HttpMethod.ANY, path: '/v1/{proxy+}' },
+  { method: apigw.HttpMethod.GET, path: '/' },
+  { method: apigw.HttpMethod.ANY, path: '/{proxy+}' },
+] as const;
+
+const API_RATE_LIMIT_PER_SECOND = 50;
+const API_BURST_LIMIT = 100;
+const MIGRATOR_TIMEOUT = Duration.minutes(5);
+const PROCESSOR_TIMEOUT = Duration.seconds(60);
+const API_TIMEOUT = Duration.seconds(29);
+/** The backlog counts as stuck when it never drains to zero in this many consecutive 5-minute periods. */
+const OUTBOX_STUCK_PERIODS = 3;
+const ALARM_PERIOD = Duration.minutes(5);
+const API_CLIENT_SECRET_LENGTH = 40;
+
+export interface EngineStackProps extends StackProps {
+  readonly config: DeployConfig;
+  readonly database: DatabaseBinding;
+  readonly logRetention: logs.RetentionDays;
+  /**
+   * Changes on every deploy so the migration custom resource runs each time (migrations are idempotent).
+   * The app passes the synthesis time; tests pass a constant.
+   */
+  readonly migrationTrigger: string;
+}
+
+export class EngineStack extends Stack {
+  readonly functions: Readonly<Record<Exclude<LambdaName, 'provisioner'>, EngineFunction>>;
+  readonly alertTopic: sns.Topic;
+  readonly executionLogGroup: logs.LogGroup;
+  readonly httpApi: apigw.HttpApi;
+  readonly apiUrl: string;
+
+  constructor(scope: Construct, id: string, props: EngineStackProps) {
+    super(scope, id, props);
+    const { config, database } = props;
+    const stage = config.stageName;
+
+    // A customer managed key: CloudWatch alarms cannot publish to a topic encrypted with the AWS managed
+    // aws/sns key, whose policy cannot be changed to admit cloudwatch.amazonaws.com.
+    const topicKey = new kms.Key(this, 'AlertTopicKey', {
+      description: `Kuroko ${stage}: encrypts the alert topic`,
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    topicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+      }),
+    );
+    this.alertTopic = new sns.Topic(this, 'AlertTopic', {
+      displayName: `Kuroko ${stage} alerts`,
+      masterKey: topicKey,
+      enforceSSL: true,
+    });
+    if (config.alertEmail !== undefined) {
+      this.alertTopic.addSubscription(new subscriptions.EmailSubscription(config.alertEmail));
+    }
+
+    this.executionLogGroup = new logs.LogGroup(this, 'ExecutionLogs', {
+      retention: props.logRetention,
+      // Command output is the record of what ran; deleting the stack must not delete it.
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+
+    const make = (name: Exclude<LambdaName, 'provisioner'>, description: string, extra: Partial<{ timeout: Duration }> = {}) =>
+      new EngineFunction(this, fnId(name), {
+        name,
+        stage,
+        description,
+        logRetention: props.logRetention,
+        ...extra,
+      }).bindDatabase(database);
+
+    const notifier = make(LAMBDA_NAMES.notifier, 'Delivers outbox events to SNS, Slack and webhooks');
+    notifier.addEnvironment(ENV_KEYS.alertTopicArn, this.alertTopic.topicArn);
+    notifier.addEnvironment(ENV_KEYS.metricsNamespace, OUTBOX_METRIC.namespace);
+    this.alertTopic.grantPublish(notifier);
+    notifier.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        // PutMetricData has no resource type; the namespace condition is how it is scoped.
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': OUTBOX_METRIC.namespace } },
+      }),
+    );
+
+    const processor = make(LAMBDA_NAMES.processor, 'Advances tokens one node per step', {
+      timeout: PROCESSOR_TIMEOUT,
+    }).bindNudge(notifier, ENV_KEYS.notifierFunction);
+    const scheduler = make(LAMBDA_NAMES.scheduler, 'Launches cron slots at most once').bindNudge(
+      processor,
+      ENV_KEYS.processorFunction,
+    );
+    const monitor = make(LAMBDA_NAMES.monitor, 'Detects stuck, lost and overdue executions').bindNudge(
+      notifier,
+      ENV_KEYS.notifierFunction,
+    );
+    const api = make(LAMBDA_NAMES.api, 'HTTP API v1 and the console', { timeout: API_TIMEOUT })
+      .bindNudge(processor, ENV_KEYS.processorFunction)
+      .bindNudge(notifier, ENV_KEYS.notifierFunction);
+    api.addEnvironment(ENV_KEYS.declaredQueues, JSON.stringify(config.workerQueues.map((q) => q.name)));
+    api.addEnvironment(ENV_KEYS.executionLogGroup, this.executionLogGroup.logGroupName);
+    api.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:GetLogEvents', 'logs:FilterLogEvents'],
+        resources: [this.executionLogGroup.logGroupArn],
+      }),
+    );
+
+    const migrator = make(LAMBDA_NAMES.migrator, 'Applies database migrations at deploy time', {
+      timeout: MIGRATOR_TIMEOUT,
+    });
+    const adminClient = new secretsmanager.Secret(this, 'AdminApiClient', {
+      description: `Kuroko ${stage}: the first admin API client, created by the migrator if absent`,
+      generateSecretString: {
+        secretStringTemplate: JSON.stringify({ name: 'admin' }),
+        generateStringKey: 'secret',
+        excludePunctuation: true,
+        passwordLength: API_CLIENT_SECRET_LENGTH,
+      },
+    });
+    migrator.addEnvironment(ENV_KEYS.apiClientsSecretArn, adminClient.secretArn);
+    migrator.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [adminClient.secretArn] }),
+    );
+
+    this.functions = { processor, scheduler, monitor, notifier, api, migrator };
+
+    for (const name of TICKING_FUNCTIONS) {
+      const fn = this.functions[name];
+      new events.Rule(this, `${fnId(name)}Tick`, {
+        description: `Runs the ${name} every minute`,
+        schedule: events.Schedule.rate(Duration.minutes(1)),
+        targets: [new targets.LambdaFunction(fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
+      });
+    }
+
+    const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.httpApi = new apigw.HttpApi(this, 'HttpApi', {
+      apiName: `kuroko-${stage}`,
+      description: 'Kuroko API v1 and console',
+      createDefaultStage: false,
+    });
+    const defaultStage = new apigw.HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: API_RATE_LIMIT_PER_SECOND, burstLimit: API_BURST_LIMIT },
+      accessLogSettings: { destination: new apigw.LogGroupLogDestination(accessLogs) },
+    });
+    const integration = new HttpLambdaIntegration('ApiIntegration', api);
+    for (const route of API_ROUTES) {
+      this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
+    }
+    this.apiUrl = defaultStage.url;
+    for (const route of this.httpApi.node.findAll().filter((c) => c instanceof apigw.HttpRoute)) {
+      acknowledge(route, 'AwsSolutions-APIG4', 'The api function authenticates every request itself with HTTP Basic against hashed API clients (Kuroko2-compatible, spec: Authentication); /v1/health and the console login page must stay open.');
+    }
+
+    for (const fn of Object.values(this.functions)) {
+      new FunctionAlarms(this, `${fnId(fn.kurokoName)}Alarms`, { fn, topic: this.alertTopic });
+    }
+    const backlog = new cloudwatch.Metric({
+      namespace: OUTBOX_METRIC.namespace,
+      metricName: OUTBOX_METRIC.name,
+      dimensionsMap: { Stage: stage },
+      statistic: cloudwatch.Stats.MINIMUM,
+      period: ALARM_PERIOD,
+    });
+    const backlogAlarm = new cloudwatch.Alarm(this, 'OutboxBacklogAlarm', {
+      alarmDescription: `Kuroko ${stage}: undelivered events have not drained for ${OUTBOX_STUCK_PERIODS * 5} minutes`,
+      metric: backlog,
+      threshold: 0,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: OUTBOX_STUCK_PERIODS,
+      treatMissingData: cloudwatch.TreatMissingData.MISSING,
+    });
+    backlogAlarm.addAlarmAction(new cwActions.SnsAction(this.alertTopic));
+
+    const providerLogs = new logs.LogGroup(this, 'MigrationProviderLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const provider = new cr.Provider(this, 'MigrationProvider', {
+      onEventHandler: migrator,
+      logGroup: providerLogs,
+    });
+    new CustomResource(this, 'Migrations', {
+      serviceToken: provider.serviceToken,
+      resourceType: 'Custom::KurokoMigrations',
+      properties: { Trigger: props.migrationTrigger },
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.apiUrl });
+    new CfnOutput(this, 'AlertTopicArn', { value: this.alertTopic.topicArn });
+    new CfnOutput(this, 'ExecutionLogGroupName', { value: this.executionLogGroup.logGroupName });
+    new CfnOutput(this, 'AdminApiClientSecretArn', { value: adminClient.secretArn });
+
+    acknowledge(adminClient, 'AwsSolutions-SMG4', 'The secret bootstraps the first admin API client once; the client is then managed through the API, where its hash lives, so rotating this copy would change nothing.');
+    acknowledge(notifier.executionRole, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', 'Publishing to the KMS-encrypted alert topic needs kms:GenerateDataKey* (GenerateDataKey and its WithoutPlaintext form) on that one key only; grantPublish scopes it to the key ARN.');
+    acknowledge(notifier.executionRole, 'AwsSolutions-IAM5[Resource::*]', 'cloudwatch:PutMetricData has no resource type; the statement is limited by the cloudwatch:namespace condition to the KurokoServerless namespace.');
+    acknowledge(provider, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'The Provider framework function is created by aws-cdk-lib with AWSLambdaBasicExecutionRole; it only writes its own logs and has no data access.');
+    const migratorLogicalId = this.getLogicalId(migrator.node.defaultChild as CfnElement);
+    acknowledge(provider, `AwsSolutions-IAM5[Resource::<${migratorLogicalId}.Arn>:*]`, 'The Provider framework may invoke the migrator and its versions (the migrator ARN with :*), nothing wider.');
+  }
+}
+
+/** Construct id of a function: `processor` becomes `Processor`. */
+export const fnId = (name: LambdaName): string => name.charAt(0).toUpperCase() + name.slice(1);

@@ -1,0 +1,180 @@
+/**
+ * The workers: per queue a launch template, role and agent configuration, plus the provisioner Lambda that
+ * starts and stops on-demand instances from them. The provisioner lives here rather than in the EngineStack
+ * because it needs the launch templates and worker roles, and the workers need the engine's log group and
+ * processor: keeping it here keeps the stack references one-way (Data -> Engine -> Workers).
+ */
+import {
+  CfnOutput,
+  Duration,
+  Stack,
+  type StackProps,
+  aws_ec2 as ec2,
+  aws_events as events,
+  aws_events_targets as targets,
+  aws_iam as iam,
+  type aws_lambda as lambda,
+  type aws_logs as logs,
+  type aws_sns as sns,
+} from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { ENV_KEYS, LAMBDA_NAMES, WORKER_TAGS } from '../../functions/shared/env-keys';
+import { AgentAsset } from '../constructs/agent-asset';
+import type { DatabaseBinding } from '../constructs/database-binding';
+import { EngineFunction } from '../constructs/engine-function';
+import { FunctionAlarms } from '../constructs/function-alarms';
+import { WorkerQueue, queueSlug } from '../constructs/worker-queue';
+import type { DeployConfig } from '../deploy-config';
+import { acknowledge } from '../nag';
+
+const PROVISIONER_TIMEOUT = Duration.seconds(60);
+const INSTANCE_WILDCARD = 'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*';
+
+export interface WorkersStackProps extends StackProps {
+  readonly config: DeployConfig;
+  readonly database: DatabaseBinding;
+  readonly vpc: ec2.IVpc;
+  readonly workerSubnets: readonly ec2.ISubnet[];
+  readonly executionLogGroup: logs.ILogGroup;
+  readonly processor: lambda.IFunction;
+  readonly alertTopic: sns.ITopic;
+  readonly logRetention: logs.RetentionDays;
+}
+
+export class WorkersStack extends Stack {
+  readonly queues: readonly WorkerQueue[];
+  readonly provisioner: EngineFunction;
+
+  constructor(scope: Construct, id: string, props: WorkersStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const stage = config.stageName;
+
+    const securityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', {
+      vpc: props.vpc,
+      description: `Kuroko ${stage} workers: no ingress; egress open because jobs run arbitrary commands`,
+      allowAllOutbound: true,
+    });
+    const agentAsset = new AgentAsset(this, 'AgentBundle');
+
+    this.queues = config.workerQueues.map(
+      (queue) =>
+        new WorkerQueue(this, `Queue-${queueSlug(queue.name)}`, {
+          queue,
+          stage,
+          database: props.database,
+          executionLogGroup: props.executionLogGroup,
+          processor: props.processor,
+          agentAsset,
+          securityGroup,
+          subnets: props.workerSubnets,
+        }),
+    );
+
+    this.provisioner = new EngineFunction(this, 'Provisioner', {
+      name: LAMBDA_NAMES.provisioner,
+      stage,
+      description: 'Starts and stops on-demand workers per queue',
+      logRetention: props.logRetention,
+      timeout: PROVISIONER_TIMEOUT,
+    }).bindDatabase(props.database);
+    this.provisioner.addEnvironment(
+      ENV_KEYS.workerQueues,
+      this.toJsonString(this.queues.map((q) => q.binding)),
+    );
+    for (const statement of provisionerStatements(this, stage, this.queues)) {
+      this.provisioner.addToRolePolicy(statement);
+    }
+
+    new events.Rule(this, 'ProvisionerTick', {
+      description: 'Runs the provisioner every minute',
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      targets: [new targets.LambdaFunction(this.provisioner, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
+    });
+    new FunctionAlarms(this, 'ProvisionerAlarms', { fn: this.provisioner, topic: props.alertTopic });
+
+    for (const q of this.queues) {
+      new CfnOutput(this, `LaunchTemplate${queueSlug(q.binding.name).replace(/[^A-Za-z0-9]/g, '')}`, {
+        description: `Launch template of queue ${q.binding.name}`,
+        value: q.binding.launchTemplateId,
+      });
+    }
+
+    const launchReason =
+      'RunInstances needs these resource types by wildcard because their ids do not exist before launch; the statement only applies when ec2:LaunchTemplate is one of the worker launch templates.';
+    for (const resource of ['volume', 'network-interface', 'subnet', 'security-group']) {
+      acknowledge(this.provisioner.executionRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:${resource}/*]`, launchReason);
+    }
+    acknowledge(this.provisioner.executionRole, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*]', launchReason);
+    acknowledge(this.provisioner.executionRole, `AwsSolutions-IAM5[${INSTANCE_WILDCARD}]`, 'Instance ids do not exist before launch: RunInstances on instance/* requires a worker launch template and the managed and stage request tags; TerminateInstances and CreateTags require the managed and stage resource tags; tag-on-create requires ec2:CreateAction=RunInstances.');
+    acknowledge(this.provisioner.executionRole, 'AwsSolutions-IAM5[Resource::*]', 'ec2:DescribeInstances supports no resource-level permissions, so its resource must be *; it only reads.');
+    for (const q of this.queues) {
+      acknowledge(q.role, `AwsSolutions-IAM5[${INSTANCE_WILDCARD}]`, 'ec2:TerminateInstances on instance/* is bound by the kuroko:managed, kuroko:stage and kuroko:queue resource tags: a worker cannot know its instance id at synthesis.');
+    }
+  }
+}
+
+/**
+ * What the provisioner may do in EC2, and nothing more: launch only from these launch templates with the
+ * managed tag in the request, tag only at launch or what is already managed, terminate only managed
+ * instances of this stage, read instance state, and pass only the worker roles, only to EC2.
+ */
+export function provisionerStatements(stack: Stack, stage: string, queues: readonly WorkerQueue[]): iam.PolicyStatement[] {
+  const ec2Arn = (resource: string, account = true) =>
+    stack.formatArn({ service: 'ec2', resource, resourceName: '*', ...(account ? {} : { account: '' }) });
+  const templateArns = queues.map((q) =>
+    stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: q.binding.launchTemplateId }),
+  );
+  const fromOurTemplates = { ArnEquals: { 'ec2:LaunchTemplate': templateArns } };
+  return [
+    new iam.PolicyStatement({ sid: 'LaunchFromWorkerTemplates', actions: ['ec2:RunInstances'], resources: templateArns }),
+    new iam.PolicyStatement({
+      sid: 'LaunchResourcesOfWorkerTemplates',
+      actions: ['ec2:RunInstances'],
+      resources: [
+        ec2Arn('volume'),
+        ec2Arn('network-interface'),
+        ec2Arn('subnet'),
+        ec2Arn('security-group'),
+        ec2Arn('image', false),
+      ],
+      conditions: fromOurTemplates,
+    }),
+    new iam.PolicyStatement({
+      sid: 'LaunchManagedInstances',
+      actions: ['ec2:RunInstances'],
+      resources: [ec2Arn('instance')],
+      conditions: {
+        ...fromOurTemplates,
+        StringEquals: {
+          [`aws:RequestTag/${WORKER_TAGS.managed}`]: 'true',
+          [`aws:RequestTag/${WORKER_TAGS.stage}`]: stage,
+        },
+      },
+    }),
+    new iam.PolicyStatement({
+      sid: 'TagAtLaunch',
+      actions: ['ec2:CreateTags'],
+      resources: [ec2Arn('instance'), ec2Arn('volume')],
+      conditions: { StringEquals: { 'ec2:CreateAction': 'RunInstances' } },
+    }),
+    new iam.PolicyStatement({
+      sid: 'ManageManagedInstances',
+      actions: ['ec2:TerminateInstances', 'ec2:CreateTags'],
+      resources: [ec2Arn('instance')],
+      conditions: {
+        StringEquals: {
+          [`aws:ResourceTag/${WORKER_TAGS.managed}`]: 'true',
+          [`aws:ResourceTag/${WORKER_TAGS.stage}`]: stage,
+        },
+      },
+    }),
+    new iam.PolicyStatement({ sid: 'ReadInstances', actions: ['ec2:DescribeInstances'], resources: ['*'] }),
+    new iam.PolicyStatement({
+      sid: 'PassWorkerRoles',
+      actions: ['iam:PassRole'],
+      resources: queues.map((q) => q.role.roleArn),
+      conditions: { StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } },
+    }),
+  ];
+}
