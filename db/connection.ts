@@ -7,7 +7,7 @@
  */
 import { RDSData } from '@aws-sdk/client-rds-data';
 import { Kysely, MysqlDialect } from 'kysely';
-import type { Dialect, MysqlPool } from 'kysely';
+import type { Dialect, KyselyConfig, MysqlPool } from 'kysely';
 import { createPool } from 'mysql2';
 import type { Pool, PoolOptions } from 'mysql2';
 import { ConfigError } from '../core/errors';
@@ -54,6 +54,8 @@ export interface CreateDatabaseOptions {
   busyTimeoutMs?: number;
   /** Use this Data API client instead of building one from the URL (tests, custom credentials). */
   dataApiClient?: RDSData;
+  /** Kysely's query log hook (benches count statements with it). */
+  log?: KyselyConfig['log'];
 }
 
 export type DatabaseUrl =
@@ -180,7 +182,7 @@ export function createDatabase(url: string, options: CreateDatabaseOptions = {})
       break;
     }
   }
-  const db = new Kysely<Database>({ dialect });
+  const db = new Kysely<Database>({ dialect, ...(options.log ? { log: options.log } : {}) });
   let closed: Promise<void> | undefined;
   return {
     db,

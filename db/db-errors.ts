@@ -63,6 +63,7 @@ export function isRetryableLockError(err: unknown): boolean {
     const errno = mysqlErrno(e);
     if (errno === MYSQL_DEADLOCK || errno === MYSQL_LOCK_WAIT_TIMEOUT) return true;
     if (e.code === 'ER_LOCK_DEADLOCK' || e.code === 'ER_LOCK_WAIT_TIMEOUT') return true;
+    if (typeof e.message === 'string' && /Deadlock found|Lock wait timeout exceeded/i.test(e.message)) return true;
     return typeof e.code === 'string' && SQLITE_BUSY_CODES.has(e.code);
   });
 }

@@ -81,11 +81,16 @@ export function createIdGenerator(db: Kysely<Database>, options: IdGeneratorOpti
 
   return {
     async nextId(): Promise<number> {
-      await ensure(1);
-      const range = ranges[0]!;
-      const id = range.next++;
-      if (range.next >= range.end) ranges.shift();
-      return id;
+      // Take synchronously after the check: callers woken by the same refill may drain it before this one runs.
+      for (;;) {
+        const range = ranges[0];
+        if (range) {
+          const id = range.next++;
+          if (range.next >= range.end) ranges.shift();
+          return id;
+        }
+        await ensure(1);
+      }
     },
     ensureAvailable: ensure,
     uuid: () => randomUUID(),

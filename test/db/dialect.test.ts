@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromDbBool, fromDbTime, fromNullableDbTime } from '../../db/column-codec';
 import type { DatabaseHandle } from '../../db/connection';
-import { isDuplicateKeyError } from '../../db/db-errors';
+import { isDuplicateKeyError, isRetryableLockError } from '../../db/db-errors';
 import { createIdGenerator } from '../../db/id-generator';
 import { migrateToLatest, migrationNames } from '../../db/migrator';
 import type { MigrationRun } from '../../db/migrator';
@@ -208,6 +208,55 @@ describeEachDialect('database foundation', (dialect) => {
     const names = await t.db.selectFrom('tags').select('name').where('id', 'in', [40, 41]).execute();
     expect(names.map((r) => r.name)).toEqual(['committed']);
     expect(t.dataApi?.openTransactions() ?? 0).toBe(0);
+  });
+
+  // SQLite serialises writers (BEGIN IMMEDIATE), so two transactions never hold locks crosswise there.
+  const hasRowLocks = dialect !== 'sqlite';
+  if (hasRowLocks) it('recognises a deadlock as a retryable lock error', async () => {
+    const at = new Date('2026-05-01T00:00:00.000Z');
+    await t.db.insertInto('scheduler_state').values([
+      { name: 'lock-a', last_pass_at: at, updated_at: at },
+      { name: 'lock-b', last_pass_at: at, updated_at: at },
+    ]).execute();
+    const touch = (trx: typeof t.db, name: string) =>
+      trx.updateTable('scheduler_state').set({ updated_at: new Date() }).where('name', '=', name).execute();
+    let aLocked!: () => void;
+    let bLocked!: () => void;
+    const aIsLocked = new Promise<void>((resolve) => (aLocked = resolve));
+    const bIsLocked = new Promise<void>((resolve) => (bLocked = resolve));
+    const outcomes = await Promise.allSettled([
+      t.db.transaction().execute(async (trx) => {
+        await touch(trx, 'lock-a');
+        aLocked();
+        await bIsLocked;
+        await touch(trx, 'lock-b');
+      }),
+      t.db.transaction().execute(async (trx) => {
+        await aIsLocked;
+        await touch(trx, 'lock-b');
+        bLocked();
+        await touch(trx, 'lock-a');
+      }),
+    ]);
+    const failures = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
+    expect(failures).toHaveLength(1);
+    expect(isRetryableLockError(failures[0]?.reason)).toBe(true);
+    expect(isDuplicateKeyError(failures[0]?.reason)).toBe(false);
+    expect(t.dataApi?.openTransactions() ?? 0).toBe(0);
+  });
+
+  it('reserves ids ahead so a transaction can take them without a statement', async () => {
+    const generator = createIdGenerator(t.db, { blockSize: 5 });
+    await generator.ensureAvailable?.(12);
+    const reserved = generator.reservations();
+    const statementsBefore = t.dataApi?.statementCount();
+    const ids: number[] = [];
+    for (let i = 0; i < 12; i++) ids.push(await generator.nextId());
+    expect(generator.reservations()).toBe(reserved);
+    expect(t.dataApi?.statementCount()).toBe(statementsBefore);
+    expect(new Set(ids).size).toBe(12);
+    await generator.nextId();
+    expect(generator.reservations()).toBe(reserved + 1);
   });
 
   it('hands out unique ids to concurrent callers in one process', async () => {
