@@ -29,11 +29,23 @@ export const DEFAULT_PROCESSOR_BATCH_SIZE = 200;
  * One processor pass: every processable token is stepped once (one node at most). Safe with several processors
  * at once: each outcome is fenced on the token's version, so a token moves once however many step it.
  */
+export interface ProcessorPassOptions {
+  /** Tokens read per query. */
+  batchSize?: number;
+  /**
+   * Tokens stepped at once. Steps of different tokens are independent (each is fenced on its own version), so
+   * on a database where every statement is a slow round trip (the Data API) several in flight hide the latency.
+   */
+  concurrency?: number;
+}
+
 export async function runProcessorPass(
   store: ProcessorStore,
   engine: WorkflowEngine,
-  batchSize = DEFAULT_PROCESSOR_BATCH_SIZE,
+  options: ProcessorPassOptions = {},
 ): Promise<ProcessorPassResult> {
+  const batchSize = options.batchSize ?? DEFAULT_PROCESSOR_BATCH_SIZE;
+  const concurrency = Math.max(1, options.concurrency ?? 1);
   const result: ProcessorPassResult = { stepped: 0, committed: 0, lostRaces: 0 };
   let afterId = 0;
   for (;;) {
@@ -41,13 +53,18 @@ export async function runProcessorPass(
     if (tokens.length === 0) break;
     await store.prefetch(tokens);
     try {
-      for (const token of tokens) {
-        result.stepped++;
-        const outcome = await engine.step(token);
-        if (!outcome) continue;
-        if (await store.commit(outcome)) result.committed++;
-        else result.lostRaces++;
-      }
+      let next = 0;
+      const worker = async () => {
+        while (next < tokens.length) {
+          const token = tokens[next++]!;
+          result.stepped++;
+          const outcome = await engine.step(token);
+          if (!outcome) continue;
+          if (await store.commit(outcome)) result.committed++;
+          else result.lostRaces++;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, tokens.length) }, worker));
     } finally {
       store.clearPrefetch();
     }

@@ -178,7 +178,7 @@ export class StepStore implements StepReader, StepWriter {
         .where('canceled_at', 'is', null)
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) return false;
-      await this.endInstance(trx, cancellation.instanceId, cancellation.logs[0]?.message ?? 'canceled');
+      await this.endInstance(trx, cancellation.instanceId);
       await this.requestKills(trx, cancellation.kills);
       await insertLogs(trx, this.ids, cancellation.logs);
       await insertEvents(trx, cancellation.events);
@@ -217,7 +217,7 @@ export class StepStore implements StepReader, StepWriter {
         .where('id', '=', outcome.instanceId)
         .execute();
     }
-    if (outcome.deleteInstanceTokens) await this.endInstance(trx, outcome.instanceId, 'The job was canceled.');
+    if (outcome.deleteInstanceTokens) await this.endInstance(trx, outcome.instanceId);
     if (outcome.newExecution) await trx.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
     if (outcome.archivedExecution) {
       await trx.insertInto('execution_histories').values(fromExecutionHistory(outcome.archivedExecution)).execute();
@@ -230,20 +230,12 @@ export class StepStore implements StepReader, StepWriter {
   }
 
   /**
-   * Removes every token of an ended instance; commands nobody claimed yet are dropped, running ones are asked
-   * to stop (their finish is archived later by the processor's sweep).
+   * Removes every token of an ended instance and the commands nobody claimed yet. Running commands are stopped
+   * by the kill requests the engine puts in the same outcome (critical, cancel).
    */
-  private async endInstance(trx: Transaction<Database>, instanceId: number, reason: string): Promise<void> {
+  private async endInstance(trx: Transaction<Database>, instanceId: number): Promise<void> {
     await trx.deleteFrom('tokens').where('job_instance_id', '=', instanceId).execute();
     await trx.deleteFrom('executions').where('job_instance_id', '=', instanceId).where('claimed_at', 'is', null).execute();
-    const running = await trx
-      .selectFrom('executions')
-      .select('id')
-      .where('job_instance_id', '=', instanceId)
-      .where('finished_at', 'is', null)
-      .where('kill_requested_at', 'is', null)
-      .execute();
-    await this.requestKills(trx, running.map((r) => ({ executionId: Number(r.id), reason })));
   }
 
   /** Marks each execution's kill request once and queues a TERM for the attempt that holds it. */
