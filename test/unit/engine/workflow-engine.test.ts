@@ -453,3 +453,61 @@ describe('launch and cancel', () => {
     expect(rootToken(h, instance.id).path).toBe('/0-noop');
   });
 });
+
+describe('compatibility details', () => {
+  it('sets RAILS_ENV with rails_env: and accepts subprocess as an alias with its own path', async () => {
+    const h = new EngineHarness();
+    h.define(1, 'rails_env: staging\nsubprocess: 2\nexecute: run\n');
+    h.define(2, 'noop:\n');
+    const instance = await h.launch(1);
+    await h.runUntilIdle();
+    expect(h.logMessages(instance.id).some((m) => m.includes("Current node is '/1-subprocess'."))).toBe(true);
+    const [execution] = [...h.store.executions.values()];
+    expect(execution!.env.RAILS_ENV).toBe('staging');
+  });
+
+  it('treats kuroko_runner met at run time as critical, saying it is not supported', async () => {
+    const h = new EngineHarness();
+    h.define(1, 'noop:\n');
+    const instance = await h.launch(1, { script: 'kuroko_runner: remind_failure\n' });
+    await h.runUntilIdle();
+    expect(h.eventTypes(instance.id)).toEqual(['launch', 'critical']);
+    expect(h.logMessages(instance.id).some((m) => /kuroko_runner/.test(m))).toBe(true);
+  });
+
+  it('skips a waiting token to its next node and forgets the wait', async () => {
+    const h = new EngineHarness();
+    h.define(1, 'wait: 2/daily\necho: after\n');
+    h.define(2, 'noop:\n');
+    const instance = await h.launch(1);
+    await h.runUntilIdle();
+    const waiting = rootToken(h, instance.id);
+    expect(waiting.status).toBe(TOKEN_STATUS.waiting);
+    await h.store.commit(await h.engine.skip(waiting, 'dave'));
+    expect(rootToken(h, instance.id).context.WAIT).toBeUndefined();
+    await h.runUntilIdle();
+    expect(h.logMessages(instance.id).some((m) => m.endsWith(') after'))).toBe(true);
+    expect(instanceStatus(h.store.instances.get(instance.id)!)).toBe(INSTANCE_STATUS.success);
+  });
+
+  it('sets the execute queue back to @default with a blank queue:', async () => {
+    const h = new EngineHarness();
+    h.define(1, 'queue: batch\nqueue:\nexecute: run\n');
+    await h.launch(1);
+    for (let i = 0; i < 5; i++) await h.pass();
+    expect([...h.store.executions.values()][0]!.queue).toBe('@default');
+  });
+
+  it('records a lost command (D10) as a failure that names the reason', async () => {
+    const h = new EngineHarness();
+    h.define(1, 'execute: long\n');
+    const instance = await h.launch(1);
+    await h.pass();
+    await h.pass();
+    const execution = [...h.store.executions.values()][0]!;
+    Object.assign(execution, { claimedAt: h.clock.now(), startedAt: h.clock.now(), pid: 7, finishedAt: h.clock.now(), lostReason: 'worker host-a stopped heart-beating' });
+    await h.pass();
+    expect(rootToken(h, instance.id).status).toBe(TOKEN_STATUS.failure);
+    expect(h.store.events.find((e) => e.type === 'failure')!.message).toContain('was lost: worker host-a stopped heart-beating');
+  });
+});
