@@ -12,9 +12,17 @@ interface CommandEntry {
  * lazy `load` of its module; `--help` lists this table.
  */
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  migrate: {
+    summary: 'bring a database (sqlite:, mysql://, data-api://) to the latest schema',
+    load: async () => (await import('./migrate-command')).migrateCommand,
+  },
   validate: {
     summary: 'check workflow script files and print every problem as FILE:LINE:COLUMN: MESSAGE',
     load: async () => (await import('./validate-command')).validateCommand,
+  },
+  agent: {
+    summary: 'run a worker agent: claim commands of the given queues and run them until SIGTERM (then drain)',
+    load: async () => (await import('./agent-command')).agentCommand,
   },
 };
 

@@ -1,0 +1,600 @@
+/**
+ * The worker agent: claims executions, runs each command in its own process group, records pid, output and end
+ * fenced on the claim's attempt (invariant 1), heart-beats with the pids it holds, delivers kill signals to whole
+ * process groups (invariant 5) and samples memory. It keeps no state that the rows cannot rebuild: a restarted
+ * agent registers as a new worker, and what its predecessor held is judged from outside by the monitor (D10).
+ */
+import { hostname as osHostname } from 'node:os';
+import { LeaseLostError } from '../core/errors';
+import { DEFAULT_QUEUE, type Execution } from '../core/model';
+import type { Clock, IdGenerator } from '../core/ports';
+import type { DatabaseHandle } from '../db/connection';
+import { createIdGenerator } from '../db/id-generator';
+import {
+  ExecutionQueueRepository,
+  type ExecutionHold,
+  type FinishRecord,
+  type OutputRecord,
+  type PendingSignal,
+} from '../db/repositories/execution-queue-repository';
+import { WorkerRepository } from '../db/repositories/worker-repository';
+import type { LogSink } from './log-sink';
+import { sampleIntervalMs, sampleProcessGroupRss } from './memory-sampler';
+import { OutputBuffer } from './output-buffer';
+import { DEFAULT_SHELL_PATH, startCommand, type CommandResult, type InheritedEnv, type KillOutcome, type RunningCommand } from './process-runner';
+
+export const DEFAULT_AGENT_SLOTS = 2;
+export const DEFAULT_POLL_INTERVAL_MS = 1_000;
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5_000;
+/** Long enough for several missed heartbeats before the monitor may call the worker lost. */
+export const DEFAULT_LEASE_MS = 60_000;
+export const DEFAULT_KILL_GRACE_MS = 10_000;
+/** Drain plus kill grace stays inside systemd's 90 s TimeoutStopSec on the workers. */
+export const DEFAULT_DRAIN_GRACE_MS = 60_000;
+/** Head and tail reach the database at most this often per execution (the whole output streams to the log sink). */
+export const DEFAULT_OUTPUT_FLUSH_MS = 1_000;
+/** How often the memory schedule is looked at; each group is sampled on its own clamp(n², 1 s, 30 min) schedule. */
+const MEMORY_TICK_MS = 1_000;
+/** Database errors back off exponentially from the poll interval up to this. */
+const MAX_BACKOFF_MS = 30_000;
+/** Start writes are retried this many times: a missing pid makes the monitor raise an alarm. */
+const START_WRITE_ATTEMPTS = 5;
+/** A finish is retried this long (the result exists only in memory until it is written). */
+const FINISH_RETRY_MS = 10 * 60_000;
+const RETRY_BASE_MS = 200;
+
+export interface AgentLogger {
+  info(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+  error(message: string, data?: Record<string, unknown>): void;
+}
+
+/** Drops every message (tests, embedded use). */
+export const silentAgentLogger: AgentLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+export interface AgentOptions {
+  database: DatabaseHandle;
+  /** Defaults to a hi/lo generator over the database. */
+  ids?: IdGenerator;
+  /** Times written to rows; scheduling uses the monotonic timer regardless. */
+  clock?: Clock;
+  hostname?: string;
+  queues?: readonly string[];
+  slots?: number;
+  pollIntervalMs?: number;
+  heartbeatIntervalMs?: number;
+  leaseMs?: number;
+  /** Between SIGTERM and SIGKILL when a command is killed. */
+  killGraceMs?: number;
+  /** Stop (drain) after this long with nothing running; on-demand workers use it. */
+  idleTimeoutMs?: number;
+  /** How long stop() lets running commands finish before killing them. */
+  drainGraceMs?: number;
+  outputFlushMs?: number;
+  /** Milliseconds to wait after the n-th memory sample (memory-sampler's Kuroko2 schedule by default). */
+  memorySchedule?: (sampleCount: number) => number;
+  logSink: LogSink;
+  shellPath?: string;
+  /** HOME, PATH, LANG handed to every command (the command's ENV wins). */
+  inheritEnv?: InheritedEnv;
+  /** Called after a finish was recorded (the local mode nudges the processor). */
+  onExecutionFinished?: (executionId: number) => void;
+  logger?: AgentLogger;
+}
+
+export interface Agent {
+  /** The worker row's id; undefined before start(). */
+  readonly workerId: number | undefined;
+  /** Registers the worker and starts claiming. */
+  start(): Promise<void>;
+  /** Drains: claims nothing more, lets commands finish within the drain grace, kills the rest; resolves with `done`. */
+  stop(reason?: string): Promise<void>;
+  /** Resolves once the agent has stopped and deregistered. */
+  readonly done: Promise<void>;
+}
+
+/** A claimed execution while this agent runs it. */
+interface Job {
+  execution: Execution;
+  attempt: number;
+  command: RunningCommand | undefined;
+  buffer: OutputBuffer;
+  /** Database writes of this execution, in order: start, outputs, finish. */
+  writes: Promise<void>;
+  /** Another attempt owns the execution (or it was finished by someone else): write nothing more. */
+  lost: boolean;
+  /** The command ended; its finish is being written. */
+  finishing: boolean;
+  flushTimer: NodeJS.Timeout | undefined;
+  flushQueued: boolean;
+  lastFlushAt: number;
+  samples: number;
+  nextSampleAt: number;
+  signalsInFlight: Set<number>;
+  /** When the command was spawned, and whether that start (pid) reached the database. */
+  startedAt: Date | undefined;
+  startRecorded: boolean;
+  /** Resolves when the job left the agent (finish written, given up, or lost). */
+  ended: Promise<void>;
+}
+
+interface Wakeable {
+  sleep(ms: number): Promise<void>;
+  wake(): void;
+}
+
+function wakeable(): Wakeable {
+  let pending: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
+  let woken = false;
+  return {
+    sleep(ms) {
+      if (woken) {
+        woken = false;
+        return Promise.resolve();
+      }
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          pending = undefined;
+          resolve();
+        }, ms);
+        pending = { timer, resolve };
+      });
+    },
+    wake() {
+      if (pending === undefined) {
+        woken = true;
+        return;
+      }
+      clearTimeout(pending.timer);
+      const { resolve } = pending;
+      pending = undefined;
+      resolve();
+    },
+  };
+}
+
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function backoffMs(failures: number, baseMs: number): number {
+  return Math.min(baseMs * 2 ** Math.max(0, failures - 1), MAX_BACKOFF_MS);
+}
+
+/**
+ * The database columns for the output so far. While nothing was dropped the whole output is the head and the tail
+ * is empty, because readers show a non-empty tail as "head, elision, tail".
+ */
+export function outputColumns(buffer: OutputBuffer): OutputRecord {
+  return buffer.truncated ? { head: buffer.head, tail: buffer.tail } : { head: buffer.head + buffer.tail, tail: '' };
+}
+
+/** Says what a group kill (TERM, then KILL after graceMs) did, for the signal row's `result`. */
+export function describeKill(pgid: number, graceMs: number, outcome: KillOutcome): string {
+  if (outcome.error !== undefined) return `failed: ${outcome.error}`;
+  if (!outcome.termSent && !outcome.killSent) return `process group ${pgid} had already ended`;
+  const sent = outcome.killSent ? `SIGTERM, then SIGKILL after ${graceMs} ms,` : 'SIGTERM';
+  return `${sent} sent to process group ${pgid}; ${outcome.groupEmpty ? 'the group ended' : 'the group is still alive'}`;
+}
+
+/** Passes any other signal once to the whole group, without escalation. */
+function passSignal(pgid: number, signal: string): string {
+  try {
+    process.kill(-pgid, signal as NodeJS.Signals);
+    return `${signal} sent to process group ${pgid}`;
+  } catch (error) {
+    return `failed: ${signal} to process group ${pgid}: ${errorText(error)}`;
+  }
+}
+
+/** Creates a worker agent; nothing happens until start(). */
+export function createAgent(options: AgentOptions): Agent {
+  const clock = options.clock ?? { now: () => new Date() };
+  const ids = options.ids ?? createIdGenerator(options.database.db);
+  const hostname = options.hostname ?? osHostname();
+  const queues = options.queues && options.queues.length > 0 ? [...options.queues] : [DEFAULT_QUEUE];
+  const slots = options.slots ?? DEFAULT_AGENT_SLOTS;
+  const pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const killGraceMs = options.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
+  const drainGraceMs = options.drainGraceMs ?? DEFAULT_DRAIN_GRACE_MS;
+  const outputFlushMs = options.outputFlushMs ?? DEFAULT_OUTPUT_FLUSH_MS;
+  const memorySchedule = options.memorySchedule ?? sampleIntervalMs;
+  const logger = options.logger ?? silentAgentLogger;
+  const shellPath = options.shellPath ?? DEFAULT_SHELL_PATH;
+  const inheritEnv = options.inheritEnv ?? {};
+  if (!Number.isSafeInteger(slots) || slots < 1) throw new RangeError(`slots must be a positive integer, got ${slots}`);
+
+  const queueRepo = new ExecutionQueueRepository(options.database, ids);
+  const workerRepo = new WorkerRepository(options.database.db, ids);
+
+  const running = new Map<number, Job>();
+  const claimWaker = wakeable();
+  const heartbeatWaker = wakeable();
+  let workerId: number | undefined;
+  let started = false;
+  let stopping = false;
+  let suspended = false;
+  /** Finishes that could not be written: the worker row then stays for the monitor to find. */
+  let unrecordedFinishes = 0;
+  let lastBusyAt = performance.now();
+  let registering: Promise<void> = Promise.resolve();
+  let claimLoop: Promise<void> = Promise.resolve();
+  let heartbeatLoop: Promise<void> = Promise.resolve();
+  let memoryTimer: NodeJS.Timeout | undefined;
+  let stopPromise: Promise<void> | undefined;
+  /** Set once every command has ended during a stop: the heartbeat loop then ends too. */
+  let stopped = false;
+  let resolveDone!: () => void;
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+
+  // ---- one execution ------------------------------------------------------------------------------------------
+
+  const enqueueWrite = (job: Job, what: string, write: () => Promise<void>): Promise<void> => {
+    job.writes = job.writes.then(async () => {
+      if (job.lost) return;
+      try {
+        await write();
+      } catch (error) {
+        if (error instanceof LeaseLostError) leaseLost(job, what);
+        else logger.error(`could not record ${what} of execution ${job.execution.id}`, { error: errorText(error) });
+      }
+    });
+    return job.writes;
+  };
+
+  /** Another attempt owns the execution, or someone finished it (the monitor, D10): stop the command, write nothing. */
+  const leaseLost = (job: Job, what: string): void => {
+    if (job.lost) return;
+    job.lost = true;
+    logger.warn(`execution ${job.execution.id} attempt ${job.attempt} is no longer ours (${what}); killing its process group`);
+    if (job.command !== undefined && !job.finishing) void job.command.kill(killGraceMs);
+  };
+
+  const retrying = async (attempts: number, untilMs: number, write: () => Promise<void>): Promise<void> => {
+    const deadline = performance.now() + untilMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await write();
+        return;
+      } catch (error) {
+        if (error instanceof LeaseLostError || attempt >= attempts || performance.now() >= deadline) throw error;
+        await delay(backoffMs(attempt, RETRY_BASE_MS));
+      }
+    }
+  };
+
+  const flushOutput = (job: Job): void => {
+    job.flushTimer = undefined;
+    if (job.flushQueued || job.finishing) return;
+    job.flushQueued = true;
+    void enqueueWrite(job, 'output', async () => {
+      // Read the buffer when the write runs, so a slow database coalesces several flushes into one.
+      job.flushQueued = false;
+      job.lastFlushAt = performance.now();
+      if (job.finishing) return;
+      await queueRepo.recordOutput(job.execution.id, job.attempt, outputColumns(job.buffer));
+    });
+  };
+
+  const onOutput = (job: Job, chunk: string): void => {
+    job.buffer.append(chunk);
+    options.logSink.append(job.execution.id, chunk).catch((error: unknown) => {
+      logger.error(`could not store output of execution ${job.execution.id}`, { error: errorText(error) });
+    });
+    if (job.flushTimer === undefined && !job.flushQueued && !job.finishing && !job.lost) {
+      const wait = Math.max(0, job.lastFlushAt + outputFlushMs - performance.now());
+      job.flushTimer = setTimeout(() => flushOutput(job), wait);
+    }
+  };
+
+  const launch = (execution: Execution): void => {
+    let resolveEnded!: () => void;
+    const job: Job = {
+      execution,
+      attempt: execution.attempt,
+      command: undefined,
+      buffer: new OutputBuffer(),
+      writes: Promise.resolve(),
+      lost: false,
+      finishing: false,
+      flushTimer: undefined,
+      flushQueued: false,
+      lastFlushAt: performance.now(),
+      samples: 0,
+      nextSampleAt: Number.POSITIVE_INFINITY,
+      signalsInFlight: new Set(),
+      startedAt: undefined,
+      startRecorded: false,
+      ended: new Promise((resolve) => (resolveEnded = resolve)),
+    };
+    running.set(execution.id, job);
+    lastBusyAt = performance.now();
+    let spawnedPid: number | undefined;
+    const command = startCommand(
+      { shell: execution.shell, env: execution.env, shellPath, inheritEnv },
+      {
+        onSpawn: (pid) => {
+          spawnedPid = pid;
+          const startedAt = clock.now();
+          job.startedAt = startedAt;
+          // Written at once: an execution without a pid a minute after its claim is an alarm (invariant 4).
+          void enqueueWrite(job, 'start', async () => {
+            await retrying(START_WRITE_ATTEMPTS, FINISH_RETRY_MS, () =>
+              queueRepo.recordStart(execution.id, job.attempt, { pid, startedAt }),
+            );
+            job.startRecorded = true;
+          });
+        },
+        onOutput: (chunk) => onOutput(job, chunk),
+      },
+    );
+    job.command = command;
+    // The first sample waits one interval, so a short command costs no memory statement at all.
+    if (spawnedPid !== undefined) job.nextSampleAt = performance.now() + memorySchedule(0);
+    void command.done
+      .then((result) => complete(job, result))
+      .catch((error: unknown) => logger.error(`execution ${execution.id} ended badly`, { error: errorText(error) }))
+      .finally(() => {
+        running.delete(execution.id);
+        lastBusyAt = performance.now();
+        resolveEnded();
+        claimWaker.wake();
+      });
+  };
+
+  const complete = async (job: Job, result: CommandResult): Promise<void> => {
+    job.finishing = true;
+    if (job.flushTimer !== undefined) clearTimeout(job.flushTimer);
+    if (result.hookError !== undefined) logger.error(`output hook failed for execution ${job.execution.id}`, { error: result.hookError });
+    const finishedAt = clock.now();
+    let recorded = false;
+    await enqueueWrite(job, 'finish', async () => {
+      const finish: FinishRecord = {
+        exitStatus: result.exitStatus,
+        termSignal: result.termSignal,
+        finishedAt,
+        ...outputColumns(job.buffer),
+        pid: job.command?.pid ?? null,
+      };
+      // Repeated only when the start never reached the database (a spawn failure, a database hiccup).
+      if (!job.startRecorded) finish.startedAt = job.startedAt ?? finishedAt;
+      await retrying(Number.POSITIVE_INFINITY, FINISH_RETRY_MS, () => queueRepo.finish(job.execution.id, job.attempt, finish));
+      recorded = true;
+    });
+    if (!recorded && !job.lost) unrecordedFinishes++;
+    await options.logSink.close(job.execution.id).catch((error: unknown) => {
+      logger.error(`could not close the log of execution ${job.execution.id}`, { error: errorText(error) });
+    });
+    if (recorded) {
+      logger.info(`execution ${job.execution.id} finished`, { exitStatus: result.exitStatus, termSignal: result.termSignal });
+      try {
+        options.onExecutionFinished?.(job.execution.id);
+      } catch (error) {
+        logger.error('onExecutionFinished threw', { error: errorText(error) });
+      }
+    }
+  };
+
+  // ---- signals ------------------------------------------------------------------------------------------------
+
+  const deliver = async (job: Job, signal: PendingSignal): Promise<void> => {
+    let result: string;
+    const command = job.command;
+    if (signal.attempt < job.attempt) {
+      result = `ignored: meant for attempt ${signal.attempt}, attempt ${job.attempt} is running`;
+    } else if (command?.pgid === undefined) {
+      result = 'no process: the command could not be started';
+    } else if (signal.signal === 'SIGTERM' || signal.signal === 'SIGKILL') {
+      // TERM first even for KILL (with no grace), so the group always gets the same treatment (invariant 5).
+      const graceMs = signal.signal === 'SIGKILL' ? 0 : killGraceMs;
+      result = describeKill(command.pgid, graceMs, await command.kill(graceMs));
+    } else {
+      result = passSignal(command.pgid, signal.signal);
+    }
+    logger.info(`signal ${signal.id} for execution ${job.execution.id}: ${result}`, { reason: signal.reason });
+    await queueRepo.recordSignalDelivery(signal.id, { deliveredAt: clock.now(), result });
+  };
+
+  const pickUpSignals = async (): Promise<void> => {
+    const jobs = [...running.values()].filter((job) => !job.finishing && !job.lost);
+    if (jobs.length === 0) return;
+    const signals = await queueRepo.pendingSignals(jobs.map((job) => job.execution.id));
+    for (const signal of signals) {
+      const job = running.get(signal.executionId);
+      // A signal for a later attempt is not ours to answer; one being delivered is not delivered twice.
+      if (job === undefined || signal.attempt > job.attempt || job.signalsInFlight.has(signal.id)) continue;
+      job.signalsInFlight.add(signal.id);
+      void deliver(job, signal).catch((error: unknown) => {
+        // Left undelivered: the next heartbeat tries again (a group already gone is reported as such).
+        job.signalsInFlight.delete(signal.id);
+        logger.error(`could not record delivery of signal ${signal.id}`, { error: errorText(error) });
+      });
+    }
+  };
+
+  // ---- loops --------------------------------------------------------------------------------------------------
+
+  const claimOnce = async (): Promise<void> => {
+    const free = slots - running.size;
+    if (free <= 0 || suspended || stopping || workerId === undefined) return;
+    const claimed = await queueRepo.claim({ workerId, hostname, queues, limit: free, leaseMs, now: clock.now() });
+    // stop() may have begun during the claim; what was claimed is still run and recorded (drain covers it).
+    for (const execution of claimed) launch(execution);
+  };
+
+  const runClaimLoop = async (): Promise<void> => {
+    let failures = 0;
+    while (!stopping) {
+      try {
+        await claimOnce();
+        failures = 0;
+      } catch (error) {
+        failures++;
+        logger.error('claim failed; retrying', { error: errorText(error), failures });
+      }
+      if (
+        options.idleTimeoutMs !== undefined &&
+        running.size === 0 &&
+        performance.now() - lastBusyAt >= options.idleTimeoutMs &&
+        !stopping
+      ) {
+        logger.info(`idle for ${options.idleTimeoutMs} ms; stopping`);
+        void stop('idle timeout');
+        break;
+      }
+      if (stopping) break;
+      await claimWaker.sleep(failures > 0 ? backoffMs(failures, pollIntervalMs) : pollIntervalMs);
+    }
+  };
+
+  const heartbeatOnce = async (): Promise<void> => {
+    if (workerId === undefined) return;
+    const pids: Record<number, number> = {};
+    const holds: ExecutionHold[] = [];
+    for (const job of running.values()) {
+      if (job.finishing || job.lost) continue;
+      holds.push({ id: job.execution.id, attempt: job.attempt });
+      if (job.command?.pid !== undefined) pids[job.execution.id] = job.command.pid;
+    }
+    const now = clock.now();
+    let flags = await workerRepo.heartbeat(workerId, { now, pids, draining: stopping });
+    if (flags === undefined) {
+      // Our row was removed (judged lost while we were cut off): carry on as a new worker.
+      const previous = workerId;
+      workerId = await workerRepo.register({ hostname, queues, slots, now });
+      logger.warn(`worker ${previous} was removed; registered again as worker ${workerId}`);
+      flags = { suspended: false, draining: false };
+    }
+    if (flags.suspended !== suspended) logger.info(flags.suspended ? 'worker suspended: claiming nothing new' : 'worker resumed');
+    suspended = flags.suspended;
+    if (flags.draining && !stopping) {
+      logger.info('worker asked to drain; stopping');
+      void stop('drain requested');
+    }
+    const still = await queueRepo.renewLeases(workerId, holds, new Date(now.getTime() + leaseMs));
+    const current = new Set(still.map((hold) => hold.id));
+    for (const hold of holds) {
+      const job = running.get(hold.id);
+      // A job that finished meanwhile dropped out of the renewal by its own finish, not by losing its lease.
+      if (job !== undefined && !job.finishing && !current.has(hold.id)) leaseLost(job, 'lease renewal');
+    }
+    await pickUpSignals();
+  };
+
+  const runHeartbeatLoop = async (): Promise<void> => {
+    let failures = 0;
+    while (!stopped) {
+      await heartbeatWaker.sleep(failures > 0 ? Math.min(backoffMs(failures, heartbeatIntervalMs), heartbeatIntervalMs) : heartbeatIntervalMs);
+      if (stopped) break;
+      try {
+        await heartbeatOnce();
+        failures = 0;
+      } catch (error) {
+        failures++;
+        logger.error('heartbeat failed; retrying', { error: errorText(error), failures });
+      }
+    }
+  };
+
+  const sampleMemory = (): void => {
+    const now = performance.now();
+    for (const job of running.values()) {
+      const pgid = job.command?.pgid;
+      if (pgid === undefined || job.finishing || job.lost || now < job.nextSampleAt) continue;
+      job.samples++;
+      job.nextSampleAt = now + memorySchedule(job.samples);
+      const rssKb = sampleProcessGroupRss(pgid);
+      if (rssKb === undefined) continue;
+      const { execution } = job;
+      queueRepo
+        .recordMemorySample({
+          executionId: execution.id,
+          instanceId: execution.instanceId,
+          definitionId: execution.definitionId,
+          rssKb,
+          sampledAt: clock.now(),
+        })
+        .catch((error: unknown) => logger.error('could not record a memory sample', { error: errorText(error) }));
+    }
+  };
+
+  // ---- start and stop -----------------------------------------------------------------------------------------
+
+  const waitForJobs = async (timeoutMs: number): Promise<boolean> => {
+    const deadline = performance.now() + timeoutMs;
+    while (running.size > 0) {
+      const left = deadline - performance.now();
+      if (left <= 0) return false;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([...running.values()].map((job) => job.ended)),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, left))),
+      ]);
+      clearTimeout(timer);
+    }
+    return true;
+  };
+
+  const drain = async (reason: string): Promise<void> => {
+    logger.info(`stopping (${reason}): claiming nothing more`, { running: running.size });
+    stopping = true;
+    // A registration in flight ends first, so its row is deregistered below and no loop starts after this.
+    await registering.catch(() => undefined);
+    claimWaker.wake();
+    await claimLoop;
+    // Tell the database at once that this worker drains, rather than at the next heartbeat.
+    heartbeatWaker.wake();
+    if (!(await waitForJobs(drainGraceMs))) {
+      logger.warn(`drain grace of ${drainGraceMs} ms is over; killing ${running.size} command(s)`);
+      for (const job of running.values()) if (!job.finishing) void job.command?.kill(killGraceMs);
+      await waitForJobs(Number.POSITIVE_INFINITY);
+    }
+    stopped = true;
+    heartbeatWaker.wake();
+    await heartbeatLoop;
+    if (memoryTimer !== undefined) clearInterval(memoryTimer);
+    if (workerId !== undefined) {
+      if (unrecordedFinishes > 0) {
+        logger.error(`${unrecordedFinishes} finish(es) could not be recorded; leaving worker ${workerId} for the monitor`);
+      } else {
+        await retrying(START_WRITE_ATTEMPTS, FINISH_RETRY_MS, () => workerRepo.deregister(workerId as number)).catch((error: unknown) =>
+          logger.error(`could not deregister worker ${workerId}`, { error: errorText(error) }),
+        );
+      }
+    }
+    logger.info('stopped');
+  };
+
+  const stop = (reason = 'stop requested'): Promise<void> => {
+    stopPromise ??= drain(reason).finally(resolveDone);
+    return done;
+  };
+
+  const start = async (): Promise<void> => {
+    if (started || stopping) throw new Error('the agent was already started or stopped');
+    started = true;
+    registering = (async () => {
+      workerId = await workerRepo.register({ hostname, queues, slots, now: clock.now() });
+      lastBusyAt = performance.now();
+      logger.info(`worker ${workerId} on ${hostname} serves ${queues.join(', ')} with ${slots} slot(s)`);
+      if (stopping) return;
+      claimLoop = runClaimLoop();
+      heartbeatLoop = runHeartbeatLoop();
+      memoryTimer = setInterval(sampleMemory, MEMORY_TICK_MS);
+    })();
+    await registering;
+  };
+
+  return {
+    get workerId() {
+      return workerId;
+    },
+    start,
+    stop,
+    done,
+  };
+}

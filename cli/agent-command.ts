@@ -1,0 +1,245 @@
+/**
+ * `kuroko agent`: a worker agent for the self-hosted mode. Runs until SIGTERM or SIGINT, then drains (claims
+ * nothing more, lets running commands finish within the drain grace, kills the rest) and exits 0.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { createAgent } from '../agent/agent';
+import type { AgentLogger } from '../agent/agent';
+import { FileLogSink } from '../agent/log-sink';
+import { ConfigError } from '../core/errors';
+import { DEFAULT_QUEUE } from '../core/model';
+import { createDatabase, parseDatabaseUrl } from '../db/connection';
+import { EXIT_CODE } from './sub-command';
+import type { CliIo, SubCommand } from './sub-command';
+
+/** Environment variables `kuroko agent` falls back to when an option is not given. */
+export const AGENT_ENV_KEYS = {
+  databaseUrl: 'KUROKO_DATABASE_URL',
+  /** Comma-separated queue names. */
+  queues: 'KUROKO_QUEUES',
+  slots: 'KUROKO_SLOTS',
+  logDir: 'KUROKO_LOG_DIR',
+} as const;
+
+/** Where command output goes unless told otherwise (the local mode's data folder). */
+export const DEFAULT_AGENT_LOG_DIR = '.kuroko/logs';
+const DEFAULT_SLOTS = 2;
+const MAX_SLOTS = 256;
+const MS_PER_SECOND = 1000;
+const QUEUE_NAME = /^@?[\w-]{1,180}$/;
+
+export const AGENT_USAGE =
+  'usage: kuroko agent --database-url URL [--queue NAME]... [--slots N] [--hostname NAME] [--log-dir DIR] [--idle-timeout SECONDS]';
+
+const HELP = `${AGENT_USAGE}
+
+Runs a worker agent: claims commands of the given queues, runs each in its own process group, and records
+pid, output and exit status. SIGTERM or SIGINT drains it: nothing new is claimed, running commands may finish
+(then they are killed), and it exits 0.
+
+  --database-url URL      sqlite:<file>, mysql://user:pass@host:port/db or data-api://...  [${AGENT_ENV_KEYS.databaseUrl}]
+  --queue NAME            a queue to serve; repeat for several (default ${DEFAULT_QUEUE})  [${AGENT_ENV_KEYS.queues}, comma-separated]
+  --slots N               commands run at once (default ${DEFAULT_SLOTS})  [${AGENT_ENV_KEYS.slots}]
+  --hostname NAME         the name recorded for this worker (default: the machine's)
+  --log-dir DIR           where each command's whole output is written (default ${DEFAULT_AGENT_LOG_DIR})  [${AGENT_ENV_KEYS.logDir}]
+  --idle-timeout SECONDS  stop after this long with nothing to run (default: never)
+`;
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+export interface AgentCommandConfig {
+  databaseUrl: string;
+  queues: string[];
+  slots: number;
+  hostname: string | undefined;
+  logDir: string;
+  idleTimeoutMs: number | undefined;
+}
+
+interface RawOptions {
+  databaseUrl?: string;
+  queues: string[];
+  slots?: string;
+  hostname?: string;
+  logDir?: string;
+  idleTimeout?: string;
+  help: boolean;
+}
+
+const VALUE_OPTIONS: Record<string, keyof Omit<RawOptions, 'help' | 'queues'> | 'queues'> = {
+  '--database-url': 'databaseUrl',
+  '--queue': 'queues',
+  '--slots': 'slots',
+  '--hostname': 'hostname',
+  '--log-dir': 'logDir',
+  '--idle-timeout': 'idleTimeout',
+};
+
+function parseArgs(args: readonly string[]): { options: RawOptions; problems: string[] } {
+  const options: RawOptions = { queues: [], help: false };
+  const problems: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? '';
+    if (arg === '--help' || arg === '-h') {
+      options.help = true;
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    const key = Object.hasOwn(VALUE_OPTIONS, name) ? VALUE_OPTIONS[name] : undefined;
+    if (key === undefined) {
+      problems.push(arg.startsWith('-') ? `unknown option ${arg}` : `unexpected argument ${arg}`);
+      continue;
+    }
+    let value: string | undefined;
+    if (name !== arg) value = arg.slice(eq + 1);
+    else {
+      value = args[i + 1];
+      i++;
+    }
+    if (value === undefined) {
+      problems.push(`${name} needs a value`);
+      continue;
+    }
+    if (key === 'queues') options.queues.push(value);
+    else options[key] = value;
+  }
+  return { options, problems };
+}
+
+const integerText = (what: string, min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `${what} must be a whole number`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`));
+
+const configSchema = z.object({
+  databaseUrl: z
+    .string({ error: `a database URL is required: --database-url or ${AGENT_ENV_KEYS.databaseUrl}` })
+    .trim()
+    .min(1, `a database URL is required: --database-url or ${AGENT_ENV_KEYS.databaseUrl}`)
+    .superRefine((url, ctx) => {
+      try {
+        parseDatabaseUrl(url);
+      } catch (error) {
+        const problems = error instanceof ConfigError ? error.message.split('\n').slice(1).map((p) => p.replace(/^\s*- /, '')) : [String(error)];
+        for (const message of problems) ctx.addIssue({ code: 'custom', message });
+      }
+    }),
+  queues: z.array(z.string().regex(QUEUE_NAME, 'is not a queue name (@?[\\w-]{1,180})')).min(1),
+  slots: integerText('--slots', 1, MAX_SLOTS),
+  hostname: z.string().trim().min(1, '--hostname must not be empty').max(255).optional(),
+  logDir: z.string().trim().min(1, '--log-dir must not be empty'),
+  idleTimeout: integerText('--idle-timeout', 1, Number.MAX_SAFE_INTEGER / MS_PER_SECOND).optional(),
+});
+
+/** Reads the options (falling back to the environment) into a config; throws ConfigError listing every problem. */
+export function parseAgentConfig(args: readonly string[], env: Environment): AgentCommandConfig & { help: boolean } {
+  const { options, problems } = parseArgs(args);
+  if (options.help) return { ...emptyConfig(), help: true };
+  const envQueues = (env[AGENT_ENV_KEYS.queues] ?? '')
+    .split(',')
+    .map((q) => q.trim())
+    .filter((q) => q !== '');
+  const queues = options.queues.length > 0 ? options.queues : envQueues.length > 0 ? envQueues : [DEFAULT_QUEUE];
+  const input = {
+    databaseUrl: options.databaseUrl ?? env[AGENT_ENV_KEYS.databaseUrl],
+    queues,
+    slots: options.slots ?? env[AGENT_ENV_KEYS.slots] ?? String(DEFAULT_SLOTS),
+    hostname: options.hostname,
+    logDir: options.logDir ?? env[AGENT_ENV_KEYS.logDir] ?? DEFAULT_AGENT_LOG_DIR,
+    idleTimeout: options.idleTimeout,
+  };
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const where = issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+      problems.push(`${where}${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  const data = parsed.data;
+  return {
+    help: false,
+    databaseUrl: data.databaseUrl,
+    queues: [...new Set(data.queues)],
+    slots: data.slots,
+    hostname: data.hostname,
+    logDir: resolve(data.logDir),
+    idleTimeoutMs: data.idleTimeout === undefined ? undefined : data.idleTimeout * MS_PER_SECOND,
+  };
+}
+
+function emptyConfig(): AgentCommandConfig {
+  return { databaseUrl: '', queues: [], slots: DEFAULT_SLOTS, hostname: undefined, logDir: DEFAULT_AGENT_LOG_DIR, idleTimeoutMs: undefined };
+}
+
+/** One line per message on stderr: time, level, message, and the data as JSON. */
+function streamLogger(io: CliIo): AgentLogger {
+  const line = (level: string) => (message: string, data?: Record<string, unknown>) =>
+    io.stderr(`${new Date().toISOString()} ${level} ${message}${data === undefined ? '' : ` ${JSON.stringify(data)}`}\n`);
+  return { info: line('INFO'), warn: line('WARN'), error: line('ERROR') };
+}
+
+export interface AgentCommandDeps {
+  env?: Environment;
+  /** Where SIGTERM / SIGINT come from (the process by default). */
+  signals?: Pick<NodeJS.Process, 'on' | 'off'>;
+}
+
+/** Runs `kuroko agent`; resolves with the exit status once the agent has drained. */
+export async function runAgentCommand(args: readonly string[], io: CliIo, deps: AgentCommandDeps = {}): Promise<number> {
+  const env = deps.env ?? process.env;
+  let config: AgentCommandConfig & { help: boolean };
+  try {
+    config = parseAgentConfig(args, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    io.stderr(`kuroko agent: ${error.message}\n${AGENT_USAGE}\n`);
+    return EXIT_CODE.usage;
+  }
+  if (config.help) {
+    io.stdout(HELP);
+    return EXIT_CODE.ok;
+  }
+  const logger = streamLogger(io);
+  const database = createDatabase(config.databaseUrl);
+  const logSink = new FileLogSink(config.logDir);
+  const agent = createAgent({
+    database,
+    queues: config.queues,
+    slots: config.slots,
+    logSink,
+    logger,
+    inheritEnv: { HOME: env.HOME, PATH: env.PATH, LANG: env.LANG },
+    ...(config.hostname !== undefined ? { hostname: config.hostname } : {}),
+    ...(config.idleTimeoutMs !== undefined ? { idleTimeoutMs: config.idleTimeoutMs } : {}),
+  });
+  const signals = deps.signals ?? process;
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info(`${signal} received: draining`);
+    void agent.stop(signal);
+  };
+  signals.on('SIGTERM', onSignal);
+  signals.on('SIGINT', onSignal);
+  try {
+    try {
+      await agent.start();
+    } catch (error) {
+      io.stderr(`kuroko agent: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+      return EXIT_CODE.problems;
+    }
+    await agent.done;
+    return EXIT_CODE.ok;
+  } finally {
+    signals.off('SIGTERM', onSignal);
+    signals.off('SIGINT', onSignal);
+    await logSink.closeAll();
+    await database.close();
+  }
+}
+
+export const agentCommand: SubCommand = { run: (args, io) => runAgentCommand(args, io) };

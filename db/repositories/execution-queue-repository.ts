@@ -1,0 +1,283 @@
+/**
+ * The agent's side of the `executions` table (invariant 1): atomic claims that hand out an attempt number and a
+ * lease, and writes fenced on that attempt, so a write from a stale attempt changes nothing.
+ *
+ * Expired leases are NOT re-claimed. A lease that ran out means the agent stopped heart-beating, not that its
+ * command stopped: the machine may only have lost its network while the command goes on. Kuroko2 never ran a
+ * command twice on its own, and neither does this: the monitor finishes executions of lost workers as lost
+ * (D10), and a person decides whether to retry. `lease_expires_at` is what the monitor reads to decide.
+ */
+import type { Kysely, Transaction, Updateable } from 'kysely';
+import { LeaseLostError } from '../../core/errors';
+import type { Execution } from '../../core/model';
+import type { IdGenerator } from '../../core/ports';
+import { fromDbInt, fromDbTime } from '../column-codec';
+import type { DatabaseCapabilities } from '../connection';
+import { isRetryableLockError } from '../db-errors';
+import type { Database, ExecutionTable } from '../schema';
+import { toExecution } from './row-mappers';
+
+/** Lengths of the bounded text columns (see the initial migration). */
+const TERM_SIGNAL_MAX = 32;
+const LOST_REASON_MAX = 1024;
+const SIGNAL_RESULT_MAX = 1024;
+/** A claim that deadlocks (MySQL may pick it as the victim) is simply run again this many times. */
+const CLAIM_LOCK_RETRIES = 3;
+
+export interface ClaimRequest {
+  workerId: number;
+  hostname: string;
+  queues: readonly string[];
+  /** At most this many executions (the agent's free slots). */
+  limit: number;
+  leaseMs: number;
+  now: Date;
+}
+
+/** One claimed execution the agent holds: the pair every fenced write names. */
+export interface ExecutionHold {
+  id: number;
+  attempt: number;
+}
+
+export interface StartRecord {
+  pid: number;
+  startedAt: Date;
+}
+
+/** Head and tail of the output as stored (see the agent: tail is '' unless bytes were dropped between them). */
+export interface OutputRecord {
+  head: string;
+  tail: string;
+}
+
+export interface FinishRecord extends OutputRecord {
+  /** 0-255, or null for a death by signal or a lost command. */
+  exitStatus: number | null;
+  termSignal: string | null;
+  finishedAt: Date;
+  lostReason?: string | null;
+  /** Written again at the finish, so a start whose write failed is still recorded (and a spawn failure has one). */
+  startedAt?: Date;
+  pid?: number | null;
+}
+
+/** A kill request addressed to one attempt of an execution. */
+export interface PendingSignal {
+  id: number;
+  executionId: number;
+  attempt: number;
+  signal: string;
+  reason: string;
+  requestedAt: Date;
+}
+
+export interface SignalDelivery {
+  deliveredAt: Date;
+  result: string;
+}
+
+export interface MemorySample {
+  executionId: number;
+  instanceId: number;
+  definitionId: number;
+  rssKb: number;
+  sampledAt: Date;
+}
+
+/** The queue repository needs the handle's Kysely and capabilities only. */
+export interface QueueDatabase {
+  db: Kysely<Database>;
+  capabilities: DatabaseCapabilities;
+}
+
+/** Claims, fenced progress writes, kill signals and memory samples of the executions an agent runs. */
+export class ExecutionQueueRepository {
+  constructor(
+    private readonly handle: QueueDatabase,
+    private readonly ids: IdGenerator,
+  ) {}
+
+  /**
+   * Atomically claims up to `limit` unclaimed executions of the given queues (lowest id first) and returns them
+   * with their new attempt number. Never re-claims an expired lease (see the file comment).
+   */
+  async claim(request: ClaimRequest): Promise<Execution[]> {
+    if (request.limit <= 0 || request.queues.length === 0) return [];
+    const { db, capabilities } = this.handle;
+    if (capabilities.costlyStatements) {
+      // An idle agent polls every second or so; one cheap read spares the three calls of an empty transaction.
+      const probe = await this.unclaimed(db, request.queues, 1).execute();
+      if (probe.length === 0) return [];
+    }
+    for (let retry = 0; ; retry++) {
+      try {
+        // READ COMMITTED: the locking read then takes no gap locks, so racing agents and the processor's inserts
+        // of new executions do not wait on each other. SQLite and the Data API ignore the setting.
+        return await db
+          .transaction()
+          .setIsolationLevel('read committed')
+          .execute((trx) => this.claimIn(trx, request));
+      } catch (error) {
+        if (retry >= CLAIM_LOCK_RETRIES || !isRetryableLockError(error)) throw error;
+      }
+    }
+  }
+
+  private async claimIn(trx: Transaction<Database>, request: ClaimRequest): Promise<Execution[]> {
+    // SQLite has no row locks but serialises writers (BEGIN IMMEDIATE): the transaction alone makes the
+    // select-then-update atomic. MySQL skips rows another agent has locked instead of waiting for them. The
+    // ids are read first because MySQL rejects LIMIT inside an IN (subquery) (error 1235).
+    let select = this.unclaimed(trx, request.queues, request.limit);
+    if (this.handle.capabilities.skipLocked) select = select.forUpdate().skipLocked();
+    const ids = (await select.execute()).map((row) => fromDbInt(row.id));
+    if (ids.length === 0) return [];
+    await trx
+      .updateTable('executions')
+      .set((eb) => ({
+        claimed_at: request.now,
+        worker_id: request.workerId,
+        hostname: request.hostname,
+        lease_expires_at: new Date(request.now.getTime() + request.leaseMs),
+        attempt: eb('attempt', '+', 1),
+      }))
+      .where('id', 'in', ids)
+      .where('claimed_at', 'is', null)
+      .execute();
+    const rows = await trx.selectFrom('executions').selectAll().where('id', 'in', ids).orderBy('id').execute();
+    return rows.filter((row) => row.worker_id !== null && fromDbInt(row.worker_id) === request.workerId).map(toExecution);
+  }
+
+  /**
+   * Unclaimed executions of the queues. Ordered by id (ids are handed out in blocks, so this is nearly
+   * creation order): with one queue, MySQL walks the (queue, claimed_at) index, whose entries end in the primary
+   * key, in order and stops after `limit` rows; ordering by created_at would sort, and lock, every waiting row.
+   */
+  private unclaimed(db: Kysely<Database>, queues: readonly string[], limit: number) {
+    return db
+      .selectFrom('executions')
+      .select('id')
+      .where('claimed_at', 'is', null)
+      .where('queue', 'in', [...queues])
+      .orderBy('id')
+      .limit(limit);
+  }
+
+  /** Records the pid right after spawn; throws LeaseLostError when the attempt no longer holds the execution. */
+  async recordStart(id: number, attempt: number, start: StartRecord): Promise<void> {
+    await this.fencedUpdate(id, attempt, { pid: start.pid, started_at: start.startedAt });
+  }
+
+  /** Stores the output's head and tail so far; throws LeaseLostError when the attempt lost the execution. */
+  async recordOutput(id: number, attempt: number, output: OutputRecord): Promise<void> {
+    await this.fencedUpdate(id, attempt, { output_head: output.head, output_tail: output.tail });
+  }
+
+  /** Records how the command ended; throws LeaseLostError (and changes nothing) for a stale or finished attempt. */
+  async finish(id: number, attempt: number, finish: FinishRecord): Promise<void> {
+    const set: Updateable<ExecutionTable> = {
+      finished_at: finish.finishedAt,
+      exit_status: finish.exitStatus,
+      term_signal: finish.termSignal === null ? null : finish.termSignal.slice(0, TERM_SIGNAL_MAX),
+      output_head: finish.head,
+      output_tail: finish.tail,
+      lost_reason: finish.lostReason ? finish.lostReason.slice(0, LOST_REASON_MAX) : null,
+    };
+    if (finish.startedAt !== undefined) set.started_at = finish.startedAt;
+    if (finish.pid !== undefined) set.pid = finish.pid;
+    await this.fencedUpdate(id, attempt, set);
+  }
+
+  /**
+   * Extends the leases of the executions a worker holds (one statement for all) and returns the holds that are
+   * still current; a missing one was finished or re-assigned by someone else. The worker id is written too, so
+   * an agent that had to register again keeps its executions.
+   */
+  async renewLeases(workerId: number, holds: readonly ExecutionHold[], until: Date): Promise<ExecutionHold[]> {
+    if (holds.length === 0) return [];
+    const { db } = this.handle;
+    await db
+      .updateTable('executions')
+      .set({ lease_expires_at: until, worker_id: workerId })
+      .where('finished_at', 'is', null)
+      .where((eb) => eb.or(holds.map((hold) => eb.and([eb('id', '=', hold.id), eb('attempt', '=', hold.attempt)]))))
+      .execute();
+    // The update's row count cannot say which rows matched; one read can.
+    const rows = await db
+      .selectFrom('executions')
+      .select(['id', 'attempt'])
+      .where('id', 'in', holds.map((hold) => hold.id))
+      .where('finished_at', 'is', null)
+      .execute();
+    const current = new Set(rows.map((row) => `${fromDbInt(row.id)}/${Number(row.attempt)}`));
+    return holds.filter((hold) => current.has(`${hold.id}/${hold.attempt}`));
+  }
+
+  /** Kill requests not yet delivered for these executions, oldest first. */
+  async pendingSignals(executionIds: readonly number[]): Promise<PendingSignal[]> {
+    if (executionIds.length === 0) return [];
+    const rows = await this.handle.db
+      .selectFrom('process_signals')
+      .select(['id', 'execution_id', 'attempt', 'signal', 'reason', 'requested_at'])
+      .where('execution_id', 'in', [...executionIds])
+      .where('delivered_at', 'is', null)
+      .orderBy('id')
+      .execute();
+    return rows.map((row) => ({
+      id: fromDbInt(row.id),
+      executionId: fromDbInt(row.execution_id),
+      attempt: Number(row.attempt),
+      signal: row.signal,
+      reason: row.reason,
+      requestedAt: fromDbTime(row.requested_at),
+    }));
+  }
+
+  /** Records what became of a signal; a signal is delivered once (a second record changes nothing). */
+  async recordSignalDelivery(signalId: number, delivery: SignalDelivery): Promise<void> {
+    await this.handle.db
+      .updateTable('process_signals')
+      .set({ delivered_at: delivery.deliveredAt, result: delivery.result.slice(0, SIGNAL_RESULT_MAX) })
+      .where('id', '=', signalId)
+      .where('delivered_at', 'is', null)
+      .execute();
+  }
+
+  /** Stores one RSS sample of a command's process group. */
+  async recordMemorySample(sample: MemorySample): Promise<void> {
+    await this.handle.db
+      .insertInto('memory_samples')
+      .values({
+        id: await this.ids.nextId(),
+        execution_id: sample.executionId,
+        job_instance_id: sample.instanceId,
+        job_definition_id: sample.definitionId,
+        rss_kb: sample.rssKb,
+        sampled_at: sample.sampledAt,
+      })
+      .execute();
+  }
+
+  /** `UPDATE ... WHERE id = ? AND attempt = ? AND finished_at IS NULL`, or LeaseLostError. */
+  private async fencedUpdate(id: number, attempt: number, set: Updateable<ExecutionTable>): Promise<void> {
+    const { db } = this.handle;
+    const result = await db
+      .updateTable('executions')
+      .set(set)
+      .where('id', '=', id)
+      .where('attempt', '=', attempt)
+      .where('finished_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) > 0) return;
+    // A driver that counts changed rather than matched rows reports 0 for a write of unchanged values
+    // (a rolling tail that came round to the same text): look before calling the lease lost.
+    const held = await db
+      .selectFrom('executions')
+      .select('id')
+      .where('id', '=', id)
+      .where('attempt', '=', attempt)
+      .where('finished_at', 'is', null)
+      .executeTakeFirst();
+    if (held === undefined) throw new LeaseLostError(id, attempt);
+  }
+}

@@ -1,0 +1,92 @@
+/** Builders for agent tests: executions inserted straight into the queue, and an agent with test-speed timings. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Kysely } from 'kysely';
+import { createAgent, type Agent, type AgentOptions } from '../../agent/agent';
+import { FileLogSink } from '../../agent/log-sink';
+import type { Execution } from '../../core/model';
+import type { DatabaseHandle } from '../../db/connection';
+import { toExecution } from '../../db/repositories/row-mappers';
+import type { Database } from '../../db/schema';
+import type { TestDatabase } from '../helpers/test-database';
+
+export const AGENT_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' };
+
+export interface QueuedExecution {
+  id: number;
+  shell: string;
+  queue?: string;
+  env?: Record<string, string>;
+  instanceId?: number;
+  definitionId?: number;
+}
+
+/** Inserts unclaimed executions (token ids equal execution ids: the unique key holds). */
+export async function queueExecutions(db: Kysely<Database>, executions: readonly QueuedExecution[], at = new Date()): Promise<void> {
+  const BATCH = 500;
+  for (let i = 0; i < executions.length; i += BATCH) {
+    await db
+      .insertInto('executions')
+      .values(
+        executions.slice(i, i + BATCH).map((e) => ({
+          id: e.id,
+          uuid: `uuid-${e.id}`,
+          token_id: e.id,
+          job_instance_id: e.instanceId ?? e.id,
+          job_definition_id: e.definitionId ?? 1,
+          queue: e.queue ?? '@default',
+          shell: e.shell,
+          env: JSON.stringify(e.env ?? {}),
+          created_at: at,
+          output_head: '',
+          output_tail: '',
+        })),
+      )
+      .execute();
+  }
+}
+
+export async function executionRow(db: Kysely<Database>, id: number): Promise<Execution> {
+  return toExecution(await db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirstOrThrow());
+}
+
+/** A handle over the test database's own Kysely (closing it leaves the test database open). */
+export function sharedHandle(tdb: TestDatabase): DatabaseHandle {
+  return { db: tdb.db, dialect: tdb.dialect, capabilities: tdb.capabilities, close: async () => undefined };
+}
+
+export interface TestAgent {
+  agent: Agent;
+  logSink: FileLogSink;
+  logDir: string;
+  /** Stops the agent (if running) and removes its log folder. */
+  dispose(): Promise<void>;
+}
+
+/** An agent with fast polls, heartbeats and grace periods, writing logs to a temporary folder. */
+export function testAgent(database: DatabaseHandle, options: Partial<AgentOptions> = {}): TestAgent {
+  const logDir = mkdtempSync(join(tmpdir(), 'kuroko-agent-logs-'));
+  const logSink = new FileLogSink(logDir);
+  const agent = createAgent({
+    database,
+    logSink,
+    inheritEnv: AGENT_ENV,
+    pollIntervalMs: 50,
+    heartbeatIntervalMs: 200,
+    killGraceMs: 1_000,
+    drainGraceMs: 10_000,
+    outputFlushMs: 100,
+    ...options,
+  });
+  return {
+    agent,
+    logSink,
+    logDir,
+    async dispose() {
+      await agent.stop('test over');
+      await logSink.closeAll();
+      rmSync(logDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * The agent's repositories on every dialect: claims hand out attempts, fenced writes refuse stale attempts, leases,
+ * signals, memory samples and worker rows; and a real agent runs a real command end to end.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { LeaseLostError } from '../../core/errors';
+import { fromDbTime } from '../../db/column-codec';
+import { ExecutionQueueRepository } from '../../db/repositories/execution-queue-repository';
+import { WorkerRepository } from '../../db/repositories/worker-repository';
+import { waitFor } from '../helpers/wait-for';
+import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
+import { executionRow, queueExecutions, sharedHandle, testAgent } from './agent-fixtures';
+
+const T0 = new Date('2026-03-01T00:00:00.000Z');
+const LEASE_MS = 60_000;
+
+describeEachDialect('agent repositories', (dialect) => {
+  let tdb: TestDatabase;
+  let queue: ExecutionQueueRepository;
+  let workers: WorkerRepository;
+  beforeAll(async () => {
+    tdb = await createTestDatabase(dialect);
+    queue = new ExecutionQueueRepository(tdb, tdb.idGenerator);
+    workers = new WorkerRepository(tdb.db, tdb.idGenerator);
+  });
+  afterAll(async () => {
+    await tdb?.close();
+  });
+
+  const claim = (queues: string[], limit: number, workerId = 77, now = T0) =>
+    queue.claim({ workerId, hostname: 'host-a', queues, limit, leaseMs: LEASE_MS, now });
+
+  it('claims the oldest unclaimed executions of its queues once, with attempt 1 and a lease', async () => {
+    await queueExecutions(tdb.db, [
+      { id: 1001, shell: 'echo 1', queue: 'q1', env: { A: 'ä' } },
+      { id: 1002, shell: 'echo 2', queue: 'q1' },
+      { id: 1003, shell: 'echo 3', queue: 'q2' },
+      { id: 1004, shell: 'echo 4', queue: 'other' },
+    ]);
+    const first = await claim(['q1', 'q2'], 2);
+    expect(first.map((e) => [e.id, e.attempt, e.workerId, e.hostname])).toEqual([
+      [1001, 1, 77, 'host-a'],
+      [1002, 1, 77, 'host-a'],
+    ]);
+    expect(first[0]?.env).toEqual({ A: 'ä' });
+    expect(first[0]?.leaseExpiresAt).toEqual(new Date(T0.getTime() + LEASE_MS));
+    expect(first[0]?.claimedAt).toEqual(T0);
+    const second = await claim(['q1', 'q2'], 5);
+    expect(second.map((e) => e.id)).toEqual([1003]);
+    expect(await claim(['q1', 'q2'], 5)).toEqual([]);
+    expect(await claim([], 5)).toEqual([]);
+    expect(await claim(['other'], 0)).toEqual([]);
+  });
+
+  it('does not re-claim an execution whose lease expired (the monitor decides, D10)', async () => {
+    await queueExecutions(tdb.db, [{ id: 1101, shell: 'true', queue: 'lease' }]);
+    const [claimed] = await claim(['lease'], 1);
+    expect(claimed?.attempt).toBe(1);
+    const muchLater = new Date(T0.getTime() + 10 * LEASE_MS);
+    expect(await claim(['lease'], 1, 78, muchLater)).toEqual([]);
+  });
+
+  it('fences every write on the attempt: a stale attempt changes nothing and gets LeaseLostError', async () => {
+    await queueExecutions(tdb.db, [{ id: 1201, shell: 'true', queue: 'fence' }]);
+    const [claimed] = await claim(['fence'], 1);
+    if (!claimed) throw new Error('nothing claimed');
+    // Another claim of the same execution, as a manual re-queue would produce: attempt 2 owns it now.
+    await tdb.db.updateTable('executions').set({ attempt: 2, worker_id: 99 }).where('id', '=', 1201).execute();
+    const before = await executionRow(tdb.db, 1201);
+    const stale = claimed.attempt;
+    await expect(queue.recordStart(1201, stale, { pid: 123, startedAt: T0 })).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(queue.recordOutput(1201, stale, { head: 'x', tail: '' })).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(
+      queue.finish(1201, stale, { exitStatus: 0, termSignal: null, finishedAt: T0, head: 'stale', tail: '' }),
+    ).rejects.toBeInstanceOf(LeaseLostError);
+    expect(await executionRow(tdb.db, 1201)).toEqual(before);
+
+    await queue.recordStart(1201, 2, { pid: 4321, startedAt: T0 });
+    await queue.recordOutput(1201, 2, { head: 'héllo 🍣', tail: '' });
+    // The same values again: still held, so no LeaseLostError (some drivers count such a write as 0 rows).
+    await queue.recordOutput(1201, 2, { head: 'héllo 🍣', tail: '' });
+    await queue.finish(1201, 2, { exitStatus: 255, termSignal: null, finishedAt: T0, head: 'héllo 🍣\n', tail: '' });
+    // Finished: even the owning attempt cannot write again.
+    await expect(
+      queue.finish(1201, 2, { exitStatus: 0, termSignal: null, finishedAt: T0, head: '', tail: '' }),
+    ).rejects.toBeInstanceOf(LeaseLostError);
+    const after = await executionRow(tdb.db, 1201);
+    expect([after.pid, after.exitStatus, after.outputHead, after.finishedAt]).toEqual([4321, 255, 'héllo 🍣\n', T0]);
+  });
+
+  it('renews the leases still held in one statement and reports which ones are gone', async () => {
+    await queueExecutions(tdb.db, [
+      { id: 1301, shell: 'true', queue: 'renew' },
+      { id: 1302, shell: 'true', queue: 'renew' },
+      { id: 1303, shell: 'true', queue: 'renew' },
+    ]);
+    const claimed = await claim(['renew'], 3);
+    expect(claimed).toHaveLength(3);
+    await queue.finish(1302, 1, { exitStatus: 0, termSignal: null, finishedAt: T0, head: '', tail: '' });
+    const until = new Date(T0.getTime() + 5 * LEASE_MS);
+    const held = await queue.renewLeases(77, [
+      { id: 1301, attempt: 1 },
+      { id: 1302, attempt: 1 },
+      { id: 1303, attempt: 2 },
+    ], until);
+    expect(held).toEqual([{ id: 1301, attempt: 1 }]);
+    expect((await executionRow(tdb.db, 1301)).leaseExpiresAt).toEqual(until);
+    expect((await executionRow(tdb.db, 1303)).leaseExpiresAt).toEqual(new Date(T0.getTime() + LEASE_MS));
+    expect(await queue.renewLeases(77, [], until)).toEqual([]);
+  });
+
+  it('lists undelivered signals of given executions and records a delivery once', async () => {
+    const signal = (id: number, executionId: number, deliveredAt: Date | null) => ({
+      id,
+      execution_id: executionId,
+      attempt: 1,
+      signal: 'SIGTERM',
+      reason: 'test',
+      requested_at: T0,
+      delivered_at: deliveredAt,
+      result: null,
+    });
+    await tdb.db.insertInto('process_signals').values([signal(1401, 1301, null), signal(1402, 1301, T0), signal(1403, 9999, null)]).execute();
+    const pending = await queue.pendingSignals([1301, 1303]);
+    expect(pending).toEqual([{ id: 1401, executionId: 1301, attempt: 1, signal: 'SIGTERM', reason: 'test', requestedAt: T0 }]);
+    await queue.recordSignalDelivery(1401, { deliveredAt: T0, result: 'killed' });
+    await queue.recordSignalDelivery(1401, { deliveredAt: new Date(T0.getTime() + 1), result: 'again' });
+    const row = await tdb.db.selectFrom('process_signals').selectAll().where('id', '=', 1401).executeTakeFirstOrThrow();
+    expect([row.result, fromDbTime(row.delivered_at ?? '')]).toEqual(['killed', T0]);
+    expect(await queue.pendingSignals([1301])).toEqual([]);
+    expect(await queue.pendingSignals([])).toEqual([]);
+  });
+
+  it('stores memory samples', async () => {
+    await queue.recordMemorySample({ executionId: 1301, instanceId: 5, definitionId: 6, rssKb: 12_345, sampledAt: T0 });
+    const rows = await tdb.db.selectFrom('memory_samples').selectAll().where('execution_id', '=', 1301).execute();
+    expect(rows.map((r) => [Number(r.rss_kb), Number(r.job_instance_id), Number(r.job_definition_id)])).toEqual([[12_345, 5, 6]]);
+  });
+
+  it('registers a worker per process, heart-beats its pids, reads its flags and deregisters it', async () => {
+    const a = await workers.register({ hostname: 'h', queues: ['q1', '@default'], slots: 3, now: T0 });
+    const b = await workers.register({ hostname: 'h', queues: ['q1'], slots: 1, now: T0 });
+    expect(a).not.toBe(b);
+    const later = new Date(T0.getTime() + 5_000);
+    expect(await workers.heartbeat(a, { now: later, pids: { 1301: 4242 } })).toEqual({ suspended: false, draining: false });
+    await tdb.db.updateTable('workers').set({ suspended: true }).where('id', '=', a).execute();
+    expect(await workers.heartbeat(a, { now: later, pids: {}, draining: true })).toEqual({ suspended: true, draining: true });
+    const row = await tdb.db.selectFrom('workers').selectAll().where('id', '=', a).executeTakeFirstOrThrow();
+    expect([JSON.parse(row.queues), row.pids, fromDbTime(row.heartbeat_at)]).toEqual([['q1', '@default'], '{}', later]);
+    await workers.deregister(a);
+    expect(await workers.heartbeat(a, { now: later, pids: {} })).toBeUndefined();
+    expect(await tdb.db.selectFrom('workers').select('id').where('id', '=', b).executeTakeFirst()).toBeDefined();
+  });
+
+  it('runs a real command end to end through an agent on its own handle', async () => {
+    await queueExecutions(tdb.db, [
+      { id: 1501, shell: 'echo "run $KUROKO2_JOB_INSTANCE_ID ✓"; exit 3', queue: 'e2e', env: { KUROKO2_JOB_INSTANCE_ID: '808' } },
+    ]);
+    const handle = tdb.openAnother();
+    const finished: number[] = [];
+    const t = testAgent(handle, { queues: ['e2e'], ids: tdb.idGenerator, onExecutionFinished: (id) => finished.push(id) });
+    try {
+      await t.agent.start();
+      const row = await waitFor(async () => {
+        const e = await executionRow(tdb.db, 1501);
+        return e.finishedAt ? e : undefined;
+      }, { timeoutMs: 15_000, description: 'the finish' });
+      expect([row.attempt, row.exitStatus, row.termSignal, row.outputHead, row.outputTail]).toEqual([1, 3, null, 'run 808 ✓\n', '']);
+      expect(row.pid).toBeGreaterThan(0);
+      expect(row.workerId).toBe(t.agent.workerId);
+      expect(await t.logSink.read(1501)).toBe('run 808 ✓\n');
+      await waitFor(() => finished.includes(1501));
+      await t.agent.stop();
+      const workerRow = await tdb.db.selectFrom('workers').select('id').where('id', '=', t.agent.workerId ?? 0).executeTakeFirst();
+      expect(workerRow).toBeUndefined();
+    } finally {
+      await t.dispose();
+      await handle.close();
+    }
+  });
+});
