@@ -15,6 +15,8 @@ export interface DatabaseConfig {
   readonly clusterArn: string;
   readonly secretArn: string;
   readonly databaseName: string;
+  /** A Data API endpoint override (tests against the local Data API server); unset in AWS. */
+  readonly endpoint?: string;
 }
 
 /** What every function shares. */
@@ -33,6 +35,10 @@ export interface WorkerQueueBinding {
   readonly minInstances: number;
   readonly maxInstances: number;
   readonly idleMinutes: number;
+  /** RunInstances uses this launch template version ('$Latest' when unset). */
+  readonly launchTemplateVersion?: string;
+  /** An instance whose agent has not registered this long after launch is replaced (10 when unset). */
+  readonly bootTimeoutMinutes?: number;
 }
 
 export interface ProcessorConfig extends BaseConfig {
@@ -75,6 +81,8 @@ export interface AgentParameter {
   readonly idleMinutes: number;
   readonly executionLogGroupName: string;
   readonly processorFunctionName: string;
+  /** After an idle (or drain-requested) stop, run `shutdown -h now`; instances terminate on shutdown. */
+  readonly shutdownWhenIdle?: boolean;
 }
 
 const QUEUE_NAME = /^@?[\w-]{1,180}$/;
@@ -83,7 +91,7 @@ const ARN = /^arn:aws[a-z-]*:/;
 const requiredString = z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
 const nonEmpty = requiredString.trim().min(1, 'is required');
 const arnOf = (service: string) =>
-  nonEmpty.refine((v) => ARN.test(v) && v.split(':')[2] === service, `must be an ${service} ARN`);
+  nonEmpty.refine((v) => ARN.test(v) && v.split(':')[2] === service, `must be an ARN of ${service}`);
 const optionalName = z.string().trim().min(1).optional();
 
 /** A JSON-encoded environment value, validated by `schema` after decoding. */
@@ -105,6 +113,7 @@ const databaseSchema = z.object({
   clusterArn: arnOf('rds'),
   secretArn: arnOf('secretsmanager'),
   databaseName: requiredString.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'is not a database name'),
+  endpoint: z.url().optional(),
 });
 
 const workerQueueBindingSchema = z
@@ -116,6 +125,8 @@ const workerQueueBindingSchema = z
     minInstances: z.int().min(0),
     maxInstances: z.int().min(1),
     idleMinutes: z.int().min(1),
+    launchTemplateVersion: nonEmpty.optional(),
+    bootTimeoutMinutes: z.int().min(1).optional(),
   })
   .refine((q) => q.minInstances <= q.maxInstances, 'minInstances must not exceed maxInstances');
 
@@ -125,6 +136,7 @@ const baseShape = {
   [ENV_KEYS.dbSecretArn]: arnOf('secretsmanager'),
   [ENV_KEYS.dbName]: databaseSchema.shape.databaseName,
   [ENV_KEYS.powertoolsLogLevel]: z.enum(LOG_LEVELS).default('INFO'),
+  [ENV_KEYS.dataApiEndpoint]: z.url().optional(),
 };
 type BaseEnv = z.infer<z.ZodObject<typeof baseShape>>;
 
@@ -135,6 +147,7 @@ const toBase = (env: BaseEnv): BaseConfig => ({
     clusterArn: env[ENV_KEYS.dbClusterArn],
     secretArn: env[ENV_KEYS.dbSecretArn],
     databaseName: env[ENV_KEYS.dbName],
+    ...(env[ENV_KEYS.dataApiEndpoint] !== undefined ? { endpoint: env[ENV_KEYS.dataApiEndpoint] } : {}),
   },
 });
 
@@ -211,6 +224,7 @@ const agentParameterSchema = z.object({
   idleMinutes: z.int().min(1),
   executionLogGroupName: nonEmpty,
   processorFunctionName: nonEmpty,
+  shutdownWhenIdle: z.boolean().optional(),
 }) satisfies z.ZodType<AgentParameter>;
 
 /** Reads the processor's configuration. */

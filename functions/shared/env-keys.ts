@@ -9,6 +9,8 @@ export const ENV_KEYS = {
   dbClusterArn: 'KUROKO_DB_CLUSTER_ARN',
   dbSecretArn: 'KUROKO_DB_SECRET_ARN',
   dbName: 'KUROKO_DB_NAME',
+  /** Overrides the Data API endpoint (tests against the local Data API server); never set in AWS. */
+  dataApiEndpoint: 'KUROKO_DATA_API_ENDPOINT',
   alertTopicArn: 'KUROKO_ALERT_TOPIC_ARN',
   metricsNamespace: 'KUROKO_METRICS_NAMESPACE',
   executionLogGroup: 'KUROKO_EXECUTION_LOG_GROUP',

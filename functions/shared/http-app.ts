@@ -1,0 +1,164 @@
+/**
+ * The HTTP API (v1) as one Hono application, shared by the local mode, `kuroko server` and the API Lambda (behind
+ * `hono/aws-lambda`). Every error leaves as the contract's body (see http-errors.ts); request bodies are bounded;
+ * every route but `/v1/health` needs an API client's Basic credentials and a scope.
+ */
+import { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { loadValidationContext } from '../../db/repositories/validation-context-repository';
+import { ApiClientRepository } from '../../db/repositories/api-client-repository';
+import { DefinitionRepository } from '../../db/repositories/definition-repository';
+import { QueryRepository } from '../../db/repositories/query-repository';
+import type { Clock } from '../../core/ports';
+import type { EngineServices } from './engine-services';
+import { ApiClientAuthenticator, authenticate } from './http-auth';
+import { ApiError, HTTP_STATUS, errorBody, errorResponse, toApiError, validationFailure } from './http-errors';
+import type { HttpLogger } from './http-errors';
+import { registerRoutes, SECURITY_SCHEME } from './http-routes';
+import type { App, AppEnv } from './http-routes';
+import { DEFAULT_HTTP_LIMITS, buildSchemas, healthSchema } from './http-schemas';
+import type { HttpLimits } from './http-schemas';
+
+export const API_VERSION = '1.0.0';
+export const HEALTH_PATH = '/v1/health';
+export const OPENAPI_PATH = '/v1/openapi.json';
+/** A database that has not answered `select 1` by then is reported unavailable rather than left hanging. */
+const HEALTH_TIMEOUT_MS = 5_000;
+
+export interface HttpAppDeps {
+  services: EngineServices;
+  definitions?: DefinitionRepository;
+  apiClients?: ApiClientRepository;
+  queries?: QueryRepository;
+  clock?: Clock;
+  limits?: Partial<HttpLimits>;
+  logger?: HttpLogger;
+  /** Queues the deployment declares (D14): known to script validation and to the waiting-execution stats. */
+  declaredQueues?: readonly string[];
+  /** Called after a launch, retry or skip gave the processor work. */
+  onLaunch?: () => void;
+}
+
+/** Logs as JSON lines on stderr; composition roots usually pass Powertools' Logger instead. */
+export const consoleHttpLogger: HttpLogger = {
+  info: (message, extra) => console.error(JSON.stringify({ level: 'INFO', message, ...extra })),
+  warn: (message, extra) => console.error(JSON.stringify({ level: 'WARN', message, ...extra })),
+  error: (message, extra) => console.error(JSON.stringify({ level: 'ERROR', message, ...extra })),
+};
+
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+const JSON_CONTENT_TYPE = /^application\/([a-z-.]+\+)?json/i;
+
+/**
+ * A JSON request with an empty body means "no fields": Kuroko2 clients launch with `Content-Type: application/json`
+ * and nothing else, which a JSON parser would call malformed.
+ */
+const emptyJsonBodyAsObject: MiddlewareHandler = async (c, next) => {
+  const contentType = c.req.header('content-type');
+  if (BODY_METHODS.has(c.req.method) && contentType && JSON_CONTENT_TYPE.test(contentType) && c.req.raw.body) {
+    const length = c.req.header('content-length');
+    if (length === '0' || (length === undefined && (await c.req.raw.clone().text()).trim() === '')) {
+      c.req.raw = new Request(c.req.raw, { body: '{}' });
+    }
+  }
+  await next();
+};
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Builds the v1 API over the engine services and the repositories (built from the services' handle when absent). */
+export function createHttpApp(deps: HttpAppDeps): App {
+  const { services } = deps;
+  const db = services.handle.db;
+  const clock = deps.clock ?? services.clock;
+  const logger = deps.logger ?? consoleHttpLogger;
+  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
+  const declaredQueues = deps.declaredQueues ?? [];
+  const definitions =
+    deps.definitions ??
+    new DefinitionRepository(db, services.ids, clock, {
+      rowLocks: services.handle.capabilities.rowLocks,
+      validationContext: () => loadValidationContext(db, clock, declaredQueues),
+    });
+  const apiClients = deps.apiClients ?? new ApiClientRepository(db, services.ids, clock);
+  const queries = deps.queries ?? new QueryRepository(db, clock);
+  const authenticator = new ApiClientAuthenticator(apiClients);
+
+  const app: App = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationFailure(result.target, result.error);
+    },
+  });
+
+  app.onError((error, c) => errorResponse(c, toApiError(error, logger)));
+  app.notFound((c) => c.json(errorBody(HTTP_STATUS.notFound, `no route for ${c.req.method} ${c.req.path}`), HTTP_STATUS.notFound));
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: limits.maxBodyBytes,
+      onError: () => {
+        throw new ApiError(HTTP_STATUS.payloadTooLarge, `the request body is larger than ${limits.maxBodyBytes} bytes`);
+      },
+    }),
+  );
+  app.use('*', emptyJsonBodyAsObject);
+
+  // Health answers load balancers and probes, which hold no credentials.
+  app.get(HEALTH_PATH, async (c) => {
+    try {
+      await withTimeout(queries.ping(), HEALTH_TIMEOUT_MS);
+      return c.json(healthSchema.parse({ status: 'ok' }), HTTP_STATUS.ok);
+    } catch (error) {
+      logger.error('health check failed', { error: error instanceof Error ? error.message : String(error) });
+      return c.json({ status: 'unavailable', ...errorBody(HTTP_STATUS.unavailable, 'the database does not answer') }, HTTP_STATUS.unavailable);
+    }
+  });
+  const requireClient = authenticate(authenticator, logger);
+  app.use('/v1/*', async (c, next) => (c.req.path === HEALTH_PATH ? next() : requireClient(c, next)));
+
+  registerRoutes(app, {
+    definitions,
+    queries,
+    operations: services.operations,
+    schemas: buildSchemas(limits),
+    declaredQueues,
+    onLaunch: deps.onLaunch ?? (() => undefined),
+  });
+
+  app.openAPIRegistry.registerComponent('securitySchemes', SECURITY_SCHEME, { type: 'http', scheme: 'basic' });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: HEALTH_PATH,
+    summary: 'Liveness: 200 once the database answers, else 503; needs no credentials',
+    security: [],
+    responses: {
+      200: { description: 'the database answers', content: { 'application/json': { schema: healthSchema } } },
+      503: { description: 'the database does not answer' },
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'get',
+    path: OPENAPI_PATH,
+    summary: 'This document',
+    security: [{ [SECURITY_SCHEME]: [] }],
+    responses: { 200: { description: 'an OpenAPI 3 document' } },
+  });
+  app.doc(OPENAPI_PATH, {
+    openapi: '3.0.3',
+    info: {
+      title: 'Kuroko Serverless API',
+      version: API_VERSION,
+      description: "Kuroko2's /v1 API with extensions. Errors are {status_code, error_code, message[, errors]}.",
+    },
+    security: [{ [SECURITY_SCHEME]: [] }],
+  });
+  return app;
+}

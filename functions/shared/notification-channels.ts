@@ -1,0 +1,174 @@
+/**
+ * The HTTP and console notification channels (Slack incoming webhook, each definition's webhook, the local
+ * mode's console log) and the settings they read. The SNS channel lives in aws/sns-channel.ts.
+ */
+import { createHash, createHmac } from 'node:crypto';
+import { z } from 'zod';
+import { ConfigError } from '../../core/errors';
+import type { Delivery, NotificationChannel } from '../../core/notify/notification-channel';
+import {
+  buildSlackPayload,
+  buildWebhookBody,
+  formatConsoleLine,
+  type LinkSettings,
+} from '../../core/notify/notification-message';
+import { CHANNEL_KIND } from '../../core/notify/notification-rules';
+
+/** Environment variables of the notification channels. */
+export const NOTIFICATION_ENV_KEYS = {
+  baseUrl: 'KUROKO_BASE_URL',
+  slackWebhookUrl: 'KUROKO_SLACK_WEBHOOK_URL',
+  webhookSecret: 'KUROKO_WEBHOOK_SECRET',
+} as const;
+
+/** Kuroko2's webhook User-Agent, kept so receivers written for it keep working. */
+export const WEBHOOK_USER_AGENT = 'Kuroko2-Webhook';
+export const SIGNATURE_HEADER = 'X-Kuroko2-Signature';
+export const DELIVERY_ID_HEADER = 'X-Kuroko2-Id';
+const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_BASE_URL = 'http://localhost:3000';
+/** Characters of a failing response body kept in the error (and so in `last_error`). */
+const RESPONSE_EXCERPT_LENGTH = 300;
+
+export interface NotificationSettings {
+  links: LinkSettings;
+  /** The global Slack incoming-webhook URL; without it there is no Slack channel. */
+  slackWebhookUrl: string | undefined;
+  /** HMAC key of the webhook signature; without it no signature header is sent. */
+  webhookSecret: string | undefined;
+}
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+const settingsSchema = z.object({
+  [NOTIFICATION_ENV_KEYS.baseUrl]: httpUrl.optional(),
+  [NOTIFICATION_ENV_KEYS.slackWebhookUrl]: httpUrl.optional(),
+  [NOTIFICATION_ENV_KEYS.webhookSecret]: z.string().min(1).optional(),
+});
+
+/** Reads the channels' settings from an environment; blank values count as unset. */
+export function readNotificationSettings(env: Readonly<Record<string, string | undefined>>): NotificationSettings {
+  const pick = (key: string) => (env[key]?.trim() ? env[key]?.trim() : undefined);
+  const parsed = settingsSchema.safeParse({
+    [NOTIFICATION_ENV_KEYS.baseUrl]: pick(NOTIFICATION_ENV_KEYS.baseUrl),
+    [NOTIFICATION_ENV_KEYS.slackWebhookUrl]: pick(NOTIFICATION_ENV_KEYS.slackWebhookUrl),
+    [NOTIFICATION_ENV_KEYS.webhookSecret]: env[NOTIFICATION_ENV_KEYS.webhookSecret] || undefined,
+  });
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  const data = parsed.data;
+  return {
+    links: { baseUrl: (data[NOTIFICATION_ENV_KEYS.baseUrl] ?? DEFAULT_BASE_URL).replace(/\/+$/, '') },
+    slackWebhookUrl: data[NOTIFICATION_ENV_KEYS.slackWebhookUrl],
+    webhookSecret: data[NOTIFICATION_ENV_KEYS.webhookSecret],
+  };
+}
+
+/** `sha256=<hex HMAC-SHA256 of the body>`, Kuroko2's signature header value. */
+export function signWebhookBody(body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+/**
+ * A UUID (version 5 layout) derived from the delivery key: the same for every attempt of one (event, channel)
+ * pair and different for every other pair. Kuroko2 sent a random UUID per request, which made its retries
+ * impossible to tell from new notifications.
+ */
+export function deliveryUuid(deliveryKey: string): string {
+  const hash = createHash('sha1').update(`kuroko-delivery:${deliveryKey}`).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x50;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
+/** The fetch these channels use; injectable for tests that want to fail the network itself. */
+export type FetchFunction = (url: string, init: RequestInit) => Promise<Response>;
+
+interface HttpChannelOptions {
+  links: LinkSettings;
+  timeoutMs?: number;
+  fetch?: FetchFunction;
+}
+
+/** POSTs a JSON body and throws on a network error, a timeout or a non-2xx answer. */
+async function postJson(
+  fetchFn: FetchFunction,
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<void> {
+  const response = await fetchFn(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body,
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const text = await response.text().catch(() => '');
+  if (!response.ok) {
+    throw new Error(`POST ${redactUrl(url)} answered ${response.status}: ${text.slice(0, RESPONSE_EXCERPT_LENGTH)}`);
+  }
+}
+
+/** Slack and webhook URLs carry secrets in their path: errors show the origin only. */
+function redactUrl(url: string): string {
+  try {
+    return `${new URL(url).origin}/…`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+/** Slack through one global incoming webhook, to each definition's `slack_channel` (Kuroko2's attachment). */
+export function createSlackChannel(options: HttpChannelOptions & { webhookUrl: string }): NotificationChannel {
+  const fetchFn = options.fetch ?? fetch;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return {
+    name: CHANNEL_KIND.slack,
+    kind: CHANNEL_KIND.slack,
+    async send(delivery: Delivery) {
+      const body = JSON.stringify(buildSlackPayload(delivery.input, options.links));
+      await postJson(fetchFn, options.webhookUrl, body, {}, timeoutMs);
+    },
+  };
+}
+
+/** The definition's webhook: Kuroko2's JSON body and headers, with a delivery id stable across retries. */
+export function createWebhookChannel(options: HttpChannelOptions & { secret?: string | undefined }): NotificationChannel {
+  const fetchFn = options.fetch ?? fetch;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return {
+    name: CHANNEL_KIND.webhook,
+    kind: CHANNEL_KIND.webhook,
+    async send(delivery: Delivery) {
+      const url = delivery.input.definition?.webhookUrl;
+      if (!url) throw new Error(`definition of event ${delivery.input.event.id} has no webhook URL any more`);
+      const body = JSON.stringify(buildWebhookBody(delivery.input, options.links));
+      const headers: Record<string, string> = {
+        [DELIVERY_ID_HEADER]: deliveryUuid(delivery.deliveryKey),
+        'User-Agent': WEBHOOK_USER_AGENT,
+      };
+      if (options.secret) headers[SIGNATURE_HEADER] = signWebhookBody(body, options.secret);
+      await postJson(fetchFn, url, body, headers, timeoutMs);
+    },
+  };
+}
+
+/** The local mode's console: one line per event on the given writer (stderr by default). */
+export function createConsoleChannel(options: { links: LinkSettings; write?: (line: string) => void }): NotificationChannel {
+  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  return {
+    name: CHANNEL_KIND.console,
+    kind: CHANNEL_KIND.console,
+    async send(delivery: Delivery) {
+      write(formatConsoleLine(delivery.input, options.links));
+    },
+  };
+}
+
+/** The HTTP channels a deployment has: the definition webhook always, Slack when its URL is configured. */
+export function createHttpChannels(settings: NotificationSettings, options: { fetch?: FetchFunction; timeoutMs?: number } = {}): NotificationChannel[] {
+  const common = { links: settings.links, ...options };
+  const channels = [createWebhookChannel({ ...common, secret: settings.webhookSecret })];
+  if (settings.slackWebhookUrl) channels.push(createSlackChannel({ ...common, webhookUrl: settings.slackWebhookUrl }));
+  return channels;
+}

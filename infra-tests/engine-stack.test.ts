@@ -1,0 +1,237 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { ENV_KEYS, OUTBOX_METRIC } from '../functions/shared/env-keys';
+import { API_ROUTES, TICKING_FUNCTIONS } from '../cdk/stacks/engine-stack';
+import { iamStatements } from './helpers/iam-statements';
+import { TEST_EMAIL, TEST_TRIGGER, logicalId, synthKuroko } from './helpers/synth-app';
+
+const built = synthKuroko();
+const { engine: stack, templates } = built;
+const engine = templates.engine;
+const fnIds = Object.fromEntries(Object.entries(stack.functions).map(([name, fn]) => [name, logicalId(stack, fn)]));
+
+type LambdaResource = { Properties: Record<string, unknown> & { Environment: { Variables: Record<string, unknown> } } };
+const lambdaProps = (id: string | undefined): LambdaResource['Properties'] =>
+  (engine.toJSON() as { Resources: Record<string, LambdaResource> }).Resources[id ?? '']!.Properties;
+
+describe('EngineStack: functions', () => {
+  it('builds the six engine functions on Node.js 22, arm64, outside any VPC', () => {
+    expect(Object.keys(fnIds).sort()).toEqual(['api', 'migrator', 'monitor', 'notifier', 'processor', 'scheduler']);
+    for (const id of Object.values(fnIds)) {
+      const props = lambdaProps(id);
+      expect(props['Runtime']).toBe('nodejs22.x');
+      expect(props['Architectures']).toEqual(['arm64']);
+      expect(props['VpcConfig']).toBeUndefined();
+    }
+  });
+
+  it('gives every function the Data API variables, Powertools settings and source maps', () => {
+    const db = built.data.database;
+    for (const [name, id] of Object.entries(fnIds)) {
+      const env = lambdaProps(id).Environment.Variables;
+      expect(env[ENV_KEYS.dbClusterArn]).toEqual(stack.resolve(db.clusterArn));
+      expect(env[ENV_KEYS.dbSecretArn]).toEqual(stack.resolve(db.secretArn));
+      expect(env[ENV_KEYS.dbName]).toBe('kuroko');
+      expect(env[ENV_KEYS.powertoolsServiceName]).toBe(`kuroko-${name}`);
+      expect(env[ENV_KEYS.nodeOptions]).toBe('--enable-source-maps');
+      expect(env[ENV_KEYS.stage]).toBe('dev');
+    }
+  });
+
+  it('does not retry asynchronous invocations (the next tick covers a failed one)', () => {
+    for (const id of Object.values(fnIds)) {
+      engine.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+        FunctionName: { Ref: id },
+        MaximumRetryAttempts: 0,
+      });
+    }
+  });
+
+  it('writes each function log to its own group with the configured retention', () => {
+    for (const id of Object.values(fnIds)) {
+      const logGroup = lambdaProps(id)['LoggingConfig'] as { LogGroup: { Ref: string } };
+      engine.hasResource('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 30 } });
+      expect(Object.keys(engine.findResources('AWS::Logs::LogGroup'))).toContain(logGroup.LogGroup.Ref);
+    }
+  });
+});
+
+describe('EngineStack: schedules', () => {
+  it.each(TICKING_FUNCTIONS)('runs the %s every minute', (name) => {
+    engine.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fnIds[name], 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 60 } })],
+    });
+    engine.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      Principal: 'events.amazonaws.com',
+      FunctionName: { 'Fn::GetAtt': [fnIds[name], 'Arn'] },
+    });
+  });
+
+  it('schedules nothing else (the api and the migrator are not ticks)', () => {
+    engine.resourceCountIs('AWS::Events::Rule', TICKING_FUNCTIONS.length);
+  });
+});
+
+describe('EngineStack: nudges', () => {
+  const invokeGrants = (fnName: string) =>
+    iamStatements(engine)
+      .filter((s) => s.actions.includes('lambda:InvokeFunction'))
+      .filter((s) => s.roles.includes(logicalId(stack, stack.functions[fnName as keyof typeof stack.functions].executionRole)));
+  const arnOf = (name: string) => ({ 'Fn::GetAtt': [fnIds[name], 'Arn'] });
+
+  it.each([
+    ['api', ['processor', 'notifier']],
+    ['scheduler', ['processor']],
+    ['processor', ['notifier']],
+    ['monitor', ['notifier']],
+    ['notifier', []],
+    ['migrator', []],
+  ])('lets the %s invoke exactly %j', (caller, targets) => {
+    const resources = invokeGrants(caller).flatMap((s) => s.resources);
+    expect(resources).toEqual(targets.map(arnOf));
+    for (const target of targets) {
+      const key = target === 'processor' ? ENV_KEYS.processorFunction : ENV_KEYS.notifierFunction;
+      expect(lambdaProps(fnIds[caller]).Environment.Variables[key]).toEqual({ Ref: fnIds[target] });
+    }
+  });
+});
+
+describe('EngineStack: HTTP API', () => {
+  it.each(API_ROUTES.map((r) => `${r.method} ${r.path}`))('routes %s to the api function', (routeKey) => {
+    const integrations = engine.findResources('AWS::ApiGatewayV2::Integration', {
+      Properties: { IntegrationUri: { 'Fn::GetAtt': [fnIds['api'], 'Arn'] }, PayloadFormatVersion: '2.0' },
+    });
+    const [integrationId] = Object.keys(integrations);
+    expect(integrationId).toBeDefined();
+    engine.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: routeKey,
+      Target: { 'Fn::Join': ['', ['integrations/', { Ref: integrationId }]] },
+    });
+  });
+
+  it('has exactly the listed routes, including the v1 health check and the console', () => {
+    const keys = Object.values(engine.findResources('AWS::ApiGatewayV2::Route')).map(
+      (r) => (r as { Properties: { RouteKey: string } }).Properties.RouteKey,
+    );
+    expect(keys.sort()).toEqual(['ANY /v1/{proxy+}', 'ANY /{proxy+}', 'GET /', 'GET /v1/health']);
+  });
+
+  it('serves a throttled, access-logged default stage', () => {
+    engine.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }),
+    });
+  });
+});
+
+describe('EngineStack: alerts', () => {
+  const topicId = logicalId(stack, stack.alertTopic);
+
+  it('encrypts the alert topic with a rotating customer key that CloudWatch may use', () => {
+    engine.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    engine.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+        ]),
+      },
+    });
+  });
+
+  it('denies publishing over plain HTTP', () => {
+    engine.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('subscribes the configured email address', () => {
+    engine.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: TEST_EMAIL,
+      TopicArn: { Ref: topicId },
+    });
+  });
+
+  it('subscribes nobody when no address is configured', () => {
+    synthKuroko({}).templates.engine.resourceCountIs('AWS::SNS::Subscription', 0);
+  });
+
+  it('alarms on the errors of every function, to the topic', () => {
+    for (const id of Object.values(fnIds)) {
+      engine.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'Errors',
+        Namespace: 'AWS/Lambda',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: id } }],
+        AlarmActions: [{ Ref: topicId }],
+      });
+    }
+  });
+
+  it('alarms when the outbox backlog does not drain', () => {
+    engine.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: OUTBOX_METRIC.namespace,
+      MetricName: OUTBOX_METRIC.name,
+      Dimensions: [{ Name: 'Stage', Value: 'dev' }],
+      Statistic: 'Minimum',
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      EvaluationPeriods: 3,
+      AlarmActions: [{ Ref: topicId }],
+    });
+  });
+
+  it('lets the notifier publish to the topic and its metric namespace only', () => {
+    const notifierRole = logicalId(stack, stack.functions.notifier.executionRole);
+    const statements = iamStatements(engine).filter((s) => s.roles.includes(notifierRole));
+    expect(statements.find((s) => s.actions.includes('sns:Publish'))?.resources).toEqual([{ Ref: topicId }]);
+    expect(statements.find((s) => s.actions.includes('cloudwatch:PutMetricData'))?.condition).toEqual({
+      StringEquals: { 'cloudwatch:namespace': OUTBOX_METRIC.namespace },
+    });
+  });
+});
+
+describe('EngineStack: execution output and migrations', () => {
+  it('keeps command output in a retained log group with retention', () => {
+    const id = logicalId(stack, stack.executionLogGroup);
+    engine.hasResource('AWS::Logs::LogGroup', { DeletionPolicy: 'Retain', Properties: { RetentionInDays: 30 } });
+    expect(engine.findResources('AWS::Logs::LogGroup')[id]).toMatchObject({ DeletionPolicy: 'Retain' });
+  });
+
+  it('honours a configured retention on every log group', () => {
+    const yearly = synthKuroko({ logRetentionDays: 365 }).templates.engine;
+    for (const group of Object.values(yearly.findResources('AWS::Logs::LogGroup'))) {
+      expect((group as { Properties: { RetentionInDays?: number } }).Properties.RetentionInDays).toBe(365);
+    }
+  });
+
+  it('runs the migrator through a custom resource whose trigger changes on every deploy', () => {
+    engine.hasResourceProperties('Custom::KurokoMigrations', {
+      ServiceToken: Match.anyValue(),
+      Trigger: TEST_TRIGGER,
+    });
+    engine.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { USER_ON_EVENT_FUNCTION_ARN: { 'Fn::GetAtt': [fnIds['migrator'], 'Arn'] } } },
+    });
+  });
+
+  it('gives the migrator the bootstrap admin API client secret, and nobody else', () => {
+    const [secretId] = Object.keys(
+      engine.findResources('AWS::SecretsManager::Secret', {
+        Properties: { GenerateSecretString: Match.objectLike({ GenerateStringKey: 'secret' }) },
+      }),
+    );
+    expect(lambdaProps(fnIds['migrator']).Environment.Variables[ENV_KEYS.apiClientsSecretArn]).toEqual({ Ref: secretId });
+    const readers = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`"${secretId}"`));
+    expect(readers.flatMap((s) => s.roles)).toEqual([logicalId(stack, stack.functions.migrator.executionRole)]);
+  });
+});

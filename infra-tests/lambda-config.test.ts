@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../core/errors';
+import { ENV_KEYS } from '../functions/shared/env-keys';
+import {
+  parseAgentParameter,
+  parseApiConfig,
+  parseMigratorConfig,
+  parseNotifierConfig,
+  parseProcessorConfig,
+  parseProvisionerConfig,
+  parseSchedulerConfig,
+} from '../functions/shared/config';
+
+const CLUSTER = 'arn:aws:rds:us-east-1:123456789012:cluster:kuroko';
+const SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko-AbCdEf';
+const base = {
+  [ENV_KEYS.stage]: 'dev',
+  [ENV_KEYS.dbClusterArn]: CLUSTER,
+  [ENV_KEYS.dbSecretArn]: SECRET,
+  [ENV_KEYS.dbName]: 'kuroko',
+};
+const messageOf = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('Lambda configuration', () => {
+  it('reads the database binding every function shares', () => {
+    expect(parseProcessorConfig(base)).toEqual({
+      stage: 'dev',
+      logLevel: 'INFO',
+      database: { clusterArn: CLUSTER, secretArn: SECRET, databaseName: 'kuroko' },
+      notifierFunctionName: undefined,
+    });
+    expect(parseSchedulerConfig({ ...base, [ENV_KEYS.processorFunction]: 'p' }).processorFunctionName).toBe('p');
+  });
+
+  it('lists every missing or malformed variable by name', () => {
+    const message = messageOf(() => parseNotifierConfig({ [ENV_KEYS.dbClusterArn]: SECRET, [ENV_KEYS.powertoolsLogLevel]: 'LOUD' }));
+    for (const expected of [
+      `${ENV_KEYS.stage}: is required`,
+      `${ENV_KEYS.dbClusterArn}: must be an ARN of rds`,
+      `${ENV_KEYS.dbSecretArn}: is required`,
+      `${ENV_KEYS.dbName}: is required`,
+      `${ENV_KEYS.alertTopicArn}: is required`,
+      `${ENV_KEYS.metricsNamespace}: is required`,
+      `${ENV_KEYS.powertoolsLogLevel}:`,
+    ]) {
+      expect(message).toContain(expected);
+    }
+  });
+
+  it('decodes and validates the provisioner queue list', () => {
+    const queues = [{ name: '@default', launchTemplateId: 'lt-1', subnetIds: ['subnet-1'], slotsPerWorker: 2, minInstances: 0, maxInstances: 2, idleMinutes: 10 }];
+    expect(parseProvisionerConfig({ ...base, [ENV_KEYS.workerQueues]: JSON.stringify(queues) }).workerQueues).toEqual(queues);
+    expect(messageOf(() => parseProvisionerConfig({ ...base, [ENV_KEYS.workerQueues]: '[{' }))).toContain(`${ENV_KEYS.workerQueues}: is not valid JSON`);
+    const bad = [{ ...queues[0], minInstances: 3 }];
+    expect(messageOf(() => parseProvisionerConfig({ ...base, [ENV_KEYS.workerQueues]: JSON.stringify(bad) }))).toContain('minInstances must not exceed maxInstances');
+  });
+
+  it('gives the api its declared queues and nudge targets', () => {
+    const config = parseApiConfig({ ...base, [ENV_KEYS.declaredQueues]: '["@default","build"]', [ENV_KEYS.processorFunction]: 'p', [ENV_KEYS.notifierFunction]: 'n' });
+    expect(config).toMatchObject({ declaredQueues: ['@default', 'build'], processorFunctionName: 'p', notifierFunctionName: 'n' });
+    expect(parseApiConfig(base).declaredQueues).toEqual([]);
+  });
+
+  it('accepts an optional admin client secret for the migrator, as an ARN', () => {
+    expect(parseMigratorConfig({ ...base, [ENV_KEYS.apiClientsSecretArn]: SECRET }).apiClientsSecretArn).toBe(SECRET);
+    expect(messageOf(() => parseMigratorConfig({ ...base, [ENV_KEYS.apiClientsSecretArn]: 'admin' }))).toContain('must be an ARN of secretsmanager');
+  });
+
+  it('reads the agent parameter JSON that the WorkersStack writes', () => {
+    const parameter = {
+      stage: 'dev',
+      region: 'us-east-1',
+      database: { clusterArn: CLUSTER, secretArn: SECRET, databaseName: 'kuroko' },
+      queue: '@default',
+      slots: 2,
+      idleMinutes: 10,
+      executionLogGroupName: 'Kuroko-dev-Engine-ExecutionLogs',
+      processorFunctionName: 'Kuroko-dev-Engine-Processor',
+    };
+    expect(parseAgentParameter(JSON.stringify(parameter))).toEqual(parameter);
+    expect(messageOf(() => parseAgentParameter(JSON.stringify({ ...parameter, slots: 0, queue: 'a b' })))).toMatch(/slots[\s\S]*queue|queue[\s\S]*slots/);
+  });
+});

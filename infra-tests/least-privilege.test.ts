@@ -1,0 +1,105 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { DATA_API_ACTIONS } from '../cdk/constructs/database-binding';
+import { iamStatements, overBroad, type FoundStatement } from './helpers/iam-statements';
+import { synthKuroko } from './helpers/synth-app';
+
+const built = synthKuroko();
+const all: { stack: string; statements: FoundStatement[] }[] = [
+  { stack: 'data', statements: iamStatements(built.templates.data) },
+  { stack: 'engine', statements: iamStatements(built.templates.engine) },
+  { stack: 'workers', statements: iamStatements(built.templates.workers) },
+];
+
+describe('least privilege: the policy walker', () => {
+  it('finds wildcard actions and unscoped resources in policies and inline role policies', () => {
+    const bad = Template.fromJSON({
+      Resources: {
+        Wide: {
+          Type: 'AWS::IAM::Policy',
+          Properties: {
+            Roles: [{ Ref: 'R' }],
+            PolicyDocument: { Statement: [{ Effect: 'Allow', Action: 's3:*', Resource: 'arn:aws:s3:::b/*' }] },
+          },
+        },
+        R: {
+          Type: 'AWS::IAM::Role',
+          Properties: {
+            Policies: [{ PolicyName: 'p', PolicyDocument: { Statement: [{ Effect: 'Allow', Action: ['*'], Resource: '*' }, { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: '*' }] } }],
+          },
+        },
+      },
+    });
+    expect(overBroad(iamStatements(bad))).toEqual(['Wide: action s3:*', 'R: action *', 'R: * on Resource *', 'R: sqs:SendMessage on Resource *']);
+  });
+});
+
+describe('least privilege: every stack', () => {
+  it('finds statements to check in each stack that has roles', () => {
+    expect(all.find((s) => s.stack === 'engine')?.statements.length).toBeGreaterThan(10);
+    expect(all.find((s) => s.stack === 'workers')?.statements.length).toBeGreaterThan(10);
+  });
+
+  it.each(all)('has no wildcard action and no needless Resource * in the $stack stack', ({ statements }) => {
+    expect(overBroad(statements)).toEqual([]);
+  });
+
+  it('scopes Data API calls to the cluster ARN, everywhere', () => {
+    for (const { stack, statements } of all) {
+      const owner = stack === 'engine' ? built.engine : stack === 'workers' ? built.workers : built.data;
+      const cluster = owner.resolve(built.data.database.clusterArn);
+      for (const s of statements.filter((st) => st.actions.some((a) => a.startsWith('rds-data:')))) {
+        expect(s.actions).toEqual([...DATA_API_ACTIONS]);
+        expect(s.resources).toEqual([cluster]);
+      }
+    }
+  });
+
+  it('scopes secret reads to the database secret, or for the migrator to the admin client secret as well', () => {
+    for (const { stack, statements } of all) {
+      const owner = stack === 'engine' ? built.engine : built.workers;
+      const dbSecret = JSON.stringify(owner.resolve(built.data.database.secretArn));
+      for (const s of statements.filter((st) => st.actions.some((a) => a.startsWith('secretsmanager:')))) {
+        expect(s.actions).toEqual(['secretsmanager:GetSecretValue']);
+        expect(s.resources).toHaveLength(1);
+        const resource = JSON.stringify(s.resources[0]);
+        const isMigratorBootstrap = s.roles.includes(built.engine.getLogicalId(built.engine.functions.migrator.executionRole.node.defaultChild as never));
+        expect(resource === dbSecret || isMigratorBootstrap).toBe(true);
+      }
+    }
+  });
+
+  it('bounds every mutating EC2 action on a wildcard ARN (instance/*, volume/*...) by a condition', () => {
+    let checked = 0;
+    for (const { statements } of all) {
+      for (const s of statements.filter((st) => st.actions.some((a) => a.startsWith('ec2:') && !a.startsWith('ec2:Describe')))) {
+        const wildcard = s.resources.some((r) => /\/\*"?\]*\}*$/.test(JSON.stringify(r)) || r === '*');
+        if (wildcard) {
+          checked += 1;
+          expect(s.condition, `${s.holder}: ${s.actions.join(',')}`).toBeDefined();
+        }
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(5);
+  });
+
+  it('passes roles only to EC2', () => {
+    for (const { statements } of all) {
+      for (const s of statements.filter((st) => st.actions.includes('iam:PassRole'))) {
+        expect(s.condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ec2.amazonaws.com' } });
+      }
+    }
+  });
+
+  it('uses no AWS managed policies on the roles it defines', () => {
+    for (const template of [built.templates.engine, built.templates.workers]) {
+      const roles = template.findResources('AWS::IAM::Role');
+      const withManaged = Object.entries(roles).filter(([id, r]) => {
+        const managed = (r as { Properties: { ManagedPolicyArns?: unknown[] } }).Properties.ManagedPolicyArns;
+        // The custom-resource Provider's framework function is aws-cdk-lib's own (acknowledged in nag).
+        return managed !== undefined && !id.includes('MigrationProviderframeworkonEvent');
+      });
+      expect(withManaged.map(([id]) => id)).toEqual([]);
+    }
+  });
+});
