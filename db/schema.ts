@@ -23,8 +23,11 @@ export type DbBool = ColumnType<boolean | number, boolean, boolean>;
 export const SCHEDULE_SLOT_OUTCOME = { launched: 'launched', missed: 'missed', skipped: 'skipped' } as const;
 export type ScheduleSlotOutcome = (typeof SCHEDULE_SLOT_OUTCOME)[keyof typeof SCHEDULE_SLOT_OUTCOME];
 
-/** Delivery state of one event on one notification channel. */
-export const EVENT_DELIVERY_STATUS = { pending: 'pending', delivered: 'delivered', failed: 'failed' } as const;
+/**
+ * Delivery state of one event on one notification channel. `skipped`: the gating rules exclude the pair; it is
+ * recorded once so the event leaves the notifier's backlog.
+ */
+export const EVENT_DELIVERY_STATUS = { pending: 'pending', delivered: 'delivered', failed: 'failed', skipped: 'skipped' } as const;
 export type EventDeliveryStatus = (typeof EVENT_DELIVERY_STATUS)[keyof typeof EVENT_DELIVERY_STATUS];
 
 export interface JobDefinitionTable {

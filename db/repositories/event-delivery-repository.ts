@@ -1,0 +1,274 @@
+/**
+ * The notifier's store: the events outbox and its delivery rows (`event_deliveries`, unique on (event_id,
+ * channel)). Every claim is one statement: an insert that the unique key lets only one notifier win, or an
+ * update fenced on the attempt count read before it. No transaction is needed, which keeps the Data API cheap.
+ */
+import type { Kysely } from 'kysely';
+import type { EventRecord, EventType, LogEntry, LogLevel } from '../../core/model';
+import type { NotificationInput } from '../../core/notify/notification-message';
+import {
+  DELIVERY_STATUS,
+  type NewDelivery,
+  type NotifierStore,
+  type PendingDelivery,
+} from '../../core/services/notifier-service';
+import { fromDbInt, fromDbTime } from '../column-codec';
+import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
+import type { Database, EventRow } from '../schema';
+import { toDefinition, toInstance } from './row-mappers';
+
+/** Rows per multi-row insert: well inside every driver's parameter limit. */
+const INSERT_CHUNK = 100;
+/** Attempts of a single-row claim that lost a lock race before leaving the pair to the next pass. */
+const LOCK_RETRIES = 3;
+/** Log lines read per instance for a batch, before each event keeps the last ones up to its own time. */
+const LOG_READ_FACTOR = 3;
+/** scheduler_state rows holding when each channel was first seen. */
+const CHANNEL_EPOCH_PREFIX = 'notifier-channel:';
+
+/** Maps an events row. */
+export function toEventRecord(row: EventRow): EventRecord {
+  return {
+    id: fromDbInt(row.id),
+    type: row.type as EventType,
+    instanceId: row.job_instance_id === null ? null : fromDbInt(row.job_instance_id),
+    definitionId: row.job_definition_id === null ? null : fromDbInt(row.job_definition_id),
+    tokenId: row.token_id === null ? null : fromDbInt(row.token_id),
+    message: row.message,
+    createdAt: fromDbTime(row.created_at),
+  };
+}
+
+/** The events outbox and its deliveries on the database. */
+export class EventDeliveryRepository implements NotifierStore {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async channelEpochs(channels: readonly string[], now: Date): Promise<Map<string, Date>> {
+    const names = channels.map((c) => CHANNEL_EPOCH_PREFIX + c);
+    const read = async () =>
+      this.db.selectFrom('scheduler_state').select(['name', 'last_pass_at']).where('name', 'in', names).execute();
+    let rows = await read();
+    if (rows.length < names.length) {
+      const known = new Set(rows.map((r) => r.name));
+      for (const name of names.filter((n) => !known.has(n))) {
+        try {
+          await this.db.insertInto('scheduler_state').values({ name, last_pass_at: now, updated_at: now }).execute();
+        } catch (error) {
+          if (!isDuplicateKeyError(error)) throw error;
+        }
+      }
+      rows = await read();
+    }
+    return new Map(rows.map((r) => [r.name.slice(CHANNEL_EPOCH_PREFIX.length), fromDbTime(r.last_pass_at)]));
+  }
+
+  async findUndeliveredEvents(channels: readonly string[], since: Date, limit: number): Promise<EventRecord[]> {
+    if (channels.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('events as e')
+      .selectAll('e')
+      .where('e.created_at', '>=', since)
+      .where((eb) =>
+        eb(
+          eb
+            .selectFrom('event_deliveries as d')
+            .select(eb.fn.countAll().as('n'))
+            .whereRef('d.event_id', '=', 'e.id')
+            .where('d.channel', 'in', [...channels]),
+          '<',
+          channels.length,
+        ),
+      )
+      .orderBy('e.created_at')
+      .orderBy('e.id')
+      .limit(limit)
+      .execute();
+    return rows.map(toEventRecord);
+  }
+
+  async findDeliveryChannels(eventIds: readonly number[], channels: readonly string[]): Promise<Map<number, Set<string>>> {
+    const result = new Map<number, Set<string>>();
+    if (eventIds.length === 0 || channels.length === 0) return result;
+    const rows = await this.db
+      .selectFrom('event_deliveries')
+      .select(['event_id', 'channel'])
+      .where('event_id', 'in', [...eventIds])
+      .where('channel', 'in', [...channels])
+      .execute();
+    for (const row of rows) {
+      const id = fromDbInt(row.event_id);
+      const set = result.get(id) ?? new Set<string>();
+      set.add(row.channel);
+      result.set(id, set);
+    }
+    return result;
+  }
+
+  async insertDeliveries(rows: readonly NewDelivery[]): Promise<NewDelivery[]> {
+    const inserted: NewDelivery[] = [];
+    for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+      const chunk = rows.slice(i, i + INSERT_CHUNK);
+      try {
+        // One statement is atomic on all three engines: either every row is ours or none was written.
+        await this.db.insertInto('event_deliveries').values(chunk.map(toRow)).execute();
+        inserted.push(...chunk);
+      } catch (error) {
+        // Another notifier claimed some pairs first (a duplicate, or on InnoDB a deadlock between two
+        // overlapping multi-row inserts): claim row by row, keeping the ones we win.
+        if (!isDuplicateKeyError(error) && !isRetryableLockError(error)) throw error;
+        for (const row of chunk) {
+          if (await this.insertOne(row)) inserted.push(row);
+        }
+      }
+    }
+    return inserted;
+  }
+
+  /** Inserts one delivery row; false when another notifier holds the pair (or kept it locked: next pass). */
+  private async insertOne(row: NewDelivery): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.db.insertInto('event_deliveries').values(toRow(row)).execute();
+        return true;
+      } catch (error) {
+        if (isDuplicateKeyError(error)) return false;
+        if (!isRetryableLockError(error)) throw error;
+        if (attempt >= LOCK_RETRIES) return false;
+      }
+    }
+  }
+
+  async findDueDeliveries(channels: readonly string[], now: Date, limit: number): Promise<PendingDelivery[]> {
+    if (channels.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('event_deliveries')
+      .select(['id', 'event_id', 'channel', 'attempts'])
+      .where('status', '=', DELIVERY_STATUS.pending)
+      .where('next_attempt_at', '<=', now)
+      .where('channel', 'in', [...channels])
+      .orderBy('next_attempt_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ id: fromDbInt(r.id), eventId: fromDbInt(r.event_id), channel: r.channel, attempts: Number(r.attempts) }));
+  }
+
+  async reclaimDelivery(delivery: PendingDelivery, now: Date, claimUntil: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable('event_deliveries')
+      .set({ attempts: delivery.attempts + 1, next_attempt_at: claimUntil })
+      .where('id', '=', delivery.id)
+      .where('status', '=', DELIVERY_STATUS.pending)
+      .where('attempts', '=', delivery.attempts)
+      .where('next_attempt_at', '<=', now)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async markDelivered(deliveryId: number, at: Date): Promise<boolean> {
+    const result = await this.db
+      .updateTable('event_deliveries')
+      .set({ status: DELIVERY_STATUS.delivered, delivered_at: at, last_error: null })
+      .where('id', '=', deliveryId)
+      .where('status', '=', DELIVERY_STATUS.pending)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async markRetry(deliveryId: number, attempt: number, nextAttemptAt: Date, error: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('event_deliveries')
+      .set({ next_attempt_at: nextAttemptAt, last_error: error })
+      .where('id', '=', deliveryId)
+      .where('status', '=', DELIVERY_STATUS.pending)
+      .where('attempts', '=', attempt)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async markFailed(deliveryId: number, attempt: number, error: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('event_deliveries')
+      .set({ status: DELIVERY_STATUS.failed, last_error: error })
+      .where('id', '=', deliveryId)
+      .where('status', '=', DELIVERY_STATUS.pending)
+      .where('attempts', '=', attempt)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
+  }
+
+  async findEvents(eventIds: readonly number[]): Promise<EventRecord[]> {
+    if (eventIds.length === 0) return [];
+    const rows = await this.db.selectFrom('events').selectAll().where('id', 'in', [...eventIds]).execute();
+    return rows.map(toEventRecord);
+  }
+
+  async loadInputs(events: readonly EventRecord[], recentLogLines: number): Promise<Map<number, NotificationInput>> {
+    const definitionIds = unique(events.map((e) => e.definitionId));
+    const instanceIds = unique(events.map((e) => e.instanceId));
+    const [definitionRows, instanceRows] = await Promise.all([
+      definitionIds.length > 0 ? this.db.selectFrom('job_definitions').selectAll().where('id', 'in', definitionIds).execute() : [],
+      instanceIds.length > 0 ? this.db.selectFrom('job_instances').selectAll().where('id', 'in', instanceIds).execute() : [],
+    ]);
+    const definitions = new Map(definitionRows.map((r) => [fromDbInt(r.id), toDefinition(r)]));
+    const instances = new Map(instanceRows.map((r) => [fromDbInt(r.id), toInstance(r)]));
+    const logs = recentLogLines > 0 ? await this.recentLogs(events, recentLogLines) : new Map<number, LogEntry[]>();
+
+    const inputs = new Map<number, NotificationInput>();
+    for (const event of events) {
+      const instanceLogs = event.instanceId === null ? [] : (logs.get(event.instanceId) ?? []);
+      const upToEvent = instanceLogs.filter((l) => l.createdAt.getTime() <= event.createdAt.getTime()).slice(-recentLogLines);
+      inputs.set(event.id, {
+        event,
+        definition: event.definitionId === null ? undefined : definitions.get(event.definitionId),
+        instance: event.instanceId === null ? undefined : instances.get(event.instanceId),
+        recentLogs: upToEvent,
+      });
+    }
+    return inputs;
+  }
+
+  /** The last log lines of each instance up to its latest event in the batch, oldest first. */
+  private async recentLogs(events: readonly EventRecord[], lines: number): Promise<Map<number, LogEntry[]>> {
+    const latest = new Map<number, Date>();
+    for (const e of events) {
+      if (e.instanceId === null) continue;
+      const seen = latest.get(e.instanceId);
+      if (!seen || seen < e.createdAt) latest.set(e.instanceId, e.createdAt);
+    }
+    const result = new Map<number, LogEntry[]>();
+    for (const [instanceId, until] of latest) {
+      const rows = await this.db
+        .selectFrom('instance_logs')
+        .select(['level', 'message', 'created_at', 'id'])
+        .where('job_instance_id', '=', instanceId)
+        .where('created_at', '<=', until)
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(lines * LOG_READ_FACTOR)
+        .execute();
+      result.set(
+        instanceId,
+        rows.reverse().map((r) => ({ instanceId, level: r.level as LogLevel, message: r.message, createdAt: fromDbTime(r.created_at) })),
+      );
+    }
+    return result;
+  }
+}
+
+function toRow(row: NewDelivery) {
+  return {
+    id: row.id,
+    event_id: row.eventId,
+    channel: row.channel,
+    status: row.status,
+    attempts: row.attempts,
+    next_attempt_at: row.nextAttemptAt,
+    delivered_at: null,
+    last_error: null,
+  };
+}
+
+function unique(values: readonly (number | null)[]): number[] {
+  return [...new Set(values.filter((v): v is number => v !== null))];
+}

@@ -1,0 +1,219 @@
+/**
+ * The monitor's store: reads of workers, executions, instances in error and memory samples, and the one write
+ * that raises an alert (alert row, lost executions, log lines and events in one transaction; the alerts table's
+ * unique (kind, subject) makes each alert happen once, whichever monitor gets there first).
+ */
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import type { Execution, Instance } from '../../core/model';
+import type { IdGenerator } from '../../core/ports';
+import {
+  ABSENCE_OBSERVATION_KIND,
+  type AlertPlan,
+  type MemoryPeak,
+  type MonitorStore,
+  type WorkerState,
+} from '../../core/services/monitor-service';
+import { fromDbBool, fromDbInt, fromDbTime } from '../column-codec';
+import { isDuplicateKeyError } from '../db-errors';
+import type { Database, WorkerRow } from '../schema';
+import { insertEvents, insertLogs } from './log-event-writer';
+import { toExecution, toInstance } from './row-mappers';
+import { withTransaction } from './transaction';
+
+/** The heartbeat's `pids` column: execution id -> pid. */
+const pidsSchema = z.record(z.string(), z.number());
+
+/** Thrown inside the alert transaction to roll it back when there is nothing to raise after all. */
+class NothingToRaise extends Error {}
+
+/** Maps a workers row to what the monitor judges it by. */
+export function toWorkerState(row: WorkerRow): WorkerState {
+  let listed: Set<number> | undefined;
+  try {
+    const parsed = pidsSchema.safeParse(JSON.parse(row.pids));
+    if (parsed.success) listed = new Set(Object.keys(parsed.data).map(Number));
+  } catch {
+    listed = undefined;
+  }
+  return {
+    id: fromDbInt(row.id),
+    hostname: row.hostname,
+    heartbeatAt: fromDbTime(row.heartbeat_at),
+    startedAt: fromDbTime(row.started_at),
+    draining: fromDbBool(row.draining),
+    listedExecutionIds: listed,
+  };
+}
+
+function toMemoryPeak(row: { job_instance_id: number; job_definition_id: number; max_rss_kb: number | string | bigint }): MemoryPeak {
+  return { instanceId: fromDbInt(row.job_instance_id), definitionId: fromDbInt(row.job_definition_id), maxRssKb: fromDbInt(row.max_rss_kb) };
+}
+
+/** The monitor's reads and its alert write on the database. */
+export class MonitorRepository implements MonitorStore {
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly ids: IdGenerator,
+  ) {}
+
+  async findWorkers(): Promise<WorkerState[]> {
+    const rows = await this.db.selectFrom('workers').selectAll().execute();
+    return rows.map(toWorkerState);
+  }
+
+  async findUnfinishedExecutionsOfWorkers(workerIds: readonly number[]): Promise<Execution[]> {
+    if (workerIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('executions')
+      .selectAll()
+      .where('worker_id', 'in', [...workerIds])
+      .where('finished_at', 'is', null)
+      .orderBy('id')
+      .execute();
+    return rows.map(toExecution);
+  }
+
+  async findRunningExecutions(): Promise<Execution[]> {
+    const rows = await this.db
+      .selectFrom('executions')
+      .selectAll()
+      .where('pid', 'is not', null)
+      .where('worker_id', 'is not', null)
+      .where('finished_at', 'is', null)
+      .orderBy('id')
+      .execute();
+    return rows.map(toExecution);
+  }
+
+  async findUnclaimedExecutions(createdBefore: Date): Promise<Execution[]> {
+    const rows = await this.db
+      .selectFrom('executions')
+      .selectAll()
+      .where('claimed_at', 'is', null)
+      .where('finished_at', 'is', null)
+      .where('created_at', '<=', createdBefore)
+      .orderBy('id')
+      .execute();
+    return rows.map(toExecution);
+  }
+
+  async findClaimedWithoutPid(claimedBefore: Date): Promise<Execution[]> {
+    const rows = await this.db
+      .selectFrom('executions')
+      .selectAll()
+      .where('claimed_at', 'is not', null)
+      .where('claimed_at', '<=', claimedBefore)
+      .where('pid', 'is', null)
+      .where('finished_at', 'is', null)
+      .orderBy('id')
+      .execute();
+    return rows.map(toExecution);
+  }
+
+  async findInstancesInErrorSince(errorBefore: Date): Promise<Instance[]> {
+    const rows = await this.db
+      .selectFrom('job_instances')
+      .selectAll()
+      .where('error_at', 'is not', null)
+      .where('error_at', '<=', errorBefore)
+      .where('finished_at', 'is', null)
+      .where('canceled_at', 'is', null)
+      .orderBy('id')
+      .execute();
+    return rows.map(toInstance);
+  }
+
+  async findRecentMemoryPeaks(since: Date): Promise<MemoryPeak[]> {
+    const recent = this.db.selectFrom('memory_samples').select('job_instance_id').where('sampled_at', '>=', since);
+    const rows = await this.db
+      .selectFrom('memory_samples')
+      .select((eb) => ['job_instance_id', 'job_definition_id', eb.fn.max('rss_kb').as('max_rss_kb')])
+      .where('job_instance_id', 'in', recent)
+      .groupBy(['job_instance_id', 'job_definition_id'])
+      .execute();
+    return rows.map(toMemoryPeak);
+  }
+
+  async findMemoryPeaksOfDefinitions(definitionIds: readonly number[]): Promise<MemoryPeak[]> {
+    if (definitionIds.length === 0) return [];
+    const rows = await this.db
+      .selectFrom('memory_samples')
+      .select((eb) => ['job_instance_id', 'job_definition_id', eb.fn.max('rss_kb').as('max_rss_kb')])
+      .where('job_definition_id', 'in', [...definitionIds])
+      .groupBy(['job_instance_id', 'job_definition_id'])
+      .execute();
+    return rows.map(toMemoryPeak);
+  }
+
+  async findRaisedSubjects(kind: string, subjects: readonly string[]): Promise<Set<string>> {
+    if (subjects.length === 0) return new Set();
+    const rows = await this.db
+      .selectFrom('alerts')
+      .select('subject')
+      .where('kind', '=', kind)
+      .where('subject', 'in', [...subjects])
+      .execute();
+    return new Set(rows.map((r) => r.subject));
+  }
+
+  async findAbsenceObservations(): Promise<Map<string, Date>> {
+    const rows = await this.db.selectFrom('alerts').select(['subject', 'raised_at']).where('kind', '=', ABSENCE_OBSERVATION_KIND).execute();
+    return new Map(rows.map((r) => [r.subject, fromDbTime(r.raised_at)]));
+  }
+
+  async recordAbsenceObservation(subject: string, at: Date): Promise<void> {
+    try {
+      await this.db
+        .insertInto('alerts')
+        .values({ id: await this.ids.nextId(), kind: ABSENCE_OBSERVATION_KIND, subject, raised_at: at })
+        .execute();
+    } catch (error) {
+      // Another monitor saw it first; its time counts.
+      if (!isDuplicateKeyError(error)) throw error;
+    }
+  }
+
+  async clearAbsenceObservations(subjects: readonly string[]): Promise<void> {
+    if (subjects.length === 0) return;
+    await this.db.deleteFrom('alerts').where('kind', '=', ABSENCE_OBSERVATION_KIND).where('subject', 'in', [...subjects]).execute();
+  }
+
+  async raiseAlert(plan: AlertPlan): Promise<{ raised: boolean; lost: number }> {
+    const logCount = plan.logs.length + plan.losses.reduce((n, l) => n + l.logs.length, 0);
+    try {
+      return await withTransaction(this.db, this.ids, logCount + 1, async (trx) => {
+        // The unique (kind, subject) key: a second monitor's insert fails here and rolls its whole alert back.
+        await trx
+          .insertInto('alerts')
+          .values({ id: await this.ids.nextId(), kind: plan.kind, subject: plan.subject, raised_at: plan.raisedAt })
+          .execute();
+        const logs = [...plan.logs];
+        const events = [...plan.events];
+        let lost = 0;
+        for (const loss of plan.losses) {
+          // Fenced on the attempt and on the finish: an agent that finished (or a newer attempt) wins.
+          const result = await trx
+            .updateTable('executions')
+            .set({ finished_at: plan.raisedAt, exit_status: null, lost_reason: loss.reason })
+            .where('id', '=', loss.executionId)
+            .where('attempt', '=', loss.attempt)
+            .where('finished_at', 'is', null)
+            .executeTakeFirst();
+          if (Number(result.numUpdatedRows) !== 1) continue;
+          lost++;
+          logs.push(...loss.logs);
+          events.push(...loss.events);
+        }
+        if (lost === 0 && plan.requireLoss) throw new NothingToRaise();
+        if (lost === 0) events.push(...plan.fallbackEvents);
+        await insertLogs(trx, this.ids, logs);
+        await insertEvents(trx, events);
+        return { raised: true, lost };
+      });
+    } catch (error) {
+      if (error instanceof NothingToRaise || isDuplicateKeyError(error)) return { raised: false, lost: 0 };
+      throw error;
+    }
+  }
+}
