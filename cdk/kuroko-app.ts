@@ -1,6 +1,5 @@
 /** Builds the three stacks of a stage into an app; used by `cdk/bin/app.ts` and by the infra tests. */
-import type { aws_logs as logs} from 'aws-cdk-lib';
-import { Tags, type App, type Environment } from 'aws-cdk-lib';
+import { Tags, type App, type Environment, type aws_logs as logs } from 'aws-cdk-lib';
 import type { DeployConfig } from './deploy-config';
 import { applyNag } from './nag';
 import { DataStack } from './stacks/data-stack';

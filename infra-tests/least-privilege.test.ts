@@ -2,7 +2,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { DATA_API_ACTIONS } from '../cdk/constructs/database-binding';
 import { iamStatements, overBroad, type FoundStatement } from './helpers/iam-statements';
-import { synthKuroko } from './helpers/synth-app';
+import { logicalId, synthKuroko } from './helpers/synth-app';
 
 const built = synthKuroko();
 const all: { stack: string; statements: FoundStatement[] }[] = [
@@ -63,7 +63,7 @@ describe('least privilege: every stack', () => {
         expect(s.actions).toEqual(['secretsmanager:GetSecretValue']);
         expect(s.resources).toHaveLength(1);
         const resource = JSON.stringify(s.resources[0]);
-        const isMigratorBootstrap = s.roles.includes(built.engine.getLogicalId(built.engine.functions.migrator.executionRole.node.defaultChild as never));
+        const isMigratorBootstrap = s.roles.includes(logicalId(built.engine, built.engine.functions.migrator.executionRole));
         expect(resource === dbSecret || isMigratorBootstrap).toBe(true);
       }
     }
