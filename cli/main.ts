@@ -20,6 +20,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'check workflow script files and print every problem as FILE:LINE:COLUMN: MESSAGE',
     load: async () => (await import('./validate-command')).validateCommand,
   },
+  'api-client': {
+    summary: 'create an API client (kuroko api-client create NAME --scope read|launch|admin) and print its secret once',
+    load: async () => (await import('./api-client-command')).apiClientCommand,
+  },
   agent: {
     summary: 'run a worker agent: claim commands of the given queues and run them until SIGTERM (then drain)',
     load: async () => (await import('./agent-command')).agentCommand,

@@ -42,6 +42,9 @@ export class ScriptError extends KurokoError {
 export interface FieldProblem {
   readonly field: string;
   readonly message: string;
+  /** Where in a script field the problem is (1-based), when the field is a script. */
+  readonly line?: number;
+  readonly column?: number;
 }
 
 /** Well-formed input that breaks a rule (a bad cron, a missing name, an unknown time zone). */

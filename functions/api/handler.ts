@@ -1,17 +1,56 @@
 /**
- * PLACEHOLDER written with the CDK app so that bundling has an entry; the real handler replaces this body.
- * It already parses its configuration once per container, so a deploy with a wrong environment fails loudly.
+ * The API Lambda: the shared Hono app behind `hono/aws-lambda`. Configuration is parsed once per container; a
+ * launch, retry or skip nudges the processor function so the first step does not wait for its schedule.
  */
 import middy from '@middy/core';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { handle } from 'hono/aws-lambda';
+import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
+import { createDatabase } from '../../db/connection';
 import { parseApiConfig } from '../shared/config';
+import type { DatabaseConfig } from '../shared/config';
+import { createEngineServices } from '../shared/engine-services';
+import { createHttpApp } from '../shared/http-app';
 
 const config = parseApiConfig(process.env);
 const logger = new Logger({ logLevel: config.logLevel });
 
-const apiHandler = async (): Promise<never> => {
-  logger.error('placeholder handler invoked', { stage: config.stage });
-  throw new Error('not implemented yet: api');
+/** The Data API URL of `db/connection.ts` for the configured cluster. */
+function dataApiUrl(database: DatabaseConfig): string {
+  return `data-api://${database.clusterArn}?secret=${encodeURIComponent(database.secretArn)}&database=${encodeURIComponent(database.databaseName)}`;
+}
+
+const services = createEngineServices(createDatabase(dataApiUrl(config.database)), { declaredQueues: config.declaredQueues });
+const lambda = new LambdaClient({});
+// One Lambda container serves one request at a time, so a module-level flag belongs to the current request.
+let processorHasWork = false;
+const app = createHttpApp({
+  services,
+  logger: {
+    info: (message, extra) => logger.info(message, extra ?? {}),
+    warn: (message, extra) => logger.warn(message, extra ?? {}),
+    error: (message, extra) => logger.error(message, extra ?? {}),
+  },
+  declaredQueues: config.declaredQueues,
+  onLaunch: () => {
+    processorHasWork = true;
+  },
+});
+const honoHandler = handle(app);
+
+const apiHandler = async (event: LambdaEvent, context: LambdaContext) => {
+  processorHasWork = false;
+  const response = await honoHandler(event, context);
+  if (processorHasWork && config.processorFunctionName) {
+    try {
+      await lambda.send(new InvokeCommand({ FunctionName: config.processorFunctionName, InvocationType: 'Event' }));
+    } catch (error) {
+      // The processor's own schedule picks the work up; a failed nudge only delays it.
+      logger.warn('could not nudge the processor', { error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return response;
 };
 
 export const handler = middy(apiHandler);

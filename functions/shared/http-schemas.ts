@@ -60,8 +60,13 @@ const flexibleBoolean = z
   .openapi({ type: 'boolean', description: 'true/false (also "true", "false", "1", "0", 1, 0 as Kuroko2 accepted)' });
 
 const flexibleInteger = z
-  .union([z.number().int(), z.string().regex(/^-?\d{1,9}$/, 'must be an integer')])
-  .transform((v) => Number(v))
+  .union([z.number().int(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === 'number' || /^-?\d{1,9}$/.test(v)) return Number(v);
+    // A word where a number belongs is a wrong type (400), not a number that breaks a rule (422).
+    ctx.addIssue({ code: 'invalid_type', expected: 'int', input: v, message: 'must be an integer' });
+    return z.NEVER;
+  })
   .openapi({ type: 'integer', description: 'an integer (a numeric string is accepted as Kuroko2 did)' });
 
 const idParam = (name: string) =>

@@ -1,0 +1,75 @@
+/**
+ * `kuroko api-client create NAME [--scope read|launch|admin] --database-url URL`: creates an API client with a new
+ * random secret and prints the secret once (only its scrypt hash is stored).
+ */
+import { ConfigError, ConflictError } from '../core/errors';
+import { createDatabase } from '../db/connection';
+import { createIdGenerator } from '../db/id-generator';
+import { API_CLIENT_NAME_PATTERN, API_SCOPE, ApiClientRepository, isApiScope } from '../db/repositories/api-client-repository';
+import { generateSecret, hashSecret } from '../functions/shared/http-auth';
+import { systemClock } from '../functions/shared/engine-services';
+import { lastValue, parseCliArgs } from './cli-args';
+import { EXIT_CODE } from './sub-command';
+import type { CliIo, SubCommand } from './sub-command';
+
+const USAGE = 'usage: kuroko api-client create NAME [--scope read|launch|admin] --database-url URL   (or KUROKO_DATABASE_URL)\n';
+
+const HELP = `${USAGE}
+Creates an API client for HTTP Basic authentication and prints its secret once; keep it, it cannot be shown again.
+Scopes: read (GET requests only), launch (read plus launching, cancelling, retrying and skipping instances),
+admin (everything, the default).
+`;
+
+/** Runs `kuroko api-client`. */
+export async function runApiClient(args: readonly string[], io: CliIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const [action, ...rest] = args;
+  if (action === '--help' || action === '-h' || action === undefined) {
+    (action === undefined ? io.stderr : io.stdout)(action === undefined ? USAGE : HELP);
+    return action === undefined ? EXIT_CODE.usage : EXIT_CODE.ok;
+  }
+  const parsed = parseCliArgs(rest.filter((a, i) => !(i === 0 && !a.startsWith('-'))), ['--scope', '--database-url']);
+  if (parsed.help) {
+    io.stdout(HELP);
+    return EXIT_CODE.ok;
+  }
+  const name = rest[0] !== undefined && !rest[0].startsWith('-') ? rest[0] : undefined;
+  if (action !== 'create') parsed.problems.push(`unknown action ${action}: only \`create\` exists`);
+  if (name === undefined) parsed.problems.push('a client NAME is required');
+  else if (!API_CLIENT_NAME_PATTERN.test(name)) parsed.problems.push(`the name must match ${API_CLIENT_NAME_PATTERN.source}`);
+  const scope = lastValue(parsed, '--scope') ?? API_SCOPE.admin;
+  if (!isApiScope(scope)) parsed.problems.push(`unknown scope ${scope}: use read, launch or admin`);
+  const url = lastValue(parsed, '--database-url') ?? env.KUROKO_DATABASE_URL;
+  if (!url) parsed.problems.push('a database URL is required: --database-url or KUROKO_DATABASE_URL');
+  if (parsed.problems.length > 0 || !url || name === undefined || !isApiScope(scope)) {
+    io.stderr(`kuroko api-client: ${parsed.problems.join('; ')}\n${USAGE}`);
+    return EXIT_CODE.usage;
+  }
+  let handle;
+  try {
+    handle = createDatabase(url);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr(`kuroko api-client: ${error.message}\n`);
+      return EXIT_CODE.usage;
+    }
+    throw error;
+  }
+  try {
+    const repository = new ApiClientRepository(handle.db, createIdGenerator(handle.db, { blockSize: 1 }), systemClock);
+    const secret = generateSecret();
+    await repository.create(name, await hashSecret(secret), scope);
+    io.stdout(`${secret}\n`);
+    io.stderr(`kuroko api-client: created ${name} with the ${scope} scope; the secret above is shown only once\n`);
+    return EXIT_CODE.ok;
+  } catch (error) {
+    if (error instanceof ConflictError) {
+      io.stderr(`kuroko api-client: ${error.message}\n`);
+      return EXIT_CODE.problems;
+    }
+    throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+export const apiClientCommand: SubCommand = { run: (args, io) => runApiClient(args, io) };
