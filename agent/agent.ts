@@ -91,6 +91,8 @@ export interface Agent {
   stop(reason?: string): Promise<void>;
   /** Resolves once the agent has stopped and deregistered. */
   readonly done: Promise<void>;
+  /** Looks for work now instead of at the next poll (the local mode calls it after a step queued a command). */
+  nudge(): void;
 }
 
 /** A claimed execution while this agent runs it. */
@@ -524,16 +526,19 @@ export function createAgent(options: AgentOptions): Agent {
 
   // ---- start and stop -----------------------------------------------------------------------------------------
 
-  const waitForJobs = async (timeoutMs: number): Promise<boolean> => {
-    const deadline = performance.now() + timeoutMs;
+  /** Waits until nothing runs, or until timeoutMs passed (false); undefined waits as long as it takes. */
+  const waitForJobs = async (timeoutMs?: number): Promise<boolean> => {
+    const deadline = timeoutMs === undefined ? undefined : performance.now() + timeoutMs;
     while (running.size > 0) {
+      const allEnded = Promise.all([...running.values()].map((job) => job.ended));
+      if (deadline === undefined) {
+        await allEnded;
+        continue;
+      }
       const left = deadline - performance.now();
       if (left <= 0) return false;
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        Promise.all([...running.values()].map((job) => job.ended)),
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, left))),
-      ]);
+      await Promise.race([allEnded, new Promise<void>((resolve) => (timer = setTimeout(resolve, left)))]);
       clearTimeout(timer);
     }
     return true;
@@ -551,7 +556,7 @@ export function createAgent(options: AgentOptions): Agent {
     if (!(await waitForJobs(drainGraceMs))) {
       logger.warn(`drain grace of ${drainGraceMs} ms is over; killing ${running.size} command(s)`);
       for (const job of running.values()) if (!job.finishing) void job.command?.kill(killGraceMs);
-      await waitForJobs(Number.POSITIVE_INFINITY);
+      await waitForJobs();
     }
     stopped = true;
     heartbeatWaker.wake();
@@ -584,7 +589,7 @@ export function createAgent(options: AgentOptions): Agent {
       if (stopping) return;
       claimLoop = runClaimLoop();
       heartbeatLoop = runHeartbeatLoop();
-      memoryTimer = setInterval(sampleMemory, MEMORY_TICK_MS);
+      memoryTimer = setInterval(sampleMemory, Math.min(MEMORY_TICK_MS, Math.max(1, memorySchedule(0))));
     })();
     await registering;
   };
@@ -596,5 +601,6 @@ export function createAgent(options: AgentOptions): Agent {
     start,
     stop,
     done,
+    nudge: () => claimWaker.wake(),
   };
 }

@@ -27,10 +27,15 @@ export const DEFAULT_AGENT_LOG_DIR = '.kuroko/logs';
 const DEFAULT_SLOTS = 2;
 const MAX_SLOTS = 256;
 const MS_PER_SECOND = 1000;
+/** A timer longer than this (about 24.8 days) fires at once in Node. */
+const MAX_SECONDS = Math.floor(2 ** 31 / MS_PER_SECOND) - 1;
+/** Beyond this the monitor would call a healthy worker lost. */
+const MAX_HEARTBEAT_SECONDS = 60;
 const QUEUE_NAME = /^@?[\w-]{1,180}$/;
 
 export const AGENT_USAGE =
-  'usage: kuroko agent --database-url URL [--queue NAME]... [--slots N] [--hostname NAME] [--log-dir DIR] [--idle-timeout SECONDS]';
+  'usage: kuroko agent --database-url URL [--queue NAME]... [--slots N] [--hostname NAME] [--log-dir DIR] [--idle-timeout SECONDS]\n' +
+  '       [--heartbeat-interval SECONDS]';
 
 const HELP = `${AGENT_USAGE}
 
@@ -44,6 +49,8 @@ pid, output and exit status. SIGTERM or SIGINT drains it: nothing new is claimed
   --hostname NAME         the name recorded for this worker (default: the machine's)
   --log-dir DIR           where each command's whole output is written (default ${DEFAULT_AGENT_LOG_DIR})  [${AGENT_ENV_KEYS.logDir}]
   --idle-timeout SECONDS  stop after this long with nothing to run (default: never)
+  --heartbeat-interval SECONDS
+                          how often the worker row is refreshed, leases renewed and kill requests read (default 5)
 `;
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -55,6 +62,7 @@ export interface AgentCommandConfig {
   hostname: string | undefined;
   logDir: string;
   idleTimeoutMs: number | undefined;
+  heartbeatIntervalMs: number | undefined;
 }
 
 interface RawOptions {
@@ -64,6 +72,7 @@ interface RawOptions {
   hostname?: string;
   logDir?: string;
   idleTimeout?: string;
+  heartbeatInterval?: string;
   help: boolean;
 }
 
@@ -74,6 +83,7 @@ const VALUE_OPTIONS: Record<string, keyof Omit<RawOptions, 'help' | 'queues'> | 
   '--hostname': 'hostname',
   '--log-dir': 'logDir',
   '--idle-timeout': 'idleTimeout',
+  '--heartbeat-interval': 'heartbeatInterval',
 };
 
 function parseArgs(args: readonly string[]): { options: RawOptions; problems: string[] } {
@@ -133,7 +143,8 @@ const configSchema = z.object({
   slots: integerText('--slots', 1, MAX_SLOTS),
   hostname: z.string().trim().min(1, '--hostname must not be empty').max(255).optional(),
   logDir: z.string().trim().min(1, '--log-dir must not be empty'),
-  idleTimeout: integerText('--idle-timeout', 1, Number.MAX_SAFE_INTEGER / MS_PER_SECOND).optional(),
+  idleTimeout: integerText('--idle-timeout', 1, MAX_SECONDS).optional(),
+  heartbeatInterval: integerText('--heartbeat-interval', 1, MAX_HEARTBEAT_SECONDS).optional(),
 });
 
 /** Reads the options (falling back to the environment) into a config; throws ConfigError listing every problem. */
@@ -152,6 +163,7 @@ export function parseAgentConfig(args: readonly string[], env: Environment): Age
     hostname: options.hostname,
     logDir: options.logDir ?? env[AGENT_ENV_KEYS.logDir] ?? DEFAULT_AGENT_LOG_DIR,
     idleTimeout: options.idleTimeout,
+    heartbeatInterval: options.heartbeatInterval,
   };
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
@@ -170,11 +182,12 @@ export function parseAgentConfig(args: readonly string[], env: Environment): Age
     hostname: data.hostname,
     logDir: resolve(data.logDir),
     idleTimeoutMs: data.idleTimeout === undefined ? undefined : data.idleTimeout * MS_PER_SECOND,
+    heartbeatIntervalMs: data.heartbeatInterval === undefined ? undefined : data.heartbeatInterval * MS_PER_SECOND,
   };
 }
 
 function emptyConfig(): AgentCommandConfig {
-  return { databaseUrl: '', queues: [], slots: DEFAULT_SLOTS, hostname: undefined, logDir: DEFAULT_AGENT_LOG_DIR, idleTimeoutMs: undefined };
+  return { databaseUrl: '', queues: [], slots: DEFAULT_SLOTS, hostname: undefined, logDir: DEFAULT_AGENT_LOG_DIR, idleTimeoutMs: undefined, heartbeatIntervalMs: undefined };
 }
 
 /** One line per message on stderr: time, level, message, and the data as JSON. */
@@ -217,6 +230,7 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
     inheritEnv: { HOME: env.HOME, PATH: env.PATH, LANG: env.LANG },
     ...(config.hostname !== undefined ? { hostname: config.hostname } : {}),
     ...(config.idleTimeoutMs !== undefined ? { idleTimeoutMs: config.idleTimeoutMs } : {}),
+    ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
   });
   const signals = deps.signals ?? process;
   const onSignal = (signal: NodeJS.Signals) => {

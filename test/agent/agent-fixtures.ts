@@ -9,7 +9,6 @@ import type { Execution } from '../../core/model';
 import type { DatabaseHandle } from '../../db/connection';
 import { toExecution } from '../../db/repositories/row-mappers';
 import type { Database } from '../../db/schema';
-import type { TestDatabase } from '../helpers/test-database';
 
 export const AGENT_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' };
 
@@ -49,11 +48,6 @@ export async function queueExecutions(db: Kysely<Database>, executions: readonly
 
 export async function executionRow(db: Kysely<Database>, id: number): Promise<Execution> {
   return toExecution(await db.selectFrom('executions').selectAll().where('id', '=', id).executeTakeFirstOrThrow());
-}
-
-/** A handle over the test database's own Kysely (closing it leaves the test database open). */
-export function sharedHandle(tdb: TestDatabase): DatabaseHandle {
-  return { db: tdb.db, dialect: tdb.dialect, capabilities: tdb.capabilities, close: async () => undefined };
 }
 
 export interface TestAgent {

@@ -9,7 +9,7 @@ import { ExecutionQueueRepository } from '../../db/repositories/execution-queue-
 import { WorkerRepository } from '../../db/repositories/worker-repository';
 import { waitFor } from '../helpers/wait-for';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
-import { executionRow, queueExecutions, sharedHandle, testAgent } from './agent-fixtures';
+import { executionRow, queueExecutions, testAgent } from './agent-fixtures';
 
 const T0 = new Date('2026-03-01T00:00:00.000Z');
 const LEASE_MS = 60_000;
