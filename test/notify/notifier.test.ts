@@ -12,6 +12,7 @@ import { CHANNEL_KIND, type ChannelKind } from '../../core/notify/notification-r
 import { runNotifierPass, type NotifierSettings, type NotifierStore } from '../../core/services/notifier-service';
 import type { IdGenerator } from '../../core/ports';
 import { fromDbTime } from '../../db/column-codec';
+import { createIdGenerator } from '../../db/id-generator';
 import { EventDeliveryRepository } from '../../db/repositories/event-delivery-repository';
 import { insertEvents } from '../../db/repositories/log-event-writer';
 import type { Database } from '../../db/schema';
@@ -94,8 +95,12 @@ describeEachDialect('notifier', (dialect) => {
     for (const s of servers.splice(0)) s.close();
   });
 
-  const passWith = (channels: NotificationChannel[], settings: Partial<NotifierSettings> = FAST, store: NotifierStore = new EventDeliveryRepository(tdb.db)) =>
-    runNotifierPass({ store, channels, clock, ids: tdb.idGenerator, settings });
+  const passWith = (
+    channels: NotificationChannel[],
+    settings: Partial<NotifierSettings> = FAST,
+    store: NotifierStore = new EventDeliveryRepository(tdb.db),
+    ids: IdGenerator = tdb.idGenerator,
+  ) => runNotifierPass({ store, channels, clock, ids, settings });
 
   it('retries a failing webhook with backoff until it answers, reaching it once, signed, with one stable id', async () => {
     const receiver = await startReceiver((n) => (n <= 3 ? 500 : 200));
@@ -268,8 +273,9 @@ describeEachDialect('notifier', (dialect) => {
       b.behaviour = () => 'throw';
       const storeA = new EventDeliveryRepository(tdb.db);
       const storeB = new EventDeliveryRepository(other.db);
+      const idsB = createIdGenerator(other.db);
       const settings = { ...FAST, concurrency: 4 };
-      await Promise.all([passWith([a], settings, storeA), passWith([b], settings, storeB)]);
+      await Promise.all([passWith([a], settings, storeA), passWith([b], settings, storeB, idsB)]);
       // Every first attempt was made exactly once between the two.
       expect([...a.keys(), ...b.keys()].sort()).toEqual(events.map((e) => deliveryKeyOf(e.id, 'recording')).sort());
 
@@ -278,7 +284,7 @@ describeEachDialect('notifier', (dialect) => {
       a.behaviour = () => 'ok';
       b.behaviour = () => 'ok';
       clock.advance(FAST.backoffBaseMs!);
-      await Promise.all([passWith([a], settings, storeA), passWith([b], settings, storeB)]);
+      await Promise.all([passWith([a], settings, storeA), passWith([b], settings, storeB, idsB)]);
       expect([...a.keys(), ...b.keys()].sort()).toEqual(events.map((e) => deliveryKeyOf(e.id, 'recording')).sort());
       const rows = await deliveryRows(tdb.db);
       expect(rows.map((r) => [r.status, Number(r.attempts)])).toEqual(events.map(() => ['delivered', 2]));
