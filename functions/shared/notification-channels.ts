@@ -3,6 +3,7 @@
  * mode's console log) and the settings they read. The SNS channel lives in aws/sns-channel.ts.
  */
 import { createHash, createHmac } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors';
 import type { Delivery, NotificationChannel } from '../../core/notify/notification-channel';
@@ -13,6 +14,15 @@ import {
   type LinkSettings,
 } from '../../core/notify/notification-message';
 import { CHANNEL_KIND } from '../../core/notify/notification-rules';
+import type { Clock, IdGenerator } from '../../core/ports';
+import {
+  runNotifierPass,
+  type NotifierDeps,
+  type NotifierPassResult,
+  type NotifierSettings,
+} from '../../core/services/notifier-service';
+import { EventDeliveryRepository } from '../../db/repositories/event-delivery-repository';
+import type { Database } from '../../db/schema';
 
 /** Environment variables of the notification channels. */
 export const NOTIFICATION_ENV_KEYS = {
@@ -171,4 +181,28 @@ export function createHttpChannels(settings: NotificationSettings, options: { fe
   const channels = [createWebhookChannel({ ...common, secret: settings.webhookSecret })];
   if (settings.slackWebhookUrl) channels.push(createSlackChannel({ ...common, webhookUrl: settings.slackWebhookUrl }));
   return channels;
+}
+
+/** What a composition root needs to run notifier passes over one database. */
+export interface NotifierRunnerOptions {
+  db: Kysely<Database>;
+  clock: Clock;
+  ids: IdGenerator;
+  channels: readonly NotificationChannel[];
+  settings?: Partial<NotifierSettings>;
+  onError?: NotifierDeps['onError'];
+}
+
+/** A function running one notifier pass over the database with the given channels. */
+export function createNotifierRunner(options: NotifierRunnerOptions): () => Promise<NotifierPassResult> {
+  const store = new EventDeliveryRepository(options.db);
+  return () =>
+    runNotifierPass({
+      store,
+      channels: options.channels,
+      clock: options.clock,
+      ids: options.ids,
+      ...(options.settings ? { settings: options.settings } : {}),
+      ...(options.onError ? { onError: options.onError } : {}),
+    });
 }
