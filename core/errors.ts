@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   config: 'config',
   engine: 'engine',
   forbidden: 'forbidden',
+  external: 'external',
 } as const;
 export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
@@ -105,5 +106,16 @@ export class ConfigError extends KurokoError {
 export class EngineError extends KurokoError {
   constructor(message: string, options?: ErrorOptions) {
     super(ERROR_CODES.engine, message, options);
+  }
+}
+
+/** A call to an outside service (an AWS API) failed; `retryable` says whether trying again later may help. */
+export class ExternalServiceError extends KurokoError {
+  readonly service: string;
+  readonly retryable: boolean;
+  constructor(service: string, message: string, options: ErrorOptions & { retryable?: boolean } = {}) {
+    super(ERROR_CODES.external, `${service}: ${message}`, options);
+    this.service = service;
+    this.retryable = options.retryable ?? false;
   }
 }

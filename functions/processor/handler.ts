@@ -1,17 +1,25 @@
 /**
- * PLACEHOLDER written with the CDK app so that bundling has an entry; the real handler replaces this body.
- * It already parses its configuration once per container, so a deploy with a wrong environment fails loudly.
+ * The processor: on the one-minute tick or a nudge (after a launch, a finished command), runs processor passes
+ * while they move tokens, then nudges the notifier if anything was written.
  */
-import middy from '@middy/core';
-import { Logger } from '@aws-lambda-powertools/logger';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { createLambdaNudger, noopNudger } from '../../aws/lambda-nudger';
 import { parseProcessorConfig } from '../shared/config';
+import { parseTickEvent } from '../shared/lambda-events';
+import { runProcessorLoop } from '../shared/lambda-processor-loop';
+import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 
-const config = parseProcessorConfig(process.env);
-const logger = new Logger({ logLevel: config.logLevel });
+export const runtime = createLambdaRuntime(parseProcessorConfig(process.env));
+const { config, logger } = runtime;
+const notifier = config.notifierFunctionName
+  ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.notifierFunctionName, logger: runtime.log })
+  : noopNudger;
 
-const processorHandler = async (): Promise<never> => {
-  logger.error('placeholder handler invoked', { stage: config.stage });
-  throw new Error('not implemented yet: processor');
-};
-
-export const handler = middy(processorHandler);
+export const handler = lambdaHandler(runtime, async (event: unknown, context) => {
+  const trigger = parseTickEvent(event);
+  const result = await runProcessorLoop(() => runtime.services.processorPass(), () => context.getRemainingTimeInMillis());
+  // Lambda freezes the container on return: the nudge is sent before, not left in flight.
+  if (result.committed > 0) await notifier.nudge();
+  logger.info('processor done', { trigger, ...result });
+  return result;
+});

@@ -1,17 +1,20 @@
-/**
- * PLACEHOLDER written with the CDK app so that bundling has an entry; the real handler replaces this body.
- * It already parses its configuration once per container, so a deploy with a wrong environment fails loudly.
- */
-import middy from '@middy/core';
-import { Logger } from '@aws-lambda-powertools/logger';
+/** The scheduler: one scheduler pass per tick; nudges the processor when a slot launched. */
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { createLambdaNudger, noopNudger } from '../../aws/lambda-nudger';
 import { parseSchedulerConfig } from '../shared/config';
+import { parseTickEvent } from '../shared/lambda-events';
+import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 
-const config = parseSchedulerConfig(process.env);
-const logger = new Logger({ logLevel: config.logLevel });
+export const runtime = createLambdaRuntime(parseSchedulerConfig(process.env));
+const { config, logger } = runtime;
+const processor = config.processorFunctionName
+  ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.processorFunctionName, logger: runtime.log })
+  : noopNudger;
 
-const schedulerHandler = async (): Promise<never> => {
-  logger.error('placeholder handler invoked', { stage: config.stage });
-  throw new Error('not implemented yet: scheduler');
-};
-
-export const handler = middy(schedulerHandler);
+export const handler = lambdaHandler(runtime, async (event: unknown) => {
+  parseTickEvent(event);
+  const result = await runtime.services.schedulerPass();
+  if (result.launched > 0) await processor.nudge();
+  logger.info('scheduler done', { ...result });
+  return result;
+});

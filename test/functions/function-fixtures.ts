@@ -1,0 +1,82 @@
+/**
+ * Builders for invoking the Lambda handlers as AWS would: the environment the CDK app sets (pointed at a test
+ * database behind the local Data API server), a Lambda context, and the events EventBridge and the CDK Provider
+ * framework send.
+ */
+import type { Context } from 'aws-lambda';
+import { parseDatabaseUrl } from '../../db/connection';
+import { ENV_KEYS } from '../../functions/shared/env-keys';
+import type { TestDatabase } from '../helpers/test-database';
+
+/** The environment of a function bound to the test database (as EngineFunction.bindDatabase sets it). */
+export function functionEnv(tdb: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
+  const url = parseDatabaseUrl(tdb.url);
+  if (url.dialect !== 'data-api' || tdb.dataApi === undefined) throw new Error('handler tests need a data-api test database');
+  return {
+    [ENV_KEYS.stage]: 'test',
+    [ENV_KEYS.dbClusterArn]: url.resourceArn,
+    [ENV_KEYS.dbSecretArn]: url.secretArn,
+    [ENV_KEYS.dbName]: url.database,
+    [ENV_KEYS.dataApiEndpoint]: tdb.dataApi.endpoint,
+    [ENV_KEYS.powertoolsLogLevel]: 'ERROR',
+    AWS_REGION: 'us-east-1',
+    ...extra,
+  };
+}
+
+/** Sets the variables on process.env (handlers read it at import, like a cold start). */
+export function applyEnv(env: Record<string, string>): void {
+  for (const [key, value] of Object.entries(env)) process.env[key] = value;
+}
+
+/** A Lambda context with `remainingMs` left (a function of the call count, to play a clock running down). */
+export function lambdaContext(functionName: string, remainingMs: () => number = () => 60_000): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:123456789012:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: `req-${Math.floor(performance.now())}`,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: '2026/03/01/[$LATEST]0123456789abcdef',
+    getRemainingTimeInMillis: remainingMs,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** An EventBridge scheduled event exactly as a `rate(1 minute)` rule delivers it. */
+export function scheduledEvent(rule: string, time = '2026-03-01T12:00:00Z') {
+  return {
+    version: '0',
+    id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa',
+    'detail-type': 'Scheduled Event',
+    source: 'aws.events',
+    account: '123456789012',
+    time,
+    region: 'us-east-1',
+    resources: [`arn:aws:events:us-east-1:123456789012:rule/${rule}`],
+    detail: {},
+  };
+}
+
+/** The onEvent input the CDK Provider framework passes for a custom resource request. */
+export function customResourceEvent(requestType: 'Create' | 'Update' | 'Delete', physicalResourceId?: string) {
+  return {
+    RequestType: requestType,
+    ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:kuroko-test-MigrationProviderframeworkonEvent',
+    ResponseURL: 'https://cloudformation-custom-resource-response-useast1.s3.amazonaws.com/response',
+    StackId: 'arn:aws:cloudformation:us-east-1:123456789012:stack/kuroko-test-engine/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b',
+    RequestId: 'b5a9c4e2-1f3d-4c8e-9a7b-6d5e4f3a2b1c',
+    LogicalResourceId: 'Migrations',
+    ResourceType: 'Custom::KurokoMigrations',
+    ResourceProperties: {
+      ServiceToken: 'arn:aws:lambda:us-east-1:123456789012:function:kuroko-test-MigrationProviderframeworkonEvent',
+      Trigger: '2026-03-01T12:00:00.000Z',
+    },
+    ...(requestType === 'Update' ? { OldResourceProperties: { Trigger: '2026-02-01T12:00:00.000Z' } } : {}),
+    ...(physicalResourceId !== undefined ? { PhysicalResourceId: physicalResourceId } : {}),
+  };
+}

@@ -1,0 +1,91 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ValidationError } from '../../core/errors';
+import { ENV_KEYS } from '../../functions/shared/env-keys';
+import { finishExecutionsAsAgent, insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
+import type * as ProcessorModule from '../../functions/processor/handler';
+import type * as SchedulerModule from '../../functions/scheduler/handler';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+import { applyEnv, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
+
+const NOTIFIER = 'kuroko-test-notifier';
+const PROCESSOR = 'kuroko-test-processor';
+const lambda = mockClient(LambdaClient);
+
+let tdb: TestDatabase;
+let processor: typeof ProcessorModule;
+let scheduler: typeof SchedulerModule;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('data-api');
+  applyEnv(functionEnv(tdb, { [ENV_KEYS.notifierFunction]: NOTIFIER, [ENV_KEYS.processorFunction]: PROCESSOR }));
+  processor = await import('../../functions/processor/handler');
+  scheduler = await import('../../functions/scheduler/handler');
+});
+afterAll(async () => {
+  await processor?.runtime.close();
+  await scheduler?.runtime.close();
+  await tdb?.close();
+});
+beforeEach(() => {
+  lambda.reset();
+  lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+});
+
+const invokedFunctions = () =>
+  lambda.commandCalls(InvokeCommand).map((c) => ({ name: c.args[0].input.FunctionName, type: c.args[0].input.InvocationType }));
+
+describe('processor handler', () => {
+  it('moves tokens on a scheduled event and on a nudge, then nudges the notifier', async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 1, 'noop:\nexecute: echo hi\nnoop:\n');
+    const { instance } = await services.operations.launch({ definitionId: 1, launchedBy: 'test' });
+
+    const first = await processor.handler(scheduledEvent('kuroko-test-ProcessorTick'), lambdaContext(PROCESSOR));
+    expect(first.committed).toBeGreaterThanOrEqual(2);
+    expect(first.stoppedBy).toBe('idle');
+    const execution = await tdb.db.selectFrom('executions').select(['shell', 'job_instance_id']).executeTakeFirstOrThrow();
+    expect(execution).toMatchObject({ shell: 'echo hi', job_instance_id: instance.id });
+    expect(invokedFunctions()).toEqual([{ name: NOTIFIER, type: 'Event' }]);
+
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    const second = await processor.handler({ nudge: true }, lambdaContext(PROCESSOR));
+    expect(second.committed).toBeGreaterThanOrEqual(2);
+    expect(await statusOf(tdb.db, instance.id)).toBe('success');
+  });
+
+  it('returns without nudging when nothing moved', async () => {
+    const result = await processor.handler({ nudge: true }, lambdaContext(PROCESSOR));
+    expect(result).toMatchObject({ passes: 1, committed: 0, stoppedBy: 'idle' });
+    expect(invokedFunctions()).toEqual([]);
+  });
+
+  it('stops looping when the remaining time falls under the safety margin', async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 2, 'noop:\nnoop:\nnoop:\nnoop:\n');
+    await services.operations.launch({ definitionId: 2, launchedBy: 'test' });
+    const result = await processor.handler({ nudge: true }, lambdaContext(PROCESSOR, () => 1_000));
+    expect(result).toMatchObject({ passes: 1, stoppedBy: 'time' });
+    expect(result.committed).toBeGreaterThan(0);
+    // The next invocation picks up where this one stopped.
+    const rest = await processor.handler({ nudge: true }, lambdaContext(PROCESSOR));
+    expect(rest.committed).toBeGreaterThan(0);
+  });
+
+  it('rejects an event that is neither a tick nor a nudge', async () => {
+    await expect(processor.handler({ hello: 'world' }, lambdaContext(PROCESSOR))).rejects.toBeInstanceOf(ValidationError);
+  });
+});
+
+describe('scheduler handler', () => {
+  it('launches a due cron slot once and nudges the processor', async () => {
+    await insertDefinition(tdb.db, 3, 'noop:\n', { crons: ['* * * * *'], createdAt: new Date(Date.now() - 10 * 60_000) });
+    // The first pass ever looks back one minute: an every-minute cron always has a slot in it.
+    const result = await scheduler.handler(scheduledEvent('kuroko-test-SchedulerTick'), lambdaContext('kuroko-test-scheduler'));
+    expect(result.launched).toBe(1);
+    expect(invokedFunctions()).toEqual([{ name: PROCESSOR, type: 'Event' }]);
+    const instances = await tdb.db.selectFrom('job_instances').select('launched_by').where('job_definition_id', '=', 3).execute();
+    expect(instances).toHaveLength(1);
+  });
+});
