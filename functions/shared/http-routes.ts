@@ -6,7 +6,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ForbiddenError, NotFoundError } from '../../core/errors';
+import { ForbiddenError, NotFoundError, ValidationError } from '../../core/errors';
 import type { InstanceOperations } from '../../core/services/instance-operations';
 import { API_SCOPE } from '../../db/repositories/api-client-repository';
 import type { ApiScope } from '../../db/repositories/api-client-repository';
@@ -14,7 +14,7 @@ import type { DefinitionRepository } from '../../db/repositories/definition-repo
 import type { QueryRepository } from '../../db/repositories/query-repository';
 import { requireScope } from './http-auth';
 import type { AuthenticatedClient } from './http-auth';
-import { HTTP_STATUS } from './http-errors';
+import { HTTP_STATUS, REQUIRED_MESSAGE } from './http-errors';
 import {
   definitionInput,
   definitionResource,
@@ -373,7 +373,9 @@ export function registerRoutes(app: App, services: RouteServices): void {
       responses: { 200: jsonOf(workerSchema, 'the worker'), ...errors(400, 404, 413, 415, 422) },
     }),
     async (c) => {
-      const worker = await queries.setWorkerSuspended(c.req.valid('param').id, c.req.valid('json').suspended);
+      const { suspended } = c.req.valid('json');
+      if (suspended === undefined) throw new ValidationError(`suspended: ${REQUIRED_MESSAGE}`, [{ field: 'suspended', message: REQUIRED_MESSAGE }]);
+      const worker = await queries.setWorkerSuspended(c.req.valid('param').id, suspended);
       return reply(c, workerSchema, workerResource(worker), HTTP_STATUS.ok);
     },
   );

@@ -167,7 +167,8 @@ export function buildSchemas(limits: HttpLimits) {
     offset: z.string().regex(/^\d{1,9}$/, 'must be a non-negative integer').transform(Number).optional().openapi({ type: 'integer', minimum: 0 }),
   });
 
-  const workerPatch = z.object({ suspended: flexibleBoolean }).openapi('WorkerPatch');
+  // Optional here so that a missing value is a 422 from the handler ("is required"), not a type error.
+  const workerPatch = z.object({ suspended: flexibleBoolean.optional().openapi({ description: 'required' }) }).openapi('WorkerPatch');
 
   return { definitionWrite, definitionCreate, launch, idempotencyHeader, definitionListQuery, instanceListQuery, pageQuery, workerPatch, maxPageSize: limits.maxPageSize };
 }
