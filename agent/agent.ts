@@ -228,6 +228,8 @@ export function createAgent(options: AgentOptions): Agent {
   let heartbeatLoop: Promise<void> = Promise.resolve();
   let memoryTimer: NodeJS.Timeout | undefined;
   let stopPromise: Promise<void> | undefined;
+  /** Signal deliveries in progress; a stop waits for their results to be recorded. */
+  const deliveries = new Set<Promise<void>>();
   /** Set once every command has ended during a stop: the heartbeat loop then ends too. */
   let stopped = false;
   let resolveDone!: () => void;
@@ -402,7 +404,8 @@ export function createAgent(options: AgentOptions): Agent {
   };
 
   const pickUpSignals = async (): Promise<void> => {
-    const jobs = [...running.values()].filter((job) => !job.finishing && !job.lost);
+    // Finishing jobs too: a kill requested just as the leader exited still reaches a grandchild left in the group.
+    const jobs = [...running.values()].filter((job) => !job.lost);
     if (jobs.length === 0) return;
     const signals = await queueRepo.pendingSignals(jobs.map((job) => job.execution.id));
     for (const signal of signals) {
@@ -410,11 +413,14 @@ export function createAgent(options: AgentOptions): Agent {
       // A signal for a later attempt is not ours to answer; one being delivered is not delivered twice.
       if (job === undefined || signal.attempt > job.attempt || job.signalsInFlight.has(signal.id)) continue;
       job.signalsInFlight.add(signal.id);
-      void deliver(job, signal).catch((error: unknown) => {
-        // Left undelivered: the next heartbeat tries again (a group already gone is reported as such).
-        job.signalsInFlight.delete(signal.id);
-        logger.error(`could not record delivery of signal ${signal.id}`, { error: errorText(error) });
-      });
+      const delivery = deliver(job, signal)
+        .catch((error: unknown) => {
+          // Left undelivered: the next heartbeat tries again (a group already gone is reported as such).
+          job.signalsInFlight.delete(signal.id);
+          logger.error(`could not record delivery of signal ${signal.id}`, { error: errorText(error) });
+        })
+        .finally(() => deliveries.delete(delivery));
+      deliveries.add(delivery);
     }
   };
 
@@ -545,12 +551,12 @@ export function createAgent(options: AgentOptions): Agent {
   };
 
   const drain = async (reason: string): Promise<void> => {
-    logger.info(`stopping (${reason}): claiming nothing more`, { running: running.size });
     stopping = true;
     // A registration in flight ends first, so its row is deregistered below and no loop starts after this.
     await registering.catch(() => undefined);
     claimWaker.wake();
     await claimLoop;
+    logger.info(`stopping (${reason}): claims are over; waiting up to ${drainGraceMs} ms for ${running.size} command(s)`);
     // Tell the database at once that this worker drains, rather than at the next heartbeat.
     heartbeatWaker.wake();
     if (!(await waitForJobs(drainGraceMs))) {
@@ -561,6 +567,7 @@ export function createAgent(options: AgentOptions): Agent {
     stopped = true;
     heartbeatWaker.wake();
     await heartbeatLoop;
+    await Promise.all([...deliveries]);
     if (memoryTimer !== undefined) clearInterval(memoryTimer);
     if (workerId !== undefined) {
       if (unrecordedFinishes > 0) {

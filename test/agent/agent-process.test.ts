@@ -101,7 +101,7 @@ describe('kuroko agent process', () => {
     const { child, exited, stderr } = startAgentProcess('term');
     const row = await started(20_101);
     child.kill('SIGTERM');
-    await waitFor(() => stderr().includes('SIGTERM received'), WAIT);
+    await waitFor(() => stderr().includes('stopping (SIGTERM): claims are over'), WAIT);
     await queueExecutions(tdb.db, [{ id: 20_102, shell: 'echo too late', queue: 'term' }]);
     expect(child.exitCode).toBeNull();
     writeFileSync(gate, '');

@@ -188,12 +188,16 @@ describe('agent on MariaDB', () => {
     await tdb.db.updateTable('workers').set({ suspended: true }).where('id', '=', workerId).execute();
     const heartbeatAt = async () =>
       fromDbTime((await tdb.db.selectFrom('workers').select('heartbeat_at').where('id', '=', workerId).executeTakeFirstOrThrow()).heartbeat_at).getTime();
-    const seen = await heartbeatAt();
-    // Two heartbeats after the flag was set: the agent has read it.
-    await waitFor(async () => (await heartbeatAt()) > seen, WAIT);
+    const nextHeartbeat = async () => {
+      const seen = await heartbeatAt();
+      await waitFor(async () => (await heartbeatAt()) > seen, WAIT);
+    };
+    // A heartbeat writes, then reads the flags: the second write after the flag was set follows a read of it.
+    await nextHeartbeat();
+    await nextHeartbeat();
     const [waiting] = await queue('suspend', 'echo later');
-    const afterFirst = await heartbeatAt();
-    await waitFor(async () => (await heartbeatAt()) > afterFirst, WAIT);
+    await nextHeartbeat();
+    await nextHeartbeat();
     expect((await executionRow(tdb.db, waiting!)).claimedAt).toBeNull();
     writeFileSync(gate, '');
     expect((await finished(held!)).exitStatus).toBe(0);
@@ -204,9 +208,13 @@ describe('agent on MariaDB', () => {
   it('drains on stop(): the running command finishes and is recorded, nothing new is claimed', async () => {
     const gate = file('drain-gate');
     const [running] = await queue('drain', `while [ ! -f '${gate}' ]; do sleep 0.02; done; echo drained`);
-    const t = await startAgent('drain', { slots: 2 });
+    const messages: string[] = [];
+    const record = (message: string) => void messages.push(message);
+    const t = await startAgent('drain', { slots: 2, logger: { info: record, warn: record, error: record } });
     await started(running!);
     const stopping = t.agent.stop('test drain');
+    // A claim already in flight may still land; none may start after this line is logged.
+    await waitFor(() => messages.some((m) => m.startsWith('stopping (test drain): claims are over')), WAIT);
     const [later] = await queue('drain', 'echo too late');
     t.agent.nudge();
     writeFileSync(gate, '');
