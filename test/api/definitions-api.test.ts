@@ -220,6 +220,15 @@ describe('job definitions API (sqlite)', () => {
     }
   });
 
+  it('stores SQL-looking and non-ASCII text exactly as given', async () => {
+    const name = "Robert'); DROP TABLE job_definitions;-- 🚀 ünï";
+    const d = await create({ name, description: '%_\\ " OR 1=1 --', script: SCRIPT, tags: ["' OR ''='", '日本語'] });
+    const got = (await (await h.call('GET', `/v1/definitions/${d.id}`)).json()) as Record<string, unknown>;
+    expect(got).toMatchObject({ name, description: '%_\\ " OR 1=1 --', tags: ["' OR ''='", '日本語'] });
+    const filtered = (await (await h.call('GET', `/v1/definitions?tags[]=${encodeURIComponent("' OR ''='")}`)).json()) as { id: number }[];
+    expect(filtered.map((x) => x.id)).toEqual([d.id]);
+  });
+
   it('validates wait: targets against existing definitions', async () => {
     await insertDefinition(tdb.db, 777_001, 'noop:\n');
     const ok = await h.call('POST', '/v1/definitions', { body: { name: 'waiter', script: 'wait: 777001/daily\nnoop:\n' } });
