@@ -181,3 +181,12 @@ function toManaged(instance: Ec2Instance): ManagedInstance | undefined {
   if (!instance.InstanceId || (state !== FLEET_INSTANCE_STATE.pending && state !== FLEET_INSTANCE_STATE.running)) return undefined;
   return { instanceId: instance.InstanceId, state, launchedAt: instance.LaunchTime ?? new Date(0) };
 }
+
+/** Terminates one instance (an idle worker ending itself when it cannot shut down); a gone instance is fine. */
+export async function terminateInstance(client: EC2Client, instanceId: string): Promise<void> {
+  try {
+    await client.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
+  } catch (error) {
+    if (awsErrorName(error) !== 'InvalidInstanceID.NotFound') throw toExternalServiceError('ec2', 'TerminateInstances', error);
+  }
+}

@@ -24,6 +24,8 @@ export interface LambdaNudgerOptions {
 export interface Nudger {
   /** Asks for one run; resolves once an invoke that started after this call has returned (or failed). */
   nudge(): Promise<void>;
+  /** Resolves once no invoke is in flight or queued (before a process exits or a Lambda returns). */
+  settled(): Promise<void>;
   /** Invokes sent since creation (tests, benches). */
   readonly sent: number;
 }
@@ -32,7 +34,7 @@ export interface Nudger {
 export const NUDGE_EVENT = { nudge: true } as const;
 
 /** A nudger that does nothing (no function configured, local runs). */
-export const noopNudger: Nudger = { nudge: () => Promise.resolve(), sent: 0 };
+export const noopNudger: Nudger = { nudge: () => Promise.resolve(), settled: () => Promise.resolve(), sent: 0 };
 
 /** Creates a coalescing nudger over Lambda's asynchronous invoke. */
 export function createLambdaNudger(options: LambdaNudgerOptions): Nudger {
@@ -67,6 +69,7 @@ export function createLambdaNudger(options: LambdaNudgerOptions): Nudger {
 
   return {
     nudge,
+    settled: () => queued ?? inFlight ?? Promise.resolve(),
     get sent() {
       return sent;
     },

@@ -1,0 +1,177 @@
+/**
+ * The worker agent's entry on EC2 (bundled by the CDK app into one ES module and run by systemd).
+ *
+ * It reads its JSON configuration from the SSM parameter named by KUROKO_AGENT_CONFIG_PARAMETER, registers with
+ * the instance id as hostname (so the provisioner can tie the worker row to its instance), writes command output
+ * to CloudWatch Logs, nudges the processor after each finished command, and stops after `idleMinutes` with
+ * nothing to run. After such an idle (or drain-requested) stop, and only when the parameter says
+ * `shutdownWhenIdle`, it shuts the instance down (instances terminate on shutdown); if `shutdown` is not allowed
+ * (the agent runs unprivileged) it terminates its own instance through EC2, which its role allows for managed
+ * instances of its queue. A stop by SIGTERM (systemd, an instance shutting down) never shuts anything down.
+ */
+import { execFile } from 'node:child_process';
+import { hostname as osHostname } from 'node:os';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { terminateInstance } from '../aws/ec2-fleet';
+import { fetchInstanceId } from '../aws/instance-metadata';
+import { createLambdaNudger } from '../aws/lambda-nudger';
+import { readParameter } from '../aws/ssm-parameters';
+import { ConfigError } from '../core/errors';
+import { createDatabase, type DatabaseHandle } from '../db/connection';
+import { parseAgentParameter, type AgentParameter, type Environment } from '../functions/shared/config';
+import { ENV_KEYS } from '../functions/shared/env-keys';
+import { dataApiUrl } from '../functions/shared/lambda-runtime';
+import { createAgent, type AgentLogger } from './agent';
+import { CloudWatchLogSink } from './cloudwatch-log-sink';
+
+const MS_PER_MINUTE = 60_000;
+
+export const AGENT_EXIT = { signal: 'signal', idle: 'idle' } as const;
+export type AgentExit = (typeof AGENT_EXIT)[keyof typeof AGENT_EXIT];
+
+export interface AwsAgentDeps {
+  env: Environment;
+  ssm?: SSMClient;
+  logs?: CloudWatchLogsClient;
+  lambda?: LambdaClient;
+  ec2?: EC2Client;
+  /** The instance id (IMDSv2 by default); undefined when not on EC2. */
+  instanceId?: () => Promise<string | undefined>;
+  openDatabase?: (url: string) => DatabaseHandle;
+  signals?: Pick<NodeJS.Process, 'on' | 'off'>;
+  /** Runs `shutdown -h now`; rejects when not allowed. */
+  shutdown?: () => Promise<void>;
+  /** Overrides the parameter's idleMinutes (tests). */
+  idleTimeoutMs?: number;
+  /** Overrides the agent's poll interval (tests). */
+  pollIntervalMs?: number;
+  logger?: AgentLogger;
+}
+
+export interface AwsAgentResult {
+  exit: AgentExit;
+  config: AgentParameter;
+  hostname: string;
+  /** How the instance was ended, if it was. */
+  ended: 'shutdown' | 'terminated' | undefined;
+}
+
+/** One JSON object per line on stdout (journald keeps it; CloudWatch agents can ship it). */
+export const jsonLineLogger: AgentLogger = {
+  info: (message, data) => console.log(JSON.stringify({ level: 'INFO', time: new Date().toISOString(), message, ...data })),
+  warn: (message, data) => console.log(JSON.stringify({ level: 'WARN', time: new Date().toISOString(), message, ...data })),
+  error: (message, data) => console.log(JSON.stringify({ level: 'ERROR', time: new Date().toISOString(), message, ...data })),
+};
+
+const runShutdown = async (): Promise<void> => {
+  await promisify(execFile)('shutdown', ['-h', 'now']);
+};
+
+/** Reads the configuration, runs the agent until it stops, then ends the instance when configured to. */
+export async function runAwsAgent(deps: AwsAgentDeps): Promise<AwsAgentResult> {
+  const { env } = deps;
+  const logger = deps.logger ?? jsonLineLogger;
+  const parameterName = env[ENV_KEYS.agentConfigParameter];
+  if (!parameterName) throw new ConfigError([`${ENV_KEYS.agentConfigParameter}: is required (the SSM parameter holding the agent's configuration)`]);
+  const region = env.AWS_REGION;
+  const clientConfig = region ? { region } : {};
+  const ssm = deps.ssm ?? new SSMClient(clientConfig);
+  const config = parseAgentParameter(await readParameter(ssm, parameterName));
+
+  const instanceId = await (deps.instanceId ?? (() => fetchInstanceId()))().catch((error: unknown) => {
+    logger.warn('no instance id from the metadata service; registering with the host name', { error: String(error) });
+    return undefined;
+  });
+  const hostname = instanceId ?? osHostname();
+  const database = (deps.openDatabase ?? createDatabase)(dataApiUrl(config.database, config.region));
+  const logSink = new CloudWatchLogSink({
+    client: deps.logs ?? new CloudWatchLogsClient({ region: config.region }),
+    logGroupName: config.executionLogGroupName,
+    logger,
+  });
+  const processor = createLambdaNudger({
+    client: deps.lambda ?? new LambdaClient({ region: config.region }),
+    functionName: config.processorFunctionName,
+    logger,
+  });
+  const agent = createAgent({
+    database,
+    hostname,
+    queues: [config.queue],
+    slots: config.slots,
+    idleTimeoutMs: deps.idleTimeoutMs ?? config.idleMinutes * MS_PER_MINUTE,
+    logSink,
+    logger,
+    inheritEnv: { HOME: env.HOME, PATH: env.PATH, LANG: env.LANG },
+    onExecutionFinished: () => void processor.nudge(),
+    ...(deps.pollIntervalMs !== undefined ? { pollIntervalMs: deps.pollIntervalMs } : {}),
+  });
+
+  let exit: AgentExit = AGENT_EXIT.idle;
+  const signals = deps.signals ?? process;
+  const onSignal = (signal: NodeJS.Signals) => {
+    exit = AGENT_EXIT.signal;
+    logger.info(`${signal} received: draining`);
+    void agent.stop(signal);
+  };
+  signals.on('SIGTERM', onSignal);
+  signals.on('SIGINT', onSignal);
+  try {
+    await agent.start();
+    await agent.done;
+  } finally {
+    signals.off('SIGTERM', onSignal);
+    signals.off('SIGINT', onSignal);
+    await logSink.closeAll().catch((error: unknown) => logger.error('output left unsent to CloudWatch Logs', { error: String(error) }));
+    await processor.settled();
+    await database.close();
+  }
+
+  let ended: AwsAgentResult['ended'];
+  if (exit === AGENT_EXIT.idle && config.shutdownWhenIdle === true) {
+    ended = await endInstance(deps, config, instanceId, logger);
+  }
+  return { exit, config, hostname, ended };
+}
+
+async function endInstance(
+  deps: AwsAgentDeps,
+  config: AgentParameter,
+  instanceId: string | undefined,
+  logger: AgentLogger,
+): Promise<AwsAgentResult['ended']> {
+  try {
+    await (deps.shutdown ?? runShutdown)();
+    logger.info('idle: shutting the instance down');
+    return 'shutdown';
+  } catch (error) {
+    logger.warn('shutdown was refused; terminating the instance through EC2 instead', { error: String(error) });
+  }
+  if (instanceId === undefined) {
+    logger.error('cannot end the instance: its id is unknown');
+    return undefined;
+  }
+  await terminateInstance(deps.ec2 ?? new EC2Client({ region: config.region }), instanceId);
+  logger.info(`idle: terminated instance ${instanceId}`);
+  return 'terminated';
+}
+
+const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
+if (invokedDirectly) {
+  runAwsAgent({ env: process.env }).then(
+    (result) => {
+      jsonLineLogger.info(`agent exited (${result.exit})`, { ended: result.ended });
+      process.exit(0);
+    },
+    (error: unknown) => {
+      // A non-zero exit makes systemd restart the agent (Restart=on-failure).
+      jsonLineLogger.error('agent failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,116 @@
+import { CloudWatchLogsClient, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { runAwsAgent } from '../../agent/main';
+import { silentAgentLogger } from '../../agent/agent';
+import { ConfigError } from '../../core/errors';
+import { parseDatabaseUrl } from '../../db/connection';
+import type { AgentParameter } from '../../functions/shared/config';
+import { ENV_KEYS } from '../../functions/shared/env-keys';
+import { insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+import { waitFor } from '../helpers/wait-for';
+
+const ssm = mockClient(SSMClient);
+const logs = mockClient(CloudWatchLogsClient);
+const lambda = mockClient(LambdaClient);
+const ec2 = mockClient(EC2Client);
+const PARAMETER = '/kuroko/test/workers/at.default/agent-config';
+const INSTANCE_ID = 'i-0123456789abcdef0';
+const credentials = { accessKeyId: 'x', secretAccessKey: 'x' };
+
+let tdb: TestDatabase;
+let parameter: AgentParameter;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('data-api');
+  const url = parseDatabaseUrl(tdb.url);
+  if (url.dialect !== 'data-api') throw new Error('unreachable');
+  parameter = {
+    stage: 'test',
+    region: 'us-east-1',
+    database: { clusterArn: url.resourceArn, secretArn: url.secretArn, databaseName: url.database, endpoint: tdb.dataApi!.endpoint },
+    queue: '@default',
+    slots: 2,
+    idleMinutes: 10,
+    executionLogGroupName: '/kuroko/test/executions',
+    processorFunctionName: 'kuroko-test-processor',
+    shutdownWhenIdle: true,
+  };
+});
+afterAll(async () => {
+  await tdb?.close();
+});
+beforeEach(() => {
+  for (const mock of [ssm, logs, lambda, ec2]) mock.reset();
+  ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify(parameter) } });
+  logs.on(CreateLogStreamCommand).resolves({}).on(PutLogEventsCommand).resolves({});
+  lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+  ec2.on(TerminateInstancesCommand).resolves({});
+});
+
+const deps = (shutdown: () => Promise<void>) => ({
+  env: { [ENV_KEYS.agentConfigParameter]: PARAMETER, AWS_REGION: 'us-east-1', PATH: process.env.PATH ?? '/usr/bin:/bin' },
+  ssm: new SSMClient({ region: 'us-east-1', credentials }),
+  logs: new CloudWatchLogsClient({ region: 'us-east-1', credentials }),
+  lambda: new LambdaClient({ region: 'us-east-1', credentials }),
+  ec2: new EC2Client({ region: 'us-east-1', credentials }),
+  instanceId: () => Promise.resolve(INSTANCE_ID),
+  signals: { on: () => process, off: () => process } as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
+  shutdown,
+  idleTimeoutMs: 1_500,
+  pollIntervalMs: 100,
+  logger: process.env.DEBUG_AGENT ? { info: console.log, warn: console.log, error: console.log } : silentAgentLogger,
+});
+
+describe('agent entry on EC2', () => {
+  it('runs a command from its SSM configuration, streams output to CloudWatch, nudges the processor, and ends the idle instance', async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 1, 'execute: echo hello from ec2\n');
+    const { instance } = await services.operations.launch({ definitionId: 1, launchedBy: 'test' });
+    while ((await services.processorPass()).committed > 0);
+    expect(await tdb.db.selectFrom('executions').select('shell').execute()).toEqual([{ shell: 'echo hello from ec2' }]);
+
+    let shutdowns = 0;
+    const running = runAwsAgent(deps(() => {
+      shutdowns++;
+      return Promise.reject(new Error('Access denied'));
+    }));
+    // The worker registers with the instance id as hostname (the provisioner ties it to its instance so).
+    await waitFor(async () => (await tdb.db.selectFrom('workers').select('hostname').execute()).some((w) => w.hostname === INSTANCE_ID), {
+      description: 'the worker row',
+    });
+    await waitFor(async () => (await tdb.db.selectFrom('executions').select('finished_at').executeTakeFirst())?.finished_at, {
+      timeoutMs: 10_000,
+      description: 'the command to finish',
+    });
+    for (let i = 0; i < 3; i++) await services.processorPass();
+    expect(await statusOf(tdb.db, instance.id)).toBe('success');
+
+    const result = await running;
+    expect(result).toMatchObject({ exit: 'idle', hostname: INSTANCE_ID, ended: 'terminated' });
+    expect(shutdowns).toBe(1);
+    expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([[INSTANCE_ID]]);
+    const output = logs.commandCalls(PutLogEventsCommand).flatMap((c) => c.args[0].input.logEvents ?? []).map((e) => e.message).join('');
+    expect(output).toBe('hello from ec2\n');
+    expect(lambda.commandCalls(InvokeCommand)[0]!.args[0].input).toMatchObject({ FunctionName: 'kuroko-test-processor', InvocationType: 'Event' });
+    // A clean idle stop deregisters the worker.
+    expect(await tdb.db.selectFrom('workers').selectAll().execute()).toEqual([]);
+  });
+
+  it('leaves the instance alone when shutdownWhenIdle is off', async () => {
+    ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, shutdownWhenIdle: false }) } });
+    const result = await runAwsAgent(deps(() => Promise.reject(new Error('must not be called'))));
+    expect(result).toMatchObject({ exit: 'idle', ended: undefined });
+    expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(0);
+  });
+
+  it('refuses to start without the parameter name or with an invalid parameter', async () => {
+    await expect(runAwsAgent({ ...deps(() => Promise.resolve()), env: {} })).rejects.toBeInstanceOf(ConfigError);
+    ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, slots: 0 }) } });
+    await expect(runAwsAgent(deps(() => Promise.resolve()))).rejects.toThrow(/slots/);
+  });
+});

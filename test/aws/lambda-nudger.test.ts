@@ -1,0 +1,50 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createLambdaNudger } from '../../aws/lambda-nudger';
+
+const lambda = mockClient(LambdaClient);
+const client = new LambdaClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+
+/** An invoke that stays in flight until released. */
+function gatedInvokes() {
+  const releases: (() => void)[] = [];
+  lambda.on(InvokeCommand).callsFake(() => new Promise((resolve) => releases.push(() => resolve({ StatusCode: 202 }))));
+  return releases;
+}
+
+beforeEach(() => lambda.reset());
+
+describe('Lambda nudger', () => {
+  it('sends an asynchronous invoke with {"nudge": true}', async () => {
+    lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+    await createLambdaNudger({ client, functionName: 'kuroko-processor' }).nudge();
+    const input = lambda.commandCalls(InvokeCommand)[0]!.args[0].input;
+    expect(input.FunctionName).toBe('kuroko-processor');
+    expect(input.InvocationType).toBe('Event');
+    expect(JSON.parse(new TextDecoder().decode(input.Payload as Uint8Array))).toEqual({ nudge: true });
+  });
+
+  it('coalesces a burst into one invoke in flight plus one queued behind it', async () => {
+    const releases = gatedInvokes();
+    const nudger = createLambdaNudger({ client, functionName: 'f' });
+    const first = nudger.nudge();
+    const burst = Array.from({ length: 10 }, () => nudger.nudge());
+    expect(nudger.sent).toBe(1);
+    releases[0]!();
+    await first;
+    // The queued invoke starts only after the first returned.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(nudger.sent).toBe(2);
+    releases[1]!();
+    await Promise.all(burst);
+    expect(lambda.commandCalls(InvokeCommand)).toHaveLength(2);
+  });
+
+  it('logs a failed invoke and never throws', async () => {
+    lambda.on(InvokeCommand).rejects(new Error('throttled'));
+    const warnings: string[] = [];
+    await createLambdaNudger({ client, functionName: 'f', logger: { warn: (m) => warnings.push(m) } }).nudge();
+    expect(warnings).toEqual(['could not nudge f']);
+  });
+});
