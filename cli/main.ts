@@ -12,6 +12,14 @@ interface CommandEntry {
  * lazy `load` of its module; `--help` lists this table.
  */
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  dev: {
+    summary: 'run everything in one process on an embedded SQLite file, with in-process agents (npm start)',
+    load: async () => (await import('./dev-command')).devCommand,
+  },
+  server: {
+    summary: 'run the API and the processor, scheduler, notifier and monitor loops over MySQL/MariaDB',
+    load: async () => (await import('./dev-command')).serverCommand,
+  },
   migrate: {
     summary: 'bring a database (sqlite:, mysql://, data-api://) to the latest schema',
     load: async () => (await import('./migrate-command')).migrateCommand,

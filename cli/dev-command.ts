@@ -1,0 +1,252 @@
+/**
+ * `kuroko dev` (what `npm start` runs): everything in one process on an embedded SQLite file, with in-process
+ * agents. `kuroko server`: the same without agents, on the database a URL names (MySQL/MariaDB for teams
+ * without AWS), with `kuroko agent` processes on each host.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ConfigError } from '../core/errors';
+import { parseDatabaseUrl } from '../db/connection';
+import { ApiClientRepository } from '../db/repositories/api-client-repository';
+import { DefinitionRepository } from '../db/repositories/definition-repository';
+import { loadValidationContext } from '../db/repositories/validation-context-repository';
+import type { EngineServices } from '../functions/shared/engine-services';
+import { ensureApiClients, generateSecret, parseApiClientsSpec, type ApiClientSpec } from '../functions/shared/http-auth';
+import { readMonitorSettings } from '../core/services/monitor-service';
+import { readNotificationSettings } from '../functions/shared/notification-channels';
+import { lastValue, parseCliArgs } from './cli-args';
+import { DEFAULT_INTERVALS, dataDirPaths, describeError, startRuntime, type RuntimeLogger } from './runtime/kuroko-runtime';
+import { EXIT_CODE, type CliIo, type SubCommand } from './sub-command';
+
+type Mode = 'dev' | 'server';
+
+const DEFAULT_PORT = 3000;
+const DEFAULT_DATA_DIR = '.kuroko';
+const DEFAULT_DEV_AGENTS = 2;
+const DEFAULT_AGENT_SLOTS = 4;
+const MAX_AGENTS = 64;
+/** The client the local mode creates on first start when KUROKO_API_CLIENTS names none. */
+const LOCAL_CLIENT_NAME = 'local';
+
+/** The definition seeded on the first start of the local mode, so a newcomer sees a workflow run at once. */
+export const EXAMPLE_DEFINITION = {
+  name: 'hello-kuroko',
+  description: 'An example seeded on first start: environment, a fork, and commands. Launch it from the API.',
+  script: [
+    'env: GREETING="hello from kuroko"',
+    'execute: echo "$GREETING (instance $KUROKO2_JOB_INSTANCE_ID)"',
+    'fork:',
+    '  execute: echo left; sleep 1',
+    '  execute: echo right; sleep 1',
+    'execute: echo done',
+    '',
+  ].join('\n'),
+  apiAllowed: true,
+  tags: ['example'],
+};
+
+const HELP: Record<Mode, string> = {
+  dev: `usage: kuroko dev [--port N] [--host H] [--data-dir DIR] [--agents N]
+
+Runs everything in one process on an embedded SQLite file: the HTTP API, the processor, scheduler, notifier and
+monitor loops, and in-process agents. A restart continues where it stopped.
+
+  --port N        HTTP port (default ${DEFAULT_PORT})  [PORT]
+  --host H        address to listen on (default 127.0.0.1)  [KUROKO_HOST]
+  --data-dir DIR  where the database and command logs live (default ${DEFAULT_DATA_DIR})  [KUROKO_DATA_DIR]
+  --agents N      in-process agents, ${DEFAULT_AGENT_SLOTS} commands each; 0 runs none (default ${DEFAULT_DEV_AGENTS})  [KUROKO_AGENTS]
+  KUROKO_API_CLIENTS  name:secret[:scope],... API clients to create (default: a generated '${LOCAL_CLIENT_NAME}' admin client)
+`,
+  server: `usage: kuroko server --database-url URL [--port N] [--host H] [--agents N] [--log-dir DIR]
+
+Runs the HTTP API with the processor, scheduler, notifier and monitor loops on one host, over the database the
+URL names (mysql://user:pass@host:3306/db). Run \`kuroko agent\` on each worker host.
+
+  --database-url URL  [KUROKO_DATABASE_URL]
+  --port N            HTTP port (default ${DEFAULT_PORT})  [PORT]
+  --host H            address to listen on (default 0.0.0.0)  [KUROKO_HOST]
+  --agents N          in-process agents as well (default 0)  [KUROKO_AGENTS]
+  --log-dir DIR       command output of in-process agents (default ${DEFAULT_DATA_DIR}/logs)  [KUROKO_LOG_DIR]
+  KUROKO_API_CLIENTS  name:secret[:scope],... API clients to create or update at start
+`,
+};
+
+const integer = (what: string, min: number, max: number) =>
+  z.coerce.number({ error: `${what} must be a number` }).int(`${what} must be a whole number`).min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`);
+
+const optionsSchema = z.object({
+  port: integer('--port', 0, 65_535),
+  host: z.string().min(1),
+  agents: integer('--agents', 0, MAX_AGENTS),
+  dataDir: z.string().min(1),
+  databaseUrl: z.string().min(1, 'a database URL is required: --database-url or KUROKO_DATABASE_URL'),
+  logDir: z.string().min(1),
+});
+
+export type LocalModeOptions = z.infer<typeof optionsSchema> & {
+  apiClients: ApiClientSpec[] | undefined;
+  notification: ReturnType<typeof readNotificationSettings>;
+  baseUrl: string | undefined;
+  monitor: ReturnType<typeof readMonitorSettings>;
+  monitorIntervalMs: number;
+};
+
+const MS_PER_SECOND = 1000;
+const DEFAULT_MONITOR_INTERVAL_SECONDS = 10;
+
+/** Reads options and environment into a config; throws ConfigError listing every problem. */
+export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: NodeJS.ProcessEnv): LocalModeOptions & { help: boolean } {
+  const parsed = parseCliArgs(args, ['--port', '--host', '--data-dir', '--agents', '--database-url', '--log-dir']);
+  const dataDir = resolve(lastValue(parsed, '--data-dir') ?? env.KUROKO_DATA_DIR ?? DEFAULT_DATA_DIR);
+  const paths = dataDirPaths(dataDir);
+  const input = {
+    port: lastValue(parsed, '--port') ?? env.PORT ?? String(DEFAULT_PORT),
+    host: lastValue(parsed, '--host') ?? env.KUROKO_HOST ?? (mode === 'dev' ? '127.0.0.1' : '0.0.0.0'),
+    agents: lastValue(parsed, '--agents') ?? env.KUROKO_AGENTS ?? String(mode === 'dev' ? DEFAULT_DEV_AGENTS : 0),
+    dataDir,
+    databaseUrl: mode === 'dev' ? `sqlite:${paths.databaseFile}` : (lastValue(parsed, '--database-url') ?? env.KUROKO_DATABASE_URL ?? ''),
+    logDir: resolve(lastValue(parsed, '--log-dir') ?? env.KUROKO_LOG_DIR ?? paths.logDir),
+  };
+  const problems = [...parsed.problems];
+  if (mode === 'dev' && (parsed.values['--database-url'] || parsed.values['--log-dir'])) problems.push('kuroko dev always uses its data dir; use kuroko server for another database');
+  const result = optionsSchema.safeParse(input);
+  if (!result.success) for (const issue of result.error.issues) problems.push(issue.message);
+  if (result.success && mode === 'server') {
+    try {
+      parseDatabaseUrl(result.data.databaseUrl);
+    } catch (error) {
+      problems.push(describeError(error));
+    }
+  }
+  const attempt = <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (error) {
+      problems.push(error instanceof ConfigError ? error.message.replace(/^invalid configuration:\n/, '').trim() : describeError(error));
+      return undefined;
+    }
+  };
+  const apiClients = attempt(() => (env.KUROKO_API_CLIENTS ? parseApiClientsSpec(env.KUROKO_API_CLIENTS) : undefined));
+  const notification = attempt(() => readNotificationSettings(env));
+  const monitor = attempt(() => readMonitorSettings(env));
+  const monitorInterval = integer('KUROKO_MONITOR_INTERVAL_SECONDS', 1, 3600).safeParse(env.KUROKO_MONITOR_INTERVAL_SECONDS ?? DEFAULT_MONITOR_INTERVAL_SECONDS);
+  if (!monitorInterval.success) problems.push(...monitorInterval.error.issues.map((i) => i.message));
+  if (parsed.help) return { help: true } as LocalModeOptions & { help: boolean };
+  if (problems.length > 0 || !result.success || !notification || !monitor || !monitorInterval.success) throw new ConfigError(problems);
+  return {
+    ...result.data,
+    apiClients,
+    notification,
+    baseUrl: env.KUROKO_BASE_URL?.trim() || undefined,
+    monitor,
+    monitorIntervalMs: monitorInterval.data * MS_PER_SECOND,
+    help: false,
+  };
+}
+
+/** The credentials of the local mode's generated client, kept in the data dir so restarts print the same. */
+function localCredentials(file: string): ApiClientSpec {
+  if (existsSync(file)) {
+    const stored = z.object({ name: z.string(), secret: z.string() }).parse(JSON.parse(readFileSync(file, 'utf8')));
+    return { ...stored, scope: 'admin' };
+  }
+  const spec: ApiClientSpec = { name: LOCAL_CLIENT_NAME, secret: generateSecret(), scope: 'admin' };
+  writeFileSync(file, `${JSON.stringify({ name: spec.name, secret: spec.secret })}\n`, { mode: 0o600 });
+  return spec;
+}
+
+/** Seeds the example definition once, on a database without definitions. */
+async function seedExample(services: EngineServices): Promise<number | undefined> {
+  const any = await services.handle.db.selectFrom('job_definitions').select('id').limit(1).executeTakeFirst();
+  if (any) return undefined;
+  const definitions = new DefinitionRepository(services.handle.db, services.ids, services.clock, {
+    rowLocks: services.handle.capabilities.rowLocks,
+    validationContext: () => loadValidationContext(services.handle.db, services.clock),
+  });
+  const created = await definitions.create(EXAMPLE_DEFINITION, 'kuroko dev (first start)');
+  return created.id;
+}
+
+function ioLogger(io: CliIo): RuntimeLogger {
+  const line = (level: string) => (message: string, data?: Record<string, unknown>) =>
+    io.stderr(`${new Date().toISOString()} ${level} ${message}${data && Object.keys(data).length > 0 ? ` ${JSON.stringify(data)}` : ''}\n`);
+  return { info: line('INFO'), warn: line('WARN'), error: line('ERROR') };
+}
+
+export interface LocalModeDeps {
+  env?: NodeJS.ProcessEnv;
+  signals?: Pick<NodeJS.Process, 'once' | 'off'>;
+}
+
+/** Runs `kuroko dev` or `kuroko server` until SIGINT or SIGTERM. */
+export async function runLocalMode(mode: Mode, args: readonly string[], io: CliIo, deps: LocalModeDeps = {}): Promise<number> {
+  const env = deps.env ?? process.env;
+  let options: LocalModeOptions & { help: boolean };
+  try {
+    options = parseLocalModeOptions(mode, args, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    io.stderr(`kuroko ${mode}: ${error.message}\n\n${HELP[mode]}`);
+    return EXIT_CODE.usage;
+  }
+  if (options.help) {
+    io.stdout(HELP[mode]);
+    return EXIT_CODE.ok;
+  }
+  const logger = ioLogger(io);
+  if (mode === 'dev') mkdirSync(options.dataDir, { recursive: true });
+  const clients = options.apiClients ?? (mode === 'dev' ? [localCredentials(dataDirPaths(options.dataDir).credentialsFile)] : []);
+  let seeded: number | undefined;
+  const runtime = await startRuntime({
+    databaseUrl: options.databaseUrl,
+    host: options.host,
+    port: options.port,
+    agents: options.agents,
+    agentSlots: DEFAULT_AGENT_SLOTS,
+    logDir: options.logDir,
+    intervals: { ...DEFAULT_INTERVALS, monitorMs: options.monitorIntervalMs },
+    declaredQueues: [],
+    notification: { slackWebhookUrl: options.notification.slackWebhookUrl, webhookSecret: options.notification.webhookSecret, baseUrl: options.baseUrl },
+    monitor: options.monitor,
+    consoleNotifications: true,
+    logger,
+    prepare: async (services) => {
+      await ensureApiClients(new ApiClientRepository(services.handle.db, services.ids, services.clock), clients);
+      if (mode === 'dev') seeded = await seedExample(services);
+    },
+  });
+
+  const first = clients[0];
+  io.stdout(`Kuroko ${mode === 'dev' ? 'local mode' : 'server'} listening on ${runtime.url}  (database ${mode === 'dev' ? options.databaseUrl : redactUrl(options.databaseUrl)}, ${options.agents} agent(s))\n`);
+  if (first) {
+    io.stdout(`API client: ${first.name} (${first.scope})${options.apiClients ? ', from KUROKO_API_CLIENTS' : `, secret kept in ${dataDirPaths(options.dataDir).credentialsFile}`}\n`);
+    if (!options.apiClients) io.stdout(`  curl -u ${first.name}:${first.secret} ${runtime.url}/v1/definitions\n`);
+  }
+  if (seeded !== undefined) {
+    io.stdout(`Seeded the example definition '${EXAMPLE_DEFINITION.name}' (id ${seeded}). Launch it:\n  curl -u ${first?.name}:${first?.secret} -X POST ${runtime.url}/v1/definitions/${seeded}/instances\n`);
+  }
+  io.stdout('Ctrl-C stops it cleanly; a restart continues where it stopped.\n');
+
+  const signals = deps.signals ?? process;
+  await new Promise<void>((resolveStop) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      logger.info(`received ${signal}: draining agents and stopping`);
+      signals.off('SIGINT', onSignal);
+      signals.off('SIGTERM', onSignal);
+      resolveStop();
+    };
+    signals.once('SIGINT', onSignal);
+    signals.once('SIGTERM', onSignal);
+  });
+  await runtime.stop();
+  io.stdout('stopped\n');
+  return EXIT_CODE.ok;
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
+}
+
+export const devCommand: SubCommand = { run: (args, io) => runLocalMode('dev', args, io) };
+export const serverCommand: SubCommand = { run: (args, io) => runLocalMode('server', args, io) };

@@ -1,0 +1,209 @@
+/**
+ * The long-running composition root of `kuroko dev` and `kuroko server`: the HTTP app, the processor,
+ * scheduler, notifier and monitor loops, and (in the local mode) in-process agents, over one database.
+ * Nothing here holds state a restart cannot rebuild from the rows.
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
+import { serve, type ServerType } from '@hono/node-server';
+import { createAgent, type Agent, type AgentLogger } from '../../agent/agent';
+import { FileLogSink } from '../../agent/log-sink';
+import { createDatabase, type DatabaseHandle } from '../../db/connection';
+import { migrateToLatest } from '../../db/migrator';
+import { createEngineServices, type EngineServices } from '../../functions/shared/engine-services';
+import { createHttpApp } from '../../functions/shared/http-app';
+import { createConsoleChannel, createHttpChannels, createNotifierRunner, type NotificationSettings } from '../../functions/shared/notification-channels';
+import { runMonitorPass, type MonitorSettings } from '../../core/services/monitor-service';
+import { MonitorRepository } from '../../db/repositories/monitor-repository';
+import { createBackgroundLoop, type BackgroundLoop } from './background-loop';
+
+export interface RuntimeLogger {
+  info(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+  error(message: string, data?: Record<string, unknown>): void;
+}
+
+export interface RuntimeIntervals {
+  processorMs: number;
+  schedulerMs: number;
+  notifierMs: number;
+  monitorMs: number;
+  /** How often in-process agents look for work when not nudged. */
+  agentPollMs: number;
+}
+
+export const DEFAULT_INTERVALS: RuntimeIntervals = {
+  processorMs: 1_000,
+  schedulerMs: 5_000,
+  notifierMs: 2_000,
+  monitorMs: 10_000,
+  agentPollMs: 1_000,
+};
+
+export interface RuntimeOptions {
+  databaseUrl: string;
+  host: string;
+  port: number;
+  /** In-process agents (the local mode); 0 runs none. */
+  agents: number;
+  agentSlots: number;
+  /** Where command output files go. */
+  logDir: string;
+  intervals: RuntimeIntervals;
+  declaredQueues: readonly string[];
+  /** Notification channels' settings; links default to this runtime's own URL. */
+  notification: Omit<NotificationSettings, 'links'> & { baseUrl: string | undefined };
+  monitor: Partial<MonitorSettings>;
+  /** Print every event on the console (the local mode's channel). */
+  consoleNotifications: boolean;
+  logger: RuntimeLogger;
+  /** Extra work run once the database is ready and before the loops start (seeding, API clients). */
+  prepare?: (services: EngineServices) => Promise<void>;
+}
+
+export interface Runtime {
+  /** The base URL the HTTP app listens on. */
+  url: string;
+  services: EngineServices;
+  loops: Record<'processor' | 'scheduler' | 'notifier' | 'monitor', BackgroundLoop>;
+  agents: Agent[];
+  /** Stops taking work, drains the agents, stops the loops and closes the server and the database. */
+  stop(): Promise<void>;
+}
+
+/** Starts everything; resolves once the HTTP server listens. */
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { logger } = options;
+  const handle: DatabaseHandle = createDatabase(options.databaseUrl);
+  await migrateToLatest(handle.db);
+
+  const loops = {} as Runtime['loops'];
+  const agents: Agent[] = [];
+  const nudgeAgents = () => {
+    for (const agent of agents) agent.nudge();
+  };
+  const services = createEngineServices(handle, {
+    declaredQueues: options.declaredQueues,
+    onChange: () => loops.processor?.nudge(),
+  });
+  await options.prepare?.(services);
+
+  const loopLogger = { error: (message: string, error: unknown) => logger.error(message, { error: describeError(error) }) };
+  loops.processor = createBackgroundLoop({
+    name: 'processor',
+    intervalMs: options.intervals.processorMs,
+    logger: loopLogger,
+    run: async () => {
+      const result = await services.processorPass();
+      // A committed step may have queued a command or announced an event: tell the agents and the notifier now
+      // rather than at their next poll.
+      if (result.committed > 0) {
+        nudgeAgents();
+        loops.notifier?.nudge();
+      }
+      return result.committed > 0;
+    },
+  });
+  loops.scheduler = createBackgroundLoop({
+    name: 'scheduler',
+    intervalMs: options.intervals.schedulerMs,
+    logger: loopLogger,
+    run: async () => {
+      const result = await services.schedulerPass();
+      if (result.launched > 0) loops.processor.nudge();
+    },
+  });
+
+  if (options.agents > 0) mkdirSync(options.logDir, { recursive: true });
+  const logSink = new FileLogSink(options.logDir);
+  const agentLogger: AgentLogger = { info: logger.info, warn: logger.warn, error: logger.error };
+  for (let i = 0; i < options.agents; i++) {
+    agents.push(
+      createAgent({
+        database: handle,
+        ids: services.ids,
+        hostname: options.agents > 1 ? `${osHostname()}-agent-${i + 1}` : osHostname(),
+        slots: options.agentSlots,
+        pollIntervalMs: options.intervals.agentPollMs,
+        logSink,
+        logger: agentLogger,
+        onExecutionFinished: () => loops.processor.nudge(),
+      }),
+    );
+  }
+
+  const app = createHttpApp({ services, onLaunch: () => loops.processor.nudge(), declaredQueues: options.declaredQueues });
+  const server = await listen(app.fetch, options.host, options.port);
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  const url = `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}`;
+
+  const links = { baseUrl: (options.notification.baseUrl ?? url).replace(/\/+$/, '') };
+  const channels = createHttpChannels({ ...options.notification, links });
+  if (options.consoleNotifications) channels.push(createConsoleChannel({ links, write: (line) => logger.info(line) }));
+  const notifierPass = createNotifierRunner({
+    db: handle.db,
+    clock: services.clock,
+    ids: services.ids,
+    channels,
+    onError: (error, context) => logger.warn('a notification failed; it will be retried', { ...context, error: describeError(error) }),
+  });
+  loops.notifier = createBackgroundLoop({
+    name: 'notifier',
+    intervalMs: options.intervals.notifierMs,
+    logger: loopLogger,
+    run: async () => {
+      const result = await notifierPass();
+      return result.claimed > 0;
+    },
+  });
+  const monitorStore = new MonitorRepository(handle.db, services.ids);
+  loops.monitor = createBackgroundLoop({
+    name: 'monitor',
+    intervalMs: options.intervals.monitorMs,
+    logger: loopLogger,
+    run: async () => {
+      const result = await runMonitorPass({ store: monitorStore, clock: services.clock, ids: services.ids, settings: options.monitor });
+      if (result.lostExecutions > 0) loops.processor.nudge();
+      if (Object.values(result.raised).some((n) => n > 0)) loops.notifier.nudge();
+    },
+  });
+
+  for (const agent of agents) await agent.start();
+  for (const loop of Object.values(loops)) loop.start();
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    services,
+    loops,
+    agents,
+    stop() {
+      stopping ??= (async () => {
+        await Promise.all(agents.map((agent) => agent.stop('shutting down')));
+        await Promise.all(Object.values(loops).map((loop) => loop.stop()));
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        await handle.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+function listen(fetch: (request: Request) => Response | Promise<Response>, hostname: string, port: number): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, hostname, port }, () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+/** A one-line description of an error for logs. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** Where the local mode keeps its SQLite file and command logs. */
+export function dataDirPaths(dataDir: string): { databaseFile: string; logDir: string; credentialsFile: string } {
+  return { databaseFile: join(dataDir, 'kuroko.db'), logDir: join(dataDir, 'logs'), credentialsFile: join(dataDir, 'credentials.json') };
+}
