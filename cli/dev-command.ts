@@ -57,6 +57,9 @@ monitor loops, and in-process agents. A restart continues where it stopped.
   --data-dir DIR  where the database and command logs live (default ${DEFAULT_DATA_DIR})  [KUROKO_DATA_DIR]
   --agents N      in-process agents, ${DEFAULT_AGENT_SLOTS} commands each; 0 runs none (default ${DEFAULT_DEV_AGENTS})  [KUROKO_AGENTS]
   KUROKO_API_CLIENTS  name:secret[:scope],... API clients to create (default: a generated '${LOCAL_CLIENT_NAME}' admin client)
+  KUROKO_MONITOR_INTERVAL_SECONDS (10), KUROKO_ASSIGNMENT_DELAY_SECONDS (300), KUROKO_PROCESS_ABSENCE_SECONDS (30),
+  KUROKO_WORKER_LOST_SECONDS (120), KUROKO_AGENT_HEARTBEAT_SECONDS (5): monitoring thresholds
+  KUROKO_BASE_URL, KUROKO_SLACK_WEBHOOK_URL, KUROKO_WEBHOOK_SECRET: notifications (events are also printed here)
 `,
   server: `usage: kuroko server --database-url URL [--port N] [--host H] [--agents N] [--log-dir DIR]
 
@@ -90,6 +93,7 @@ export type LocalModeOptions = z.infer<typeof optionsSchema> & {
   baseUrl: string | undefined;
   monitor: ReturnType<typeof readMonitorSettings>;
   monitorIntervalMs: number;
+  agentHeartbeatMs: number;
 };
 
 const MS_PER_SECOND = 1000;
@@ -132,8 +136,10 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
   const monitor = attempt(() => readMonitorSettings(env));
   const monitorInterval = integer('KUROKO_MONITOR_INTERVAL_SECONDS', 1, 3600).safeParse(env.KUROKO_MONITOR_INTERVAL_SECONDS ?? DEFAULT_MONITOR_INTERVAL_SECONDS);
   if (!monitorInterval.success) problems.push(...monitorInterval.error.issues.map((i) => i.message));
+  const heartbeat = integer('KUROKO_AGENT_HEARTBEAT_SECONDS', 1, 600).safeParse(env.KUROKO_AGENT_HEARTBEAT_SECONDS ?? DEFAULT_INTERVALS.agentHeartbeatMs / MS_PER_SECOND);
+  if (!heartbeat.success) problems.push(...heartbeat.error.issues.map((i) => i.message));
   if (parsed.help) return { help: true } as LocalModeOptions & { help: boolean };
-  if (problems.length > 0 || !result.success || !notification || !monitor || !monitorInterval.success) throw new ConfigError(problems);
+  if (problems.length > 0 || !result.success || !notification || !monitor || !monitorInterval.success || !heartbeat.success) throw new ConfigError(problems);
   return {
     ...result.data,
     apiClients,
@@ -141,6 +147,7 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
     baseUrl: env.KUROKO_BASE_URL?.trim() || undefined,
     monitor,
     monitorIntervalMs: monitorInterval.data * MS_PER_SECOND,
+    agentHeartbeatMs: heartbeat.data * MS_PER_SECOND,
     help: false,
   };
 }
@@ -205,7 +212,7 @@ export async function runLocalMode(mode: Mode, args: readonly string[], io: CliI
     agents: options.agents,
     agentSlots: DEFAULT_AGENT_SLOTS,
     logDir: options.logDir,
-    intervals: { ...DEFAULT_INTERVALS, monitorMs: options.monitorIntervalMs },
+    intervals: { ...DEFAULT_INTERVALS, monitorMs: options.monitorIntervalMs, agentHeartbeatMs: options.agentHeartbeatMs },
     declaredQueues: [],
     notification: { slackWebhookUrl: options.notification.slackWebhookUrl, webhookSecret: options.notification.webhookSecret, baseUrl: options.baseUrl },
     monitor: options.monitor,

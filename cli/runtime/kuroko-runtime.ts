@@ -31,6 +31,8 @@ export interface RuntimeIntervals {
   monitorMs: number;
   /** How often in-process agents look for work when not nudged. */
   agentPollMs: number;
+  /** How often in-process agents heart-beat (the monitor's worker-lost threshold must exceed it). */
+  agentHeartbeatMs: number;
 }
 
 export const DEFAULT_INTERVALS: RuntimeIntervals = {
@@ -39,6 +41,7 @@ export const DEFAULT_INTERVALS: RuntimeIntervals = {
   notifierMs: 2_000,
   monitorMs: 10_000,
   agentPollMs: 1_000,
+  agentHeartbeatMs: 5_000,
 };
 
 export interface RuntimeOptions {
@@ -126,6 +129,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         hostname: options.agents > 1 ? `${osHostname()}-agent-${i + 1}` : osHostname(),
         slots: options.agentSlots,
         pollIntervalMs: options.intervals.agentPollMs,
+        heartbeatIntervalMs: options.intervals.agentHeartbeatMs,
         logSink,
         logger: agentLogger,
         onExecutionFinished: () => loops.processor.nudge(),

@@ -308,6 +308,10 @@ async function checkProcessAbsence(ctx: PassContext, workers: readonly WorkerSta
     if (execution.workerId === null || lostWorkerIds.has(execution.workerId)) continue;
     const worker = byId.get(execution.workerId);
     if (worker && (worker.listedExecutionIds === undefined || worker.listedExecutionIds.has(execution.id))) continue;
+    // A worker whose last heartbeat predates the claim has not had a chance to list the command yet: that is
+    // not absence (a worker that dies in that window is caught as worker_lost instead).
+    const claimedAt = execution.claimedAt ?? execution.startedAt;
+    if (worker && claimedAt && worker.heartbeatAt.getTime() <= claimedAt.getTime()) continue;
     missing.push({ execution, worker });
   }
   const observations = await store.findAbsenceObservations();

@@ -63,9 +63,13 @@ export async function startLocalMode(options: StartLocalModeOptions = {}): Promi
     stdout: () => out,
     stderr: () => err,
     async stop(signal = 'SIGINT') {
-      if (child.exitCode === null && child.pid) {
-        // npm start runs node under a shell: signal the whole group, as a terminal's Ctrl-C does.
-        process.kill(options.viaNpm ? -child.pid : child.pid, signal);
+      if (child.exitCode === null && child.signalCode === null && child.pid) {
+        try {
+          // npm start runs node under a shell: signal the whole group, as a terminal's Ctrl-C does.
+          process.kill(options.viaNpm ? -child.pid : child.pid, signal);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+        }
       }
       return exited;
     },

@@ -167,6 +167,19 @@ describeEachDialect('monitor', (dialect) => {
     expect((await monitor()).raised.process_absence).toBe(1);
   });
 
+  it('does not call a command absent before its worker heart-beat once since claiming it', async () => {
+    const { executionId } = await queuedExecution();
+    await insertWorker(tdb.db, 50, clock.now(), {});
+    clock.advance(SECOND);
+    await claim(executionId, 50);
+    // The worker's last heartbeat (no pids) predates the claim: it has not had a chance to list the command.
+    for (let i = 0; i < 5; i++) {
+      clock.advance(20 * SECOND);
+      expect((await monitor({ workerLostMs: 3_600 * SECOND })).raised.process_absence).toBe(0);
+    }
+    expect(await tdb.db.selectFrom('alerts').select('subject').where('kind', '=', 'process_absence_seen').execute()).toEqual([]);
+  });
+
   it('raises nothing when the agent finished the execution before the monitor could', async () => {
     const { executionId } = await queuedExecution();
     await insertWorker(tdb.db, 50, clock.now(), {});
