@@ -7,7 +7,8 @@
  *   under busy_timeout. A deferred BEGIN that reads and then writes fails with SQLITE_BUSY_SNAPSHOT when another
  *   process (a CLI next to the server) wrote in between; taking the lock first serialises writers instead.
  */
-import BetterSqlite3 from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import type BetterSqlite3 from 'better-sqlite3';
 import { CompiledQuery, SqliteAdapter, SqliteDialect } from 'kysely';
 import type { DatabaseConnection, DialectAdapter, Driver, QueryResult, TransactionSettings } from 'kysely';
 import { toDbTimeString } from '../column-codec';
@@ -47,6 +48,14 @@ class EncodingConnection implements DatabaseConnection {
 
 function unwrap(connection: DatabaseConnection): DatabaseConnection {
   return connection instanceof EncodingConnection ? connection.inner : connection;
+}
+
+/**
+ * Loads the native module only when a SQLite database is opened: Lambda bundles (Data API only) leave it out,
+ * and a top-level import would make them fail at load.
+ */
+function loadBetterSqlite3(): typeof BetterSqlite3 {
+  return createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
 }
 
 /** The better-sqlite3 handle, once the driver opened it. */
@@ -111,7 +120,7 @@ export class KurokoSqliteDialect extends SqliteDialect {
     const file: SqliteFile = {};
     super({
       database: () => {
-        const db = new BetterSqlite3(options.filename);
+        const db = new (loadBetterSqlite3())(options.filename);
         // WAL lets readers run while one writer writes; NORMAL sync is durable across process crashes in WAL mode.
         db.pragma('journal_mode = WAL');
         db.pragma('synchronous = NORMAL');
