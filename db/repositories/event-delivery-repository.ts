@@ -86,6 +86,33 @@ export class EventDeliveryRepository implements NotifierStore {
     return rows.map(toEventRecord);
   }
 
+  /**
+   * The outbox backlog: events created at or after `since` not yet settled on every one of `channels` (a channel
+   * with no row yet, or a `pending` row: claimed, or waiting for a retry). Skipped, delivered and failed rows are
+   * settled. One statement over the same range the notifier scans.
+   */
+  async countBacklog(channels: readonly string[], since: Date): Promise<number> {
+    if (channels.length === 0) return 0;
+    const row = await this.db
+      .selectFrom('events as e')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where('e.created_at', '>=', since)
+      .where((eb) =>
+        eb(
+          eb
+            .selectFrom('event_deliveries as d')
+            .select(eb.fn.countAll().as('settled'))
+            .whereRef('d.event_id', '=', 'e.id')
+            .where('d.channel', 'in', [...channels])
+            .where('d.status', '<>', DELIVERY_STATUS.pending),
+          '<',
+          channels.length,
+        ),
+      )
+      .executeTakeFirstOrThrow();
+    return fromDbInt(row.n);
+  }
+
   async findDeliveryChannels(eventIds: readonly number[], channels: readonly string[]): Promise<Map<number, Set<string>>> {
     const result = new Map<number, Set<string>>();
     if (eventIds.length === 0 || channels.length === 0) return result;
@@ -154,6 +181,11 @@ export class EventDeliveryRepository implements NotifierStore {
   }
 
   async reclaimDelivery(delivery: PendingDelivery, now: Date, claimUntil: Date): Promise<boolean> {
+    // Two notifiers reclaiming overlapping rows can deadlock on InnoDB: the loser simply did not get the claim.
+    return whenNotLocked(() => this.reclaimOnce(delivery, now, claimUntil), false);
+  }
+
+  private async reclaimOnce(delivery: PendingDelivery, now: Date, claimUntil: Date): Promise<boolean> {
     const result = await this.db
       .updateTable('event_deliveries')
       .set({ attempts: delivery.attempts + 1, next_attempt_at: claimUntil })
@@ -166,6 +198,10 @@ export class EventDeliveryRepository implements NotifierStore {
   }
 
   async markDelivered(deliveryId: number, at: Date): Promise<boolean> {
+    return retryOnLock(() => this.markDeliveredOnce(deliveryId, at));
+  }
+
+  private async markDeliveredOnce(deliveryId: number, at: Date): Promise<boolean> {
     const result = await this.db
       .updateTable('event_deliveries')
       .set({ status: DELIVERY_STATUS.delivered, delivered_at: at, last_error: null })
@@ -176,6 +212,10 @@ export class EventDeliveryRepository implements NotifierStore {
   }
 
   async markRetry(deliveryId: number, attempt: number, nextAttemptAt: Date, error: string): Promise<boolean> {
+    return retryOnLock(() => this.markRetryOnce(deliveryId, attempt, nextAttemptAt, error));
+  }
+
+  private async markRetryOnce(deliveryId: number, attempt: number, nextAttemptAt: Date, error: string): Promise<boolean> {
     const result = await this.db
       .updateTable('event_deliveries')
       .set({ next_attempt_at: nextAttemptAt, last_error: error })
@@ -187,6 +227,10 @@ export class EventDeliveryRepository implements NotifierStore {
   }
 
   async markFailed(deliveryId: number, attempt: number, error: string): Promise<boolean> {
+    return retryOnLock(() => this.markFailedOnce(deliveryId, attempt, error));
+  }
+
+  private async markFailedOnce(deliveryId: number, attempt: number, error: string): Promise<boolean> {
     const result = await this.db
       .updateTable('event_deliveries')
       .set({ status: DELIVERY_STATUS.failed, last_error: error })
@@ -271,4 +315,25 @@ function toRow(row: NewDelivery) {
 
 function unique(values: readonly (number | null)[]): number[] {
   return [...new Set(values.filter((v): v is number => v !== null))];
+}
+
+/** Runs a single-statement write, answering `fallback` when InnoDB chose it as a deadlock victim. */
+async function whenNotLocked<T>(write: () => Promise<T>, fallback: T): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (isRetryableLockError(error)) return fallback;
+    throw error;
+  }
+}
+
+/** Retries a single-row write a few times when InnoDB chose it as a deadlock victim; the write is idempotent. */
+async function retryOnLock<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isRetryableLockError(error) || attempt >= LOCK_RETRIES) throw error;
+    }
+  }
 }
