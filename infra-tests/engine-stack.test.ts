@@ -86,7 +86,7 @@ describe('EngineStack: nudges', () => {
     ['api', ['processor', 'notifier']],
     ['scheduler', ['processor']],
     ['processor', ['notifier']],
-    ['monitor', ['notifier']],
+    ['monitor', ['processor', 'notifier']],
     ['notifier', []],
     ['migrator', []],
   ])('lets the %s invoke exactly %j', (caller, targets) => {
@@ -126,6 +126,12 @@ describe('EngineStack: HTTP API', () => {
       DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
       AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }),
     });
+  });
+
+  it('points notification links at the API URL, where the console is served', () => {
+    const baseUrl = lambdaProps(fnIds['notifier']).Environment.Variables[ENV_KEYS.baseUrl];
+    expect(baseUrl).toEqual(stack.resolve(stack.apiUrl));
+    expect(JSON.stringify(baseUrl)).toContain(logicalId(stack, stack.httpApi));
   });
 });
 

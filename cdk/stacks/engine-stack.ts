@@ -144,10 +144,9 @@ export class EngineStack extends Stack {
       processor,
       ENV_KEYS.processorFunction,
     );
-    const monitor = make(LAMBDA_NAMES.monitor, 'Detects stuck, lost and overdue executions').bindNudge(
-      notifier,
-      ENV_KEYS.notifierFunction,
-    );
+    const monitor = make(LAMBDA_NAMES.monitor, 'Detects stuck, lost and overdue executions')
+      .bindNudge(processor, ENV_KEYS.processorFunction)
+      .bindNudge(notifier, ENV_KEYS.notifierFunction);
     const api = make(LAMBDA_NAMES.api, 'HTTP API v1 and the console', { timeout: API_TIMEOUT })
       .bindNudge(processor, ENV_KEYS.processorFunction)
       .bindNudge(notifier, ENV_KEYS.notifierFunction);
@@ -209,6 +208,8 @@ export class EngineStack extends Stack {
       this.httpApi.addRoutes({ path: route.path, methods: [route.method], integration });
     }
     this.apiUrl = defaultStage.url;
+    // Links in notifications open the console, which the api function serves on the same URL.
+    notifier.addEnvironment(ENV_KEYS.baseUrl, this.apiUrl);
     for (const route of this.httpApi.node.findAll().filter((c) => c instanceof apigw.HttpRoute)) {
       acknowledge(route, 'AwsSolutions-APIG4', 'The api function authenticates every request itself with HTTP Basic against hashed API clients (Kuroko2-compatible, spec: Authentication); /v1/health and the console login page must stay open.');
     }

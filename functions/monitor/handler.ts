@@ -1,17 +1,37 @@
 /**
- * PLACEHOLDER written with the CDK app so that bundling has an entry; the real handler replaces this body.
- * It already parses its configuration once per container, so a deploy with a wrong environment fails loudly.
+ * The monitor: one monitor pass per tick. Executions it finished as lost nudge the processor (which fails their
+ * tokens), and raised alerts nudge the notifier, so neither waits for its next minute.
  */
-import middy from '@middy/core';
-import { Logger } from '@aws-lambda-powertools/logger';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { createLambdaNudger, noopNudger, type Nudger } from '../../aws/lambda-nudger';
+import { readMonitorSettings, runMonitorPass } from '../../core/services/monitor-service';
+import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { parseMonitorConfig } from '../shared/config';
+import { parseTickEvent } from '../shared/lambda-events';
+import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 
-const config = parseMonitorConfig(process.env);
-const logger = new Logger({ logLevel: config.logLevel });
+export const runtime = createLambdaRuntime(parseMonitorConfig(process.env));
+const { config, logger } = runtime;
+// Thresholds are read at cold start with the rest of the configuration: a bad value fails the deploy's first tick.
+const settings = readMonitorSettings(process.env);
+const lambda = new LambdaClient({});
+const nudgerFor = (functionName: string | undefined): Nudger =>
+  functionName ? createLambdaNudger({ client: lambda, functionName, logger: runtime.log }) : noopNudger;
+const processor = nudgerFor(config.processorFunctionName);
+const notifier = nudgerFor(config.notifierFunctionName);
+let store: MonitorRepository | undefined;
 
-const monitorHandler = async (): Promise<never> => {
-  logger.error('placeholder handler invoked', { stage: config.stage });
-  throw new Error('not implemented yet: monitor');
-};
-
-export const handler = middy(monitorHandler);
+export const handler = lambdaHandler(runtime, async (event: unknown) => {
+  const trigger = parseTickEvent(event);
+  const { services } = runtime;
+  store ??= new MonitorRepository(runtime.handle.db, services.ids);
+  const result = await runMonitorPass({ store, clock: services.clock, ids: services.ids, settings });
+  const raised = Object.values(result.raised).reduce((sum, n) => sum + n, 0);
+  // Lambda freezes the container on return: the nudges are sent before, not left in flight.
+  await Promise.all([
+    result.lostExecutions > 0 ? processor.nudge() : undefined,
+    raised > 0 ? notifier.nudge() : undefined,
+  ]);
+  logger.info('monitor done', { trigger, totalRaised: raised, ...result });
+  return { ...result, totalRaised: raised };
+});

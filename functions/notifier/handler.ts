@@ -1,17 +1,126 @@
 /**
- * PLACEHOLDER written with the CDK app so that bundling has an entry; the real handler replaces this body.
- * It already parses its configuration once per container, so a deploy with a wrong environment fails loudly.
+ * The notifier: on the one-minute tick or a nudge (a step or an alert wrote events), notifier passes back to back
+ * while they take work, over the alert topic, each definition's webhook and Slack when configured; then the
+ * outbox backlog as an Embedded Metric Format line, which the OutboxBacklog alarm watches.
+ *
+ * Each pass holds its claims only until the invocation's safety margin: the notifier service starts no send with
+ * less than its send timeout of claim left, so no send outlives the invocation, and a claim left unsent comes back
+ * to the next notifier soon after this one has ended instead of two minutes later.
  */
-import middy from '@middy/core';
-import { Logger } from '@aws-lambda-powertools/logger';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { createSnsChannel } from '../../aws/sns-channel';
+import {
+  DEFAULT_NOTIFIER_SETTINGS,
+  runNotifierPass,
+  type NotifierPassResult,
+  type NotifierSettings,
+} from '../../core/services/notifier-service';
+import { EventDeliveryRepository } from '../../db/repositories/event-delivery-repository';
 import { parseNotifierConfig } from '../shared/config';
+import { OUTBOX_METRIC } from '../shared/env-keys';
+import { parseTickEvent } from '../shared/lambda-events';
+import { METRIC_UNIT, writeEmbeddedMetrics } from '../shared/lambda-metrics';
+import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
+import { createHttpChannels, readNotificationSettings } from '../shared/notification-channels';
 
-const config = parseNotifierConfig(process.env);
-const logger = new Logger({ logLevel: config.logLevel });
+/** Left after the last claim ends: the writes of the last outcomes, the backlog count and the return. */
+export const NOTIFIER_SAFETY_MARGIN_MS = 5_000;
 
-const notifierHandler = async (): Promise<never> => {
-  logger.error('placeholder handler invoked', { stage: config.stage });
-  throw new Error('not implemented yet: notifier');
-};
+export const runtime = createLambdaRuntime(parseNotifierConfig(process.env));
+const { config, logger } = runtime;
+// The Slack URL and the webhook secret come from the environment (the CDK app sets neither; a deployment that
+// wants them adds the variables); the base URL is the HTTP API's, which also serves the console pages.
+const notification = readNotificationSettings(process.env);
+const channels = [
+  createSnsChannel({ client: new SNSClient({}), topicArn: config.alertTopicArn, links: notification.links }),
+  ...createHttpChannels(notification),
+];
+const channelNames = channels.map((c) => c.name);
+let store: EventDeliveryRepository | undefined;
 
-export const handler = middy(notifierHandler);
+export const NOTIFIER_STOP = { idle: 'idle', time: 'time' } as const;
+export type NotifierStop = (typeof NOTIFIER_STOP)[keyof typeof NOTIFIER_STOP];
+
+export interface NotifierInvocationResult extends NotifierPassResult {
+  passes: number;
+  stoppedBy: NotifierStop;
+  /** Events not yet settled on every channel after the passes (the metric's value). */
+  backlog: number;
+}
+
+/**
+ * The backlog over the range the notifier pass scans: from the earliest channel start (first sighting minus the
+ * backfill period), never before the event age limit. Older events are never picked up, so counting them would
+ * keep the alarm on forever.
+ */
+export async function outboxBacklog(
+  deliveries: EventDeliveryRepository,
+  names: readonly string[],
+  now: Date,
+  settings: Pick<NotifierSettings, 'maxEventAgeMs' | 'channelBackfillMs'> = DEFAULT_NOTIFIER_SETTINGS,
+): Promise<number> {
+  if (names.length === 0) return 0;
+  const epochs = await deliveries.channelEpochs(names, now);
+  const horizon = now.getTime() - settings.maxEventAgeMs;
+  const starts = names.map((n) => Math.max(horizon, (epochs.get(n) ?? now).getTime() - settings.channelBackfillMs));
+  return deliveries.countBacklog(names, new Date(Math.min(...starts)));
+}
+
+export const handler = lambdaHandler(runtime, async (event: unknown, context): Promise<NotifierInvocationResult> => {
+  const trigger = parseTickEvent(event);
+  const { services } = runtime;
+  store ??= new EventDeliveryRepository(runtime.handle.db);
+  const total: NotifierInvocationResult = {
+    passes: 0,
+    claimed: 0,
+    delivered: 0,
+    retried: 0,
+    failed: 0,
+    skipped: 0,
+    deferred: 0,
+    stoppedBy: NOTIFIER_STOP.idle,
+    backlog: 0,
+  };
+  for (;;) {
+    const claimTimeoutMs = Math.min(
+      DEFAULT_NOTIFIER_SETTINGS.claimTimeoutMs,
+      context.getRemainingTimeInMillis() - NOTIFIER_SAFETY_MARGIN_MS,
+    );
+    // A claim shorter than one send could send nothing: leave the rest to the next invocation.
+    if (claimTimeoutMs <= DEFAULT_NOTIFIER_SETTINGS.sendTimeoutMs) {
+      total.stoppedBy = NOTIFIER_STOP.time;
+      break;
+    }
+    const result = await runNotifierPass({
+      store,
+      channels,
+      clock: services.clock,
+      ids: services.ids,
+      settings: { claimTimeoutMs },
+      onError: (error, at) =>
+        logger.warn('a notification failed; it will be retried', {
+          ...at,
+          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+        }),
+    });
+    total.passes++;
+    total.claimed += result.claimed;
+    total.delivered += result.delivered;
+    total.retried += result.retried;
+    total.failed += result.failed;
+    total.skipped += result.skipped;
+    total.deferred += result.deferred;
+    // A batch of only skipped pairs claims nothing yet may have more events behind it.
+    if (result.claimed === 0 && result.skipped === 0) break;
+  }
+
+  total.backlog = await outboxBacklog(store, channelNames, services.clock.now());
+  writeEmbeddedMetrics({
+    namespace: config.metricsNamespace,
+    dimensions: { Stage: config.stage },
+    metrics: [{ name: OUTBOX_METRIC.name, value: total.backlog, unit: METRIC_UNIT.count }],
+    timestamp: services.clock.now().getTime(),
+  });
+  logger.info('notifier done', { trigger, ...total });
+  return total;
+});

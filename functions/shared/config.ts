@@ -51,6 +51,8 @@ export interface SchedulerConfig extends BaseConfig {
 }
 export interface MonitorConfig extends BaseConfig {
   readonly notifierFunctionName: string | undefined;
+  /** Nudged after executions were finished as lost, so their tokens fail without waiting for the next minute. */
+  readonly processorFunctionName: string | undefined;
 }
 export interface NotifierConfig extends BaseConfig {
   readonly alertTopicArn: string;
@@ -172,8 +174,14 @@ const schedulerSchema = z
   .transform((env): SchedulerConfig => ({ ...toBase(env), processorFunctionName: env[ENV_KEYS.processorFunction] }));
 
 const monitorSchema = z
-  .object({ ...baseShape, [ENV_KEYS.notifierFunction]: optionalName })
-  .transform((env): MonitorConfig => ({ ...toBase(env), notifierFunctionName: env[ENV_KEYS.notifierFunction] }));
+  .object({ ...baseShape, [ENV_KEYS.notifierFunction]: optionalName, [ENV_KEYS.processorFunction]: optionalName })
+  .transform(
+    (env): MonitorConfig => ({
+      ...toBase(env),
+      notifierFunctionName: env[ENV_KEYS.notifierFunction],
+      processorFunctionName: env[ENV_KEYS.processorFunction],
+    }),
+  );
 
 const notifierSchema = z
   .object({

@@ -13,6 +13,8 @@ export const ENV_KEYS = {
   dataApiEndpoint: 'KUROKO_DATA_API_ENDPOINT',
   alertTopicArn: 'KUROKO_ALERT_TOPIC_ARN',
   metricsNamespace: 'KUROKO_METRICS_NAMESPACE',
+  /** Where notification links point: the HTTP API's URL, which also serves the console. */
+  baseUrl: 'KUROKO_BASE_URL',
   executionLogGroup: 'KUROKO_EXECUTION_LOG_GROUP',
   processorFunction: 'KUROKO_PROCESSOR_FUNCTION',
   notifierFunction: 'KUROKO_NOTIFIER_FUNCTION',
