@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-cloudwatch-logs';
 import { ValidationError } from '../core/errors';
 import { awsErrorName, toExternalServiceError } from '../aws/aws-errors';
-import type { LogReadOptions, LogSink } from './log-sink';
+import { decodeWindow, type LogReadOptions, type LogSink } from './log-sink';
 
 /** PutLogEvents limits (CloudWatch Logs API reference). */
 export const MAX_BATCH_BYTES = 1_048_576;
@@ -309,19 +309,3 @@ function checkId(executionId: number): number {
 }
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-const CONTINUATION_MASK = 0b1100_0000;
-const CONTINUATION_BITS = 0b1000_0000;
-
-function isContinuationByte(byte: number | undefined): boolean {
-  return byte !== undefined && (byte & CONTINUATION_MASK) === CONTINUATION_BITS;
-}
-
-/** Decodes bytes[start, end), moving both edges inward so no character is cut (as FileLogSink does). */
-function decodeWindow(bytes: Buffer, start: number, end: number): string {
-  let from = Math.max(0, Math.min(start, bytes.length));
-  let to = Math.max(from, Math.min(end, bytes.length));
-  while (from < to && isContinuationByte(bytes[from])) from++;
-  while (to > from && to < bytes.length && isContinuationByte(bytes[to])) to--;
-  return bytes.toString('utf8', from, to);
-}

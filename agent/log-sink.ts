@@ -111,8 +111,8 @@ function checkId(executionId: number): number {
   return executionId;
 }
 
-/** Decodes bytes[start, end), moving both edges inward so no character is cut. */
-function decodeWindow(bytes: Buffer, start: number, end: number): string {
+/** Decodes bytes[start, end), moving both edges inward so no character is cut (every LogSink reads this way). */
+export function decodeWindow(bytes: Buffer, start: number, end: number): string {
   let from = Math.max(0, Math.min(start, bytes.length));
   let to = Math.max(from, Math.min(end, bytes.length));
   while (from < to && isContinuationByte(bytes[from])) from++;

@@ -33,14 +33,14 @@ function rssMb(pid: number): number {
   return kb / 1024;
 }
 
-async function stepLatencies(): Promise<{ sequential: number[]; fork: number[] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'kuroko-bench-local-'));
-  const runtime = await startRuntime({
+/** The local mode's runtime on a SQLite file in `dir`, quiet, with the given in-process agents. */
+function benchRuntime(dir: string, agents: number, agentSlots: number) {
+  return startRuntime({
     databaseUrl: `sqlite:${join(dir, 'kuroko.db')}`,
     host: '127.0.0.1',
     port: 0,
-    agents: 2,
-    agentSlots: 16,
+    agents,
+    agentSlots,
     logDir: join(dir, 'logs'),
     intervals: DEFAULT_INTERVALS,
     declaredQueues: [],
@@ -49,6 +49,11 @@ async function stepLatencies(): Promise<{ sequential: number[]; fork: number[] }
     consoleNotifications: false,
     logger: quiet,
   });
+}
+
+async function stepLatencies(): Promise<{ sequential: number[]; fork: number[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'kuroko-bench-local-'));
+  const runtime = await benchRuntime(dir, 2, 16);
   try {
     const db = runtime.services.handle.db;
     await insertDefinition(db, 1, 'execute: true\n'.repeat(SEQUENTIAL_STEPS));
@@ -116,20 +121,7 @@ async function bundleAgent(dir: string): Promise<string> {
 async function agentMemory(command: 'tsx' | 'bundle'): Promise<{ idleMb: number; busyMb: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'kuroko-bench-agent-'));
   const url = `sqlite:${join(dir, 'kuroko.db')}`;
-  const runtime = await startRuntime({
-    databaseUrl: url,
-    host: '127.0.0.1',
-    port: 0,
-    agents: 0,
-    agentSlots: 1,
-    logDir: join(dir, 'logs'),
-    intervals: DEFAULT_INTERVALS,
-    declaredQueues: [],
-    notification: { slackWebhookUrl: undefined, webhookSecret: undefined, baseUrl: undefined },
-    monitor: {},
-    consoleNotifications: false,
-    logger: quiet,
-  });
+  const runtime = await benchRuntime(dir, 0, 1);
   const agentArgs = ['--database-url', url, '--slots', String(PARALLEL_COMMANDS), '--log-dir', join(dir, 'logs')];
   const agent =
     command === 'tsx'
