@@ -4,7 +4,7 @@
  * without AWS), with `kuroko agent` processes on each host.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors';
 import { parseDatabaseUrl } from '../db/connection';
@@ -15,6 +15,7 @@ import type { EngineServices } from '../functions/shared/engine-services';
 import { ensureApiClients, generateSecret, parseApiClientsSpec, type ApiClientSpec } from '../functions/shared/http-auth';
 import { readMonitorSettings } from '../core/services/monitor-service';
 import { readNotificationSettings } from '../functions/shared/notification-channels';
+import { readConsoleConfig, type ConsoleConfig } from '../functions/console/console-config';
 import { lastValue, parseCliArgs } from './cli-args';
 import { DEFAULT_INTERVALS, dataDirPaths, describeError, startRuntime, type RuntimeLogger } from './runtime/kuroko-runtime';
 import { EXIT_CODE, type CliIo, type SubCommand } from './sub-command';
@@ -28,6 +29,8 @@ const DEFAULT_AGENT_SLOTS = 4;
 const MAX_AGENTS = 64;
 /** The client the local mode creates on first start when KUROKO_API_CLIENTS names none. */
 const LOCAL_CLIENT_NAME = 'local';
+/** Where the local mode keeps the console's cookie signing key, so sessions survive restarts. */
+const CONSOLE_SECRET_FILE = 'console-secret';
 
 /** The definition seeded on the first start of the local mode, so a newcomer sees a workflow run at once. */
 export const EXAMPLE_DEFINITION = {
@@ -60,6 +63,9 @@ monitor loops, and in-process agents. A restart continues where it stopped.
   KUROKO_MONITOR_INTERVAL_SECONDS (10), KUROKO_ASSIGNMENT_DELAY_SECONDS (300), KUROKO_PROCESS_ABSENCE_SECONDS (30),
   KUROKO_WORKER_LOST_SECONDS (120), KUROKO_AGENT_HEARTBEAT_SECONDS (5): monitoring thresholds
   KUROKO_BASE_URL, KUROKO_SLACK_WEBHOOK_URL, KUROKO_WEBHOOK_SECRET: notifications (events are also printed here)
+  The web console is at the same URL; a one-time sign-in link is printed at start (its cookie key is kept in
+  the data dir). KUROKO_OIDC_ISSUER, KUROKO_OIDC_CLIENT_ID, KUROKO_OIDC_CLIENT_SECRET, KUROKO_OIDC_ALLOWED_DOMAINS
+  and KUROKO_CONSOLE_ADMINS add OpenID Connect sign-in.
 `,
   server: `usage: kuroko server --database-url URL [--port N] [--host H] [--agents N] [--log-dir DIR]
 
@@ -72,6 +78,9 @@ URL names (mysql://user:pass@host:3306/db). Run \`kuroko agent\` on each worker 
   --agents N          in-process agents as well (default 0)  [KUROKO_AGENTS]
   --log-dir DIR       command output of in-process agents (default ${DEFAULT_DATA_DIR}/logs)  [KUROKO_LOG_DIR]
   KUROKO_API_CLIENTS  name:secret[:scope],... API clients to create or update at start
+  KUROKO_CONSOLE_SECRET (cookie signing key, 32+ characters), KUROKO_OIDC_ISSUER, KUROKO_OIDC_CLIENT_ID,
+  KUROKO_OIDC_CLIENT_SECRET, KUROKO_OIDC_ALLOWED_DOMAINS, KUROKO_CONSOLE_ADMINS: the web console's sign-in
+  (without OIDC, a one-time sign-in link is printed at start)
 `,
 };
 
@@ -94,6 +103,8 @@ export type LocalModeOptions = z.infer<typeof optionsSchema> & {
   monitor: ReturnType<typeof readMonitorSettings>;
   monitorIntervalMs: number;
   agentHeartbeatMs: number;
+  console: ConsoleConfig;
+  notices: string[];
 };
 
 const MS_PER_SECOND = 1000;
@@ -134,12 +145,20 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
   const apiClients = attempt(() => (env.KUROKO_API_CLIENTS ? parseApiClientsSpec(env.KUROKO_API_CLIENTS) : undefined));
   const notification = attempt(() => readNotificationSettings(env));
   const monitor = attempt(() => readMonitorSettings(env));
+  const notices: string[] = [];
+  const consoleConfig = attempt(() =>
+    readConsoleConfig(env, {
+      ...(mode === 'dev' ? { secretFile: join(dataDir, CONSOLE_SECRET_FILE) } : {}),
+      localSignIn: mode === 'dev' ? 'always' : 'without-oidc',
+      warn: (message) => notices.push(message),
+    }),
+  );
   const monitorInterval = integer('KUROKO_MONITOR_INTERVAL_SECONDS', 1, 3600).safeParse(env.KUROKO_MONITOR_INTERVAL_SECONDS ?? DEFAULT_MONITOR_INTERVAL_SECONDS);
   if (!monitorInterval.success) problems.push(...monitorInterval.error.issues.map((i) => i.message));
   const heartbeat = integer('KUROKO_AGENT_HEARTBEAT_SECONDS', 1, 600).safeParse(env.KUROKO_AGENT_HEARTBEAT_SECONDS ?? DEFAULT_INTERVALS.agentHeartbeatMs / MS_PER_SECOND);
   if (!heartbeat.success) problems.push(...heartbeat.error.issues.map((i) => i.message));
   if (parsed.help) return { help: true } as LocalModeOptions & { help: boolean };
-  if (problems.length > 0 || !result.success || !notification || !monitor || !monitorInterval.success || !heartbeat.success) throw new ConfigError(problems);
+  if (problems.length > 0 || !result.success || !notification || !monitor || !monitorInterval.success || !heartbeat.success || !consoleConfig) throw new ConfigError(problems);
   return {
     ...result.data,
     apiClients,
@@ -148,6 +167,8 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
     monitor,
     monitorIntervalMs: monitorInterval.data * MS_PER_SECOND,
     agentHeartbeatMs: heartbeat.data * MS_PER_SECOND,
+    console: consoleConfig,
+    notices,
     help: false,
   };
 }
@@ -217,6 +238,7 @@ export async function runLocalMode(mode: Mode, args: readonly string[], io: CliI
     notification: { slackWebhookUrl: options.notification.slackWebhookUrl, webhookSecret: options.notification.webhookSecret, baseUrl: options.baseUrl },
     monitor: options.monitor,
     consoleNotifications: true,
+    console: options.console,
     logger,
     prepare: async (services) => {
       await ensureApiClients(new ApiClientRepository(services.handle.db, services.ids, services.clock), clients);
@@ -233,6 +255,8 @@ export async function runLocalMode(mode: Mode, args: readonly string[], io: CliI
   if (seeded !== undefined) {
     io.stdout(`Seeded the example definition '${EXAMPLE_DEFINITION.name}' (id ${seeded}). Launch it:\n  curl -u ${first?.name}:${first?.secret} -X POST ${runtime.url}/v1/definitions/${seeded}/instances\n`);
   }
+  for (const notice of options.notices) logger.warn(notice);
+  if (runtime.consoleSignInLink) io.stdout(`Console sign-in link (works once, for 15 minutes): ${runtime.consoleSignInLink()}\n`);
   io.stdout('Ctrl-C stops it cleanly; a restart continues where it stopped.\n');
 
   const signals = deps.signals ?? process;

@@ -13,6 +13,8 @@ import { createDatabase, type DatabaseHandle } from '../../db/connection';
 import { migrateToLatest } from '../../db/migrator';
 import { createEngineServices, type EngineServices } from '../../functions/shared/engine-services';
 import { createHttpApp } from '../../functions/shared/http-app';
+import type { ConsoleConfig } from '../../functions/console/console-config';
+import { LocalSignIn } from '../../functions/console/local-sign-in';
 import { createConsoleChannel, createHttpChannels, createNotifierRunner, type NotificationSettings } from '../../functions/shared/notification-channels';
 import { runMonitorPass, type MonitorSettings } from '../../core/services/monitor-service';
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
@@ -63,11 +65,15 @@ export interface RuntimeOptions {
   logger: RuntimeLogger;
   /** Extra work run once the database is ready and before the loops start (seeding, API clients). */
   prepare?: (services: EngineServices) => Promise<void>;
+  /** Serve the web console next to the API. */
+  console?: ConsoleConfig;
 }
 
 export interface Runtime {
   /** The base URL the HTTP app listens on. */
   url: string;
+  /** A fresh one-time console sign-in link, when the console offers them. */
+  consoleSignInLink?: () => string;
   services: EngineServices;
   loops: Record<'processor' | 'scheduler' | 'notifier' | 'monitor', BackgroundLoop>;
   agents: Agent[];
@@ -137,7 +143,13 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     );
   }
 
-  const app = createHttpApp({ services, onLaunch: () => loops.processor.nudge(), declaredQueues: options.declaredQueues });
+  const localSignIn = options.console?.localSignIn ? new LocalSignIn() : undefined;
+  const app = createHttpApp({
+    services,
+    onLaunch: () => loops.processor.nudge(),
+    declaredQueues: options.declaredQueues,
+    ...(options.console ? { console: { config: options.console, ...(localSignIn ? { localSignIn } : {}) } } : {}),
+  });
   const server = await listen(app.fetch, options.host, options.port);
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
@@ -178,8 +190,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   for (const loop of Object.values(loops)) loop.start();
 
   let stopping: Promise<void> | undefined;
+  const consoleBase = (options.console?.baseUrl ?? url).replace(/\/+$/, '');
   return {
     url,
+    ...(localSignIn ? { consoleSignInLink: () => localSignIn.link(consoleBase) } : {}),
     services,
     loops,
     agents,

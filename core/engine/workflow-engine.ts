@@ -115,6 +115,21 @@ export class WorkflowEngine {
     return mustBuild(b);
   }
 
+  /**
+   * A person's kill of one running command (the console's Terminate): TERM to its process group, KILL after the
+   * grace period. The token stays where it is; the command ends as a failure the person can then retry or skip.
+   */
+  async terminate(token: Token, execution: Execution, by: string): Promise<StepOutcome> {
+    if (execution.tokenId !== token.id || execution.finishedAt !== null) throw new ConflictError(`execution ${execution.id} is not running`);
+    if (execution.pid === null) throw new ConflictError(`execution ${execution.id} has no process yet; cancel the instance instead`);
+    if (execution.killRequestedAt !== null) throw new ConflictError(`execution ${execution.id} is already being terminated`);
+    const b = new StepBuilder(token, this.deps.clock.now(), this.deps.ids);
+    const message = `Terminated by ${by}.`;
+    b.log(LOG_LEVEL.warn, b.tokenText(`${message} (pid ${execution.pid}: \`${execution.shell}\`)`));
+    b.kills.push({ executionId: execution.id, reason: message });
+    return mustBuild(b);
+  }
+
   /** Cancel of a whole unfinished instance: its tokens go, its running commands are killed. */
   async cancel(instance: Instance, by: string): Promise<InstanceCancellation> {
     const status = instanceStatus(instance);

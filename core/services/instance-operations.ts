@@ -88,6 +88,15 @@ export class InstanceOperations {
     return this.getInstance(instanceId);
   }
 
+  /** Kills one running command of an instance; its token then fails and can be retried or skipped. */
+  async terminateExecution(instanceId: number, executionId: number, by: string): Promise<Instance> {
+    const execution = (await this.deps.store.findExecutionsByInstance(instanceId)).find((e) => e.id === executionId);
+    if (!execution) throw new NotFoundError('execution', executionId);
+    const token = await this.getToken(instanceId, execution.tokenId);
+    await this.commit(await this.deps.engine.terminate(token, execution, by));
+    return this.getInstance(instanceId);
+  }
+
   private async commit(outcome: StepOutcome): Promise<void> {
     if (!(await this.deps.store.commit(outcome))) {
       throw new ConflictError(`token ${outcome.tokenId} changed while the request was handled; reload and try again`);

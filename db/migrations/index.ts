@@ -4,7 +4,9 @@
  */
 import type { Migration } from 'kysely';
 import { initialSchema } from './0001-initial-schema';
+import { consoleUsers } from './0002-console-users';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial_schema': initialSchema,
+  '0002_console_users': consoleUsers,
 });

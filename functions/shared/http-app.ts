@@ -11,6 +11,7 @@ import { ApiClientRepository } from '../../db/repositories/api-client-repository
 import { DefinitionRepository } from '../../db/repositories/definition-repository';
 import { QueryRepository } from '../../db/repositories/query-repository';
 import type { Clock } from '../../core/ports';
+import { createConsoleApp, type ConsoleOptions } from '../console/console-app';
 import type { EngineServices } from './engine-services';
 import { ApiClientAuthenticator, authenticate } from './http-auth';
 import { ApiError, HTTP_STATUS, errorBody, errorResponse, toApiError, validationFailure } from './http-errors';
@@ -38,6 +39,8 @@ export interface HttpAppDeps {
   declaredQueues?: readonly string[];
   /** Called after a launch, retry or skip gave the processor work. */
   onLaunch?: () => void;
+  /** Serve the web console at `/` too (functions/console). */
+  console?: ConsoleOptions;
 }
 
 /** Logs as JSON lines on stderr; composition roots usually pass Powertools' Logger instead. */
@@ -132,6 +135,11 @@ export function createHttpApp(deps: HttpAppDeps): App {
     declaredQueues,
     onLaunch: deps.onLaunch ?? (() => undefined),
   });
+
+  if (deps.console) {
+    const consoleApp = createConsoleApp({ ...deps.console, services, definitions, queries, declaredQueues, onLaunch: deps.onLaunch ?? (() => undefined), logger });
+    app.route('/', consoleApp);
+  }
 
   app.openAPIRegistry.registerComponent('securitySchemes', SECURITY_SCHEME, { type: 'http', scheme: 'basic' });
   app.openAPIRegistry.registerPath({

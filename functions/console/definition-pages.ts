@@ -1,0 +1,419 @@
+/**
+ * Pages about job definitions: the dashboard, the searchable list, a definition with its schedules, instances,
+ * launch form and charts, the create/edit form with the live-validated script editor, and script revisions.
+ */
+import { DateTime } from 'luxon';
+import type { ScriptProblem } from '../../core/errors';
+import { PREVENT_MULTI, instanceStatus, type Instance } from '../../core/model';
+import { nextLaunchTime, parseCron, type CronExpression } from '../../core/schedule';
+import type { DefinitionRecord } from '../../db/repositories/definition-repository';
+import type { InstanceStat, InstanceWithName, ScriptRevision } from '../../db/repositories/console-repository';
+import type { ConsoleUser } from './console-access';
+import {
+  actionButton,
+  badge,
+  csrfField,
+  emptyState,
+  formatDuration,
+  instanceBadge,
+  instanceElapsed,
+  layout,
+  section,
+  table,
+  timeTag,
+  type PageContext,
+} from './console-layout';
+import { html, jsonForHtml, type Html } from './html-template';
+import { diffLines, renderDiff, renderScript } from './script-view';
+import { barChart } from './svg-charts';
+
+/** What a list row shows about a definition. */
+export interface DefinitionRow {
+  definition: DefinitionRecord;
+  admins: string[];
+  latest: Instance | undefined;
+  starred: boolean;
+}
+
+const parsed = (crons: readonly string[]): CronExpression[] =>
+  crons.flatMap((c) => {
+    const r = parseCron(c);
+    return r.ok ? [r.cron] : [];
+  });
+
+/** The next launch of a definition (suspend schedules applied), or undefined when none or scheduling is suspended. */
+export function nextRunOf(definition: DefinitionRecord, now: Date, crons: readonly string[] = definition.crons): Date | undefined {
+  if (definition.suspended || crons.length === 0) return undefined;
+  return nextLaunchTime(parsed(crons), parsed(definition.suspendCrons), now, definition.timeZone);
+}
+
+/** A time as the definition's zone shows it, e.g. `2024-05-01 09:00 JST`. */
+function inZone(at: Date, zone: string): string {
+  return DateTime.fromJSDate(at, { zone }).toFormat('yyyy-MM-dd HH:mm ZZZZ');
+}
+
+function starButton(user: ConsoleUser, row: DefinitionRow, back: string): Html {
+  const label = row.starred ? `Unstar ${row.definition.name}` : `Star ${row.definition.name}`;
+  return html`<form method="post" action="/definitions/${row.definition.id}/star" class="inline">${csrfField(user)}<input type="hidden" name="starred" value="${row.starred ? 'false' : 'true'}"><input type="hidden" name="back" value="${back}"><button type="submit" class="star link" aria-pressed="${row.starred ? 'true' : 'false'}" aria-label="${label}" title="${label}">${row.starred ? '★' : '☆'}</button></form>`;
+}
+
+function tagLinks(tags: readonly string[], selected: readonly string[] = []): Html {
+  return html`<span class="tags">${tags.map((t) => {
+    const on = selected.includes(t);
+    const next = on ? selected.filter((s) => s !== t) : [...selected, t];
+    const query = next.map((s) => `tag=${encodeURIComponent(s)}`).join('&');
+    return html`<a class="tag" href="/definitions${query ? `?${query}` : ''}" aria-pressed="${on ? 'true' : 'false'}">${t}</a>`;
+  })}</span>`;
+}
+
+function definitionTable(user: ConsoleUser, rows: readonly DefinitionRow[], now: Date, back: string, selectedTags: readonly string[] = []): Html {
+  return table(
+    ['', '#', 'Name', 'Next run', 'Latest', 'Tags', 'Admins'],
+    rows.map((row) => {
+      const d = row.definition;
+      const next = nextRunOf(d, now);
+      return html`<tr>
+<td>${starButton(user, row, back)}</td>
+<td class="num">${d.id}</td>
+<td><a href="/definitions/${d.id}">${d.name}</a> ${d.suspended ? badge('suspended', 'SUSPENDED') : ''}<div class="note">${d.description.split('\n')[0] ?? ''}</div></td>
+<td>${next ? timeTag(next) : html`<span class="muted">–</span>`}</td>
+<td>${row.latest ? html`<a href="/definitions/${d.id}/instances/${row.latest.id}">${instanceBadge(row.latest)}</a>` : html`<span class="muted">never run</span>`}</td>
+<td>${tagLinks(d.tags, selectedTags)}</td>
+<td>${row.admins.join(', ')}</td>
+</tr>`;
+    }),
+    'job definitions',
+  );
+}
+
+function instancesWithNames(instances: readonly InstanceWithName[], now: Date, empty: string): Html {
+  if (instances.length === 0) return emptyState(empty);
+  return table(
+    ['#', 'Status', 'Job', 'Started', 'Elapsed'],
+    instances.map(
+      (i) => html`<tr><td class="num"><a href="/definitions/${i.definitionId}/instances/${i.id}">${i.id}</a></td><td>${instanceBadge(i)}</td><td><a href="/definitions/${i.definitionId}">${i.definitionName}</a></td><td>${timeTag(i.createdAt)}</td><td>${instanceElapsed(i, now)}</td></tr>`,
+    ),
+  );
+}
+
+export interface DashboardData {
+  starred: DefinitionRow[];
+  working: InstanceWithName[];
+  failures: InstanceWithName[];
+  canceled: InstanceWithName[];
+  now: Date;
+}
+
+/** The dashboard: starred definitions, working instances and recent failures. */
+export function dashboardPage(ctx: PageContext & { user: ConsoleUser }, data: DashboardData): Html {
+  const starred =
+    data.starred.length === 0
+      ? emptyState('You have not starred any definitions yet. Star the ones you care about (☆) to see them here.', html`<a class="btn" href="/definitions">Browse definitions</a>`)
+      : definitionTable(ctx.user, data.starred, data.now, '/');
+  return layout(
+    ctx,
+    'Dashboard',
+    html`<h1>Dashboard</h1>
+${section('Starred definitions', starred)}
+<div class="grid2">
+${section('Working instances', instancesWithNames(data.working, data.now, 'There are no working jobs.'), html`<a href="/instances/working">All working</a>`)}
+${section('Recent failures', instancesWithNames(data.failures, data.now, 'No instance is stopped on an error. Good.'))}
+</div>
+${data.canceled.length > 0 ? section('Canceled in the last 24 hours', instancesWithNames(data.canceled, data.now, '')) : ''}`,
+  );
+}
+
+export interface DefinitionListData {
+  rows: DefinitionRow[];
+  q: string;
+  tags: string[];
+  allTags: string[];
+  total: number;
+  now: Date;
+  canCreate: boolean;
+  backPath: string;
+}
+
+/** Every definition, searchable by name, script and tag, filterable by tags (all of them). */
+export function definitionListPage(ctx: PageContext & { user: ConsoleUser }, data: DefinitionListData): Html {
+  const filtered = data.q !== '' || data.tags.length > 0;
+  let body: Html;
+  if (data.rows.length > 0) body = definitionTable(ctx.user, data.rows, data.now, data.backPath, data.tags);
+  else if (filtered) body = emptyState('No definition matches this search.', html`<a class="btn" href="/definitions">Clear the search</a>`);
+  else body = emptyState('There are no job definitions yet.', data.canCreate ? html`<a class="btn primary" href="/definitions/new">Create the first one</a>` : html`<p>Ask an admin to create one.</p>`);
+  return layout(
+    ctx,
+    'Definitions',
+    html`<h1>Job definitions ${data.canCreate ? html`<a class="btn primary" href="/definitions/new">New definition</a>` : ''}</h1>
+<form class="search" method="get" action="/definitions" role="search">
+  <label class="sr-only" for="q">Search definitions</label>
+  <input id="q" type="search" name="q" value="${data.q}" placeholder="Search name, script or tag">
+  ${data.tags.map((t) => html`<input type="hidden" name="tag" value="${t}">`)}
+  <button type="submit">Search</button>
+</form>
+${data.allTags.length > 0 ? html`<p>Tags: ${tagLinks(data.allTags, data.tags)}</p>` : ''}
+<p class="muted">${data.rows.length} of ${data.total} definitions</p>
+${body}`,
+  );
+}
+
+export interface DefinitionPageData {
+  definition: DefinitionRecord;
+  admins: string[];
+  starred: boolean;
+  canAdminister: boolean;
+  instances: Instance[];
+  olderThan: number | undefined;
+  stats: InstanceStat[];
+  names: Map<number, string>;
+  now: Date;
+  launch?: { script: string; env: string; problems: readonly ScriptProblem[]; error?: string };
+}
+
+const PREVENT_MULTI_TEXT: Record<number, string> = {
+  [PREVENT_MULTI.none]: 'Launch always, even while another instance works or failed',
+  [PREVENT_MULTI.workingOrError]: 'Do not launch while another instance works or is stopped on an error',
+  [PREVENT_MULTI.working]: 'Do not launch while another instance works',
+  [PREVENT_MULTI.error]: 'Do not launch while another instance is stopped on an error',
+};
+
+const KIB_PER_MIB = 1024;
+
+/** A definition: details, script, schedules with their next runs, launch, instances and charts. */
+export function definitionPage(ctx: PageContext & { user: ConsoleUser }, data: DefinitionPageData): Html {
+  const d = data.definition;
+  const user = ctx.user;
+  const row: DefinitionRow = { definition: d, admins: data.admins, latest: undefined, starred: data.starred };
+  const back = `/definitions/${d.id}`;
+  const actions = data.canAdminister
+    ? html`<div class="actions">
+  <a class="btn" href="/definitions/${d.id}/edit">Edit</a>
+  <a class="btn" href="/definitions/new?dup_from=${d.id}">Duplicate</a>
+  ${actionButton(user, `/definitions/${d.id}/suspend`, d.suspended ? 'Resume scheduling' : 'Suspend scheduling', {
+    fields: { suspended: d.suspended ? 'false' : 'true' },
+    ...(d.suspended ? {} : { confirm: `Suspend every schedule of ${d.name}? Cron launches stop until you resume.` }),
+  })}
+  ${actionButton(user, `/definitions/${d.id}/delete`, 'Delete', { danger: true, confirm: `Delete the definition ${d.name}? Its instances stay as history. This cannot be undone.` })}
+</div>`
+    : html`<p class="muted">You can view this definition. Its admins (${data.admins.length > 0 ? data.admins.join(', ') : 'global admins only'}) can change and launch it.</p>`;
+
+  const schedules =
+    d.crons.length === 0
+      ? emptyState('No cron schedule: this job runs only when launched. Add schedules on the edit page.')
+      : table(
+          ['Cron', `Next run (${d.timeZone})`, 'Next run (your time)'],
+          d.crons.map((cron) => {
+            const next = nextRunOf(d, data.now, [cron]);
+            return html`<tr><td><code>${cron}</code></td><td>${next ? inZone(next, d.timeZone) : html`<span class="muted">${d.suspended ? 'suspended' : 'none'}</span>`}</td><td>${next ? timeTag(next) : ''}</td></tr>`;
+          }),
+        );
+  const suspendSchedules =
+    d.suspendCrons.length === 0
+      ? html`<p class="muted">No suspend schedule.</p>`
+      : html`<ul>${d.suspendCrons.map((c) => html`<li><code>${c}</code></li>`)}</ul>`;
+  const next = nextRunOf(d, data.now);
+
+  const instances =
+    data.instances.length === 0
+      ? emptyState(data.olderThan ? 'No older instances.' : 'This definition has never run.')
+      : html`${table(
+          ['#', 'Status', 'Launched by', 'Started', 'Elapsed'],
+          data.instances.map(
+            (i) =>
+              html`<tr><td class="num"><a href="/definitions/${d.id}/instances/${i.id}">${i.id}</a></td><td>${instanceBadge(i)}</td><td>${i.launchedBy}</td><td>${timeTag(i.createdAt)}</td><td>${instanceElapsed(i, data.now)}</td></tr>`,
+          ),
+        )}
+<p class="actions">${data.olderThan ? html`<a href="/definitions/${d.id}">Newest</a>` : ''}${data.instances.length > 0 ? html`<a href="/definitions/${d.id}?before=${data.instances.at(-1)?.id}">Older instances</a>` : ''}</p>`;
+
+  const launch = data.canAdminister
+    ? section(
+        'Launch',
+        html`<details${data.launch ? ' open' : ''}><summary>Launch now, optionally with a changed script or extra environment</summary>
+<form method="post" action="/definitions/${d.id}/instances">
+${csrfField(user)}
+${data.launch?.error ? html`<p class="field-error" role="alert">${data.launch.error}</p>` : ''}
+${scriptEditor('launch-script', 'script', 'Script for this run only', data.launch?.script ?? d.script, data.launch?.problems ?? [])}
+<label for="launch-env">Environment <span class="hint">one KEY=value per line, added before the script</span></label>
+<textarea id="launch-env" name="env" rows="3" class="code" spellcheck="false">${data.launch?.env ?? ''}</textarea>
+<p><button type="submit" class="primary">Launch</button></p>
+</form></details>`,
+        undefined,
+        'launch',
+      )
+    : '';
+
+  const durations = data.stats.map((s) => ({ label: `#${s.instanceId}`, value: s.durationMs, href: `/definitions/${d.id}/instances/${s.instanceId}`, state: s.status }));
+  const memory = data.stats
+    .filter((s) => s.maxRssKb !== null)
+    .map((s) => ({ label: `#${s.instanceId}`, value: (s.maxRssKb ?? 0) / KIB_PER_MIB, href: `/definitions/${d.id}/instances/${s.instanceId}`, state: s.status }));
+
+  return layout(
+    ctx,
+    d.name,
+    html`<h1>${starButton(user, row, back)} ${d.name} <span class="muted">#${d.id}</span> ${d.suspended ? badge('suspended', 'SUSPENDED') : ''}</h1>
+${actions}
+<div class="grid2">
+${section(
+  'Details',
+  html`<dl class="meta">
+<dt>Description</dt><dd>${d.description ? html`<div class="wrap">${d.description}</div>` : html`<span class="muted">none</span>`}</dd>
+<dt>Tags</dt><dd>${d.tags.length > 0 ? tagLinks(d.tags) : html`<span class="muted">none</span>`}</dd>
+<dt>Admins</dt><dd>${data.admins.length > 0 ? data.admins.join(', ') : html`<span class="muted">global admins only</span>`}</dd>
+<dt>Time zone</dt><dd>${d.timeZone}</dd>
+<dt>Next run</dt><dd>${next ? html`${timeTag(next)}` : html`<span class="muted">${d.suspended ? 'scheduling suspended' : 'not scheduled'}</span>`}</dd>
+<dt>Overlap</dt><dd>${PREVENT_MULTI_TEXT[d.preventMulti] ?? d.preventMulti}</dd>
+<dt>API launches</dt><dd>${d.apiAllowed ? 'allowed' : 'not allowed'}</dd>
+<dt>Notifications</dt><dd>${d.notifyAll ? 'every event' : 'failures'}${d.slackChannel ? `, Slack ${d.slackChannel}` : ''}${d.webhookUrl ? ', webhook' : ''}${d.notifyCancellation ? ', cancellations' : ''}</dd>
+<dt>Catch-up</dt><dd>missed slots launch up to ${d.catchUpWindowMinutes} minutes late</dd>
+<dt>Updated</dt><dd>${timeTag(d.updatedAt)} · <a href="/definitions/${d.id}/revisions">Script revisions</a></dd>
+</dl>`,
+)}
+${section('Schedules', html`${schedules}<h3>Suspend schedules</h3>${suspendSchedules}`, undefined, 'schedules')}
+</div>
+${section('Script', renderScript(d.script, (id) => data.names.get(id)))}
+${launch}
+${section('Instances', instances, undefined, 'instances')}
+<div class="grid2">
+${section('Run time per instance', barChart(`Run time of the last ${durations.length} instances`, durations, (ms) => formatDuration(ms)))}
+${section('Peak memory per instance', barChart(`Peak memory of the last ${memory.length} instances`, memory, (mib) => `${mib.toFixed(1)} MiB`))}
+</div>`,
+  );
+}
+
+/** The script editor: a textarea with a line gutter that marks each problem at its line, validated as you type. */
+export function scriptEditor(id: string, name: string, label: string, script: string, problems: readonly ScriptProblem[]): Html {
+  const checked = problems.length > 0;
+  return html`<label for="${id}">${label} <span class="hint">checked as you type; errors are marked at their line</span></label>
+<div class="editor" data-editor data-problems="${jsonForHtml(problems)}"${checked ? ' data-checked' : ''}>
+<div class="gutter" aria-hidden="true"></div>
+<textarea id="${id}" name="${name}" rows="12" class="code" spellcheck="false" autocapitalize="off" autocomplete="off" wrap="off" aria-describedby="${id}-problems">${script}</textarea>
+</div>
+<ul class="problems" id="${id}-problems" aria-live="polite">${problems.map(
+    (p) => html`<li data-line="${p.line}">Line ${p.line}, column ${p.column}: ${p.message}</li>`,
+  )}</ul>`;
+}
+
+/** The values of the create/edit form. */
+export interface DefinitionFormValues {
+  name: string;
+  description: string;
+  script: string;
+  tags: string;
+  crons: string;
+  suspendCrons: string;
+  timeZone: string;
+  preventMulti: number;
+  suspended: boolean;
+  apiAllowed: boolean;
+  notifyCancellation: boolean;
+  notifyAll: boolean;
+  slackChannel: string;
+  webhookUrl: string;
+  catchUpWindowMinutes: string;
+  admins: string;
+  version?: number;
+}
+
+export interface FieldErrors {
+  /** Messages per form field name; `_` for the whole form. */
+  [field: string]: string[];
+}
+
+function fieldErrors(errors: FieldErrors, field: string): Html {
+  return html`${(errors[field] ?? []).map((m) => html`<p class="field-error" id="err-${field}">${m}</p>`)}`;
+}
+
+function textField(name: string, label: string, value: string, errors: FieldErrors, hint = '', type = 'text', extra = ''): Html {
+  return html`<label for="f-${name}">${label}${hint ? html` <span class="hint">${hint}</span>` : ''}</label>
+<input id="f-${name}" type="${type}" name="${name}" value="${value}"${errors[name] ? html` aria-invalid="true" aria-describedby="err-${name}"` : ''}${extra ? html` ${extra}` : ''}>${fieldErrors(errors, name)}`;
+}
+
+function checkbox(name: string, label: string, checked: boolean): Html {
+  return html`<label><input type="checkbox" name="${name}" value="true"${checked ? ' checked' : ''}> ${label}</label>`;
+}
+
+export interface DefinitionFormData {
+  mode: 'new' | 'edit';
+  definitionId?: number;
+  values: DefinitionFormValues;
+  errors: FieldErrors;
+  scriptProblems: readonly ScriptProblem[];
+  knownEmails: string[];
+  timeZones: string[];
+  canChangeAdmins: boolean;
+}
+
+/** The create and edit form. */
+export function definitionFormPage(ctx: PageContext & { user: ConsoleUser }, data: DefinitionFormData): Html {
+  const v = data.values;
+  const title = data.mode === 'new' ? 'New job definition' : `Edit ${v.name}`;
+  const action = data.mode === 'new' ? '/definitions' : `/definitions/${data.definitionId}`;
+  const generalErrors = data.errors._ ?? [];
+  return layout(
+    ctx,
+    title,
+    html`<h1>${title}</h1>
+<form method="post" action="${action}" class="panel" novalidate>
+${csrfField(ctx.user)}
+${v.version !== undefined ? html`<input type="hidden" name="version" value="${v.version}">` : ''}
+${generalErrors.length > 0 ? html`<div class="flash flash-error" role="alert">${generalErrors.map((m) => html`<p>${m}</p>`)}</div>` : ''}
+${textField('name', 'Name', v.name, data.errors, '', 'text', 'required maxlength="180"')}
+<label for="f-description">Description</label>
+<textarea id="f-description" name="description" rows="3">${v.description}</textarea>${fieldErrors(data.errors, 'description')}
+${scriptEditor('f-script', 'script', 'Script', v.script, data.scriptProblems)}${fieldErrors(data.errors, 'script')}
+<div class="grid2">
+<div>
+<label for="f-crons">Cron schedules <span class="hint">one per line, e.g. <code>0 9 * * 1-5</code></span></label>
+<textarea id="f-crons" name="crons" rows="3" class="code" spellcheck="false">${v.crons}</textarea>${fieldErrors(data.errors, 'cron')}
+<label for="f-suspend">Suspend schedules <span class="hint">launches falling on these are skipped</span></label>
+<textarea id="f-suspend" name="suspend_crons" rows="2" class="code" spellcheck="false">${v.suspendCrons}</textarea>${fieldErrors(data.errors, 'suspend_cron')}
+${textField('time_zone', 'Time zone of the schedules', v.timeZone, data.errors, 'IANA name', 'text', 'list="time-zones" autocomplete="off"')}
+<datalist id="time-zones">${data.timeZones.map((z) => html`<option value="${z}">`)}</datalist>
+${textField('catch_up_window_minutes', 'Catch-up window (minutes)', v.catchUpWindowMinutes, data.errors, 'missed slots launch this late at most', 'number', 'min="0" max="10080"')}
+</div>
+<div>
+${textField('tags', 'Tags', v.tags, data.errors, 'comma separated')}
+<label for="f-admins">Admins <span class="hint">emails, one per line: they may change, launch and operate this job</span></label>
+<textarea id="f-admins" name="admins" rows="3" spellcheck="false"${data.canChangeAdmins ? '' : html` readonly aria-describedby="admins-note"`}>${v.admins}</textarea>${fieldErrors(data.errors, 'admins')}
+${data.canChangeAdmins ? '' : html`<p class="hint" id="admins-note">Only a global admin changes who administers a job.</p>`}
+${data.knownEmails.length > 0 ? html`<p class="hint">People who signed in: ${data.knownEmails.join(', ')}</p>` : ''}
+<fieldset><legend>When an instance is still working or failed</legend>
+${[PREVENT_MULTI.workingOrError, PREVENT_MULTI.working, PREVENT_MULTI.error, PREVENT_MULTI.none].map(
+  (value) => html`<label><input type="radio" name="prevent_multi" value="${value}"${v.preventMulti === value ? ' checked' : ''}> ${PREVENT_MULTI_TEXT[value]}</label><br>`,
+)}
+</fieldset>${fieldErrors(data.errors, 'prevent_multi')}
+<fieldset><legend>Options</legend>
+${checkbox('suspended', 'Suspend scheduling', v.suspended)}<br>
+${checkbox('api_allowed', 'Allow launches through the API', v.apiAllowed)}<br>
+${checkbox('notify_all', 'Notify every event (not only failures) to Slack and the webhook', v.notifyAll)}<br>
+${checkbox('notify_cancellation', 'Notify when the system cancels an instance', v.notifyCancellation)}
+</fieldset>
+${textField('slack_channel', 'Slack channel', v.slackChannel, data.errors)}
+${textField('webhook_url', 'Webhook URL', v.webhookUrl, data.errors, '', 'url')}
+</div>
+</div>
+<p class="actions"><button type="submit" class="primary">${data.mode === 'new' ? 'Create definition' : 'Save changes'}</button>
+<a href="${data.mode === 'new' ? '/definitions' : `/definitions/${data.definitionId}`}">Cancel</a></p>
+</form>`,
+  );
+}
+
+/** Script revisions, newest first, each with its diff to the one before. */
+export function revisionsPage(ctx: PageContext & { user: ConsoleUser }, definition: DefinitionRecord, revisions: readonly ScriptRevision[]): Html {
+  const items = revisions.map((rev, i) => {
+    const previous = revisions[i + 1];
+    return html`<section class="panel"><div class="panel-head"><h2>${timeTag(rev.changedAt)}</h2><span class="muted">by ${rev.changedBy}</span></div>
+${previous ? renderDiff(diffLines(previous.script, rev.script)) : html`<p class="muted">First revision</p>${renderDiff(diffLines('', rev.script))}`}</section>`;
+  });
+  return layout(
+    ctx,
+    `Revisions of ${definition.name}`,
+    html`<h1>Script revisions of <a href="/definitions/${definition.id}">${definition.name}</a></h1>
+${items.length > 0 ? items : emptyState('No revision was recorded.')}`,
+  );
+}
+
+/** Summary text of an instance status, for titles. */
+export function statusOf(instance: Instance): string {
+  return instanceStatus(instance);
+}

@@ -1,0 +1,112 @@
+/**
+ * Sign-in with OpenID Connect (Google, Cognito, Okta, ...): discovery from the issuer, the authorization code flow
+ * with PKCE (S256), state and nonce kept in a short-lived signed cookie, and the ID token's signature verified
+ * against the issuer's JWKS (openid-client's non-repudiation checks) besides its issuer, audience, expiry and
+ * nonce. The person must have a verified email whose domain (or Google's `hd`) is allowed, or be a global admin.
+ */
+import * as client from 'openid-client';
+import { ANY_DOMAIN, type OidcSettings } from './console-config';
+import { normalizeEmail } from '../../db/repositories/console-repository';
+
+export const OIDC_START_PATH = '/auth/oidc';
+export const OIDC_CALLBACK_PATH = '/auth/oidc/callback';
+
+/** What the browser must bring back to the callback, kept in the signed sign-in state cookie. */
+export interface SignInState {
+  state: string;
+  nonce: string;
+  verifier: string;
+  returnTo: string;
+}
+
+/** Who signed in, as the ID token says. */
+export interface OidcIdentity {
+  email: string;
+  name: string;
+}
+
+/** A sign-in the console refuses (wrong domain, unverified email); the message is shown to the person. */
+export class SignInRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SignInRefusedError';
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** The OpenID Connect client of the console; discovery runs once, on first use. */
+export class OidcSignIn {
+  private configuration: Promise<client.Configuration> | undefined;
+
+  constructor(
+    private readonly settings: OidcSettings,
+    private readonly admins: readonly string[],
+  ) {}
+
+  private config(): Promise<client.Configuration> {
+    this.configuration ??= (async () => {
+      const issuer = new URL(this.settings.issuer);
+      // Plain http only for a provider on this machine (tests, a local Keycloak); anything else must be https.
+      const insecure = issuer.protocol === 'http:' && LOOPBACK_HOSTS.has(issuer.hostname);
+      const config = await client.discovery(issuer, this.settings.clientId, this.settings.clientSecret, undefined, insecure ? { execute: [client.allowInsecureRequests] } : {});
+      client.enableNonRepudiationChecks(config);
+      return config;
+    })().catch((error: unknown) => {
+      // A provider that was down at the first try is asked again next time.
+      this.configuration = undefined;
+      throw error;
+    });
+    return this.configuration;
+  }
+
+  /** The provider's authorization URL and the state to keep in the browser until the callback. */
+  async start(redirectUri: string, returnTo: string): Promise<{ url: string; state: SignInState }> {
+    const config = await this.config();
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const nonce = client.randomNonce();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope: 'openid email profile',
+      response_type: 'code',
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      nonce,
+    });
+    return { url: url.href, state: { state, nonce, verifier, returnTo } };
+  }
+
+  /**
+   * Redeems the code of a callback URL (with the redirect URI's origin and path) against the kept state; throws
+   * SignInRefusedError when the person may not sign in, and openid-client's errors when the response is invalid.
+   */
+  async finish(callbackUrl: URL, kept: SignInState): Promise<OidcIdentity> {
+    const config = await this.config();
+    const tokens = await client.authorizationCodeGrant(config, callbackUrl, {
+      pkceCodeVerifier: kept.verifier,
+      expectedState: kept.state,
+      expectedNonce: kept.nonce,
+      idTokenExpected: true,
+    });
+    const claims = tokens.claims();
+    if (!claims) throw new SignInRefusedError('the provider sent no ID token');
+    const email = typeof claims.email === 'string' ? normalizeEmail(claims.email) : '';
+    if (email === '') throw new SignInRefusedError('the provider did not share an email address; allow the email scope');
+    if (claims.email_verified === false) throw new SignInRefusedError(`${email} is not verified at the provider`);
+    const name = typeof claims.name === 'string' && claims.name.trim() !== '' ? claims.name.trim() : email;
+    if (!this.allowed(email, typeof claims.hd === 'string' ? claims.hd : undefined)) {
+      throw new SignInRefusedError(`${email} may not sign in here: its domain is not one of the allowed domains`);
+    }
+    return { email, name };
+  }
+
+  private allowed(email: string, hd: string | undefined): boolean {
+    if (this.admins.includes(email)) return true;
+    const domains = this.settings.allowedDomains;
+    if (domains.includes(ANY_DOMAIN)) return true;
+    const domain = email.slice(email.lastIndexOf('@') + 1);
+    return domains.includes(domain) || (hd !== undefined && domains.includes(hd.toLowerCase()));
+  }
+}
