@@ -9,17 +9,12 @@ import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
 import { createDatabase } from '../../db/connection';
 import { parseApiConfig } from '../shared/config';
-import type { DatabaseConfig } from '../shared/config';
 import { createEngineServices } from '../shared/engine-services';
 import { createHttpApp } from '../shared/http-app';
+import { dataApiUrl } from '../shared/lambda-runtime';
 
 const config = parseApiConfig(process.env);
 const logger = new Logger({ logLevel: config.logLevel });
-
-/** The Data API URL of `db/connection.ts` for the configured cluster. */
-function dataApiUrl(database: DatabaseConfig): string {
-  return `data-api://${database.clusterArn}?secret=${encodeURIComponent(database.secretArn)}&database=${encodeURIComponent(database.databaseName)}`;
-}
 
 const services = createEngineServices(createDatabase(dataApiUrl(config.database)), { declaredQueues: config.declaredQueues });
 const lambda = new LambdaClient({});

@@ -1,0 +1,144 @@
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ApiClientRepository } from '../../db/repositories/api-client-repository';
+import { ENV_KEYS } from '../../functions/shared/env-keys';
+import { ensureApiClients } from '../../functions/shared/http-auth';
+import type * as ApiModule from '../../functions/api/handler';
+import { basicAuth } from '../api/api-fixtures';
+import { insertDefinition, servicesFor } from '../helpers/engine-fixtures';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+import { applyEnv, functionEnv, lambdaContext } from './function-fixtures';
+
+const API = 'kuroko-test-api';
+const PROCESSOR = 'kuroko-test-processor';
+const LAUNCHER = { name: 'batch-launcher', secret: 'launch-secret-1' };
+const READER = { name: 'dashboard', secret: 'read-secret-1' };
+const lambda = mockClient(LambdaClient);
+
+let tdb: TestDatabase;
+let api: typeof ApiModule;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('data-api');
+  const services = servicesFor(tdb);
+  await ensureApiClients(
+    new ApiClientRepository(tdb.db, services.ids, services.clock),
+    `${LAUNCHER.name}:${LAUNCHER.secret}:launch,${READER.name}:${READER.secret}:read`,
+  );
+  applyEnv(functionEnv(tdb, { [ENV_KEYS.processorFunction]: PROCESSOR, [ENV_KEYS.declaredQueues]: '["@default"]' }));
+  api = await import('../../functions/api/handler');
+});
+afterAll(async () => {
+  await tdb?.close();
+});
+beforeEach(() => {
+  lambda.reset();
+  lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+});
+
+/** An API Gateway HTTP API event, payload format 2.0, as the `$default` stage delivers it for `routeKey`. */
+function httpApiEvent(
+  method: string,
+  path: string,
+  options: { routeKey?: string; headers?: Record<string, string>; body?: string; query?: string } = {},
+): APIGatewayProxyEventV2 {
+  const now = new Date('2026-03-01T12:00:00Z');
+  return {
+    version: '2.0',
+    routeKey: options.routeKey ?? `ANY /v1/{proxy+}`,
+    rawPath: path,
+    rawQueryString: options.query ?? '',
+    headers: {
+      accept: 'application/json',
+      host: 'abcdef1234.execute-api.us-east-1.amazonaws.com',
+      'user-agent': 'curl/8.5.0',
+      'x-amzn-trace-id': 'Root=1-65e1c2a0-0123456789abcdef01234567',
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-port': '443',
+      'x-forwarded-proto': 'https',
+      ...options.headers,
+    },
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abcdef1234',
+      domainName: 'abcdef1234.execute-api.us-east-1.amazonaws.com',
+      domainPrefix: 'abcdef1234',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'curl/8.5.0' },
+      requestId: 'Tm9uZQ-EXAMPLE=',
+      routeKey: options.routeKey ?? `ANY /v1/{proxy+}`,
+      stage: '$default',
+      time: '01/Mar/2026:12:00:00 +0000',
+      timeEpoch: now.getTime(),
+    },
+    isBase64Encoded: false,
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  };
+}
+
+const invoke = async (event: APIGatewayProxyEventV2) =>
+  (await api.handler(event as never, lambdaContext(API) as never)) as APIGatewayProxyResult & { headers: Record<string, string> };
+
+const invokedFunctions = () =>
+  lambda.commandCalls(InvokeCommand).map((c) => ({ name: c.args[0].input.FunctionName, type: c.args[0].input.InvocationType }));
+
+describe('api handler', () => {
+  it('answers GET /v1/health without credentials in the Lambda proxy response shape', async () => {
+    const response = await invoke(httpApiEvent('GET', '/v1/health', { routeKey: 'GET /v1/health' }));
+    expect(response.statusCode).toBe(200);
+    expect(response.isBase64Encoded).toBe(false);
+    expect(response.headers['content-type']).toMatch(/^application\/json/);
+    expect(JSON.parse(response.body)).toEqual({ status: 'ok' });
+    expect(invokedFunctions()).toEqual([]);
+  });
+
+  it('launches an instance for an authenticated POST and nudges the processor', async () => {
+    await insertDefinition(tdb.db, 1, 'noop:\n');
+    const response = await invoke(
+      httpApiEvent('POST', '/v1/definitions/1/instances', {
+        headers: { authorization: basicAuth(LAUNCHER.name, LAUNCHER.secret), 'content-type': 'application/json' },
+        body: JSON.stringify({ env: { GREETING: 'hello' } }),
+      }),
+    );
+    expect(response.statusCode).toBe(201);
+    const body = JSON.parse(response.body) as { id: number; status: string; job_definition_id: number; launched_by: string };
+    expect(body).toMatchObject({ status: 'working', job_definition_id: 1, launched_by: `instances API (${LAUNCHER.name})` });
+    const row = await tdb.db.selectFrom('job_instances').select(['id', 'job_definition_id']).where('id', '=', body.id).executeTakeFirstOrThrow();
+    expect(Number(row.job_definition_id)).toBe(1);
+    expect(invokedFunctions()).toEqual([{ name: PROCESSOR, type: 'Event' }]);
+  });
+
+  it('refuses a launch without credentials, or with a read-only client, and nudges nobody', async () => {
+    await insertDefinition(tdb.db, 2, 'noop:\n');
+    const anonymous = await invoke(httpApiEvent('POST', '/v1/definitions/2/instances', { body: '{}', headers: { 'content-type': 'application/json' } }));
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers['www-authenticate']).toMatch(/^Basic/);
+    const reader = await invoke(
+      httpApiEvent('POST', '/v1/definitions/2/instances', {
+        body: '{}',
+        headers: { 'content-type': 'application/json', authorization: basicAuth(READER.name, READER.secret) },
+      }),
+    );
+    expect(reader.statusCode).toBe(403);
+    expect(await tdb.db.selectFrom('job_instances').select('id').where('job_definition_id', '=', 2).execute()).toEqual([]);
+    expect(invokedFunctions()).toEqual([]);
+  });
+
+  it('passes the query string of a payload 2.0 event through to the routes', async () => {
+    await insertDefinition(tdb.db, 3, 'noop:\n');
+    const services = servicesFor(tdb);
+    const older = await services.operations.launch({ definitionId: 3, launchedBy: 'test' });
+    const newer = await services.operations.launch({ definitionId: 3, launchedBy: 'test' });
+    const list = (query: string) =>
+      invoke(httpApiEvent('GET', '/v1/definitions/3/instances', { query, headers: { authorization: basicAuth(READER.name, READER.secret) } }));
+
+    const page = await list('limit=1');
+    expect(page.statusCode).toBe(200);
+    expect((JSON.parse(page.body) as { id: number }[]).map((i) => i.id)).toEqual([newer.instance.id]);
+    const next = await list(`limit=1&before_id=${newer.instance.id}`);
+    expect((JSON.parse(next.body) as { id: number }[]).map((i) => i.id)).toEqual([older.instance.id]);
+    const invalid = await list('limit=zero');
+    expect(invalid.statusCode).toBe(400);
+  });
+});
