@@ -148,6 +148,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     services,
     onLaunch: () => loops.processor.nudge(),
     declaredQueues: options.declaredQueues,
+    outputs: logSink,
     ...(options.console ? { console: { config: options.console, ...(localSignIn ? { localSignIn } : {}) } } : {}),
   });
   const server = await listen(app.fetch, options.host, options.port);

@@ -104,6 +104,15 @@ export class QueryRepository {
     return row ? toInstance(row) : undefined;
   }
 
+  /** True when the execution (running or archived) belongs to the instance. */
+  async executionBelongsTo(instanceId: number, executionId: number): Promise<boolean> {
+    const [current, done] = await Promise.all([
+      this.db.selectFrom('executions').select('id').where('id', '=', executionId).where('job_instance_id', '=', instanceId).executeTakeFirst(),
+      this.db.selectFrom('execution_histories').select('id').where('execution_id', '=', executionId).where('job_instance_id', '=', instanceId).executeTakeFirst(),
+    ]);
+    return current !== undefined || done !== undefined;
+  }
+
   /** An instance of the definition with its tokens and commands; NotFoundError when it belongs to another definition. */
   async getInstanceDetail(definitionId: number, instanceId: number): Promise<InstanceDetail> {
     const instance = await this.findInstance(instanceId);

@@ -4,9 +4,11 @@
  */
 import middy from '@middy/core';
 import { Logger } from '@aws-lambda-powertools/logger';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
+import { CloudWatchLogSink } from '../../agent/cloudwatch-log-sink';
 import { createDatabase } from '../../db/connection';
 import { parseApiConfig } from '../shared/config';
 import { createEngineServices } from '../shared/engine-services';
@@ -28,6 +30,10 @@ const app = createHttpApp({
     error: (message, extra) => logger.error(message, extra ?? {}),
   },
   declaredQueues: config.declaredQueues,
+  // The agents stream each command's output to this group; the output endpoint reads it back.
+  ...(config.executionLogGroupName
+    ? { outputs: new CloudWatchLogSink({ client: new CloudWatchLogsClient({}), logGroupName: config.executionLogGroupName }) }
+    : {}),
   onLaunch: () => {
     processorHasWork = true;
   },

@@ -17,6 +17,7 @@ import { ApiClientAuthenticator, authenticate } from './http-auth';
 import { ApiError, HTTP_STATUS, errorBody, errorResponse, toApiError, validationFailure } from './http-errors';
 import type { HttpLogger } from './http-errors';
 import { registerRoutes, SECURITY_SCHEME } from './http-routes';
+import type { LogSink } from '../../agent/log-sink';
 import type { App, AppEnv } from './http-routes';
 import { DEFAULT_HTTP_LIMITS, buildSchemas, healthSchema } from './http-schemas';
 import type { HttpLimits } from './http-schemas';
@@ -39,6 +40,8 @@ export interface HttpAppDeps {
   declaredQueues?: readonly string[];
   /** Called after a launch, retry or skip gave the processor work. */
   onLaunch?: () => void;
+  /** Where the agents stream command output, for the execution output endpoint (none: that endpoint answers 404). */
+  outputs?: Pick<LogSink, 'read'>;
   /** Serve the web console at `/` too (functions/console). */
   console?: ConsoleOptions;
 }
@@ -134,6 +137,7 @@ export function createHttpApp(deps: HttpAppDeps): App {
     schemas: buildSchemas(limits),
     declaredQueues,
     onLaunch: deps.onLaunch ?? (() => undefined),
+    outputs: deps.outputs,
   });
 
   if (deps.console) {

@@ -10,6 +10,7 @@ import { ForbiddenError, NotFoundError, ValidationError } from '../../core/error
 import type { InstanceOperations } from '../../core/services/instance-operations';
 import { API_SCOPE } from '../../db/repositories/api-client-repository';
 import type { ApiScope } from '../../db/repositories/api-client-repository';
+import type { LogSink } from '../../agent/log-sink';
 import type { DefinitionRepository } from '../../db/repositories/definition-repository';
 import type { QueryRepository } from '../../db/repositories/query-repository';
 import { requireScope } from './http-auth';
@@ -29,6 +30,7 @@ import {
   definitionParams,
   definitionSchema,
   errorSchema,
+  executionParams,
   executionSchema,
   instanceDetailSchema,
   instanceParams,
@@ -53,9 +55,18 @@ export interface RouteServices {
   declaredQueues: readonly string[];
   /** Nudges the processor after a launch, retry or skip (the local mode runs a pass; AWS invokes the function). */
   onLaunch: () => void;
+  /** Where agents stream each command's whole output (files locally, CloudWatch Logs in AWS), if readable here. */
+  outputs: Pick<LogSink, 'read'> | undefined;
 }
 
 const JSON_TYPE = 'application/json';
+
+/** Largest window of output one request returns. */
+const MAX_OUTPUT_BYTES = 8 * 1024 * 1024;
+const outputQuery = z.object({
+  offset_bytes: z.coerce.number().int().min(0).optional(),
+  max_bytes: z.coerce.number().int().min(1).max(MAX_OUTPUT_BYTES).optional(),
+});
 export const SECURITY_SCHEME = 'basicAuth';
 const secured = [{ [SECURITY_SCHEME]: [] }];
 
@@ -290,6 +301,30 @@ export function registerRoutes(app: App, services: RouteServices): void {
       await instanceOf(id, instance_id);
       const logs = await queries.listLogs(instance_id, { limit: limit ?? schemas.maxPageSize, offset: offset ?? 0 });
       return reply(c, z.array(logSchema), logs.map(logResource), HTTP_STATUS.ok);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/v1/definitions/{id}/instances/{instance_id}/executions/{execution_id}/output',
+      summary: "A command's whole output as streamed by its agent (the log line keeps only its head and tail)",
+      middleware: scoped(API_SCOPE.read),
+      security: secured,
+      request: { params: executionParams, query: outputQuery },
+      responses: { 200: { description: 'the output, UTF-8 text', content: { 'text/plain': { schema: z.string() } } }, ...errors(400, 404) },
+    }),
+    async (c) => {
+      const { id, instance_id, execution_id } = c.req.valid('param');
+      const { offset_bytes, max_bytes } = c.req.valid('query');
+      await instanceOf(id, instance_id);
+      if (!(await queries.executionBelongsTo(instance_id, execution_id))) throw new NotFoundError('execution', execution_id);
+      if (!services.outputs) throw new NotFoundError('output store of execution', execution_id);
+      const text = await services.outputs.read(execution_id, {
+        ...(offset_bytes !== undefined ? { offsetBytes: offset_bytes } : {}),
+        ...(max_bytes !== undefined ? { maxBytes: max_bytes } : {}),
+      });
+      return c.text(text, HTTP_STATUS.ok);
     },
   );
 

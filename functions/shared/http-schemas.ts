@@ -78,6 +78,7 @@ const idParam = (name: string) =>
 
 export const definitionParams = z.object({ id: idParam('id') });
 export const instanceParams = z.object({ id: idParam('id'), instance_id: idParam('instance_id') });
+export const executionParams = z.object({ id: idParam('id'), instance_id: idParam('instance_id'), execution_id: idParam('execution_id') });
 export const tokenParams = z.object({ id: idParam('id'), instance_id: idParam('instance_id'), token_id: idParam('token_id') });
 export const workerParams = z.object({ id: idParam('id') });
 

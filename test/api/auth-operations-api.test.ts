@@ -203,6 +203,7 @@ describe('authentication, scopes, operations and limits (sqlite)', () => {
         'GET /v1/definitions/{id}/instances/{instance_id}',
         'DELETE /v1/definitions/{id}/instances/{instance_id}',
         'GET /v1/definitions/{id}/instances/{instance_id}/logs',
+        'GET /v1/definitions/{id}/instances/{instance_id}/executions/{execution_id}/output',
         'POST /v1/definitions/{id}/instances/{instance_id}/tokens/{token_id}/retry',
         'POST /v1/definitions/{id}/instances/{instance_id}/tokens/{token_id}/skip',
         'GET /v1/stats/instance',

@@ -37,6 +37,17 @@ describe('npm start', () => {
     expect(messages[0]).toBe('Launched by instances API (local)');
     expect(messages.some((m) => m.includes('[SUCCESS]') && m.includes(`hello from kuroko (instance ${launched.body.id})`))).toBe(true);
 
+    // The whole output of each command, as its agent streamed it.
+    const detail = await dev.api<{ executions: { id: number; shell: string }[] }>(`/v1/definitions/${definitionId}/instances/${launched.body.id}`);
+    const greeting = detail.body.executions.find((e) => e.shell.startsWith('echo "$GREETING'));
+    const output = await fetch(`${dev.url}/v1/definitions/${definitionId}/instances/${launched.body.id}/executions/${greeting!.id}/output`, {
+      headers: { authorization: dev.authorization },
+    });
+    expect(output.status).toBe(200);
+    expect(await output.text()).toBe(`hello from kuroko (instance ${launched.body.id})\n`);
+    const foreign = await dev.api(`/v1/definitions/${definitionId}/instances/${launched.body.id}/executions/999999/output`);
+    expect(foreign.status).toBe(404);
+
     // Ctrl-C stops cleanly; a restart on the same data dir keeps everything and seeds nothing twice.
     await dev.stop('SIGINT');
     expect(dev.stdout()).toMatch(/\nstopped\n$/);
