@@ -90,8 +90,14 @@ export class OidcSignIn {
       expectedNonce: kept.nonce,
       idTokenExpected: true,
     });
-    const claims = tokens.claims();
-    if (!claims) throw new SignInRefusedError('the provider sent no ID token');
+    const idClaims = tokens.claims();
+    if (!idClaims) throw new SignInRefusedError('the provider sent no ID token');
+    let claims: Record<string, unknown> = idClaims;
+    // Some providers (Okta, oidc-provider by default) keep profile and email claims out of the ID token when an
+    // access token comes with it; the UserInfo endpoint has them, bound to the ID token's subject.
+    if (typeof idClaims.email !== 'string' && tokens.access_token) {
+      claims = { ...(await client.fetchUserInfo(config, tokens.access_token, idClaims.sub)), ...idClaims };
+    }
     const email = typeof claims.email === 'string' ? normalizeEmail(claims.email) : '';
     if (email === '') throw new SignInRefusedError('the provider did not share an email address; allow the email scope');
     if (claims.email_verified === false) throw new SignInRefusedError(`${email} is not verified at the provider`);

@@ -84,7 +84,7 @@ describe('console access control', () => {
   const definitionForm = (overrides: Record<string, string> = {}) => ({ name: 'changed', script: 'execute: echo changed\n', time_zone: 'UTC', prevent_multi: '1', admins: PEOPLE.viewer.email, ...overrides });
 
   /** Every console write and the body a form would send; `:def` is the definition the person acts on. */
-  const writes = (def: number, instance: number, token: number) => [
+  const writes = (def: number, instance: number, token: number): { route: string; path: string; body: Record<string, string> }[] => [
     { route: '/definitions', path: '/definitions', body: definitionForm({ name: 'created' }) },
     { route: '/definitions/:id', path: `/definitions/${def}`, body: definitionForm() },
     { route: '/definitions/:id/delete', path: `/definitions/${def}/delete`, body: {} },

@@ -1,0 +1,134 @@
+/** The console's pure pieces: signed values, one-time links, return paths, config, escaping, script links and diffs. */
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseEnvLines, safeReturnTo } from '../../functions/console/console-app';
+import { readConsoleConfig } from '../../functions/console/console-config';
+import { COOKIE_PURPOSE, csrfMatches, decodeSession, encodeSession, newSession, signValue, verifyValue } from '../../functions/console/console-session';
+import { html, raw } from '../../functions/console/html-template';
+import { LOCAL_SIGN_IN_TTL_MS, LocalSignIn } from '../../functions/console/local-sign-in';
+import { diffLines, referencedIds, renderScript } from '../../functions/console/script-view';
+
+const SECRET = 'x'.repeat(40);
+const NOW = 1_800_000_000_000;
+
+describe('signed cookies', () => {
+  it('round-trips a session and refuses a changed payload, another key, another purpose or an expired one', () => {
+    const session = newSession('a@example.com', 'A', NOW);
+    const token = encodeSession(SECRET, session);
+    expect(decodeSession(SECRET, token, NOW)).toEqual(session);
+    const [payload, mac] = token.split('.') as [string, string];
+    const forged = Buffer.from(JSON.stringify({ email: 'root@example.com', name: 'A', csrf: session.csrf, exp: session.expiresAt })).toString('base64url');
+    expect(decodeSession(SECRET, `${forged}.${mac}`, NOW)).toBeUndefined();
+    expect(decodeSession('y'.repeat(40), token, NOW)).toBeUndefined();
+    expect(decodeSession(SECRET, `${payload}.${mac.slice(1)}`, NOW)).toBeUndefined();
+    expect(decodeSession(SECRET, token, session.expiresAt)).toBeUndefined();
+    const state = signValue(SECRET, COOKIE_PURPOSE.signInState, { email: 'a@example.com', name: 'A', csrf: 'c' }, NOW + 1000);
+    expect(verifyValue(SECRET, COOKIE_PURPOSE.signInState, state, NOW)).toBeDefined();
+    expect(decodeSession(SECRET, state, NOW)).toBeUndefined();
+  });
+
+  it('compares CSRF tokens exactly', () => {
+    const session = newSession('a@example.com', 'A', NOW);
+    expect(csrfMatches(session, session.csrf)).toBe(true);
+    expect(csrfMatches(session, `${session.csrf}x`)).toBe(false);
+    expect(csrfMatches(session, '')).toBe(false);
+    expect(csrfMatches(session, undefined)).toBe(false);
+    expect(newSession('a@example.com', 'A', NOW).csrf).not.toBe(session.csrf);
+  });
+});
+
+describe('one-time sign-in links', () => {
+  it('work once and only within their lifetime', () => {
+    let now = NOW;
+    const links = new LocalSignIn(() => now);
+    const first = links.issue();
+    const second = links.issue();
+    expect(links.redeem(first)).toBe(true);
+    expect(links.redeem(first)).toBe(false);
+    expect(links.redeem('made-up')).toBe(false);
+    expect(links.redeem(undefined)).toBe(false);
+    now += LOCAL_SIGN_IN_TTL_MS;
+    expect(links.redeem(second)).toBe(false);
+    expect(links.link('http://127.0.0.1:3000/')).toMatch(/^http:\/\/127\.0\.0\.1:3000\/auth\/local\?token=[A-Za-z0-9_-]{43}$/);
+  });
+});
+
+describe('return paths', () => {
+  it('keep relative paths and send anything else home', () => {
+    expect(safeReturnTo('/definitions/3?x=1')).toBe('/definitions/3?x=1');
+    for (const bad of [undefined, '', 'https://evil.test/', '//evil.test/', '/\\evil.test', 'javascript:alert(1)', '/a\r\nSet-Cookie: x']) {
+      expect(safeReturnTo(bad)).toBe('/');
+    }
+  });
+});
+
+describe('console configuration', () => {
+  it('lists every problem at once', () => {
+    expect(() =>
+      readConsoleConfig({ KUROKO_CONSOLE_SECRET: 'short', KUROKO_OIDC_ISSUER: 'not a url', KUROKO_CONSOLE_ADMINS: 'nobody' }, { localSignIn: 'never' }),
+    ).toThrow(/at least 32[\s\S]*KUROKO_OIDC_ISSUER must be[\s\S]*CLIENT_ID is required[\s\S]*CLIENT_SECRET is required[\s\S]*ALLOWED_DOMAINS is required[\s\S]*`nobody` is not an email/);
+  });
+
+  it('keeps a generated secret in the data dir, and offers the local link as asked', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kuroko-console-config-'));
+    try {
+      const file = join(dir, 'nested', 'console-secret');
+      const first = readConsoleConfig({}, { secretFile: file, localSignIn: 'always' });
+      expect(first.secret.length).toBeGreaterThanOrEqual(32);
+      expect(readFileSync(file, 'utf8').trim()).toBe(first.secret);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(readConsoleConfig({}, { secretFile: file, localSignIn: 'always' }).secret).toBe(first.secret);
+      const oidcEnv = {
+        KUROKO_OIDC_ISSUER: 'https://accounts.google.com',
+        KUROKO_OIDC_CLIENT_ID: 'id',
+        KUROKO_OIDC_CLIENT_SECRET: 'secret',
+        KUROKO_OIDC_ALLOWED_DOMAINS: '@Example.com, example.org',
+        KUROKO_CONSOLE_ADMINS: 'Boss@Example.com',
+      };
+      const warnings: string[] = [];
+      const server = readConsoleConfig(oidcEnv, { localSignIn: 'without-oidc', warn: (m) => warnings.push(m) });
+      expect(server.localSignIn).toBe(false);
+      expect(server.oidc?.allowedDomains).toEqual(['example.com', 'example.org']);
+      expect(server.admins).toEqual(['boss@example.com']);
+      expect(warnings).toHaveLength(1);
+      expect(readConsoleConfig({}, { localSignIn: 'without-oidc' }).localSignIn).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('rendering', () => {
+  it('escapes interpolated text but not nested markup', () => {
+    const name = '<script>alert("x")</script> & \'q\'';
+    expect(html`<p title="${name}">${name}${html`<b>${'<i>'}</b>`}${[raw('<br>'), 'a<b']}${null}${false}</p>`.value).toBe(
+      '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;<b>&lt;i&gt;</b><br>a&lt;b</p>',
+    );
+  });
+
+  it('links wait and sub_process ids to their definitions', () => {
+    const script = 'wait: 12/daily, 34/hourly timeout=30\nsub_process: 56\nexecute: echo 78/daily\n';
+    expect(referencedIds(script)).toEqual([12, 34, 56]);
+    const out = renderScript(script, (id) => (id === 12 ? 'upstream <job>' : undefined)).value;
+    expect(out).toContain('<a href="/definitions/12" title="upstream &lt;job&gt;">12</a><span class="note"> (upstream &lt;job&gt;)</span>/daily');
+    expect(out).toContain('<a href="/definitions/34"');
+    expect(out).toContain('<a href="/definitions/56"');
+    expect(out).not.toContain('/definitions/78');
+  });
+
+  it('diffs script revisions line by line', () => {
+    expect(diffLines('a\nb\nc\n', 'a\nc\nd\n')).toEqual([
+      { op: 'same', text: 'a' },
+      { op: 'removed', text: 'b' },
+      { op: 'same', text: 'c' },
+      { op: 'added', text: 'd' },
+    ]);
+    expect(diffLines('', 'x')).toEqual([{ op: 'added', text: 'x' }]);
+  });
+
+  it('reads KEY=value environment lines and reports the others', () => {
+    expect(parseEnvLines('A=1\n\nB = two=2\r\nnot a pair\n')).toEqual({ env: { A: '1', B: ' two=2' }, problems: ['environment line 4: expected KEY=value'] });
+  });
+});
