@@ -37,8 +37,8 @@ describe('OpenID Connect sign-in', () => {
   beforeAll(async () => {
     // The provider's port must be known before the console starts (its issuer) and the console's before the provider
     // is built (the client's redirect URI): listen first, plug the provider in after.
-    let providerHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
-    providerServer = createServer((req, res) => (providerHandler ? providerHandler(req, res) : res.writeHead(503).end()));
+    const plug: { handler?: (req: IncomingMessage, res: ServerResponse) => void } = {};
+    providerServer = createServer((req, res) => (plug.handler ? plug.handler(req, res) : res.writeHead(503).end()));
     const issuer = `http://127.0.0.1:${await listen(providerServer)}`;
 
     tdb = await createTestDatabase('sqlite');
@@ -80,7 +80,7 @@ describe('OpenID Connect sign-in', () => {
       // The dev login form takes any login; the login is the email of the person.
       findAccount: (_ctx, sub) => ({ accountId: sub, claims: () => ({ sub, email: sub, email_verified: true, name: `Person ${sub.split('@')[0]}` }) }),
     });
-    providerHandler = provider.callback();
+    plug.handler = provider.callback();
 
     browser = await launchBrowser();
     page = browser.page;
