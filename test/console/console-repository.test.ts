@@ -1,0 +1,94 @@
+/** The console's people and overview queries on every dialect (driver value shapes differ; the results must not). */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ConsoleRepository } from '../../db/repositories/console-repository';
+import type { EngineServices } from '../../functions/shared/engine-services';
+import { insertDefinition, runUntilIdle, servicesFor } from '../helpers/engine-fixtures';
+import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
+
+describeEachDialect('console repository', (dialect) => {
+  let tdb: TestDatabase;
+  let services: EngineServices;
+  let people: ConsoleRepository;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase(dialect);
+    services = servicesFor(tdb);
+    people = new ConsoleRepository(tdb.db, services.ids, services.clock);
+    await insertDefinition(tdb.db, 1, 'execute: ok\n', { name: 'ok-job' });
+    await insertDefinition(tdb.db, 2, 'execute: bad\n', { name: 'bad-job' });
+  });
+  afterAll(async () => {
+    await tdb?.close();
+  });
+
+  it('records sign-ins, admins and stars by lower-cased email', async () => {
+    const first = await people.recordSignIn('Alice@Example.com', 'Alice');
+    const again = await people.recordSignIn('alice@example.com', 'Alice A.');
+    expect(again.id).toBe(first.id);
+    expect(again.name).toBe('Alice A.');
+    expect((await people.listUsers()).map((u) => u.email)).toEqual(['alice@example.com']);
+
+    await people.setAdmins(1, ['Bob@Example.com', 'alice@example.com', 'bob@example.com', '']);
+    expect((await people.adminsOf([1, 2])).get(1)).toEqual(['alice@example.com', 'bob@example.com']);
+    expect(await people.isDefinitionAdmin(1, 'BOB@example.com')).toBe(true);
+    expect(await people.isDefinitionAdmin(2, 'bob@example.com')).toBe(false);
+    await people.setAdmins(1, ['carol@example.com']);
+    expect((await people.adminsOf()).get(1)).toEqual(['carol@example.com']);
+
+    await people.setStar('Alice@example.com', 1, true);
+    await people.setStar('alice@example.com', 1, true);
+    await people.setStar('alice@example.com', 2, true);
+    await people.setStar('alice@example.com', 2, false);
+    expect([...(await people.starredIds('alice@example.com'))]).toEqual([1]);
+    await people.forgetDefinition(1);
+    expect((await people.starredIds('alice@example.com')).size).toBe(0);
+    expect((await people.adminsOf([1])).size).toBe(0);
+  });
+
+  it('reads the overview: latest, working, failed, stats and timelines', async () => {
+    const launch = async (definitionId: number) => (await services.operations.launch({ definitionId, launchedBy: 'test' })).instance.id;
+    const ok = await launch(1);
+    const bad = await launch(2);
+    await runUntilIdle(services, (shell) => (shell === 'bad' ? 1 : 0));
+    const working = await launch(1);
+    await tdb.db
+      .insertInto('memory_samples')
+      .values({ id: 99_001, execution_id: 1, job_instance_id: ok, job_definition_id: 1, rss_kb: 2048, sampled_at: new Date() })
+      .execute();
+
+    const latest = await people.latestInstances([1, 2]);
+    expect(latest.get(1)?.id).toBe(working);
+    expect(latest.get(2)?.id).toBe(bad);
+    expect((await people.workingInstances(10)).map((i) => [i.id, i.definitionName])).toEqual([[working, 'ok-job']]);
+    expect((await people.workingInstances(10, [2])).length).toBe(0);
+    expect((await people.failedInstances(10)).map((i) => [i.id, i.definitionName])).toEqual([[bad, 'bad-job']]);
+    expect(await people.canceledSince(new Date(0), 10)).toEqual([]);
+
+    const stats = await people.instanceStats(1, 10);
+    expect(stats.map((s) => [s.instanceId, s.status, s.maxRssKb])).toEqual([
+      [ok, 'success', 2048],
+      [working, 'working', null],
+    ]);
+    expect(await people.liveOutputs(ok)).toEqual([]);
+
+    const from = new Date(Date.now() - 3_600_000);
+    const to = new Date(Date.now() + 60_000);
+    const executions = await people.executionTimeline(from, to, 100);
+    expect(executions.map((b) => [b.instanceId, b.group, b.state]).sort()).toEqual(
+      [
+        [ok, 'test-host', 'success'],
+        [bad, 'test-host', 'failure'],
+      ].sort(),
+    );
+    const instances = await people.instanceTimeline(from, to, 100);
+    expect(instances.map((b) => [b.instanceId, b.state]).sort()).toEqual(
+      [
+        [ok, 'success'],
+        [bad, 'error'],
+        [working, 'working'],
+      ].sort(),
+    );
+    expect(await people.instanceTimeline(new Date(Date.now() - 7_200_000), new Date(Date.now() - 3_600_000), 100)).toEqual([]);
+    expect(await people.instanceEnv(ok)).toBe('{}');
+  });
+});
