@@ -4,6 +4,7 @@ import { historyOf } from '../../core/engine/workflow-engine';
 import { formatExecutionResult } from '../../core/engine/execution-result';
 import { LOG_LEVEL, TOKEN_STATUS, type Definition, type Execution, type Instance, type Token } from '../../core/model';
 import type { Clock, IdGenerator, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
+import { isDuplicateKeyError } from '../db-errors';
 import type { Database } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
 import { withTransaction } from './transaction';
@@ -139,7 +140,16 @@ export class StepStore implements StepReader, StepWriter {
       }
     }
     if (!(await this.writeToken(this.db, outcome))) return false;
-    if (outcome.newExecution) await this.db.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
+    if (outcome.newExecution) {
+      try {
+        await this.db.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
+      } catch (error) {
+        // Another processor read the token between our fenced update and this insert, found no command yet and
+        // queued its own first: the unique key on token_id kept one. Its step stands; ours changed nothing else.
+        if (isDuplicateKeyError(error)) return false;
+        throw error;
+      }
+    }
     await insertLogs(this.db, this.ids, outcome.logs);
     return true;
   }

@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { ConflictError } from '../../core/errors';
+import { WorkflowEngine } from '../../core/engine/workflow-engine';
+import type { StepStore } from '../../db/repositories/step-store';
 import { FakeClock } from '../helpers/in-memory-store';
 import { describeEachDialect, createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { eventTypes, finishExecutionsAsAgent, insertDefinition, logMessages, runUntilIdle, servicesFor, statusOf } from '../helpers/engine-fixtures';
@@ -64,6 +66,22 @@ describeEachDialect('engine on the database', (dialect) => {
     expect(await services.steps.commit(second!)).toBe(false);
     const row = await tdb.db.selectFrom('tokens').select(['path', 'version']).executeTakeFirstOrThrow();
     expect(row).toEqual({ path: '/0-noop', version: 1 });
+  });
+
+  it('keeps one command when a second processor read the token before the first queued its command', async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 1, 'execute: once\n');
+    await services.operations.launch({ definitionId: 1, launchedBy: 'test' });
+    await services.processorPass(); // root -> /0-execute
+    const [token] = await services.steps.listProcessableTokens(0, 10);
+    const first = await services.engine.step(token!);
+    expect(await services.steps.commit(first!)).toBe(true);
+    // The second processor saw the token after the first one's fenced update but before its command existed.
+    const blind = new WorkflowEngine({ reader: Object.assign(Object.create(services.steps) as StepStore, { findExecutionByToken: async () => undefined }), clock: services.clock, ids: services.ids });
+    const second = await blind.step(first!.token!);
+    expect(second?.newExecution).toBeDefined();
+    expect(await services.steps.commit(second!)).toBe(false);
+    expect(await tdb.db.selectFrom('executions').select('shell').execute()).toEqual([{ shell: 'once' }]);
   });
 
   it('cancels an instance: tokens gone, unclaimed commands dropped, running ones get a TERM once', async () => {

@@ -156,7 +156,12 @@ describe('monitor and notifications with real processes', () => {
     processes.push(dev);
     const alert = await exactlyOne(instanceId, ['notify_process_absence', 'notify_worker_lost']);
     expect(alert.signatureValid).toBe(true);
-    await waitFor(async () => (await detail(dev, definitionId, instanceId)).status === 'error', { timeoutMs: 20_000, description: 'the instance to be in error' });
+    await waitFor(async () => (await detail(dev, definitionId, instanceId)).status === 'error', {
+      timeoutMs: 20_000,
+      description: 'the instance to be in error',
+    }).catch((error: unknown) => {
+      throw new Error(`${String(error)}\n--- kuroko dev stderr ---\n${dev.stderr().slice(-4000)}`);
+    });
     const instance = await detail(dev, definitionId, instanceId);
     const token = instance.tokens.find((t) => t.status === 'failure');
     expect(token).toBeDefined();
