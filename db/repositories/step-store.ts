@@ -4,7 +4,7 @@ import { historyOf } from '../../core/engine/workflow-engine';
 import { formatExecutionResult } from '../../core/engine/execution-result';
 import { LOG_LEVEL, TOKEN_STATUS, type Definition, type Execution, type Instance, type Token } from '../../core/model';
 import type { Clock, IdGenerator, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
-import { isDuplicateKeyError } from '../db-errors';
+import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
 import { withTransaction } from './transaction';
@@ -135,11 +135,17 @@ export class StepStore implements StepReader, StepWriter {
         });
         return true;
       } catch (error) {
-        if (error instanceof LostRace) return false;
+        // A deadlock victim was rolled back whole: like a lost race, the token is stepped again next pass.
+        if (error instanceof LostRace || isRetryableLockError(error)) return false;
         throw error;
       }
     }
-    if (!(await this.writeToken(this.db, outcome))) return false;
+    try {
+      if (!(await this.writeToken(this.db, outcome))) return false;
+    } catch (error) {
+      if (isRetryableLockError(error)) return false;
+      throw error;
+    }
     if (outcome.newExecution) {
       try {
         await this.db.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
