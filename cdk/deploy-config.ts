@@ -94,6 +94,41 @@ const auroraSchema = z
   })
   .refine((a) => a.minCapacity <= a.maxCapacity, { path: ['minCapacity'], message: 'must not exceed maxCapacity' });
 
+/** A secret's complete ARN, with the six-character suffix Secrets Manager appends to its name. */
+export const COMPLETE_SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$/;
+const SECRET_NAME = /^[\w/+=.@-]{1,512}$/;
+const EMAIL_DOMAIN = /^@?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/i;
+
+/**
+ * The web console's sign-in. Without `oidcIssuer` the console is not served (the API works alone); with it,
+ * the client id, the client secret (a Secrets Manager secret the operator creates) and the allowed domains are
+ * required too.
+ */
+const consoleSchema = z
+  .strictObject({
+    oidcIssuer: z.url({ protocol: /^https$/, error: 'must be the https URL of the OpenID Connect issuer' }).optional(),
+    oidcClientId: z.string().trim().min(1).optional(),
+    /** The complete ARN, or the name, of a Secrets Manager secret (same account and region) holding the client secret. */
+    oidcClientSecretArn: z
+      .string()
+      .refine((v) => COMPLETE_SECRET_ARN.test(v) || (!v.startsWith('arn:') && SECRET_NAME.test(v)), 'is neither the complete ARN of a Secrets Manager secret nor a secret name')
+      .optional(),
+    /** Email domains (or Google Workspace `hd` values) allowed to sign in; `*` lets any verified email in. */
+    allowedDomains: z.array(z.string().refine((d) => d === '*' || EMAIL_DOMAIN.test(d), 'is not an email domain (or *)')).default([]),
+    /** Emails of the console's global admins. */
+    admins: z.array(z.email()).default([]),
+  })
+  .superRefine((c, ctx) => {
+    const oidcSet = c.oidcIssuer !== undefined || c.oidcClientId !== undefined || c.oidcClientSecretArn !== undefined;
+    if (!oidcSet) return;
+    for (const key of ['oidcIssuer', 'oidcClientId', 'oidcClientSecretArn'] as const) {
+      if (c[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: 'is required to sign in to the console with OpenID Connect' });
+    }
+    if (c.allowedDomains.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['allowedDomains'], message: 'is required with OpenID Connect: the email domains allowed to sign in, or *' });
+    }
+  });
+
 export const deployConfigSchema = z
   .strictObject({
     stageName: z
@@ -115,11 +150,20 @@ export const deployConfigSchema = z
       })
       .default(30),
     databaseName: z.string().regex(/^[a-z_][a-z0-9_]{0,63}$/, 'is not a database name').default('kuroko'),
+    console: consoleSchema.prefault({}),
   });
 
 export type DeployConfig = z.output<typeof deployConfigSchema>;
 export type WorkerQueueConfig = DeployConfig['workerQueues'][number];
 export type VpcConfig = DeployConfig['vpc'];
+export type ConsoleDeployConfig = DeployConfig['console'];
+
+/** The console's OpenID Connect settings when they are complete, else undefined (no console is served). */
+export function consoleOidcOf(settings: ConsoleDeployConfig) {
+  const { oidcIssuer, oidcClientId, oidcClientSecretArn } = settings;
+  if (oidcIssuer === undefined || oidcClientId === undefined || oidcClientSecretArn === undefined) return undefined;
+  return { oidcIssuer, oidcClientId, oidcClientSecretArn, allowedDomains: settings.allowedDomains, admins: settings.admins };
+}
 
 /** Validates a deploy configuration object, listing every problem at once. */
 export function parseDeployConfig(input: unknown, source = 'deploy config'): DeployConfig {

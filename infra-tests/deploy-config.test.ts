@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/errors';
-import { DEPLOY_CONFIG_ENV, architectureOfInstanceType, loadDeployConfig, parseDeployConfig } from '../cdk/deploy-config';
+import { DEPLOY_CONFIG_ENV, architectureOfInstanceType, consoleOidcOf, loadDeployConfig, parseDeployConfig } from '../cdk/deploy-config';
 
 const dir = mkdtempSync(join(tmpdir(), 'kuroko-deploy-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -76,6 +76,34 @@ describe('deploy config', () => {
     );
     expect(message).toContain('vpc.databaseSubnetIds');
     expect(message).toContain('vpc.workerSubnetIds');
+  });
+
+  it('leaves the console off unless OIDC is configured, and then needs every OIDC setting', () => {
+    expect(consoleOidcOf(parseDeployConfig({}).console)).toBeUndefined();
+    expect(consoleOidcOf(parseDeployConfig({ console: { admins: ['ops@example.com'] } }).console)).toBeUndefined();
+    const message = problemsOf(() => parseDeployConfig({ console: { oidcIssuer: 'https://accounts.google.com' } }));
+    expect(message).toContain('console.oidcClientId: is required');
+    expect(message).toContain('console.oidcClientSecretArn: is required');
+    expect(message).toContain('console.allowedDomains: is required');
+    const settings = {
+      oidcIssuer: 'https://accounts.google.com',
+      oidcClientId: 'client-1',
+      oidcClientSecretArn: 'kuroko/oidc-client',
+      allowedDomains: ['example.com'],
+    };
+    expect(consoleOidcOf(parseDeployConfig({ console: settings }).console)).toEqual({ ...settings, admins: [] });
+  });
+
+  it('takes the OIDC client secret by complete ARN or by name, never a partial ARN or an http issuer', () => {
+    const base = { oidcIssuer: 'https://accounts.google.com', oidcClientId: 'c', allowedDomains: ['*'] };
+    const complete = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko/oidc-AbC123';
+    expect(parseDeployConfig({ console: { ...base, oidcClientSecretArn: complete } }).console.oidcClientSecretArn).toBe(complete);
+    const partial = problemsOf(() => parseDeployConfig({ console: { ...base, oidcClientSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko/oidc' } }));
+    expect(partial).toContain('console.oidcClientSecretArn: is neither the complete ARN');
+    const insecure = problemsOf(() => parseDeployConfig({ console: { ...base, oidcIssuer: 'http://idp.example.com', oidcClientSecretArn: 'x', admins: ['nobody'], allowedDomains: ['not a domain'] } }));
+    expect(insecure).toContain('console.oidcIssuer:');
+    expect(insecure).toContain('console.admins.0:');
+    expect(insecure).toContain('console.allowedDomains.0: is not an email domain');
   });
 
   it('tells Graviton instance types from x86 ones', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ENV_KEYS, OUTBOX_METRIC } from '../functions/shared/env-keys';
 import { API_ROUTES, TICKING_FUNCTIONS } from '../cdk/stacks/engine-stack';
 import { iamStatements } from './helpers/iam-statements';
-import { TEST_EMAIL, TEST_TRIGGER, logicalId, synthKuroko } from './helpers/synth-app';
+import { TEST_CONSOLE, TEST_EMAIL, TEST_TRIGGER, logicalId, synthKuroko } from './helpers/synth-app';
 
 const built = synthKuroko();
 const { engine: stack, templates } = built;
@@ -239,5 +239,67 @@ describe('EngineStack: execution output and migrations', () => {
     expect(lambdaProps(fnIds['migrator']).Environment.Variables[ENV_KEYS.apiClientsSecretArn]).toEqual({ Ref: secretId });
     const readers = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`"${secretId}"`));
     expect(readers.flatMap((s) => s.roles)).toEqual([logicalId(stack, stack.functions.migrator.executionRole)]);
+  });
+});
+
+describe('EngineStack: console sign-in', () => {
+  const CONSOLE_KEYS = [ENV_KEYS.consoleSecretArn, ENV_KEYS.oidcIssuer, ENV_KEYS.oidcClientId, ENV_KEYS.oidcClientSecretArn, ENV_KEYS.oidcAllowedDomains, ENV_KEYS.consoleAdmins, ENV_KEYS.baseUrl];
+  const withConsole = synthKuroko({ alertEmail: TEST_EMAIL, console: TEST_CONSOLE });
+  const cStack = withConsole.engine;
+  const cTemplate = withConsole.templates.engine;
+  const apiId = logicalId(cStack, cStack.functions.api);
+  const apiEnv = () =>
+    (cTemplate.toJSON() as { Resources: Record<string, LambdaResource> }).Resources[apiId]!.Properties.Environment.Variables;
+  const secretReads = (template: typeof engine, roleId: string) =>
+    iamStatements(template).filter((s) => s.roles.includes(roleId) && s.actions.includes('secretsmanager:GetSecretValue'));
+
+  it('serves no console and creates no signing key without OIDC settings', () => {
+    const env = lambdaProps(fnIds['api']).Environment.Variables;
+    for (const key of CONSOLE_KEYS) expect(env[key], key).toBeUndefined();
+    expect(stack.consoleSigningKey).toBeUndefined();
+    engine.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    expect(engine.findOutputs('ConsoleRedirectUri')).toEqual({});
+  });
+
+  it('gives the api the OIDC settings, the secrets by ARN, and the API URL as its base URL', () => {
+    const signingKeyId = logicalId(cStack, cStack.consoleSigningKey!);
+    const env = apiEnv();
+    expect(env[ENV_KEYS.consoleSecretArn]).toEqual({ Ref: signingKeyId });
+    expect(env[ENV_KEYS.oidcIssuer]).toBe(TEST_CONSOLE.oidcIssuer);
+    expect(env[ENV_KEYS.oidcClientId]).toBe(TEST_CONSOLE.oidcClientId);
+    expect(env[ENV_KEYS.oidcAllowedDomains]).toBe('example.com');
+    expect(env[ENV_KEYS.consoleAdmins]).toBe('ops@example.com,lead@example.com');
+    expect(JSON.stringify(env[ENV_KEYS.oidcClientSecretArn])).toMatch(/:secretsmanager:.*:secret:kuroko\/dev\/oidc-client"/);
+    expect(env[ENV_KEYS.baseUrl]).toEqual(cStack.resolve(cStack.apiUrl));
+    // No variable holds a secret value: only ARNs and public settings.
+    expect(Object.keys(env).filter((k) => /SECRET$/.test(k))).toEqual([]);
+    cTemplate.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { ExcludePunctuation: true, PasswordLength: 64 },
+    });
+    expect(JSON.stringify(cTemplate.findOutputs('ConsoleRedirectUri'))).toContain('auth/oidc/callback');
+  });
+
+  it('lets the api read exactly the database secret, the signing key and the client secret (any suffix of its name)', () => {
+    const apiRole = logicalId(cStack, cStack.functions.api.executionRole);
+    const resources = secretReads(cTemplate, apiRole).flatMap((s) => s.resources).map((r) => JSON.stringify(r));
+    expect(resources).toHaveLength(3);
+    expect(resources).toContain(JSON.stringify(cStack.resolve(withConsole.data.database.secretArn)));
+    expect(resources).toContain(JSON.stringify({ Ref: logicalId(cStack, cStack.consoleSigningKey!) }));
+    expect(resources.find((r) => r.includes('oidc-client'))).toMatch(/secret:kuroko\/dev\/oidc-client-\?\?\?\?\?\?"/);
+    const signingKeyId = logicalId(cStack, cStack.consoleSigningKey!);
+    const readers = iamStatements(cTemplate).filter((s) => JSON.stringify(s.resources).includes(`"${signingKeyId}"`));
+    expect(readers.flatMap((s) => s.roles)).toEqual([apiRole]);
+    expect(readers.flatMap((s) => s.actions)).toEqual(['secretsmanager:GetSecretValue']);
+  });
+
+  it('grants a client secret named by complete ARN on that ARN alone', () => {
+    const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko/oidc-AbC123';
+    const byArn = synthKuroko({ console: { ...TEST_CONSOLE, oidcClientSecretArn: arn } });
+    const template = byArn.templates.engine;
+    const apiFn = (template.toJSON() as { Resources: Record<string, LambdaResource> }).Resources[logicalId(byArn.engine, byArn.engine.functions.api)]!;
+    expect(apiFn.Properties.Environment.Variables[ENV_KEYS.oidcClientSecretArn]).toBe(arn);
+    const resources = secretReads(template, logicalId(byArn.engine, byArn.engine.functions.api.executionRole)).flatMap((s) => s.resources);
+    expect(resources).toContain(arn);
+    expect(resources.filter((r) => JSON.stringify(r).includes('kuroko/oidc'))).toEqual([arn]);
   });
 });

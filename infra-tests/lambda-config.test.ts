@@ -69,6 +69,36 @@ describe('Lambda configuration', () => {
     expect(parseApiConfig(base).declaredQueues).toEqual([]);
   });
 
+  it('binds the api to the console only when an OIDC issuer is set, and then needs every console variable', () => {
+    expect(parseApiConfig({ ...base, [ENV_KEYS.baseUrl]: 'https://api.example.com/' }).console).toBeUndefined();
+    const message = messageOf(() => parseApiConfig({ ...base, [ENV_KEYS.oidcIssuer]: 'https://accounts.google.com' }));
+    for (const key of [ENV_KEYS.consoleSecretArn, ENV_KEYS.oidcClientId, ENV_KEYS.oidcClientSecretArn, ENV_KEYS.baseUrl, ENV_KEYS.oidcAllowedDomains]) {
+      expect(message).toContain(`${key}: is required with ${ENV_KEYS.oidcIssuer}`);
+    }
+    const config = parseApiConfig({
+      ...base,
+      [ENV_KEYS.oidcIssuer]: 'https://accounts.google.com',
+      [ENV_KEYS.oidcClientId]: 'client-1',
+      [ENV_KEYS.oidcClientSecretArn]: SECRET,
+      [ENV_KEYS.consoleSecretArn]: SECRET,
+      [ENV_KEYS.oidcAllowedDomains]: 'example.com, example.org',
+      [ENV_KEYS.consoleAdmins]: 'ops@example.com',
+      [ENV_KEYS.baseUrl]: 'https://api.example.com/',
+    });
+    expect(config.console).toEqual({
+      signingSecretArn: SECRET,
+      oidcIssuer: 'https://accounts.google.com',
+      oidcClientId: 'client-1',
+      oidcClientSecretArn: SECRET,
+      allowedDomains: ['example.com', 'example.org'],
+      admins: ['ops@example.com'],
+      baseUrl: 'https://api.example.com/',
+    });
+    expect(messageOf(() => parseApiConfig({ ...base, [ENV_KEYS.oidcIssuer]: 'https://i', [ENV_KEYS.oidcClientSecretArn]: 'plain-secret' }))).toContain(
+      `${ENV_KEYS.oidcClientSecretArn}: must be an ARN of secretsmanager`,
+    );
+  });
+
   it('accepts an optional admin client secret for the migrator, as an ARN', () => {
     expect(parseMigratorConfig({ ...base, [ENV_KEYS.apiClientsSecretArn]: SECRET }).apiClientsSecretArn).toBe(SECRET);
     expect(messageOf(() => parseMigratorConfig({ ...base, [ENV_KEYS.apiClientsSecretArn]: 'admin' }))).toContain('must be an ARN of secretsmanager');

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { App, Stack, Validations, aws_sns as sns } from 'aws-cdk-lib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MIN_REASON_LENGTH, NAG_PACK, acknowledge, applyNag } from '../cdk/nag';
-import { synthKuroko } from './helpers/synth-app';
+import { TEST_CONSOLE, synthKuroko } from './helpers/synth-app';
 
 interface Violation {
   ruleName: string;
@@ -28,7 +28,8 @@ const nagReport = (report: Report) => {
 };
 
 describe('cdk-nag AwsSolutions', () => {
-  const built = synthKuroko(undefined, { nag: true, outdir });
+  // With the console on, so its signing key is checked too.
+  const built = synthKuroko({ console: TEST_CONSOLE }, { nag: true, outdir });
   // In-memory synthesis throws a ValidationFailed error carrying the report when a rule is violated.
   built.app.synth();
   const report = nagReport(readReport(outdir));

@@ -7,6 +7,7 @@
  * charges) nor VPC endpoints, and they avoid ENI cold-start and IP-exhaustion issues.
  */
 import {
+  ArnFormat,
   type CfnElement,
   CfnOutput,
   CustomResource,
@@ -33,7 +34,8 @@ import { ENV_KEYS, LAMBDA_NAMES, OUTBOX_METRIC, type LambdaName } from '../../fu
 import type { DatabaseBinding } from '../constructs/database-binding';
 import { EngineFunction } from '../constructs/engine-function';
 import { FunctionAlarms } from '../constructs/function-alarms';
-import type { DeployConfig } from '../deploy-config';
+import { OIDC_CALLBACK_PATH } from '../../functions/console/oidc-sign-in';
+import { COMPLETE_SECRET_ARN, consoleOidcOf, type DeployConfig } from '../deploy-config';
 import { acknowledge } from '../nag';
 
 /** The functions that run on a one-minute EventBridge schedule (the provisioner's lives in the WorkersStack). */
@@ -61,6 +63,10 @@ const API_TIMEOUT = Duration.seconds(29);
 const OUTBOX_STUCK_PERIODS = 3;
 const ALARM_PERIOD = Duration.minutes(5);
 const API_CLIENT_SECRET_LENGTH = 40;
+/** Well above the console's 32-character minimum for its HMAC-SHA256 key. */
+const CONSOLE_SIGNING_KEY_LENGTH = 64;
+/** Secrets Manager appends a hyphen and six random characters to a secret's name in its ARN. */
+const SECRET_SUFFIX_PATTERN = '-??????';
 
 export interface EngineStackProps extends StackProps {
   readonly config: DeployConfig;
@@ -79,6 +85,8 @@ export class EngineStack extends Stack {
   readonly executionLogGroup: logs.LogGroup;
   readonly httpApi: apigw.HttpApi;
   readonly apiUrl: string;
+  /** The console's cookie-signing key; only when the deploy config enables OIDC sign-in. */
+  readonly consoleSigningKey: secretsmanager.Secret | undefined;
 
   constructor(scope: Construct, id: string, props: EngineStackProps) {
     super(scope, id, props);
@@ -210,6 +218,7 @@ export class EngineStack extends Stack {
     this.apiUrl = defaultStage.url;
     // Links in notifications open the console, which the api function serves on the same URL.
     notifier.addEnvironment(ENV_KEYS.baseUrl, this.apiUrl);
+    this.consoleSigningKey = this.bindConsole(api, config);
     for (const route of this.httpApi.node.findAll().filter((c) => c instanceof apigw.HttpRoute)) {
       acknowledge(route, 'AwsSolutions-APIG4', 'The api function authenticates every request itself with HTTP Basic against hashed API clients (Kuroko2-compatible, spec: Authentication); /v1/health and the console login page must stay open.');
     }
@@ -259,6 +268,46 @@ export class EngineStack extends Stack {
     acknowledge(provider, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'The Provider framework function is created by aws-cdk-lib with AWSLambdaBasicExecutionRole; it only writes its own logs and has no data access.');
     const migratorLogicalId = this.getLogicalId(migrator.node.defaultChild as CfnElement);
     acknowledge(provider, `AwsSolutions-IAM5[Resource::<${migratorLogicalId}.Arn>:*]`, 'The Provider framework may invoke the migrator and its versions (the migrator ARN with :*), nothing wider.');
+  }
+
+  /**
+   * Serves the console from the api function when the deploy config names an OIDC provider: a generated
+   * cookie-signing key and the operator's client secret, both read by ARN at cold start and by the api alone.
+   */
+  private bindConsole(api: EngineFunction, config: DeployConfig): secretsmanager.Secret | undefined {
+    const oidc = consoleOidcOf(config.console);
+    if (oidc === undefined) return undefined;
+    const signingKey = new secretsmanager.Secret(this, 'ConsoleSigningKey', {
+      description: `Kuroko ${config.stageName}: signs the console's session cookies`,
+      generateSecretString: { excludePunctuation: true, passwordLength: CONSOLE_SIGNING_KEY_LENGTH },
+    });
+    const clientSecret = this.operatorSecret(oidc.oidcClientSecretArn);
+    api.addEnvironment(ENV_KEYS.consoleSecretArn, signingKey.secretArn);
+    api.addEnvironment(ENV_KEYS.oidcIssuer, oidc.oidcIssuer);
+    api.addEnvironment(ENV_KEYS.oidcClientId, oidc.oidcClientId);
+    api.addEnvironment(ENV_KEYS.oidcClientSecretArn, clientSecret.secretId);
+    api.addEnvironment(ENV_KEYS.oidcAllowedDomains, oidc.allowedDomains.join(','));
+    if (oidc.admins.length > 0) api.addEnvironment(ENV_KEYS.consoleAdmins, oidc.admins.join(','));
+    // The function refers to the API it sits behind (as the notifier does); the API does not refer back to the
+    // function's environment, so there is no cycle.
+    api.addEnvironment(ENV_KEYS.baseUrl, this.apiUrl);
+    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [signingKey.secretArn] }));
+    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [clientSecret.policyArn] }));
+    // apiUrl ends with a slash.
+    new CfnOutput(this, 'ConsoleRedirectUri', { value: `${this.apiUrl}${OIDC_CALLBACK_PATH.slice(1)}` });
+    acknowledge(signingKey, 'AwsSolutions-SMG4', 'The key only signs console session cookies and is read once per container; rotating it signs everyone out, so an operator rotates it by hand (rotate-secret, then redeploy) when a leak is suspected.');
+    return signingKey;
+  }
+
+  /**
+   * An operator-created secret named by complete ARN or by name: the ARN the function passes to GetSecretValue
+   * (a name becomes an ARN without its random suffix, which Secrets Manager resolves) and the one IAM matches.
+   */
+  private operatorSecret(arnOrName: string): { secretId: string; policyArn: string } {
+    if (COMPLETE_SECRET_ARN.test(arnOrName)) return { secretId: arnOrName, policyArn: arnOrName };
+    const byName = (resourceName: string) =>
+      this.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    return { secretId: byName(arnOrName), policyArn: byName(`${arnOrName}${SECRET_SUFFIX_PATTERN}`) };
   }
 }
 

@@ -1,16 +1,20 @@
 /**
  * The API Lambda: the shared Hono app behind `hono/aws-lambda`. Configuration is parsed once per container; a
  * launch, retry or skip nudges the processor function so the first step does not wait for its schedule.
+ * With an OpenID Connect provider configured, the web console is served next to `/v1`: its cookie-signing key
+ * and the OIDC client secret are read from Secrets Manager once per container, on the first request.
  */
 import middy from '@middy/core';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
 import { CloudWatchLogSink } from '../../agent/cloudwatch-log-sink';
 import { createDatabase } from '../../db/connection';
-import { parseApiConfig } from '../shared/config';
+import { CONSOLE_ENV_KEYS, readConsoleConfig, type ConsoleConfig } from '../console/console-config';
+import { parseApiConfig, type ApiConsoleBinding } from '../shared/config';
 import { createEngineServices } from '../shared/engine-services';
 import { createHttpApp } from '../shared/http-app';
 import { dataApiUrl } from '../shared/lambda-runtime';
@@ -22,27 +26,68 @@ const services = createEngineServices(createDatabase(dataApiUrl(config.database)
 const lambda = new LambdaClient({});
 // One Lambda container serves one request at a time, so a module-level flag belongs to the current request.
 let processorHasWork = false;
-const app = createHttpApp({
-  services,
-  logger: {
-    info: (message, extra) => logger.info(message, extra ?? {}),
-    warn: (message, extra) => logger.warn(message, extra ?? {}),
-    error: (message, extra) => logger.error(message, extra ?? {}),
-  },
-  declaredQueues: config.declaredQueues,
-  // The agents stream each command's output to this group; the output endpoint reads it back.
-  ...(config.executionLogGroupName
-    ? { outputs: new CloudWatchLogSink({ client: new CloudWatchLogsClient({}), logGroupName: config.executionLogGroupName }) }
-    : {}),
-  onLaunch: () => {
-    processorHasWork = true;
-  },
-});
-const honoHandler = handle(app);
+
+/** Reads the console's secrets and checks the whole console configuration (readConsoleConfig's rules). */
+async function loadConsoleConfig(binding: ApiConsoleBinding): Promise<ConsoleConfig> {
+  const secrets = new SecretsManagerClient({});
+  const read = async (secretId: string) => {
+    const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
+    if (SecretString === undefined) throw new Error(`secret ${secretId} holds no string value`);
+    return SecretString;
+  };
+  const [signingKey, clientSecret] = await Promise.all([read(binding.signingSecretArn), read(binding.oidcClientSecretArn)]);
+  return readConsoleConfig(
+    {
+      [CONSOLE_ENV_KEYS.secret]: signingKey,
+      [CONSOLE_ENV_KEYS.oidcIssuer]: binding.oidcIssuer,
+      [CONSOLE_ENV_KEYS.oidcClientId]: binding.oidcClientId,
+      [CONSOLE_ENV_KEYS.oidcClientSecret]: clientSecret,
+      [CONSOLE_ENV_KEYS.oidcAllowedDomains]: binding.allowedDomains.join(','),
+      [CONSOLE_ENV_KEYS.admins]: binding.admins.join(','),
+      [CONSOLE_ENV_KEYS.baseUrl]: binding.baseUrl,
+    },
+    // A Lambda has no terminal to print a one-time link to: OIDC is the only way in.
+    { localSignIn: 'never' },
+  );
+}
+
+const buildHandler = async () => {
+  const consoleConfig = config.console ? await loadConsoleConfig(config.console) : undefined;
+  const app = createHttpApp({
+    services,
+    logger: {
+      info: (message, extra) => logger.info(message, extra ?? {}),
+      warn: (message, extra) => logger.warn(message, extra ?? {}),
+      error: (message, extra) => logger.error(message, extra ?? {}),
+    },
+    declaredQueues: config.declaredQueues,
+    // The agents stream each command's output to this group; the output endpoint reads it back.
+    ...(config.executionLogGroupName
+      ? { outputs: new CloudWatchLogSink({ client: new CloudWatchLogsClient({}), logGroupName: config.executionLogGroupName }) }
+      : {}),
+    onLaunch: () => {
+      processorHasWork = true;
+    },
+    ...(consoleConfig ? { console: { config: consoleConfig } } : {}),
+  });
+  return handle(app);
+};
+
+// Built on the first request rather than at import, so a failed secret read fails that request and the next one
+// retries, instead of the container failing its init; later requests reuse the promise.
+let honoHandler: ReturnType<typeof buildHandler> | undefined;
+const ready = () => {
+  honoHandler ??= buildHandler().catch((error: unknown) => {
+    honoHandler = undefined;
+    logger.error('could not set up the api', { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    throw error;
+  });
+  return honoHandler;
+};
 
 const apiHandler = async (event: LambdaEvent, context: LambdaContext) => {
   processorHasWork = false;
-  const response = await honoHandler(event, context);
+  const response = await (await ready())(event, context);
   if (processorHasWork && config.processorFunctionName) {
     try {
       await lambda.send(new InvokeCommand({ FunctionName: config.processorFunctionName, InvocationType: 'Event' }));

@@ -67,6 +67,19 @@ export interface ApiConfig extends BaseConfig {
   readonly processorFunctionName: string | undefined;
   readonly notifierFunctionName: string | undefined;
   readonly executionLogGroupName: string | undefined;
+  /** The web console, served next to `/v1` only when an OpenID Connect provider is configured. */
+  readonly console: ApiConsoleBinding | undefined;
+}
+/** Where the api finds the console's settings; the two secrets are read from Secrets Manager at cold start. */
+export interface ApiConsoleBinding {
+  readonly signingSecretArn: string;
+  readonly oidcIssuer: string;
+  readonly oidcClientId: string;
+  readonly oidcClientSecretArn: string;
+  readonly allowedDomains: readonly string[];
+  readonly admins: readonly string[];
+  /** The HTTP API's public URL: redirect URIs and secure cookies are built from it. */
+  readonly baseUrl: string;
 }
 export interface MigratorConfig extends BaseConfig {
   /** A Secrets Manager secret `{"name","secret"}` for the first admin API client, created if absent. */
@@ -201,21 +214,62 @@ const provisionerSchema = z
   .object({ ...baseShape, [ENV_KEYS.workerQueues]: jsonOf(z.array(workerQueueBindingSchema)) })
   .transform((env): ProvisionerConfig => ({ ...toBase(env), workerQueues: env[ENV_KEYS.workerQueues] }));
 
+/** A comma- or space-separated list. */
+const listOf = z
+  .string()
+  .optional()
+  .transform((text) => (text ?? '').split(/[,\s]+/).filter((item) => item !== ''));
+
+const consoleShape = {
+  [ENV_KEYS.consoleSecretArn]: arnOf('secretsmanager').optional(),
+  [ENV_KEYS.oidcIssuer]: z.url({ protocol: /^https?$/ }).optional(),
+  [ENV_KEYS.oidcClientId]: optionalName,
+  [ENV_KEYS.oidcClientSecretArn]: arnOf('secretsmanager').optional(),
+  [ENV_KEYS.oidcAllowedDomains]: listOf,
+  [ENV_KEYS.consoleAdmins]: listOf,
+  [ENV_KEYS.baseUrl]: z.url({ protocol: /^https?$/ }).optional(),
+};
+type ConsoleEnv = z.infer<z.ZodObject<typeof consoleShape>>;
+
+/** The console binding when an issuer is set (every other console variable then required), else undefined. */
+const toConsoleBinding = (env: ConsoleEnv, ctx: z.RefinementCtx): ApiConsoleBinding | undefined => {
+  const oidcIssuer = env[ENV_KEYS.oidcIssuer];
+  if (oidcIssuer === undefined) return undefined;
+  const required = [ENV_KEYS.consoleSecretArn, ENV_KEYS.oidcClientId, ENV_KEYS.oidcClientSecretArn, ENV_KEYS.baseUrl] as const;
+  for (const key of required) {
+    if (env[key] === undefined) ctx.addIssue({ code: 'custom', path: [key], message: `is required with ${ENV_KEYS.oidcIssuer}` });
+  }
+  if (env[ENV_KEYS.oidcAllowedDomains].length === 0) {
+    ctx.addIssue({ code: 'custom', path: [ENV_KEYS.oidcAllowedDomains], message: `is required with ${ENV_KEYS.oidcIssuer}` });
+  }
+  return {
+    signingSecretArn: env[ENV_KEYS.consoleSecretArn] ?? '',
+    oidcIssuer,
+    oidcClientId: env[ENV_KEYS.oidcClientId] ?? '',
+    oidcClientSecretArn: env[ENV_KEYS.oidcClientSecretArn] ?? '',
+    allowedDomains: env[ENV_KEYS.oidcAllowedDomains],
+    admins: env[ENV_KEYS.consoleAdmins],
+    baseUrl: env[ENV_KEYS.baseUrl] ?? '',
+  };
+};
+
 const apiSchema = z
   .object({
     ...baseShape,
+    ...consoleShape,
     [ENV_KEYS.declaredQueues]: jsonOf(z.array(queueNameSchema)).optional(),
     [ENV_KEYS.processorFunction]: optionalName,
     [ENV_KEYS.notifierFunction]: optionalName,
     [ENV_KEYS.executionLogGroup]: optionalName,
   })
   .transform(
-    (env): ApiConfig => ({
+    (env, ctx): ApiConfig => ({
       ...toBase(env),
       declaredQueues: env[ENV_KEYS.declaredQueues] ?? [],
       processorFunctionName: env[ENV_KEYS.processorFunction],
       notifierFunctionName: env[ENV_KEYS.notifierFunction],
       executionLogGroupName: env[ENV_KEYS.executionLogGroup],
+      console: toConsoleBinding(env, ctx),
     }),
   );
 

@@ -21,6 +21,15 @@ export const ENV_KEYS = {
   declaredQueues: 'KUROKO_DECLARED_QUEUES',
   workerQueues: 'KUROKO_WORKER_QUEUES',
   apiClientsSecretArn: 'KUROKO_API_CLIENTS_SECRET_ARN',
+  /** The console's cookie-signing key: a Secrets Manager secret the api reads at cold start. */
+  consoleSecretArn: 'KUROKO_CONSOLE_SECRET_ARN',
+  /** The console's OpenID Connect provider; the console is served only when it is set. */
+  oidcIssuer: 'KUROKO_OIDC_ISSUER',
+  oidcClientId: 'KUROKO_OIDC_CLIENT_ID',
+  /** The OIDC client secret, read from Secrets Manager by ARN: never a plaintext variable. */
+  oidcClientSecretArn: 'KUROKO_OIDC_CLIENT_SECRET_ARN',
+  oidcAllowedDomains: 'KUROKO_OIDC_ALLOWED_DOMAINS',
+  consoleAdmins: 'KUROKO_CONSOLE_ADMINS',
   agentConfigParameter: 'KUROKO_AGENT_CONFIG_PARAMETER',
   powertoolsServiceName: 'POWERTOOLS_SERVICE_NAME',
   powertoolsLogLevel: 'POWERTOOLS_LOG_LEVEL',

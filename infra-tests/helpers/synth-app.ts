@@ -9,6 +9,14 @@ import { PROJECT_ROOT } from '../../cdk/paths';
 
 export const TEST_TRIGGER = 'infra-test-trigger';
 export const TEST_EMAIL = 'ops@example.com';
+/** A console with OIDC sign-in; the client secret is named, as an operator who created it by name would. */
+export const TEST_CONSOLE = {
+  oidcIssuer: 'https://accounts.google.com',
+  oidcClientId: 'kuroko-console.apps.example.com',
+  oidcClientSecretArn: 'kuroko/dev/oidc-client',
+  allowedDomains: ['example.com'],
+  admins: ['ops@example.com', 'lead@example.com'],
+} as const;
 
 /** The feature flags `cdk synth` uses, so tests see the templates a deploy would. */
 export function cdkJsonContext(): Record<string, unknown> {

@@ -1,7 +1,8 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ApiClientRepository } from '../../db/repositories/api-client-repository';
 import { ENV_KEYS } from '../../functions/shared/env-keys';
 import { ensureApiClients } from '../../functions/shared/http-auth';
@@ -140,5 +141,85 @@ describe('api handler', () => {
     expect((JSON.parse(next.body) as { id: number }[]).map((i) => i.id)).toEqual([older.instance.id]);
     const invalid = await list('limit=zero');
     expect(invalid.statusCode).toBe(400);
+  });
+});
+
+describe('api handler with the console', () => {
+  const SIGNING_KEY_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko-console-key-AbC123';
+  const CLIENT_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko/dev/oidc-client';
+  const BASE_URL = 'https://abcdef1234.execute-api.us-east-1.amazonaws.com/';
+  const consoleEnv = {
+    [ENV_KEYS.consoleSecretArn]: SIGNING_KEY_ARN,
+    [ENV_KEYS.oidcIssuer]: 'https://accounts.example.com',
+    [ENV_KEYS.oidcClientId]: 'kuroko-console',
+    [ENV_KEYS.oidcClientSecretArn]: CLIENT_SECRET_ARN,
+    [ENV_KEYS.oidcAllowedDomains]: 'example.com',
+    [ENV_KEYS.consoleAdmins]: 'ops@example.com',
+    [ENV_KEYS.baseUrl]: BASE_URL,
+  };
+  const secrets = mockClient(SecretsManagerClient);
+  let withConsole: typeof ApiModule;
+  const invokeConsole = async (event: APIGatewayProxyEventV2) =>
+    (await withConsole.handler(event as never, lambdaContext(API) as never)) as APIGatewayProxyResult & { headers: Record<string, string> };
+  const page = (path: string, routeKey = 'ANY /{proxy+}') =>
+    httpApiEvent('GET', path, { routeKey, headers: { accept: 'text/html' } });
+
+  beforeAll(async () => {
+    secrets.on(GetSecretValueCommand, { SecretId: SIGNING_KEY_ARN }).resolves({ SecretString: 'k'.repeat(64) });
+    secrets.on(GetSecretValueCommand, { SecretId: CLIENT_SECRET_ARN }).resolves({ SecretString: 'oidc-client-secret' });
+    applyEnv(consoleEnv);
+    // A second cold start, this time with the console configured.
+    vi.resetModules();
+    withConsole = await import('../../functions/api/handler');
+  });
+  afterAll(() => {
+    for (const key of Object.keys(consoleEnv)) delete process.env[key];
+    secrets.restore();
+  });
+
+  it('sends an anonymous visitor of / to the sign-in page, which offers the OIDC provider only', async () => {
+    const home = await invokeConsole(page('/', 'GET /'));
+    expect(home.statusCode).toBe(303);
+    expect(home.headers['location']).toMatch(/^\/sign_in/);
+    const signIn = await invokeConsole(page('/sign_in'));
+    expect(signIn.statusCode).toBe(200);
+    expect(signIn.headers['content-type']).toMatch(/^text\/html/);
+    expect(signIn.body).toContain('accounts.example.com');
+    expect(signIn.body).toContain('/auth/oidc');
+    // The Lambda has no terminal for a one-time link: it is never offered.
+    expect(signIn.body).not.toContain('kuroko dev');
+  });
+
+  it('read both secrets by ARN, once per container', async () => {
+    await invokeConsole(page('/sign_in'));
+    const ids = secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId);
+    expect(ids.sort()).toEqual([CLIENT_SECRET_ARN, SIGNING_KEY_ARN].sort());
+  });
+
+  it('fails the first request when a secret cannot be read, and reads again on the next one', async () => {
+    // Call counts start again, so the once-only failure is the next read.
+    secrets.reset();
+    secrets.on(GetSecretValueCommand, { SecretId: SIGNING_KEY_ARN }).rejectsOnce(new Error('AccessDeniedException')).resolves({ SecretString: 'k'.repeat(64) });
+    secrets.on(GetSecretValueCommand, { SecretId: CLIENT_SECRET_ARN }).resolves({ SecretString: 'oidc-client-secret' });
+    vi.resetModules();
+    const fresh = await import('../../functions/api/handler');
+    const call = () => fresh.handler(page('/sign_in') as never, lambdaContext(API) as never) as Promise<APIGatewayProxyResult>;
+    await expect(call()).rejects.toThrow('AccessDeniedException');
+    expect((await call()).statusCode).toBe(200);
+  });
+
+  it('still answers the API next to the console', async () => {
+    const response = await invokeConsole(httpApiEvent('GET', '/v1/health', { routeKey: 'GET /v1/health' }));
+    expect(response.statusCode).toBe(200);
+    expect(JSON.parse(response.body)).toEqual({ status: 'ok' });
+  });
+});
+
+describe('api handler without the console', () => {
+  it('answers 404 on the console routes, as before', async () => {
+    for (const path of ['/', '/sign_in', '/definitions']) {
+      const response = await invoke(httpApiEvent('GET', path, { routeKey: path === '/' ? 'GET /' : 'ANY /{proxy+}', headers: { accept: 'text/html' } }));
+      expect(response.statusCode, path).toBe(404);
+    }
   });
 });
