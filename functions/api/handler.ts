@@ -8,7 +8,8 @@ import middy from '@middy/core';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { readSecretString } from '../../aws/secrets';
 import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
 import { CloudWatchLogSink } from '../../agent/cloudwatch-log-sink';
@@ -30,11 +31,7 @@ let processorHasWork = false;
 /** Reads the console's secrets and checks the whole console configuration (readConsoleConfig's rules). */
 async function loadConsoleConfig(binding: ApiConsoleBinding): Promise<ConsoleConfig> {
   const secrets = new SecretsManagerClient({});
-  const read = async (secretId: string) => {
-    const { SecretString } = await secrets.send(new GetSecretValueCommand({ SecretId: secretId }));
-    if (SecretString === undefined) throw new Error(`secret ${secretId} holds no string value`);
-    return SecretString;
-  };
+  const read = (secretId: string) => readSecretString(secrets, secretId);
   const [signingKey, clientSecret] = await Promise.all([read(binding.signingSecretArn), read(binding.oidcClientSecretArn)]);
   return readConsoleConfig(
     {

@@ -3,13 +3,33 @@
  * date (migrations are idempotent, so every deploy may run them), Delete leaves the database alone (it outlives
  * the stateless stack). Failures are thrown; the Provider framework reports them to CloudFormation.
  */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { z } from 'zod';
+import { readSecretString } from '../../aws/secrets';
+import { ConfigError } from '../../core/errors';
 import { migrateToLatest, migrationNames } from '../../db/migrator';
+import { ApiClientRepository } from '../../db/repositories/api-client-repository';
+import { ensureApiClients } from '../shared/http-auth';
 import { parseMigratorConfig } from '../shared/config';
 import { CUSTOM_RESOURCE_REQUEST, parseCustomResourceEvent, type CustomResourceResponse } from '../shared/lambda-events';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 
 export const runtime = createLambdaRuntime(parseMigratorConfig(process.env));
 const { config, logger } = runtime;
+
+const adminClientSecret = z.object({ name: z.string().min(1), secret: z.string().min(1) });
+
+/**
+ * Creates the deployment's first admin API client from its generated secret, so the API can be used right after
+ * `cdk deploy`. A client of that name whose secret and scope already match is left alone.
+ */
+async function ensureAdminClient(secretArn: string): Promise<string> {
+  const parsed = adminClientSecret.safeParse(JSON.parse(await readSecretString(new SecretsManagerClient({}), secretArn)));
+  if (!parsed.success) throw new ConfigError([`secret ${secretArn} must hold {"name","secret"}: ${parsed.error.message}`]);
+  const services = runtime.services;
+  await ensureApiClients(new ApiClientRepository(runtime.handle.db, services.ids, services.clock), [{ ...parsed.data, scope: 'admin' }]);
+  return parsed.data.name;
+}
 
 export const handler = lambdaHandler(runtime, async (event: unknown): Promise<CustomResourceResponse> => {
   const request = parseCustomResourceEvent(event);
@@ -21,6 +41,7 @@ export const handler = lambdaHandler(runtime, async (event: unknown): Promise<Cu
   }
   const run = await migrateToLatest(runtime.handle.db);
   const latest = migrationNames().at(-1) ?? '';
-  logger.info(`${request.RequestType}: schema at ${latest}`, { applied: run.applied });
+  const adminClient = config.apiClientsSecretArn ? await ensureAdminClient(config.apiClientsSecretArn) : undefined;
+  logger.info(`${request.RequestType}: schema at ${latest}`, { applied: run.applied, adminClient });
   return { PhysicalResourceId: physicalResourceId, Data: { Applied: run.applied.length, Latest: latest } };
 });
