@@ -247,17 +247,22 @@ export async function runLocalMode(mode: Mode, args: readonly string[], io: CliI
   });
 
   const first = clients[0];
-  io.stdout(`Kuroko ${mode === 'dev' ? 'local mode' : 'server'} listening on ${runtime.url}  (database ${mode === 'dev' ? options.databaseUrl : redactUrl(options.databaseUrl)}, ${options.agents} agent(s))\n`);
+  // One write, so whoever reads the banner (a person, a script, a test) never sees half of it.
+  const banner = [
+    `Kuroko ${mode === 'dev' ? 'local mode' : 'server'} listening on ${runtime.url}  (database ${mode === 'dev' ? options.databaseUrl : redactUrl(options.databaseUrl)}, ${options.agents} agent(s))`,
+  ];
   if (first) {
-    io.stdout(`API client: ${first.name} (${first.scope})${options.apiClients ? ', from KUROKO_API_CLIENTS' : `, secret kept in ${dataDirPaths(options.dataDir).credentialsFile}`}\n`);
-    if (!options.apiClients) io.stdout(`  curl -u ${first.name}:${first.secret} ${runtime.url}/v1/definitions\n`);
+    banner.push(`API client: ${first.name} (${first.scope})${options.apiClients ? ', from KUROKO_API_CLIENTS' : `, secret kept in ${dataDirPaths(options.dataDir).credentialsFile}`}`);
+    if (!options.apiClients) banner.push(`  curl -u ${first.name}:${first.secret} ${runtime.url}/v1/definitions`);
   }
   if (seeded !== undefined) {
-    io.stdout(`Seeded the example definition '${EXAMPLE_DEFINITION.name}' (id ${seeded}). Launch it:\n  curl -u ${first?.name}:${first?.secret} -X POST ${runtime.url}/v1/definitions/${seeded}/instances\n`);
+    banner.push(`Seeded the example definition '${EXAMPLE_DEFINITION.name}' (id ${seeded}). Launch it:`);
+    banner.push(`  curl -u ${first?.name}:${first?.secret} -X POST ${runtime.url}/v1/definitions/${seeded}/instances`);
   }
+  if (runtime.consoleSignInLink) banner.push(`Console sign-in link (works once, for 15 minutes): ${runtime.consoleSignInLink()}`);
+  banner.push('Ctrl-C stops it cleanly; a restart continues where it stopped.');
   for (const notice of options.notices) logger.warn(notice);
-  if (runtime.consoleSignInLink) io.stdout(`Console sign-in link (works once, for 15 minutes): ${runtime.consoleSignInLink()}\n`);
-  io.stdout('Ctrl-C stops it cleanly; a restart continues where it stopped.\n');
+  io.stdout(`${banner.join('\n')}\n`);
 
   const signals = deps.signals ?? process;
   await new Promise<void>((resolveStop) => {

@@ -45,7 +45,8 @@ export async function startLocalMode(options: StartLocalModeOptions = {}): Promi
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
-  await waitFor(() => /listening on (http:\/\/\S+)/.test(out) || child.exitCode !== null, {
+  // The banner's last line: the URL and the credentials above it are complete once it is there.
+  await waitFor(() => /Ctrl-C stops it cleanly/.test(out) || child.exitCode !== null, {
     timeoutMs: STARTUP_TIMEOUT_MS,
     description: `kuroko dev to start (stderr: ${err.slice(-500)})`,
   });
