@@ -10,6 +10,7 @@ import { FileLogSink } from '../agent/log-sink';
 import { ConfigError } from '../core/errors';
 import { DEFAULT_QUEUE } from '../core/model';
 import { createDatabase, parseDatabaseUrl } from '../db/connection';
+import { lastValue, parseCliArgs } from './cli-args';
 import { EXIT_CODE } from './sub-command';
 import type { CliIo, SubCommand } from './sub-command';
 
@@ -65,58 +66,8 @@ export interface AgentCommandConfig {
   heartbeatIntervalMs: number | undefined;
 }
 
-interface RawOptions {
-  databaseUrl?: string;
-  queues: string[];
-  slots?: string;
-  hostname?: string;
-  logDir?: string;
-  idleTimeout?: string;
-  heartbeatInterval?: string;
-  help: boolean;
-}
-
-const VALUE_OPTIONS: Record<string, keyof Omit<RawOptions, 'help' | 'queues'> | 'queues'> = {
-  '--database-url': 'databaseUrl',
-  '--queue': 'queues',
-  '--slots': 'slots',
-  '--hostname': 'hostname',
-  '--log-dir': 'logDir',
-  '--idle-timeout': 'idleTimeout',
-  '--heartbeat-interval': 'heartbeatInterval',
-};
-
-function parseArgs(args: readonly string[]): { options: RawOptions; problems: string[] } {
-  const options: RawOptions = { queues: [], help: false };
-  const problems: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    if (arg === '--help' || arg === '-h') {
-      options.help = true;
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    const key = Object.hasOwn(VALUE_OPTIONS, name) ? VALUE_OPTIONS[name] : undefined;
-    if (key === undefined) {
-      problems.push(arg.startsWith('-') ? `unknown option ${arg}` : `unexpected argument ${arg}`);
-      continue;
-    }
-    let value: string | undefined;
-    if (name !== arg) value = arg.slice(eq + 1);
-    else {
-      value = args[i + 1];
-      i++;
-    }
-    if (value === undefined) {
-      problems.push(`${name} needs a value`);
-      continue;
-    }
-    if (key === 'queues') options.queues.push(value);
-    else options[key] = value;
-  }
-  return { options, problems };
-}
+/** The value options of `kuroko agent` (`--queue` may repeat). */
+const OPTION_NAMES = ['--database-url', '--queue', '--slots', '--hostname', '--log-dir', '--idle-timeout', '--heartbeat-interval'];
 
 const integerText = (what: string, min: number, max: number) =>
   z
@@ -149,21 +100,24 @@ const configSchema = z.object({
 
 /** Reads the options (falling back to the environment) into a config; throws ConfigError listing every problem. */
 export function parseAgentConfig(args: readonly string[], env: Environment): AgentCommandConfig & { help: boolean } {
-  const { options, problems } = parseArgs(args);
-  if (options.help) return { ...emptyConfig(), help: true };
+  const cli = parseCliArgs(args, OPTION_NAMES);
+  const { problems } = cli;
+  if (cli.help) return { ...emptyConfig(), help: true };
+  const option = (name: string) => lastValue(cli, name);
+  const givenQueues = cli.values['--queue'] ?? [];
   const envQueues = (env[AGENT_ENV_KEYS.queues] ?? '')
     .split(',')
     .map((q) => q.trim())
     .filter((q) => q !== '');
-  const queues = options.queues.length > 0 ? options.queues : envQueues.length > 0 ? envQueues : [DEFAULT_QUEUE];
+  const queues = givenQueues.length > 0 ? givenQueues : envQueues.length > 0 ? envQueues : [DEFAULT_QUEUE];
   const input = {
-    databaseUrl: options.databaseUrl ?? env[AGENT_ENV_KEYS.databaseUrl],
+    databaseUrl: option('--database-url') ?? env[AGENT_ENV_KEYS.databaseUrl],
     queues,
-    slots: options.slots ?? env[AGENT_ENV_KEYS.slots] ?? String(DEFAULT_SLOTS),
-    hostname: options.hostname,
-    logDir: options.logDir ?? env[AGENT_ENV_KEYS.logDir] ?? DEFAULT_AGENT_LOG_DIR,
-    idleTimeout: options.idleTimeout,
-    heartbeatInterval: options.heartbeatInterval,
+    slots: option('--slots') ?? env[AGENT_ENV_KEYS.slots] ?? String(DEFAULT_SLOTS),
+    hostname: option('--hostname'),
+    logDir: option('--log-dir') ?? env[AGENT_ENV_KEYS.logDir] ?? DEFAULT_AGENT_LOG_DIR,
+    idleTimeout: option('--idle-timeout'),
+    heartbeatInterval: option('--heartbeat-interval'),
   };
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
