@@ -6,7 +6,7 @@
  * API for those.
  */
 import type { ColumnType, Kysely } from 'kysely';
-import type { Instance } from '../../core/model';
+import { instanceStatus, type Instance } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
 import { fromDbInt, fromDbTime, fromNullableDbTime } from '../column-codec';
 import type { Database, DbTime } from '../schema';
@@ -338,35 +338,34 @@ export class ConsoleRepository {
         instanceId: instance.id,
         createdAt: instance.createdAt,
         durationMs: Math.max(0, (end?.getTime() ?? now) - instance.createdAt.getTime()),
-        status: end === instance.finishedAt && end ? 'success' : instance.canceledAt ? 'canceled' : instance.errorAt ? 'error' : 'working',
+        status: instanceStatus(instance),
         maxRssKb: rssOf.get(instance.id) ?? null,
       };
     });
   }
 
   /** Executions that ran on workers within [from, to], running ones included; grouped by hostname. */
-  async executionTimeline(from: Date, to: Date, limit: number): Promise<TimelineBar[]> {
-    const [done, running] = await Promise.all([
-      this.db
-        .selectFrom('execution_histories as h')
-        .innerJoin('job_definitions as d', 'd.id', 'h.job_definition_id')
-        .select(['h.execution_id', 'h.hostname', 'h.shell', 'h.started_at', 'h.finished_at', 'h.exit_status', 'h.job_definition_id', 'h.job_instance_id', 'd.name'])
-        .where('h.started_at', 'is not', null)
-        .where('h.started_at', '<', to)
-        .where('h.finished_at', '>', from)
-        .orderBy('h.started_at', 'desc')
-        .limit(limit)
-        .execute(),
-      this.db
-        .selectFrom('executions as e')
-        .innerJoin('job_definitions as d', 'd.id', 'e.job_definition_id')
-        .select(['e.id', 'e.hostname', 'e.shell', 'e.started_at', 'e.finished_at', 'e.exit_status', 'e.job_definition_id', 'e.job_instance_id', 'd.name'])
-        .where('e.started_at', 'is not', null)
-        .where('e.started_at', '<', to)
-        .where((eb) => eb.or([eb('e.finished_at', 'is', null), eb('e.finished_at', '>', from)]))
-        .limit(limit)
-        .execute(),
-    ]);
+  async executionTimeline(from: Date, to: Date, limit: number, hostname?: string): Promise<TimelineBar[]> {
+    let doneQuery = this.db
+      .selectFrom('execution_histories as h')
+      .innerJoin('job_definitions as d', 'd.id', 'h.job_definition_id')
+      .select(['h.execution_id', 'h.hostname', 'h.shell', 'h.started_at', 'h.finished_at', 'h.exit_status', 'h.job_definition_id', 'h.job_instance_id', 'd.name'])
+      .where('h.started_at', 'is not', null)
+      .where('h.started_at', '<', to)
+      .where('h.finished_at', '>', from);
+    let runningQuery = this.db
+      .selectFrom('executions as e')
+      .innerJoin('job_definitions as d', 'd.id', 'e.job_definition_id')
+      .select(['e.id', 'e.hostname', 'e.shell', 'e.started_at', 'e.finished_at', 'e.exit_status', 'e.job_definition_id', 'e.job_instance_id', 'd.name'])
+      .where('e.started_at', 'is not', null)
+      .where('e.started_at', '<', to)
+      .where((eb) => eb.or([eb('e.finished_at', 'is', null), eb('e.finished_at', '>', from)]));
+    // Filtered in SQL, before the limit: on a busy system a host's bars must not fall outside it.
+    if (hostname !== undefined) {
+      doneQuery = doneQuery.where('h.hostname', '=', hostname);
+      runningQuery = runningQuery.where('e.hostname', '=', hostname);
+    }
+    const [done, running] = await Promise.all([doneQuery.orderBy('h.started_at', 'desc').limit(limit).execute(), runningQuery.limit(limit).execute()]);
     const bar = (id: number | string, row: (typeof done)[number] | (typeof running)[number]): TimelineBar => {
       const end = fromNullableDbTime(row.finished_at);
       return {
@@ -413,7 +412,7 @@ export class ConsoleRepository {
       .map((row) => {
         const instance = toInstance(row);
         const end = instance.finishedAt ?? instance.canceledAt ?? instance.errorAt;
-        const state = instance.finishedAt ? 'success' : instance.canceledAt ? 'canceled' : instance.errorAt ? 'error' : 'working';
+        const state = instanceStatus(instance);
         return {
           id: instance.id,
           group: String(instance.definitionId),

@@ -196,13 +196,15 @@ export class ExecutionQueueRepository {
   async renewLeases(workerId: number, holds: readonly ExecutionHold[], until: Date): Promise<ExecutionHold[]> {
     if (holds.length === 0) return [];
     const { db } = this.handle;
-    await db
+    const result = await db
       .updateTable('executions')
       .set({ lease_expires_at: until, worker_id: workerId })
       .where('finished_at', 'is', null)
       .where((eb) => eb.or(holds.map((hold) => eb.and([eb('id', '=', hold.id), eb('attempt', '=', hold.attempt)]))))
-      .execute();
-    // The update's row count cannot say which rows matched; one read can.
+      .executeTakeFirst();
+    // `until` is new on every heartbeat, so each held row changes: all of them matched, the usual case.
+    if (Number(result.numUpdatedRows) === holds.length) return [...holds];
+    // Some hold is gone; the row count cannot say which, one read can.
     const rows = await db
       .selectFrom('executions')
       .select(['id', 'attempt'])

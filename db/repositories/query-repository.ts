@@ -242,12 +242,15 @@ export class QueryRepository {
     return counts;
   }
 
-  /** Every worker row with its status and the executions it holds. */
-  async listWorkers(): Promise<WorkerView[]> {
-    const [workers, held] = await Promise.all([
-      this.db.selectFrom('workers').selectAll().orderBy('hostname').orderBy('id').execute(),
-      this.db.selectFrom('executions').select(['id', 'worker_id']).where('worker_id', 'is not', null).where('finished_at', 'is', null).execute(),
-    ]);
+  /** Every worker row (or the one with `onlyId`) with its status and the executions it holds. */
+  async listWorkers(onlyId?: number): Promise<WorkerView[]> {
+    let workerQuery = this.db.selectFrom('workers').selectAll().orderBy('hostname').orderBy('id');
+    let heldQuery = this.db.selectFrom('executions').select(['id', 'worker_id']).where('worker_id', 'is not', null).where('finished_at', 'is', null);
+    if (onlyId !== undefined) {
+      workerQuery = workerQuery.where('id', '=', onlyId);
+      heldQuery = heldQuery.where('worker_id', '=', onlyId);
+    }
+    const [workers, held] = await Promise.all([workerQuery.execute(), heldQuery.execute()]);
     const liveSince = this.clock.now().getTime() - LIVE_WORKER_SECONDS * MS_PER_SECOND;
     return workers.map((w) => {
       const id = fromDbInt(w.id);
@@ -277,7 +280,7 @@ export class QueryRepository {
 
   /** One worker, or NotFoundError. */
   async getWorker(workerId: number): Promise<WorkerView> {
-    const worker = (await this.listWorkers()).find((w) => w.id === workerId);
+    const [worker] = await this.listWorkers(workerId);
     if (!worker) throw new NotFoundError('worker', workerId);
     return worker;
   }
@@ -289,10 +292,8 @@ export class QueryRepository {
       .set((eb) => ({ suspended, version: eb('version', '+', 1) }))
       .where('id', '=', workerId)
       .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 0) {
-      // MySQL counts only changed rows; a worker already in the asked state still exists.
-      await this.getWorker(workerId);
-    }
+    // The version always changes, so a worker that exists is always counted as updated.
+    if (Number(result.numUpdatedRows) === 0) throw new NotFoundError('worker', workerId);
     return this.getWorker(workerId);
   }
 

@@ -750,8 +750,8 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
       const to = new Date(now());
       const from = new Date(to.getTime() - TIMELINE_PERIODS[period]);
       const host = c.req.query('host') || undefined;
-      let bars = view === 'workers' ? await people.executionTimeline(from, to, LIST_LIMITS.timeline) : await people.instanceTimeline(from, to, LIST_LIMITS.timeline);
-      if (host && view === 'workers') bars = bars.filter((b) => b.group === host);
+      const bars =
+        view === 'workers' ? await people.executionTimeline(from, to, LIST_LIMITS.timeline, host) : await people.instanceTimeline(from, to, LIST_LIMITS.timeline);
       const names = await namesOf([...new Set(bars.map((b) => b.definitionId))]);
       return render(c, timelinePage({ ...pageCtx(c, user), user }, { view, period, from, to, bars, names, host }));
     }),

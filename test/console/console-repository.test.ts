@@ -63,6 +63,9 @@ describeEachDialect('console repository', (dialect) => {
     expect((await people.workingInstances(10, [2])).length).toBe(0);
     expect((await people.failedInstances(10)).map((i) => [i.id, i.definitionName])).toEqual([[bad, 'bad-job']]);
     expect(await people.canceledSince(new Date(0), 10)).toEqual([]);
+    const canceled = await launch(2);
+    await services.operations.cancel(canceled, 'test');
+    expect((await people.canceledSince(new Date(0), 10)).map((i) => [i.id, i.definitionName])).toEqual([[canceled, 'bad-job']]);
 
     const stats = await people.instanceStats(1, 10);
     expect(stats.map((s) => [s.instanceId, s.status, s.maxRssKb])).toEqual([
@@ -80,12 +83,15 @@ describeEachDialect('console repository', (dialect) => {
         [bad, 'test-host', 'failure'],
       ].sort(),
     );
+    expect((await people.executionTimeline(from, to, 100, 'test-host')).length).toBe(2);
+    expect(await people.executionTimeline(from, to, 100, 'another-host')).toEqual([]);
     const instances = await people.instanceTimeline(from, to, 100);
     expect(instances.map((b) => [b.instanceId, b.state]).sort()).toEqual(
       [
         [ok, 'success'],
         [bad, 'error'],
         [working, 'working'],
+        [canceled, 'canceled'],
       ].sort(),
     );
     expect(await people.instanceTimeline(new Date(Date.now() - 7_200_000), new Date(Date.now() - 3_600_000), 100)).toEqual([]);
