@@ -3,7 +3,7 @@
  * channel)). Every claim is one statement: an insert that the unique key lets only one notifier win, or an
  * update fenced on the attempt count read before it. No transaction is needed, which keeps the Data API cheap.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Updateable } from 'kysely';
 import type { EventRecord, EventType, LogEntry, LogLevel } from '../../core/model';
 import type { NotificationInput } from '../../core/notify/notification-message';
 import {
@@ -153,15 +153,12 @@ export class EventDeliveryRepository implements NotifierStore {
 
   /** Inserts one delivery row; false when another notifier holds the pair (or kept it locked: next pass). */
   private async insertOne(row: NewDelivery): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.db.insertInto('event_deliveries').values(toRow(row)).execute();
-        return true;
-      } catch (error) {
-        if (isDuplicateKeyError(error)) return false;
-        if (!isRetryableLockError(error)) throw error;
-        if (attempt >= LOCK_RETRIES) return false;
-      }
+    try {
+      await retryOnLock(() => this.db.insertInto('event_deliveries').values(toRow(row)).execute());
+      return true;
+    } catch (error) {
+      if (isDuplicateKeyError(error) || isRetryableLockError(error)) return false;
+      throw error;
     }
   }
 
@@ -198,47 +195,25 @@ export class EventDeliveryRepository implements NotifierStore {
   }
 
   async markDelivered(deliveryId: number, at: Date): Promise<boolean> {
-    return retryOnLock(() => this.markDeliveredOnce(deliveryId, at));
-  }
-
-  private async markDeliveredOnce(deliveryId: number, at: Date): Promise<boolean> {
-    const result = await this.db
-      .updateTable('event_deliveries')
-      .set({ status: DELIVERY_STATUS.delivered, delivered_at: at, last_error: null })
-      .where('id', '=', deliveryId)
-      .where('status', '=', DELIVERY_STATUS.pending)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    return this.settle(deliveryId, { status: DELIVERY_STATUS.delivered, delivered_at: at, last_error: null });
   }
 
   async markRetry(deliveryId: number, attempt: number, nextAttemptAt: Date, error: string): Promise<boolean> {
-    return retryOnLock(() => this.markRetryOnce(deliveryId, attempt, nextAttemptAt, error));
-  }
-
-  private async markRetryOnce(deliveryId: number, attempt: number, nextAttemptAt: Date, error: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('event_deliveries')
-      .set({ next_attempt_at: nextAttemptAt, last_error: error })
-      .where('id', '=', deliveryId)
-      .where('status', '=', DELIVERY_STATUS.pending)
-      .where('attempts', '=', attempt)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    return this.settle(deliveryId, { next_attempt_at: nextAttemptAt, last_error: error }, attempt);
   }
 
   async markFailed(deliveryId: number, attempt: number, error: string): Promise<boolean> {
-    return retryOnLock(() => this.markFailedOnce(deliveryId, attempt, error));
+    return this.settle(deliveryId, { status: DELIVERY_STATUS.failed, last_error: error }, attempt);
   }
 
-  private async markFailedOnce(deliveryId: number, attempt: number, error: string): Promise<boolean> {
-    const result = await this.db
-      .updateTable('event_deliveries')
-      .set({ status: DELIVERY_STATUS.failed, last_error: error })
-      .where('id', '=', deliveryId)
-      .where('status', '=', DELIVERY_STATUS.pending)
-      .where('attempts', '=', attempt)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+  /** Updates a pending delivery (fenced on its attempt when given); false when it is no longer ours. */
+  private settle(deliveryId: number, set: Updateable<Database['event_deliveries']>, attempt?: number): Promise<boolean> {
+    return retryOnLock(async () => {
+      let query = this.db.updateTable('event_deliveries').set(set).where('id', '=', deliveryId).where('status', '=', DELIVERY_STATUS.pending);
+      if (attempt !== undefined) query = query.where('attempts', '=', attempt);
+      const result = await query.executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    });
   }
 
   async findEvents(eventIds: readonly number[]): Promise<EventRecord[]> {

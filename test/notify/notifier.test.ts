@@ -346,5 +346,7 @@ describeEachDialect('notifier webhook against a dead address', (dialect) => {
     const row = await tdb.db.selectFrom('event_deliveries').selectAll().executeTakeFirstOrThrow();
     expect(row.status).toBe('pending');
     expect(row.last_error).toMatch(/fetch failed|ECONNREFUSED/);
+    expect(Number(row.attempts)).toBe(1);
+    expect(fromDbTime(row.next_attempt_at).getTime()).toBeGreaterThan(clock.now().getTime());
   });
 });
