@@ -19,6 +19,7 @@ import { readConsoleConfig, type ConsoleConfig } from '../functions/console/cons
 import { lastValue, parseCliArgs } from './cli-args';
 import { DEFAULT_INTERVALS, dataDirPaths, describeError, startRuntime, type RuntimeLogger } from './runtime/kuroko-runtime';
 import { EXIT_CODE, type CliIo, type SubCommand } from './sub-command';
+import { ENV_KEYS } from '../functions/shared/env-keys';
 
 type Mode = 'dev' | 'server';
 
@@ -163,7 +164,7 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
     ...result.data,
     apiClients,
     notification,
-    baseUrl: env.KUROKO_BASE_URL?.trim() || undefined,
+    baseUrl: env[ENV_KEYS.baseUrl]?.trim() || undefined,
     monitor,
     monitorIntervalMs: monitorInterval.data * MS_PER_SECOND,
     agentHeartbeatMs: heartbeat.data * MS_PER_SECOND,

@@ -8,15 +8,16 @@ import { dirname } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors';
 import { normalizeEmail } from '../../db/repositories/console-repository';
+import { ENV_KEYS } from '../shared/env-keys';
 
 export const CONSOLE_ENV_KEYS = {
-  secret: 'KUROKO_CONSOLE_SECRET',
-  oidcIssuer: 'KUROKO_OIDC_ISSUER',
-  oidcClientId: 'KUROKO_OIDC_CLIENT_ID',
-  oidcClientSecret: 'KUROKO_OIDC_CLIENT_SECRET',
-  oidcAllowedDomains: 'KUROKO_OIDC_ALLOWED_DOMAINS',
-  admins: 'KUROKO_CONSOLE_ADMINS',
-  baseUrl: 'KUROKO_BASE_URL',
+  secret: ENV_KEYS.consoleSecret,
+  oidcIssuer: ENV_KEYS.oidcIssuer,
+  oidcClientId: ENV_KEYS.oidcClientId,
+  oidcClientSecret: ENV_KEYS.oidcClientSecret,
+  oidcAllowedDomains: ENV_KEYS.oidcAllowedDomains,
+  admins: ENV_KEYS.consoleAdmins,
+  baseUrl: ENV_KEYS.baseUrl,
 } as const;
 
 /** HMAC-SHA256 wants a key at least as long as its output. */

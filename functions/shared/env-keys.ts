@@ -15,6 +15,10 @@ export const ENV_KEYS = {
   metricsNamespace: 'KUROKO_METRICS_NAMESPACE',
   /** Where notification links point: the HTTP API's URL, which also serves the console. */
   baseUrl: 'KUROKO_BASE_URL',
+  /** The global Slack incoming webhook; without it there is no Slack channel. */
+  slackWebhookUrl: 'KUROKO_SLACK_WEBHOOK_URL',
+  /** HMAC key of the definition webhooks' X-Kuroko2-Signature. */
+  webhookSecret: 'KUROKO_WEBHOOK_SECRET',
   executionLogGroup: 'KUROKO_EXECUTION_LOG_GROUP',
   processorFunction: 'KUROKO_PROCESSOR_FUNCTION',
   notifierFunction: 'KUROKO_NOTIFIER_FUNCTION',
@@ -24,10 +28,14 @@ export const ENV_KEYS = {
   /** The console's cookie-signing key: a Secrets Manager secret the api reads at cold start. */
   consoleSecretArn: 'KUROKO_CONSOLE_SECRET_ARN',
   /** The console's OpenID Connect provider; the console is served only when it is set. */
+  /** The console's cookie-signing key itself (the local mode and self-hosted servers). */
+  consoleSecret: 'KUROKO_CONSOLE_SECRET',
   oidcIssuer: 'KUROKO_OIDC_ISSUER',
   oidcClientId: 'KUROKO_OIDC_CLIENT_ID',
   /** The OIDC client secret, read from Secrets Manager by ARN: never a plaintext variable. */
   oidcClientSecretArn: 'KUROKO_OIDC_CLIENT_SECRET_ARN',
+  /** The OIDC client secret itself (self-hosted servers). */
+  oidcClientSecret: 'KUROKO_OIDC_CLIENT_SECRET',
   oidcAllowedDomains: 'KUROKO_OIDC_ALLOWED_DOMAINS',
   consoleAdmins: 'KUROKO_CONSOLE_ADMINS',
   agentConfigParameter: 'KUROKO_AGENT_CONFIG_PARAMETER',

@@ -23,12 +23,13 @@ import {
 } from '../../core/services/notifier-service';
 import { EventDeliveryRepository } from '../../db/repositories/event-delivery-repository';
 import type { Database } from '../../db/schema';
+import { ENV_KEYS } from './env-keys';
 
 /** Environment variables of the notification channels. */
 export const NOTIFICATION_ENV_KEYS = {
-  baseUrl: 'KUROKO_BASE_URL',
-  slackWebhookUrl: 'KUROKO_SLACK_WEBHOOK_URL',
-  webhookSecret: 'KUROKO_WEBHOOK_SECRET',
+  baseUrl: ENV_KEYS.baseUrl,
+  slackWebhookUrl: ENV_KEYS.slackWebhookUrl,
+  webhookSecret: ENV_KEYS.webhookSecret,
 } as const;
 
 /** Kuroko2's webhook User-Agent, kept so receivers written for it keep working. */

@@ -184,8 +184,4 @@ describe('notifier handler', () => {
   it('rejects an event that is neither a tick nor a nudge', async () => {
     await expect(notifier.handler({ nudge: 'yes' }, lambdaContext(NOTIFIER))).rejects.toBeInstanceOf(ValidationError);
   });
-
-  it('uses the same base URL variable the CDK app sets and the channels read', () => {
-    expect(ENV_KEYS.baseUrl).toBe(NOTIFICATION_ENV_KEYS.baseUrl);
-  });
 });
