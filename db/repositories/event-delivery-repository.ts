@@ -21,6 +21,8 @@ import { toDefinition, toInstance } from './row-mappers';
 const INSERT_CHUNK = 100;
 /** Attempts of a single-row claim that lost a lock race before leaving the pair to the next pass. */
 const LOCK_RETRIES = 3;
+/** Instances whose recent log lines are read at once. */
+const LOG_READ_CONCURRENCY = 8;
 /** Log lines read per instance for a batch, before each event keeps the last ones up to its own time. */
 const LOG_READ_FACTOR = 3;
 /** scheduler_state rows holding when each channel was first seen. */
@@ -256,7 +258,7 @@ export class EventDeliveryRepository implements NotifierStore {
       if (!seen || seen < e.createdAt) latest.set(e.instanceId, e.createdAt);
     }
     const result = new Map<number, LogEntry[]>();
-    for (const [instanceId, until] of latest) {
+    const readOne = async ([instanceId, until]: [number, Date]) => {
       const rows = await this.db
         .selectFrom('instance_logs')
         .select(['level', 'message', 'created_at', 'id'])
@@ -270,7 +272,13 @@ export class EventDeliveryRepository implements NotifierStore {
         instanceId,
         rows.reverse().map((r) => ({ instanceId, level: r.level as LogLevel, message: r.message, createdAt: fromDbTime(r.created_at) })),
       );
-    }
+    };
+    // A few at a time: each is a round trip (tens of ms on the Data API), and they are independent.
+    const pending = [...latest];
+    const worker = async () => {
+      for (let next = pending.shift(); next; next = pending.shift()) await readOne(next);
+    };
+    await Promise.all(Array.from({ length: Math.min(LOG_READ_CONCURRENCY, pending.length) }, worker));
     return result;
   }
 }
