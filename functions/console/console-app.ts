@@ -637,15 +637,18 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
   const instanceView = async (c: Ctx, user: ConsoleUser): Promise<InstanceView> => {
     const id = idParam(c, 'id');
     const instanceId = idParam(c, 'iid');
-    const definition = await definitions.get(id);
-    const [detail, outputs, envText, canAdminister] = await Promise.all([
+    // The name alone (one statement): the live endpoint runs this every poll, and get() also reads tags and schedules.
+    const [names, detail, outputs, envText, canAdminister] = await Promise.all([
+      namesOf([id]),
       queries.getInstanceDetail(id, instanceId),
       people.liveOutputs(instanceId),
       people.instanceEnv(instanceId),
       access.canAdminister(user, id),
     ]);
+    const name = names.get(id);
+    if (name === undefined) throw new NotFoundError('job definition', id);
     const env = z.record(z.string(), z.string()).safeParse(JSON.parse(envText ?? '{}'));
-    return { definition, detail, outputs, env: env.success ? env.data : {}, canAdminister, user, now: new Date(now()) };
+    return { definition: { id, name }, detail, outputs, env: env.success ? env.data : {}, canAdminister, user, now: new Date(now()) };
   };
 
   app.get(

@@ -13,7 +13,8 @@ import { actionButton, badge, emptyState, instanceElapsed, layout, section, tabl
 import { html, type Html } from './html-template';
 
 export interface InstanceView {
-  definition: DefinitionRecord;
+  /** Only what the page shows of the definition: the live view re-reads it every poll. */
+  definition: Pick<DefinitionRecord, 'id' | 'name'>;
   detail: InstanceDetail;
   outputs: LiveOutput[];
   env: Record<string, string>;
