@@ -20,7 +20,9 @@ import { toDefinition, toInstance } from './row-mappers';
 /** Rows per multi-row insert: well inside every driver's parameter limit. */
 const INSERT_CHUNK = 100;
 /** Attempts of a single-row claim that lost a lock race before leaving the pair to the next pass. */
-const LOCK_RETRIES = 3;
+const LOCK_RETRIES = 5;
+/** Upper bound of the first random pause after a deadlock; later pauses grow linearly. */
+const LOCK_BACKOFF_MS = 20;
 /** Instances whose recent log lines are read at once. */
 const LOG_READ_CONCURRENCY = 8;
 /** Log lines read per instance for a batch, before each event keeps the last ones up to its own time. */
@@ -317,6 +319,8 @@ async function retryOnLock<T>(write: () => Promise<T>): Promise<T> {
       return await write();
     } catch (error) {
       if (!isRetryableLockError(error) || attempt >= LOCK_RETRIES) throw error;
+      // Two notifiers retrying in lockstep deadlock again: a short random pause puts them out of step.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * LOCK_BACKOFF_MS * attempt));
     }
   }
 }
