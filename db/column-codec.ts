@@ -3,7 +3,7 @@
  * `boolean` values straight to Kysely (each dialect's driver encodes them the same way); reads come back in
  * driver-specific shapes and are normalised here.
  */
-import type { z } from 'zod';
+import * as z from 'zod/mini';
 import { KurokoError, ERROR_CODES } from '../core/errors';
 
 /** 'YYYY-MM-DD HH:MM:SS' with an optional fraction: MySQL DATETIME text, our SQLite storage, Data API strings. */
@@ -51,17 +51,21 @@ export function toJsonColumn(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** Parses a JSON text column and validates it with zod; a bad row surfaces as a clear error, not a crash later. */
-export function parseJsonColumn<T>(schema: z.ZodType<T>, text: string, column = 'json column'): T {
+/**
+ * Parses a JSON text column and validates it with a zod schema; a bad row surfaces as a clear error, not a crash
+ * later. The repositories write their schemas with zod/mini, which tree-shakes to a few kilobytes: the agent reads
+ * rows too and stays small.
+ */
+export function parseJsonColumn<T>(schema: z.core.$ZodType<T>, text: string, column = 'json column'): T {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (cause) {
     throw new KurokoError(ERROR_CODES.validation, `${column} holds invalid JSON`, { cause });
   }
-  const parsed = schema.safeParse(raw);
+  const parsed = z.safeParse(schema, raw);
   if (!parsed.success) {
-    throw new KurokoError(ERROR_CODES.validation, `${column} does not match its schema: ${parsed.error.message}`);
+    throw new KurokoError(ERROR_CODES.validation, `${column} does not match its schema: ${z.prettifyError(parsed.error)}`);
   }
   return parsed.data;
 }

@@ -4,11 +4,13 @@
  * - `mysql://user:pass@host:port/db` (also `mariadb://`): a mysql2 pool, UTC, DATETIME read as text;
  * - `data-api://<cluster-arn>?secret=<secret-arn>&database=<db>[&endpoint=<url>][&region=<region>]`: Aurora
  *   MySQL through the RDS Data API (kysely-data-api over `RDSData`).
+ *
+ * Each driver is imported when its database is first used, not when this module loads: a process holds only the
+ * driver it talks to (mysql2 and the AWS SDK together cost a `kuroko agent` on SQLite about 20 MB of memory).
  */
-import { RDSData } from '@aws-sdk/client-rds-data';
+import type { RDSData } from '@aws-sdk/client-rds-data';
 import { Kysely, MysqlDialect } from 'kysely';
 import type { Dialect, KyselyConfig, MysqlPool } from 'kysely';
-import { createPool } from 'mysql2';
 import type { Pool, PoolOptions } from 'mysql2';
 import { ConfigError } from '../core/errors';
 import { KurokoDataApiDialect } from './dialects/data-api-dialect';
@@ -136,7 +138,10 @@ export function mysqlPoolOptions(uri: string, poolSize = DEFAULT_POOL_SIZE): Poo
   };
 }
 
-function createMysqlPool(uri: string, poolSize: number | undefined): Pool {
+async function createMysqlPool(uri: string, poolSize: number | undefined): Promise<Pool> {
+  // mysql2 is CommonJS: its module.exports is the default export everywhere (Node, vitest, esbuild chunks), while
+  // named exports exist only where Node's CommonJS lexer made them.
+  const { createPool } = (await import('mysql2')).default;
   const pool = createPool(mysqlPoolOptions(uri, poolSize));
   // NOW() and friends in UTC too; the stored values never depend on it (times are written by the app).
   pool.on('connection', (connection) => {
@@ -145,7 +150,8 @@ function createMysqlPool(uri: string, poolSize: number | undefined): Pool {
   return pool;
 }
 
-function createDataApiClient(parsed: Extract<DatabaseUrl, { dialect: 'data-api' }>): RDSData {
+async function createDataApiClient(parsed: Extract<DatabaseUrl, { dialect: 'data-api' }>): Promise<RDSData> {
+  const { RDSData } = await import('@aws-sdk/client-rds-data');
   const loopback = parsed.endpoint !== undefined && LOOPBACK_HOSTS.has(new URL(parsed.endpoint).hostname);
   return new RDSData({
     region: parsed.region,
@@ -158,7 +164,7 @@ function createDataApiClient(parsed: Extract<DatabaseUrl, { dialect: 'data-api' 
 export function createDatabase(url: string, options: CreateDatabaseOptions = {}): DatabaseHandle {
   const parsed = parseDatabaseUrl(url);
   let dialect: Dialect;
-  let closeExtra: () => void = () => {};
+  let closeExtra: () => Promise<void> | void = () => {};
   switch (parsed.dialect) {
     case 'sqlite':
       dialect = new KurokoSqliteDialect({
@@ -167,17 +173,20 @@ export function createDatabase(url: string, options: CreateDatabaseOptions = {})
       });
       break;
     case 'mysql': {
-      const pool = createMysqlPool(parsed.uri, options.poolSize);
       // mysql2's current typings are stricter than the pool shape Kysely 0.27 declares; the runtime API matches.
-      dialect = new MysqlDialect({ pool: pool as unknown as MysqlPool });
+      dialect = new MysqlDialect({ pool: async () => (await createMysqlPool(parsed.uri, options.poolSize)) as unknown as MysqlPool });
       break;
     }
     case 'data-api': {
-      const client = options.dataApiClient ?? createDataApiClient(parsed);
-      if (!options.dataApiClient) closeExtra = () => client.destroy();
+      const given = options.dataApiClient;
+      // One promise, so statements racing on first use share one client.
+      let client: Promise<RDSData> | undefined;
+      if (!given) closeExtra = async () => (await client?.catch(() => undefined))?.destroy();
       dialect = new KurokoDataApiDialect({
-        mode: 'mysql',
-        driver: { client, resourceArn: parsed.resourceArn, secretArn: parsed.secretArn, database: parsed.database },
+        client: () => (client ??= given ? Promise.resolve(given) : createDataApiClient(parsed)),
+        resourceArn: parsed.resourceArn,
+        secretArn: parsed.secretArn,
+        database: parsed.database,
       });
       break;
     }

@@ -9,6 +9,7 @@
  * died mid-run blocks the next one for at most the lease time.
  */
 import { randomUUID } from 'node:crypto';
+import type { RDSData } from '@aws-sdk/client-rds-data';
 import { MysqlAdapter, sql } from 'kysely';
 import type { Kysely, MigrationLockOptions } from 'kysely';
 import { DataApiDialect } from 'kysely-data-api';
@@ -54,8 +55,33 @@ export class DataApiMysqlAdapter extends MysqlAdapter {
   }
 }
 
-/** kysely-data-api's MySQL dialect with a Data API safe migration lock. */
+export interface KurokoDataApiConfig {
+  /** Called on the first statement (and reused): the AWS SDK is loaded only by processes that use the Data API. */
+  client: () => Promise<RDSData>;
+  resourceArn: string;
+  secretArn: string;
+  database: string;
+}
+
+/** The RDSData methods kysely-data-api calls, each waiting for the client the first time. */
+type DataApiCalls = Pick<RDSData, 'executeStatement' | 'beginTransaction' | 'commitTransaction' | 'rollbackTransaction'>;
+
+function deferredClient(client: () => Promise<RDSData>): DataApiCalls {
+  return {
+    executeStatement: async (input: Parameters<RDSData['executeStatement']>[0]) => (await client()).executeStatement(input),
+    beginTransaction: async (input: Parameters<RDSData['beginTransaction']>[0]) => (await client()).beginTransaction(input),
+    commitTransaction: async (input: Parameters<RDSData['commitTransaction']>[0]) => (await client()).commitTransaction(input),
+    rollbackTransaction: async (input: Parameters<RDSData['rollbackTransaction']>[0]) => (await client()).rollbackTransaction(input),
+  } as DataApiCalls;
+}
+
+/** kysely-data-api's MySQL dialect with a Data API safe migration lock and a client made on first use. */
 export class KurokoDataApiDialect extends DataApiDialect {
+  constructor({ client, ...target }: KurokoDataApiConfig) {
+    // kysely-data-api calls only the four methods above on its client.
+    super({ mode: 'mysql', driver: { client: deferredClient(client) as RDSData, ...target } });
+  }
+
   override createAdapter(): MysqlAdapter {
     return new DataApiMysqlAdapter();
   }

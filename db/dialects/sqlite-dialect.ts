@@ -55,7 +55,13 @@ function unwrap(connection: DatabaseConnection): DatabaseConnection {
  * and a top-level import would make them fail at load.
  */
 function loadBetterSqlite3(): typeof BetterSqlite3 {
-  return createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+  try {
+    return createRequire(import.meta.url)('better-sqlite3') as typeof BetterSqlite3;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
+    // A bundle copied to a host without it (the agent bundle leaves the native module out).
+    throw new Error(`sqlite: databases need the better-sqlite3 package, which is not installed here: run npm install better-sqlite3@12 next to ${import.meta.url.replace(/^file:\/\//, '')}`, { cause: error });
+  }
 }
 
 /** The better-sqlite3 handle, once the driver opened it. */

@@ -4,7 +4,7 @@
  * is an HTTP round trip.
  */
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { fromDbBool, fromDbInt, fromDbTime, parseJsonColumn } from '../column-codec';
 import type { Database } from '../schema';
 

@@ -4,7 +4,7 @@
  * unique (kind, subject) makes each alert happen once, whichever monitor gets there first).
  */
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Execution, Instance } from '../../core/model';
 import type { IdGenerator } from '../../core/ports';
 import {

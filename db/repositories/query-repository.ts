@@ -5,7 +5,7 @@
  */
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { NotFoundError } from '../../core/errors';
 import { INSTANCE_STATUS } from '../../core/model';
 import type { Instance, InstanceStatus, LogLevel, TokenStatus } from '../../core/model';

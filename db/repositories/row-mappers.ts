@@ -1,5 +1,5 @@
 /** Row <-> domain mappers: the one place that knows both the column shapes and the domain records. */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Definition, Execution, Instance, PreventMulti, Token, TokenContext } from '../../core/model';
 import type { ExecutionHistory } from '../../core/ports';
 import { fromDbBool, fromDbInt, fromDbTime, fromNullableDbTime, parseJsonColumn, toJsonColumn } from '../column-codec';
@@ -16,42 +16,40 @@ import type {
 const stringMap = z.record(z.string(), z.string());
 
 /** Token contexts are written only by the engine; the schema checks the shape the engine relies on. */
-const tokenContextSchema = z
-  .object({
-    meta: z.object({
-      launched_time: z.string(),
-      job_definition_id: z.number(),
-      job_definition_name: z.string(),
-      job_instance_id: z.number(),
+const tokenContextSchema = z.looseObject({
+  meta: z.object({
+    launched_time: z.string(),
+    job_definition_id: z.number(),
+    job_definition_name: z.string(),
+    job_instance_id: z.number(),
+  }),
+  ENV: z.optional(stringMap),
+  QUEUE: z.optional(z.string()),
+  TIMEOUT: z.optional(z.number()),
+  EXPECTED_TIME: z.optional(z.number()),
+  EXPECTED_TIME_NOTIFIED_AT: z.optional(z.number()),
+  AUTO_SKIP_ERROR: z.optional(z.boolean()),
+  SLEEP: z.optional(z.number()),
+  RETRY: z.optional(z.record(z.string(), z.object({ retried_count: z.number(), count: z.number(), sleep_time: z.number() }))),
+  WAIT: z.optional(
+    z.object({
+      jobs: z.array(
+        z.object({
+          job_definition_id: z.number(),
+          period: z.enum(['hourly', 'daily', 'weekly', 'monthly']),
+          start_from: z.number(),
+          start_to: z.number(),
+          received: z.boolean(),
+        }),
+      ),
+      timeout: z.number(),
+      started_at: z.number(),
     }),
-    ENV: stringMap.optional(),
-    QUEUE: z.string().optional(),
-    TIMEOUT: z.number().optional(),
-    EXPECTED_TIME: z.number().optional(),
-    EXPECTED_TIME_NOTIFIED_AT: z.number().optional(),
-    AUTO_SKIP_ERROR: z.boolean().optional(),
-    SLEEP: z.number().optional(),
-    RETRY: z.record(z.string(), z.object({ retried_count: z.number(), count: z.number(), sleep_time: z.number() })).optional(),
-    WAIT: z
-      .object({
-        jobs: z.array(
-          z.object({
-            job_definition_id: z.number(),
-            period: z.enum(['hourly', 'daily', 'weekly', 'monthly']),
-            start_from: z.number(),
-            start_to: z.number(),
-            received: z.boolean(),
-          }),
-        ),
-        timeout: z.number(),
-        started_at: z.number(),
-      })
-      .optional(),
-    sub_process_id: z.number().optional(),
-    fork_children_ids: z.record(z.string(), z.array(z.number())).optional(),
-    RAILS_ENV: z.string().optional(),
-  })
-  .loose();
+  ),
+  sub_process_id: z.optional(z.number()),
+  fork_children_ids: z.optional(z.record(z.string(), z.array(z.number()))),
+  RAILS_ENV: z.optional(z.string()),
+});
 
 /** Maps a job_definitions row. */
 export function toDefinition(row: JobDefinitionRow): Definition {

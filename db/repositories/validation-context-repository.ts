@@ -4,7 +4,7 @@ import type { Clock } from '../../core/ports';
 import { DEFAULT_QUEUE } from '../../core/model';
 import type { Database } from '../schema';
 import { parseJsonColumn } from '../column-codec';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /** A worker that heart-beat within this many seconds counts as live for D14. */
 export const LIVE_WORKER_SECONDS = 120;
