@@ -3,20 +3,25 @@
  * - step latency: for a job of 50 sequential `execute: true` steps and one of `parallel_fork: 20` with 5 steps
  *   each, the time between one command's exit and the next command's start in the same token (from the
  *   execution histories the agents record), median and p95;
- * - agent memory: a separate `kuroko agent` process (as on a worker host), resident set size while idle and
- *   while running 20 commands at once.
+ * - agent memory: a separate agent process (as on a worker host), resident set size while idle and while running
+ *   20 commands at once: the bundle `npm run build:agent` ships (on SQLite and, when KUROKO_TEST_MYSQL_URL or the
+ *   default MariaDB answers, on MariaDB), and `bin/kuroko.js agent` run from the TypeScript sources through tsx.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createConnection } from 'mysql2/promise';
 import { DEFAULT_INTERVALS, startRuntime } from '../cli/runtime/kuroko-runtime';
 import { fromDbTime } from '../db/column-codec';
+import { buildSelfHostedAgent } from '../scripts/agent-bundle';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
 import { waitFor } from '../test/helpers/wait-for';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const SEQUENTIAL_STEPS = 50;
 const FORK_WIDTH = 20;
 const FORK_DEPTH = 5;
@@ -33,10 +38,10 @@ function rssMb(pid: number): number {
   return kb / 1024;
 }
 
-/** The local mode's runtime on a SQLite file in `dir`, quiet, with the given in-process agents. */
-function benchRuntime(dir: string, agents: number, agentSlots: number) {
+/** The local mode's runtime (on a SQLite file in `dir` unless given a database URL), quiet, with in-process agents. */
+function benchRuntime(dir: string, agents: number, agentSlots: number, databaseUrl = `sqlite:${join(dir, 'kuroko.db')}`) {
   return startRuntime({
-    databaseUrl: `sqlite:${join(dir, 'kuroko.db')}`,
+    databaseUrl,
     host: '127.0.0.1',
     port: 0,
     agents,
@@ -92,41 +97,47 @@ async function stepLatencies(): Promise<{ sequential: number[]; fork: number[] }
   }
 }
 
-/** The agent as a single esbuild bundle (how a worker host would run it), in a temporary folder. */
-async function bundleAgent(dir: string): Promise<string> {
-  const { build } = await import('esbuild');
-  const entry = join(dir, 'agent-entry.ts');
-  writeFileSync(
-    entry,
-    `import { runAgentCommand } from ${JSON.stringify(join(ROOT, 'cli/agent-command.ts'))};\n` +
-      'const io = { stdout: (t: string) => void process.stdout.write(t), stderr: (t: string) => void process.stderr.write(t) };\n' +
-      'process.exitCode = await runAgentCommand(process.argv.slice(2), io);\n',
-  );
-  const outfile = join(dir, 'agent.mjs');
-  await build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    minify: true,
-    external: ['better-sqlite3'],
-    outfile,
-    banner: { js: "import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);" },
-    logLevel: 'error',
-  });
-  return outfile;
+/** A fresh MariaDB database for the agent, or undefined (with the reason printed) when none answers. */
+async function scratchMysqlDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
+  const name = `kuroko_bench_agent_${randomBytes(4).toString('hex')}`;
+  try {
+    const admin = await createConnection({ uri: MYSQL_URL });
+    await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+    await admin.end();
+  } catch (error) {
+    console.error(`agent memory on MariaDB skipped: ${MYSQL_URL} does not answer (${error instanceof Error ? error.message : String(error)})`);
+    return undefined;
+  }
+  const url = new URL(MYSQL_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: async () => {
+      const admin = await createConnection({ uri: MYSQL_URL });
+      await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await admin.end();
+    },
+  };
 }
 
-async function agentMemory(command: 'tsx' | 'bundle'): Promise<{ idleMb: number; busyMb: number }> {
+interface AgentMemory {
+  idleMb: number;
+  busyMb: number;
+}
+
+/** Runs `command` (an agent taking the `kuroko agent` options) against a runtime without agents and samples its RSS. */
+async function agentMemory(command: string[], databaseUrl?: string): Promise<AgentMemory> {
+  console.error(`measuring the memory of ${command.map((part) => part.replace(ROOT, '')).join(' ')} on ${databaseUrl ? 'MariaDB' : 'SQLite'}...`);
   const dir = mkdtempSync(join(tmpdir(), 'kuroko-bench-agent-'));
-  const url = `sqlite:${join(dir, 'kuroko.db')}`;
-  const runtime = await benchRuntime(dir, 0, 1);
+  const runtime = await benchRuntime(dir, 0, 1, databaseUrl);
+  const url = databaseUrl ?? `sqlite:${join(dir, 'kuroko.db')}`;
   const agentArgs = ['--database-url', url, '--slots', String(PARALLEL_COMMANDS), '--log-dir', join(dir, 'logs')];
-  const agent =
-    command === 'tsx'
-      ? spawn(process.execPath, [join(ROOT, 'bin/kuroko.js'), 'agent', ...agentArgs], { stdio: 'ignore' })
-      : spawn(process.execPath, [await bundleAgent(dir), ...agentArgs], { stdio: 'ignore', env: { ...process.env, NODE_PATH: join(ROOT, 'node_modules') } });
+  // The bundle is built outside the project, so its native SQLite module comes from the project's node_modules.
+  const env = { ...process.env, NODE_PATH: join(ROOT, 'node_modules') };
+  const agent = spawn(process.execPath, [...command, ...agentArgs], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  let agentLog = '';
+  agent.stderr.setEncoding('utf8').on('data', (chunk: string) => (agentLog = (agentLog + chunk).slice(-4000)));
+  const exited = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
   try {
     const db = runtime.services.handle.db;
     await waitFor(async () => (await db.selectFrom('workers').select('id').execute()).length > 0, { timeoutMs: 30_000, description: 'the agent to register' });
@@ -148,17 +159,39 @@ async function agentMemory(command: 'tsx' | 'bundle'): Promise<{ idleMb: number;
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     return { idleMb: Math.max(...idleSamples.slice(-5)), busyMb: Math.max(...busySamples) };
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}; the agent's log ends:\n${agentLog}`);
   } finally {
     agent.kill('SIGTERM');
-    await new Promise((resolve) => agent.once('exit', resolve));
+    await exited;
     await runtime.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+async function agentMemoryRows(): Promise<[string, AgentMemory][]> {
+  const buildDir = mkdtempSync(join(tmpdir(), 'kuroko-bench-agent-build-'));
+  try {
+    const bundle = await buildSelfHostedAgent(buildDir);
+    const rows: [string, AgentMemory][] = [['npm run build:agent bundle, SQLite', await agentMemory([bundle])]];
+    const mysql = await scratchMysqlDatabase();
+    if (mysql) {
+      try {
+        rows.push(['npm run build:agent bundle, MariaDB', await agentMemory([bundle], mysql.url)]);
+      } finally {
+        await mysql.drop();
+      }
+    }
+    rows.push(['bin/kuroko.js agent via tsx, SQLite', await agentMemory([join(ROOT, 'bin/kuroko.js'), 'agent'])]);
+    return rows;
+  } finally {
+    rmSync(buildDir, { recursive: true, force: true });
+  }
+}
+
+console.error('measuring step latency in the local mode...');
 const latencies = await stepLatencies();
-const viaTsx = await agentMemory('tsx');
-const bundled = await agentMemory('bundle');
+const memory = await agentMemoryRows();
 const row = (name: string, values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   return `| ${name.padEnd(38)} | ${String(sorted.length).padStart(5)} | ${percentile(sorted, 50).toFixed(0).padStart(6)} ms | ${percentile(sorted, 95).toFixed(0).padStart(6)} ms |`;
@@ -168,8 +201,7 @@ console.log('| step latency: command exit -> next command start | steps | median
 console.log('|----------------------------------------|------:|----------:|----------:|');
 console.log(row(`${SEQUENTIAL_STEPS} sequential \`execute: true\``, latencies.sequential));
 console.log(row(`parallel_fork: ${FORK_WIDTH} x ${FORK_DEPTH} steps`, latencies.fork));
-console.log('\n| kuroko agent, separate process         | idle RSS | RSS running 20 commands |');
-console.log('|----------------------------------------|---------:|------------------------:|');
-console.log(`| bin/kuroko.js agent (TypeScript via tsx) | ${viaTsx.idleMb.toFixed(1).padStart(5)} MB | ${viaTsx.busyMb.toFixed(1).padStart(20)} MB |`);
-console.log(`| esbuild bundle of the agent command       | ${bundled.idleMb.toFixed(1).padStart(5)} MB | ${bundled.busyMb.toFixed(1).padStart(20)} MB |`);
+console.log(`\n| agent process (${PARALLEL_COMMANDS} slots)                  | idle RSS | RSS running ${PARALLEL_COMMANDS} commands |`);
+console.log('|-------------------------------------------|---------:|------------------------:|');
+for (const [name, m] of memory) console.log(`| ${name.padEnd(41)} | ${m.idleMb.toFixed(1).padStart(5)} MB | ${m.busyMb.toFixed(1).padStart(20)} MB |`);
 console.log('(Kuroko2 needs 1-3 s per step: a 1 s processor tick plus a 1-2 s executor poll.)');

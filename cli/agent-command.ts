@@ -3,7 +3,7 @@
  * nothing more, lets running commands finish within the drain grace, kills the rest) and exits 0.
  */
 import { resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { createAgent } from '../agent/agent';
 import type { AgentLogger } from '../agent/agent';
 import { FileLogSink } from '../agent/log-sink';
@@ -69,33 +69,35 @@ export interface AgentCommandConfig {
 /** The value options of `kuroko agent` (`--queue` may repeat). */
 const OPTION_NAMES = ['--database-url', '--queue', '--slots', '--hostname', '--log-dir', '--idle-timeout', '--heartbeat-interval'];
 
+// zod/mini (tree-shaken to a few kilobytes) rather than zod: the agent process stays small (see bench:local).
 const integerText = (what: string, min: number, max: number) =>
-  z
-    .string()
-    .trim()
-    .regex(/^\d+$/, `${what} must be a whole number`)
-    .transform(Number)
-    .pipe(z.number().int().min(min, `${what} must be at least ${min}`).max(max, `${what} must be at most ${max}`));
+  z.pipe(
+    z.pipe(z.string().check(z.trim(), z.regex(/^\d+$/, `${what} must be a whole number`)), z.transform(Number)),
+    z.number().check(z.int(), z.gte(min, `${what} must be at least ${min}`), z.lte(max, `${what} must be at most ${max}`)),
+  );
+
+const nonEmpty = (message: string) => z.string().check(z.trim(), z.minLength(1, message));
+const DATABASE_URL_REQUIRED = `a database URL is required: --database-url or ${AGENT_ENV_KEYS.databaseUrl}`;
 
 const configSchema = z.object({
-  databaseUrl: z
-    .string({ error: `a database URL is required: --database-url or ${AGENT_ENV_KEYS.databaseUrl}` })
-    .trim()
-    .min(1, `a database URL is required: --database-url or ${AGENT_ENV_KEYS.databaseUrl}`)
-    .superRefine((url, ctx) => {
+  databaseUrl: z.string({ error: DATABASE_URL_REQUIRED }).check(
+    z.trim(),
+    z.minLength(1, DATABASE_URL_REQUIRED),
+    z.superRefine((url, ctx) => {
       try {
         parseDatabaseUrl(url);
       } catch (error) {
         const problems = error instanceof ConfigError ? error.message.split('\n').slice(1).map((p) => p.replace(/^\s*- /, '')) : [String(error)];
-        for (const message of problems) ctx.addIssue({ code: 'custom', message });
+        for (const message of problems) ctx.addIssue({ code: 'custom', message, input: url });
       }
     }),
-  queues: z.array(z.string().regex(QUEUE_NAME, 'is not a queue name (@?[\\w-]{1,180})')).min(1),
+  ),
+  queues: z.array(z.string().check(z.regex(QUEUE_NAME, 'is not a queue name (@?[\\w-]{1,180})'))).check(z.minLength(1)),
   slots: integerText('--slots', 1, MAX_SLOTS),
-  hostname: z.string().trim().min(1, '--hostname must not be empty').max(255).optional(),
-  logDir: z.string().trim().min(1, '--log-dir must not be empty'),
-  idleTimeout: integerText('--idle-timeout', 1, MAX_SECONDS).optional(),
-  heartbeatInterval: integerText('--heartbeat-interval', 1, MAX_HEARTBEAT_SECONDS).optional(),
+  hostname: z.optional(nonEmpty('--hostname must not be empty').check(z.maxLength(255))),
+  logDir: nonEmpty('--log-dir must not be empty'),
+  idleTimeout: z.optional(integerText('--idle-timeout', 1, MAX_SECONDS)),
+  heartbeatInterval: z.optional(integerText('--heartbeat-interval', 1, MAX_HEARTBEAT_SECONDS)),
 });
 
 /** Reads the options (falling back to the environment) into a config; throws ConfigError listing every problem. */

@@ -1,0 +1,56 @@
+/**
+ * How the worker agent is bundled, for both places it ships: `npm run build:agent` (the self-hosted
+ * `kuroko agent` as `dist/kuroko-agent.mjs`) and the CDK asset of the EC2 agent (`agent/main.ts`).
+ *
+ * The agent is the process that sits on every worker host for its whole life, so it is bundled for memory:
+ * without an inline source map (V8 keeps the whole source text, map included: the EC2 agent took 180 MB of
+ * resident memory just loaded with one), and, where the output may be several files, split so that the
+ * database driver a host does not use (mysql2, the AWS SDK) is never loaded.
+ */
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import type { BuildOptions } from 'esbuild';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** The self-hosted agent's entry and where `npm run build:agent` writes it. */
+export const SELF_HOSTED_AGENT_ENTRY = join(ROOT, 'cli', 'agent-bin.ts');
+export const SELF_HOSTED_AGENT_FILE = 'kuroko-agent.mjs';
+export const DEFAULT_AGENT_OUT_DIR = join(ROOT, 'dist');
+
+/** Lets bundled CommonJS dependencies call `require` inside an ES module bundle. */
+const ESM_REQUIRE_SHIM = "import { createRequire as __kurokoCreateRequire } from 'node:module'; const require = __kurokoCreateRequire(import.meta.url);";
+
+/** esbuild options shared by both agent bundles (entry and output are the caller's). */
+export const AGENT_BUNDLE_OPTIONS = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  mainFields: ['module', 'main'],
+  // Whitespace and syntax only: identifiers keep their names, so stack traces in the agent's log stay readable,
+  // and it measured smaller in memory than full minification (82 MB against 97 MB for the EC2 agent, loaded).
+  minifyWhitespace: true,
+  minifySyntax: true,
+  banner: { js: ESM_REQUIRE_SHIM },
+  // A native addon, loaded from node_modules only when the agent talks to SQLite.
+  external: ['better-sqlite3'],
+  logLevel: 'warning',
+} as const satisfies BuildOptions;
+
+/**
+ * Builds `kuroko agent` as `<outDir>/kuroko-agent.mjs` plus the chunks it loads on demand; returns the entry
+ * file's path. It runs with `node <file> --database-url ...`; SQLite hosts also need better-sqlite3 installed.
+ */
+export async function buildSelfHostedAgent(outDir: string = DEFAULT_AGENT_OUT_DIR): Promise<string> {
+  const { build } = await import('esbuild');
+  await build({
+    ...AGENT_BUNDLE_OPTIONS,
+    entryPoints: { [SELF_HOSTED_AGENT_FILE.replace(/\.mjs$/, '')]: SELF_HOSTED_AGENT_ENTRY },
+    outdir: outDir,
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    chunkNames: 'kuroko-agent-chunks/[name]-[hash]',
+    target: 'node20',
+  });
+  return join(outDir, SELF_HOSTED_AGENT_FILE);
+}
