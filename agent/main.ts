@@ -14,10 +14,9 @@ import { hostname as osHostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { terminateInstance } from '../aws/ec2-fleet';
 import { fetchInstanceId } from '../aws/instance-metadata';
 import { createLambdaNudger } from '../aws/lambda-nudger';
 import { readParameter } from '../aws/ssm-parameters';
@@ -156,7 +155,10 @@ async function endInstance(
     logger.error('cannot end the instance: its id is unknown');
     return undefined;
   }
-  await terminateInstance(deps.ec2 ?? new EC2Client({ region: config.region }), instanceId);
+  // The EC2 client is loaded only here, at the end of an instance's life. Through aws/ec2-fleet, whose named
+  // imports let the bundler keep only the commands it sends, not all of the EC2 API.
+  const { createEc2Client, terminateInstance } = await import('../aws/ec2-fleet');
+  await terminateInstance(deps.ec2 ?? createEc2Client(config.region), instanceId);
   logger.info(`idle: terminated instance ${instanceId}`);
   return 'terminated';
 }

@@ -7,15 +7,18 @@
 import { randomUUID } from 'node:crypto';
 import {
   DescribeInstancesCommand,
+  EC2Client,
   RunInstancesCommand,
   TerminateInstancesCommand,
-  type EC2Client,
   type Instance as Ec2Instance,
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { ConfigError } from '../core/errors';
 import { FLEET_INSTANCE_STATE, type FleetInstanceState } from '../core/services/provisioner-service';
 import { awsErrorName, toExternalServiceError } from './aws-errors';
+
+/** An EC2 client for `region`. */
+export const createEc2Client = (region: string): EC2Client => new EC2Client({ region });
 
 /** The tag keys of managed workers; the same values as WORKER_TAGS in functions/shared/env-keys.ts. */
 export interface FleetTagKeys {

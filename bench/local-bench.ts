@@ -5,18 +5,27 @@
  *   execution histories the agents record), median and p95;
  * - agent memory: a separate agent process (as on a worker host), resident set size while idle and while running
  *   20 commands at once: the bundle `npm run build:agent` ships (on SQLite and, when KUROKO_TEST_MYSQL_URL or the
- *   default MariaDB answers, on MariaDB), and `bin/kuroko.js agent` run from the TypeScript sources through tsx.
+ *   default MariaDB answers, on MariaDB), the EC2 agent as the CDK asset ships it (over the Data API test server,
+ *   with SSM, CloudWatch Logs and Lambda faked on loopback), and `bin/kuroko.js agent` run from the TypeScript
+ *   sources through tsx.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import { createConnection } from 'mysql2/promise';
 import { DEFAULT_INTERVALS, startRuntime } from '../cli/runtime/kuroko-runtime';
 import { fromDbTime } from '../db/column-codec';
-import { buildSelfHostedAgent } from '../scripts/agent-bundle';
+import { DEFAULT_QUEUE } from '../core/model';
+import type { AgentParameter } from '../functions/shared/config';
+import { ENV_KEYS } from '../functions/shared/env-keys';
+import { buildSelfHostedAgent, ec2AgentBuildOptions } from '../scripts/agent-bundle';
+import { startDataApiServer } from '../test/helpers/data-api-server';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
 import { waitFor } from '../test/helpers/wait-for';
 
@@ -97,27 +106,27 @@ async function stepLatencies(): Promise<{ sequential: number[]; fork: number[] }
   }
 }
 
-/** A fresh MariaDB database for the agent, or undefined (with the reason printed) when none answers. */
-async function scratchMysqlDatabase(): Promise<{ url: string; drop: () => Promise<void> } | undefined> {
+/** A fresh MariaDB database for the agents, or undefined (with the reason printed) when none answers. */
+async function scratchMysqlDatabase(): Promise<{ url: string; create: () => Promise<void>; drop: () => Promise<void> } | undefined> {
   const name = `kuroko_bench_agent_${randomBytes(4).toString('hex')}`;
-  try {
+  const run = async (statement: string) => {
     const admin = await createConnection({ uri: MYSQL_URL });
-    await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-    await admin.end();
+    try {
+      await admin.query(statement);
+    } finally {
+      await admin.end();
+    }
+  };
+  const create = () => run(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
+  try {
+    await create();
   } catch (error) {
-    console.error(`agent memory on MariaDB skipped: ${MYSQL_URL} does not answer (${error instanceof Error ? error.message : String(error)})`);
+    console.error(`agent memory on MariaDB and the Data API skipped: ${MYSQL_URL} does not answer (${error instanceof Error ? error.message : String(error)})`);
     return undefined;
   }
   const url = new URL(MYSQL_URL);
   url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      const admin = await createConnection({ uri: MYSQL_URL });
-      await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
-      await admin.end();
-    },
-  };
+  return { url: url.toString(), create, drop: () => run(`DROP DATABASE IF EXISTS \`${name}\``) };
 }
 
 interface AgentMemory {
@@ -125,18 +134,87 @@ interface AgentMemory {
   busyMb: number;
 }
 
-/** Runs `command` (an agent taking the `kuroko agent` options) against a runtime without agents and samples its RSS. */
-async function agentMemory(command: string[], databaseUrl?: string): Promise<AgentMemory> {
-  console.error(`measuring the memory of ${command.map((part) => part.replace(ROOT, '')).join(' ')} on ${databaseUrl ? 'MariaDB' : 'SQLite'}...`);
+/** How to start one agent process against the runtime's database (its URL) with `slots` slots. */
+type AgentLauncher = (databaseUrl: string, dir: string, slots: number) => Promise<{ args: string[]; env: NodeJS.ProcessEnv; cleanup?: () => Promise<void> }>;
+
+/** An agent that takes `kuroko agent`'s options: `args` run by node (the bundle, or bin/kuroko.js agent). */
+const kurokoAgent =
+  (args: string[]): AgentLauncher =>
+  async (databaseUrl, dir, slots) => ({
+    args: [...args, '--database-url', databaseUrl, '--slots', String(slots), '--log-dir', join(dir, 'logs')],
+    // The bundle is built outside the project, so its native SQLite module comes from the project's node_modules.
+    env: { ...process.env, NODE_PATH: join(ROOT, 'node_modules') },
+  });
+
+/**
+ * Stands in for SSM (the agent's parameter), CloudWatch Logs and Lambda on loopback: the EC2 agent reaches them
+ * through AWS_ENDPOINT_URL. Everything but GetParameter is answered with an empty success.
+ */
+async function startFakeAws(parameter: string): Promise<{ endpoint: string; close: () => Promise<void> }> {
+  const server = createServer((request, response) => {
+    request.resume().on('end', () => {
+      const target = String(request.headers['x-amz-target'] ?? '');
+      response.setHeader('content-type', 'application/x-amz-json-1.1');
+      if (request.url?.endsWith('/invocations')) response.statusCode = 202;
+      response.end(target === 'AmazonSSM.GetParameter' ? JSON.stringify({ Parameter: { Value: parameter } }) : '{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { endpoint: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * The EC2 agent as the CDK asset ships it (agent/main.ts, one file), over the Data API (the test server, on the
+ * runtime's MariaDB database), with SSM, CloudWatch Logs and Lambda faked on loopback. Off EC2 the instance
+ * metadata service does not answer, so it registers with the host name, as it does when IMDS fails.
+ */
+const ec2Agent =
+  (bundle: string): AgentLauncher =>
+  async (databaseUrl, _dir, slots) => {
+    const dataApi = await startDataApiServer({ mysqlUrl: databaseUrl });
+    const parameter: AgentParameter = {
+      stage: 'bench',
+      region: 'us-east-1',
+      database: { clusterArn: dataApi.resourceArn, secretArn: dataApi.secretArn, databaseName: new URL(databaseUrl).pathname.slice(1), endpoint: dataApi.endpoint },
+      queue: DEFAULT_QUEUE,
+      slots,
+      idleMinutes: 60,
+      executionLogGroupName: '/kuroko/bench/executions',
+      processorFunctionName: 'kuroko-bench-processor',
+      shutdownWhenIdle: false,
+    };
+    const aws = await startFakeAws(JSON.stringify(parameter));
+    return {
+      args: [bundle],
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        [ENV_KEYS.agentConfigParameter]: '/kuroko/bench/workers/default/agent-config',
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'bench',
+        AWS_SECRET_ACCESS_KEY: 'bench',
+        AWS_ENDPOINT_URL: aws.endpoint,
+      },
+      cleanup: async () => {
+        await aws.close();
+        await dataApi.close();
+      },
+    };
+  };
+
+/** Starts an agent against a runtime without agents of its own and samples its RSS idle, then running 20 commands. */
+async function agentMemory(name: string, launch: AgentLauncher, databaseUrl?: string): Promise<AgentMemory> {
+  console.error(`measuring the memory of the ${name}...`);
   const dir = mkdtempSync(join(tmpdir(), 'kuroko-bench-agent-'));
-  const runtime = await benchRuntime(dir, 0, 1, databaseUrl);
   const url = databaseUrl ?? `sqlite:${join(dir, 'kuroko.db')}`;
-  const agentArgs = ['--database-url', url, '--slots', String(PARALLEL_COMMANDS), '--log-dir', join(dir, 'logs')];
-  // The bundle is built outside the project, so its native SQLite module comes from the project's node_modules.
-  const env = { ...process.env, NODE_PATH: join(ROOT, 'node_modules') };
-  const agent = spawn(process.execPath, [...command, ...agentArgs], { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const runtime = await benchRuntime(dir, 0, 1, url);
+  const { args, env, cleanup } = await launch(url, dir, PARALLEL_COMMANDS);
+  const agent = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let agentLog = '';
-  agent.stderr.setEncoding('utf8').on('data', (chunk: string) => (agentLog = (agentLog + chunk).slice(-4000)));
+  const keepLog = (chunk: string) => (agentLog = (agentLog + chunk).slice(-4000));
+  agent.stdout.setEncoding('utf8').on('data', keepLog);
+  agent.stderr.setEncoding('utf8').on('data', keepLog);
   const exited = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
   try {
     const db = runtime.services.handle.db;
@@ -165,6 +243,7 @@ async function agentMemory(command: string[], databaseUrl?: string): Promise<Age
     agent.kill('SIGTERM');
     await exited;
     await runtime.stop();
+    await cleanup?.();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -173,16 +252,23 @@ async function agentMemoryRows(): Promise<[string, AgentMemory][]> {
   const buildDir = mkdtempSync(join(tmpdir(), 'kuroko-bench-agent-build-'));
   try {
     const bundle = await buildSelfHostedAgent(buildDir);
-    const rows: [string, AgentMemory][] = [['npm run build:agent bundle, SQLite', await agentMemory([bundle])]];
+    const ec2Bundle = join(buildDir, 'ec2-agent.mjs');
+    await build(ec2AgentBuildOptions(join(ROOT, 'agent', 'main.ts'), ec2Bundle));
+    const measure = async (name: string, launch: AgentLauncher, databaseUrl?: string): Promise<[string, AgentMemory]> => [name, await agentMemory(name, launch, databaseUrl)];
+    const rows = [await measure('npm run build:agent bundle, SQLite', kurokoAgent([bundle]))];
     const mysql = await scratchMysqlDatabase();
     if (mysql) {
       try {
-        rows.push(['npm run build:agent bundle, MariaDB', await agentMemory([bundle], mysql.url)]);
+        rows.push(await measure('npm run build:agent bundle, MariaDB', kurokoAgent([bundle]), mysql.url));
+        // A second runtime on the same database: the first one's rows were left behind, so start from a fresh one.
+        await mysql.drop();
+        await mysql.create();
+        rows.push(await measure('EC2 agent (CDK asset), Data API', ec2Agent(ec2Bundle), mysql.url));
       } finally {
         await mysql.drop();
       }
     }
-    rows.push(['bin/kuroko.js agent via tsx, SQLite', await agentMemory([join(ROOT, 'bin/kuroko.js'), 'agent'])]);
+    rows.push(await measure('bin/kuroko.js agent via tsx, SQLite', kurokoAgent([join(ROOT, 'bin/kuroko.js'), 'agent'])));
     return rows;
   } finally {
     rmSync(buildDir, { recursive: true, force: true });

@@ -46,5 +46,22 @@ describe('cdk synth with real bundling', () => {
       expect(loaded.stdout).not.toMatch(/Cannot find (module|package)|ERR_MODULE_NOT_FOUND/);
     }
     expect(existsSync(join(outdir, 'Kuroko-dev-Workers.template.json'))).toBe(true);
+
+    // The EC2 agent: one file, run by Node outside the repository as systemd runs it. Without its SSM parameter
+    // it stops at its configuration, which shows it loaded and started.
+    const workerAssets = JSON.parse(readFileSync(join(outdir, 'Kuroko-dev-Workers.assets.json'), 'utf8')) as typeof assets & {
+      files: Record<string, { displayName?: string }>;
+    };
+    const agentAsset = Object.values(workerAssets.files).find((file) => file.displayName === 'AgentBundle');
+    expect(agentAsset, 'the AgentBundle asset').toBeDefined();
+    const agentFile = join(outdir, agentAsset!.source.path);
+    // An inline source map would stay in the agent's memory for its whole life.
+    expect(readFileSync(agentFile, 'utf8')).not.toContain('sourceMappingURL=data:');
+    const agentRun = await run(process.execPath, [agentFile], { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '' } }).then(
+      () => ({ code: 0, stdout: '' }),
+      (error: { code: number; stdout: string }) => error,
+    );
+    expect(agentRun.code).toBe(1);
+    expect(agentRun.stdout).toContain('KUROKO_AGENT_CONFIG_PARAMETER: is required');
   }, SYNTH_TIMEOUT_MS);
 });

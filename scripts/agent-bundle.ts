@@ -37,6 +37,17 @@ export const AGENT_BUNDLE_OPTIONS = {
   logLevel: 'warning',
 } as const satisfies BuildOptions;
 
+/** The Node.js major installed on worker instances (AL2023 names it `nodejs22`, `/usr/bin/node-22`); the EC2 agent is built for it. */
+export const WORKER_NODE_MAJOR = 22;
+
+/**
+ * The EC2 agent (`agent/main.ts`) as one ES module file, as the CDK asset ships it: one file because the asset is
+ * one S3 object, so what it imports lazily is bundled but not evaluated.
+ */
+export function ec2AgentBuildOptions(entry: string, outfile: string): BuildOptions {
+  return { ...AGENT_BUNDLE_OPTIONS, entryPoints: [entry], outfile, target: `node${WORKER_NODE_MAJOR}` };
+}
+
 /**
  * Builds `kuroko agent` as `<outDir>/kuroko-agent.mjs` plus the chunks it loads on demand; returns the entry
  * file's path. It runs with `node <file> --database-url ...`; SQLite hosts also need better-sqlite3 installed.

@@ -1,18 +1,16 @@
 /**
- * The worker agent as one ES module file in the CDK asset bucket, bundled by the local esbuild (no Docker),
- * with an inline source map so stack traces on workers point at the TypeScript.
+ * The worker agent as one ES module file in the CDK asset bucket, bundled by the local esbuild (no Docker) with
+ * the options `npm run build:agent` uses (scripts/agent-bundle.ts): minified with names kept, and no inline
+ * source map, which V8 would hold in memory for the agent's whole life.
  */
 import { dirname, join } from 'node:path';
 import { AssetHashType, BundlingOutput, DockerImage, aws_s3_assets as s3assets } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import * as esbuild from 'esbuild';
+import { ec2AgentBuildOptions } from '../../scripts/agent-bundle';
 import { agentEntry } from '../paths';
 
 export const AGENT_BUNDLE_FILE = 'agent.mjs';
-
-/** Workers reach Aurora through the Data API, so the SQLite addon is never loaded there. */
-const AGENT_EXTERNAL_MODULES = ['better-sqlite3'];
-const ESM_REQUIRE_SHIM = "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);";
 
 export class AgentAsset extends s3assets.Asset {
   constructor(scope: Construct, id: string, entry: string = agentEntry()) {
@@ -26,19 +24,7 @@ export class AgentAsset extends s3assets.Asset {
         outputType: BundlingOutput.SINGLE_FILE,
         local: {
           tryBundle(outputDir: string): boolean {
-            esbuild.buildSync({
-              entryPoints: [entry],
-              outfile: join(outputDir, AGENT_BUNDLE_FILE),
-              bundle: true,
-              platform: 'node',
-              target: 'node22',
-              format: 'esm',
-              mainFields: ['module', 'main'],
-              banner: { js: ESM_REQUIRE_SHIM },
-              external: AGENT_EXTERNAL_MODULES,
-              sourcemap: 'inline',
-              logLevel: 'warning',
-            });
+            esbuild.buildSync(ec2AgentBuildOptions(entry, join(outputDir, AGENT_BUNDLE_FILE)));
             return true;
           },
         },

@@ -16,13 +16,12 @@ import type { AgentParameter, WorkerQueueBinding } from '../../functions/shared/
 import { ENV_KEYS, WORKER_TAGS } from '../../functions/shared/env-keys';
 import type { WorkerQueueConfig } from '../deploy-config';
 import { AGENT_BUNDLE_FILE, type AgentAsset } from './agent-asset';
+import { WORKER_NODE_MAJOR } from '../../scripts/agent-bundle';
 import { grantDataApi, type DatabaseBinding } from './database-binding';
 
 export const AGENT_INSTALL_DIR = '/opt/kuroko';
 export const AGENT_SERVICE = 'kuroko-agent.service';
 export const AGENT_USER = 'kuroko';
-/** The Node.js major installed on workers; AL2023 namespaces it as `nodejs22` and `/usr/bin/node-22`. */
-export const WORKER_NODE_MAJOR = 22;
 const AGENT_STOP_TIMEOUT_SECONDS = 90;
 const AGENT_RESTART_SECONDS = 5;
 
