@@ -22,7 +22,7 @@ import { createLambdaNudger } from '../aws/lambda-nudger';
 import { readParameter } from '../aws/ssm-parameters';
 import { ConfigError } from '../core/errors';
 import { createDatabase, type DatabaseHandle } from '../db/connection';
-import { parseAgentParameter, type AgentParameter, type Environment } from '../functions/shared/config';
+import { parseAgentParameter, type AgentParameter, type Environment } from '../functions/shared/config-schemas';
 import { ENV_KEYS } from '../functions/shared/env-keys';
 import { dataApiUrl } from '../functions/shared/lambda-runtime';
 import { createAgent, type AgentLogger } from './agent';

@@ -22,7 +22,7 @@ import { createConnection } from 'mysql2/promise';
 import { DEFAULT_INTERVALS, startRuntime } from '../cli/runtime/kuroko-runtime';
 import { fromDbTime } from '../db/column-codec';
 import { DEFAULT_QUEUE } from '../core/model';
-import type { AgentParameter } from '../functions/shared/config';
+import type { AgentParameter } from '../functions/shared/config-schemas';
 import { ENV_KEYS } from '../functions/shared/env-keys';
 import { buildSelfHostedAgent, ec2AgentBuildOptions } from '../scripts/agent-bundle';
 import { startDataApiServer } from '../test/helpers/data-api-server';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/errors';
 import { ENV_KEYS } from '../functions/shared/env-keys';
+import { parseAgentParameter } from '../functions/shared/config-schemas';
 import {
-  parseAgentParameter,
   parseApiConfig,
   parseMigratorConfig,
   parseNotifierConfig,

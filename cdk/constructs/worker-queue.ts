@@ -12,7 +12,8 @@ import {
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import type { AgentParameter, WorkerQueueBinding } from '../../functions/shared/config';
+import type { WorkerQueueBinding } from '../../functions/shared/config';
+import type { AgentParameter } from '../../functions/shared/config-schemas';
 import { ENV_KEYS, WORKER_TAGS } from '../../functions/shared/env-keys';
 import type { WorkerQueueConfig } from '../deploy-config';
 import { AGENT_BUNDLE_FILE, type AgentAsset } from './agent-asset';

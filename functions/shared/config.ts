@@ -1,23 +1,22 @@
 /**
- * The configuration of each Lambda function (and the worker agent's SSM parameter), read once at start.
+ * The configuration of each Lambda function, read once at start (the worker agent's SSM parameter and the
+ * building blocks both share are in config-schemas.ts).
  * Each `parse*Config` reads the environment it is given, reports every problem at once in a ConfigError, and
  * returns a typed object; code below the handler receives that object, never `process.env`.
  */
 import { z } from 'zod';
-import { ConfigError } from '../../core/errors';
+import {
+  arnOf,
+  databaseNameSchema,
+  intAtLeast,
+  jsonOf,
+  nonEmpty,
+  parseWith,
+  queueNameSchema,
+  type DatabaseConfig,
+  type Environment,
+} from './config-schemas';
 import { ENV_KEYS, LOG_LEVELS } from './env-keys';
-
-/** A process environment: `process.env` in production, a plain object in tests. */
-export type Environment = Readonly<Record<string, string | undefined>>;
-
-/** Where the Data API reaches Aurora. */
-export interface DatabaseConfig {
-  readonly clusterArn: string;
-  readonly secretArn: string;
-  readonly databaseName: string;
-  /** A Data API endpoint override (tests against the local Data API server); unset in AWS. */
-  readonly endpoint?: string;
-}
 
 /** What every function shares. */
 export interface BaseConfig {
@@ -86,62 +85,19 @@ export interface MigratorConfig extends BaseConfig {
   readonly apiClientsSecretArn: string | undefined;
 }
 
-/** The JSON held in each worker queue's SSM parameter, read by the agent at boot. */
-export interface AgentParameter {
-  readonly stage: string;
-  readonly region: string;
-  readonly database: DatabaseConfig;
-  readonly queue: string;
-  readonly slots: number;
-  readonly idleMinutes: number;
-  readonly executionLogGroupName: string;
-  readonly processorFunctionName: string;
-  /** After an idle (or drain-requested) stop, run `shutdown -h now`; instances terminate on shutdown. */
-  readonly shutdownWhenIdle?: boolean;
-}
-
-const QUEUE_NAME = /^@?[\w-]{1,180}$/;
-const ARN = /^arn:aws[a-z-]*:/;
-
-const requiredString = z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
-const nonEmpty = requiredString.trim().min(1, 'is required');
-const arnOf = (service: string) =>
-  nonEmpty.refine((v) => ARN.test(v) && v.split(':')[2] === service, `must be an ARN of ${service}`);
 const optionalName = z.string().trim().min(1).optional();
-
-/** A JSON-encoded environment value, validated by `schema` after decoding. */
-const jsonOf = <T extends z.ZodType>(schema: T) =>
-  nonEmpty
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch {
-        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-        return z.NEVER;
-      }
-    })
-    .pipe(schema);
-
-const queueNameSchema = requiredString.regex(QUEUE_NAME, 'is not a queue name (@?[\\w-]{1,180})');
-
-const databaseSchema = z.object({
-  clusterArn: arnOf('rds'),
-  secretArn: arnOf('secretsmanager'),
-  databaseName: requiredString.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'is not a database name'),
-  endpoint: z.url().optional(),
-});
 
 const workerQueueBindingSchema = z
   .object({
     name: queueNameSchema,
     launchTemplateId: nonEmpty,
     subnetIds: z.array(nonEmpty).min(1),
-    slotsPerWorker: z.int().min(1),
-    minInstances: z.int().min(0),
-    maxInstances: z.int().min(1),
-    idleMinutes: z.int().min(1),
-    launchTemplateVersion: nonEmpty.optional(),
-    bootTimeoutMinutes: z.int().min(1).optional(),
+    slotsPerWorker: intAtLeast(1),
+    minInstances: intAtLeast(0),
+    maxInstances: intAtLeast(1),
+    idleMinutes: intAtLeast(1),
+    launchTemplateVersion: z.optional(nonEmpty),
+    bootTimeoutMinutes: z.optional(intAtLeast(1)),
   })
   .refine((q) => q.minInstances <= q.maxInstances, 'minInstances must not exceed maxInstances');
 
@@ -149,7 +105,7 @@ const baseShape = {
   [ENV_KEYS.stage]: nonEmpty,
   [ENV_KEYS.dbClusterArn]: arnOf('rds'),
   [ENV_KEYS.dbSecretArn]: arnOf('secretsmanager'),
-  [ENV_KEYS.dbName]: databaseSchema.shape.databaseName,
+  [ENV_KEYS.dbName]: databaseNameSchema,
   [ENV_KEYS.powertoolsLogLevel]: z.enum(LOG_LEVELS).default('INFO'),
   [ENV_KEYS.dataApiEndpoint]: z.url().optional(),
 };
@@ -165,18 +121,6 @@ const toBase = (env: BaseEnv): BaseConfig => ({
     ...(env[ENV_KEYS.dataApiEndpoint] !== undefined ? { endpoint: env[ENV_KEYS.dataApiEndpoint] } : {}),
   },
 });
-
-/** Validates `input` against `schema`, or throws a ConfigError naming every offending key. */
-export function parseWith<T extends z.ZodType>(schema: T, input: unknown, what: string): z.output<T> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
-  throw new ConfigError(
-    result.error.issues.map((issue) => {
-      const where = issue.path.length > 0 ? issue.path.join('.') : what;
-      return `${where}: ${issue.message}`;
-    }),
-  );
-}
 
 const processorSchema = z
   .object({ ...baseShape, [ENV_KEYS.notifierFunction]: optionalName })
@@ -221,10 +165,10 @@ const listOf = z
   .transform((text) => (text ?? '').split(/[,\s]+/).filter((item) => item !== ''));
 
 const consoleShape = {
-  [ENV_KEYS.consoleSecretArn]: arnOf('secretsmanager').optional(),
+  [ENV_KEYS.consoleSecretArn]: z.optional(arnOf('secretsmanager')),
   [ENV_KEYS.oidcIssuer]: z.url({ protocol: /^https?$/ }).optional(),
   [ENV_KEYS.oidcClientId]: optionalName,
-  [ENV_KEYS.oidcClientSecretArn]: arnOf('secretsmanager').optional(),
+  [ENV_KEYS.oidcClientSecretArn]: z.optional(arnOf('secretsmanager')),
   [ENV_KEYS.oidcAllowedDomains]: listOf,
   [ENV_KEYS.consoleAdmins]: listOf,
   [ENV_KEYS.baseUrl]: z.url({ protocol: /^https?$/ }).optional(),
@@ -257,7 +201,7 @@ const apiSchema = z
   .object({
     ...baseShape,
     ...consoleShape,
-    [ENV_KEYS.declaredQueues]: jsonOf(z.array(queueNameSchema)).optional(),
+    [ENV_KEYS.declaredQueues]: z.optional(jsonOf(z.array(queueNameSchema))),
     [ENV_KEYS.processorFunction]: optionalName,
     [ENV_KEYS.notifierFunction]: optionalName,
     [ENV_KEYS.executionLogGroup]: optionalName,
@@ -274,20 +218,8 @@ const apiSchema = z
   );
 
 const migratorSchema = z
-  .object({ ...baseShape, [ENV_KEYS.apiClientsSecretArn]: arnOf('secretsmanager').optional() })
+  .object({ ...baseShape, [ENV_KEYS.apiClientsSecretArn]: z.optional(arnOf('secretsmanager')) })
   .transform((env): MigratorConfig => ({ ...toBase(env), apiClientsSecretArn: env[ENV_KEYS.apiClientsSecretArn] }));
-
-const agentParameterSchema = z.object({
-  stage: nonEmpty,
-  region: nonEmpty,
-  database: databaseSchema,
-  queue: queueNameSchema,
-  slots: z.int().min(1),
-  idleMinutes: z.int().min(1),
-  executionLogGroupName: nonEmpty,
-  processorFunctionName: nonEmpty,
-  shutdownWhenIdle: z.boolean().optional(),
-}) satisfies z.ZodType<AgentParameter>;
 
 /** Reads the processor's configuration. */
 export const parseProcessorConfig = (env: Environment): ProcessorConfig => parseWith(processorSchema, env, 'processor');
@@ -304,6 +236,3 @@ export const parseProvisionerConfig = (env: Environment): ProvisionerConfig =>
 export const parseApiConfig = (env: Environment): ApiConfig => parseWith(apiSchema, env, 'api');
 /** Reads the migrator's configuration. */
 export const parseMigratorConfig = (env: Environment): MigratorConfig => parseWith(migratorSchema, env, 'migrator');
-/** Reads the JSON of a worker queue's SSM parameter (the agent's configuration on AWS). */
-export const parseAgentParameter = (json: string): AgentParameter =>
-  parseWith(jsonOf(agentParameterSchema), json, 'agent parameter');

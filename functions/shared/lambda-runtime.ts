@@ -8,7 +8,8 @@ import middy, { type MiddlewareObj, type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { KurokoError } from '../../core/errors';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
-import type { BaseConfig, DatabaseConfig } from './config';
+import type { BaseConfig } from './config';
+import type { DatabaseConfig } from './config-schemas';
 import { createEngineServices, type EngineServices, type EngineServicesOptions } from './engine-services';
 
 /** The `data-api://` URL `createDatabase` opens for a database binding; the region comes from the cluster ARN. */

@@ -8,7 +8,7 @@ import { runAwsAgent } from '../../agent/main';
 import { silentAgentLogger } from '../../agent/agent';
 import { ConfigError } from '../../core/errors';
 import { parseDatabaseUrl } from '../../db/connection';
-import type { AgentParameter } from '../../functions/shared/config';
+import type { AgentParameter } from '../../functions/shared/config-schemas';
 import { ENV_KEYS } from '../../functions/shared/env-keys';
 import { insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
