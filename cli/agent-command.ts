@@ -44,6 +44,9 @@ Runs a worker agent: claims commands of the given queues, runs each in its own p
 pid, output and exit status. SIGTERM or SIGINT drains it: nothing new is claimed, running commands may finish
 (then they are killed), and it exits 0.
 
+Worker hosts should run the bundle \`npm run build:agent\` writes (node dist/kuroko-agent.mjs, same options):
+it holds about half the memory of \`kuroko agent\` run from the TypeScript sources.
+
   --database-url URL      sqlite:<file>, mysql://user:pass@host:port/db or data-api://...  [${AGENT_ENV_KEYS.databaseUrl}]
   --queue NAME            a queue to serve; repeat for several (default ${DEFAULT_QUEUE})  [${AGENT_ENV_KEYS.queues}, comma-separated]
   --slots N               commands run at once (default ${DEFAULT_SLOTS})  [${AGENT_ENV_KEYS.slots}]
