@@ -93,6 +93,8 @@ export interface JobInstanceTable {
   env: string;
   /** Set by API callers that retry a launch; unique per definition (NULLs never collide). */
   idempotency_key: string | null;
+  /** SHA-256 of the env and script the key was first used with (null before migration 0003, or without a key). */
+  idempotency_fingerprint: string | null;
   created_at: DbTime;
   finished_at: NullableDbTime;
   canceled_at: NullableDbTime;

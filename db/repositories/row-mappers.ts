@@ -88,7 +88,11 @@ export function toInstance(row: JobInstanceRow): Instance {
 }
 
 /** The row of a new instance. */
-export function fromInstance(instance: Instance, env: Record<string, string> = {}, idempotencyKey: string | null = null): InsertableJobInstanceRow {
+export function fromInstance(
+  instance: Instance,
+  env: Record<string, string> = {},
+  idempotency: { key: string; fingerprint: string } | null = null,
+): InsertableJobInstanceRow {
   return {
     id: instance.id,
     job_definition_id: instance.definitionId,
@@ -96,7 +100,8 @@ export function fromInstance(instance: Instance, env: Record<string, string> = {
     launched_by: instance.launchedBy,
     retrying: instance.retrying,
     env: toJsonColumn(env),
-    idempotency_key: idempotencyKey,
+    idempotency_key: idempotency?.key ?? null,
+    idempotency_fingerprint: idempotency?.fingerprint ?? null,
     created_at: instance.createdAt,
     finished_at: instance.finishedAt,
     canceled_at: instance.canceledAt,

@@ -149,7 +149,7 @@ export function buildSchemas(limits: HttpLimits) {
       .min(1)
       .max(limits.maxIdempotencyKeyLength)
       .optional()
-      .openapi({ param: { name: 'idempotency-key', in: 'header' }, description: 'a repeated launch with the same key returns the first instance' }),
+      .openapi({ param: { name: 'idempotency-key', in: 'header' }, description: 'a repeated launch with the same key, env and script returns the first instance; the same key with another env or script is refused (422)' }),
   });
 
   const definitionListQuery = z.object({

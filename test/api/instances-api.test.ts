@@ -86,6 +86,23 @@ describe('job instances API (sqlite)', () => {
     expect(await tdb.db.selectFrom('job_instances').select('id').where('job_definition_id', '=', 14).execute()).toHaveLength(2);
   });
 
+  it('refuses a repeated Idempotency-Key with a different body (422, nothing launched)', async () => {
+    await insertDefinition(tdb.db, 16, 'noop:\n', { apiAllowed: true });
+    const first = await launch(16, { env: { TARGET: 'db1', MODE: 'full' } }, { 'Idempotency-Key': 'nightly-7' });
+    // The same env written in another key order is the same request.
+    const same = await launch(16, { env: { MODE: 'full', TARGET: 'db1' } }, { 'Idempotency-Key': 'nightly-7' });
+    expect(same.body.id).toBe(first.body.id);
+    const before = await snapshot(tdb);
+    const changed = await launch(16, { env: { TARGET: 'db2', MODE: 'full' } }, { 'Idempotency-Key': 'nightly-7' });
+    expect(changed.res.status).toBe(422);
+    expect(changed.body).toEqual({
+      status_code: 422,
+      error_code: 'unprocessable_entity',
+      message: `Idempotency-Key nightly-7 was used for instance ${first.body.id} with a different env or script; use a new key for a new launch`,
+    });
+    expect(await snapshot(tdb)).toEqual(before);
+  });
+
   it('launches an ad-hoc script after validating it (422 with line and column, nothing created)', async () => {
     await insertDefinition(tdb.db, 15, 'execute: echo definition\n', { apiAllowed: true });
     const before = await snapshot(tdb);

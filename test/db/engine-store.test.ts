@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
-import { ConflictError } from '../../core/errors';
+import { ConflictError, ValidationError } from '../../core/errors';
 import { WorkflowEngine } from '../../core/engine/workflow-engine';
 import type { StepStore } from '../../db/repositories/step-store';
 import { FakeClock } from '../helpers/in-memory-store';
@@ -133,9 +133,21 @@ describeEachDialect('engine on the database', (dialect) => {
   it('applies prevent_multi at launch and replays an idempotent launch', async () => {
     const services = servicesFor(tdb);
     await insertDefinition(tdb.db, 1, 'execute: long\n', { preventMulti: 1 });
-    const first = await services.operations.launch({ definitionId: 1, launchedBy: 'api', idempotencyKey: 'k1' });
-    const again = await services.operations.launch({ definitionId: 1, launchedBy: 'api', idempotencyKey: 'k1' });
+    const first = await services.operations.launch({ definitionId: 1, launchedBy: 'api', idempotencyKey: 'k1', env: { A: '1', B: '2' } });
+    const again = await services.operations.launch({ definitionId: 1, launchedBy: 'api', idempotencyKey: 'k1', env: { B: '2', A: '1' } });
     expect(again).toMatchObject({ replayed: true, instance: { id: first.instance.id } });
+    // The same key with another request is refused, and launches nothing.
+    await expect(services.operations.launch({ definitionId: 1, launchedBy: 'api', idempotencyKey: 'k1', env: { A: '2', B: '2' } })).rejects.toThrow(
+      /Idempotency-Key k1 was used for instance \d+ with a different env or script/,
+    );
+    await expect(services.operations.launch({ definitionId: 1, launchedBy: 'api', idempotencyKey: 'k1', env: { A: '1', B: '2' }, script: 'noop:\n' })).rejects.toThrow(
+      ValidationError,
+    );
+    expect(await tdb.db.selectFrom('job_instances').select('id').execute()).toHaveLength(1);
+    // An instance launched before its request was fingerprinted (migration 0003) is returned for any repeat.
+    await tdb.db.updateTable('job_instances').set({ idempotency_fingerprint: null }).where('id', '=', first.instance.id).execute();
+    const legacy = await services.operations.launch({ definitionId: 1, launchedBy: 'api', idempotencyKey: 'k1', env: { OTHER: 'x' } });
+    expect(legacy).toMatchObject({ replayed: true, instance: { id: first.instance.id } });
     const blocked = await services.operations.launch({ definitionId: 1, launchedBy: 'api' });
     expect(blocked.blocked).toBe(true);
     expect(await statusOf(tdb.db, blocked.instance.id)).toBe('canceled');
