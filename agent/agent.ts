@@ -21,7 +21,16 @@ import { WorkerRepository } from '../db/repositories/worker-repository';
 import type { LogSink } from './log-sink';
 import { sampleIntervalMs, sampleProcessGroupRss } from './memory-sampler';
 import { OutputBuffer } from './output-buffer';
-import { DEFAULT_SHELL_PATH, startCommand, type CommandResult, type InheritedEnv, type KillOutcome, type RunningCommand } from './process-runner';
+import {
+  DEFAULT_SHELL_PATH,
+  killProcessGroup,
+  leftoverMembers,
+  startCommand,
+  type CommandResult,
+  type InheritedEnv,
+  type KillOutcome,
+  type RunningCommand,
+} from './process-runner';
 
 export const DEFAULT_AGENT_SLOTS = 2;
 export const DEFAULT_POLL_INTERVAL_MS = 1_000;
@@ -31,6 +40,10 @@ export const DEFAULT_LEASE_MS = 60_000;
 export const DEFAULT_KILL_GRACE_MS = 10_000;
 /** Drain plus kill grace stays inside systemd's 90 s TimeoutStopSec on the workers. */
 export const DEFAULT_DRAIN_GRACE_MS = 60_000;
+/** How often the agent looks for leftover process groups of its host's lost commands (0 turns it off). */
+export const DEFAULT_LEFTOVER_CHECK_MS = 30_000;
+/** Lost commands are looked at for this long after they were finished as lost. */
+const LEFTOVER_WINDOW_MS = 15 * 60_000;
 /** Head and tail reach the database at most this often per execution (the whole output streams to the log sink). */
 export const DEFAULT_OUTPUT_FLUSH_MS = 1_000;
 /** How often the memory schedule is looked at; each group is sampled on its own clamp(n², 1 s, 30 min) schedule. */
@@ -79,6 +92,12 @@ export interface AgentOptions {
   inheritEnv?: InheritedEnv;
   /** Called after a finish was recorded (the local mode nudges the processor). */
   onExecutionFinished?: (executionId: number) => void;
+  /**
+   * How often to kill what is left of this host's commands that were finished as lost (D10), such as the
+   * detached groups of an agent that was killed with SIGKILL: a lost command must not run on beside its retry.
+   * 0 turns it off (on EC2, systemd's KillMode already kills what a dead agent leaves).
+   */
+  leftoverCheckMs?: number;
   logger?: AgentLogger;
 }
 
@@ -208,6 +227,7 @@ export function createAgent(options: AgentOptions): Agent {
   const logger = options.logger ?? silentAgentLogger;
   const shellPath = options.shellPath ?? DEFAULT_SHELL_PATH;
   const inheritEnv = options.inheritEnv ?? {};
+  const leftoverCheckMs = options.leftoverCheckMs ?? DEFAULT_LEFTOVER_CHECK_MS;
   if (!Number.isSafeInteger(slots) || slots < 1) throw new RangeError(`slots must be a positive integer, got ${slots}`);
 
   const queueRepo = new ExecutionQueueRepository(options.database, ids);
@@ -227,6 +247,8 @@ export function createAgent(options: AgentOptions): Agent {
   let claimLoop: Promise<void> = Promise.resolve();
   let heartbeatLoop: Promise<void> = Promise.resolve();
   let memoryTimer: NodeJS.Timeout | undefined;
+  let lastLeftoverCheckAt = Number.NEGATIVE_INFINITY;
+  let leftoverCheck: Promise<void> | undefined;
   let stopPromise: Promise<void> | undefined;
   /** Signal deliveries in progress; a stop waits for their results to be recorded. */
   const deliveries = new Set<Promise<void>>();
@@ -493,6 +515,24 @@ export function createAgent(options: AgentOptions): Agent {
     await pickUpSignals();
   };
 
+  /**
+   * Kills the process groups this host still runs for commands that were finished as lost. Only members carrying
+   * the lost command's instance id and started before the loss are taken for it (leftoverMembers), so a group
+   * that reused the pid, such as the retry, is left alone.
+   */
+  const killLeftovers = async (): Promise<void> => {
+    const now = clock.now();
+    const lost = await queueRepo.lostCommands(hostname, new Date(now.getTime() - LEFTOVER_WINDOW_MS));
+    for (const command of lost) {
+      if ((leftoverMembers(command.pid, command.instanceId, command.lostAt) ?? []).length === 0) continue;
+      const outcome = await killProcessGroup(command.pid, killGraceMs);
+      logger.warn(`killed what was left of lost execution ${command.executionId}: ${describeKill(command.pid, killGraceMs, outcome)}`, {
+        executionId: command.executionId,
+        instanceId: command.instanceId,
+      });
+    }
+  };
+
   const runHeartbeatLoop = async (): Promise<void> => {
     let failures = 0;
     while (!stopped) {
@@ -504,6 +544,13 @@ export function createAgent(options: AgentOptions): Agent {
       } catch (error) {
         failures++;
         logger.error('heartbeat failed; retrying', { error: errorText(error), failures });
+      }
+      // Beside the heartbeat, not in its way: a kill waits out its grace period.
+      if (leftoverCheckMs > 0 && !stopping && leftoverCheck === undefined && performance.now() - lastLeftoverCheckAt >= leftoverCheckMs) {
+        lastLeftoverCheckAt = performance.now();
+        leftoverCheck = killLeftovers()
+          .catch((error: unknown) => logger.error('could not look for leftovers of lost commands', { error: errorText(error) }))
+          .finally(() => (leftoverCheck = undefined));
       }
     }
   };
@@ -567,7 +614,7 @@ export function createAgent(options: AgentOptions): Agent {
     stopped = true;
     heartbeatWaker.wake();
     await heartbeatLoop;
-    await Promise.all([...deliveries]);
+    await Promise.all([...deliveries, leftoverCheck]);
     if (memoryTimer !== undefined) clearInterval(memoryTimer);
     if (workerId !== undefined) {
       if (unrecordedFinishes > 0) {

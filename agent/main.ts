@@ -108,6 +108,8 @@ export async function runAwsAgent(deps: AwsAgentDeps): Promise<AwsAgentResult> {
     logger,
     inheritEnv: { HOME: env.HOME, PATH: env.PATH, LANG: env.LANG },
     onExecutionFinished: () => void processor.nudge(),
+    // systemd (KillMode=mixed) kills what a dead agent leaves; an instance is never reused by another agent either.
+    leftoverCheckMs: 0,
     ...(deps.pollIntervalMs !== undefined ? { pollIntervalMs: deps.pollIntervalMs } : {}),
   });
 

@@ -378,7 +378,17 @@ export interface ProcStat {
   state: string;
   ppid: number;
   pgrp: number;
+  /** When the process started, in clock ticks after boot (field 22). */
+  startTicks: number;
 }
+
+/** Field 22 (starttime) counted from field 3 (state), the first one after the command name. */
+const START_TIME_FIELD = 22 - 3;
+/** Linux reports /proc times in USER_HZ, which is 100 on every architecture Node runs on. */
+const USER_HZ = 100;
+const MS_PER_SECOND = 1000;
+/** btime is whole seconds, so a start time read from /proc may be up to a second early; this keeps clear of it. */
+const START_TIME_MARGIN_MS = 2 * MS_PER_SECOND;
 
 /**
  * Parses /proc/<pid>/stat. The comm field is in parentheses and may itself hold spaces and parentheses,
@@ -389,9 +399,10 @@ export function parseProcStat(text: string): ProcStat | undefined {
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) return undefined;
   const pid = Number(text.slice(0, open).trim());
-  const [state, ppid, pgrp] = text.slice(close + 1).trim().split(/\s+/);
+  const fields = text.slice(close + 1).trim().split(/\s+/);
+  const [state, ppid, pgrp] = fields;
   if (state === undefined || ppid === undefined || pgrp === undefined) return undefined;
-  const parsed = { pid, comm: text.slice(open + 1, close), state, ppid: Number(ppid), pgrp: Number(pgrp) };
+  const parsed = { pid, comm: text.slice(open + 1, close), state, ppid: Number(ppid), pgrp: Number(pgrp), startTicks: Number(fields[START_TIME_FIELD] ?? NaN) };
   return Number.isInteger(parsed.pid) && Number.isInteger(parsed.ppid) && Number.isInteger(parsed.pgrp) ? parsed : undefined;
 }
 
@@ -424,6 +435,44 @@ export function listProcessGroupMembers(pgid: number): number[] | undefined {
     if (stat !== undefined && stat.pgrp === pgid && !isDeadState(stat.state)) members.push(stat.pid);
   }
   return members;
+}
+
+/** The boot time from /proc/stat (`btime`, seconds since the epoch); undefined where /proc cannot tell. */
+function bootTimeMs(): number | undefined {
+  try {
+    const btime = /^btime (\d+)$/m.exec(readFileSync(`${PROC_ROOT}/stat`, 'latin1'))?.[1];
+    return btime === undefined ? undefined : Number(btime) * MS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the process's environment (as it was exec'd) holds `name=value`. */
+function environmentHolds(pid: number, name: string, value: string): boolean {
+  try {
+    return readFileSync(`${PROC_ROOT}/${pid}/environ`, 'utf8').split('\0').includes(`${name}=${value}`);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The live members of process group `pgid` that belong to a command of instance `instanceId` started before
+ * `before`: each carries `KUROKO2_JOB_INSTANCE_ID=<instanceId>` in its environment and started (two seconds or
+ * more) earlier. Both checks
+ * guard against pid reuse: a group that took the number later, even a retry of the same instance, is left alone.
+ * Undefined where /proc cannot be read.
+ */
+export function leftoverMembers(pgid: number, instanceId: number, before: Date): number[] | undefined {
+  const boot = bootTimeMs();
+  const members = listProcessGroupMembers(pgid);
+  if (boot === undefined || members === undefined) return undefined;
+  return members.filter((pid) => {
+    const stat = readProcStat(pid);
+    if (stat === undefined || !Number.isFinite(stat.startTicks)) return false;
+    const startedAt = boot + (stat.startTicks / USER_HZ) * MS_PER_SECOND;
+    return startedAt < before.getTime() - START_TIME_MARGIN_MS && environmentHolds(pid, 'KUROKO2_JOB_INSTANCE_ID', String(instanceId));
+  });
 }
 
 /** Node words a failed exec as "spawn /x ENOENT"; say it the way a shell user reads it. */

@@ -85,6 +85,16 @@ export interface MemorySample {
   sampledAt: Date;
 }
 
+/** A command of this host that was finished as lost (D10) while its process group may still be running. */
+export interface LostCommand {
+  executionId: number;
+  instanceId: number;
+  /** The process group (the leader's pid). */
+  pid: number;
+  /** When it was finished as lost. */
+  lostAt: Date;
+}
+
 /** The queue repository needs the handle's Kysely and capabilities only. */
 export interface QueueDatabase {
   db: Kysely<Database>;
@@ -246,6 +256,39 @@ export class ExecutionQueueRepository {
   }
 
   /** Stores one RSS sample of a command's process group. */
+  /**
+   * Commands started on `hostname` and finished as lost since `since`: those still in `executions` with a
+   * lost_reason, and those already archived, where a started command without exit status or signal was lost.
+   */
+  async lostCommands(hostname: string, since: Date): Promise<LostCommand[]> {
+    const { db } = this.handle;
+    const [current, archived] = await Promise.all([
+      db
+        .selectFrom('executions')
+        .select(['id', 'job_instance_id', 'pid', 'finished_at'])
+        .where('hostname', '=', hostname)
+        .where('lost_reason', 'is not', null)
+        .where('pid', 'is not', null)
+        .where('finished_at', '>=', since)
+        .execute(),
+      db
+        .selectFrom('execution_histories')
+        .select(['execution_id as id', 'job_instance_id', 'pid', 'finished_at'])
+        .where('hostname', '=', hostname)
+        .where('finished_at', '>=', since)
+        .where('pid', 'is not', null)
+        .where('exit_status', 'is', null)
+        .where('term_signal', 'is', null)
+        .execute(),
+    ]);
+    const lost = new Map<number, LostCommand>();
+    for (const row of [...current, ...archived]) {
+      if (row.pid === null || row.finished_at === null) continue;
+      lost.set(fromDbInt(row.id), { executionId: fromDbInt(row.id), instanceId: fromDbInt(row.job_instance_id), pid: Number(row.pid), lostAt: fromDbTime(row.finished_at) });
+    }
+    return [...lost.values()];
+  }
+
   async recordMemorySample(sample: MemorySample): Promise<void> {
     await this.handle.db
       .insertInto('memory_samples')

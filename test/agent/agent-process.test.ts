@@ -90,7 +90,8 @@ describe('kuroko agent process', () => {
     const after = await executionRow(tdb.db, 20_001);
     expect([after.pid, after.finishedAt, after.exitStatus, after.attempt]).toEqual([row.pid, null, null, 1]);
     expect(after.leaseExpiresAt).not.toBeNull();
-    // What happens to the command: its group was detached (setsid), so it outlives the agent, as in Kuroko2.
+    // What happens to the command: its group was detached (setsid), so it outlives the agent, as in Kuroko2, until a
+    // live agent on the host sees it was finished as lost and kills it (test/agent/leftovers.test.ts).
     expect(Number(readFileSync(leaderFile, 'utf8'))).toBe(row.pid);
     expect(isProcessGroupAlive(row.pid!)).toBe(true);
   });

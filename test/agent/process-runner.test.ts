@@ -357,12 +357,13 @@ function readState(pid: number): string | undefined {
 
 describe('parseProcStat', () => {
   it('finds the fields after a comm holding spaces and parentheses', () => {
-    expect(parseProcStat('123 (a) b (c) S 1 456 456 0 -1 4194560 0 0')).toEqual({
+    expect(parseProcStat('123 (a) b (c) S 1 456 456 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 4096')).toEqual({
       pid: 123,
       comm: 'a) b (c',
       state: 'S',
       ppid: 1,
       pgrp: 456,
+      startTicks: 987654,
     });
   });
 
