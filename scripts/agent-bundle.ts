@@ -7,8 +7,9 @@
  * resident memory just loaded with one), and, where the output may be several files, split so that the
  * database driver a host does not use (mysql2, the AWS SDK) is never loaded.
  */
-import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BuildOptions } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -17,6 +18,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const SELF_HOSTED_AGENT_ENTRY = join(ROOT, 'cli', 'agent-bin.ts');
 export const SELF_HOSTED_AGENT_FILE = 'kuroko-agent.mjs';
 export const DEFAULT_AGENT_OUT_DIR = join(ROOT, 'dist');
+/** The chunks' folder next to the entry; each build replaces it, so chunks of older builds do not pile up. */
+const CHUNK_DIR = 'kuroko-agent-chunks';
 
 /** Lets bundled CommonJS dependencies call `require` inside an ES module bundle. */
 const ESM_REQUIRE_SHIM = "import { createRequire as __kurokoCreateRequire } from 'node:module'; const require = __kurokoCreateRequire(import.meta.url);";
@@ -54,13 +57,14 @@ export function ec2AgentBuildOptions(entry: string, outfile: string): BuildOptio
  */
 export async function buildSelfHostedAgent(outDir: string = DEFAULT_AGENT_OUT_DIR): Promise<string> {
   const { build } = await import('esbuild');
+  rmSync(join(outDir, CHUNK_DIR), { recursive: true, force: true });
   await build({
     ...AGENT_BUNDLE_OPTIONS,
     entryPoints: { [SELF_HOSTED_AGENT_FILE.replace(/\.mjs$/, '')]: SELF_HOSTED_AGENT_ENTRY },
     outdir: outDir,
     outExtension: { '.js': '.mjs' },
     splitting: true,
-    chunkNames: 'kuroko-agent-chunks/[name]-[hash]',
+    chunkNames: `${CHUNK_DIR}/[name]-[hash]`,
     target: 'node20',
   });
   return join(outDir, SELF_HOSTED_AGENT_FILE);
