@@ -18,6 +18,11 @@ export const CHANNEL_KIND = {
 } as const;
 export type ChannelKind = (typeof CHANNEL_KIND)[keyof typeof CHANNEL_KIND];
 
+/** Whether a channel's message shows the instance's last log lines: only the mail-like one does; the others link. */
+export function showsRecentLogs(kind: ChannelKind): boolean {
+  return kind === CHANNEL_KIND.sns;
+}
+
 /** Kuroko2's notification levels (Slack colours and webhook `level` follow them). */
 export const NOTIFICATION_LEVEL = {
   info: 'INFO',

@@ -19,11 +19,11 @@
  * can drop the repeat. A notifier never starts a send when less than `sendTimeoutMs` of its claim is left, which
  * keeps a slow pass from overlapping the next claimant.
  */
-import type { EventRecord } from '../model';
+import type { EventRecord, LogEntry } from '../model';
 import type { Clock, IdGenerator } from '../ports';
 import { deliveryKeyOf, type NotificationChannel } from '../notify/notification-channel';
 import type { NotificationInput } from '../notify/notification-message';
-import { channelCarries } from '../notify/notification-rules';
+import { channelCarries, showsRecentLogs } from '../notify/notification-rules';
 
 export const DELIVERY_STATUS = { pending: 'pending', delivered: 'delivered', failed: 'failed', skipped: 'skipped' } as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUS)[keyof typeof DELIVERY_STATUS];
@@ -113,8 +113,10 @@ export interface NotifierStore {
   /** Gives the delivery up, fenced on the attempt that failed. */
   markFailed(deliveryId: number, attempt: number, error: string): Promise<boolean>;
   findEvents(eventIds: readonly number[]): Promise<EventRecord[]>;
-  /** What channels need to announce each event: its definition, instance and last log lines up to it. */
-  loadInputs(events: readonly EventRecord[], recentLogLines: number): Promise<Map<number, NotificationInput>>;
+  /** What channels need to announce each event: its definition and instance (no log lines yet), by event id. */
+  loadInputs(events: readonly EventRecord[]): Promise<Map<number, NotificationInput>>;
+  /** The last `lines` log lines of each event's instance up to the event, oldest first, by event id. */
+  loadRecentLogs(events: readonly EventRecord[], lines: number): Promise<Map<number, LogEntry[]>>;
 }
 
 export interface NotifierDeps {
@@ -185,7 +187,7 @@ export async function runNotifierPass(deps: NotifierDeps): Promise<NotifierPassR
 
   const retriedEventIds = work.map((w) => w.eventId).filter((id) => !events.some((e) => e.id === id));
   const allEvents = [...events, ...(retriedEventIds.length > 0 ? await store.findEvents([...new Set(retriedEventIds)]) : [])];
-  const inputs = await store.loadInputs(allEvents, settings.recentLogLines);
+  const inputs = await store.loadInputs(allEvents);
 
   const rows: NewDelivery[] = [];
   for (const event of events) {
@@ -216,6 +218,7 @@ export async function runNotifierPass(deps: NotifierDeps): Promise<NotifierPassR
     if (channel) work.push({ deliveryId: row.id, eventId: row.eventId, channel, attempt: row.attempts });
   }
   result.claimed = work.length;
+  await addRecentLogs(work, allEvents, inputs, store, settings.recentLogLines);
 
   const perChannel = new Map<string, Work[]>();
   for (const w of work) perChannel.set(w.channel.name, [...(perChannel.get(w.channel.name) ?? []), w]);
@@ -225,6 +228,27 @@ export async function runNotifierPass(deps: NotifierDeps): Promise<NotifierPassR
     ),
   );
   return result;
+}
+
+/**
+ * Reads the last log lines only for the events some claimed delivery will show them in (the mail-like channel):
+ * each instance's lines are one more read, a round trip on the Data API, and most events are gated off that channel.
+ */
+async function addRecentLogs(
+  work: readonly Work[],
+  events: readonly EventRecord[],
+  inputs: Map<number, NotificationInput>,
+  store: NotifierStore,
+  lines: number,
+): Promise<void> {
+  if (lines <= 0) return;
+  const wanted = new Set(work.filter((w) => showsRecentLogs(w.channel.kind)).map((w) => w.eventId));
+  const withInstance = events.filter((e) => wanted.has(e.id) && e.instanceId !== null);
+  if (withInstance.length === 0) return;
+  for (const [eventId, recentLogs] of await store.loadRecentLogs(withInstance, lines)) {
+    const input = inputs.get(eventId);
+    if (input) inputs.set(eventId, { ...input, recentLogs });
+  }
 }
 
 async function deliverOne(

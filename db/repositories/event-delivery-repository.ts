@@ -226,7 +226,7 @@ export class EventDeliveryRepository implements NotifierStore {
     return rows.map(toEventRecord);
   }
 
-  async loadInputs(events: readonly EventRecord[], recentLogLines: number): Promise<Map<number, NotificationInput>> {
+  async loadInputs(events: readonly EventRecord[]): Promise<Map<number, NotificationInput>> {
     const definitionIds = unique(events.map((e) => e.definitionId));
     const instanceIds = unique(events.map((e) => e.instanceId));
     const [definitionRows, instanceRows] = await Promise.all([
@@ -235,24 +235,30 @@ export class EventDeliveryRepository implements NotifierStore {
     ]);
     const definitions = new Map(definitionRows.map((r) => [fromDbInt(r.id), toDefinition(r)]));
     const instances = new Map(instanceRows.map((r) => [fromDbInt(r.id), toInstance(r)]));
-    const logs = recentLogLines > 0 ? await this.recentLogs(events, recentLogLines) : new Map<number, LogEntry[]>();
-
     const inputs = new Map<number, NotificationInput>();
     for (const event of events) {
-      const instanceLogs = event.instanceId === null ? [] : (logs.get(event.instanceId) ?? []);
-      const upToEvent = instanceLogs.filter((l) => l.createdAt.getTime() <= event.createdAt.getTime()).slice(-recentLogLines);
       inputs.set(event.id, {
         event,
         definition: event.definitionId === null ? undefined : definitions.get(event.definitionId),
         instance: event.instanceId === null ? undefined : instances.get(event.instanceId),
-        recentLogs: upToEvent,
+        recentLogs: [],
       });
     }
     return inputs;
   }
 
-  /** The last log lines of each instance up to its latest event in the batch, oldest first. */
-  private async recentLogs(events: readonly EventRecord[], lines: number): Promise<Map<number, LogEntry[]>> {
+  async loadRecentLogs(events: readonly EventRecord[], lines: number): Promise<Map<number, LogEntry[]>> {
+    const logs = await this.instanceLogs(events, lines);
+    const byEvent = new Map<number, LogEntry[]>();
+    for (const event of events) {
+      const instanceLogs = event.instanceId === null ? [] : (logs.get(event.instanceId) ?? []);
+      byEvent.set(event.id, instanceLogs.filter((l) => l.createdAt.getTime() <= event.createdAt.getTime()).slice(-lines));
+    }
+    return byEvent;
+  }
+
+  /** The last log lines of each instance up to its latest event in the batch, oldest first, by instance id. */
+  private async instanceLogs(events: readonly EventRecord[], lines: number): Promise<Map<number, LogEntry[]>> {
     const latest = new Map<number, Date>();
     for (const e of events) {
       if (e.instanceId === null) continue;

@@ -80,6 +80,15 @@ async function deliveryRows(db: Kysely<Database>) {
   return db.selectFrom('event_deliveries').selectAll().orderBy('event_id').execute();
 }
 
+/** The real store, noting which events it was asked to read log lines for. */
+class LogCountingStore extends EventDeliveryRepository {
+  readonly logRequests: number[][] = [];
+  override loadRecentLogs(events: readonly EventRecord[], lines: number) {
+    this.logRequests.push(events.map((e) => e.id));
+    return super.loadRecentLogs(events, lines);
+  }
+}
+
 const FAST: Partial<NotifierSettings> = { backoffBaseMs: 1_000, backoffCapMs: 4_000, claimTimeoutMs: 60_000, sendTimeoutMs: 5_000, concurrency: 1 };
 
 describeEachDialect('notifier', (dialect) => {
@@ -215,6 +224,23 @@ describeEachDialect('notifier', (dialect) => {
     } finally {
       sns.restore();
     }
+  });
+
+  it('reads log lines only for the events a claimed delivery shows them in (the mail-like channel)', async () => {
+    await insertDefinition(tdb.db, 1, 'noop:\n');
+    const launches = await insertSyntheticEvents(tdb.db, tdb.idGenerator, 3, clock.now(), EVENT_TYPE.launch);
+    const failures = await insertSyntheticEvents(tdb.db, tdb.idGenerator, 2, clock.now(), EVENT_TYPE.failure);
+    const consoleOnly = new LogCountingStore(tdb.db);
+    const terminal = new RecordingChannel('terminal', CHANNEL_KIND.console);
+    await passWith([terminal], FAST, consoleOnly);
+    expect(terminal.sent).toHaveLength(launches.length + failures.length);
+    expect(consoleOnly.logRequests).toEqual([]);
+
+    const withMail = new LogCountingStore(tdb.db);
+    const mail = new RecordingChannel('mail', CHANNEL_KIND.sns);
+    await passWith([mail], FAST, withMail);
+    expect(mail.sent.map((d) => d.input.event.type)).toEqual([EVENT_TYPE.failure, EVENT_TYPE.failure]);
+    expect(withMail.logRequests.map((ids) => [...ids].sort())).toEqual([failures.map((e) => e.id).sort()]);
   });
 
   it('loses nothing and re-sends nothing marked delivered when a notifier hangs mid-batch and a new one takes over', async () => {
