@@ -5,7 +5,7 @@
  * definitions, instances and workers do not live here: the console calls the same repositories and services as the
  * API for those.
  */
-import type { ColumnType, Kysely } from 'kysely';
+import type { ColumnType, Kysely, Transaction } from 'kysely';
 import { instanceStatus, type Instance } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
 import { fromDbInt, fromDbTime, fromNullableDbTime } from '../column-codec';
@@ -105,11 +105,11 @@ export class ConsoleRepository {
   private readonly db: Kysely<ConsoleDatabase>;
 
   constructor(
-    db: Kysely<Database>,
+    private readonly root: Kysely<Database>,
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
   ) {
-    this.db = db.withTables<ConsoleTables>();
+    this.db = root.withTables<ConsoleTables>();
   }
 
   /** Records a sign-in, creating the user on the first one; returns the user. */
@@ -179,20 +179,25 @@ export class ConsoleRepository {
 
   /** Replaces the admins of a definition in one transaction. */
   async setAdmins(definitionId: number, emails: readonly string[]): Promise<void> {
-    const unique = [...new Set(emails.map(normalizeEmail).filter((e) => e !== ''))];
-    const now = this.clock.now();
-    await this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('definition_admins').where('job_definition_id', '=', definitionId).execute();
-      if (unique.length > 0) {
-        await trx.insertInto('definition_admins').values(unique.map((email) => ({ job_definition_id: definitionId, email, created_at: now }))).execute();
-      }
-    });
+    await this.root.transaction().execute((trx) => this.replaceAdmins(trx, definitionId, emails));
   }
 
-  /** Removes what the console kept about a deleted definition. */
-  async forgetDefinition(definitionId: number): Promise<void> {
-    await this.db.deleteFrom('definition_admins').where('job_definition_id', '=', definitionId).execute();
-    await this.db.deleteFrom('definition_stars').where('job_definition_id', '=', definitionId).execute();
+  /** Replaces the admins of a definition inside the caller's transaction (the definition's own save). */
+  async replaceAdmins(trx: Transaction<Database>, definitionId: number, emails: readonly string[]): Promise<void> {
+    const db = trx.withTables<ConsoleTables>();
+    const unique = [...new Set(emails.map(normalizeEmail).filter((e) => e !== ''))];
+    await db.deleteFrom('definition_admins').where('job_definition_id', '=', definitionId).execute();
+    if (unique.length > 0) {
+      const now = this.clock.now();
+      await db.insertInto('definition_admins').values(unique.map((email) => ({ job_definition_id: definitionId, email, created_at: now }))).execute();
+    }
+  }
+
+  /** Removes what the console kept about a deleted definition, inside the caller's transaction (the delete's). */
+  async forgetDefinition(trx: Transaction<Database>, definitionId: number): Promise<void> {
+    const db = trx.withTables<ConsoleTables>();
+    await db.deleteFrom('definition_admins').where('job_definition_id', '=', definitionId).execute();
+    await db.deleteFrom('definition_stars').where('job_definition_id', '=', definitionId).execute();
   }
 
   /** Ids of the definitions a person starred. */

@@ -179,6 +179,12 @@ function normalizeCrons(crons: readonly string[]): string[] {
 
 type Db = Kysely<Database> | Transaction<Database>;
 
+/**
+ * More rows to write in the same transaction as a definition change (the console's admin list), so the two are
+ * saved, or not, together. Called again if the transaction is retried.
+ */
+export type AlsoWrite = (trx: Transaction<Database>, definitionId: number) => Promise<void>;
+
 /** Reads and writes job definitions. */
 export class DefinitionRepository {
   constructor(
@@ -223,7 +229,7 @@ export class DefinitionRepository {
   }
 
   /** Validates and creates a definition with its lists and first script revision; ValidationError lists every problem. */
-  async create(input: DefinitionInput, changedBy: string): Promise<DefinitionRecord> {
+  async create(input: DefinitionInput, changedBy: string, alsoWrite?: AlsoWrite): Promise<DefinitionRecord> {
     const state: DefinitionState = {
       name: input.name ?? '',
       description: input.description ?? DEFINITION_DEFAULTS.description,
@@ -254,6 +260,7 @@ export class DefinitionRepository {
         await this.replaceSchedules(trx, 'job_schedules', id, state.crons, now);
         await this.replaceSchedules(trx, 'job_suspend_schedules', id, state.suspendCrons, now);
         await this.recordRevision(trx, id, state.script, changedBy, now);
+        await alsoWrite?.(trx, id);
       }),
     );
     return this.get(id);
@@ -263,7 +270,7 @@ export class DefinitionRepository {
    * Validates and applies a change; `tags`, `crons` and `suspendCrons` replace their lists when present. Fenced on
    * the version read, so a concurrent edit makes this one fail with ConflictError instead of being overwritten.
    */
-  async update(id: number, input: DefinitionInput, changedBy: string): Promise<DefinitionRecord> {
+  async update(id: number, input: DefinitionInput, changedBy: string, alsoWrite?: AlsoWrite): Promise<DefinitionRecord> {
     const current = await this.get(id);
     const state: DefinitionState = {
       name: input.name ?? current.name,
@@ -300,6 +307,7 @@ export class DefinitionRepository {
         if (input.crons) await this.replaceSchedules(trx, 'job_schedules', id, state.crons, now);
         if (input.suspendCrons) await this.replaceSchedules(trx, 'job_suspend_schedules', id, state.suspendCrons, now);
         if (scriptChanged) await this.recordRevision(trx, id, state.script, changedBy, now);
+        await alsoWrite?.(trx, id);
       }),
     );
     return this.get(id);
@@ -309,7 +317,7 @@ export class DefinitionRepository {
    * Deletes a definition with its tags links, schedules and revisions; ConflictError while any instance of it
    * still has tokens (working, waiting or failed and retryable). Instances and their logs stay as history.
    */
-  async delete(id: number): Promise<void> {
+  async delete(id: number, alsoWrite?: AlsoWrite): Promise<void> {
     await withTransaction(this.db, this.ids, 0, async (trx) => {
       // The lock orders this delete against a concurrent launch, which locks the same row before it writes.
       let lookup = trx.selectFrom('job_definitions').select('id').where('id', '=', id);
@@ -322,6 +330,7 @@ export class DefinitionRepository {
       await trx.deleteFrom('job_suspend_schedules').where('job_definition_id', '=', id).execute();
       await trx.deleteFrom('script_revisions').where('job_definition_id', '=', id).execute();
       await trx.deleteFrom('job_definitions').where('id', '=', id).execute();
+      await alsoWrite?.(trx, id);
     });
   }
 

@@ -13,7 +13,7 @@ import { validateScript } from '../../core/dsl/script-validator';
 import { ConflictError, ForbiddenError, NotFoundError, ScriptError, ValidationError, type FieldProblem, type ScriptProblem } from '../../core/errors';
 import { PREVENT_MULTI, instanceStatus, INSTANCE_STATUS } from '../../core/model';
 import { ConsoleRepository, normalizeEmail } from '../../db/repositories/console-repository';
-import { DEFINITION_DEFAULTS, type DefinitionRecord, type DefinitionRepository } from '../../db/repositories/definition-repository';
+import { DEFINITION_DEFAULTS, type AlsoWrite, type DefinitionRecord, type DefinitionRepository } from '../../db/repositories/definition-repository';
 import type { QueryRepository } from '../../db/repositories/query-repository';
 import { loadValidationContext } from '../../db/repositories/validation-context-repository';
 import type { EngineServices } from '../shared/engine-services';
@@ -463,8 +463,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
       const form = readDefinitionForm(body);
       if (!form.input || Object.keys(form.errors).length > 0) return formPage(c, user, 'new', form.values, form.errors, [], undefined, STATUS.unprocessable);
       try {
-        const created = await definitions.create(form.input, `console (${user.email})`);
-        await people.setAdmins(created.id, form.adminEmails);
+        const created = await definitions.create(form.input, `console (${user.email})`, (trx, id) => people.replaceAdmins(trx, id, form.adminEmails));
         await people.setStar(user.email, created.id, true);
         return flashRedirect(c, `/definitions/${created.id}`, { kind: 'notice', text: `Created ${created.name}.` });
       } catch (error) {
@@ -535,9 +534,9 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
         return formPage(c, user, 'edit', form.values, { _: ['Someone else saved this definition after you opened the form. Copy your changes, reload, and apply them again.'] }, [], id, STATUS.conflict);
       }
       try {
-        const updated = await definitions.update(id, form.input, `console (${user.email})`);
         // Only a global admin hands out admin rights; a definition admin's form shows the list read-only.
-        if (user.globalAdmin) await people.setAdmins(id, form.adminEmails);
+        const saveAdmins: AlsoWrite | undefined = user.globalAdmin ? (trx) => people.replaceAdmins(trx, id, form.adminEmails) : undefined;
+        const updated = await definitions.update(id, form.input, `console (${user.email})`, saveAdmins);
         return flashRedirect(c, `/definitions/${id}`, { kind: 'notice', text: `Saved ${updated.name}.` });
       } catch (error) {
         if (error instanceof ConflictError) return formPage(c, user, 'edit', form.values, { _: [error.message] }, [], id, STATUS.conflict);
@@ -555,12 +554,11 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
       await access.requireDefinitionAdmin(user, id, 'delete this definition');
       const definition = await definitions.get(id);
       try {
-        await definitions.delete(id);
+        await definitions.delete(id, (trx) => people.forgetDefinition(trx, id));
       } catch (error) {
         if (error instanceof ConflictError) return flashRedirect(c, `/definitions/${id}`, { kind: 'error', text: error.message });
         throw error;
       }
-      await people.forgetDefinition(id);
       return flashRedirect(c, '/definitions', { kind: 'notice', text: `Deleted ${definition.name}.` });
     }),
   );

@@ -1,6 +1,7 @@
 /** The console's people and overview queries on every dialect (driver value shapes differ; the results must not). */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
+import { DefinitionRepository, type AlsoWrite } from '../../db/repositories/definition-repository';
 import type { EngineServices } from '../../functions/shared/engine-services';
 import { insertDefinition, runUntilIdle, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
@@ -9,11 +10,16 @@ describeEachDialect('console repository', (dialect) => {
   let tdb: TestDatabase;
   let services: EngineServices;
   let people: ConsoleRepository;
+  let definitions: DefinitionRepository;
 
   beforeAll(async () => {
     tdb = await createTestDatabase(dialect);
     services = servicesFor(tdb);
     people = new ConsoleRepository(tdb.db, services.ids, services.clock);
+    definitions = new DefinitionRepository(tdb.db, services.ids, services.clock, {
+      rowLocks: tdb.capabilities.rowLocks,
+      validationContext: async () => ({}),
+    });
     await insertDefinition(tdb.db, 1, 'execute: ok\n', { name: 'ok-job' });
     await insertDefinition(tdb.db, 2, 'execute: bad\n', { name: 'bad-job' });
   });
@@ -40,9 +46,28 @@ describeEachDialect('console repository', (dialect) => {
     await people.setStar('alice@example.com', 2, true);
     await people.setStar('alice@example.com', 2, false);
     expect([...(await people.starredIds('alice@example.com'))]).toEqual([1]);
-    await people.forgetDefinition(1);
+    await tdb.db.transaction().execute((trx) => people.forgetDefinition(trx, 1));
     expect((await people.starredIds('alice@example.com')).size).toBe(0);
     expect((await people.adminsOf([1])).size).toBe(0);
+  });
+
+  it('saves a definition and its admin list together, or neither', async () => {
+    // The fixtures took definition ids 1 and 2 by hand; the generator must be past them.
+    for (let id = await services.ids.nextId(); id <= 2; id = await services.ids.nextId());
+    const withAdmins = await definitions.create({ name: 'owned', script: 'noop:\n' }, 'test', (trx, id) =>
+      people.replaceAdmins(trx, id, ['Owner@example.com']),
+    );
+    expect((await people.adminsOf([withAdmins.id])).get(withAdmins.id)).toEqual(['owner@example.com']);
+
+    const failing: AlsoWrite = (trx, id) =>
+      people.replaceAdmins(trx, id, ['someone@example.com']).then(() => Promise.reject(new Error('the admin list could not be saved')));
+    await expect(definitions.create({ name: 'half-saved', script: 'noop:\n' }, 'test', failing)).rejects.toThrow('the admin list could not be saved');
+    expect(await tdb.db.selectFrom('job_definitions').select('id').where('name', '=', 'half-saved').execute()).toEqual([]);
+    await expect(definitions.update(withAdmins.id, { description: 'changed' }, 'test', failing)).rejects.toThrow('could not be saved');
+    expect((await definitions.get(withAdmins.id)).description).toBe('');
+    expect((await people.adminsOf([withAdmins.id])).get(withAdmins.id)).toEqual(['owner@example.com']);
+    await expect(definitions.delete(withAdmins.id, failing)).rejects.toThrow('could not be saved');
+    expect((await definitions.get(withAdmins.id)).name).toBe('owned');
   });
 
   it('reads the overview: latest, working, failed, stats and timelines', async () => {
