@@ -194,10 +194,12 @@ export class DefinitionRepository {
     private readonly options: DefinitionRepositoryOptions,
   ) {}
 
-  /** Every definition ordered by id; with tags, only those having every one of them. */
-  async list(tags: readonly string[] = []): Promise<DefinitionRecord[]> {
+  /** Definitions ordered by id; with tags, only those having every one of them; a page when given limit and afterId. */
+  async list(tags: readonly string[] = [], page: { limit?: number; afterId?: number } = {}): Promise<DefinitionRecord[]> {
     const wanted = normalizeTags(tags).filter((t) => t !== '');
     let query = this.db.selectFrom('job_definitions').selectAll().orderBy('id');
+    if (page.afterId !== undefined) query = query.where('id', '>', page.afterId);
+    if (page.limit !== undefined) query = query.limit(page.limit);
     if (wanted.length > 0) {
       const matching = await this.db
         .selectFrom('job_definition_tags')

@@ -122,14 +122,18 @@ export function registerRoutes(app: App, services: RouteServices): void {
     createRoute({
       method: 'get',
       path: '/v1/definitions',
-      summary: 'List job definitions ordered by id; with tags[], those having every tag',
+      summary: 'List job definitions ordered by id; with tags[], those having every tag; limit and after_id page through them',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       request: { query: schemas.definitionListQuery },
       responses: { 200: jsonOf(z.array(definitionSchema), 'the definitions'), ...errors(400) },
     }),
     async (c) => {
-      const records = await definitions.list(tagsOf(c.req.valid('query')));
+      const query = c.req.valid('query');
+      const records = await definitions.list(tagsOf(query), {
+        ...(query.limit !== undefined ? { limit: query.limit } : {}),
+        ...(query.after_id !== undefined ? { afterId: query.after_id } : {}),
+      });
       return reply(c, z.array(definitionSchema), records.map(definitionResource), HTTP_STATUS.ok);
     },
   );

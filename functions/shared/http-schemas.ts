@@ -155,6 +155,14 @@ export function buildSchemas(limits: HttpLimits) {
   const definitionListQuery = z.object({
     'tags[]': z.union([z.string(), z.array(z.string())]).optional().openapi({ param: { name: 'tags[]', in: 'query', style: 'form', explode: true } }),
     tags: z.union([z.string(), z.array(z.string())]).optional(),
+    // Kuroko2 returns every definition; these page through them for clients that ask.
+    limit: pageLimit.openapi({ description: 'at most this many definitions (all of them when absent)' }),
+    after_id: z
+      .string()
+      .regex(ID_PATTERN, 'must be a positive integer id')
+      .transform(Number)
+      .optional()
+      .openapi({ type: 'integer', description: 'only definitions with a greater id: the last id of the previous page' }),
   });
 
   const instanceListQuery = z.object({

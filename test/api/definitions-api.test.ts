@@ -102,6 +102,20 @@ describe('job definitions API (sqlite)', () => {
     expect(await ids('tags[]=alpha&tags[]=nope')).toEqual([]);
   });
 
+  it('pages through definitions with limit and after_id, all of them when no limit is given', async () => {
+    const made = [];
+    for (const name of ['page-1', 'page-2', 'page-3']) made.push(await create({ name, script: SCRIPT, tags: ['paged'] }));
+    const ids = async (query: string) =>
+      ((await (await h.call('GET', `/v1/definitions?tags[]=paged&${query}`, { as: 'read' })).json()) as { id: number }[]).map((d) => d.id);
+    expect(await ids('')).toEqual(made.map((d) => d.id));
+    expect(await ids('limit=2')).toEqual([made[0]!.id, made[1]!.id]);
+    expect(await ids(`limit=2&after_id=${made[1]!.id}`)).toEqual([made[2]!.id]);
+    expect(await ids(`limit=2&after_id=${made[2]!.id}`)).toEqual([]);
+    for (const bad of ['limit=0', 'limit=x', 'after_id=0', 'after_id=-1']) {
+      expect((await h.call('GET', `/v1/definitions?${bad}`, { as: 'read' })).status, bad).toBe(400);
+    }
+  });
+
   it('rejects a Kuroko2-style POST with cron ["hotdogs"] with 422 naming it, and creates nothing', async () => {
     const before = await snapshot(tdb);
     const res = await h.call('POST', '/v1/definitions', { body: { name: 'hot', script: SCRIPT, cron: ['hotdogs'], tags: ['brand-new-tag'] } });
