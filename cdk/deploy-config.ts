@@ -99,6 +99,11 @@ export const COMPLETE_SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d
 const SECRET_NAME = /^[\w/+=.@-]{1,512}$/;
 const EMAIL_DOMAIN = /^@?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/i;
 
+/** A Secrets Manager secret the operator created, by complete ARN or by name (same account and region). */
+const operatorSecret = z
+  .string()
+  .refine((v) => COMPLETE_SECRET_ARN.test(v) || (!v.startsWith('arn:') && SECRET_NAME.test(v)), 'is neither the complete ARN of a Secrets Manager secret nor a secret name');
+
 /**
  * The web console's sign-in. Without `oidcIssuer` the console is not served (the API works alone); with it,
  * the client id, the client secret (a Secrets Manager secret the operator creates) and the allowed domains are
@@ -109,10 +114,7 @@ const consoleSchema = z
     oidcIssuer: z.url({ protocol: /^https$/, error: 'must be the https URL of the OpenID Connect issuer' }).optional(),
     oidcClientId: z.string().trim().min(1).optional(),
     /** The complete ARN, or the name, of a Secrets Manager secret (same account and region) holding the client secret. */
-    oidcClientSecretArn: z
-      .string()
-      .refine((v) => COMPLETE_SECRET_ARN.test(v) || (!v.startsWith('arn:') && SECRET_NAME.test(v)), 'is neither the complete ARN of a Secrets Manager secret nor a secret name')
-      .optional(),
+    oidcClientSecretArn: operatorSecret.optional(),
     /** Email domains (or Google Workspace `hd` values) allowed to sign in; `*` lets any verified email in. */
     allowedDomains: z.array(z.string().refine((d) => d === '*' || EMAIL_DOMAIN.test(d), 'is not an email domain (or *)')).default([]),
     /** Emails of the console's global admins. */
@@ -128,6 +130,12 @@ const consoleSchema = z
       ctx.addIssue({ code: 'custom', path: ['allowedDomains'], message: 'is required with OpenID Connect: the email domains allowed to sign in, or *' });
     }
   });
+
+/** Notification channels beyond the alert topic (definition webhooks are always signed with a generated key). */
+const notificationsSchema = z.strictObject({
+  /** A secret holding the Slack incoming-webhook URL (https://hooks.slack.com/...); without it there is no Slack. */
+  slackWebhookUrlSecret: operatorSecret.optional(),
+});
 
 export const deployConfigSchema = z
   .strictObject({
@@ -151,6 +159,7 @@ export const deployConfigSchema = z
       .default(30),
     databaseName: z.string().regex(/^[a-z_][a-z0-9_]{0,63}$/, 'is not a database name').default('kuroko'),
     console: consoleSchema.prefault({}),
+    notifications: notificationsSchema.prefault({}),
   });
 
 export type DeployConfig = z.output<typeof deployConfigSchema>;

@@ -100,6 +100,12 @@ describe('deploy config', () => {
     expect(parseDeployConfig({ console: { ...base, oidcClientSecretArn: complete } }).console.oidcClientSecretArn).toBe(complete);
     const partial = problemsOf(() => parseDeployConfig({ console: { ...base, oidcClientSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko/oidc' } }));
     expect(partial).toContain('console.oidcClientSecretArn: is neither the complete ARN');
+    // The Slack webhook URL's secret follows the same rule.
+    expect(parseDeployConfig({ notifications: { slackWebhookUrlSecret: 'kuroko/slack' } }).notifications.slackWebhookUrlSecret).toBe('kuroko/slack');
+    expect(parseDeployConfig({}).notifications).toEqual({});
+    expect(problemsOf(() => parseDeployConfig({ notifications: { slackWebhookUrlSecret: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko/slack' } }))).toContain(
+      'notifications.slackWebhookUrlSecret: is neither the complete ARN',
+    );
     const insecure = problemsOf(() => parseDeployConfig({ console: { ...base, oidcIssuer: 'http://idp.example.com', oidcClientSecretArn: 'x', admins: ['nobody'], allowedDomains: ['not a domain'] } }));
     expect(insecure).toContain('console.oidcIssuer:');
     expect(insecure).toContain('console.admins.0:');

@@ -204,6 +204,27 @@ describe('EngineStack: alerts', () => {
       StringEquals: { 'cloudwatch:namespace': OUTBOX_METRIC.namespace },
     });
   });
+
+  it('signs webhooks with a generated key the notifier alone reads, and publishes where to find it', () => {
+    const [keyId] = Object.keys(engine.findResources('AWS::SecretsManager::Secret', { Properties: { Description: Match.stringLikeRegexp('signs definition webhooks') } }));
+    const env = lambdaProps(fnIds['notifier']).Environment.Variables;
+    expect(env[ENV_KEYS.webhookSecretArn]).toEqual({ Ref: keyId });
+    expect(env[ENV_KEYS.slackWebhookUrlSecretArn]).toBeUndefined();
+    const readers = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`"${keyId}"`));
+    expect(readers.map((s) => [s.actions, s.roles])).toEqual([[['secretsmanager:GetSecretValue'], [logicalId(stack, stack.functions.notifier.executionRole)]]]);
+    expect(engine.findOutputs('WebhookSigningKeySecretArn')).toMatchObject({ WebhookSigningKeySecretArn: { Value: { Ref: keyId } } });
+  });
+
+  it('gives the notifier the Slack webhook URL secret the deploy config names, by name or complete ARN', () => {
+    const byName = synthKuroko({ notifications: { slackWebhookUrlSecret: 'kuroko/dev/slack-webhook' } });
+    const notifierId = logicalId(byName.engine, byName.engine.functions.notifier);
+    const env = (byName.templates.engine.findResources('AWS::Lambda::Function')[notifierId] as { Properties: LambdaResource['Properties'] }).Properties.Environment.Variables;
+    expect(JSON.stringify(env[ENV_KEYS.slackWebhookUrlSecretArn])).toContain('secret:kuroko/dev/slack-webhook');
+    const role = logicalId(byName.engine, byName.engine.functions.notifier.executionRole);
+    const slackReads = iamStatements(byName.templates.engine).filter((s) => s.roles.includes(role) && JSON.stringify(s.resources).includes('slack-webhook'));
+    expect(slackReads).toHaveLength(1);
+    expect(JSON.stringify(slackReads[0]!.resources)).toContain('secret:kuroko/dev/slack-webhook-??????');
+  });
 });
 
 describe('EngineStack: execution output and migrations', () => {
@@ -257,7 +278,8 @@ describe('EngineStack: console sign-in', () => {
     const env = lambdaProps(fnIds['api']).Environment.Variables;
     for (const key of CONSOLE_KEYS) expect(env[key], key).toBeUndefined();
     expect(stack.consoleSigningKey).toBeUndefined();
-    engine.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    // The bootstrap admin client's secret and the webhook signing key.
+    engine.resourceCountIs('AWS::SecretsManager::Secret', 2);
     expect(engine.findOutputs('ConsoleRedirectUri')).toEqual({});
   });
 

@@ -41,7 +41,9 @@ describe('Lambda configuration', () => {
   });
 
   it('lists every missing or malformed variable by name', () => {
-    const message = messageOf(() => parseNotifierConfig({ [ENV_KEYS.dbClusterArn]: SECRET, [ENV_KEYS.powertoolsLogLevel]: 'LOUD' }));
+    const message = messageOf(() =>
+      parseNotifierConfig({ [ENV_KEYS.dbClusterArn]: SECRET, [ENV_KEYS.powertoolsLogLevel]: 'LOUD', [ENV_KEYS.webhookSecretArn]: 'webhook-key' }),
+    );
     for (const expected of [
       `${ENV_KEYS.stage}: is required`,
       `${ENV_KEYS.dbClusterArn}: must be an ARN of rds`,
@@ -50,6 +52,7 @@ describe('Lambda configuration', () => {
       `${ENV_KEYS.alertTopicArn}: is required`,
       `${ENV_KEYS.metricsNamespace}: is required`,
       `${ENV_KEYS.powertoolsLogLevel}:`,
+      `${ENV_KEYS.webhookSecretArn}: must be an ARN of secretsmanager`,
     ]) {
       expect(message).toContain(expected);
     }

@@ -56,7 +56,7 @@ describe('least privilege: every stack', () => {
     }
   });
 
-  it('scopes secret reads to the database secret, the migrator\'s admin client secret and the api\'s console secrets', () => {
+  it('scopes secret reads to the database secret, the migrator\'s admin client secret, the api\'s console secrets and the notifier\'s webhook key', () => {
     const engine = built.engine;
     const signingKey = JSON.stringify(engine.resolve(engine.consoleSigningKey?.secretArn));
     const allowedFor = (roles: readonly string[], resource: string, dbSecret: string): boolean => {
@@ -65,6 +65,7 @@ describe('least privilege: every stack', () => {
       if (roles.includes(logicalId(engine, engine.functions.api.executionRole))) {
         return resource === signingKey || /secret:kuroko\/dev\/oidc-client-\?{6}"/.test(resource);
       }
+      if (roles.includes(logicalId(engine, engine.functions.notifier.executionRole))) return /^\{"Ref":"WebhookSigningKey[0-9A-F]{8}"\}$/.test(resource);
       return false;
     };
     let checked = 0;

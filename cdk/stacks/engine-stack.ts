@@ -65,6 +65,7 @@ const ALARM_PERIOD = Duration.minutes(5);
 const API_CLIENT_SECRET_LENGTH = 40;
 /** Well above the console's 32-character minimum for its HMAC-SHA256 key. */
 const CONSOLE_SIGNING_KEY_LENGTH = 64;
+const WEBHOOK_SIGNING_KEY_LENGTH = 64;
 /** Secrets Manager appends a hyphen and six random characters to a secret's name in its ARN. */
 const SECRET_SUFFIX_PATTERN = '-??????';
 
@@ -136,6 +137,7 @@ export class EngineStack extends Stack {
     notifier.addEnvironment(ENV_KEYS.alertTopicArn, this.alertTopic.topicArn);
     notifier.addEnvironment(ENV_KEYS.metricsNamespace, OUTBOX_METRIC.namespace);
     this.alertTopic.grantPublish(notifier);
+    const webhookKey = this.bindNotificationSecrets(notifier, config);
     notifier.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['cloudwatch:PutMetricData'],
@@ -261,6 +263,8 @@ export class EngineStack extends Stack {
     new CfnOutput(this, 'AlertTopicArn', { value: this.alertTopic.topicArn });
     new CfnOutput(this, 'ExecutionLogGroupName', { value: this.executionLogGroup.logGroupName });
     new CfnOutput(this, 'AdminApiClientSecretArn', { value: adminClient.secretArn });
+    // Webhook receivers verify X-Kuroko2-Signature with this key.
+    new CfnOutput(this, 'WebhookSigningKeySecretArn', { value: webhookKey.secretArn });
 
     acknowledge(adminClient, 'AwsSolutions-SMG4', 'The secret bootstraps the first admin API client once; the client is then managed through the API, where its hash lives, so rotating this copy would change nothing.');
     acknowledge(notifier.executionRole, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', 'Publishing to the KMS-encrypted alert topic needs kms:GenerateDataKey* (GenerateDataKey and its WithoutPlaintext form) on that one key only; grantPublish scopes it to the key ARN.');
@@ -268,6 +272,28 @@ export class EngineStack extends Stack {
     acknowledge(provider, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'The Provider framework function is created by aws-cdk-lib with AWSLambdaBasicExecutionRole; it only writes its own logs and has no data access.');
     const migratorLogicalId = this.getLogicalId(migrator.node.defaultChild as CfnElement);
     acknowledge(provider, `AwsSolutions-IAM5[Resource::<${migratorLogicalId}.Arn>:*]`, 'The Provider framework may invoke the migrator and its versions (the migrator ARN with :*), nothing wider.');
+  }
+
+  /**
+   * The notifier's secrets, read by ARN at its first invocation and by it alone: a generated key that signs every
+   * definition webhook (X-Kuroko2-Signature), and the Slack incoming-webhook URL when the deploy config names the
+   * operator's secret holding it.
+   */
+  private bindNotificationSecrets(notifier: EngineFunction, config: DeployConfig): secretsmanager.Secret {
+    const webhookKey = new secretsmanager.Secret(this, 'WebhookSigningKey', {
+      description: `Kuroko ${config.stageName}: signs definition webhooks (X-Kuroko2-Signature)`,
+      generateSecretString: { excludePunctuation: true, passwordLength: WEBHOOK_SIGNING_KEY_LENGTH },
+    });
+    notifier.addEnvironment(ENV_KEYS.webhookSecretArn, webhookKey.secretArn);
+    notifier.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [webhookKey.secretArn] }));
+    acknowledge(webhookKey, 'AwsSolutions-SMG4', 'Receivers hold a copy of the key to verify signatures, so it cannot rotate on its own; an operator rotates it by hand with the receivers (rotate-secret, then redeploy).');
+    const slackSecret = config.notifications.slackWebhookUrlSecret;
+    if (slackSecret !== undefined) {
+      const slack = this.operatorSecret(slackSecret);
+      notifier.addEnvironment(ENV_KEYS.slackWebhookUrlSecretArn, slack.secretId);
+      notifier.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [slack.policyArn] }));
+    }
+    return webhookKey;
   }
 
   /**

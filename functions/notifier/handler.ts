@@ -7,8 +7,11 @@
  * less than its send timeout of claim left, so no send outlives the invocation, and a claim left unsent comes back
  * to the next notifier soon after this one has ended instead of two minutes later.
  */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { readSecretString } from '../../aws/secrets';
 import { createSnsChannel } from '../../aws/sns-channel';
+import type { NotificationChannel } from '../../core/notify/notification-channel';
 import {
   DEFAULT_NOTIFIER_SETTINGS,
   runNotifierPass,
@@ -21,21 +24,44 @@ import { OUTBOX_METRIC } from '../shared/env-keys';
 import { parseTickEvent } from '../shared/lambda-events';
 import { METRIC_UNIT, writeEmbeddedMetrics } from '../shared/lambda-metrics';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
-import { createHttpChannels, readNotificationSettings } from '../shared/notification-channels';
+import { createHttpChannels, NOTIFICATION_ENV_KEYS, readNotificationSettings } from '../shared/notification-channels';
 
 /** Left after the last claim ends: the writes of the last outcomes, the backlog count and the return. */
 export const NOTIFIER_SAFETY_MARGIN_MS = 5_000;
 
 export const runtime = createLambdaRuntime(parseNotifierConfig(process.env));
 const { config, logger } = runtime;
-// The Slack URL and the webhook secret come from the environment (the CDK app sets neither; a deployment that
-// wants them adds the variables); the base URL is the HTTP API's, which also serves the console pages.
-const notification = readNotificationSettings(process.env);
-const channels = [
-  createSnsChannel({ client: new SNSClient({}), topicArn: config.alertTopicArn, links: notification.links }),
-  ...createHttpChannels(notification),
-];
-const channelNames = channels.map((c) => c.name);
+
+/**
+ * The channels, built on the first invocation: the Slack URL and the webhook key are read from their Secrets
+ * Manager secrets (the CDK app generates the webhook key; the operator names the Slack secret), else taken from
+ * KUROKO_SLACK_WEBHOOK_URL and KUROKO_WEBHOOK_SECRET. The base URL is the HTTP API's, which serves the console.
+ */
+async function buildChannels(): Promise<NotificationChannel[]> {
+  const secrets = new SecretsManagerClient({});
+  const read = (arn: string | undefined) => (arn === undefined ? Promise.resolve(undefined) : readSecretString(secrets, arn));
+  const [slackWebhookUrl, webhookSecret] = await Promise.all([read(config.slackWebhookUrlSecretArn), read(config.webhookSecretArn)]);
+  const notification = readNotificationSettings({
+    ...process.env,
+    ...(slackWebhookUrl !== undefined ? { [NOTIFICATION_ENV_KEYS.slackWebhookUrl]: slackWebhookUrl } : {}),
+    ...(webhookSecret !== undefined ? { [NOTIFICATION_ENV_KEYS.webhookSecret]: webhookSecret } : {}),
+  });
+  return [
+    createSnsChannel({ client: new SNSClient({}), topicArn: config.alertTopicArn, links: notification.links }),
+    ...createHttpChannels(notification),
+  ];
+}
+
+// A failed secret read fails this invocation (the runtime logs it) and the next one tries again; later invocations
+// reuse the channels.
+let channelsReady: Promise<NotificationChannel[]> | undefined;
+const ready = () => {
+  channelsReady ??= buildChannels().catch((error: unknown) => {
+    channelsReady = undefined;
+    throw error;
+  });
+  return channelsReady;
+};
 let store: EventDeliveryRepository | undefined;
 
 export const NOTIFIER_STOP = { idle: 'idle', time: 'time' } as const;
@@ -68,6 +94,7 @@ export async function outboxBacklog(
 
 export const handler = lambdaHandler(runtime, async (event: unknown, context): Promise<NotifierInvocationResult> => {
   const trigger = parseTickEvent(event);
+  const channels = await ready();
   const { services } = runtime;
   store ??= new EventDeliveryRepository(runtime.handle.db);
   const total: NotifierInvocationResult = {
@@ -114,7 +141,7 @@ export const handler = lambdaHandler(runtime, async (event: unknown, context): P
     if (result.claimed === 0 && result.skipped === 0) break;
   }
 
-  total.backlog = await outboxBacklog(store, channelNames, services.clock.now());
+  total.backlog = await outboxBacklog(store, channels.map((c) => c.name), services.clock.now());
   writeEmbeddedMetrics({
     namespace: config.metricsNamespace,
     dimensions: { Stage: config.stage },

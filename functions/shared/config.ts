@@ -56,6 +56,10 @@ export interface MonitorConfig extends BaseConfig {
 export interface NotifierConfig extends BaseConfig {
   readonly alertTopicArn: string;
   readonly metricsNamespace: string;
+  /** A secret holding the Slack incoming-webhook URL; without it (or KUROKO_SLACK_WEBHOOK_URL) there is no Slack. */
+  readonly slackWebhookUrlSecretArn: string | undefined;
+  /** A secret holding the key that signs definition webhooks (X-Kuroko2-Signature). */
+  readonly webhookSecretArn: string | undefined;
 }
 export interface ProvisionerConfig extends BaseConfig {
   readonly workerQueues: readonly WorkerQueueBinding[];
@@ -145,12 +149,16 @@ const notifierSchema = z
     ...baseShape,
     [ENV_KEYS.alertTopicArn]: arnOf('sns'),
     [ENV_KEYS.metricsNamespace]: nonEmpty,
+    [ENV_KEYS.slackWebhookUrlSecretArn]: z.optional(arnOf('secretsmanager')),
+    [ENV_KEYS.webhookSecretArn]: z.optional(arnOf('secretsmanager')),
   })
   .transform(
     (env): NotifierConfig => ({
       ...toBase(env),
       alertTopicArn: env[ENV_KEYS.alertTopicArn],
       metricsNamespace: env[ENV_KEYS.metricsNamespace],
+      slackWebhookUrlSecretArn: env[ENV_KEYS.slackWebhookUrlSecretArn],
+      webhookSecretArn: env[ENV_KEYS.webhookSecretArn],
     }),
   );
 

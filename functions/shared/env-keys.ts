@@ -19,6 +19,9 @@ export const ENV_KEYS = {
   slackWebhookUrl: 'KUROKO_SLACK_WEBHOOK_URL',
   /** HMAC key of the definition webhooks' X-Kuroko2-Signature. */
   webhookSecret: 'KUROKO_WEBHOOK_SECRET',
+  /** On AWS: Secrets Manager secrets holding the Slack webhook URL and the webhook key, read at cold start. */
+  slackWebhookUrlSecretArn: 'KUROKO_SLACK_WEBHOOK_URL_SECRET_ARN',
+  webhookSecretArn: 'KUROKO_WEBHOOK_SECRET_ARN',
   executionLogGroup: 'KUROKO_EXECUTION_LOG_GROUP',
   processorFunction: 'KUROKO_PROCESSOR_FUNCTION',
   notifierFunction: 'KUROKO_NOTIFIER_FUNCTION',
@@ -27,9 +30,9 @@ export const ENV_KEYS = {
   apiClientsSecretArn: 'KUROKO_API_CLIENTS_SECRET_ARN',
   /** The console's cookie-signing key: a Secrets Manager secret the api reads at cold start. */
   consoleSecretArn: 'KUROKO_CONSOLE_SECRET_ARN',
-  /** The console's OpenID Connect provider; the console is served only when it is set. */
   /** The console's cookie-signing key itself (the local mode and self-hosted servers). */
   consoleSecret: 'KUROKO_CONSOLE_SECRET',
+  /** The console's OpenID Connect provider; the console is served only when it is set. */
   oidcIssuer: 'KUROKO_OIDC_ISSUER',
   oidcClientId: 'KUROKO_OIDC_CLIENT_ID',
   /** The OIDC client secret, read from Secrets Manager by ARN: never a plaintext variable. */

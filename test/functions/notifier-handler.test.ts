@@ -1,12 +1,13 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../core/errors';
 import { DELIVERY_STATUS } from '../../core/services/notifier-service';
 import { ENV_KEYS, OUTBOX_METRIC } from '../../functions/shared/env-keys';
-import { NOTIFICATION_ENV_KEYS, signWebhookBody } from '../../functions/shared/notification-channels';
+import { signWebhookBody } from '../../functions/shared/notification-channels';
 import type * as NotifierModule from '../../functions/notifier/handler';
 import { insertDefinition, runUntilIdle, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
@@ -16,7 +17,10 @@ const NOTIFIER = 'kuroko-test-notifier';
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:kuroko-test-alerts';
 const BASE_URL = 'https://kuroko.example.test';
 const WEBHOOK_SECRET = 'webhook-secret-1';
+/** The generated key's secret, as the CDK app passes it (the notifier reads it at its first invocation). */
+const WEBHOOK_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko-test-webhook-key-AbCdEf';
 const sns = mockClient(SNSClient);
+const secrets = mockClient(SecretsManagerClient);
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -44,9 +48,10 @@ beforeAll(async () => {
       [ENV_KEYS.alertTopicArn]: TOPIC,
       [ENV_KEYS.metricsNamespace]: OUTBOX_METRIC.namespace,
       [ENV_KEYS.baseUrl]: `${BASE_URL}/`,
-      [NOTIFICATION_ENV_KEYS.webhookSecret]: WEBHOOK_SECRET,
+      [ENV_KEYS.webhookSecretArn]: WEBHOOK_SECRET_ARN,
     }),
   );
+  secrets.on(GetSecretValueCommand, { SecretId: WEBHOOK_SECRET_ARN }).rejectsOnce(new Error('AccessDeniedException')).resolves({ SecretString: WEBHOOK_SECRET });
   notifier = await import('../../functions/notifier/handler');
 });
 afterAll(async () => {
@@ -97,6 +102,12 @@ const deliveriesOf = (channel: string) =>
   tdb.db.selectFrom('event_deliveries').select(['status', 'attempts', 'event_id']).where('channel', '=', channel).execute();
 
 describe('notifier handler', () => {
+  it('fails an invocation whose webhook key cannot be read, and reads it again on the next', async () => {
+    await expect(notifier.handler({ nudge: true }, lambdaContext(NOTIFIER))).rejects.toThrow(/AccessDeniedException/);
+    expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
+    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+
   it('publishes an outbox event to the alert topic once, posts the webhook, and reports the backlog drained', async () => {
     const instanceId = await failingInstance(1);
 
@@ -119,7 +130,9 @@ describe('notifier handler', () => {
 
     expect(received).toHaveLength(1);
     const hook = received[0]!;
+    // Signed with the key read from its secret, which was read once for all the invocations that follow.
     expect(hook.headers['x-kuroko2-signature']).toBe(signWebhookBody(hook.body, WEBHOOK_SECRET));
+    expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([WEBHOOK_SECRET_ARN, WEBHOOK_SECRET_ARN]);
     expect(JSON.parse(hook.body)).toMatchObject({ action: 'notify_failure', level: 'FAILURE' });
 
     const [metric] = emfDocuments();
