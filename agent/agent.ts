@@ -5,7 +5,7 @@
  * agent registers as a new worker, and what its predecessor held is judged from outside by the monitor (D10).
  */
 import { hostname as osHostname } from 'node:os';
-import { LeaseLostError } from '../core/errors';
+import { LeaseLostError, errorMessage } from '../core/errors';
 import { DEFAULT_QUEUE, type Execution } from '../core/model';
 import type { Clock, IdGenerator } from '../core/ports';
 import type { DatabaseHandle } from '../db/connection';
@@ -176,10 +176,6 @@ function wakeable(): Wakeable {
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 function backoffMs(failures: number, baseMs: number): number {
   return Math.min(baseMs * 2 ** Math.max(0, failures - 1), MAX_BACKOFF_MS);
 }
@@ -206,7 +202,7 @@ function passSignal(pgid: number, signal: string): string {
     process.kill(-pgid, signal as NodeJS.Signals);
     return `${signal} sent to process group ${pgid}`;
   } catch (error) {
-    return `failed: ${signal} to process group ${pgid}: ${errorText(error)}`;
+    return `failed: ${signal} to process group ${pgid}: ${errorMessage(error)}`;
   }
 }
 
@@ -266,7 +262,7 @@ export function createAgent(options: AgentOptions): Agent {
         await write();
       } catch (error) {
         if (error instanceof LeaseLostError) leaseLost(job, what);
-        else logger.error(`could not record ${what} of execution ${job.execution.id}`, { error: errorText(error) });
+        else logger.error(`could not record ${what} of execution ${job.execution.id}`, { error: errorMessage(error) });
       }
     });
     return job.writes;
@@ -309,7 +305,7 @@ export function createAgent(options: AgentOptions): Agent {
   const onOutput = (job: Job, chunk: string): void => {
     job.buffer.append(chunk);
     options.logSink.append(job.execution.id, chunk).catch((error: unknown) => {
-      logger.error(`could not store output of execution ${job.execution.id}`, { error: errorText(error) });
+      logger.error(`could not store output of execution ${job.execution.id}`, { error: errorMessage(error) });
     });
     if (job.flushTimer === undefined && !job.flushQueued && !job.finishing && !job.lost) {
       const wait = Math.max(0, job.lastFlushAt + outputFlushMs - performance.now());
@@ -363,7 +359,7 @@ export function createAgent(options: AgentOptions): Agent {
     if (spawnedPid !== undefined) job.nextSampleAt = performance.now() + memorySchedule(0);
     void command.done
       .then((result) => complete(job, result))
-      .catch((error: unknown) => logger.error(`execution ${execution.id} ended badly`, { error: errorText(error) }))
+      .catch((error: unknown) => logger.error(`execution ${execution.id} ended badly`, { error: errorMessage(error) }))
       .finally(() => {
         running.delete(execution.id);
         lastBusyAt = performance.now();
@@ -393,14 +389,14 @@ export function createAgent(options: AgentOptions): Agent {
     });
     if (!recorded && !job.lost) unrecordedFinishes++;
     await options.logSink.close(job.execution.id).catch((error: unknown) => {
-      logger.error(`could not close the log of execution ${job.execution.id}`, { error: errorText(error) });
+      logger.error(`could not close the log of execution ${job.execution.id}`, { error: errorMessage(error) });
     });
     if (recorded) {
       logger.info(`execution ${job.execution.id} finished`, { exitStatus: result.exitStatus, termSignal: result.termSignal });
       try {
         options.onExecutionFinished?.(job.execution.id);
       } catch (error) {
-        logger.error('onExecutionFinished threw', { error: errorText(error) });
+        logger.error('onExecutionFinished threw', { error: errorMessage(error) });
       }
     }
   };
@@ -439,7 +435,7 @@ export function createAgent(options: AgentOptions): Agent {
         .catch((error: unknown) => {
           // Left undelivered: the next heartbeat tries again (a group already gone is reported as such).
           job.signalsInFlight.delete(signal.id);
-          logger.error(`could not record delivery of signal ${signal.id}`, { error: errorText(error) });
+          logger.error(`could not record delivery of signal ${signal.id}`, { error: errorMessage(error) });
         })
         .finally(() => deliveries.delete(delivery));
       deliveries.add(delivery);
@@ -464,7 +460,7 @@ export function createAgent(options: AgentOptions): Agent {
         failures = 0;
       } catch (error) {
         failures++;
-        logger.error('claim failed; retrying', { error: errorText(error), failures });
+        logger.error('claim failed; retrying', { error: errorMessage(error), failures });
       }
       if (
         options.idleTimeoutMs !== undefined &&
@@ -543,13 +539,13 @@ export function createAgent(options: AgentOptions): Agent {
         failures = 0;
       } catch (error) {
         failures++;
-        logger.error('heartbeat failed; retrying', { error: errorText(error), failures });
+        logger.error('heartbeat failed; retrying', { error: errorMessage(error), failures });
       }
       // Beside the heartbeat, not in its way: a kill waits out its grace period.
       if (leftoverCheckMs > 0 && !stopping && leftoverCheck === undefined && performance.now() - lastLeftoverCheckAt >= leftoverCheckMs) {
         lastLeftoverCheckAt = performance.now();
         leftoverCheck = killLeftovers()
-          .catch((error: unknown) => logger.error('could not look for leftovers of lost commands', { error: errorText(error) }))
+          .catch((error: unknown) => logger.error('could not look for leftovers of lost commands', { error: errorMessage(error) }))
           .finally(() => (leftoverCheck = undefined));
       }
     }
@@ -573,7 +569,7 @@ export function createAgent(options: AgentOptions): Agent {
           rssKb,
           sampledAt: clock.now(),
         })
-        .catch((error: unknown) => logger.error('could not record a memory sample', { error: errorText(error) }));
+        .catch((error: unknown) => logger.error('could not record a memory sample', { error: errorMessage(error) }));
     }
   };
 
@@ -621,7 +617,7 @@ export function createAgent(options: AgentOptions): Agent {
         logger.error(`${unrecordedFinishes} finish(es) could not be recorded; leaving worker ${workerId} for the monitor`);
       } else {
         await retrying(START_WRITE_ATTEMPTS, FINISH_RETRY_MS, () => workerRepo.deregister(workerId as number)).catch((error: unknown) =>
-          logger.error(`could not deregister worker ${workerId}`, { error: errorText(error) }),
+          logger.error(`could not deregister worker ${workerId}`, { error: errorMessage(error) }),
         );
       }
     }

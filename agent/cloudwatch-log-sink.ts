@@ -15,7 +15,7 @@ import {
   type CloudWatchLogsClient,
   type InputLogEvent,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { ValidationError } from '../core/errors';
+import { ValidationError, errorMessage } from '../core/errors';
 import { awsErrorName, toExternalServiceError } from '../aws/aws-errors';
 import { decodeWindow, type LogReadOptions, type LogSink } from './log-sink';
 
@@ -219,7 +219,7 @@ export class CloudWatchLogSink implements LogSink {
       await this.#flush(state);
     } catch (error) {
       this.#logger?.warn(`could not send output to log stream ${state.name}; will retry`, {
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
         failures: state.failures,
       });
     }

@@ -17,6 +17,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
+import { errorMessage } from '../core/errors';
 
 export const DEFAULT_SHELL_PATH = '/bin/bash';
 /** Redirects the shell's stderr onto its stdout before the script's first command. */
@@ -492,8 +493,4 @@ const SPAWN_ERROR_TEXT: Record<string, string> = {
 function errorCode(error: unknown): string | undefined {
   if (typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string') return error.code;
   return undefined;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

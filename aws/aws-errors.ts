@@ -2,7 +2,7 @@
  * Turns AWS SDK errors into core errors at the adapter edge, so callers branch on KurokoError subclasses and
  * never on SDK exception names.
  */
-import { ExternalServiceError, KurokoError } from '../core/errors';
+import { ExternalServiceError, KurokoError, errorMessage } from '../core/errors';
 
 /** Exception names that mean "too many calls now"; a later attempt may pass. */
 const THROTTLING_NAMES = new Set([
@@ -35,7 +35,7 @@ export function isRetryableAwsError(error: unknown): boolean {
 export function toExternalServiceError(service: string, action: string, error: unknown): KurokoError {
   if (error instanceof KurokoError) return error;
   const name = awsErrorName(error) ?? 'Error';
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   return new ExternalServiceError(service, `${action} failed (${name}): ${message}`, {
     cause: error,
     retryable: isRetryableAwsError(error),

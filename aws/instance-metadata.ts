@@ -2,7 +2,7 @@
  * The EC2 instance's own id, from the instance metadata service (IMDSv2: a session token first, then the read;
  * the launch template requires v2 and a hop limit of 1).
  */
-import { ExternalServiceError } from '../core/errors';
+import { ExternalServiceError, errorMessage } from '../core/errors';
 
 export const IMDS_ENDPOINT = 'http://169.254.169.254';
 const TOKEN_TTL_SECONDS = 60;
@@ -32,7 +32,7 @@ export async function fetchInstanceId(options: InstanceMetadataOptions = {}): Pr
     if (!idResponse.ok) throw new Error(`instance-id request answered ${idResponse.status}`);
     return (await idResponse.text()).trim();
   } catch (error) {
-    throw new ExternalServiceError('imds', `cannot read the instance id: ${error instanceof Error ? error.message : String(error)}`, {
+    throw new ExternalServiceError('imds', `cannot read the instance id: ${errorMessage(error)}`, {
       cause: error,
     });
   }

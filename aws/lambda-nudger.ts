@@ -8,6 +8,7 @@
  * the function always runs after the last change it was nudged for.
  */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { errorMessage } from '../core/errors';
 
 export interface NudgeLogger {
   warn(message: string, data?: Record<string, unknown>): void;
@@ -49,7 +50,7 @@ export function createLambdaNudger(options: LambdaNudgerOptions): Nudger {
       // 'Event': Lambda queues the event and answers at once (202); the nudged function runs on its own.
       await options.client.send(new InvokeCommand({ FunctionName: options.functionName, InvocationType: 'Event', Payload: payload }));
     } catch (error) {
-      options.logger?.warn(`could not nudge ${options.functionName}`, { error: error instanceof Error ? error.message : String(error) });
+      options.logger?.warn(`could not nudge ${options.functionName}`, { error: errorMessage(error) });
     }
   };
 

@@ -1,6 +1,6 @@
 /** Reads configuration from SSM Parameter Store (the agent's JSON configuration on EC2). */
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { ConfigError, NotFoundError } from '../core/errors';
+import { ConfigError, NotFoundError, errorMessage } from '../core/errors';
 import { awsErrorName, toExternalServiceError } from './aws-errors';
 
 /** The value of a parameter (SecureString parameters decrypted). */
@@ -23,6 +23,6 @@ export async function readJsonParameter(client: SSMClient, name: string): Promis
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new ConfigError([`SSM parameter ${name} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`]);
+    throw new ConfigError([`SSM parameter ${name} is not valid JSON: ${errorMessage(error)}`]);
   }
 }

@@ -28,6 +28,7 @@ import { buildSelfHostedAgent, ec2AgentBuildOptions } from '../scripts/agent-bun
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
 import { waitFor } from '../test/helpers/wait-for';
+import { errorMessage } from '../core/errors';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -121,7 +122,7 @@ async function scratchMysqlDatabase(): Promise<{ url: string; create: () => Prom
   try {
     await create();
   } catch (error) {
-    console.error(`agent memory on MariaDB and the Data API skipped: ${MYSQL_URL} does not answer (${error instanceof Error ? error.message : String(error)})`);
+    console.error(`agent memory on MariaDB and the Data API skipped: ${MYSQL_URL} does not answer (${errorMessage(error)})`);
     return undefined;
   }
   const url = new URL(MYSQL_URL);
@@ -238,7 +239,7 @@ async function agentMemory(name: string, launch: AgentLauncher, databaseUrl?: st
     }
     return { idleMb: Math.max(...idleSamples.slice(-5)), busyMb: Math.max(...busySamples) };
   } catch (error) {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}; the agent's log ends:\n${agentLog}`);
+    throw new Error(`${errorMessage(error)}; the agent's log ends:\n${agentLog}`);
   } finally {
     agent.kill('SIGTERM');
     await exited;

@@ -7,7 +7,7 @@ import * as z from 'zod/mini';
 import { createAgent } from '../agent/agent';
 import type { AgentLogger } from '../agent/agent';
 import { FileLogSink } from '../agent/log-sink';
-import { ConfigError } from '../core/errors';
+import { ConfigError, errorMessage } from '../core/errors';
 import { DEFAULT_QUEUE } from '../core/model';
 import { createDatabase, parseDatabaseUrl } from '../db/connection';
 import { lastValue, parseCliArgs } from './cli-args';
@@ -202,7 +202,7 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
     try {
       await agent.start();
     } catch (error) {
-      io.stderr(`kuroko agent: cannot start: ${error instanceof Error ? error.message : String(error)}\n`);
+      io.stderr(`kuroko agent: cannot start: ${errorMessage(error)}\n`);
       return EXIT_CODE.problems;
     }
     await agent.done;

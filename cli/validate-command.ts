@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { validateScript } from '../core/dsl/script-validator';
 import { EXIT_CODE } from './sub-command';
 import type { CliIo, SubCommand } from './sub-command';
+import { errorMessage } from '../core/errors';
 
 export const VALIDATE_USAGE = 'usage: kuroko validate [--] FILE...';
 
@@ -13,10 +14,6 @@ Exit status: 0 when every script is valid (nothing is printed), 1 when any has a
 2 for bad arguments or a file that cannot be read (reported on stderr).
 Checks that need a running deployment (known queues, existing job definitions for wait:) are skipped.
 `;
-
-function describeError(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function parseArgs(args: readonly string[]): { files: string[]; help: boolean } | { error: string } {
   const files: string[] = [];
@@ -52,7 +49,7 @@ export async function runValidate(args: readonly string[], io: CliIo): Promise<n
     try {
       text = await readFile(file, 'utf8');
     } catch (error) {
-      io.stderr(`kuroko validate: cannot read ${file}: ${describeError(error)}\n`);
+      io.stderr(`kuroko validate: cannot read ${file}: ${errorMessage(error)}\n`);
       unreadable = true;
       continue;
     }

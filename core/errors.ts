@@ -119,3 +119,8 @@ export class ExternalServiceError extends KurokoError {
     this.retryable = options.retryable ?? false;
   }
 }
+
+/** The message of anything thrown: an Error's message, or the value as text. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -8,6 +8,7 @@ import { Migrator } from 'kysely';
 import type { Kysely, MigrationProvider, MigrationResult } from 'kysely';
 import { MIGRATIONS } from './migrations';
 import type { Database } from './schema';
+import { errorMessage } from '../core/errors';
 
 const provider: MigrationProvider = { getMigrations: () => Promise.resolve({ ...MIGRATIONS }) };
 
@@ -24,7 +25,7 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationRu
     const failed = results.find((r: MigrationResult) => r.status === 'Error');
     const where = failed ? ` in ${failed.migrationName}` : '';
     // Not a KurokoError: a failed migration is an operator problem, never an expected outcome to map.
-    throw new Error(`database migration failed${where}: ${describe(error)}`, { cause: error });
+    throw new Error(`database migration failed${where}: ${errorMessage(error)}`, { cause: error });
   }
   return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName) };
 }
@@ -32,8 +33,4 @@ export async function migrateToLatest(db: Kysely<Database>): Promise<MigrationRu
 /** The names of every known migration, in run order. */
 export function migrationNames(): string[] {
   return Object.keys(MIGRATIONS).sort();
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -19,6 +19,7 @@ import { parseApiConfig, type ApiConsoleBinding } from '../shared/config';
 import { createEngineServices } from '../shared/engine-services';
 import { createHttpApp } from '../shared/http-app';
 import { dataApiUrl } from '../shared/lambda-runtime';
+import { errorMessage } from '../../core/errors';
 
 const config = parseApiConfig(process.env);
 const logger = new Logger({ logLevel: config.logLevel });
@@ -90,7 +91,7 @@ const apiHandler = async (event: LambdaEvent, context: LambdaContext) => {
       await lambda.send(new InvokeCommand({ FunctionName: config.processorFunctionName, InvocationType: 'Event' }));
     } catch (error) {
       // The processor's own schedule picks the work up; a failed nudge only delays it.
-      logger.warn('could not nudge the processor', { error: error instanceof Error ? error.message : String(error) });
+      logger.warn('could not nudge the processor', { error: errorMessage(error) });
     }
   }
   return response;

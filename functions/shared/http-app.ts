@@ -21,6 +21,7 @@ import type { LogSink } from '../../agent/log-sink';
 import type { App, AppEnv } from './http-routes';
 import { DEFAULT_HTTP_LIMITS, buildSchemas, healthSchema } from './http-schemas';
 import type { HttpLimits } from './http-schemas';
+import { errorMessage } from '../../core/errors';
 
 export const API_VERSION = '1.0.0';
 export const HEALTH_PATH = '/v1/health';
@@ -123,7 +124,7 @@ export function createHttpApp(deps: HttpAppDeps): App {
       await withTimeout(queries.ping(), HEALTH_TIMEOUT_MS);
       return c.json(healthSchema.parse({ status: 'ok' }), HTTP_STATUS.ok);
     } catch (error) {
-      logger.error('health check failed', { error: error instanceof Error ? error.message : String(error) });
+      logger.error('health check failed', { error: errorMessage(error) });
       return c.json({ status: 'unavailable', ...errorBody(HTTP_STATUS.unavailable, 'the database does not answer') }, HTTP_STATUS.unavailable);
     }
   });

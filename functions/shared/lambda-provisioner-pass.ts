@@ -3,7 +3,7 @@
  * instances, let the pure planFleet decide, then terminate and launch through the EC2 adapter. A failing queue
  * does not stop the others; the run fails at the end so the function's error alarm sees it.
  */
-import { KurokoError } from '../../core/errors';
+import { KurokoError, errorMessage } from '../../core/errors';
 import type { Clock } from '../../core/ports';
 import {
   DEFAULT_BOOT_TIMEOUT_MINUTES,
@@ -95,7 +95,7 @@ export async function runProvisionerPass(deps: ProvisionerPassDeps): Promise<Pro
       }
       result.queues.push({ queue: queue.name, plan, launched, terminated: plan.terminate });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorMessage(error);
       deps.logger.error(`queue ${queue.name}: provisioning failed`, { error: message, code: error instanceof KurokoError ? error.code : undefined });
       result.failed.push({ queue: queue.name, error: message });
     }
