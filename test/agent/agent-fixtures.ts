@@ -10,6 +10,17 @@ import type { DatabaseHandle } from '../../db/connection';
 import { toExecution } from '../../db/repositories/row-mappers';
 import type { Database } from '../../db/schema';
 
+/** SIGKILLs each process group a test left behind (detached commands outlive their agents) and empties the list. */
+export function killStrayGroups(pgids: number[]): void {
+  for (const pgid of pgids.splice(0)) {
+    try {
+      process.kill(-pgid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
 export const AGENT_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' };
 
 export interface QueuedExecution {

@@ -14,7 +14,7 @@ import { ConfigError } from '../../core/errors';
 import { fromDbTime } from '../../db/column-codec';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
-import { AGENT_ENV, executionRow, queueExecutions } from './agent-fixtures';
+import { AGENT_ENV, executionRow, queueExecutions, killStrayGroups } from './agent-fixtures';
 
 const KUROKO_BIN = fileURLToPath(new URL('../../bin/kuroko.js', import.meta.url));
 const HEARTBEAT_SECONDS = 1;
@@ -32,13 +32,7 @@ describe('kuroko agent process', () => {
   });
   afterEach(() => {
     for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    for (const pgid of strayGroups.splice(0)) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killStrayGroups(strayGroups);
   });
   afterAll(async () => {
     await tdb?.close();

@@ -12,7 +12,7 @@ import type { DatabaseHandle } from '../../db/connection';
 import { insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
-import { executionRow, queueExecutions, testAgent, type TestAgent } from './agent-fixtures';
+import { executionRow, queueExecutions, testAgent, type TestAgent, killStrayGroups } from './agent-fixtures';
 
 const WAIT = { timeoutMs: 20_000 };
 
@@ -31,13 +31,7 @@ describe('agent on MariaDB', () => {
   });
   afterEach(async () => {
     await Promise.all(agents.splice(0).map((a) => a.dispose()));
-    for (const pgid of strayGroups.splice(0)) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killStrayGroups(strayGroups);
   });
   afterAll(async () => {
     await handle?.close();

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { isProcessGroupAlive } from '../../agent/process-runner';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
-import { AGENT_ENV, queueExecutions, testAgent, type TestAgent } from './agent-fixtures';
+import { AGENT_ENV, queueExecutions, testAgent, type TestAgent, killStrayGroups } from './agent-fixtures';
 
 const HOST = 'leftover-host';
 const SECOND = 1_000;
@@ -36,13 +36,7 @@ describeEachDialect('leftovers of lost commands', (dialect) => {
   afterEach(async () => {
     await agent?.dispose();
     agent = undefined;
-    for (const pgid of groups.splice(0)) {
-      try {
-        process.kill(-pgid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
+    killStrayGroups(groups);
   });
   afterAll(async () => {
     await tdb?.close();
