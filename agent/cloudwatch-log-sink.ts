@@ -15,9 +15,9 @@ import {
   type CloudWatchLogsClient,
   type InputLogEvent,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { ValidationError, errorMessage } from '../core/errors';
+import { errorMessage } from '../core/errors';
 import { awsErrorName, toExternalServiceError } from '../aws/aws-errors';
-import { decodeWindow, type LogReadOptions, type LogSink } from './log-sink';
+import { checkId, decodeWindow, type LogReadOptions, type LogSink } from './log-sink';
 
 /** PutLogEvents limits (CloudWatch Logs API reference). */
 export const MAX_BATCH_BYTES = 1_048_576;
@@ -299,13 +299,6 @@ export function splitUtf8(text: string, maxBytes: number): string[] {
   }
   if (piece !== '') pieces.push(piece);
   return pieces;
-}
-
-function checkId(executionId: number): number {
-  if (!Number.isSafeInteger(executionId) || executionId <= 0) {
-    throw new ValidationError(`execution id must be a positive integer, got ${executionId}`);
-  }
-  return executionId;
 }
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

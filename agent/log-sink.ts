@@ -103,7 +103,8 @@ export class FileLogSink implements LogSink {
   }
 }
 
-function checkId(executionId: number): number {
+/** The execution id, or ValidationError unless it is a positive integer (sinks turn it into names). */
+export function checkId(executionId: number): number {
   // The id becomes a file name: only a positive integer may reach the path.
   if (!Number.isSafeInteger(executionId) || executionId <= 0) {
     throw new ValidationError(`execution id must be a positive integer, got ${executionId}`);

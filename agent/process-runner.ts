@@ -460,11 +460,16 @@ function environmentHolds(pid: number, name: string, value: string): boolean {
 /**
  * The live members of process group `pgid` that belong to a command of instance `instanceId` started before
  * `before`: each carries `KUROKO2_JOB_INSTANCE_ID=<instanceId>` in its environment and started (two seconds or
- * more) earlier. Both checks
- * guard against pid reuse: a group that took the number later, even a retry of the same instance, is left alone.
- * Undefined where /proc cannot be read.
+ * more) earlier. Both checks guard against pid reuse: a group that took the number later, even a retry of the same
+ * instance, is left alone. Undefined where /proc cannot be read.
  */
 export function leftoverMembers(pgid: number, instanceId: number, before: Date): number[] | undefined {
+  // Most lost groups are long gone: signal 0 says so without scanning /proc.
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    if (errorCode(error) === 'ESRCH') return [];
+  }
   const boot = bootTimeMs();
   const members = listProcessGroupMembers(pgid);
   if (boot === undefined || members === undefined) return undefined;

@@ -9,9 +9,8 @@ export interface ParsedArgs {
 }
 
 /** Reads `args` for the given option names (each `--name`); unknown options and stray words are problems. */
-export function parseCliArgs(args: readonly string[], optionNames: readonly string[], flagNames: readonly string[] = []): ParsedArgs {
+export function parseCliArgs(args: readonly string[], optionNames: readonly string[]): ParsedArgs {
   const known = new Set(optionNames);
-  const flags = new Set(flagNames);
   const result: ParsedArgs = { values: {}, help: false, problems: [] };
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? '';
@@ -21,10 +20,6 @@ export function parseCliArgs(args: readonly string[], optionNames: readonly stri
     }
     const eq = arg.indexOf('=');
     const name = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
-    if (flags.has(name)) {
-      (result.values[name] ??= []).push(name === arg ? 'true' : arg.slice(eq + 1));
-      continue;
-    }
     if (!known.has(name)) {
       result.problems.push(arg.startsWith('-') ? `unknown option ${arg}` : `unexpected argument ${arg}`);
       continue;

@@ -6,8 +6,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { ConfigError } from '../core/errors';
-import { parseDatabaseUrl } from '../db/connection';
+import { ConfigError, describeError } from '../core/errors';
+import { parseDatabaseUrl, redact } from '../db/connection';
 import { ApiClientRepository } from '../db/repositories/api-client-repository';
 import { DefinitionRepository } from '../db/repositories/definition-repository';
 import { loadValidationContext } from '../db/repositories/validation-context-repository';
@@ -17,7 +17,7 @@ import { readMonitorSettings } from '../core/services/monitor-service';
 import { readNotificationSettings } from '../functions/shared/notification-channels';
 import { readConsoleConfig, type ConsoleConfig } from '../functions/console/console-config';
 import { lastValue, parseCliArgs } from './cli-args';
-import { DEFAULT_INTERVALS, dataDirPaths, describeError, startRuntime, type RuntimeLogger } from './runtime/kuroko-runtime';
+import { DEFAULT_INTERVALS, dataDirPaths, startRuntime, type RuntimeLogger } from './runtime/kuroko-runtime';
 import { EXIT_CODE, type CliIo, type SubCommand } from './sub-command';
 import { ENV_KEYS } from '../functions/shared/env-keys';
 
@@ -250,7 +250,7 @@ export async function runLocalMode(mode: Mode, args: readonly string[], io: CliI
   const first = clients[0];
   // One write, so whoever reads the banner (a person, a script, a test) never sees half of it.
   const banner = [
-    `Kuroko ${mode === 'dev' ? 'local mode' : 'server'} listening on ${runtime.url}  (database ${mode === 'dev' ? options.databaseUrl : redactUrl(options.databaseUrl)}, ${options.agents} agent(s))`,
+    `Kuroko ${mode === 'dev' ? 'local mode' : 'server'} listening on ${runtime.url}  (database ${redact(options.databaseUrl)}, ${options.agents} agent(s))`,
   ];
   if (first) {
     banner.push(`API client: ${first.name} (${first.scope})${options.apiClients ? ', from KUROKO_API_CLIENTS' : `, secret kept in ${dataDirPaths(options.dataDir).credentialsFile}`}`);
@@ -279,10 +279,6 @@ export async function runLocalMode(mode: Mode, args: readonly string[], io: CliI
   await runtime.stop();
   io.stdout('stopped\n');
   return EXIT_CODE.ok;
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
 }
 
 export const devCommand: SubCommand = { run: (args, io) => runLocalMode('dev', args, io) };

@@ -124,3 +124,8 @@ export class ExternalServiceError extends KurokoError {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** An Error as `Name: message` (for logs, where the class says what kind of failure it was), else the value as text. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

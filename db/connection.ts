@@ -75,8 +75,8 @@ function badUrl(url: string, why: string): ConfigError {
   return new ConfigError([`database URL ${redact(url)} ${why}`]);
 }
 
-/** Hides a password in a URL for error messages. */
-function redact(url: string): string {
+/** Hides a password in a URL for error messages and banners. */
+export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]+):[^@/]*@/, '//$1:***@');
 }
 

@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
+import { describeError } from '../../core/errors';
 import { serve, type ServerType } from '@hono/node-server';
 import { createAgent, type Agent, type AgentLogger } from '../../agent/agent';
 import { FileLogSink } from '../../agent/log-sink';
@@ -218,9 +219,6 @@ function listen(fetch: (request: Request) => Response | Promise<Response>, hostn
 }
 
 /** A one-line description of an error for logs. */
-export function describeError(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-}
 
 /** Where the local mode keeps its SQLite file and command logs. */
 export function dataDirPaths(dataDir: string): { databaseFile: string; logDir: string; credentialsFile: string } {

@@ -24,6 +24,7 @@ import type { Clock, IdGenerator } from '../ports';
 import { deliveryKeyOf, type NotificationChannel } from '../notify/notification-channel';
 import type { NotificationInput } from '../notify/notification-message';
 import { channelCarries, showsRecentLogs } from '../notify/notification-rules';
+import { describeError } from '../errors';
 
 export const DELIVERY_STATUS = { pending: 'pending', delivered: 'delivered', failed: 'failed', skipped: 'skipped' } as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUS)[keyof typeof DELIVERY_STATUS];
@@ -293,12 +294,12 @@ async function deliverOne(
 class GiveUp extends Error {}
 
 function errorText(error: unknown): string {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const text = describeError(error);
   return text.length > MAX_ERROR_LENGTH ? text.slice(0, MAX_ERROR_LENGTH) : text;
 }
 
 /** Runs `fn` over the items with at most `limit` calls in flight. */
-async function forEachWithConcurrency<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachWithConcurrency<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const lanes = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
     while (next < items.length) {

@@ -4,7 +4,7 @@
  * live in signed cookies, not here.
  */
 import type { CreateTableBuilder, Kysely, Migration } from 'kysely';
-import { columnTypes, tableOptions } from './column-types';
+import { columnTypes, tableCreator } from './column-types';
 
 // Kysely's migration contract hands migrations an untyped Kysely.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -16,11 +16,7 @@ const EMAIL_TYPE = 'varchar(320)';
 
 async function up(db: AnyKysely): Promise<void> {
   const t = columnTypes(db);
-  const options = tableOptions(db);
-  const table = (name: (typeof TABLES)[number]): CreateTableBuilder<string, never> => {
-    const builder = db.schema.createTable(name);
-    return options ? builder.modifyEnd(options) : builder;
-  };
+  const table: (name: (typeof TABLES)[number]) => CreateTableBuilder<string, never> = tableCreator(db);
 
   await table('console_users')
     .addColumn('id', t.id, (c) => c.primaryKey())

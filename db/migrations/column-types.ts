@@ -3,7 +3,7 @@
  * Migrations are append-only and rely on these: add new helpers, never change what an existing one returns.
  */
 import { SqliteAdapter, sql } from 'kysely';
-import type { ColumnDataType, Expression, Kysely } from 'kysely';
+import type { ColumnDataType, CreateTableBuilder, Expression, Kysely } from 'kysely';
 
 /** What `addColumn` accepts as a type (Kysely 0.27 does not export its own alias). */
 export type DataTypeExpression = ColumnDataType | Expression<unknown>;
@@ -40,4 +40,13 @@ export function columnTypes(db: AnyKysely): ColumnTypes {
  */
 export function tableOptions(db: AnyKysely): Expression<unknown> | undefined {
   return isSqlite(db) ? undefined : sql`engine = InnoDB default charset = utf8mb4 collate = utf8mb4_bin`;
+}
+
+/** Starts a CREATE TABLE with the engine's table options (tableOptions) already applied. */
+export function tableCreator(db: AnyKysely): (name: string) => CreateTableBuilder<string, never> {
+  const options = tableOptions(db);
+  return (name) => {
+    const builder = db.schema.createTable(name);
+    return options ? builder.modifyEnd(options) : builder;
+  };
 }

@@ -9,7 +9,7 @@ import type { ColumnType, Kysely, Transaction } from 'kysely';
 import { instanceStatus, type Instance } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
 import { fromDbInt, fromDbTime, fromNullableDbTime } from '../column-codec';
-import type { Database, DbTime } from '../schema';
+import type { Database, DbTime, JobInstanceRow } from '../schema';
 import { toInstance } from './row-mappers';
 
 export interface ConsoleUserTable {
@@ -240,29 +240,30 @@ export class ConsoleRepository {
     return out;
   }
 
-  /** Unfinished, uncanceled instances without an error, oldest first, optionally of some definitions only. */
-  async workingInstances(limit: number, definitionIds?: readonly number[]): Promise<InstanceWithName[]> {
-    if (definitionIds && definitionIds.length === 0) return [];
-    let query = this.db
+  /** Instances joined with their definition's name (`definition_name`), for the console's lists and timelines. */
+  private instancesWithNames() {
+    return this.db
       .selectFrom('job_instances as i')
       .innerJoin('job_definitions as d', 'd.id', 'i.job_definition_id')
       .selectAll('i')
-      .select('d.name as definition_name')
+      .select('d.name as definition_name');
+  }
+
+  /** Unfinished, uncanceled instances without an error, oldest first, optionally of some definitions only. */
+  async workingInstances(limit: number, definitionIds?: readonly number[]): Promise<InstanceWithName[]> {
+    if (definitionIds && definitionIds.length === 0) return [];
+    let query = this.instancesWithNames()
       .where('i.finished_at', 'is', null)
       .where('i.canceled_at', 'is', null)
       .where('i.error_at', 'is', null);
     if (definitionIds) query = query.where('i.job_definition_id', 'in', definitionIds);
     const rows = await query.orderBy('i.created_at').orderBy('i.id').limit(limit).execute();
-    return rows.map((row) => ({ ...toInstance(row), definitionName: row.definition_name }));
+    return rows.map(toInstanceWithName);
   }
 
   /** Instances that stopped on an error and are not retried or canceled yet, newest error first. */
   async failedInstances(limit: number): Promise<InstanceWithName[]> {
-    const rows = await this.db
-      .selectFrom('job_instances as i')
-      .innerJoin('job_definitions as d', 'd.id', 'i.job_definition_id')
-      .selectAll('i')
-      .select('d.name as definition_name')
+    const rows = await this.instancesWithNames()
       .where('i.finished_at', 'is', null)
       .where('i.canceled_at', 'is', null)
       .where('i.error_at', 'is not', null)
@@ -270,21 +271,17 @@ export class ConsoleRepository {
       .orderBy('i.id', 'desc')
       .limit(limit)
       .execute();
-    return rows.map((row) => ({ ...toInstance(row), definitionName: row.definition_name }));
+    return rows.map(toInstanceWithName);
   }
 
   /** Instances canceled since `since` (by a person, prevent_multi or a critical error), newest first. */
   async canceledSince(since: Date, limit: number): Promise<InstanceWithName[]> {
-    const rows = await this.db
-      .selectFrom('job_instances as i')
-      .innerJoin('job_definitions as d', 'd.id', 'i.job_definition_id')
-      .selectAll('i')
-      .select('d.name as definition_name')
+    const rows = await this.instancesWithNames()
       .where('i.canceled_at', '>=', since)
       .orderBy('i.canceled_at', 'desc')
       .limit(limit)
       .execute();
-    return rows.map((row) => ({ ...toInstance(row), definitionName: row.definition_name }));
+    return rows.map(toInstanceWithName);
   }
 
   /** The launch environment stored with an instance (JSON text). */
@@ -293,7 +290,7 @@ export class ConsoleRepository {
     return row?.env;
   }
 
-  /** Output kept so far of the unfinished commands of an instance. */
+  /** Output kept so far of an instance's commands not archived yet (running, or finished and awaiting their step). */
   async liveOutputs(instanceId: number): Promise<LiveOutput[]> {
     const rows = await this.db
       .selectFrom('executions')
@@ -397,11 +394,7 @@ export class ConsoleRepository {
   /** Instances alive within [from, to] (created before `to`, ended after `from` or still open), grouped by definition. */
   async instanceTimeline(from: Date, to: Date, limit: number, definitionIds?: readonly number[]): Promise<TimelineBar[]> {
     if (definitionIds && definitionIds.length === 0) return [];
-    let query = this.db
-      .selectFrom('job_instances as i')
-      .innerJoin('job_definitions as d', 'd.id', 'i.job_definition_id')
-      .selectAll('i')
-      .select('d.name as definition_name')
+    let query = this.instancesWithNames()
       .where('i.created_at', '<', to)
       .where((eb) =>
         eb.or([
@@ -431,4 +424,8 @@ export class ConsoleRepository {
       })
       .sort((a, b) => a.start.getTime() - b.start.getTime());
   }
+}
+
+function toInstanceWithName(row: JobInstanceRow & { definition_name: string }): InstanceWithName {
+  return { ...toInstance(row), definitionName: row.definition_name };
 }

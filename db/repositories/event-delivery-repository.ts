@@ -8,6 +8,7 @@ import type { EventRecord, EventType, LogEntry, LogLevel } from '../../core/mode
 import type { NotificationInput } from '../../core/notify/notification-message';
 import {
   DELIVERY_STATUS,
+  forEachWithConcurrency,
   type NewDelivery,
   type NotifierStore,
   type PendingDelivery,
@@ -282,11 +283,7 @@ export class EventDeliveryRepository implements NotifierStore {
       );
     };
     // A few at a time: each is a round trip (tens of ms on the Data API), and they are independent.
-    const pending = [...latest];
-    const worker = async () => {
-      for (let next = pending.shift(); next; next = pending.shift()) await readOne(next);
-    };
-    await Promise.all(Array.from({ length: Math.min(LOG_READ_CONCURRENCY, pending.length) }, worker));
+    await forEachWithConcurrency([...latest], LOG_READ_CONCURRENCY, readOne);
     return result;
   }
 }

@@ -19,7 +19,7 @@ import { parseApiConfig, type ApiConsoleBinding } from '../shared/config';
 import { createEngineServices } from '../shared/engine-services';
 import { createHttpApp } from '../shared/http-app';
 import { dataApiUrl } from '../shared/lambda-runtime';
-import { errorMessage } from '../../core/errors';
+import { errorMessage, describeError } from '../../core/errors';
 
 const config = parseApiConfig(process.env);
 const logger = new Logger({ logLevel: config.logLevel });
@@ -77,7 +77,7 @@ let honoHandler: ReturnType<typeof buildHandler> | undefined;
 const ready = () => {
   honoHandler ??= buildHandler().catch((error: unknown) => {
     honoHandler = undefined;
-    logger.error('could not set up the api', { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    logger.error('could not set up the api', { error: describeError(error) });
     throw error;
   });
   return honoHandler;

@@ -7,9 +7,6 @@
 import { ForbiddenError } from '../../core/errors';
 import { normalizeEmail, type ConsoleRepository } from '../../db/repositories/console-repository';
 
-export const ROLE = { globalAdmin: 'admin', definitionAdmin: 'definition admin', viewer: 'viewer' } as const;
-export type Role = (typeof ROLE)[keyof typeof ROLE];
-
 /** The signed-in person as the pages and actions see them. */
 export interface ConsoleUser {
   email: string;
@@ -39,11 +36,9 @@ export class ConsoleAccess {
     return user.globalAdmin || (await this.people.isDefinitionAdmin(definitionId, user.email));
   }
 
-  /** The person's role on a definition (or globally when no definition is given). */
-  async roleOn(user: ConsoleUser, definitionId?: number): Promise<Role> {
-    if (user.globalAdmin) return ROLE.globalAdmin;
-    if (definitionId !== undefined && (await this.people.isDefinitionAdmin(definitionId, user.email))) return ROLE.definitionAdmin;
-    return ROLE.viewer;
+  /** canAdminister, answered from the definition's admin list when the caller has already read it. */
+  administers(user: ConsoleUser, definitionAdmins: readonly string[]): boolean {
+    return user.globalAdmin || definitionAdmins.includes(normalizeEmail(user.email));
   }
 
   /** ForbiddenError unless the person administers the definition. */

@@ -10,7 +10,7 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { validateScript } from '../../core/dsl/script-validator';
-import { ConflictError, ForbiddenError, NotFoundError, ScriptError, ValidationError, type FieldProblem, type ScriptProblem } from '../../core/errors';
+import { ConflictError, ForbiddenError, NotFoundError, ScriptError, ValidationError, type FieldProblem, type ScriptProblem, describeError } from '../../core/errors';
 import { PREVENT_MULTI, instanceStatus, INSTANCE_STATUS } from '../../core/model';
 import { ConsoleRepository, normalizeEmail } from '../../db/repositories/console-repository';
 import { DEFINITION_DEFAULTS, type AlsoWrite, type DefinitionRecord, type DefinitionRepository } from '../../db/repositories/definition-repository';
@@ -18,7 +18,7 @@ import type { QueryRepository } from '../../db/repositories/query-repository';
 import { loadValidationContext } from '../../db/repositories/validation-context-repository';
 import type { EngineServices } from '../shared/engine-services';
 import type { HttpLogger } from '../shared/http-errors';
-import { definitionInput } from '../shared/http-resources';
+import { definitionInput, splitTextTags } from '../shared/http-resources';
 import { DEFAULT_HTTP_LIMITS, buildSchemas } from '../shared/http-schemas';
 import { ConsoleAccess, type ConsoleUser } from './console-access';
 import { CONSOLE_ASSETS } from './console-assets';
@@ -266,7 +266,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
         deps.logger.warn('console sign-in refused', { reason: error.message });
         return refuse(error.message, STATUS.forbidden);
       }
-      deps.logger.warn('console sign-in failed', { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+      deps.logger.warn('console sign-in failed', { error: describeError(error) });
       return refuse('The identity provider did not confirm the sign-in. Try again.', STATUS.badRequest);
     }
   });
@@ -293,9 +293,10 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
 
   // --- dashboard and definitions -----------------------------------------------------------------------------------
 
-  const rowsFor = async (records: readonly DefinitionRecord[], email: string): Promise<DefinitionRow[]> => {
+  /** Table rows of definitions; `starred` is the person's stars when the caller already read them. */
+  const rowsFor = async (records: readonly DefinitionRecord[], email: string, starredIds?: ReadonlySet<number>): Promise<DefinitionRow[]> => {
     const ids = records.map((d) => d.id);
-    const [adminsOf, latest, starred] = await Promise.all([people.adminsOf(ids), people.latestInstances(ids), people.starredIds(email)]);
+    const [adminsOf, latest, starred] = await Promise.all([people.adminsOf(ids), people.latestInstances(ids), starredIds ?? people.starredIds(email)]);
     return records.map((definition) => ({ definition, admins: adminsOf.get(definition.id) ?? [], latest: latest.get(definition.id), starred: starred.has(definition.id) }));
   };
 
@@ -304,7 +305,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
     page(async (c, user) => {
       const starredIds = await people.starredIds(user.email);
       const all = starredIds.size > 0 ? await definitions.list() : [];
-      const starred = await rowsFor(all.filter((d) => starredIds.has(d.id)), user.email);
+      const starred = await rowsFor(all.filter((d) => starredIds.has(d.id)), user.email, starredIds);
       const at = new Date(now());
       const [working, failures, canceled] = await Promise.all([
         people.workingInstances(LIST_LIMITS.dashboard),
@@ -423,10 +424,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
       name: values.name,
       description: values.description,
       script: values.script,
-      tags: values.tags
-        .split(',')
-        .map((t) => t.trim())
-        .filter((t) => t !== ''),
+      tags: splitTextTags(values.tags),
       cron: lines(values.crons),
       suspend_cron: lines(values.suspendCrons),
       time_zone: values.timeZone,
@@ -484,10 +482,9 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
     const definition = await definitions.get(id);
     const before = Number(c.req.query('before'));
     const olderThan = Number.isSafeInteger(before) && before > 0 ? before : undefined;
-    const [adminsOf, starred, canAdminister, instances, stats, names] = await Promise.all([
+    const [adminsOf, starred, instances, stats, names] = await Promise.all([
       people.adminsOf([id]),
       people.starredIds(user.email),
-      access.canAdminister(user, id),
       queries.listInstances(id, { limit: LIST_LIMITS.instances, ...(olderThan ? { beforeId: olderThan } : {}) }).catch((error: unknown) => {
         if (error instanceof NotFoundError) return [];
         throw error;
@@ -495,11 +492,12 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
       people.instanceStats(id, LIST_LIMITS.stats),
       namesOf(referencedIds(definition.script)),
     ]);
+    const admins = adminsOf.get(id) ?? [];
     return render(
       c,
       definitionPage(
         { ...pageCtx(c, user, takeFlash(c, config.secret, now(), secure(c))), user },
-        { definition, admins: adminsOf.get(id) ?? [], starred: starred.has(id), canAdminister, instances, olderThan, stats, names, now: new Date(now()), ...(launch ? { launch } : {}) },
+        { definition, admins, starred: starred.has(id), canAdminister: access.administers(user, admins), instances, olderThan, stats, names, now: new Date(now()), ...(launch ? { launch } : {}) },
       ),
       status,
     );

@@ -4,7 +4,7 @@
  */
 import { DateTime } from 'luxon';
 import type { ScriptProblem } from '../../core/errors';
-import { PREVENT_MULTI, instanceStatus, type Instance } from '../../core/model';
+import { PREVENT_MULTI, type Instance } from '../../core/model';
 import { nextLaunchTime, parseCron, type CronExpression } from '../../core/schedule';
 import type { DefinitionRecord } from '../../db/repositories/definition-repository';
 import type { InstanceStat, InstanceWithName, ScriptRevision } from '../../db/repositories/console-repository';
@@ -411,9 +411,4 @@ ${previous ? renderDiff(diffLines(previous.script, rev.script)) : html`<p class=
     html`<h1>Script revisions of <a href="/definitions/${definition.id}">${definition.name}</a></h1>
 ${items.length > 0 ? items : emptyState('No revision was recorded.')}`,
   );
-}
-
-/** Summary text of an instance status, for titles. */
-export function statusOf(instance: Instance): string {
-  return instanceStatus(instance);
 }

@@ -25,6 +25,7 @@ import { parseTickEvent } from '../shared/lambda-events';
 import { METRIC_UNIT, writeEmbeddedMetrics } from '../shared/lambda-metrics';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 import { createHttpChannels, NOTIFICATION_ENV_KEYS, readNotificationSettings } from '../shared/notification-channels';
+import { describeError } from '../../core/errors';
 
 /** Left after the last claim ends: the writes of the last outcomes, the backlog count and the return. */
 export const NOTIFIER_SAFETY_MARGIN_MS = 5_000;
@@ -127,7 +128,7 @@ export const handler = lambdaHandler(runtime, async (event: unknown, context): P
       onError: (error, at) =>
         logger.warn('a notification failed; it will be retried', {
           ...at,
-          error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+          error: describeError(error),
         }),
     });
     total.passes++;

@@ -141,6 +141,7 @@ describe('console access control', () => {
       const before = await consoleState();
       const res = await post(write.path, 'owner', write.body);
       expect(res.status, write.route).toBe(403);
+      expect(await res.text(), write.route).toContain('owner@example.com may not');
       expect(await consoleState(), write.route).toEqual(before);
     }
   });

@@ -97,6 +97,7 @@ describeEachDialect('console repository', (dialect) => {
       [ok, 'success', 2048],
       [working, 'working', null],
     ]);
+    // A finished instance's executions are archived, so nothing is live.
     expect(await people.liveOutputs(ok)).toEqual([]);
 
     const from = new Date(Date.now() - 3_600_000);
@@ -121,5 +122,12 @@ describeEachDialect('console repository', (dialect) => {
     );
     expect(await people.instanceTimeline(new Date(Date.now() - 7_200_000), new Date(Date.now() - 3_600_000), 100)).toEqual([]);
     expect(await people.instanceEnv(ok)).toBe('{}');
+
+    // Live output: the working instance's command, once queued and writing, shows what it has kept so far.
+    // One node per step: a few passes bring the token to its command.
+    for (let pass = 0; pass < 3; pass++) await services.processorPass();
+    await tdb.db.updateTable('executions').set({ output_head: 'so far\n', output_tail: '' }).where('job_instance_id', '=', working).execute();
+    const [queued] = await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', working).execute();
+    expect(await people.liveOutputs(working)).toEqual([{ executionId: Number(queued!.id), outputHead: 'so far\n', outputTail: '' }]);
   });
 });
