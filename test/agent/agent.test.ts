@@ -302,7 +302,11 @@ describe('agent on MariaDB', () => {
       expect(history.term_signal).toBe('SIGTERM');
     });
     expect(isProcessGroupAlive(pgid)).toBe(false);
-    const signal = await tdb.db.selectFrom('process_signals').selectAll().where('execution_id', '=', Number(execution.id)).executeTakeFirstOrThrow();
+    // The agent writes the kill's result once the group is gone, which can be after the exit was archived.
+    const signal = await waitFor(
+      () => tdb.db.selectFrom('process_signals').select('result').where('execution_id', '=', Number(execution.id)).where('delivered_at', 'is not', null).executeTakeFirst(),
+      WAIT,
+    );
     expect(signal.result).toContain(`SIGTERM sent to process group ${pgid}`);
   });
 });
