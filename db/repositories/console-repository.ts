@@ -6,11 +6,14 @@
  * API for those.
  */
 import type { ColumnType, Kysely, Transaction } from 'kysely';
+import * as z from 'zod/mini';
+import { NotFoundError } from '../../core/errors';
 import { instanceStatus, type Instance } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
-import { fromDbInt, fromDbTime, fromNullableDbTime } from '../column-codec';
+import { fromDbInt, fromDbTime, fromNullableDbTime, parseJsonColumn } from '../column-codec';
 import type { Database, DbTime, JobInstanceRow } from '../schema';
-import { toInstance } from './row-mappers';
+import type { ExecutionView, InstanceDetail } from './query-repository';
+import { toExecution, toInstance } from './row-mappers';
 
 export interface ConsoleUserTable {
   id: number;
@@ -94,6 +97,16 @@ export interface LiveOutput {
   outputHead: string;
   outputTail: string;
 }
+
+/** What the instance page shows: the instance's detail, its definition's name, its launch env and its live output. */
+export interface InstancePage {
+  definitionName: string;
+  detail: InstanceDetail;
+  env: Record<string, string>;
+  outputs: LiveOutput[];
+}
+
+const stringMap = z.record(z.string(), z.string());
 
 /** Lower-cases and trims an email, the key every console table uses. */
 export function normalizeEmail(email: string): string {
@@ -284,21 +297,47 @@ export class ConsoleRepository {
     return rows.map(toInstanceWithName);
   }
 
-  /** The launch environment stored with an instance (JSON text). */
-  async instanceEnv(instanceId: number): Promise<string | undefined> {
-    const row = await this.db.selectFrom('job_instances').select('env').where('id', '=', instanceId).executeTakeFirst();
-    return row?.env;
-  }
-
-  /** Output kept so far of an instance's commands not archived yet (running, or finished and awaiting their step). */
-  async liveOutputs(instanceId: number): Promise<LiveOutput[]> {
-    const rows = await this.db
-      .selectFrom('executions')
-      .select(['id', 'output_head', 'output_tail'])
-      .where('job_instance_id', '=', instanceId)
-      .orderBy('id')
-      .execute();
-    return rows.map((r) => ({ executionId: fromDbInt(r.id), outputHead: r.output_head, outputTail: r.output_tail }));
+  /**
+   * An instance of the definition as its page shows it, reading each table once: the live view runs this every
+   * poll. NotFoundError when the instance belongs to another definition.
+   */
+  async instancePage(definitionId: number, instanceId: number): Promise<InstancePage> {
+    const [row, tokens, current, done] = await Promise.all([
+      this.instancesWithNames().where('i.id', '=', instanceId).where('i.job_definition_id', '=', definitionId).executeTakeFirst(),
+      this.db.selectFrom('tokens').select(['id', 'parent_id', 'path', 'status', 'message']).where('job_instance_id', '=', instanceId).orderBy('id').execute(),
+      this.db.selectFrom('executions').selectAll().where('job_instance_id', '=', instanceId).execute(),
+      this.db.selectFrom('execution_histories').selectAll().where('job_instance_id', '=', instanceId).execute(),
+    ]);
+    if (!row) throw new NotFoundError('job instance', instanceId);
+    // Commands not archived yet (running, or finished and awaiting their step) keep their output so far.
+    const unarchived = current.map(toExecution);
+    const archived: ExecutionView[] = done.map((h) => ({
+      id: fromDbInt(h.execution_id),
+      tokenId: fromDbInt(h.token_id),
+      instanceId: fromDbInt(h.job_instance_id),
+      definitionId: fromDbInt(h.job_definition_id),
+      queue: h.queue,
+      shell: h.shell,
+      pid: h.pid === null ? null : Number(h.pid),
+      hostname: h.hostname,
+      workerId: h.worker_id === null ? null : fromDbInt(h.worker_id),
+      createdAt: null,
+      claimedAt: null,
+      startedAt: fromNullableDbTime(h.started_at),
+      finishedAt: fromDbTime(h.finished_at),
+      exitStatus: h.exit_status === null ? null : Number(h.exit_status),
+      termSignal: h.term_signal,
+    }));
+    return {
+      definitionName: row.definition_name,
+      detail: {
+        instance: toInstance(row),
+        tokens: tokens.map((t) => ({ id: fromDbInt(t.id), parentId: t.parent_id === null ? null : fromDbInt(t.parent_id), path: t.path, status: t.status, message: t.message })),
+        executions: [...archived, ...unarchived].sort((a, b) => a.id - b.id),
+      },
+      env: parseJsonColumn(stringMap, row.env, 'job_instances.env'),
+      outputs: unarchived.map((e) => ({ executionId: e.id, outputHead: e.outputHead, outputTail: e.outputTail })),
+    };
   }
 
   /** Script revisions of a definition, newest first. */

@@ -632,19 +632,8 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
 
   const instanceView = async (c: Ctx, user: ConsoleUser): Promise<InstanceView> => {
     const id = idParam(c, 'id');
-    const instanceId = idParam(c, 'iid');
-    // The name alone (one statement): the live endpoint runs this every poll, and get() also reads tags and schedules.
-    const [names, detail, outputs, envText, canAdminister] = await Promise.all([
-      namesOf([id]),
-      queries.getInstanceDetail(id, instanceId),
-      people.liveOutputs(instanceId),
-      people.instanceEnv(instanceId),
-      access.canAdminister(user, id),
-    ]);
-    const name = names.get(id);
-    if (name === undefined) throw new NotFoundError('job definition', id);
-    const env = z.record(z.string(), z.string()).safeParse(JSON.parse(envText ?? '{}'));
-    return { definition: { id, name }, detail, outputs, env: env.success ? env.data : {}, canAdminister, user, now: new Date(now()) };
+    const [{ definitionName, ...read }, canAdminister] = await Promise.all([people.instancePage(id, idParam(c, 'iid')), access.canAdminister(user, id)]);
+    return { definition: { id, name: definitionName }, ...read, canAdminister, user, now: new Date(now()) };
   };
 
   app.get(

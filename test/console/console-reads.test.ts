@@ -1,0 +1,92 @@
+/**
+ * What the console's pages read. On the Data API every statement is an HTTP round trip, so a page reads each table
+ * once and only the rows it shows; these tests record every statement the app runs and hold it to that.
+ */
+import type { KyselyPlugin, PluginTransformQueryArgs } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ConsoleConfig } from '../../functions/console/console-config';
+import { encodeSession, newSession, SESSION_COOKIE } from '../../functions/console/console-session';
+import type { EngineServices } from '../../functions/shared/engine-services';
+import { createHttpApp } from '../../functions/shared/http-app';
+import type { App } from '../../functions/shared/http-routes';
+import { recordingLogger } from '../api/api-fixtures';
+import { finishExecutionsAsAgent, insertDefinition, servicesFor } from '../helpers/engine-fixtures';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+
+const SECRET = 'a-console-secret-for-tests-only-0123456789';
+const ADMIN = 'boss@example.com';
+const CONFIG: ConsoleConfig = { secret: SECRET, oidc: undefined, admins: [ADMIN], localSignIn: false, baseUrl: undefined };
+const LIVE_JOB = 201;
+
+/** One statement the app ran: the table it reads first, and how many rows came back. */
+interface Statement {
+  table: string;
+  rows: number;
+}
+
+describe('console reads', () => {
+  let tdb: TestDatabase;
+  let services: EngineServices;
+  let app: App;
+  let cookie: string;
+  const statements: Statement[] = [];
+
+  /** How many statements read each table (by the table after FROM). */
+  const readsPerTable = () => {
+    const counts: Record<string, number> = {};
+    for (const s of statements) counts[s.table] = (counts[s.table] ?? 0) + 1;
+    return counts;
+  };
+  const get = (path: string) => app.request(path, { headers: { cookie } });
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase('sqlite');
+    const pending = new WeakMap<PluginTransformQueryArgs['queryId'], Statement>();
+    const recorder: KyselyPlugin = {
+      transformQuery: ({ node, queryId }) => {
+        const sql = tdb.db.getExecutor().compileQuery(node, queryId).sql;
+        const statement = { table: /\bfrom "(\w+)"/.exec(sql)?.[1] ?? sql, rows: 0 };
+        statements.push(statement);
+        pending.set(queryId, statement);
+        return node;
+      },
+      transformResult: async ({ queryId, result }) => {
+        const statement = pending.get(queryId);
+        if (statement) statement.rows = result.rows.length;
+        return result;
+      },
+    };
+    services = servicesFor({ ...tdb, db: tdb.db.withPlugin(recorder) });
+    app = createHttpApp({ services, logger: recordingLogger(), console: { config: CONFIG } });
+    const session = newSession(ADMIN, 'Boss', Date.now());
+    cookie = `${SESSION_COOKIE}=${encodeSession(SECRET, session)}`;
+  });
+  beforeEach(() => {
+    statements.length = 0;
+  });
+  afterAll(async () => {
+    await tdb?.close();
+  });
+
+  it('reads each table once per poll of the live instance view', async () => {
+    await insertDefinition(tdb.db, LIVE_JOB, 'execute: first\nexecute: second\n', { name: 'live-job' });
+    const { instance } = await services.operations.launch({ definitionId: LIVE_JOB, launchedBy: 'test', env: { GREETING: 'hello' } });
+    // One node per pass: the first command is queued, done and archived, then the second is queued.
+    for (let pass = 0; pass < 3; pass++) await services.processorPass();
+    await finishExecutionsAsAgent(tdb.db);
+    for (let pass = 0; pass < 3; pass++) await services.processorPass();
+    await tdb.db.updateTable('executions').set({ output_head: 'so far\n' }).where('job_instance_id', '=', instance.id).execute();
+
+    statements.length = 0;
+    const res = await get(`/definitions/${LIVE_JOB}/instances/${instance.id}/live`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { status: string; fragments: Record<string, string> };
+    expect(body.status).toBe('working');
+    expect(body.fragments['instance-summary']).toContain('GREETING=hello');
+    expect(body.fragments['instance-executions']).toContain('<code>first</code>');
+    expect(body.fragments['instance-executions']).toContain('so far');
+    expect(readsPerTable()).toEqual({ job_instances: 1, tokens: 1, executions: 1, execution_histories: 1, instance_logs: 1 });
+
+    expect((await get(`/definitions/${LIVE_JOB + 1}/instances/${instance.id}/live`)).status).toBe(404);
+  });
+});
