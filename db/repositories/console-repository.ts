@@ -68,6 +68,7 @@ export interface TimelineBar {
   /** Null while it still runs. */
   end: Date | null;
   definitionId: number;
+  definitionName: string;
   instanceId: number;
   /** success, failure, running; or an instance status. */
   state: string;
@@ -416,6 +417,7 @@ export class ConsoleRepository {
         start: fromDbTime(row.started_at as Date | string),
         end,
         definitionId: fromDbInt(row.job_definition_id),
+        definitionName: row.name,
         instanceId: fromDbInt(row.job_instance_id),
         state: end === null ? 'running' : row.exit_status === 0 ? 'success' : 'failure',
       };
@@ -457,6 +459,7 @@ export class ConsoleRepository {
           start: instance.createdAt,
           end,
           definitionId: instance.definitionId,
+          definitionName: row.definition_name,
           instanceId: instance.id,
           state,
         };

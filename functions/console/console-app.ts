@@ -740,8 +740,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
       const host = c.req.query('host') || undefined;
       const bars =
         view === 'workers' ? await people.executionTimeline(from, to, LIST_LIMITS.timeline, host) : await people.instanceTimeline(from, to, LIST_LIMITS.timeline);
-      const names = await namesOf([...new Set(bars.map((b) => b.definitionId))]);
-      return render(c, timelinePage({ ...pageCtx(c, user), user }, { view, period, from, to, bars, names, host }));
+      return render(c, timelinePage({ ...pageCtx(c, user), user }, { view, period, from, to, bars, host }));
     }),
   );
 

@@ -92,7 +92,6 @@ export interface TimelineData {
   from: Date;
   to: Date;
   bars: TimelineBar[];
-  names: Map<number, string>;
   host: string | undefined;
 }
 
@@ -103,7 +102,7 @@ export function timelinePage(ctx: PageContext & { user: ConsoleUser }, data: Tim
       ? { group: b.group, groupLabel: b.group, label: b.label, start: b.start, end: b.end, href: `/definitions/${b.definitionId}/instances/${b.instanceId}`, state: b.state }
       : {
           group: b.group,
-          groupLabel: data.names.get(b.definitionId) ?? `#${b.definitionId}`,
+          groupLabel: b.definitionName,
           groupHref: `/definitions/${b.definitionId}`,
           label: b.label,
           start: b.start,

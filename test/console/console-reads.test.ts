@@ -89,4 +89,15 @@ describe('console reads', () => {
 
     expect((await get(`/definitions/${LIVE_JOB + 1}/instances/${instance.id}/live`)).status).toBe(404);
   });
+
+  it('names the timeline rows from the bars themselves', async () => {
+    for (const view of ['jobs', 'workers']) {
+      statements.length = 0;
+      const res = await get(`/timeline?view=${view}&period=1h`);
+      expect(res.status, view).toBe(200);
+      // The live job's archived first command is on the workers' timeline, its instance on the jobs' one (its row named).
+      expect(await res.text(), view).toContain(view === 'jobs' ? '<title>live-job</title>' : 'live-job: first');
+      expect(readsPerTable().job_definitions, view).toBeUndefined();
+    }
+  });
 });

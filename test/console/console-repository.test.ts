@@ -105,21 +105,21 @@ describeEachDialect('console repository', (dialect) => {
     const from = new Date(Date.now() - 3_600_000);
     const to = new Date(Date.now() + 60_000);
     const executions = await people.executionTimeline(from, to, 100);
-    expect(executions.map((b) => [b.instanceId, b.group, b.state]).sort()).toEqual(
+    expect(executions.map((b) => [b.instanceId, b.group, b.definitionName, b.state]).sort()).toEqual(
       [
-        [ok, 'test-host', 'success'],
-        [bad, 'test-host', 'failure'],
+        [ok, 'test-host', 'ok-job', 'success'],
+        [bad, 'test-host', 'bad-job', 'failure'],
       ].sort(),
     );
     expect((await people.executionTimeline(from, to, 100, 'test-host')).length).toBe(2);
     expect(await people.executionTimeline(from, to, 100, 'another-host')).toEqual([]);
     const instances = await people.instanceTimeline(from, to, 100);
-    expect(instances.map((b) => [b.instanceId, b.state]).sort()).toEqual(
+    expect(instances.map((b) => [b.instanceId, b.definitionName, b.state]).sort()).toEqual(
       [
-        [ok, 'success'],
-        [bad, 'error'],
-        [working, 'working'],
-        [canceled, 'canceled'],
+        [ok, 'ok-job', 'success'],
+        [bad, 'bad-job', 'error'],
+        [working, 'ok-job', 'working'],
+        [canceled, 'bad-job', 'canceled'],
       ].sort(),
     );
     expect(await people.instanceTimeline(new Date(Date.now() - 7_200_000), new Date(Date.now() - 3_600_000), 100)).toEqual([]);
