@@ -303,9 +303,8 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
   app.get(
     '/',
     page(async (c, user) => {
-      const starredIds = await people.starredIds(user.email);
-      const all = starredIds.size > 0 ? await definitions.list() : [];
-      const starred = await rowsFor(all.filter((d) => starredIds.has(d.id)), user.email, starredIds);
+      const records = await people.starredDefinitions(user.email);
+      const starred = await rowsFor(records, user.email, new Set(records.map((d) => d.id)));
       const at = new Date(now());
       const [working, failures, canceled] = await Promise.all([
         people.workingInstances(LIST_LIMITS.dashboard),

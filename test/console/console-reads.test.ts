@@ -6,6 +6,8 @@ import type { KyselyPlugin, PluginTransformQueryArgs } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConsoleConfig } from '../../functions/console/console-config';
 import { encodeSession, newSession, SESSION_COOKIE } from '../../functions/console/console-session';
+import { ConsoleRepository } from '../../db/repositories/console-repository';
+import { DefinitionRepository } from '../../db/repositories/definition-repository';
 import type { EngineServices } from '../../functions/shared/engine-services';
 import { createHttpApp } from '../../functions/shared/http-app';
 import type { App } from '../../functions/shared/http-routes';
@@ -99,5 +101,24 @@ describe('console reads', () => {
       expect(await res.text(), view).toContain(view === 'jobs' ? '<title>live-job</title>' : 'live-job: first');
       expect(readsPerTable().job_definitions, view).toBeUndefined();
     }
+  });
+
+  it('reads only the starred definitions for the dashboard', async () => {
+    const definitions = new DefinitionRepository(tdb.db, services.ids, services.clock, { rowLocks: false, validationContext: async () => ({}) });
+    const create = (name: string) => definitions.create({ name, script: 'noop:\n', tags: [`${name}-tag`], crons: ['0 * * * *'], suspendCrons: ['30 1 * * *'] }, 'test');
+    const starred = await create('starred-job');
+    await create('unstarred-job');
+    await create('another-unstarred-job');
+    await new ConsoleRepository(tdb.db, services.ids, services.clock).setStar(ADMIN, starred.id, true);
+
+    statements.length = 0;
+    const res = await get('/');
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page).toContain('starred-job');
+    expect(page).toContain('starred-job-tag');
+    expect(page).not.toContain('unstarred-job');
+    const rowsOf = (table: string) => statements.filter((s) => s.table === table).reduce((sum, s) => sum + s.rows, 0);
+    expect([rowsOf('job_definitions'), rowsOf('job_definition_tags'), rowsOf('job_schedules'), rowsOf('job_suspend_schedules')]).toEqual([1, 1, 1, 1]);
   });
 });

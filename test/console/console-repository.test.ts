@@ -70,6 +70,15 @@ describeEachDialect('console repository', (dialect) => {
     expect((await definitions.get(withAdmins.id)).name).toBe('owned');
   });
 
+  it('reads the starred definitions of a person as the definition repository does', async () => {
+    const lists = { tags: ['zeta', 'alpha'], crons: ['0 * * * *', '30 2 * * *'], suspendCrons: ['0 3 * * *'] };
+    const starred = await definitions.create({ name: 'starred', script: 'noop:\n', ...lists }, 'test');
+    await definitions.create({ name: 'not starred', script: 'noop:\n', ...lists }, 'test');
+    await people.setStar('Dave@example.com', starred.id, true);
+    expect(await people.starredDefinitions('dave@example.com')).toEqual([await definitions.get(starred.id)]);
+    expect(await people.starredDefinitions('nobody@example.com')).toEqual([]);
+  });
+
   it('reads the overview: latest, working, failed, stats and timelines', async () => {
     const launch = async (definitionId: number) => (await services.operations.launch({ definitionId, launchedBy: 'test' })).instance.id;
     const ok = await launch(1);
