@@ -3,6 +3,8 @@
  * launch, retry or skip nudges the processor function so the first step does not wait for its schedule.
  * With an OpenID Connect provider configured, the web console is served next to `/v1`: its cookie-signing key
  * and the OIDC client secret are read from Secrets Manager once per container, on the first request.
+ * Every successful write (any method but GET, HEAD and OPTIONS) ends an idle sleep, so the work it created does
+ * not wait for the sleep's end (functions/shared/lambda-sleep.ts).
  */
 import middy from '@middy/core';
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -18,7 +20,8 @@ import { CONSOLE_ENV_KEYS, readConsoleConfig, type ConsoleConfig } from '../cons
 import { parseApiConfig, type ApiConsoleBinding } from '../shared/config';
 import { createEngineServices } from '../shared/engine-services';
 import { createHttpApp } from '../shared/http-app';
-import { dataApiUrl } from '../shared/lambda-runtime';
+import { dataApiUrl, logPort } from '../shared/lambda-runtime';
+import { sleepGateFor } from '../shared/lambda-sleep';
 import { errorMessage, describeError } from '../../core/errors';
 
 const config = parseApiConfig(process.env);
@@ -26,6 +29,8 @@ const logger = new Logger({ logLevel: config.logLevel });
 
 const services = createEngineServices(createDatabase(dataApiUrl(config.database)), { declaredQueues: config.declaredQueues });
 const lambda = new LambdaClient({});
+const sleep = sleepGateFor(config.sleepParameter, logPort(logger));
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 // One Lambda container serves one request at a time, so a module-level flag belongs to the current request.
 let processorHasWork = false;
 
@@ -94,7 +99,17 @@ const apiHandler = async (event: LambdaEvent, context: LambdaContext) => {
       logger.warn('could not nudge the processor', { error: errorMessage(error) });
     }
   }
+  if (!READ_METHODS.has(methodOf(event)) && response.statusCode < HTTP_BAD_REQUEST) await sleep.wake(`api ${methodOf(event)}`, new Date());
   return response;
 };
+
+const HTTP_BAD_REQUEST = 400;
+
+/** The request method of a REST (v1) or HTTP API (v2) event. */
+function methodOf(event: LambdaEvent): string {
+  if ('httpMethod' in event) return event.httpMethod.toUpperCase();
+  if ('requestContext' in event && 'http' in event.requestContext) return event.requestContext.http.method.toUpperCase();
+  return 'GET';
+}
 
 export const handler = middy(apiHandler);

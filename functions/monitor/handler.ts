@@ -9,6 +9,7 @@ import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { parseMonitorConfig } from '../shared/config';
 import { parseTickEvent } from '../shared/lambda-events';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
+import { skipWhileAsleep } from '../shared/lambda-sleep';
 
 export const runtime = createLambdaRuntime(parseMonitorConfig(process.env));
 const { config, logger } = runtime;
@@ -23,6 +24,8 @@ let store: MonitorRepository | undefined;
 
 export const handler = lambdaHandler(runtime, async (event: unknown) => {
   const trigger = parseTickEvent(event);
+  const asleep = await skipWhileAsleep(runtime.sleep, trigger);
+  if (asleep) return asleep;
   const { services } = runtime;
   store ??= new MonitorRepository(runtime.handle.db, services.ids);
   const result = await runMonitorPass({ store, clock: services.clock, ids: services.ids, settings });

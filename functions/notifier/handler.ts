@@ -24,6 +24,7 @@ import { OUTBOX_METRIC } from '../shared/env-keys';
 import { parseTickEvent } from '../shared/lambda-events';
 import { METRIC_UNIT, writeEmbeddedMetrics } from '../shared/lambda-metrics';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
+import { skipWhileAsleep, type Asleep } from '../shared/lambda-sleep';
 import { createHttpChannels, NOTIFICATION_ENV_KEYS, readNotificationSettings } from '../shared/notification-channels';
 import { describeError } from '../../core/errors';
 
@@ -93,8 +94,11 @@ export async function outboxBacklog(
   return deliveries.countBacklog(names, new Date(Math.min(...starts)));
 }
 
-export const handler = lambdaHandler(runtime, async (event: unknown, context): Promise<NotifierInvocationResult> => {
+export const handler = lambdaHandler(runtime, async (event: unknown, context): Promise<NotifierInvocationResult | Asleep> => {
   const trigger = parseTickEvent(event);
+  // Asleep, nothing was pending when the sleep began: no backlog metric either (its alarm keeps its state).
+  const asleep = await skipWhileAsleep(runtime.sleep, trigger);
+  if (asleep) return asleep;
   const channels = await ready();
   const { services } = runtime;
   store ??= new EventDeliveryRepository(runtime.handle.db);

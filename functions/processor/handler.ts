@@ -8,6 +8,7 @@ import { parseProcessorConfig } from '../shared/config';
 import { parseTickEvent } from '../shared/lambda-events';
 import { runProcessorLoop } from '../shared/lambda-processor-loop';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
+import { skipWhileAsleep } from '../shared/lambda-sleep';
 
 export const runtime = createLambdaRuntime(parseProcessorConfig(process.env));
 const { config, logger } = runtime;
@@ -17,6 +18,8 @@ const notifier = config.notifierFunctionName
 
 export const handler = lambdaHandler(runtime, async (event: unknown, context) => {
   const trigger = parseTickEvent(event);
+  const asleep = await skipWhileAsleep(runtime.sleep, trigger);
+  if (asleep) return asleep;
   const result = await runProcessorLoop(() => runtime.services.processorPass(), () => context.getRemainingTimeInMillis());
   // Lambda freezes the container on return: the nudge is sent before, not left in flight.
   if (result.committed > 0) await notifier.nudge();

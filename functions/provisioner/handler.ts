@@ -9,6 +9,7 @@ import { WORKER_TAGS } from '../shared/env-keys';
 import { parseTickEvent } from '../shared/lambda-events';
 import { runProvisionerPass } from '../shared/lambda-provisioner-pass';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
+import { skipWhileAsleep } from '../shared/lambda-sleep';
 
 export const runtime = createLambdaRuntime(parseProvisionerConfig(process.env));
 const { config } = runtime;
@@ -16,7 +17,8 @@ const fleet = new Ec2Fleet({ client: new EC2Client({}), stage: config.stage, que
 const repository = new FleetRepository(runtime.handle.db);
 
 export const handler = lambdaHandler(runtime, async (event: unknown) => {
-  parseTickEvent(event);
+  const asleep = await skipWhileAsleep(runtime.sleep, parseTickEvent(event));
+  if (asleep) return asleep;
   const result = await runProvisionerPass({ queues: config.workerQueues, repository, fleet, clock: systemClock, logger: runtime.log });
   if (result.failed.length > 0) {
     throw new ExternalServiceError('provisioner', result.failed.map((f) => `${f.queue}: ${f.error}`).join('; '));

@@ -1,20 +1,47 @@
-/** The scheduler: one scheduler pass per tick; nudges the processor when a slot launched. */
+/**
+ * The scheduler: one scheduler pass per tick; nudges the processor when a slot launched. With an idle-sleep
+ * parameter it then decides whether the engine may sleep until the next due slot (functions/shared/lambda-sleep.ts).
+ */
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { createLambdaNudger, noopNudger } from '../../aws/lambda-nudger';
+import { DEFAULT_MONITOR_SETTINGS } from '../../core/services/monitor-service';
+import { DEFAULT_SLEEP_SETTINGS } from '../../core/services/sleep-plan';
+import { SleepRepository } from '../../db/repositories/sleep-repository';
 import { parseSchedulerConfig } from '../shared/config';
 import { parseTickEvent } from '../shared/lambda-events';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
+import { skipWhileAsleep, sleepIfIdle, type SleepOutcome } from '../shared/lambda-sleep';
+
+const MINUTE_MS = 60_000;
 
 export const runtime = createLambdaRuntime(parseSchedulerConfig(process.env));
 const { config, logger } = runtime;
 const processor = config.processorFunctionName
   ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.processorFunctionName, logger: runtime.log })
   : noopNudger;
+const sleepSettings = { ...DEFAULT_SLEEP_SETTINGS, maxSleepMs: config.sleepMaxMinutes * MINUTE_MS };
 
 export const handler = lambdaHandler(runtime, async (event: unknown) => {
-  parseTickEvent(event);
-  const result = await runtime.services.schedulerPass();
+  const asleep = await skipWhileAsleep(runtime.sleep, parseTickEvent(event));
+  if (asleep) return asleep;
+  const { services } = runtime;
+  const result = await services.schedulerPass();
   if (result.launched > 0) await processor.nudge();
-  logger.info('scheduler done', { ...result });
-  return result;
+  let sleep: SleepOutcome | undefined;
+  if (config.sleepParameter !== undefined) {
+    const sleeps = new SleepRepository(runtime.handle.db);
+    sleep = await sleepIfIdle({
+      gate: runtime.sleep,
+      source: {
+        workInFlight: (now) => sleeps.workInFlight(now),
+        errorsSince: () => sleeps.errorsSince(),
+        listScheduledDefinitions: () => services.schedules.listScheduledDefinitions(),
+      },
+      now: () => services.clock.now(),
+      remindAfterMs: DEFAULT_MONITOR_SETTINGS.remindFailureAfterMs,
+      settings: sleepSettings,
+    });
+  }
+  logger.info('scheduler done', { ...result, ...sleep });
+  return { ...result, ...(sleep ? { sleep } : {}) };
 });

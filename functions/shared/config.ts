@@ -23,6 +23,8 @@ export interface BaseConfig {
   readonly stage: string;
   readonly database: DatabaseConfig;
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** The SSM parameter of the idle sleep (aws/sleep-gate.ts); undefined: the engine never sleeps. */
+  readonly sleepParameter: string | undefined;
 }
 
 /** One worker queue as the provisioner sees it (written by the WorkersStack as JSON). */
@@ -47,6 +49,8 @@ export interface ProcessorConfig extends BaseConfig {
 export interface SchedulerConfig extends BaseConfig {
   /** Nudged after a cron launch, so the first step does not wait for the next minute. */
   readonly processorFunctionName: string | undefined;
+  /** The longest idle sleep the scheduler publishes. */
+  readonly sleepMaxMinutes: number;
 }
 export interface MonitorConfig extends BaseConfig {
   readonly notifierFunctionName: string | undefined;
@@ -112,12 +116,14 @@ const baseShape = {
   [ENV_KEYS.dbName]: databaseNameSchema,
   [ENV_KEYS.powertoolsLogLevel]: z.enum(LOG_LEVELS).default('INFO'),
   [ENV_KEYS.dataApiEndpoint]: z.url().optional(),
+  [ENV_KEYS.sleepParameter]: z.string().trim().min(1).optional(),
 };
 type BaseEnv = z.infer<z.ZodObject<typeof baseShape>>;
 
 const toBase = (env: BaseEnv): BaseConfig => ({
   stage: env[ENV_KEYS.stage],
   logLevel: env[ENV_KEYS.powertoolsLogLevel],
+  sleepParameter: env[ENV_KEYS.sleepParameter],
   database: {
     clusterArn: env[ENV_KEYS.dbClusterArn],
     secretArn: env[ENV_KEYS.dbSecretArn],
@@ -130,9 +136,27 @@ const processorSchema = z
   .object({ ...baseShape, [ENV_KEYS.notifierFunction]: optionalName })
   .transform((env): ProcessorConfig => ({ ...toBase(env), notifierFunctionName: env[ENV_KEYS.notifierFunction] }));
 
+/** Sleeps shorter than ten minutes save little (Aurora pauses after five idle minutes); longer than a day, none. */
+export const SLEEP_MAX_MINUTES = { default: 60, min: 10, max: 1_440 } as const;
+
 const schedulerSchema = z
-  .object({ ...baseShape, [ENV_KEYS.processorFunction]: optionalName })
-  .transform((env): SchedulerConfig => ({ ...toBase(env), processorFunctionName: env[ENV_KEYS.processorFunction] }));
+  .object({
+    ...baseShape,
+    [ENV_KEYS.processorFunction]: optionalName,
+    [ENV_KEYS.sleepMaxMinutes]: z.coerce
+      .number()
+      .int('must be a whole number')
+      .min(SLEEP_MAX_MINUTES.min)
+      .max(SLEEP_MAX_MINUTES.max)
+      .default(SLEEP_MAX_MINUTES.default),
+  })
+  .transform(
+    (env): SchedulerConfig => ({
+      ...toBase(env),
+      processorFunctionName: env[ENV_KEYS.processorFunction],
+      sleepMaxMinutes: env[ENV_KEYS.sleepMaxMinutes],
+    }),
+  );
 
 const monitorSchema = z
   .object({ ...baseShape, [ENV_KEYS.notifierFunction]: optionalName, [ENV_KEYS.processorFunction]: optionalName })

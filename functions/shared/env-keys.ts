@@ -42,6 +42,10 @@ export const ENV_KEYS = {
   oidcAllowedDomains: 'KUROKO_OIDC_ALLOWED_DOMAINS',
   consoleAdmins: 'KUROKO_CONSOLE_ADMINS',
   agentConfigParameter: 'KUROKO_AGENT_CONFIG_PARAMETER',
+  /** The SSM parameter holding the idle-sleep hint (aws/sleep-gate.ts); without it the engine never sleeps. */
+  sleepParameter: 'KUROKO_SLEEP_PARAMETER',
+  /** The scheduler's longest idle sleep, in minutes (60 when unset). */
+  sleepMaxMinutes: 'KUROKO_SLEEP_MAX_MINUTES',
   powertoolsServiceName: 'POWERTOOLS_SERVICE_NAME',
   powertoolsLogLevel: 'POWERTOOLS_LOG_LEVEL',
   nodeOptions: 'NODE_OPTIONS',

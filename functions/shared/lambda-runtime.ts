@@ -11,6 +11,8 @@ import { createDatabase, type DatabaseHandle } from '../../db/connection';
 import type { BaseConfig } from './config';
 import type { DatabaseConfig } from './config-schemas';
 import { createEngineServices, type EngineServices, type EngineServicesOptions } from './engine-services';
+import type { SleepGate } from '../../aws/sleep-gate';
+import { sleepGateFor } from './lambda-sleep';
 
 /** The `data-api://` URL `createDatabase` opens for a database binding; the region comes from the cluster ARN. */
 export function dataApiUrl(database: DatabaseConfig, region?: string): string {
@@ -28,6 +30,8 @@ export interface LambdaRuntime<C extends BaseConfig> {
   readonly handle: DatabaseHandle;
   /** Built on first use (the migrator never needs them). */
   readonly services: EngineServices;
+  /** The idle-sleep hint (never asleep without a parameter). */
+  readonly sleep: SleepGate;
   /** Closes the database (tests; a Lambda container simply ends). */
   close(): Promise<void>;
 }
@@ -36,6 +40,8 @@ export interface LambdaRuntimeOptions {
   services?: EngineServicesOptions;
   /** Use this handle instead of opening one from the configuration. */
   handle?: DatabaseHandle;
+  /** Use this gate instead of the configured parameter's. */
+  sleep?: SleepGate;
 }
 
 /** Opens the database and prepares the services for one container. */
@@ -44,11 +50,13 @@ export function createLambdaRuntime<C extends BaseConfig>(config: C, options: La
   // createDatabase connects nothing yet: the first statement does, inside the first invocation.
   const handle = options.handle ?? createDatabase(dataApiUrl(config.database));
   let services: EngineServices | undefined;
+  const log = logPort(logger);
   return {
     config,
     logger,
-    log: logPort(logger),
+    log,
     handle,
+    sleep: options.sleep ?? sleepGateFor(config.sleepParameter, log),
     get services() {
       services ??= createEngineServices(handle, options.services);
       return services;

@@ -10,7 +10,7 @@ import type * as ApiModule from '../../functions/api/handler';
 import { basicAuth } from '../api/api-fixtures';
 import { insertDefinition, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { applyEnv, functionEnv, lambdaContext } from './function-fixtures';
+import { applyEnv, functionEnv, httpApiEvent, lambdaContext } from './function-fixtures';
 
 const API = 'kuroko-test-api';
 const PROCESSOR = 'kuroko-test-processor';
@@ -38,45 +38,6 @@ beforeEach(() => {
   lambda.reset();
   lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
 });
-
-/** An API Gateway HTTP API event, payload format 2.0, as the `$default` stage delivers it for `routeKey`. */
-function httpApiEvent(
-  method: string,
-  path: string,
-  options: { routeKey?: string; headers?: Record<string, string>; body?: string; query?: string } = {},
-): APIGatewayProxyEventV2 {
-  const now = new Date('2026-03-01T12:00:00Z');
-  return {
-    version: '2.0',
-    routeKey: options.routeKey ?? `ANY /v1/{proxy+}`,
-    rawPath: path,
-    rawQueryString: options.query ?? '',
-    headers: {
-      accept: 'application/json',
-      host: 'abcdef1234.execute-api.us-east-1.amazonaws.com',
-      'user-agent': 'curl/8.5.0',
-      'x-amzn-trace-id': 'Root=1-65e1c2a0-0123456789abcdef01234567',
-      'x-forwarded-for': '203.0.113.7',
-      'x-forwarded-port': '443',
-      'x-forwarded-proto': 'https',
-      ...options.headers,
-    },
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'abcdef1234',
-      domainName: 'abcdef1234.execute-api.us-east-1.amazonaws.com',
-      domainPrefix: 'abcdef1234',
-      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'curl/8.5.0' },
-      requestId: 'Tm9uZQ-EXAMPLE=',
-      routeKey: options.routeKey ?? `ANY /v1/{proxy+}`,
-      stage: '$default',
-      time: '01/Mar/2026:12:00:00 +0000',
-      timeEpoch: now.getTime(),
-    },
-    isBase64Encoded: false,
-    ...(options.body !== undefined ? { body: options.body } : {}),
-  };
-}
 
 const invoke = async (event: APIGatewayProxyEventV2) =>
   (await api.handler(event as never, lambdaContext(API) as never)) as APIGatewayProxyResult & { headers: Record<string, string> };

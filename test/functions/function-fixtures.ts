@@ -3,7 +3,7 @@
  * database behind the local Data API server), a Lambda context, and the events EventBridge and the CDK Provider
  * framework send.
  */
-import type { Context } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { parseDatabaseUrl } from '../../db/connection';
 import { ENV_KEYS } from '../../functions/shared/env-keys';
 import type { TestDatabase } from '../helpers/test-database';
@@ -22,6 +22,12 @@ export function functionEnv(tdb: TestDatabase, extra: Record<string, string> = {
     AWS_REGION: 'us-east-1',
     ...extra,
   };
+}
+
+/** A tick's result that must not be an idle sleep (these tests configure none). */
+export function awake<T extends object>(result: T | { asleepUntil: string }): T {
+  if ('asleepUntil' in result) throw new Error(`the tick slept until ${result.asleepUntil}`);
+  return result;
 }
 
 /** Sets the variables on process.env (handlers read it at import, like a cold start). */
@@ -78,5 +84,44 @@ export function customResourceEvent(requestType: 'Create' | 'Update' | 'Delete',
     },
     ...(requestType === 'Update' ? { OldResourceProperties: { Trigger: '2026-02-01T12:00:00.000Z' } } : {}),
     ...(physicalResourceId !== undefined ? { PhysicalResourceId: physicalResourceId } : {}),
+  };
+}
+
+/** An API Gateway HTTP API event, payload format 2.0, as the `$default` stage delivers it for `routeKey`. */
+export function httpApiEvent(
+  method: string,
+  path: string,
+  options: { routeKey?: string; headers?: Record<string, string>; body?: string; query?: string } = {},
+): APIGatewayProxyEventV2 {
+  const now = new Date('2026-03-01T12:00:00Z');
+  return {
+    version: '2.0',
+    routeKey: options.routeKey ?? `ANY /v1/{proxy+}`,
+    rawPath: path,
+    rawQueryString: options.query ?? '',
+    headers: {
+      accept: 'application/json',
+      host: 'abcdef1234.execute-api.us-east-1.amazonaws.com',
+      'user-agent': 'curl/8.5.0',
+      'x-amzn-trace-id': 'Root=1-65e1c2a0-0123456789abcdef01234567',
+      'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-port': '443',
+      'x-forwarded-proto': 'https',
+      ...options.headers,
+    },
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'abcdef1234',
+      domainName: 'abcdef1234.execute-api.us-east-1.amazonaws.com',
+      domainPrefix: 'abcdef1234',
+      http: { method, path, protocol: 'HTTP/1.1', sourceIp: '203.0.113.7', userAgent: 'curl/8.5.0' },
+      requestId: 'Tm9uZQ-EXAMPLE=',
+      routeKey: options.routeKey ?? `ANY /v1/{proxy+}`,
+      stage: '$default',
+      time: '01/Mar/2026:12:00:00 +0000',
+      timeEpoch: now.getTime(),
+    },
+    isBase64Encoded: false,
+    ...(options.body !== undefined ? { body: options.body } : {}),
   };
 }

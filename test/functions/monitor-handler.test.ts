@@ -11,7 +11,7 @@ import type * as MonitorModule from '../../functions/monitor/handler';
 import type * as ProcessorModule from '../../functions/processor/handler';
 import { insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { applyEnv, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
+import { applyEnv, awake, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
 
 const NOTIFIER = 'kuroko-test-notifier';
 const PROCESSOR = 'kuroko-test-processor';
@@ -76,7 +76,7 @@ describe('monitor handler', () => {
   it('announces an execution nobody claimed exactly once, however often it ticks, and nudges the notifier', async () => {
     const { instanceId, executionId } = await launchCommand(1, 'echo waiting');
     // Nothing is old enough yet: a tick raises nothing and nudges nobody.
-    const quiet = await monitor.handler(scheduledEvent('kuroko-test-MonitorTick'), lambdaContext(MONITOR));
+    const quiet = awake(await monitor.handler(scheduledEvent('kuroko-test-MonitorTick'), lambdaContext(MONITOR)));
     expect(quiet.totalRaised).toBe(0);
     expect(invoked()).toEqual([]);
 
@@ -85,13 +85,13 @@ describe('monitor handler', () => {
       .set({ created_at: new Date(Date.now() - 10 * MINUTE_MS) })
       .where('id', '=', executionId)
       .execute();
-    const first = await monitor.handler(scheduledEvent('kuroko-test-MonitorTick'), lambdaContext(MONITOR));
+    const first = awake(await monitor.handler(scheduledEvent('kuroko-test-MonitorTick'), lambdaContext(MONITOR)));
     expect(first.raised.not_assigned).toBe(1);
     expect(first.lostExecutions).toBe(0);
     expect(invoked()).toEqual([{ name: NOTIFIER, type: 'Event', payload: { nudge: true } }]);
 
     lambda.resetHistory();
-    const second = await monitor.handler(scheduledEvent('kuroko-test-MonitorTick', '2026-03-01T12:01:00Z'), lambdaContext(MONITOR));
+    const second = awake(await monitor.handler(scheduledEvent('kuroko-test-MonitorTick', '2026-03-01T12:01:00Z'), lambdaContext(MONITOR)));
     expect(second.totalRaised).toBe(0);
     expect(invoked()).toEqual([]);
 
@@ -129,7 +129,7 @@ describe('monitor handler', () => {
       .where('id', '=', executionId)
       .execute();
 
-    const result = await monitor.handler(scheduledEvent('kuroko-test-MonitorTick'), lambdaContext(MONITOR));
+    const result = awake(await monitor.handler(scheduledEvent('kuroko-test-MonitorTick'), lambdaContext(MONITOR)));
     expect(result.raised.worker_lost).toBe(1);
     expect(result.lostExecutions).toBe(1);
     expect(invoked().map((c) => c.name).sort()).toEqual([NOTIFIER, PROCESSOR].sort());
@@ -150,7 +150,7 @@ describe('monitor handler', () => {
     expect(await statusOf(tdb.db, instanceId)).toBe('error');
 
     lambda.resetHistory();
-    const again = await monitor.handler(scheduledEvent('kuroko-test-MonitorTick'), lambdaContext(MONITOR));
+    const again = awake(await monitor.handler(scheduledEvent('kuroko-test-MonitorTick'), lambdaContext(MONITOR)));
     expect(again.raised.worker_lost).toBe(0);
     expect(invoked()).toEqual([]);
   });

@@ -7,7 +7,7 @@ import { finishExecutionsAsAgent, insertDefinition, servicesFor, statusOf } from
 import type * as ProcessorModule from '../../functions/processor/handler';
 import type * as SchedulerModule from '../../functions/scheduler/handler';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { applyEnv, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
+import { applyEnv, awake, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
 
 const NOTIFIER = 'kuroko-test-notifier';
 const PROCESSOR = 'kuroko-test-processor';
@@ -42,7 +42,7 @@ describe('processor handler', () => {
     await insertDefinition(tdb.db, 1, 'noop:\nexecute: echo hi\nnoop:\n');
     const { instance } = await services.operations.launch({ definitionId: 1, launchedBy: 'test' });
 
-    const first = await processor.handler(scheduledEvent('kuroko-test-ProcessorTick'), lambdaContext(PROCESSOR));
+    const first = awake(await processor.handler(scheduledEvent('kuroko-test-ProcessorTick'), lambdaContext(PROCESSOR)));
     expect(first.committed).toBeGreaterThanOrEqual(2);
     expect(first.stoppedBy).toBe('idle');
     const execution = await tdb.db.selectFrom('executions').select(['shell', 'job_instance_id']).executeTakeFirstOrThrow();
@@ -50,13 +50,13 @@ describe('processor handler', () => {
     expect(invokedFunctions()).toEqual([{ name: NOTIFIER, type: 'Event' }]);
 
     expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
-    const second = await processor.handler({ nudge: true }, lambdaContext(PROCESSOR));
+    const second = awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
     expect(second.committed).toBeGreaterThanOrEqual(2);
     expect(await statusOf(tdb.db, instance.id)).toBe('success');
   });
 
   it('returns without nudging when nothing moved', async () => {
-    const result = await processor.handler({ nudge: true }, lambdaContext(PROCESSOR));
+    const result = awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
     expect(result).toMatchObject({ passes: 1, committed: 0, stoppedBy: 'idle' });
     expect(invokedFunctions()).toEqual([]);
   });
@@ -65,11 +65,11 @@ describe('processor handler', () => {
     const services = servicesFor(tdb);
     await insertDefinition(tdb.db, 2, 'noop:\nnoop:\nnoop:\nnoop:\n');
     await services.operations.launch({ definitionId: 2, launchedBy: 'test' });
-    const result = await processor.handler({ nudge: true }, lambdaContext(PROCESSOR, () => 1_000));
+    const result = awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR, () => 1_000)));
     expect(result).toMatchObject({ passes: 1, stoppedBy: 'time' });
     expect(result.committed).toBeGreaterThan(0);
     // The next invocation picks up where this one stopped.
-    const rest = await processor.handler({ nudge: true }, lambdaContext(PROCESSOR));
+    const rest = awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
     expect(rest.committed).toBeGreaterThan(0);
   });
 
@@ -82,7 +82,7 @@ describe('scheduler handler', () => {
   it('launches a due cron slot once and nudges the processor', async () => {
     await insertDefinition(tdb.db, 3, 'noop:\n', { crons: ['* * * * *'], createdAt: new Date(Date.now() - 10 * 60_000) });
     // The first pass ever looks back one minute: an every-minute cron always has a slot in it.
-    const result = await scheduler.handler(scheduledEvent('kuroko-test-SchedulerTick'), lambdaContext('kuroko-test-scheduler'));
+    const result = awake(await scheduler.handler(scheduledEvent('kuroko-test-SchedulerTick'), lambdaContext('kuroko-test-scheduler')));
     expect(result.launched).toBe(1);
     expect(invokedFunctions()).toEqual([{ name: PROCESSOR, type: 'Event' }]);
     const instances = await tdb.db.selectFrom('job_instances').select('launched_by').where('job_definition_id', '=', 3).execute();

@@ -13,7 +13,7 @@ import { ENV_KEYS, WORKER_TAGS } from '../../functions/shared/env-keys';
 import { insertDefinition, servicesFor } from '../helpers/engine-fixtures';
 import type * as ProvisionerModule from '../../functions/provisioner/handler';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { applyEnv, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
+import { applyEnv, awake, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
 
 const ec2 = mockClient(EC2Client);
 const QUEUE: WorkerQueueBinding = {
@@ -28,7 +28,7 @@ const QUEUE: WorkerQueueBinding = {
 
 let tdb: TestDatabase;
 let provisioner: typeof ProvisionerModule;
-const tick = () => provisioner.handler(scheduledEvent('kuroko-test-ProvisionerTick'), lambdaContext('kuroko-test-provisioner'));
+const tick = async () => awake(await provisioner.handler(scheduledEvent('kuroko-test-ProvisionerTick'), lambdaContext('kuroko-test-provisioner')));
 const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000);
 const describing = (instances: { id: string; launched: Date; state?: string }[]) =>
   ec2.on(DescribeInstancesCommand).resolves({

@@ -8,7 +8,7 @@ import type * as SchedulerModule from '../../functions/scheduler/handler';
 import { insertDefinition } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
-import { applyEnv, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
+import { applyEnv, awake, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
 
 const PROCESSOR = 'kuroko-test-processor';
 const SCHEDULER = 'kuroko-test-scheduler';
@@ -37,7 +37,7 @@ beforeEach(() => {
 });
 
 const invoked = () => lambda.commandCalls(InvokeCommand).map((c) => ({ name: c.args[0].input.FunctionName, type: c.args[0].input.InvocationType }));
-const tick = (time?: string) => scheduler.handler(scheduledEvent('kuroko-test-SchedulerTick', time), lambdaContext(SCHEDULER));
+const tick = async (time?: string) => awake(await scheduler.handler(scheduledEvent('kuroko-test-SchedulerTick', time), lambdaContext(SCHEDULER)));
 const instancesOf = (definitionId: number) =>
   tdb.db.selectFrom('job_instances').select(['id', 'launched_by']).where('job_definition_id', '=', definitionId).execute();
 

@@ -1,0 +1,94 @@
+/**
+ * The idle-sleep hint in an SSM parameter (a String, standard tier: no charge). The scheduler writes
+ * `{"state":"asleep","until":...}` when nothing is in flight (core/services/sleep-plan.ts); the one-minute ticks
+ * read it and leave the database alone until then; an API write or a nudge writes `{"state":"awake"}`.
+ *
+ * Fails open: a value that cannot be read or parsed counts as awake, so the worst a broken hint does is keep
+ * Aurora awake. Writes that fail are logged, never thrown: the work that asked for the wake is already committed,
+ * and a sleep ends by itself at its `until`.
+ */
+import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { errorMessage } from '../core/errors';
+
+export const SLEEP_STATE = { asleep: 'asleep', awake: 'awake' } as const;
+
+/** The parameter's value before the first sleep (the CDK app creates the parameter with it). */
+export const INITIAL_SLEEP_VALUE = JSON.stringify({ state: SLEEP_STATE.awake });
+
+export interface SleepGate {
+  /** When the current sleep ends; undefined when awake, when it already ended, or when the hint cannot be read. */
+  asleepUntil(now: Date): Promise<Date | undefined>;
+  /** Publishes a sleep until `until` (throws when the write fails: the caller then stays awake). */
+  sleep(until: Date, now: Date): Promise<void>;
+  /** Ends a current sleep; true when there was one to end. */
+  wake(reason: string, now: Date): Promise<boolean>;
+}
+
+interface SleepLog {
+  warn(message: string, data?: Record<string, unknown>): void;
+  info(message: string, data?: Record<string, unknown>): void;
+}
+
+/** Without a parameter (local mode, tests of other things): never asleep. */
+export const ALWAYS_AWAKE: SleepGate = {
+  asleepUntil: () => Promise.resolve(undefined),
+  sleep: () => Promise.resolve(),
+  wake: () => Promise.resolve(false),
+};
+
+/** Reads the sleep end out of a parameter value; undefined for awake or anything unexpected. */
+export function parseSleepValue(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const { state, until } = parsed as { state?: unknown; until?: unknown };
+  if (state !== SLEEP_STATE.asleep || typeof until !== 'string') return undefined;
+  const at = new Date(until);
+  return Number.isNaN(at.getTime()) ? undefined : at;
+}
+
+export function createSsmSleepGate(options: { client: SSMClient; parameterName: string; logger: SleepLog }): SleepGate {
+  const { client, parameterName: Name, logger } = options;
+  const put = (value: Record<string, string>) =>
+    client.send(new PutParameterCommand({ Name, Value: JSON.stringify(value), Type: 'String', Overwrite: true }));
+  const current = async (now: Date): Promise<Date | undefined> => {
+    const output = await client.send(new GetParameterCommand({ Name }));
+    const until = parseSleepValue(output.Parameter?.Value);
+    return until !== undefined && until > now ? until : undefined;
+  };
+  return {
+    async asleepUntil(now) {
+      try {
+        return await current(now);
+      } catch (error) {
+        logger.warn('could not read the sleep parameter; acting awake', { parameter: Name, error: errorMessage(error) });
+        return undefined;
+      }
+    },
+    async sleep(until, now) {
+      await put({ state: SLEEP_STATE.asleep, until: until.toISOString(), since: now.toISOString() });
+    },
+    async wake(reason, now) {
+      try {
+        // Written only over a sleep, so a busy engine does not write on every request; an unreadable value is
+        // overwritten, since the ticks may still read it as a sleep.
+        const asleep = await current(now).then(
+          (until) => until !== undefined,
+          () => true,
+        );
+        if (!asleep) return false;
+        await put({ state: SLEEP_STATE.awake, since: now.toISOString(), reason });
+        logger.info('woke the engine', { reason });
+        return true;
+      } catch (error) {
+        logger.warn('could not end the sleep; the ticks resume at its end', { parameter: Name, reason, error: errorMessage(error) });
+        return false;
+      }
+    },
+  };
+}

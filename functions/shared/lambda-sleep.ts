@@ -1,0 +1,79 @@
+/**
+ * Idle sleep in the tick functions (the decision is core/services/sleep-plan.ts, the hint aws/sleep-gate.ts).
+ *
+ * - Every tick function starts with `skipWhileAsleep`: a scheduled tick during a sleep returns at once, before
+ *   any statement reaches the database, so Aurora can pause; a nudge ends the sleep, since whoever nudged has
+ *   just committed work.
+ * - The scheduler ends each pass with `sleepIfIdle`: with nothing in flight it publishes a sleep until the next
+ *   due slot (less a lead), then reads the database again and takes the sleep back if work arrived meanwhile.
+ *   Anything that commits work before the sleep is published is seen by that re-check; anything after it wakes
+ *   the engine itself (the api after every write, the nudged functions), so no work waits for the sleep to end.
+ */
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { ALWAYS_AWAKE, createSsmSleepGate, type SleepGate } from '../../aws/sleep-gate';
+import { planSleep, sleepHolds, type SleepPlan, type SleepSettings } from '../../core/services/sleep-plan';
+import type { ScheduledDefinition } from '../../core/services/scheduler-service';
+import type { WorkInFlight } from '../../core/services/sleep-plan';
+import { TICK_KIND, type TickKind } from './lambda-events';
+
+/** What a tick returns when it slept through. */
+export interface Asleep {
+  asleepUntil: string;
+}
+
+interface GateLog {
+  info(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+}
+
+/** The gate of a function: the SSM parameter when configured, else never asleep. */
+export function sleepGateFor(parameterName: string | undefined, logger: GateLog, client?: SSMClient): SleepGate {
+  if (parameterName === undefined) return ALWAYS_AWAKE;
+  return createSsmSleepGate({ client: client ?? new SSMClient({}), parameterName, logger });
+}
+
+/** For a scheduled tick during a sleep, what to return instead of a pass; a nudge wakes the engine. */
+export async function skipWhileAsleep(gate: SleepGate, trigger: TickKind, now = new Date()): Promise<Asleep | undefined> {
+  if (trigger === TICK_KIND.nudge) {
+    await gate.wake('nudged', now);
+    return undefined;
+  }
+  const until = await gate.asleepUntil(now);
+  return until === undefined ? undefined : { asleepUntil: until.toISOString() };
+}
+
+/** What the sleep decision reads. */
+export interface SleepSource {
+  workInFlight(now: Date): Promise<WorkInFlight>;
+  listScheduledDefinitions(): Promise<ScheduledDefinition[]>;
+  errorsSince(): Promise<Date[]>;
+}
+
+export type SleepOutcome = { asleepUntil: string } | { awake: string[] };
+
+/** Publishes a sleep when nothing is in flight; takes it back when the re-check after publishing finds work. */
+export async function sleepIfIdle(options: {
+  gate: SleepGate;
+  source: SleepSource;
+  now: () => Date;
+  remindAfterMs: number;
+  settings: SleepSettings;
+}): Promise<SleepOutcome> {
+  const { gate, source, now } = options;
+  const plan = async (): Promise<SleepPlan> => {
+    const at = now();
+    const [work, schedules, errorsSince] = await Promise.all([
+      source.workInFlight(at),
+      source.listScheduledDefinitions(),
+      source.errorsSince(),
+    ]);
+    return planSleep({ now: at, work, schedules, errorsSince, remindAfterMs: options.remindAfterMs, settings: options.settings });
+  };
+  const first = await plan();
+  if (!first.sleep) return { awake: first.reasons };
+  await gate.sleep(first.until, now());
+  const recheck = await plan();
+  if (sleepHolds(first.until, recheck)) return { asleepUntil: first.until.toISOString() };
+  await gate.wake('work arrived while going to sleep', now());
+  return { awake: recheck.sleep ? ['an earlier slot was added'] : recheck.reasons };
+}
