@@ -2,58 +2,71 @@
  * Script rendering for the console: numbered lines with `wait:` and `sub_process:` ids linked to their
  * definitions, and a line diff between two script revisions.
  */
+import { listNodes, parseScript } from '../../core/dsl/script-parser';
+import { parseSubProcessOption, parseWaitOption } from '../../core/dsl/task-options';
 import { html, type Html } from './html-template';
 
-const LINKED_TASK = /^(\s*)(wait|sub_process|subprocess)(:\s*)(.*)$/;
-const WAIT_ITEM = /(\d+)(\s*\/\s*(?:hourly|daily|weekly|monthly))/g;
-
-/** One script line with the definition ids of `wait:` and `sub_process:` as links (named when known). */
-function renderLine(line: string, nameOf: (id: number) => string | undefined): Html {
-  const match = LINKED_TASK.exec(line);
-  if (!match) return html`${line}`;
-  const [, indent = '', task = '', colon = '', option = ''] = match;
-  const link = (id: string) => {
-    const name = nameOf(Number(id));
-    return html`<a href="/definitions/${id}" title="${name ?? 'unknown definition'}">${id}</a>${name ? html`<span class="note"> (${name})</span>` : ''}`;
-  };
-  if (task === 'wait') {
-    const parts: (Html | string)[] = [];
-    let last = 0;
-    for (const item of option.matchAll(WAIT_ITEM)) {
-      parts.push(option.slice(last, item.index));
-      parts.push(html`${link(item[1] ?? '')}${item[2] ?? ''}`);
-      last = (item.index ?? 0) + item[0].length;
-    }
-    parts.push(option.slice(last));
-    return html`${indent}<span class="task">${task}</span>${colon}${parts}`;
-  }
-  const id = /^\s*(\d+)(.*)$/.exec(option);
-  if (!id) return html`${indent}<span class="task">${task}</span>${colon}${option}`;
-  return html`${indent}<span class="task">${task}</span>${colon}${link(id[1] ?? '')}${id[2] ?? ''}`;
+/** A `wait:` or `sub_process:` line: where its task type starts, and where each definition id is written. */
+interface LinkedTask {
+  type: string;
+  /** 0-based column of the type. */
+  column: number;
+  ids: { column: number; digits: string }[];
 }
 
-/** The script as a numbered code block; `problems` marks lines with errors. */
+const LINKED_TYPES: ReadonlySet<string> = new Set(['wait', 'sub_process', 'subprocess']);
+const BYTE_ORDER_MARK = '\uFEFF';
+
+/** Offsets in a `wait:` or `sub_process:` option where a definition id starts; none when the option does not read. */
+function idOffsets(type: string, option: string): number[] {
+  if (type !== 'wait') return parseSubProcessOption(option).ok ? [0] : [];
+  const wait = parseWaitOption(option);
+  return wait.ok ? wait.value.jobs.map((job) => job.offset) : [];
+}
+
+/** The script's `wait:` and `sub_process:` lines by line number, as the DSL parser reads them; none when it does not parse. */
+function linkedTasks(script: string): Map<number, LinkedTask> {
+  const tasks = new Map<number, LinkedTask>();
+  const parsed = parseScript(script);
+  if (!parsed.ok) return tasks;
+  for (const node of listNodes(parsed.root)) {
+    if (!LINKED_TYPES.has(node.type)) continue;
+    // To 0-based columns in the line; on the first line the parser did not count a byte order mark the text holds.
+    const shift = node.line === 1 && script.startsWith(BYTE_ORDER_MARK) ? 0 : -1;
+    const optionColumn = (node.optionColumn ?? 0) + shift;
+    const option = node.option ?? '';
+    const ids = idOffsets(node.type, option).map((offset) => ({ column: optionColumn + offset, digits: /^\d+/.exec(option.slice(offset))?.[0] ?? '' }));
+    tasks.set(node.line, { type: node.type, column: node.column + shift, ids });
+  }
+  return tasks;
+}
+
+/** One script line with the definition ids of its `wait:` or `sub_process:` as links (named when known). */
+function renderLine(line: string, task: LinkedTask | undefined, nameOf: (id: number) => string | undefined): Html {
+  if (!task) return html`${line}`;
+  const parts: (Html | string)[] = [line.slice(0, task.column), html`<span class="task">${task.type}</span>`];
+  let at = task.column + task.type.length;
+  for (const { column, digits } of task.ids) {
+    const name = nameOf(Number(digits));
+    parts.push(line.slice(at, column), html`<a href="/definitions/${digits}" title="${name ?? 'unknown definition'}">${digits}</a>${name ? html`<span class="note"> (${name})</span>` : ''}`);
+    at = column + digits.length;
+  }
+  parts.push(line.slice(at));
+  return html`${parts}`;
+}
+
+/** The script as a numbered code block; a script that does not parse is shown as plain text. */
 export function renderScript(script: string, nameOf: (id: number) => string | undefined): Html {
+  const tasks = linkedTasks(script);
   const lines = script.replace(/\n$/, '').split('\n');
   return html`<pre class="script" aria-label="script"><code>${lines.map(
-    (line, i) => html`<span class="line"><span class="ln" aria-hidden="true">${i + 1}</span>${renderLine(line, nameOf)}</span>\n`,
+    (line, i) => html`<span class="line"><span class="ln" aria-hidden="true">${i + 1}</span>${renderLine(line, tasks.get(i + 1), nameOf)}</span>\n`,
   )}</code></pre>`;
 }
 
 /** The definition ids a script refers to through `wait:` and `sub_process:`. */
 export function referencedIds(script: string): number[] {
-  const ids = new Set<number>();
-  for (const line of script.split('\n')) {
-    const match = LINKED_TASK.exec(line);
-    if (!match) continue;
-    const option = match[4] ?? '';
-    if (match[2] === 'wait') for (const item of option.matchAll(WAIT_ITEM)) ids.add(Number(item[1]));
-    else {
-      const id = /^\s*(\d+)/.exec(option)?.[1];
-      if (id) ids.add(Number(id));
-    }
-  }
-  return [...ids].filter((id) => Number.isSafeInteger(id));
+  return [...new Set([...linkedTasks(script).values()].flatMap((task) => task.ids.map((id) => Number(id.digits))))];
 }
 
 export const DIFF_OP = { same: 'same', added: 'added', removed: 'removed' } as const;

@@ -118,6 +118,34 @@ describe('rendering', () => {
     expect(out).not.toContain('/definitions/78');
   });
 
+  it('links what the DSL parser reads as definition ids, nested or not, and nothing in comments', () => {
+    const script = 'fork:\n  sequence:\n    wait: 1/daily,2 / weekly   timeout=2h # upstream 3/daily\n    subprocess: 007 # the copy\n  execute: echo <b>\n';
+    expect(referencedIds(script)).toEqual([1, 2, 7]);
+    const line = (n: number, text: string) => `<span class="line"><span class="ln" aria-hidden="true">${n}</span>${text}</span>\n`;
+    expect(renderScript(script, (id) => (id === 2 ? 'two & co' : undefined)).value).toBe(
+      `<pre class="script" aria-label="script"><code>${[
+        line(1, 'fork:'),
+        line(2, '  sequence:'),
+        line(
+          3,
+          '    <span class="task">wait</span>: <a href="/definitions/1" title="unknown definition">1</a>/daily,<a href="/definitions/2" title="two &amp; co">2</a><span class="note"> (two &amp; co)</span> / weekly   timeout=2h # upstream 3/daily',
+        ),
+        line(4, '    <span class="task">subprocess</span>: <a href="/definitions/007" title="unknown definition">007</a> # the copy'),
+        line(5, '  execute: echo &lt;b&gt;'),
+      ].join('')}</code></pre>`,
+    );
+    const withMark = renderScript('\uFEFFsub_process: 9\n', () => undefined).value;
+    expect(withMark).toContain('\uFEFF<span class="task">sub_process</span>: <a href="/definitions/9" title="unknown definition">9</a></span>');
+  });
+
+  it('shows a script the parser refuses as plain text', () => {
+    const script = 'wait: 12/daily\n    sub_process: 34\n  execute: misaligned\n';
+    expect(referencedIds(script)).toEqual([]);
+    const out = renderScript(script, () => 'named').value;
+    expect(out).not.toContain('<a ');
+    expect(out).toContain('<span class="ln" aria-hidden="true">1</span>wait: 12/daily</span>');
+  });
+
   it('diffs script revisions line by line', () => {
     expect(diffLines('a\nb\nc\n', 'a\nc\nd\n')).toEqual([
       { op: 'same', text: 'a' },
