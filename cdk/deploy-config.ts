@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors';
+import { SLEEP_MAX_MINUTES } from '../functions/shared/env-keys';
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 export const LOG_RETENTION_DAYS = [
@@ -131,6 +132,16 @@ const consoleSchema = z
     }
   });
 
+/**
+ * Idle sleep: with nothing in flight the one-minute ticks leave the database alone until the next due cron slot,
+ * so Aurora pauses (functions/shared/lambda-sleep.ts). `maxMinutes` bounds a sleep when nothing is due: the ticks
+ * then run once that often, which retries failed notifications and keeps Aurora awake about autoPauseMinutes.
+ */
+const idleSleepSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  maxMinutes: z.int().min(SLEEP_MAX_MINUTES.min).max(SLEEP_MAX_MINUTES.max).default(SLEEP_MAX_MINUTES.default),
+});
+
 /** Notification channels beyond the alert topic (definition webhooks are always signed with a generated key). */
 const notificationsSchema = z.strictObject({
   /** A secret holding the Slack incoming-webhook URL (https://hooks.slack.com/...); without it there is no Slack. */
@@ -160,6 +171,7 @@ export const deployConfigSchema = z
     databaseName: z.string().regex(/^[a-z_][a-z0-9_]{0,63}$/, 'is not a database name').default('kuroko'),
     console: consoleSchema.prefault({}),
     notifications: notificationsSchema.prefault({}),
+    idleSleep: idleSleepSchema.prefault({}),
   });
 
 export type DeployConfig = z.output<typeof deployConfigSchema>;

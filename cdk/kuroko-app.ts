@@ -47,6 +47,7 @@ export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOpt
     executionLogGroup: engine.executionLogGroup,
     processor: engine.functions.processor,
     alertTopic: engine.alertTopic,
+    ...(engine.sleepParameter ? { sleepParameter: engine.sleepParameter } : {}),
   });
 
   Tags.of(app).add('project', 'kuroko-serverless');

@@ -1,6 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { ENV_KEYS, OUTBOX_METRIC } from '../functions/shared/env-keys';
+import { INITIAL_SLEEP_VALUE } from '../aws/sleep-gate';
 import { API_ROUTES, TICKING_FUNCTIONS } from '../cdk/stacks/engine-stack';
 import { iamStatements } from './helpers/iam-statements';
 import { TEST_CONSOLE, TEST_EMAIL, TEST_TRIGGER, logicalId, synthKuroko } from './helpers/synth-app';
@@ -224,6 +225,36 @@ describe('EngineStack: alerts', () => {
     const slackReads = iamStatements(byName.templates.engine).filter((s) => s.roles.includes(role) && JSON.stringify(s.resources).includes('slack-webhook'));
     expect(slackReads).toHaveLength(1);
     expect(JSON.stringify(slackReads[0]!.resources)).toContain('secret:kuroko/dev/slack-webhook-??????');
+  });
+});
+
+describe('EngineStack: idle sleep', () => {
+  const [parameterId] = Object.keys(engine.findResources('AWS::SSM::Parameter'));
+
+  it('creates the sleep parameter awake, and lets each ticking function and the api read and write it alone', () => {
+    engine.hasResourceProperties('AWS::SSM::Parameter', { Name: '/kuroko/dev/sleep', Type: 'String', Tier: 'Standard', Value: INITIAL_SLEEP_VALUE });
+    const sleepers = ['api', 'monitor', 'notifier', 'processor', 'scheduler'];
+    for (const [name, id] of Object.entries(fnIds)) {
+      const env = lambdaProps(id).Environment.Variables;
+      expect(env[ENV_KEYS.sleepParameter] === undefined ? undefined : name).toBe(sleepers.includes(name) ? name : undefined);
+    }
+    expect(lambdaProps(fnIds['scheduler']).Environment.Variables[ENV_KEYS.sleepMaxMinutes]).toBe('60');
+    const grants = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`"${parameterId}"`));
+    const roles = grants.flatMap((s) => s.roles);
+    expect(new Set(roles)).toEqual(new Set(sleepers.map((n) => logicalId(stack, stack.functions[n as 'api'].executionRole))));
+    expect(new Set(grants.flatMap((s) => s.actions))).toEqual(new Set(['ssm:DescribeParameters', 'ssm:GetParameters', 'ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:PutParameter']));
+  });
+
+  it('passes the longest sleep through, and creates no parameter when idle sleep is off', () => {
+    const longer = synthKuroko({ idleSleep: { maxMinutes: 180 } });
+    const schedulerId = logicalId(longer.engine, longer.engine.functions.scheduler);
+    const env = (longer.templates.engine.findResources('AWS::Lambda::Function')[schedulerId] as { Properties: LambdaResource['Properties'] }).Properties.Environment.Variables;
+    expect(env[ENV_KEYS.sleepMaxMinutes]).toBe('180');
+    const off = synthKuroko({ idleSleep: { enabled: false } });
+    off.templates.engine.resourceCountIs('AWS::SSM::Parameter', 0);
+    const offEnv = off.templates.engine.findResources('AWS::Lambda::Function');
+    expect(JSON.stringify(offEnv)).not.toContain(ENV_KEYS.sleepParameter);
+    expect(JSON.stringify(off.templates.workers.findResources('AWS::Lambda::Function'))).not.toContain(ENV_KEYS.sleepParameter);
   });
 });
 

@@ -198,6 +198,15 @@ describe('WorkersStack: provisioner', () => {
     });
   });
 
+  it('skips its ticks while the engine sleeps: it reads and writes the sleep parameter of the engine stack', () => {
+    const env = (resources[provisionerId]?.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
+    expect(JSON.stringify(env[ENV_KEYS.sleepParameter])).toContain('SleepParameter');
+    const ssmActions = statements.flatMap((s) => s.actions).filter((a) => a.startsWith('ssm:'));
+    expect(ssmActions).toEqual(expect.arrayContaining(['ssm:GetParameter', 'ssm:PutParameter']));
+    const ssmResources = statements.filter((s) => s.actions.includes('ssm:PutParameter')).flatMap((s) => s.resources);
+    expect(JSON.stringify(ssmResources)).toContain('SleepParameter');
+  });
+
   it('knows each queue, its launch template and subnets', () => {
     const env = (resources[provisionerId]?.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
     const json = joinedText(env[ENV_KEYS.workerQueues]);

@@ -26,10 +26,12 @@ import {
   aws_secretsmanager as secretsmanager,
   aws_sns as sns,
   aws_sns_subscriptions as subscriptions,
+  aws_ssm as ssm,
   custom_resources as cr,
 } from 'aws-cdk-lib';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { Construct } from 'constructs';
+import { INITIAL_SLEEP_VALUE } from '../../aws/sleep-gate';
 import { ENV_KEYS, LAMBDA_NAMES, OUTBOX_METRIC, type LambdaName } from '../../functions/shared/env-keys';
 import type { DatabaseBinding } from '../constructs/database-binding';
 import { EngineFunction } from '../constructs/engine-function';
@@ -88,6 +90,8 @@ export class EngineStack extends Stack {
   readonly apiUrl: string;
   /** The console's cookie-signing key; only when the deploy config enables OIDC sign-in. */
   readonly consoleSigningKey: secretsmanager.Secret | undefined;
+  /** The idle-sleep hint; only when the deploy config leaves idle sleep on. */
+  readonly sleepParameter: ssm.StringParameter | undefined;
 
   constructor(scope: Construct, id: string, props: EngineStackProps) {
     super(scope, id, props);
@@ -187,6 +191,19 @@ export class EngineStack extends Stack {
     );
 
     this.functions = { processor, scheduler, monitor, notifier, api, migrator };
+
+    this.sleepParameter = config.idleSleep.enabled
+      ? new ssm.StringParameter(this, 'SleepParameter', {
+          parameterName: `/kuroko/${stage}/sleep`,
+          description: `Kuroko ${stage}: until when the idle engine's ticks leave the database alone (written by the functions)`,
+          stringValue: INITIAL_SLEEP_VALUE,
+          tier: ssm.ParameterTier.STANDARD,
+        })
+      : undefined;
+    if (this.sleepParameter) {
+      for (const fn of [processor, scheduler, monitor, notifier, api]) fn.bindSleep(this.sleepParameter);
+      scheduler.addEnvironment(ENV_KEYS.sleepMaxMinutes, String(config.idleSleep.maxMinutes));
+    }
 
     for (const name of TICKING_FUNCTIONS) {
       const fn = this.functions[name];

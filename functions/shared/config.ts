@@ -16,7 +16,7 @@ import {
   type DatabaseConfig,
   type Environment,
 } from './config-schemas';
-import { ENV_KEYS, LOG_LEVELS } from './env-keys';
+import { ENV_KEYS, LOG_LEVELS, SLEEP_MAX_MINUTES } from './env-keys';
 
 /** What every function shares. */
 export interface BaseConfig {
@@ -135,9 +135,6 @@ const toBase = (env: BaseEnv): BaseConfig => ({
 const processorSchema = z
   .object({ ...baseShape, [ENV_KEYS.notifierFunction]: optionalName })
   .transform((env): ProcessorConfig => ({ ...toBase(env), notifierFunctionName: env[ENV_KEYS.notifierFunction] }));
-
-/** Sleeps shorter than ten minutes save little (Aurora pauses after five idle minutes); longer than a day, none. */
-export const SLEEP_MAX_MINUTES = { default: 60, min: 10, max: 1_440 } as const;
 
 const schedulerSchema = z
   .object({

@@ -77,6 +77,12 @@ export const OUTBOX_METRIC = {
   name: 'OutboxBacklog',
 } as const;
 
+/**
+ * Bounds of the longest idle sleep (deploy config `idleSleep.maxMinutes`, KUROKO_SLEEP_MAX_MINUTES): shorter than
+ * ten minutes saves little, since Aurora pauses only after five idle minutes; longer than a day, nothing more.
+ */
+export const SLEEP_MAX_MINUTES = { default: 60, min: 10, max: 1_440 } as const;
+
 /** Powertools log levels accepted by `POWERTOOLS_LOG_LEVEL`. */
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
