@@ -132,13 +132,15 @@ describe('agent on MariaDB', () => {
     const done = await finished(id!);
     expect(done.termSignal).toBe('SIGTERM');
     expect(done.exitStatus).toBeNull();
-    expect(isPidAlive(grandchild)).toBe(false);
-    expect(isProcessGroupAlive(row.pid!)).toBe(false);
+    // The finish is recorded once the leader exited and the pipes closed; the kill's result only once it saw the
+    // group empty, which can come later. The group is checked after that, not after the finish.
     const signal = await waitFor(
       () => tdb.db.selectFrom('process_signals').selectAll().where('execution_id', '=', id!).where('delivered_at', 'is not', null).executeTakeFirst(),
       WAIT,
     );
     expect(signal.result).toBe(`SIGTERM sent to process group ${row.pid}; the group ended`);
+    expect(isPidAlive(grandchild)).toBe(false);
+    expect(isProcessGroupAlive(row.pid!)).toBe(false);
   });
 
   it('escalates to SIGKILL after the grace period when the group ignores SIGTERM', async () => {
@@ -152,23 +154,27 @@ describe('agent on MariaDB', () => {
       .execute();
     const done = await finished(id!);
     expect(done.termSignal).toBe('SIGKILL');
-    expect(isProcessGroupAlive(row.pid!)).toBe(false);
+    // As above: the group is known empty once the kill's result is written, not once the finish is.
     const signal = await waitFor(
       () => tdb.db.selectFrom('process_signals').select('result').where('execution_id', '=', id!).where('delivered_at', 'is not', null).executeTakeFirst(),
       WAIT,
     );
     expect(signal.result).toBe(`SIGTERM, then SIGKILL after 300 ms, sent to process group ${row.pid}; the group ended`);
+    expect(isProcessGroupAlive(row.pid!)).toBe(false);
   });
 
   it('kills its command and writes nothing more once someone else finished the execution (lease lost)', async () => {
     const [id] = await queue('lost', 'sleep 300');
-    await startAgent('lost');
+    const t = await startAgent('lost');
     const row = await started(id!);
     strayGroups.push(row.pid!);
     // What the monitor does to a worker it judged lost (D10).
     const lostAt = new Date('2026-03-01T00:00:00.000Z');
     await tdb.db.updateTable('executions').set({ finished_at: lostAt, lost_reason: 'worker lost' }).where('id', '=', id!).execute();
     await waitFor(() => !isProcessGroupAlive(row.pid!), { ...WAIT, description: 'the group to be killed' });
+    // The end of the killed command is handled after the group is gone: stop() returns once the job has left the
+    // agent, so whatever it would have written is written by then.
+    await t.agent.stop();
     const after = await executionRow(tdb.db, id!);
     expect([after.finishedAt, after.lostReason, after.exitStatus, after.termSignal]).toEqual([lostAt, 'worker lost', null, null]);
   });
@@ -228,7 +234,8 @@ describe('agent on MariaDB', () => {
     await t.agent.stop();
     const done = await executionRow(tdb.db, id!);
     expect([done.exitStatus, done.termSignal]).toEqual([null, 'SIGTERM']);
-    expect(isProcessGroupAlive(row.pid!)).toBe(false);
+    // stop() waits for the leader's end and the closed pipes, not for the kill to see the group empty.
+    await waitFor(() => !isProcessGroupAlive(row.pid!), { ...WAIT, description: 'the killed group to be gone' });
   });
 
   it('stops by itself after the idle timeout', async () => {
@@ -301,12 +308,12 @@ describe('agent on MariaDB', () => {
     }, { ...WAIT, description: 'the killed command to be archived' }).then((history) => {
       expect(history.term_signal).toBe('SIGTERM');
     });
-    expect(isProcessGroupAlive(pgid)).toBe(false);
     // The agent writes the kill's result once the group is gone, which can be after the exit was archived.
     const signal = await waitFor(
       () => tdb.db.selectFrom('process_signals').select('result').where('execution_id', '=', Number(execution.id)).where('delivered_at', 'is not', null).executeTakeFirst(),
       WAIT,
     );
     expect(signal.result).toContain(`SIGTERM sent to process group ${pgid}`);
+    expect(isProcessGroupAlive(pgid)).toBe(false);
   });
 });
