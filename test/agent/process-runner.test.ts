@@ -220,11 +220,19 @@ describe('startCommand: process group and hooks', () => {
   });
 
   it('delivers output written after done to onOutput', async () => {
-    const r = run('(sleep 1; echo late) & echo early', { outputDrainMs: 100 });
-    const result = await r.running.done;
-    expect(result.outputDrained).toBe(false);
-    expect(r.output()).toBe('early\n');
-    await waitFor('the late output', () => r.output() === 'early\nlate\n');
+    // The grandchild writes only once the test says so: a fixed delay could run out before done on a busy machine.
+    const dir = mkdtempSync(join(tmpdir(), 'kuroko-late-'));
+    try {
+      const gate = join(dir, 'gate');
+      const r = run(`(while [ ! -f '${gate}' ]; do sleep 0.02; done; echo late) & echo early`, { outputDrainMs: 100 });
+      const result = await r.running.done;
+      expect(result.outputDrained).toBe(false);
+      expect(r.output()).toBe('early\n');
+      writeFileSync(gate, '');
+      await waitFor('the late output', () => r.output() === 'early\nlate\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('catches a throwing hook and reports it', async () => {
@@ -337,8 +345,9 @@ describe('liveness checks', () => {
 
   it('counts a zombie as dead although signal 0 still reaches it', async () => {
     // `exec sleep` replaces the shell with a parent that never reaps its child, which stays a zombie;
-    // orphans whose new parent (PID 1 in a container) does not reap look the same.
-    const r = run('sleep 0 & echo $!; exec sleep 300');
+    // orphans whose new parent (PID 1 in a container) does not reap look the same. The child ends only once its
+    // parent is `sleep`: one that ended before the exec would be reaped by the shell, and no zombie would appear.
+    const r = run(`sh -c 'while [ "$(cat /proc/$PPID/comm)" != sleep ]; do sleep 0.01; done' & echo $!; exec sleep 300`);
     const zombie = await echoedPid(r);
     await waitFor('the zombie', () => readState(zombie) === 'Z');
     expect(() => process.kill(zombie, 0)).not.toThrow();
