@@ -38,7 +38,8 @@ function runBundle(args: string[], env: Record<string, string>): BundleRun {
   let stderr = '';
   const child = spawn(process.execPath, [bundle, ...args], { env: { ...AGENT_ENV, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': stderr is read after the end, and its last chunk can arrive after the exit is reported.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return { exited, ended: () => child.exitCode !== null || child.signalCode !== null, stop: () => child.kill('SIGTERM'), stderr: () => stderr };
 }
 

@@ -44,14 +44,20 @@ export async function startLocalMode(options: StartLocalModeOptions = {}): Promi
   let err = '';
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
-  const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
+  // 'close', not 'exit': stdout is read after a stop ("stopped"), and its last chunk can arrive after the exit is
+  // reported; with npm start, npm itself may also exit before the node process it runs has closed its output.
+  const exited = new Promise<number | null>((resolveExit) => child.once('close', (code) => resolveExit(code)));
   // The banner's last line: the URL and the credentials above it are complete once it is there.
   await waitFor(() => /Ctrl-C stops it cleanly/.test(out) || child.exitCode !== null, {
     timeoutMs: STARTUP_TIMEOUT_MS,
     description: `kuroko dev to start (stderr: ${err.slice(-500)})`,
   });
   const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
-  if (!url) throw new Error(`kuroko dev exited early: ${err}`);
+  if (!url) {
+    // All of stderr, which can still be on its way when the exit is seen.
+    await exited;
+    throw new Error(`kuroko dev exited early: ${err}`);
+  }
   const credentials = /curl -u (\S+):(\S+) /.exec(out);
   const client = options.env?.KUROKO_API_CLIENTS?.split(',')[0]?.split(':');
   const [name, secret] = credentials ? [credentials[1], credentials[2]] : [client?.[0], client?.[1]];
