@@ -15,8 +15,10 @@ import { isAlive, launchBrowser, screenshot, type TestBrowser } from './browser-
 
 const RUN_TIMEOUT_MS = 30_000;
 const UI_TIMEOUT_MS = 15_000;
+/** A test runs several waits of up to RUN_TIMEOUT_MS each in a row: the global 30 s would cut a slow CI run short. */
+const TEST_TIMEOUT_MS = 120_000;
 
-describe('console in a browser', () => {
+describe('console in a browser', { timeout: TEST_TIMEOUT_MS }, () => {
   let dev: LocalModeProcess;
   let browser: TestBrowser;
   let page: Page;
@@ -74,8 +76,11 @@ describe('console in a browser', () => {
     await screenshot(page, '02-definition-form-error');
 
     const okFile = join(workDir, 'ok');
+    // The first command prints two lines, then waits for the test's go-ahead before the last two: the test sees it
+    // running for as long as it needs to, however slow the machine.
+    const goFile = join(workDir, 'go');
     const script = [
-      'execute: for i in 1 2 3 4; do echo "tick $i"; sleep 1; done',
+      `execute: for i in 1 2 3 4; do echo "tick $i"; if [ $i = 2 ]; then until [ -f ${goFile} ]; do sleep 0.1; done; fi; done`,
       `execute: test -f ${okFile} || { echo "the ok file is missing"; exit 3; }`,
       '',
     ].join('\n');
@@ -104,10 +109,11 @@ describe('console in a browser', () => {
     const instanceUrl = page.url();
     await page.evaluate(() => ((window as unknown as { loadedOnce: boolean }).loadedOnce = true));
 
-    // The first command prints a line a second; its output shows up before it ends, without a reload.
+    // The first command's output shows up while it runs (it waits for the go-ahead), without a reload.
     await page.locator('pre.output', { hasText: 'tick 2' }).waitFor({ timeout: RUN_TIMEOUT_MS });
     await expect(page.locator('#instance-summary .badge').first().textContent()).resolves.toBe('working');
     await screenshot(page, '04-instance-running');
+    writeFileSync(join(workDir, 'go'), '');
     await page.locator('#log-lines li', { hasText: 'the ok file is missing' }).waitFor({ timeout: RUN_TIMEOUT_MS });
     await expect(page.locator('#log-lines').textContent()).resolves.toContain('tick 4');
     await expect(page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).resolves.toBe(true);
