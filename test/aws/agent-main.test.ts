@@ -84,7 +84,7 @@ describe('agent entry on EC2', () => {
       description: 'the worker row',
     });
     await waitFor(async () => (await tdb.db.selectFrom('executions').select('finished_at').executeTakeFirst())?.finished_at, {
-      timeoutMs: 10_000,
+      timeoutMs: 20_000,
       description: 'the command to finish',
     });
     for (let i = 0; i < 3; i++) await services.processorPass();

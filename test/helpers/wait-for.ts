@@ -10,7 +10,11 @@ export interface WaitForOptions {
   description?: string;
 }
 
-const DEFAULT_TIMEOUT_MS = 5_000;
+/**
+ * Generous on purpose: a deadline only costs time when the condition never comes, and CI runs two test files at
+ * once on two cores, where a few Data API round trips or a process start can take seconds.
+ */
+const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_INTERVAL_MS = 20;
 
 /**
