@@ -4,8 +4,10 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -182,8 +184,9 @@ describe('monitor and notifications with real processes', () => {
     const databaseUrl = mysql.url;
     const server = await startServer(databaseUrl);
     processes.push({ stop: server.stop, cleanup: () => void mysql.drop() });
-    const agent = spawnAgent(databaseUrl);
-    processes.push({ stop: async (signal) => agent.kill(signal ?? 'SIGKILL') });
+    const logDir = mkdtempSync(join(tmpdir(), 'kuroko-e2e-agent-logs-'));
+    const agent = spawnAgent(databaseUrl, logDir);
+    processes.push({ stop: async (signal) => agent.kill(signal ?? 'SIGKILL'), cleanup: () => rmSync(logDir, { recursive: true, force: true }) });
     const { definitionId, instanceId } = await defineAndLaunch(server, 'execute: sleep 300\n');
     const pid = await runningPid(server, definitionId, instanceId);
     groups.push(pid);
@@ -228,10 +231,11 @@ async function startServer(databaseUrl: string): Promise<Pick<LocalModeProcess, 
   };
 }
 
-function spawnAgent(databaseUrl: string): ChildProcess {
+/** `kuroko agent` as another host's; its command logs go to `logDir` (this run's own, not a folder runs share). */
+function spawnAgent(databaseUrl: string, logDir: string): ChildProcess {
   const child = spawn(process.execPath, [join(ROOT, 'bin/kuroko.js'), 'agent', '--database-url', databaseUrl, '--hostname', 'other-host', '--heartbeat-interval', '1'], {
     cwd: ROOT,
-    env: { ...process.env, KUROKO_LOG_DIR: join(ROOT, '.kuroko', 'e2e-agent-logs') },
+    env: { ...process.env, KUROKO_LOG_DIR: logDir },
     stdio: 'ignore',
   });
   return child;
