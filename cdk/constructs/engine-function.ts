@@ -2,7 +2,7 @@
  * A Lambda function of the engine with the project's defaults, plus `bind*` helpers that set an environment
  * variable and the matching IAM grant together (Powertools' `bindTable` pattern), so the two cannot drift.
  */
-import { Duration, RemovalPolicy, aws_iam as iam, aws_lambda as lambda, aws_logs as logs, aws_ssm as ssm } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, aws_iam as iam, aws_lambda as lambda, aws_logs as logs, type aws_ssm as ssm } from 'aws-cdk-lib';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import { ENV_KEYS, type LambdaName } from '../../functions/shared/env-keys';
