@@ -1,11 +1,12 @@
 /**
  * The idle-sleep hint in an SSM parameter (a String, standard tier: no charge). The scheduler writes
  * `{"state":"asleep","until":...}` when nothing is in flight (core/services/sleep-plan.ts); the one-minute ticks
- * read it and leave the database alone until then; an API write or a nudge writes `{"state":"awake"}`.
+ * read it and leave the database alone until then; an API write writes `{"state":"awake"}`.
  *
  * Fails open: a value that cannot be read or parsed counts as awake, so the worst a broken hint does is keep
- * Aurora awake. Writes that fail are logged, never thrown: the work that asked for the wake is already committed,
- * and a sleep ends by itself at its `until`.
+ * Aurora awake. A wake whose read or write fails is logged, never thrown: the work that asked for it is already
+ * committed, and a sleep ends by itself at its `until`. A failed read writes nothing, so SSM throttling under a
+ * burst of API writes (when the engine is awake anyway) does not turn into a burst of writes.
  */
 import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { errorMessage } from '../core/errors';
@@ -75,13 +76,8 @@ export function createSsmSleepGate(options: { client: SSMClient; parameterName: 
     },
     async wake(reason, now) {
       try {
-        // Written only over a sleep, so a busy engine does not write on every request; an unreadable value is
-        // overwritten, since the ticks may still read it as a sleep.
-        const asleep = await current(now).then(
-          (until) => until !== undefined,
-          () => true,
-        );
-        if (!asleep) return false;
+        // Written only over a sleep, so a busy engine does not write on every request.
+        if ((await current(now)) === undefined) return false;
         await put({ state: SLEEP_STATE.awake, since: now.toISOString(), reason });
         logger.info('woke the engine', { reason });
         return true;

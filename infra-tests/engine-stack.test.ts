@@ -231,7 +231,7 @@ describe('EngineStack: alerts', () => {
 describe('EngineStack: idle sleep', () => {
   const [parameterId] = Object.keys(engine.findResources('AWS::SSM::Parameter'));
 
-  it('creates the sleep parameter awake, and lets each ticking function and the api read and write it alone', () => {
+  it('creates the sleep parameter awake; the ticking functions read it, the scheduler and the api also write it', () => {
     engine.hasResourceProperties('AWS::SSM::Parameter', { Name: '/kuroko/dev/sleep', Type: 'String', Tier: 'Standard', Value: INITIAL_SLEEP_VALUE });
     const sleepers = ['api', 'monitor', 'notifier', 'processor', 'scheduler'];
     for (const [name, id] of Object.entries(fnIds)) {
@@ -240,9 +240,12 @@ describe('EngineStack: idle sleep', () => {
     }
     expect(lambdaProps(fnIds['scheduler']).Environment.Variables[ENV_KEYS.sleepMaxMinutes]).toBe('60');
     const grants = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`"${parameterId}"`));
-    const roles = grants.flatMap((s) => s.roles);
-    expect(new Set(roles)).toEqual(new Set(sleepers.map((n) => logicalId(stack, stack.functions[n as 'api'].executionRole))));
-    expect(new Set(grants.flatMap((s) => s.actions))).toEqual(new Set(['ssm:DescribeParameters', 'ssm:GetParameters', 'ssm:GetParameter', 'ssm:GetParameterHistory', 'ssm:PutParameter']));
+    const roleOf = (n: string) => logicalId(stack, stack.functions[n as 'api'].executionRole);
+    const actionsOf = (n: string) => new Set(grants.filter((s) => s.roles.includes(roleOf(n))).flatMap((s) => s.actions));
+    const read = ['ssm:DescribeParameters', 'ssm:GetParameters', 'ssm:GetParameter', 'ssm:GetParameterHistory'];
+    expect(new Set(grants.flatMap((s) => s.roles))).toEqual(new Set(sleepers.map(roleOf)));
+    for (const name of ['monitor', 'notifier', 'processor']) expect(actionsOf(name)).toEqual(new Set(read));
+    for (const name of ['api', 'scheduler']) expect(actionsOf(name)).toEqual(new Set([...read, 'ssm:PutParameter']));
   });
 
   it('passes the longest sleep through, and creates no parameter when idle sleep is off', () => {

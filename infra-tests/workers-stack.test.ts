@@ -198,13 +198,13 @@ describe('WorkersStack: provisioner', () => {
     });
   });
 
-  it('skips its ticks while the engine sleeps: it reads and writes the sleep parameter of the engine stack', () => {
+  it('skips its ticks while the engine sleeps: it reads, and never writes, the sleep parameter of the engine stack', () => {
     const env = (resources[provisionerId]?.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
     expect(JSON.stringify(env[ENV_KEYS.sleepParameter])).toContain('SleepParameter');
-    const ssmActions = statements.flatMap((s) => s.actions).filter((a) => a.startsWith('ssm:'));
-    expect(ssmActions).toEqual(expect.arrayContaining(['ssm:GetParameter', 'ssm:PutParameter']));
-    const ssmResources = statements.filter((s) => s.actions.includes('ssm:PutParameter')).flatMap((s) => s.resources);
-    expect(JSON.stringify(ssmResources)).toContain('SleepParameter');
+    const ssmStatements = statements.filter((s) => s.actions.some((a) => a.startsWith('ssm:')));
+    expect(ssmStatements.flatMap((s) => s.actions)).toContain('ssm:GetParameter');
+    expect(ssmStatements.flatMap((s) => s.actions)).not.toContain('ssm:PutParameter');
+    expect(JSON.stringify(ssmStatements.flatMap((s) => s.resources))).toContain('SleepParameter');
   });
 
   it('knows each queue, its launch template and subnets', () => {

@@ -106,13 +106,13 @@ export class EngineFunction extends NodejsFunction {
   }
 
   /**
-   * Lets this function read and write the idle-sleep parameter (functions/shared/lambda-sleep.ts): ticks read it,
-   * nudged functions and the api end a sleep, the scheduler starts one.
+   * Tells this function the idle-sleep parameter (functions/shared/lambda-sleep.ts): every tick reads it; the
+   * scheduler, which starts a sleep, and the api, which ends one, also write it.
    */
-  bindSleep(parameter: ssm.IStringParameter): this {
+  bindSleep(parameter: ssm.IStringParameter, access: 'read' | 'readWrite'): this {
     this.addEnvironment(ENV_KEYS.sleepParameter, parameter.parameterName);
     parameter.grantRead(this);
-    parameter.grantWrite(this);
+    if (access === 'readWrite') parameter.grantWrite(this);
     return this;
   }
 

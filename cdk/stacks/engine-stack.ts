@@ -201,7 +201,8 @@ export class EngineStack extends Stack {
         })
       : undefined;
     if (this.sleepParameter) {
-      for (const fn of [processor, scheduler, monitor, notifier, api]) fn.bindSleep(this.sleepParameter);
+      for (const fn of [processor, monitor, notifier]) fn.bindSleep(this.sleepParameter, 'read');
+      for (const fn of [scheduler, api]) fn.bindSleep(this.sleepParameter, 'readWrite');
       scheduler.addEnvironment(ENV_KEYS.sleepMaxMinutes, String(config.idleSleep.maxMinutes));
     }
 

@@ -85,7 +85,7 @@ export class WorkersStack extends Stack {
       ENV_KEYS.workerQueues,
       this.toJsonString(this.queues.map((q) => q.binding)),
     );
-    if (props.sleepParameter) this.provisioner.bindSleep(props.sleepParameter);
+    if (props.sleepParameter) this.provisioner.bindSleep(props.sleepParameter, 'read');
     for (const statement of provisionerStatements(this, stage, this.queues)) {
       this.provisioner.addToRolePolicy(statement);
     }

@@ -2,12 +2,12 @@
  * Idle sleep in the tick functions (the decision is core/services/sleep-plan.ts, the hint aws/sleep-gate.ts).
  *
  * - Every tick function starts with `skipWhileAsleep`: a scheduled tick during a sleep returns at once, before
- *   any statement reaches the database, so Aurora can pause; a nudge ends the sleep, since whoever nudged has
- *   just committed work.
+ *   any statement reaches the database, so Aurora can pause. A nudge always runs its pass.
  * - The scheduler ends each pass with `sleepIfIdle`: with nothing in flight it publishes a sleep until the next
  *   due slot (less a lead), then reads the database again and takes the sleep back if work arrived meanwhile.
- *   Anything that commits work before the sleep is published is seen by that re-check; anything after it wakes
- *   the engine itself (the api after every write, the nudged functions), so no work waits for the sleep to end.
+ *   Work committed before the sleep is published is seen by that re-check. Work from outside the engine comes
+ *   through the api, which ends the sleep after every write; work from inside (a nudge, an agent's finish) only
+ *   exists while something is in flight, when the scheduler does not sleep. So no work waits for a sleep's end.
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { ALWAYS_AWAKE, createSsmSleepGate, type SleepGate } from '../../aws/sleep-gate';
@@ -32,12 +32,9 @@ export function sleepGateFor(parameterName: string | undefined, logger: GateLog,
   return createSsmSleepGate({ client: client ?? new SSMClient({}), parameterName, logger });
 }
 
-/** For a scheduled tick during a sleep, what to return instead of a pass; a nudge wakes the engine. */
+/** For a scheduled tick during a sleep, what to return instead of a pass (undefined: run the pass). */
 export async function skipWhileAsleep(gate: SleepGate, trigger: TickKind, now = new Date()): Promise<Asleep | undefined> {
-  if (trigger === TICK_KIND.nudge) {
-    await gate.wake('nudged', now);
-    return undefined;
-  }
+  if (trigger === TICK_KIND.nudge) return undefined;
   const until = await gate.asleepUntil(now);
   return until === undefined ? undefined : { asleepUntil: until.toISOString() };
 }

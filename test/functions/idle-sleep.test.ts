@@ -1,6 +1,6 @@
 /**
  * Idle sleep across the functions as AWS runs them: the scheduler publishes a sleep in the SSM parameter when
- * nothing is in flight, the ticks then make no Data API call at all, and an API write or a nudge ends it. SSM has
+ * nothing is in flight, the ticks then make no Data API call at all, and an API write ends it. SSM has
  * no local stand-in, so its client is mocked at the SDK boundary with a parameter that keeps what is written.
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
@@ -79,11 +79,14 @@ beforeEach(async () => {
     await onPut(input.Value);
     return { Version: 2 };
   });
-  // Each test starts idle: nothing in flight, no schedules.
-  for (const table of ['tokens', 'executions', 'job_instances', 'events', 'job_schedules', 'job_definitions'] as const) {
-    await tdb.db.deleteFrom(table).execute();
-  }
+  await forgetWork();
+  for (const table of ['job_schedules', 'job_definitions'] as const) await tdb.db.deleteFrom(table).execute();
 });
+
+/** Back to idle: nothing in flight. */
+async function forgetWork() {
+  for (const table of ['tokens', 'executions', 'job_instances', 'events'] as const) await tdb.db.deleteFrom(table).execute();
+}
 
 const tick = (name: string) => scheduledEvent(`kuroko-test-${name}Tick`, new Date().toISOString());
 const runScheduler = () => scheduler.handler(tick('Scheduler'), lambdaContext('kuroko-test-scheduler'));
@@ -153,7 +156,7 @@ describe('idle sleep', () => {
     expect(next).toMatchObject({ committed: expect.any(Number) });
   });
 
-  it('does not write the parameter for reads or for writes while awake', async () => {
+  it('does not write the parameter for reads, for writes while awake, or when it cannot read it', async () => {
     await insertDefinition(tdb.db, 5, 'noop:\n');
     await launchThroughApi(5);
     await api.handler(
@@ -161,16 +164,26 @@ describe('idle sleep', () => {
       lambdaContext('kuroko-test-api') as never,
     );
     expect(ssm.commandCalls(PutParameterCommand)).toHaveLength(0);
-  });
-
-  it('ends the sleep on a nudge, and acts awake when the parameter cannot be read', async () => {
+    await forgetWork();
     await runScheduler();
     expect(asleepUntil()).toBeDefined();
+    ssm.resetHistory();
+    failReads = true;
+    expect((await launchThroughApi(5)).statusCode).toBe(201);
+    expect(ssm.commandCalls(GetParameterCommand)).not.toHaveLength(0);
+    expect(ssm.commandCalls(PutParameterCommand)).toHaveLength(0);
+  });
+
+  it('runs a nudged pass while asleep without touching the parameter, and acts awake when it cannot be read', async () => {
+    await runScheduler();
+    const until = asleepUntil();
+    expect(until).toBeDefined();
+    ssm.resetHistory();
     const nudged = await processor.handler({ nudge: true }, lambdaContext('kuroko-test-processor'));
     expect(nudged).toMatchObject({ passes: 1 });
-    expect(JSON.parse(parameter)).toMatchObject({ state: 'awake', reason: 'nudged' });
+    expect(ssm.calls()).toHaveLength(0);
+    expect(asleepUntil()).toEqual(until);
 
-    await runScheduler();
     failReads = true;
     tdb.dataApi!.resetCounts();
     const result = await monitor.handler(tick('Monitor'), lambdaContext('kuroko-test-monitor'));
