@@ -50,7 +50,10 @@ export async function startLocalMode(options: StartLocalModeOptions = {}): Promi
   // The banner's last line: the URL and the credentials above it are complete once it is there.
   await waitFor(() => /Ctrl-C stops it cleanly/.test(out) || child.exitCode !== null, {
     timeoutMs: STARTUP_TIMEOUT_MS,
-    description: `kuroko dev to start (stderr: ${err.slice(-500)})`,
+    description: 'kuroko dev to start',
+  }).catch((error: unknown) => {
+    // The stderr of the moment it timed out (a description is fixed when the wait begins, with nothing in it yet).
+    throw new Error(`${String(error)} (stderr: ${err.slice(-500)})`, { cause: error });
   });
   const url = /listening on (http:\/\/\S+)/.exec(out)?.[1];
   if (!url) {
