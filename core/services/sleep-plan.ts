@@ -62,12 +62,17 @@ export interface SleepPlanInput {
   settings?: SleepSettings;
 }
 
+/** What keeps the engine awake, as `<count> <kind>`; empty when nothing is in flight. */
+export function busyReasons(work: WorkInFlight): string[] {
+  return Object.entries(work)
+    .filter(([, count]) => count > 0)
+    .map(([name, count]) => `${count} ${name}`);
+}
+
 /** Whether the engine may sleep now, and until when: the next cron slot or reminder less the lead, at most maxSleepMs. */
 export function planSleep(input: SleepPlanInput): SleepPlan {
   const settings = input.settings ?? DEFAULT_SLEEP_SETTINGS;
-  const reasons = Object.entries(input.work)
-    .filter(([, count]) => count > 0)
-    .map(([name, count]) => `${count} ${name}`);
+  const reasons = busyReasons(input.work);
   if (reasons.length > 0) return { sleep: false, reasons };
   const nowMs = input.now.getTime();
   let wakeMs = nowMs + settings.maxSleepMs;

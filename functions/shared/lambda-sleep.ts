@@ -11,7 +11,7 @@
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { ALWAYS_AWAKE, createSsmSleepGate, type SleepGate } from '../../aws/sleep-gate';
-import { planSleep, sleepHolds, type SleepPlan, type SleepSettings } from '../../core/services/sleep-plan';
+import { busyReasons, planSleep, sleepHolds, type SleepPlan, type SleepSettings } from '../../core/services/sleep-plan';
 import type { ScheduledDefinition } from '../../core/services/scheduler-service';
 import type { WorkInFlight } from '../../core/services/sleep-plan';
 import { TICK_KIND, type TickKind } from './lambda-events';
@@ -59,11 +59,11 @@ export async function sleepIfIdle(options: {
   const { gate, source, now } = options;
   const plan = async (): Promise<SleepPlan> => {
     const at = now();
-    const [work, schedules, errorsSince] = await Promise.all([
-      source.workInFlight(at),
-      source.listScheduledDefinitions(),
-      source.errorsSince(),
-    ]);
+    const work = await source.workInFlight(at);
+    // A busy engine (most passes of a busy day) pays one statement for the decision, not five.
+    const reasons = busyReasons(work);
+    if (reasons.length > 0) return { sleep: false, reasons };
+    const [schedules, errorsSince] = await Promise.all([source.listScheduledDefinitions(), source.errorsSince()]);
     return planSleep({ now: at, work, schedules, errorsSince, remindAfterMs: options.remindAfterMs, settings: options.settings });
   };
   const first = await plan();
