@@ -13,8 +13,8 @@ import type { Clock, IdGenerator } from '../../core/ports';
 import { fromDbInt, fromDbTime, fromNullableDbTime, parseJsonColumn } from '../column-codec';
 import type { Database, DbTime, JobInstanceRow } from '../schema';
 import type { DefinitionRecord } from './definition-repository';
-import type { ExecutionView, InstanceDetail } from './query-repository';
-import { toDefinition, toExecution, toInstance } from './row-mappers';
+import { readInstanceParts, type InstanceDetail } from './query-repository';
+import { toDefinition, toInstance } from './row-mappers';
 
 export interface ConsoleUserTable {
   id: number;
@@ -333,41 +333,17 @@ export class ConsoleRepository {
    * poll. NotFoundError when the instance belongs to another definition.
    */
   async instancePage(definitionId: number, instanceId: number): Promise<InstancePage> {
-    const [row, tokens, current, done] = await Promise.all([
+    const [row, parts] = await Promise.all([
       this.instancesWithNames().where('i.id', '=', instanceId).where('i.job_definition_id', '=', definitionId).executeTakeFirst(),
-      this.db.selectFrom('tokens').select(['id', 'parent_id', 'path', 'status', 'message']).where('job_instance_id', '=', instanceId).orderBy('id').execute(),
-      this.db.selectFrom('executions').selectAll().where('job_instance_id', '=', instanceId).execute(),
-      this.db.selectFrom('execution_histories').selectAll().where('job_instance_id', '=', instanceId).execute(),
+      readInstanceParts(this.root, instanceId),
     ]);
     if (!row) throw new NotFoundError('job instance', instanceId);
-    // Commands not archived yet (running, or finished and awaiting their step) keep their output so far.
-    const unarchived = current.map(toExecution);
-    const archived: ExecutionView[] = done.map((h) => ({
-      id: fromDbInt(h.execution_id),
-      tokenId: fromDbInt(h.token_id),
-      instanceId: fromDbInt(h.job_instance_id),
-      definitionId: fromDbInt(h.job_definition_id),
-      queue: h.queue,
-      shell: h.shell,
-      pid: h.pid === null ? null : Number(h.pid),
-      hostname: h.hostname,
-      workerId: h.worker_id === null ? null : fromDbInt(h.worker_id),
-      createdAt: null,
-      claimedAt: null,
-      startedAt: fromNullableDbTime(h.started_at),
-      finishedAt: fromDbTime(h.finished_at),
-      exitStatus: h.exit_status === null ? null : Number(h.exit_status),
-      termSignal: h.term_signal,
-    }));
     return {
       definitionName: row.definition_name,
-      detail: {
-        instance: toInstance(row),
-        tokens: tokens.map((t) => ({ id: fromDbInt(t.id), parentId: t.parent_id === null ? null : fromDbInt(t.parent_id), path: t.path, status: t.status, message: t.message })),
-        executions: [...archived, ...unarchived].sort((a, b) => a.id - b.id),
-      },
+      detail: { instance: toInstance(row), tokens: parts.tokens, executions: parts.executions },
       env: parseJsonColumn(stringMap, row.env, 'job_instances.env'),
-      outputs: unarchived.map((e) => ({ executionId: e.id, outputHead: e.outputHead, outputTail: e.outputTail })),
+      // Commands not archived yet (running, or finished and awaiting their step) keep their output so far.
+      outputs: parts.unarchived.map((e) => ({ executionId: fromDbInt(e.id), outputHead: e.output_head, outputTail: e.output_tail })),
     };
   }
 

@@ -117,43 +117,8 @@ export class QueryRepository {
   async getInstanceDetail(definitionId: number, instanceId: number): Promise<InstanceDetail> {
     const instance = await this.findInstance(instanceId);
     if (!instance || instance.definitionId !== definitionId) throw new NotFoundError('job instance', instanceId);
-    const [tokens, current, done] = await Promise.all([
-      this.db.selectFrom('tokens').select(['id', 'parent_id', 'path', 'status', 'message']).where('job_instance_id', '=', instanceId).orderBy('id').execute(),
-      this.db.selectFrom('executions').selectAll().where('job_instance_id', '=', instanceId).execute(),
-      this.db.selectFrom('execution_histories').selectAll().where('job_instance_id', '=', instanceId).execute(),
-    ]);
-    const executions: ExecutionView[] = [
-      ...done.map((h) => ({
-        id: fromDbInt(h.execution_id),
-        tokenId: fromDbInt(h.token_id),
-        instanceId: fromDbInt(h.job_instance_id),
-        definitionId: fromDbInt(h.job_definition_id),
-        queue: h.queue,
-        shell: h.shell,
-        pid: h.pid === null ? null : Number(h.pid),
-        hostname: h.hostname,
-        workerId: h.worker_id === null ? null : fromDbInt(h.worker_id),
-        createdAt: null,
-        claimedAt: null,
-        startedAt: fromNullableDbTime(h.started_at),
-        finishedAt: fromDbTime(h.finished_at),
-        exitStatus: h.exit_status === null ? null : Number(h.exit_status),
-        termSignal: h.term_signal,
-      })),
-      ...current.map(executionViewOf),
-    ];
-    executions.sort((a, b) => a.id - b.id);
-    return {
-      instance,
-      tokens: tokens.map((t) => ({
-        id: fromDbInt(t.id),
-        parentId: t.parent_id === null ? null : fromDbInt(t.parent_id),
-        path: t.path,
-        status: t.status,
-        message: t.message,
-      })),
-      executions,
-    };
+    const { tokens, executions } = await readInstanceParts(this.db, instanceId);
+    return { instance, tokens, executions };
   }
 
   /** Instances of a definition, newest first (by creation time, then id), optionally of one status. */
@@ -309,6 +274,53 @@ export class QueryRepository {
       .execute();
     return rows.map(executionViewOf);
   }
+}
+
+/**
+ * An instance's tokens and its commands, archived or not, by id; also the rows of the commands not archived yet
+ * (running, or finished and awaiting their step), whose output so far the console shows.
+ */
+export async function readInstanceParts(
+  db: Kysely<Database>,
+  instanceId: number,
+): Promise<{ tokens: TokenView[]; executions: ExecutionView[]; unarchived: ExecutionRow[] }> {
+  const [tokens, unarchived, done] = await Promise.all([
+    db.selectFrom('tokens').select(['id', 'parent_id', 'path', 'status', 'message']).where('job_instance_id', '=', instanceId).orderBy('id').execute(),
+    db.selectFrom('executions').selectAll().where('job_instance_id', '=', instanceId).execute(),
+    db.selectFrom('execution_histories').selectAll().where('job_instance_id', '=', instanceId).execute(),
+  ]);
+  const executions: ExecutionView[] = [
+    ...done.map((h) => ({
+      id: fromDbInt(h.execution_id),
+      tokenId: fromDbInt(h.token_id),
+      instanceId: fromDbInt(h.job_instance_id),
+      definitionId: fromDbInt(h.job_definition_id),
+      queue: h.queue,
+      shell: h.shell,
+      pid: h.pid === null ? null : Number(h.pid),
+      hostname: h.hostname,
+      workerId: h.worker_id === null ? null : fromDbInt(h.worker_id),
+      createdAt: null,
+      claimedAt: null,
+      startedAt: fromNullableDbTime(h.started_at),
+      finishedAt: fromDbTime(h.finished_at),
+      exitStatus: h.exit_status === null ? null : Number(h.exit_status),
+      termSignal: h.term_signal,
+    })),
+    ...unarchived.map(executionViewOf),
+  ];
+  executions.sort((a, b) => a.id - b.id);
+  return {
+    tokens: tokens.map((t) => ({
+      id: fromDbInt(t.id),
+      parentId: t.parent_id === null ? null : fromDbInt(t.parent_id),
+      path: t.path,
+      status: t.status,
+      message: t.message,
+    })),
+    executions,
+    unarchived,
+  };
 }
 
 function executionViewOf(e: ExecutionRow): ExecutionView {
