@@ -6,30 +6,25 @@
  * Every successful write (any method but GET, HEAD and OPTIONS) ends an idle sleep, so the work it created does
  * not wait for the sleep's end (functions/shared/lambda-sleep.ts).
  */
-import middy from '@middy/core';
-import { Logger } from '@aws-lambda-powertools/logger';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { readSecretString } from '../../aws/secrets';
+import { createLambdaNudger, noopNudger } from '../../aws/lambda-nudger';
 import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
 import { CloudWatchLogSink } from '../../agent/cloudwatch-log-sink';
-import { createDatabase } from '../../db/connection';
 import { CONSOLE_ENV_KEYS, readConsoleConfig, type ConsoleConfig } from '../console/console-config';
 import { parseApiConfig, type ApiConsoleBinding } from '../shared/config';
-import { createEngineServices } from '../shared/engine-services';
 import { createHttpApp } from '../shared/http-app';
-import { dataApiUrl, logPort } from '../shared/lambda-runtime';
-import { sleepGateFor } from '../shared/lambda-sleep';
-import { errorMessage, describeError } from '../../core/errors';
+import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 
-const config = parseApiConfig(process.env);
-const logger = new Logger({ logLevel: config.logLevel });
-
-const services = createEngineServices(createDatabase(dataApiUrl(config.database)), { declaredQueues: config.declaredQueues });
-const lambda = new LambdaClient({});
-const sleep = sleepGateFor(config.sleepParameter, logPort(logger));
+const apiConfig = parseApiConfig(process.env);
+export const runtime = createLambdaRuntime(apiConfig, { services: { declaredQueues: apiConfig.declaredQueues } });
+const { config } = runtime;
+const processor = config.processorFunctionName
+  ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.processorFunctionName, logger: runtime.log })
+  : noopNudger;
 const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 // One Lambda container serves one request at a time, so a module-level flag belongs to the current request.
 let processorHasWork = false;
@@ -57,12 +52,8 @@ async function loadConsoleConfig(binding: ApiConsoleBinding): Promise<ConsoleCon
 const buildHandler = async () => {
   const consoleConfig = config.console ? await loadConsoleConfig(config.console) : undefined;
   const app = createHttpApp({
-    services,
-    logger: {
-      info: (message, extra) => logger.info(message, extra ?? {}),
-      warn: (message, extra) => logger.warn(message, extra ?? {}),
-      error: (message, extra) => logger.error(message, extra ?? {}),
-    },
+    services: runtime.services,
+    logger: runtime.log,
     declaredQueues: config.declaredQueues,
     // The agents stream each command's output to this group; the output endpoint reads it back.
     ...(config.executionLogGroupName
@@ -76,32 +67,26 @@ const buildHandler = async () => {
   return handle(app);
 };
 
-// Built on the first request rather than at import, so a failed secret read fails that request and the next one
-// retries, instead of the container failing its init; later requests reuse the promise.
+// Built on the first request rather than at import, so a failed secret read fails that request (the runtime logs
+// it) and the next one retries, instead of the container failing its init; later requests reuse the promise.
 let honoHandler: ReturnType<typeof buildHandler> | undefined;
 const ready = () => {
   honoHandler ??= buildHandler().catch((error: unknown) => {
     honoHandler = undefined;
-    logger.error('could not set up the api', { error: describeError(error) });
     throw error;
   });
   return honoHandler;
 };
 
-const apiHandler = async (event: LambdaEvent, context: LambdaContext) => {
+export const handler = lambdaHandler(runtime, async (event: LambdaEvent, context: LambdaContext) => {
   processorHasWork = false;
   const response = await (await ready())(event, context);
-  if (processorHasWork && config.processorFunctionName) {
-    try {
-      await lambda.send(new InvokeCommand({ FunctionName: config.processorFunctionName, InvocationType: 'Event' }));
-    } catch (error) {
-      // The processor's own schedule picks the work up; a failed nudge only delays it.
-      logger.warn('could not nudge the processor', { error: errorMessage(error) });
-    }
-  }
-  if (!READ_METHODS.has(methodOf(event)) && response.statusCode < HTTP_BAD_REQUEST) await sleep.wake(`api ${methodOf(event)}`, new Date());
+  // Lambda freezes the container on return: the nudge is sent before, not left in flight. A failed nudge is only
+  // logged (the processor's own schedule picks the work up).
+  if (processorHasWork) await processor.nudge();
+  if (!READ_METHODS.has(methodOf(event)) && response.statusCode < HTTP_BAD_REQUEST) await runtime.sleep.wake(`api ${methodOf(event)}`, new Date());
   return response;
-};
+});
 
 const HTTP_BAD_REQUEST = 400;
 
@@ -111,5 +96,3 @@ function methodOf(event: LambdaEvent): string {
   if ('requestContext' in event && 'http' in event.requestContext) return event.requestContext.http.method.toUpperCase();
   return 'GET';
 }
-
-export const handler = middy(apiHandler);

@@ -43,7 +43,11 @@ const invoke = async (event: APIGatewayProxyEventV2) =>
   (await api.handler(event as never, lambdaContext(API) as never)) as APIGatewayProxyResult & { headers: Record<string, string> };
 
 const invokedFunctions = () =>
-  lambda.commandCalls(InvokeCommand).map((c) => ({ name: c.args[0].input.FunctionName, type: c.args[0].input.InvocationType }));
+  lambda.commandCalls(InvokeCommand).map((c) => ({
+    name: c.args[0].input.FunctionName,
+    type: c.args[0].input.InvocationType,
+    payload: c.args[0].input.Payload === undefined ? undefined : (JSON.parse(new TextDecoder().decode(c.args[0].input.Payload as Uint8Array)) as unknown),
+  }));
 
 describe('api handler', () => {
   it('answers GET /v1/health without credentials in the Lambda proxy response shape', async () => {
@@ -68,7 +72,21 @@ describe('api handler', () => {
     expect(body).toMatchObject({ status: 'working', job_definition_id: 1, launched_by: `instances API (${LAUNCHER.name})` });
     const row = await tdb.db.selectFrom('job_instances').select(['id', 'job_definition_id']).where('id', '=', body.id).executeTakeFirstOrThrow();
     expect(Number(row.job_definition_id)).toBe(1);
-    expect(invokedFunctions()).toEqual([{ name: PROCESSOR, type: 'Event' }]);
+    // The processor takes the nudge event (a payload-less invoke would fail its event check).
+    expect(invokedFunctions()).toEqual([{ name: PROCESSOR, type: 'Event', payload: { nudge: true } }]);
+  });
+
+  it('answers the launch even when the processor nudge fails (the tick picks the work up)', async () => {
+    await insertDefinition(tdb.db, 4, 'noop:\n');
+    lambda.on(InvokeCommand).rejects(new Error('TooManyRequestsException'));
+    const response = await invoke(
+      httpApiEvent('POST', '/v1/definitions/4/instances', {
+        headers: { authorization: basicAuth(LAUNCHER.name, LAUNCHER.secret), 'content-type': 'application/json' },
+        body: '{}',
+      }),
+    );
+    expect(response.statusCode).toBe(201);
+    expect(invokedFunctions()).toHaveLength(1);
   });
 
   it('refuses a launch without credentials, or with a read-only client, and nudges nobody', async () => {
