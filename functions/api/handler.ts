@@ -18,6 +18,7 @@ import { CONSOLE_ENV_KEYS, readConsoleConfig, type ConsoleConfig } from '../cons
 import { parseApiConfig, type ApiConsoleBinding } from '../shared/config';
 import { createHttpApp } from '../shared/http-app';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
+import { lazyRetrying } from '../shared/lazy-retrying';
 
 const apiConfig = parseApiConfig(process.env);
 export const runtime = createLambdaRuntime(apiConfig, { services: { declaredQueues: apiConfig.declaredQueues } });
@@ -67,16 +68,8 @@ const buildHandler = async () => {
   return handle(app);
 };
 
-// Built on the first request rather than at import, so a failed secret read fails that request (the runtime logs
-// it) and the next one retries, instead of the container failing its init; later requests reuse the promise.
-let honoHandler: ReturnType<typeof buildHandler> | undefined;
-const ready = () => {
-  honoHandler ??= buildHandler().catch((error: unknown) => {
-    honoHandler = undefined;
-    throw error;
-  });
-  return honoHandler;
-};
+// A failed secret read fails that request (the runtime logs it) and the next one retries.
+const ready = lazyRetrying(buildHandler);
 
 export const handler = lambdaHandler(runtime, async (event: LambdaEvent, context: LambdaContext) => {
   processorHasWork = false;

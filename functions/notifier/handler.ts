@@ -24,6 +24,7 @@ import { OUTBOX_METRIC } from '../shared/env-keys';
 import { parseTickEvent } from '../shared/lambda-events';
 import { METRIC_UNIT, writeEmbeddedMetrics } from '../shared/lambda-metrics';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
+import { lazyRetrying } from '../shared/lazy-retrying';
 import { skipWhileAsleep, type Asleep } from '../shared/lambda-sleep';
 import { createHttpChannels, NOTIFICATION_ENV_KEYS, readNotificationSettings } from '../shared/notification-channels';
 import { describeError } from '../../core/errors';
@@ -54,16 +55,8 @@ async function buildChannels(): Promise<NotificationChannel[]> {
   ];
 }
 
-// A failed secret read fails this invocation (the runtime logs it) and the next one tries again; later invocations
-// reuse the channels.
-let channelsReady: Promise<NotificationChannel[]> | undefined;
-const ready = () => {
-  channelsReady ??= buildChannels().catch((error: unknown) => {
-    channelsReady = undefined;
-    throw error;
-  });
-  return channelsReady;
-};
+// A failed secret read fails this invocation (the runtime logs it) and the next one tries again.
+const ready = lazyRetrying(buildChannels);
 let store: EventDeliveryRepository | undefined;
 
 export const NOTIFIER_STOP = { idle: 'idle', time: 'time' } as const;
