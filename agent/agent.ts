@@ -482,7 +482,9 @@ export function createAgent(options: AgentOptions): Agent {
     const pids: Record<number, number> = {};
     const holds: ExecutionHold[] = [];
     for (const job of running.values()) {
-      if (job.finishing || job.lost) continue;
+      // A finishing job is still listed and leased until its finish is written (the monitor's contract): a
+      // finish that takes retries must not look like a vanished process, nor let another worker reclaim it.
+      if (job.lost) continue;
       holds.push({ id: job.execution.id, attempt: job.attempt });
       if (job.command?.pid !== undefined) pids[job.execution.id] = job.command.pid;
     }

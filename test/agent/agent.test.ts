@@ -5,7 +5,8 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ColumnNode, UpdateQueryNode, type KyselyPlugin } from 'kysely';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { isPidAlive, isProcessGroupAlive } from '../../agent/process-runner';
 import { fromDbTime } from '../../db/column-codec';
 import type { DatabaseHandle } from '../../db/connection';
@@ -273,6 +274,40 @@ describe('agent on MariaDB', () => {
     expect(pids).toEqual({ [String(id)]: row.pid });
     writeFileSync(gate, '');
     await finished(id!);
+  });
+
+  it('keeps listing and leasing a command whose finish it is still retrying, as the monitor expects', async () => {
+    // The database refuses the finish write until told otherwise; everything else goes through.
+    let refuseFinish = true;
+    const refusing: KyselyPlugin = {
+      transformQuery({ node }) {
+        const setsFinish =
+          UpdateQueryNode.is(node) && (node.updates ?? []).some((u) => ColumnNode.is(u.column) && u.column.column.name === 'finished_at');
+        if (refuseFinish && setsFinish) throw new Error('the database refused the finish (test)');
+        return node;
+      },
+      transformResult: ({ result }) => Promise.resolve(result),
+    };
+    const [id] = await queue('finishing', 'exit 3');
+    const t = await startAgent('finishing', { database: { ...handle, db: handle.db.withPlugin(refusing) } });
+    // However the test ends, let the finish through, or stopping the agent would wait for it.
+    onTestFinished(() => {
+      refuseFinish = false;
+    });
+    const row = await started(id!);
+    await waitFor(() => !isPidAlive(row.pid!), { ...WAIT, description: 'the command to exit' });
+    const exitedAt = new Date();
+    const beat = await waitFor(async () => {
+      const worker = await tdb.db.selectFrom('workers').select(['pids', 'heartbeat_at']).where('id', '=', t.agent.workerId!).executeTakeFirstOrThrow();
+      return fromDbTime(worker.heartbeat_at) > exitedAt ? worker : undefined;
+    }, { ...WAIT, description: 'a heartbeat after the exit' });
+    // Listed until the finish is written: otherwise the monitor would judge the command absent and lose its exit status.
+    expect(JSON.parse(beat.pids)).toEqual({ [String(id)]: row.pid });
+    const leased = await tdb.db.selectFrom('executions').select(['lease_expires_at', 'finished_at']).where('id', '=', id!).executeTakeFirstOrThrow();
+    expect(leased.finished_at).toBeNull();
+    expect(fromDbTime(leased.lease_expires_at!).getTime()).toBeGreaterThan(exitedAt.getTime());
+    refuseFinish = false;
+    expect((await finished(id!)).exitStatus).toBe(3);
   });
 
   it('runs a whole workflow with the engine, and a cancel kills the running command through its process group', async () => {
