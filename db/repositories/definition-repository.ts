@@ -212,14 +212,14 @@ export class DefinitionRepository {
       if (matching.length === 0) return [];
       query = query.where('id', 'in', matching.map((m) => fromDbInt(m.id)));
     }
-    return this.withLists(this.db, await query.execute(), wanted.length > 0);
+    return definitionRecords(this.db, await query.execute(), wanted.length > 0);
   }
 
   /** The definition, or undefined. */
   async find(id: number): Promise<DefinitionRecord | undefined> {
     const row = await this.db.selectFrom('job_definitions').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) return undefined;
-    const [record] = await this.withLists(this.db, [row], true);
+    const [record] = await definitionRecords(this.db, [row]);
     return record;
   }
 
@@ -414,46 +414,51 @@ export class DefinitionRepository {
       .values({ id: await this.ids.nextId(), job_definition_id: definitionId, script, changed_by: changedBy, changed_at: now })
       .execute();
   }
+}
 
-  /** Attaches tags and schedules with one query per list (filtered to the rows' ids when `filter` is set). */
-  private async withLists(db: Db, rows: readonly JobDefinitionRow[], filter: boolean): Promise<DefinitionRecord[]> {
-    if (rows.length === 0) return [];
-    const ids = rows.map((r) => fromDbInt(r.id));
-    let tagQuery = db
-      .selectFrom('job_definition_tags')
-      .innerJoin('tags', 'tags.id', 'job_definition_tags.tag_id')
-      .select(['job_definition_tags.job_definition_id as definitionId', 'tags.name as name'])
-      .orderBy('tags.name');
-    let cronQuery = db.selectFrom('job_schedules').select(['job_definition_id as definitionId', 'cron']).orderBy('created_at').orderBy('id');
-    let suspendQuery = db.selectFrom('job_suspend_schedules').select(['job_definition_id as definitionId', 'cron']).orderBy('created_at').orderBy('id');
-    if (filter) {
-      tagQuery = tagQuery.where('job_definition_tags.job_definition_id', 'in', ids);
-      cronQuery = cronQuery.where('job_definition_id', 'in', ids);
-      suspendQuery = suspendQuery.where('job_definition_id', 'in', ids);
-    }
-    const [tags, crons, suspends] = await Promise.all([tagQuery.execute(), cronQuery.execute(), suspendQuery.execute()]);
-    const group = (items: readonly { definitionId: number | string; value: string }[]) => {
-      const map = new Map<number, string[]>();
-      for (const item of items) {
-        const key = fromDbInt(item.definitionId);
-        const list = map.get(key) ?? [];
-        list.push(item.value);
-        map.set(key, list);
-      }
-      return map;
-    };
-    const tagsOf = group(tags.map((t) => ({ definitionId: t.definitionId, value: t.name })));
-    const cronsOf = group(crons.map((c) => ({ definitionId: c.definitionId, value: c.cron })));
-    const suspendsOf = group(suspends.map((c) => ({ definitionId: c.definitionId, value: c.cron })));
-    return rows.map((row) => {
-      const definition = toDefinition(row);
-      return {
-        ...definition,
-        version: Number(row.version),
-        tags: tagsOf.get(definition.id) ?? [],
-        crons: cronsOf.get(definition.id) ?? [],
-        suspendCrons: suspendsOf.get(definition.id) ?? [],
-      };
-    });
+/**
+ * Completes definition rows into records: their tags and schedules, one statement per list, the three at once. The
+ * lists are filtered to the rows' ids unless `filter` is false (the rows are every definition, and a long IN list
+ * would cost more than reading each list whole). For readers that select the rows themselves, such as the console's
+ * starred definitions, which joins its stars in the same statement.
+ */
+export async function definitionRecords(db: Db, rows: readonly JobDefinitionRow[], filter = true): Promise<DefinitionRecord[]> {
+  if (rows.length === 0) return [];
+  const ids = rows.map((r) => fromDbInt(r.id));
+  let tagQuery = db
+    .selectFrom('job_definition_tags')
+    .innerJoin('tags', 'tags.id', 'job_definition_tags.tag_id')
+    .select(['job_definition_tags.job_definition_id as definitionId', 'tags.name as name'])
+    .orderBy('tags.name');
+  let cronQuery = db.selectFrom('job_schedules').select(['job_definition_id as definitionId', 'cron']).orderBy('created_at').orderBy('id');
+  let suspendQuery = db.selectFrom('job_suspend_schedules').select(['job_definition_id as definitionId', 'cron']).orderBy('created_at').orderBy('id');
+  if (filter) {
+    tagQuery = tagQuery.where('job_definition_tags.job_definition_id', 'in', ids);
+    cronQuery = cronQuery.where('job_definition_id', 'in', ids);
+    suspendQuery = suspendQuery.where('job_definition_id', 'in', ids);
   }
+  const [tags, crons, suspends] = await Promise.all([tagQuery.execute(), cronQuery.execute(), suspendQuery.execute()]);
+  const group = (items: readonly { definitionId: number | string; value: string }[]) => {
+    const map = new Map<number, string[]>();
+    for (const item of items) {
+      const key = fromDbInt(item.definitionId);
+      const list = map.get(key) ?? [];
+      list.push(item.value);
+      map.set(key, list);
+    }
+    return map;
+  };
+  const tagsOf = group(tags.map((t) => ({ definitionId: t.definitionId, value: t.name })));
+  const cronsOf = group(crons.map((c) => ({ definitionId: c.definitionId, value: c.cron })));
+  const suspendsOf = group(suspends.map((c) => ({ definitionId: c.definitionId, value: c.cron })));
+  return rows.map((row) => {
+    const definition = toDefinition(row);
+    return {
+      ...definition,
+      version: Number(row.version),
+      tags: tagsOf.get(definition.id) ?? [],
+      crons: cronsOf.get(definition.id) ?? [],
+      suspendCrons: suspendsOf.get(definition.id) ?? [],
+    };
+  });
 }
