@@ -14,9 +14,10 @@ import { createLambdaNudger, noopNudger } from '../../aws/lambda-nudger';
 import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
 import { CloudWatchLogSink } from '../../agent/cloudwatch-log-sink';
-import { CONSOLE_ENV_KEYS, readConsoleConfig, type ConsoleConfig } from '../console/console-config';
+import type { ConsoleConfig } from '../console/console-config';
 import { parseApiConfig, type ApiConsoleBinding } from '../shared/config';
 import { createHttpApp } from '../shared/http-app';
+import { consoleConfigFromBinding } from './console-binding';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 import { lazyRetrying } from '../shared/lazy-retrying';
 
@@ -30,24 +31,12 @@ const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 // One Lambda container serves one request at a time, so a module-level flag belongs to the current request.
 let processorHasWork = false;
 
-/** Reads the console's secrets and checks the whole console configuration (readConsoleConfig's rules). */
+/** Reads the console's two secrets; the rest of its configuration was checked with the api's. */
 async function loadConsoleConfig(binding: ApiConsoleBinding): Promise<ConsoleConfig> {
   const secrets = new SecretsManagerClient({});
   const read = (secretId: string) => readSecretString(secrets, secretId);
   const [signingKey, clientSecret] = await Promise.all([read(binding.signingSecretArn), read(binding.oidcClientSecretArn)]);
-  return readConsoleConfig(
-    {
-      [CONSOLE_ENV_KEYS.secret]: signingKey,
-      [CONSOLE_ENV_KEYS.oidcIssuer]: binding.oidcIssuer,
-      [CONSOLE_ENV_KEYS.oidcClientId]: binding.oidcClientId,
-      [CONSOLE_ENV_KEYS.oidcClientSecret]: clientSecret,
-      [CONSOLE_ENV_KEYS.oidcAllowedDomains]: binding.allowedDomains.join(','),
-      [CONSOLE_ENV_KEYS.admins]: binding.admins.join(','),
-      [CONSOLE_ENV_KEYS.baseUrl]: binding.baseUrl,
-    },
-    // A Lambda has no terminal to print a one-time link to: OIDC is the only way in.
-    { localSignIn: 'never' },
-  );
+  return consoleConfigFromBinding(binding, { signingKey, clientSecret });
 }
 
 const buildHandler = async () => {

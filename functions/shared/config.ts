@@ -77,15 +77,20 @@ export interface ApiConfig extends BaseConfig {
   /** The web console, served next to `/v1` only when an OpenID Connect provider is configured. */
   readonly console: ApiConsoleBinding | undefined;
 }
-/** Where the api finds the console's settings; the two secrets are read from Secrets Manager at cold start. */
+/**
+ * Where the api finds the console's settings, checked and normalised as the console wants them (only the two
+ * secrets, read from Secrets Manager on the first request, are checked later: functions/api/console-binding.ts).
+ */
 export interface ApiConsoleBinding {
   readonly signingSecretArn: string;
   readonly oidcIssuer: string;
   readonly oidcClientId: string;
   readonly oidcClientSecretArn: string;
+  /** Lower-cased, without a leading `@`; `*` allows any. */
   readonly allowedDomains: readonly string[];
+  /** Lower-cased email addresses. */
   readonly admins: readonly string[];
-  /** The HTTP API's public URL: redirect URIs and secure cookies are built from it. */
+  /** The HTTP API's public URL, without a trailing slash: redirect URIs and secure cookies are built from it. */
   readonly baseUrl: string;
 }
 export interface MigratorConfig extends BaseConfig {
@@ -203,6 +208,7 @@ const consoleShape = {
   [ENV_KEYS.baseUrl]: z.url({ protocol: /^https?$/ }).optional(),
 };
 type ConsoleEnv = z.infer<z.ZodObject<typeof consoleShape>>;
+const EMAIL_ADDRESS = /^[^@\s]+@[^@\s]+$/;
 
 /** The console binding when an issuer is set (every other console variable then required), else undefined. */
 const toConsoleBinding = (env: ConsoleEnv, ctx: z.RefinementCtx): ApiConsoleBinding | undefined => {
@@ -215,14 +221,20 @@ const toConsoleBinding = (env: ConsoleEnv, ctx: z.RefinementCtx): ApiConsoleBind
   if (env[ENV_KEYS.oidcAllowedDomains].length === 0) {
     ctx.addIssue({ code: 'custom', path: [ENV_KEYS.oidcAllowedDomains], message: `is required with ${ENV_KEYS.oidcIssuer}` });
   }
+  // As the console compares them (functions/console/console-config.ts): domains lower-cased without a leading @,
+  // admins as lower-cased email addresses.
+  const admins = env[ENV_KEYS.consoleAdmins].map((admin) => admin.toLowerCase());
+  for (const admin of admins) {
+    if (!EMAIL_ADDRESS.test(admin)) ctx.addIssue({ code: 'custom', path: [ENV_KEYS.consoleAdmins], message: `\`${admin}\` is not an email address` });
+  }
   return {
     signingSecretArn: env[ENV_KEYS.consoleSecretArn] ?? '',
     oidcIssuer,
     oidcClientId: env[ENV_KEYS.oidcClientId] ?? '',
     oidcClientSecretArn: env[ENV_KEYS.oidcClientSecretArn] ?? '',
-    allowedDomains: env[ENV_KEYS.oidcAllowedDomains],
-    admins: env[ENV_KEYS.consoleAdmins],
-    baseUrl: env[ENV_KEYS.baseUrl] ?? '',
+    allowedDomains: env[ENV_KEYS.oidcAllowedDomains].map((domain) => domain.toLowerCase().replace(/^@/, '')),
+    admins,
+    baseUrl: (env[ENV_KEYS.baseUrl] ?? '').replace(/\/+$/, ''),
   };
 };
 
