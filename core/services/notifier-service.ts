@@ -159,6 +159,31 @@ interface Work {
   attempt: number;
 }
 
+/** Where the notifier looks for new events: per channel, and over all of them. */
+export interface ChannelScanStart {
+  /** Per channel, the creation time (epoch ms) from which its events are carried. */
+  starts: Map<string, number>;
+  /** The earliest of them: the scan (and the backlog count) covers events created at or after it. */
+  since: Date;
+}
+
+/**
+ * Each channel carries events from its first sighting (recorded now for a new one) less the backfill period, never
+ * older than the event age limit. The pass scans from the earliest; the backlog metric counts over the same range.
+ */
+export async function channelScanStart(
+  store: Pick<NotifierStore, 'channelEpochs'>,
+  names: readonly string[],
+  now: Date,
+  settings: Pick<NotifierSettings, 'maxEventAgeMs' | 'channelBackfillMs'>,
+): Promise<ChannelScanStart> {
+  if (names.length === 0) return { starts: new Map(), since: now };
+  const epochs = await store.channelEpochs(names, now);
+  const horizon = now.getTime() - settings.maxEventAgeMs;
+  const starts = new Map(names.map((n) => [n, Math.max(horizon, (epochs.get(n) ?? now).getTime() - settings.channelBackfillMs)]));
+  return { starts, since: new Date(Math.min(...starts.values())) };
+}
+
 /** One notifier pass: takes due retries and new events, sends them channel by channel, records each outcome. */
 export async function runNotifierPass(deps: NotifierDeps): Promise<NotifierPassResult> {
   const settings = { ...DEFAULT_NOTIFIER_SETTINGS, ...deps.settings };
@@ -179,10 +204,7 @@ export async function runNotifierPass(deps: NotifierDeps): Promise<NotifierPassR
     }
   }
 
-  const epochs = await store.channelEpochs(names, now);
-  const horizon = now.getTime() - settings.maxEventAgeMs;
-  const starts = new Map(names.map((n) => [n, Math.max(horizon, (epochs.get(n) ?? now).getTime() - settings.channelBackfillMs)]));
-  const since = new Date(Math.min(...starts.values()));
+  const { starts, since } = await channelScanStart(store, names, now, settings);
   const events = await store.findUndeliveredEvents(names, since, settings.batchSize);
   const existing = await store.findDeliveryChannels(events.map((e) => e.id), names);
 

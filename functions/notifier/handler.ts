@@ -13,6 +13,7 @@ import { readSecretString } from '../../aws/secrets';
 import { createSnsChannel } from '../../aws/sns-channel';
 import type { NotificationChannel } from '../../core/notify/notification-channel';
 import {
+  channelScanStart,
   DEFAULT_NOTIFIER_SETTINGS,
   runNotifierPass,
   type NotifierPassResult,
@@ -70,9 +71,8 @@ export interface NotifierInvocationResult extends NotifierPassResult {
 }
 
 /**
- * The backlog over the range the notifier pass scans: from the earliest channel start (first sighting minus the
- * backfill period), never before the event age limit. Older events are never picked up, so counting them would
- * keep the alarm on forever.
+ * The backlog over the range the notifier pass scans (channelScanStart). Older events are never picked up, so
+ * counting them would keep the alarm on forever.
  */
 export async function outboxBacklog(
   deliveries: EventDeliveryRepository,
@@ -81,10 +81,8 @@ export async function outboxBacklog(
   settings: Pick<NotifierSettings, 'maxEventAgeMs' | 'channelBackfillMs'> = DEFAULT_NOTIFIER_SETTINGS,
 ): Promise<number> {
   if (names.length === 0) return 0;
-  const epochs = await deliveries.channelEpochs(names, now);
-  const horizon = now.getTime() - settings.maxEventAgeMs;
-  const starts = names.map((n) => Math.max(horizon, (epochs.get(n) ?? now).getTime() - settings.channelBackfillMs));
-  return deliveries.countBacklog(names, new Date(Math.min(...starts)));
+  const { since } = await channelScanStart(deliveries, names, now, settings);
+  return deliveries.countBacklog(names, since);
 }
 
 export const handler = lambdaHandler(runtime, async (event: unknown, context): Promise<NotifierInvocationResult | Asleep> => {
