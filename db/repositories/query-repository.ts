@@ -46,6 +46,11 @@ export interface ExecutionView {
   termSignal: string | null;
 }
 
+/** An unfinished command with the name of its definition (null when the definition is gone). */
+export interface UnfinishedExecution extends ExecutionView {
+  definitionName: string | null;
+}
+
 export interface InstanceDetail {
   instance: Instance;
   tokens: TokenView[];
@@ -262,17 +267,20 @@ export class QueryRepository {
     return this.getWorker(workerId);
   }
 
-  /** Unfinished executions, oldest first. */
-  async listUnfinishedExecutions(limit: number): Promise<ExecutionView[]> {
+  /** Unfinished executions, oldest first, with their definition's name (joined: the console lists it; the API does not). */
+  async listUnfinishedExecutions(limit: number): Promise<UnfinishedExecution[]> {
     const rows = await this.db
-      .selectFrom('executions')
-      .selectAll()
-      .where('finished_at', 'is', null)
-      .orderBy('created_at')
-      .orderBy('id')
+      .selectFrom('executions as e')
+      // A left join, so a definition that is somehow gone never hides its commands from the list.
+      .leftJoin('job_definitions as d', 'd.id', 'e.job_definition_id')
+      .selectAll('e')
+      .select('d.name as definition_name')
+      .where('e.finished_at', 'is', null)
+      .orderBy('e.created_at')
+      .orderBy('e.id')
       .limit(limit)
       .execute();
-    return rows.map(executionViewOf);
+    return rows.map((row) => ({ ...executionViewOf(row), definitionName: row.definition_name }));
   }
 }
 

@@ -709,7 +709,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
     '/executions',
     page(async (c, user) => {
       const executions = await queries.listUnfinishedExecutions(LIST_LIMITS.executions);
-      return render(c, executionsPage({ ...pageCtx(c, user), user }, executions, await namesOf([...new Set(executions.map((e) => e.definitionId))])));
+      return render(c, executionsPage({ ...pageCtx(c, user), user }, executions));
     }),
   );
 

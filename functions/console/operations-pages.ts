@@ -3,7 +3,7 @@
  * executions per worker and of instances per job; plus the sign-in and error pages.
  */
 import type { InstanceWithName, TimelineBar } from '../../db/repositories/console-repository';
-import type { ExecutionView, WorkerView } from '../../db/repositories/query-repository';
+import type { UnfinishedExecution, WorkerView } from '../../db/repositories/query-repository';
 import type { ConsoleUser } from './console-access';
 import { actionButton, badge, emptyState, instanceBadge, instanceElapsed, layout, section, table, timeTag, type PageContext } from './console-layout';
 import { html, type Html } from './html-template';
@@ -31,7 +31,7 @@ ${section(
 }
 
 /** Unfinished executions: waiting for a worker or running. */
-export function executionsPage(ctx: PageContext & { user: ConsoleUser }, executions: readonly ExecutionView[], names: Map<number, string>): Html {
+export function executionsPage(ctx: PageContext & { user: ConsoleUser }, executions: readonly UnfinishedExecution[]): Html {
   return layout(
     ctx,
     'Executions',
@@ -44,7 +44,7 @@ ${section(
         ['State', 'Queue', 'Job', 'Command', 'Worker', 'Created', 'Started'],
         executions.map(
           (e) =>
-            html`<tr><td>${e.startedAt ? badge('running') : badge('waiting')}</td><td>${e.queue}</td><td><a href="/definitions/${e.definitionId}/instances/${e.instanceId}">${names.get(e.definitionId) ?? `#${e.definitionId}`} #${e.instanceId}</a></td><td><code>${e.shell}</code></td><td>${e.hostname ?? html`<span class="muted">unclaimed</span>`}${e.pid !== null ? ` (pid ${e.pid})` : ''}</td><td>${timeTag(e.createdAt)}</td><td>${timeTag(e.startedAt)}</td></tr>`,
+            html`<tr><td>${e.startedAt ? badge('running') : badge('waiting')}</td><td>${e.queue}</td><td><a href="/definitions/${e.definitionId}/instances/${e.instanceId}">${e.definitionName ?? `#${e.definitionId}`} #${e.instanceId}</a></td><td><code>${e.shell}</code></td><td>${e.hostname ?? html`<span class="muted">unclaimed</span>`}${e.pid !== null ? ` (pid ${e.pid})` : ''}</td><td>${timeTag(e.createdAt)}</td><td>${timeTag(e.startedAt)}</td></tr>`,
         ),
       ),
 )}`,

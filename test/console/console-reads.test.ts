@@ -103,6 +103,16 @@ describe('console reads', () => {
     }
   });
 
+  it('names the unfinished executions from their own statement', async () => {
+    // The live job's second command is still queued.
+    const res = await get('/executions');
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page).toContain('<code>second</code>');
+    expect(page).toMatch(/>live-job #\d+</);
+    expect(readsPerTable()).toEqual({ executions: 1 });
+  });
+
   it('reads only the starred definitions for the dashboard', async () => {
     const definitions = new DefinitionRepository(tdb.db, services.ids, services.clock, { rowLocks: false, validationContext: async () => ({}) });
     const create = (name: string) => definitions.create({ name, script: 'noop:\n', tags: [`${name}-tag`], crons: ['0 * * * *'], suspendCrons: ['30 1 * * *'] }, 'test');

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
 import { DefinitionRepository, type AlsoWrite } from '../../db/repositories/definition-repository';
+import { QueryRepository } from '../../db/repositories/query-repository';
 import type { EngineServices } from '../../functions/shared/engine-services';
 import { insertDefinition, runUntilIdle, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
@@ -141,5 +142,8 @@ describeEachDialect('console repository', (dialect) => {
     const live = await people.instancePage(1, working);
     expect(live.outputs).toEqual([{ executionId: Number(queued!.id), outputHead: 'so far\n', outputTail: '' }]);
     expect(live.detail.executions.map((e) => [e.id, e.finishedAt])).toEqual([[Number(queued!.id), null]]);
+    // The executions page names each command's job from the same statement.
+    const unfinished = await new QueryRepository(tdb.db, services.clock).listUnfinishedExecutions(10);
+    expect(unfinished.map((e) => [e.id, e.instanceId, e.definitionName])).toEqual([[Number(queued!.id), working, 'ok-job']]);
   });
 });
