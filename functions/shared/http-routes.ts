@@ -321,10 +321,12 @@ export function registerRoutes(app: App, services: RouteServices): void {
     async (c) => {
       const { id, instance_id, execution_id } = c.req.valid('param');
       const { offset_bytes, max_bytes } = c.req.valid('query');
+      // Without an output store every request is a 404: answer it before reading the database.
+      const { outputs } = services;
+      if (!outputs) throw new NotFoundError('output store of execution', execution_id);
       await instanceOf(id, instance_id);
       if (!(await queries.executionBelongsTo(instance_id, execution_id))) throw new NotFoundError('execution', execution_id);
-      if (!services.outputs) throw new NotFoundError('output store of execution', execution_id);
-      const text = await services.outputs.read(execution_id, {
+      const text = await outputs.read(execution_id, {
         ...(offset_bytes !== undefined ? { offsetBytes: offset_bytes } : {}),
         ...(max_bytes !== undefined ? { maxBytes: max_bytes } : {}),
       });
