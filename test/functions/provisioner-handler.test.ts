@@ -4,8 +4,10 @@ import {
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { INITIAL_SLEEP_VALUE } from '../../aws/sleep-gate';
 import { ExternalServiceError } from '../../core/errors';
 import { WorkerRepository } from '../../db/repositories/worker-repository';
 import type { WorkerQueueBinding } from '../../functions/shared/config';
@@ -16,6 +18,8 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database'
 import { applyEnv, awake, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
 
 const ec2 = mockClient(EC2Client);
+const ssm = mockClient(SSMClient);
+const SLEEP_PARAMETER = '/kuroko/test/sleep';
 const QUEUE: WorkerQueueBinding = {
   name: '@default',
   launchTemplateId: 'lt-0123456789abcdef0',
@@ -39,7 +43,7 @@ const describing = (instances: { id: string; launched: Date; state?: string }[])
 
 beforeAll(async () => {
   tdb = await createTestDatabase('data-api');
-  applyEnv(functionEnv(tdb, { [ENV_KEYS.workerQueues]: JSON.stringify([QUEUE]) }));
+  applyEnv(functionEnv(tdb, { [ENV_KEYS.workerQueues]: JSON.stringify([QUEUE]), [ENV_KEYS.sleepParameter]: SLEEP_PARAMETER }));
   provisioner = await import('../../functions/provisioner/handler');
   // Three commands wait in the default queue: two workers' worth at two slots each.
   const services = servicesFor(tdb);
@@ -55,6 +59,8 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   ec2.reset();
+  ssm.reset();
+  ssm.on(GetParameterCommand).resolves({ Parameter: { Value: INITIAL_SLEEP_VALUE } });
   ec2.on(RunInstancesCommand).callsFake((input: { MaxCount: number }) => ({
     Instances: Array.from({ length: input.MaxCount }, (_, n) => ({ InstanceId: `i-0new${n}0000000000` })),
   }));
@@ -128,6 +134,23 @@ describe('provisioner handler', () => {
     ]);
     await tick();
     expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([['i-0b00000000000001']]);
+  });
+
+  it('while the engine sleeps, looks only at EC2, and runs the pass when an instance is still there', async () => {
+    const until = new Date(Date.now() + 30 * 60_000).toISOString();
+    ssm.on(GetParameterCommand).resolves({ Parameter: { Value: JSON.stringify({ state: 'asleep', until }) } });
+    const sleepingTick = () => provisioner.handler(scheduledEvent('kuroko-test-ProvisionerTick'), lambdaContext('kuroko-test-provisioner'));
+    describing([]);
+    tdb.dataApi!.resetCounts();
+    expect(await sleepingTick()).toEqual({ asleepUntil: until });
+    expect(tdb.dataApi!.callCount()).toBe(0);
+    expect(ec2.commandCalls(DescribeInstancesCommand)).toHaveLength(1);
+
+    // An instance whose agent never registered would otherwise run until the sleep ends.
+    describing([{ id: 'i-0d00000000000001', launched: minutesAgo(30) }]);
+    const result = await sleepingTick();
+    expect(result).toMatchObject({ queues: [{ queue: '@default', terminated: ['i-0d00000000000001'] }] });
+    expect(tdb.dataApi!.callCount()).toBeGreaterThan(0);
   });
 
   it('fails the invocation with an ExternalServiceError when EC2 refuses', async () => {
