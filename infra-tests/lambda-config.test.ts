@@ -95,7 +95,8 @@ describe('Lambda configuration', () => {
       oidcClientSecretArn: SECRET,
       allowedDomains: ['example.com', 'example.org'],
       admins: ['ops@example.com'],
-      baseUrl: 'https://api.example.com/',
+      // Normalised as the console reads it: the API Gateway URL output ends in a slash, the console's links do not.
+      baseUrl: 'https://api.example.com',
     });
     expect(messageOf(() => parseApiConfig({ ...base, [ENV_KEYS.oidcIssuer]: 'https://i', [ENV_KEYS.oidcClientSecretArn]: 'plain-secret' }))).toContain(
       `${ENV_KEYS.oidcClientSecretArn}: must be an ARN of secretsmanager`,
