@@ -134,4 +134,17 @@ describe('console reads', () => {
     // one statement) and the working, failed and canceled lists.
     expect(readsPerTable()).toEqual({ job_definitions: 1, job_definition_tags: 1, job_schedules: 1, job_suspend_schedules: 1, definition_admins: 1, job_instances: 4 });
   });
+
+  it('reads the lists of a page of definitions only, not of every definition', async () => {
+    const definitions = new DefinitionRepository(services.handle.db, services.ids, services.clock, { rowLocks: false, validationContext: async () => ({}) });
+    const create = (name: string) => definitions.create({ name, script: 'noop:\n', tags: [`${name}-tag`], crons: ['0 * * * *'], suspendCrons: ['30 1 * * *'] }, 'test');
+    const first = await create('paged-job');
+    await create('next-page-job');
+
+    statements.length = 0;
+    const page = await definitions.list([], { afterId: first.id - 1, limit: 1 });
+    expect(page.map((d) => [d.name, d.tags])).toEqual([['paged-job', ['paged-job-tag']]]);
+    const rowsOf = (table: string) => statements.filter((s) => s.table === table).reduce((sum, s) => sum + s.rows, 0);
+    expect([rowsOf('job_definition_tags'), rowsOf('job_schedules'), rowsOf('job_suspend_schedules')]).toEqual([1, 1, 1]);
+  });
 });
