@@ -65,6 +65,7 @@ fieldset label{display:inline-flex;gap:6px;font-weight:400;margin:2px 12px 2px 0
 pre,code,textarea.code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
 pre{background:var(--code);padding:8px;border-radius:6px;overflow-x:auto;margin:0;white-space:pre}
 pre.wrap{white-space:pre-wrap;word-break:break-word}
+.markdown{overflow-wrap:anywhere}.markdown>:first-child{margin-top:0}.markdown>:last-child{margin-bottom:0}.markdown pre{white-space:pre-wrap}
 .script .ln{display:inline-block;width:3ch;margin-right:1.5ch;text-align:right;color:var(--muted);user-select:none}
 .script .task{font-weight:600}
 .diff .d-added{display:block;color:var(--ok)}.diff .d-removed{display:block;color:var(--err)}.diff .d-same{display:block;color:var(--muted)}

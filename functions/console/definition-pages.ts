@@ -24,6 +24,7 @@ import {
   type PageContext,
 } from './console-layout';
 import { html, jsonForHtml, type Html } from './html-template';
+import { renderMarkdown } from './markdown';
 import { diffLines, renderDiff, renderScript } from './script-view';
 import { barChart } from './svg-charts';
 
@@ -256,7 +257,7 @@ ${actions}
 ${section(
   'Details',
   html`<dl class="meta">
-<dt>Description</dt><dd>${d.description ? html`<div class="wrap">${d.description}</div>` : html`<span class="muted">none</span>`}</dd>
+<dt>Description</dt><dd>${d.description ? html`<div class="markdown">${renderMarkdown(d.description)}</div>` : html`<span class="muted">none</span>`}</dd>
 <dt>Tags</dt><dd>${d.tags.length > 0 ? tagLinks(d.tags) : html`<span class="muted">none</span>`}</dd>
 <dt>Admins</dt><dd>${data.admins.length > 0 ? data.admins.join(', ') : html`<span class="muted">global admins only</span>`}</dd>
 <dt>Time zone</dt><dd>${d.timeZone}</dd>

@@ -135,6 +135,14 @@ describe('console reads', () => {
     expect(readsPerTable()).toEqual({ job_definitions: 1, job_definition_tags: 1, job_schedules: 1, job_suspend_schedules: 1, definition_admins: 1, job_instances: 4 });
   });
 
+  it('shows a definition description as Markdown', async () => {
+    const definitions = new DefinitionRepository(tdb.db, services.ids, services.clock, { rowLocks: false, validationContext: async () => ({}) });
+    const documented = await definitions.create({ name: 'documented-job', description: 'Runs **nightly**.\n\n<script>alert(1)</script>', script: 'noop:\n' }, 'test');
+    const page = await (await get(`/definitions/${documented.id}`)).text();
+    expect(page).toContain('<div class="markdown"><p>Runs <strong>nightly</strong>.</p>');
+    expect(page).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+  });
+
   it('reads the lists of a page of definitions only, not of every definition', async () => {
     const definitions = new DefinitionRepository(services.handle.db, services.ids, services.clock, { rowLocks: false, validationContext: async () => ({}) });
     const create = (name: string) => definitions.create({ name, script: 'noop:\n', tags: [`${name}-tag`], crons: ['0 * * * *'], suspendCrons: ['30 1 * * *'] }, 'test');

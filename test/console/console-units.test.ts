@@ -8,6 +8,7 @@ import { readConsoleConfig } from '../../functions/console/console-config';
 import { COOKIE_PURPOSE, csrfMatches, decodeSession, encodeSession, newSession, signValue, verifyValue } from '../../functions/console/console-session';
 import { html, raw } from '../../functions/console/html-template';
 import { LOCAL_SIGN_IN_TTL_MS, LocalSignIn } from '../../functions/console/local-sign-in';
+import { renderMarkdown } from '../../functions/console/markdown';
 import { diffLines, referencedIds, renderScript } from '../../functions/console/script-view';
 
 const SECRET = 'x'.repeat(40);
@@ -106,6 +107,15 @@ describe('rendering', () => {
     expect(html`<p title="${name}">${name}${html`<b>${'<i>'}</b>`}${[raw('<br>'), 'a<b']}${null}${false}</p>`.value).toBe(
       '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;<b>&lt;i&gt;</b><br>a&lt;b</p>',
     );
+  });
+
+  it('renders a description as Markdown, escaping raw HTML and refusing script links', () => {
+    const out = renderMarkdown('# Nightly *batch*\nOwner: <b onclick="x()">ops</b>\n\n- see https://example.com/runbook\n- [bad](javascript:alert(1))\n').value;
+    expect(out).toContain('<h1>Nightly <em>batch</em></h1>');
+    expect(out).toContain('Owner: &lt;b onclick=&quot;x()&quot;&gt;ops&lt;/b&gt;');
+    expect(out).toContain('<a href="https://example.com/runbook" target="_blank" rel="noopener noreferrer">https://example.com/runbook</a>');
+    expect(out).not.toContain('href="javascript:');
+    expect(out).not.toContain('<b ');
   });
 
   it('links wait and sub_process ids to their definitions', () => {
