@@ -45,6 +45,8 @@ td.num,th.num{text-align:right}
 .btn.danger,button.danger{color:var(--err);border-color:var(--err)}
 button[disabled]{opacity:.5;cursor:not-allowed}
 button.link{border:0;background:none;color:var(--accent);padding:0;min-height:0;text-decoration:underline}
+button.link[aria-pressed=true]{font-weight:600;text-decoration:none}
+[hidden]{display:none!important}
 a.btn{text-decoration:none;display:inline-block}
 form.inline{display:inline}
 .actions{display:flex;flex-wrap:wrap;gap:8px;align-items:center}
@@ -185,9 +187,31 @@ const JS = String.raw`(function () {
     render();
   }
 
+  // Desktop notifications (Kuroko2's "Allow user to receive notification"): turned on per browser with the toggle,
+  // once the browser's permission is granted; the live instance view then announces each status change.
+  var NOTIFY_KEY = 'kuroko-desktop-notifications';
+  function notifyOn() {
+    try { return localStorage.getItem(NOTIFY_KEY) === 'on' && window.Notification.permission === 'granted'; } catch (e) { return false; }
+  }
+  function setupNotifyToggle(button) {
+    if (!('Notification' in window)) return;
+    function show() { button.setAttribute('aria-pressed', notifyOn() ? 'true' : 'false'); }
+    button.addEventListener('click', function () {
+      if (notifyOn()) { localStorage.setItem(NOTIFY_KEY, 'off'); show(); return; }
+      Promise.resolve(window.Notification.requestPermission()).then(function (permission) {
+        if (permission === 'granted') localStorage.setItem(NOTIFY_KEY, 'on');
+        show();
+      });
+    });
+    button.hidden = false;
+    show();
+  }
+
   function setupLive(el) {
     var url = el.getAttribute('data-live-url');
     var logCount = Number(el.getAttribute('data-log-count') || '0');
+    var status = el.getAttribute('data-status');
+    var title = el.getAttribute('data-title') || document.title;
     var seen = {};
     function tick() {
       fetch(url + '?logs=' + logCount, { credentials: 'same-origin', headers: { accept: 'application/json' } })
@@ -210,6 +234,12 @@ const JS = String.raw`(function () {
           }
           logCount = state.logCount;
           el.setAttribute('data-log-count', String(logCount));
+          if (state.status && state.status !== status) {
+            if (status && notifyOn()) {
+              try { new window.Notification(title, { body: 'Status: ' + state.status }); } catch (e) { /* shown on the page anyway */ }
+            }
+            status = state.status;
+          }
           if (state.done) { el.setAttribute('data-live', 'done'); return; }
           setTimeout(tick, 1500);
         })
@@ -223,6 +253,7 @@ const JS = String.raw`(function () {
     localize(document);
     document.querySelectorAll('[data-editor]').forEach(setupEditor);
     document.querySelectorAll('[data-live-url]').forEach(setupLive);
+    document.querySelectorAll('[data-notify-toggle]').forEach(setupNotifyToggle);
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start); else start();
 })();

@@ -44,7 +44,8 @@ ${user ? html`<meta name="csrf-token" content="${user.csrf}">` : ''}
   <a class="brand" href="/">Kuroko</a>
   ${user
     ? html`<nav aria-label="Main">${NAV.map((n) => html`<a href="${n.href}"${n.match(ctx.path) ? html` aria-current="page"` : ''}>${n.label}</a>`)}</nav>
-  <div class="who"><span title="${user.email}">${user.name}</span> <span class="role">${user.globalAdmin ? 'admin' : 'viewer'}</span>
+  <div class="who"><button type="button" class="link" data-notify-toggle aria-pressed="false" title="Desktop notifications when a job you are watching changes status" hidden>Notify me</button>
+    <span title="${user.email}">${user.name}</span> <span class="role">${user.globalAdmin ? 'admin' : 'viewer'}</span>
     <form method="post" action="/sign_out" class="inline">${csrfField(user)}<button type="submit" class="link">Sign out</button></form></div>`
     : ''}
 </header>

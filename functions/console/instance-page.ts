@@ -132,7 +132,7 @@ export function instancePage(ctx: PageContext & { user: ConsoleUser }, v: Instan
     ctx,
     `#${i.id} ${v.definition.name}`,
     html`<h1><a href="/definitions/${v.definition.id}">${v.definition.name}</a> <span>instance #${i.id}</span></h1>
-<div id="instance-live"${live ? html` data-live-url="${base(v)}/live" data-log-count="${logs.length}"` : ''}>
+<div id="instance-live"${live ? html` data-live-url="${base(v)}/live" data-log-count="${logs.length}" data-status="${instanceStatus(i)}" data-title="${v.definition.name} #${i.id}"` : ''}>
 <section class="panel" id="${FRAGMENT_IDS.summary}">${summaryFragment(v)}</section>
 <section class="panel" id="${FRAGMENT_IDS.tokens}">${tokensFragment(v)}</section>
 <section id="${FRAGMENT_IDS.executions}">${executionsFragment(v)}</section>

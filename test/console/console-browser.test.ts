@@ -102,7 +102,31 @@ describe('console in a browser', { timeout: TEST_TIMEOUT_MS }, () => {
   });
 
   it('launches, shows the output and log while it runs, fails, and retries to success', async () => {
+    // The browser's notifications, recorded instead of shown; the permission is granted when asked, and stays
+    // granted for the origin across pages, as a browser keeps it.
+    await page.addInitScript(() => {
+      const shown: { title: string; body?: string }[] = [];
+      (window as unknown as { shownNotifications: typeof shown }).shownNotifications = shown;
+      const GRANTED_KEY = 'test-notification-permission';
+      class RecordedNotification {
+        static get permission() {
+          return localStorage.getItem(GRANTED_KEY) ?? 'default';
+        }
+        static requestPermission() {
+          localStorage.setItem(GRANTED_KEY, 'granted');
+          return Promise.resolve('granted');
+        }
+        constructor(title: string, options?: { body?: string }) {
+          shown.push({ title, ...(options?.body !== undefined ? { body: options.body } : {}) });
+        }
+      }
+      (window as unknown as { Notification: unknown }).Notification = RecordedNotification;
+    });
     await page.goto(definitionUrl);
+    const toggle = page.locator('[data-notify-toggle]');
+    await expect(toggle.getAttribute('aria-pressed')).resolves.toBe('false');
+    await toggle.click();
+    await page.locator('[data-notify-toggle][aria-pressed="true"]').waitFor();
     await page.click('#launch summary');
     await page.click('#launch button[type=submit]');
     await page.waitForURL(/\/instances\/\d+$/);
@@ -118,6 +142,11 @@ describe('console in a browser', { timeout: TEST_TIMEOUT_MS }, () => {
     await expect(page.locator('#log-lines').textContent()).resolves.toContain('tick 4');
     await expect(page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).resolves.toBe(true);
     await page.locator('#instance-summary .badge', { hasText: 'error' }).waitFor({ timeout: RUN_TIMEOUT_MS });
+    // The live view announced the change from working to error on the desktop.
+    const instanceId = /\/instances\/(\d+)$/.exec(instanceUrl)?.[1];
+    await expect(page.evaluate(() => (window as unknown as { shownNotifications: unknown[] }).shownNotifications)).resolves.toEqual([
+      { title: `console-e2e #${instanceId}`, body: 'Status: error' },
+    ]);
     await page.locator('#instance-tokens tr[data-status="failure"]').waitFor({ timeout: RUN_TIMEOUT_MS });
     await screenshot(page, '05-instance-error');
 
