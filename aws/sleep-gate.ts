@@ -19,7 +19,7 @@ export const INITIAL_SLEEP_VALUE = JSON.stringify({ state: SLEEP_STATE.awake });
 export interface SleepGate {
   /** When the current sleep ends; undefined when awake, when it already ended, or when the hint cannot be read. */
   asleepUntil(now: Date): Promise<Date | undefined>;
-  /** Publishes a sleep until `until` (throws when the write fails: the caller then stays awake). */
+  /** Publishes a sleep until `until`; throws when the write fails (the caller then stays awake). */
   sleep(until: Date, now: Date): Promise<void>;
   /** Ends a current sleep; true when there was one to end. */
   wake(reason: string, now: Date): Promise<boolean>;

@@ -11,9 +11,9 @@
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { ALWAYS_AWAKE, createSsmSleepGate, type SleepGate } from '../../aws/sleep-gate';
-import { busyReasons, planSleep, sleepHolds, type SleepPlan, type SleepSettings } from '../../core/services/sleep-plan';
+import { errorMessage } from '../../core/errors';
 import type { ScheduledDefinition } from '../../core/services/scheduler-service';
-import type { WorkInFlight } from '../../core/services/sleep-plan';
+import { busyReasons, planSleep, sleepHolds, type SleepPlan, type SleepSettings, type WorkInFlight } from '../../core/services/sleep-plan';
 import { TICK_KIND, type TickKind } from './lambda-events';
 
 /** What a tick returns when it slept through. */
@@ -68,8 +68,21 @@ export async function sleepIfIdle(options: {
   };
   const first = await plan();
   if (!first.sleep) return { awake: first.reasons };
-  await gate.sleep(first.until, now());
-  const recheck = await plan();
+  try {
+    await gate.sleep(first.until, now());
+  } catch (error) {
+    // The pass itself went well: stay awake rather than fail it. A write that failed late may have landed anyway.
+    await gate.wake('could not publish the sleep', now());
+    return { awake: [`could not publish the sleep: ${errorMessage(error)}`] };
+  }
+  let recheck: SleepPlan;
+  try {
+    recheck = await plan();
+  } catch (error) {
+    // A sleep that could not be checked again is not kept: work may have arrived while it was published.
+    await gate.wake('could not check the sleep again', now());
+    throw error;
+  }
   if (sleepHolds(first.until, recheck)) return { asleepUntil: first.until.toISOString() };
   await gate.wake('work arrived while going to sleep', now());
   return { awake: recheck.sleep ? ['an earlier slot was added'] : recheck.reasons };
