@@ -64,6 +64,13 @@ export interface ReadConsoleConfigOptions {
   warn?: (message: string) => void;
 }
 
+/** An allowed sign-in domain as the console compares it: lower-cased, without a leading `@`. */
+export const normalizeDomain = (domain: string): string => domain.toLowerCase().replace(/^@/, '');
+/** Whether a normalised admin entry is an email address. */
+export const isEmailAddress = (text: string): boolean => /^[^@\s]+@[^@\s]+$/.test(text);
+/** The console's base URL as links are built on it: without trailing slashes. */
+export const trimBaseUrl = (url: string): string => url.replace(/\/+$/, '');
+
 /** Reads the console's configuration from the environment; throws ConfigError listing every problem. */
 export function readConsoleConfig(env: Readonly<Record<string, string | undefined>>, options: ReadConsoleConfigOptions): ConsoleConfig {
   const problems: string[] = [];
@@ -79,7 +86,7 @@ export function readConsoleConfig(env: Readonly<Record<string, string | undefine
   const issuer = env[CONSOLE_ENV_KEYS.oidcIssuer]?.trim() ?? '';
   const clientId = env[CONSOLE_ENV_KEYS.oidcClientId]?.trim() ?? '';
   const clientSecret = env[CONSOLE_ENV_KEYS.oidcClientSecret]?.trim() ?? '';
-  const allowedDomains = list(env[CONSOLE_ENV_KEYS.oidcAllowedDomains]).map((d) => d.toLowerCase().replace(/^@/, ''));
+  const allowedDomains = list(env[CONSOLE_ENV_KEYS.oidcAllowedDomains]).map(normalizeDomain);
   let oidc: OidcSettings | undefined;
   if (issuer !== '' || clientId !== '' || clientSecret !== '') {
     if (!z.url({ protocol: /^https?$/ }).safeParse(issuer).success) problems.push(`${CONSOLE_ENV_KEYS.oidcIssuer} must be the issuer's http(s) URL`);
@@ -91,12 +98,12 @@ export function readConsoleConfig(env: Readonly<Record<string, string | undefine
     oidc = { issuer, clientId, clientSecret, allowedDomains };
   }
   const admins = list(env[CONSOLE_ENV_KEYS.admins]).map(normalizeEmail);
-  for (const admin of admins) if (!/^[^@\s]+@[^@\s]+$/.test(admin)) problems.push(`${CONSOLE_ENV_KEYS.admins}: \`${admin}\` is not an email address`);
+  for (const admin of admins) if (!isEmailAddress(admin)) problems.push(`${CONSOLE_ENV_KEYS.admins}: \`${admin}\` is not an email address`);
   const baseUrl = env[CONSOLE_ENV_KEYS.baseUrl]?.trim() || undefined;
   if (baseUrl !== undefined && !z.url({ protocol: /^https?$/ }).safeParse(baseUrl).success) problems.push(`${CONSOLE_ENV_KEYS.baseUrl} must be an http(s) URL`);
   if (problems.length > 0) throw new ConfigError(problems);
   const localSignIn = options.localSignIn === 'always' || (options.localSignIn === 'without-oidc' && oidc === undefined);
-  return { secret, oidc, admins, localSignIn, baseUrl: baseUrl?.replace(/\/+$/, '') };
+  return { secret, oidc, admins, localSignIn, baseUrl: baseUrl === undefined ? undefined : trimBaseUrl(baseUrl) };
 }
 
 /** The secret kept in `file`, created (mode 0600) on first use so sessions survive restarts of the local mode. */

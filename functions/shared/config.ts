@@ -16,6 +16,8 @@ import {
   type DatabaseConfig,
   type Environment,
 } from './config-schemas';
+import { normalizeEmail } from '../../db/repositories/console-repository';
+import { isEmailAddress, normalizeDomain, trimBaseUrl } from '../console/console-config';
 import { ENV_KEYS, LOG_LEVELS, SLEEP_MAX_MINUTES } from './env-keys';
 
 /** What every function shares. */
@@ -208,7 +210,6 @@ const consoleShape = {
   [ENV_KEYS.baseUrl]: z.url({ protocol: /^https?$/ }).optional(),
 };
 type ConsoleEnv = z.infer<z.ZodObject<typeof consoleShape>>;
-const EMAIL_ADDRESS = /^[^@\s]+@[^@\s]+$/;
 
 /** The console binding when an issuer is set (every other console variable then required), else undefined. */
 const toConsoleBinding = (env: ConsoleEnv, ctx: z.RefinementCtx): ApiConsoleBinding | undefined => {
@@ -221,20 +222,19 @@ const toConsoleBinding = (env: ConsoleEnv, ctx: z.RefinementCtx): ApiConsoleBind
   if (env[ENV_KEYS.oidcAllowedDomains].length === 0) {
     ctx.addIssue({ code: 'custom', path: [ENV_KEYS.oidcAllowedDomains], message: `is required with ${ENV_KEYS.oidcIssuer}` });
   }
-  // As the console compares them (functions/console/console-config.ts): domains lower-cased without a leading @,
-  // admins as lower-cased email addresses.
-  const admins = env[ENV_KEYS.consoleAdmins].map((admin) => admin.toLowerCase());
+  // Normalised by the console's own rules, so the api hands them over as they are (functions/api/console-binding.ts).
+  const admins = env[ENV_KEYS.consoleAdmins].map(normalizeEmail);
   for (const admin of admins) {
-    if (!EMAIL_ADDRESS.test(admin)) ctx.addIssue({ code: 'custom', path: [ENV_KEYS.consoleAdmins], message: `\`${admin}\` is not an email address` });
+    if (!isEmailAddress(admin)) ctx.addIssue({ code: 'custom', path: [ENV_KEYS.consoleAdmins], message: `\`${admin}\` is not an email address` });
   }
   return {
     signingSecretArn: env[ENV_KEYS.consoleSecretArn] ?? '',
     oidcIssuer,
     oidcClientId: env[ENV_KEYS.oidcClientId] ?? '',
     oidcClientSecretArn: env[ENV_KEYS.oidcClientSecretArn] ?? '',
-    allowedDomains: env[ENV_KEYS.oidcAllowedDomains].map((domain) => domain.toLowerCase().replace(/^@/, '')),
+    allowedDomains: env[ENV_KEYS.oidcAllowedDomains].map(normalizeDomain),
     admins,
-    baseUrl: (env[ENV_KEYS.baseUrl] ?? '').replace(/\/+$/, ''),
+    baseUrl: trimBaseUrl(env[ENV_KEYS.baseUrl] ?? ''),
   };
 };
 
