@@ -1,5 +1,6 @@
 /**
- * The worker agent's entry on EC2 (bundled by the CDK app into one ES module and run by systemd).
+ * The worker agent's entry on EC2 (bundled by the CDK app into one ES module, plus the EC2 client it loads to end its
+ * instance, and run by systemd).
  *
  * It reads its JSON configuration from the SSM parameter named by KUROKO_AGENT_CONFIG_PARAMETER, registers with
  * the instance id as hostname (so the provisioner can tie the worker row to its instance), writes command output
@@ -17,6 +18,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import type * as Ec2Fleet from '../aws/ec2-fleet';
 import { fetchInstanceId } from '../aws/instance-metadata';
 import { createLambdaNudger } from '../aws/lambda-nudger';
 import { readParameter } from '../aws/ssm-parameters';
@@ -66,6 +68,19 @@ export const jsonLineLogger: AgentLogger = {
   warn: (message, data) => console.log(JSON.stringify({ level: 'WARN', time: new Date().toISOString(), message, ...data })),
   error: (message, data) => console.log(JSON.stringify({ level: 'ERROR', time: new Date().toISOString(), message, ...data })),
 };
+
+/**
+ * Set by the EC2 agent's bundle (scripts/agent-bundle.ts) to the file next to it that holds aws/ec2-fleet bundled
+ * on its own: bundled in, the EC2 client's megabytes of code would sit in the agent's memory its whole life.
+ * Unset (tests, tsx), the module is imported from the sources.
+ */
+declare const KUROKO_EC2_FLEET_MODULE: string | undefined;
+type Ec2FleetModule = typeof Ec2Fleet;
+
+const loadEc2Fleet = (): Promise<Ec2FleetModule> =>
+  typeof KUROKO_EC2_FLEET_MODULE === 'string'
+    ? (import(new URL(KUROKO_EC2_FLEET_MODULE, import.meta.url).href) as Promise<Ec2FleetModule>)
+    : import('../aws/ec2-fleet');
 
 const runShutdown = async (): Promise<void> => {
   await promisify(execFile)('shutdown', ['-h', 'now']);
@@ -157,9 +172,9 @@ async function endInstance(
     logger.error('cannot end the instance: its id is unknown');
     return undefined;
   }
-  // The EC2 client is loaded only here, at the end of an instance's life. Through aws/ec2-fleet, whose named
+  // The EC2 client is loaded only here, at the end of an instance's life, through aws/ec2-fleet, whose named
   // imports let the bundler keep only the commands it sends, not all of the EC2 API.
-  const { createEc2Client, terminateInstance } = await import('../aws/ec2-fleet');
+  const { createEc2Client, terminateInstance } = await loadEc2Fleet();
   await terminateInstance(deps.ec2 ?? createEc2Client(config.region), instanceId);
   logger.info(`idle: terminated instance ${instanceId}`);
   return 'terminated';

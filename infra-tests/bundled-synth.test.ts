@@ -47,7 +47,7 @@ describe('cdk synth with real bundling', () => {
     }
     expect(existsSync(join(outdir, 'Kuroko-dev-Workers.template.json'))).toBe(true);
 
-    // The EC2 agent: one file, run by Node outside the repository as systemd runs it. Without its SSM parameter
+    // The EC2 agent: its file, run by Node outside the repository as systemd runs it. Without its SSM parameter
     // it stops at its configuration, which shows it loaded and started.
     const workerAssets = JSON.parse(readFileSync(join(outdir, 'Kuroko-dev-Workers.assets.json'), 'utf8')) as typeof assets & {
       files: Record<string, { displayName?: string }>;
@@ -63,5 +63,15 @@ describe('cdk synth with real bundling', () => {
     );
     expect(agentRun.code).toBe(1);
     expect(agentRun.stdout).toContain('KUROKO_AGENT_CONFIG_PARAMETER: is required');
+    // The EC2 client the agent imports to terminate its instance: its own file, loaded outside the repository too.
+    const fleetAsset = Object.values(workerAssets.files).find((file) => file.displayName === 'AgentBundle/Ec2Fleet');
+    expect(fleetAsset, 'the AgentBundle/Ec2Fleet asset').toBeDefined();
+    expect(readFileSync(agentFile, 'utf8')).not.toContain('TerminateInstances');
+    const fleet = await run(
+      process.execPath,
+      ['--input-type=module', '-e', `import(${JSON.stringify(join(outdir, fleetAsset!.source.path))}).then((m) => console.log(typeof m.createEc2Client, typeof m.terminateInstance))`],
+      { cwd: tmpdir(), env: { PATH: process.env.PATH ?? '' } },
+    );
+    expect(fleet.stdout).toContain('function function');
   }, SYNTH_TIMEOUT_MS);
 });

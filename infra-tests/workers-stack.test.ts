@@ -95,6 +95,9 @@ describe('WorkersStack: user data', () => {
   it('downloads the bundled agent from the asset bucket', () => {
     // The key ends in .mjs when bundled; tests skip bundling, which stages a placeholder .zip instead.
     expect(script).toMatch(/aws s3 cp 's3:\/\/<token>\/[0-9a-f]{64}\.(mjs|zip)' '\/opt\/kuroko\/agent\.mjs'/);
+    // Next to it, the EC2 client it imports to terminate its instance.
+    expect(script).toMatch(/aws s3 cp 's3:\/\/<token>\/[0-9a-f]{64}\.(mjs|zip)' '\/opt\/kuroko\/agent-ec2\.mjs'/);
+    expect(script).toContain('chmod 0644 /opt/kuroko/agent.mjs /opt/kuroko/agent-ec2.mjs');
   });
 
   it('writes and starts a systemd unit that runs the agent with its SSM config parameter', () => {
@@ -173,10 +176,10 @@ describe('WorkersStack: the worker role', () => {
     });
   });
 
-  it('reads only the agent bundle object from the asset bucket', () => {
+  it("reads only the agent's two objects from the asset bucket", () => {
     const s3 = statements.find((s) => s.actions.includes('s3:GetObject'));
-    expect(s3?.resources).toHaveLength(1);
-    expect(JSON.stringify(s3?.resources)).toMatch(/\/[0-9a-f]{64}\.(mjs|zip)"\]\]\}\]$/);
+    expect(s3?.resources).toHaveLength(2);
+    for (const resource of s3?.resources ?? []) expect(JSON.stringify(resource)).toMatch(/\/[0-9a-f]{64}\.(mjs|zip)"\]\]\}$/);
   });
 });
 

@@ -17,7 +17,7 @@ import type { AgentParameter } from '../../functions/shared/config-schemas';
 import { ENV_KEYS, WORKER_TAGS } from '../../functions/shared/env-keys';
 import type { WorkerQueueConfig } from '../deploy-config';
 import { AGENT_BUNDLE_FILE, type AgentAsset } from './agent-asset';
-import { WORKER_NODE_MAJOR } from '../../scripts/agent-bundle';
+import { EC2_FLEET_FILE, WORKER_NODE_MAJOR } from '../../scripts/agent-bundle';
 import { grantDataApi, type DatabaseBinding } from './database-binding';
 
 export const AGENT_INSTALL_DIR = '/opt/kuroko';
@@ -96,7 +96,7 @@ export class WorkerQueue extends Construct {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['s3:GetObject'],
-        resources: [props.agentAsset.bucket.arnForObjects(props.agentAsset.s3ObjectKey)],
+        resources: [props.agentAsset, props.agentAsset.ec2FleetAsset].map((asset) => asset.bucket.arnForObjects(asset.s3ObjectKey)),
       }),
     );
     // An idle worker terminates itself. IAM has no documented "this very instance" key, so the bound is the
@@ -123,13 +123,13 @@ export class WorkerQueue extends Construct {
       `install -d -m 0755 ${AGENT_INSTALL_DIR}`,
     );
     const agentFile = `${AGENT_INSTALL_DIR}/${AGENT_BUNDLE_FILE}`;
-    userData.addS3DownloadCommand({
-      bucket: props.agentAsset.bucket,
-      bucketKey: props.agentAsset.s3ObjectKey,
-      localFile: agentFile,
-    });
+    // The agent imports the EC2 client's file from its own folder when it terminates its instance.
+    const ec2FleetFile = `${AGENT_INSTALL_DIR}/${EC2_FLEET_FILE}`;
+    for (const [asset, localFile] of [[props.agentAsset, agentFile], [props.agentAsset.ec2FleetAsset, ec2FleetFile]] as const) {
+      userData.addS3DownloadCommand({ bucket: asset.bucket, bucketKey: asset.s3ObjectKey, localFile });
+    }
     userData.addCommands(
-      `chmod 0644 ${agentFile}`,
+      `chmod 0644 ${agentFile} ${ec2FleetFile}`,
       `cat > /etc/systemd/system/${AGENT_SERVICE} <<'UNIT'`,
       ...systemdUnit({
         queue: queue.name,
