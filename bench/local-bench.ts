@@ -8,6 +8,7 @@
  *   default MariaDB answers, on MariaDB), the EC2 agent as the CDK asset ships it (over the Data API test server,
  *   with SSM, CloudWatch Logs and Lambda faked on loopback), and `bin/kuroko.js agent` run from the TypeScript
  *   sources through tsx.
+ * KUROKO_BENCH_ONLY=ec2-agent measures only the EC2 agent's memory, KUROKO_BENCH_RUNS times (it varies by run).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +25,7 @@ import { fromDbTime } from '../db/column-codec';
 import { DEFAULT_QUEUE } from '../core/model';
 import type { AgentParameter } from '../functions/shared/config-schemas';
 import { ENV_KEYS } from '../functions/shared/env-keys';
-import { buildSelfHostedAgent, ec2AgentBuildOptions } from '../scripts/agent-bundle';
+import { EC2_FLEET_FILE, buildSelfHostedAgent, ec2AgentBuildOptions, ec2FleetBuildOptions } from '../scripts/agent-bundle';
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
 import { waitFor } from '../test/helpers/wait-for';
@@ -249,46 +250,57 @@ async function agentMemory(name: string, launch: AgentLauncher, databaseUrl?: st
   }
 }
 
+/** KUROKO_BENCH_ONLY=ec2-agent: only the EC2 agent row, KUROKO_BENCH_RUNS times, and no step latency. */
+const ONLY_EC2_AGENT = process.env.KUROKO_BENCH_ONLY === 'ec2-agent';
+const EC2_AGENT_RUNS = Number(process.env.KUROKO_BENCH_RUNS ?? 1);
+
 async function agentMemoryRows(): Promise<[string, AgentMemory][]> {
   const buildDir = mkdtempSync(join(tmpdir(), 'kuroko-bench-agent-build-'));
   try {
     const bundle = await buildSelfHostedAgent(buildDir);
     const ec2Bundle = join(buildDir, 'ec2-agent.mjs');
     await build(ec2AgentBuildOptions(join(ROOT, 'agent', 'main.ts'), ec2Bundle));
+    // The file it imports to terminate its instance, beside it as on an instance (never needed here).
+    await build(ec2FleetBuildOptions(join(buildDir, EC2_FLEET_FILE)));
     const measure = async (name: string, launch: AgentLauncher, databaseUrl?: string): Promise<[string, AgentMemory]> => [name, await agentMemory(name, launch, databaseUrl)];
-    const rows = [await measure('npm run build:agent bundle, SQLite', kurokoAgent([bundle]))];
+    const rows: [string, AgentMemory][] = [];
+    if (!ONLY_EC2_AGENT) rows.push(await measure('npm run build:agent bundle, SQLite', kurokoAgent([bundle])));
     const mysql = await scratchMysqlDatabase();
     if (mysql) {
       try {
-        rows.push(await measure('npm run build:agent bundle, MariaDB', kurokoAgent([bundle]), mysql.url));
-        // A second runtime on the same database: the first one's rows were left behind, so start from a fresh one.
-        await mysql.drop();
-        await mysql.create();
-        rows.push(await measure('EC2 agent (CDK asset), Data API', ec2Agent(ec2Bundle), mysql.url));
+        if (!ONLY_EC2_AGENT) rows.push(await measure('npm run build:agent bundle, MariaDB', kurokoAgent([bundle]), mysql.url));
+        for (let run = 0; run < (ONLY_EC2_AGENT ? EC2_AGENT_RUNS : 1); run++) {
+          // A second runtime on the same database: the previous one's rows were left behind, so start from a fresh one.
+          await mysql.drop();
+          await mysql.create();
+          rows.push(await measure('EC2 agent (CDK asset), Data API', ec2Agent(ec2Bundle), mysql.url));
+        }
       } finally {
         await mysql.drop();
       }
     }
-    rows.push(await measure('bin/kuroko.js agent via tsx, SQLite', kurokoAgent([join(ROOT, 'bin/kuroko.js'), 'agent'])));
+    if (!ONLY_EC2_AGENT) rows.push(await measure('bin/kuroko.js agent via tsx, SQLite', kurokoAgent([join(ROOT, 'bin/kuroko.js'), 'agent'])));
     return rows;
   } finally {
     rmSync(buildDir, { recursive: true, force: true });
   }
 }
 
-console.error('measuring step latency in the local mode...');
-const latencies = await stepLatencies();
+if (!ONLY_EC2_AGENT) console.error('measuring step latency in the local mode...');
+const latencies = ONLY_EC2_AGENT ? undefined : await stepLatencies();
 const memory = await agentMemoryRows();
 const row = (name: string, values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   return `| ${name.padEnd(38)} | ${String(sorted.length).padStart(5)} | ${percentile(sorted, 50).toFixed(0).padStart(6)} ms | ${percentile(sorted, 95).toFixed(0).padStart(6)} ms |`;
 };
-console.log('\nlocal mode bench (SQLite, 2 in-process agents, nudged loops)\n');
-console.log('| step latency: command exit -> next command start | steps | median | p95 |');
-console.log('|----------------------------------------|------:|----------:|----------:|');
-console.log(row(`${SEQUENTIAL_STEPS} sequential \`execute: true\``, latencies.sequential));
-console.log(row(`parallel_fork: ${FORK_WIDTH} x ${FORK_DEPTH} steps`, latencies.fork));
+if (latencies) {
+  console.log('\nlocal mode bench (SQLite, 2 in-process agents, nudged loops)\n');
+  console.log('| step latency: command exit -> next command start | steps | median | p95 |');
+  console.log('|----------------------------------------|------:|----------:|----------:|');
+  console.log(row(`${SEQUENTIAL_STEPS} sequential \`execute: true\``, latencies.sequential));
+  console.log(row(`parallel_fork: ${FORK_WIDTH} x ${FORK_DEPTH} steps`, latencies.fork));
+}
 console.log(`\n| agent process (${PARALLEL_COMMANDS} slots)                  | idle RSS | RSS running ${PARALLEL_COMMANDS} commands |`);
 console.log('|-------------------------------------------|---------:|------------------------:|');
 for (const [name, m] of memory) console.log(`| ${name.padEnd(41)} | ${m.idleMb.toFixed(1).padStart(5)} MB | ${m.busyMb.toFixed(1).padStart(20)} MB |`);
-console.log('(Kuroko2 needs 1-3 s per step: a 1 s processor tick plus a 1-2 s executor poll.)');
+if (latencies) console.log('(Kuroko2 needs 1-3 s per step: a 1 s processor tick plus a 1-2 s executor poll.)');
