@@ -18,6 +18,7 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { dataApiUrl } from '../aws/data-api-url';
 import type * as Ec2Fleet from '../aws/ec2-fleet';
 import { fetchInstanceId } from '../aws/instance-metadata';
 import { createLambdaNudger } from '../aws/lambda-nudger';
@@ -26,7 +27,6 @@ import { ConfigError } from '../core/errors';
 import { createDatabase, type DatabaseHandle } from '../db/connection';
 import { parseAgentParameter, type AgentParameter, type Environment } from '../functions/shared/config-schemas';
 import { ENV_KEYS } from '../functions/shared/env-keys';
-import { dataApiUrl } from '../functions/shared/lambda-runtime';
 import { createAgent, type AgentLogger } from './agent';
 import { CloudWatchLogSink } from './cloudwatch-log-sink';
 
