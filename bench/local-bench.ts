@@ -25,7 +25,7 @@ import { fromDbTime } from '../db/column-codec';
 import { DEFAULT_QUEUE } from '../core/model';
 import type { AgentParameter } from '../functions/shared/config-schemas';
 import { ENV_KEYS } from '../functions/shared/env-keys';
-import { EC2_AGENT_NODE_FLAGS, EC2_FLEET_FILE, buildSelfHostedAgent, ec2AgentBuildOptions, ec2FleetBuildOptions } from '../scripts/agent-bundle';
+import { EC2_AGENT_ENV, EC2_AGENT_NODE_FLAGS, EC2_FLEET_FILE, buildSelfHostedAgent, ec2AgentBuildOptions, ec2FleetBuildOptions } from '../scripts/agent-bundle';
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
 import { waitFor } from '../test/helpers/wait-for';
@@ -188,7 +188,7 @@ const ec2Agent =
     };
     const aws = await startFakeAws(JSON.stringify(parameter));
     return {
-      // With the Node.js flags of the systemd unit on instances.
+      // With the Node.js flags and environment of the systemd unit on instances.
       args: [...EC2_AGENT_NODE_FLAGS, bundle],
       env: {
         PATH: process.env.PATH,
@@ -198,6 +198,7 @@ const ec2Agent =
         AWS_ACCESS_KEY_ID: 'bench',
         AWS_SECRET_ACCESS_KEY: 'bench',
         AWS_ENDPOINT_URL: aws.endpoint,
+        ...EC2_AGENT_ENV,
       },
       cleanup: async () => {
         await aws.close();

@@ -17,7 +17,7 @@ import type { AgentParameter } from '../../functions/shared/config-schemas';
 import { ENV_KEYS, WORKER_TAGS } from '../../functions/shared/env-keys';
 import type { WorkerQueueConfig } from '../deploy-config';
 import { AGENT_BUNDLE_FILE, type AgentAsset } from './agent-asset';
-import { EC2_AGENT_NODE_FLAGS, EC2_FLEET_FILE, WORKER_NODE_MAJOR } from '../../scripts/agent-bundle';
+import { EC2_AGENT_ENV, EC2_AGENT_NODE_FLAGS, EC2_FLEET_FILE, WORKER_NODE_MAJOR } from '../../scripts/agent-bundle';
 import { grantDataApi, type DatabaseBinding } from './database-binding';
 
 export const AGENT_INSTALL_DIR = '/opt/kuroko';
@@ -209,6 +209,7 @@ function systemdUnit(o: UnitOptions): string[] {
     `Environment=${ENV_KEYS.agentConfigParameter}=${o.parameterName}`,
     `Environment=AWS_REGION=${o.region}`,
     'Environment=NODE_OPTIONS=--enable-source-maps',
+    ...Object.entries(EC2_AGENT_ENV).map(([key, value]) => `Environment=${key}=${value}`),
     `ExecStart=/usr/bin/node-${WORKER_NODE_MAJOR} ${EC2_AGENT_NODE_FLAGS.join(' ')} ${o.agentFile}`,
     'Restart=on-failure',
     `RestartSec=${AGENT_RESTART_SECONDS}`,
