@@ -9,18 +9,10 @@ import type { Context } from 'aws-lambda';
 import { KurokoError } from '../../core/errors';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
 import type { BaseConfig } from './config';
-import type { DatabaseConfig } from './config-schemas';
+import { dataApiUrl } from '../../aws/data-api-url';
 import { createEngineServices, type EngineServices, type EngineServicesOptions } from './engine-services';
 import type { SleepGate } from '../../aws/sleep-gate';
 import { sleepGateFor } from './lambda-sleep';
-
-/** The `data-api://` URL `createDatabase` opens for a database binding; the region comes from the cluster ARN. */
-export function dataApiUrl(database: DatabaseConfig, region?: string): string {
-  const params = new URLSearchParams({ secret: database.secretArn, database: database.databaseName });
-  if (database.endpoint !== undefined) params.set('endpoint', database.endpoint);
-  if (region !== undefined) params.set('region', region);
-  return `data-api://${database.clusterArn}?${params.toString()}`;
-}
 
 export interface LambdaRuntime<C extends BaseConfig> {
   readonly config: C;
