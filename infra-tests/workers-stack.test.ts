@@ -105,7 +105,7 @@ describe('WorkersStack: user data', () => {
     expect(unit).toContain('[Service]');
     expect(unit).toContain('User=kuroko');
     expect(unit).toContain(`Environment=${ENV_KEYS.agentConfigParameter}=<token>`);
-    expect(unit).toContain('ExecStart=/usr/bin/node-22 --max-semi-space-size=1 /opt/kuroko/agent.mjs');
+    expect(unit).toContain('ExecStart=/usr/bin/node-22 --max-semi-space-size=1 --no-sparkplug /opt/kuroko/agent.mjs');
     expect(unit).toContain('Environment=MALLOC_ARENA_MAX=1\n');
     expect(unit).toContain('KillMode=mixed');
     expect(unit).toContain('WantedBy=multi-user.target');
