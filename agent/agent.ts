@@ -24,7 +24,7 @@ import { OutputBuffer } from './output-buffer';
 import {
   DEFAULT_SHELL_PATH,
   killProcessGroup,
-  leftoverMembers,
+  isLeftoverOf,
   startCommand,
   type CommandResult,
   type InheritedEnv,
@@ -515,14 +515,14 @@ export function createAgent(options: AgentOptions): Agent {
 
   /**
    * Kills the process groups this host still runs for commands that were finished as lost. Only members carrying
-   * the lost command's instance id and started before the loss are taken for it (leftoverMembers), so a group
+   * the lost command's instance id and started before the loss are taken for it (isLeftoverOf), so a group
    * that reused the pid, such as the retry, is left alone.
    */
   const killLeftovers = async (): Promise<void> => {
     const now = clock.now();
     const lost = await queueRepo.lostCommands(hostname, new Date(now.getTime() - LEFTOVER_WINDOW_MS));
     for (const command of lost) {
-      if ((leftoverMembers(command.pid, command.instanceId, command.lostAt) ?? []).length === 0) continue;
+      if (!isLeftoverOf(command.pid, command.instanceId, command.lostAt)) continue;
       const outcome = await killProcessGroup(command.pid, killGraceMs);
       logger.warn(`killed what was left of lost execution ${command.executionId}: ${describeKill(command.pid, killGraceMs, outcome)}`, {
         executionId: command.executionId,

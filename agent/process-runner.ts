@@ -422,30 +422,38 @@ function isDeadState(state: string): boolean {
 
 /** Pids of the live processes in a group, from /proc; undefined where /proc cannot be read. */
 export function listProcessGroupMembers(pgid: number): number[] | undefined {
+  return groupMemberStats(pgid)?.map((stat) => stat.pid);
+}
+
+/** The stat lines of the live processes in a group; undefined where /proc cannot be read. */
+function groupMemberStats(pgid: number): ProcStat[] | undefined {
   let names: string[];
   try {
     names = readdirSync(PROC_ROOT);
   } catch {
     return undefined;
   }
-  const members: number[] = [];
+  const members: ProcStat[] = [];
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     const stat = readProcStat(Number(name));
     // A process that exited between readdir and read simply is not a member any more.
-    if (stat !== undefined && stat.pgrp === pgid && !isDeadState(stat.state)) members.push(stat.pid);
+    if (stat !== undefined && stat.pgrp === pgid && !isDeadState(stat.state)) members.push(stat);
   }
   return members;
 }
 
-/** The boot time from /proc/stat (`btime`, seconds since the epoch); undefined where /proc cannot tell. */
+/** The boot time from /proc/stat (`btime`, seconds since the epoch), read once; undefined where /proc cannot tell. */
+let bootTime: number | undefined;
 function bootTimeMs(): number | undefined {
+  if (bootTime !== undefined) return bootTime;
   try {
     const btime = /^btime (\d+)$/m.exec(readFileSync(`${PROC_ROOT}/stat`, 'latin1'))?.[1];
-    return btime === undefined ? undefined : Number(btime) * MS_PER_SECOND;
+    bootTime = btime === undefined ? undefined : Number(btime) * MS_PER_SECOND;
   } catch {
-    return undefined;
+    // Left unset: the next call tries again.
   }
+  return bootTime;
 }
 
 /** Whether the process's environment (as it was exec'd) holds `name=value`. */
@@ -458,26 +466,25 @@ function environmentHolds(pid: number, name: string, value: string): boolean {
 }
 
 /**
- * The live members of process group `pgid` that belong to a command of instance `instanceId` started before
- * `before`: each carries `KUROKO2_JOB_INSTANCE_ID=<instanceId>` in its environment and started (two seconds or
+ * Whether process group `pgid` still runs something of a command of instance `instanceId` started before `before`:
+ * a live member that carries `KUROKO2_JOB_INSTANCE_ID=<instanceId>` in its environment and started (two seconds or
  * more) earlier. Both checks guard against pid reuse: a group that took the number later, even a retry of the same
- * instance, is left alone. Undefined where /proc cannot be read.
+ * instance, is left alone. False where /proc cannot be read.
  */
-export function leftoverMembers(pgid: number, instanceId: number, before: Date): number[] | undefined {
+export function isLeftoverOf(pgid: number, instanceId: number, before: Date): boolean {
   // Most lost groups are long gone: signal 0 says so without scanning /proc.
   try {
     process.kill(-pgid, 0);
   } catch (error) {
-    if (errorCode(error) === 'ESRCH') return [];
+    if (errorCode(error) === 'ESRCH') return false;
   }
   const boot = bootTimeMs();
-  const members = listProcessGroupMembers(pgid);
-  if (boot === undefined || members === undefined) return undefined;
-  return members.filter((pid) => {
-    const stat = readProcStat(pid);
-    if (stat === undefined || !Number.isFinite(stat.startTicks)) return false;
+  const members = groupMemberStats(pgid);
+  if (boot === undefined || members === undefined) return false;
+  return members.some((stat) => {
+    if (!Number.isFinite(stat.startTicks)) return false;
     const startedAt = boot + (stat.startTicks / USER_HZ) * MS_PER_SECOND;
-    return startedAt < before.getTime() - START_TIME_MARGIN_MS && environmentHolds(pid, 'KUROKO2_JOB_INSTANCE_ID', String(instanceId));
+    return startedAt < before.getTime() - START_TIME_MARGIN_MS && environmentHolds(stat.pid, 'KUROKO2_JOB_INSTANCE_ID', String(instanceId));
   });
 }
 

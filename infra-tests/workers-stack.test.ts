@@ -202,7 +202,7 @@ describe('WorkersStack: provisioner', () => {
     });
   });
 
-  it('skips its ticks while the engine sleeps: it reads, and never writes, the sleep parameter of the engine stack', () => {
+  it('is given the sleep parameter of the engine stack, to read and never to write', () => {
     const env = (resources[provisionerId]?.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
     expect(JSON.stringify(env[ENV_KEYS.sleepParameter])).toContain('SleepParameter');
     const ssmStatements = statements.filter((s) => s.actions.some((a) => a.startsWith('ssm:')));

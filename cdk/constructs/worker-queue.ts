@@ -208,7 +208,6 @@ function systemdUnit(o: UnitOptions): string[] {
     `WorkingDirectory=/home/${AGENT_USER}`,
     `Environment=${ENV_KEYS.agentConfigParameter}=${o.parameterName}`,
     `Environment=AWS_REGION=${o.region}`,
-    'Environment=NODE_OPTIONS=--enable-source-maps',
     ...Object.entries(EC2_AGENT_ENV).map(([key, value]) => `Environment=${key}=${value}`),
     `ExecStart=/usr/bin/node-${WORKER_NODE_MAJOR} ${EC2_AGENT_NODE_FLAGS.join(' ')} ${o.agentFile}`,
     'Restart=on-failure',

@@ -218,8 +218,6 @@ function listen(fetch: (request: Request) => Response | Promise<Response>, hostn
   });
 }
 
-/** A one-line description of an error for logs. */
-
 /** Where the local mode keeps its SQLite file and command logs. */
 export function dataDirPaths(dataDir: string): { databaseFile: string; logDir: string; credentialsFile: string } {
   return { databaseFile: join(dataDir, 'kuroko.db'), logDir: join(dataDir, 'logs'), credentialsFile: join(dataDir, 'credentials.json') };

@@ -289,7 +289,8 @@ describe('agent on MariaDB', () => {
       transformResult: ({ result }) => Promise.resolve(result),
     };
     const [id] = await queue('finishing', 'exit 3');
-    const t = await startAgent('finishing', { database: { ...handle, db: handle.db.withPlugin(refusing) } });
+    // A lease shorter than the wait below: only renewals after the exit can keep it ahead.
+    const t = await startAgent('finishing', { database: { ...handle, db: handle.db.withPlugin(refusing) }, leaseMs: 1_000 });
     // However the test ends, let the finish through, or stopping the agent would wait for it.
     onTestFinished(() => {
       refuseFinish = false;
@@ -297,15 +298,17 @@ describe('agent on MariaDB', () => {
     const row = await started(id!);
     await waitFor(() => !isPidAlive(row.pid!), { ...WAIT, description: 'the command to exit' });
     const exitedAt = new Date();
+    const afterClaimLease = new Date(exitedAt.getTime() + 1_500);
     const beat = await waitFor(async () => {
       const worker = await tdb.db.selectFrom('workers').select(['pids', 'heartbeat_at']).where('id', '=', t.agent.workerId!).executeTakeFirstOrThrow();
-      return fromDbTime(worker.heartbeat_at) > exitedAt ? worker : undefined;
-    }, { ...WAIT, description: 'a heartbeat after the exit' });
+      return fromDbTime(worker.heartbeat_at) > afterClaimLease ? worker : undefined;
+    }, { ...WAIT, description: 'a heartbeat well after the exit' });
     // Listed until the finish is written: otherwise the monitor would judge the command absent and lose its exit status.
     expect(JSON.parse(beat.pids)).toEqual({ [String(id)]: row.pid });
     const leased = await tdb.db.selectFrom('executions').select(['lease_expires_at', 'finished_at']).where('id', '=', id!).executeTakeFirstOrThrow();
     expect(leased.finished_at).toBeNull();
-    expect(fromDbTime(leased.lease_expires_at!).getTime()).toBeGreaterThan(exitedAt.getTime());
+    // The claim's lease ended a second after the claim, before the exit; only renewals after the exit put it here.
+    expect(fromDbTime(leased.lease_expires_at!).getTime()).toBeGreaterThan(afterClaimLease.getTime());
     refuseFinish = false;
     expect((await finished(id!)).exitStatus).toBe(3);
   });
