@@ -8,8 +8,9 @@
  * committed, and a sleep ends by itself at its `until`. A failed read writes nothing, so SSM throttling under a
  * burst of API writes (when the engine is awake anyway) does not turn into a burst of writes.
  */
-import { GetParameterCommand, PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
+import { PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { errorMessage } from '../core/errors';
+import { readParameter } from './ssm-parameters';
 
 export const SLEEP_STATE = { asleep: 'asleep', awake: 'awake' } as const;
 
@@ -38,8 +39,7 @@ export const ALWAYS_AWAKE: SleepGate = {
 };
 
 /** Reads the sleep end out of a parameter value; undefined for awake or anything unexpected. */
-export function parseSleepValue(value: string | undefined): Date | undefined {
-  if (value === undefined) return undefined;
+export function parseSleepValue(value: string): Date | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(value);
@@ -58,8 +58,7 @@ export function createSsmSleepGate(options: { client: SSMClient; parameterName: 
   const put = (value: Record<string, string>) =>
     client.send(new PutParameterCommand({ Name, Value: JSON.stringify(value), Type: 'String', Overwrite: true }));
   const current = async (now: Date): Promise<Date | undefined> => {
-    const output = await client.send(new GetParameterCommand({ Name }));
-    const until = parseSleepValue(output.Parameter?.Value);
+    const until = parseSleepValue(await readParameter(client, Name));
     return until !== undefined && until > now ? until : undefined;
   };
   return {

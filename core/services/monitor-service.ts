@@ -377,6 +377,16 @@ async function checkNotAssigned(ctx: PassContext): Promise<void> {
   }
 }
 
+/** How many whole reminder periods an instance has been in error at `now` (0 before its first reminder is due). */
+export function reminderPeriods(errorAt: Date, now: Date, periodMs: number): number {
+  return Math.floor((now.getTime() - errorAt.getTime()) / periodMs);
+}
+
+/** When the next reminder of an instance in error falls due: the monitor reminds once per elapsed period. */
+export function nextReminderAt(errorAt: Date, now: Date, periodMs: number): Date {
+  return new Date(errorAt.getTime() + (reminderPeriods(errorAt, now, periodMs) + 1) * periodMs);
+}
+
 /** Reminds of instances still in error, once per instance per elapsed period. */
 async function checkRemindFailure(ctx: PassContext): Promise<void> {
   const { store } = ctx.deps;
@@ -385,7 +395,7 @@ async function checkRemindFailure(ctx: PassContext): Promise<void> {
   const candidates = instances.flatMap((instance) => {
     if (!instance.errorAt) return [];
     // Only the latest period: a monitor that was down for three days sends one reminder, not three.
-    const periods = Math.floor((ctx.now.getTime() - instance.errorAt.getTime()) / period);
+    const periods = reminderPeriods(instance.errorAt, ctx.now, period);
     return [{ instance, periods, subject: `instance:${instance.id}:${instance.errorAt.getTime()}:${periods}` }];
   });
   if (candidates.length === 0) return;

@@ -8,6 +8,7 @@
  * This module is the pure decision: given what is in flight and what is due next, sleep until when, or not.
  */
 import { nextFireTime, parseCron } from '../schedule';
+import { nextReminderAt } from './monitor-service';
 import type { ScheduledDefinition } from './scheduler-service';
 
 const MINUTE_MS = 60_000;
@@ -96,11 +97,7 @@ function nextDue(input: SleepPlanInput): Date | undefined {
       if (next !== undefined) consider(next.getTime());
     }
   }
-  const nowMs = input.now.getTime();
-  for (const since of input.errorsSince) {
-    const periods = Math.max(1, Math.ceil((nowMs - since.getTime()) / input.remindAfterMs));
-    consider(since.getTime() + periods * input.remindAfterMs);
-  }
+  for (const since of input.errorsSince) consider(nextReminderAt(since, input.now, input.remindAfterMs).getTime());
   return earliest === undefined ? undefined : new Date(earliest);
 }
 

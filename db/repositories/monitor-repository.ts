@@ -112,16 +112,19 @@ export class MonitorRepository implements MonitorStore {
   }
 
   async findInstancesInErrorSince(errorBefore: Date): Promise<Instance[]> {
-    const rows = await this.db
-      .selectFrom('job_instances')
-      .selectAll()
-      .where('error_at', 'is not', null)
-      .where('error_at', '<=', errorBefore)
-      .where('finished_at', 'is', null)
-      .where('canceled_at', 'is', null)
-      .orderBy('id')
-      .execute();
+    const rows = await this.inError().selectAll().where('error_at', '<=', errorBefore).orderBy('id').execute();
     return rows.map(toInstance);
+  }
+
+  /** error_at of every instance still in error: idle sleep wakes the engine for their reminders. */
+  async errorTimes(): Promise<Date[]> {
+    const rows = await this.inError().select('error_at').execute();
+    return rows.flatMap((r) => (r.error_at === null ? [] : [fromDbTime(r.error_at)]));
+  }
+
+  /** Instances in error that nobody finished or canceled: the ones reminded about. */
+  private inError() {
+    return this.db.selectFrom('job_instances').where('error_at', 'is not', null).where('finished_at', 'is', null).where('canceled_at', 'is', null);
   }
 
   async findRecentMemoryPeaks(since: Date): Promise<MemoryPeak[]> {

@@ -1,11 +1,11 @@
 /**
- * What idle sleep is decided on (core/services/sleep-plan.ts): the work in flight, counted in one statement
- * (every statement is a Data API round trip), and the error times of the instances the monitor reminds about.
+ * What idle sleep is decided on first (core/services/sleep-plan.ts): the work in flight, counted in one statement
+ * (every statement is a Data API round trip).
  */
 import type { Kysely } from 'kysely';
 import { PROCESSABLE_TOKEN_STATUSES } from '../../core/model';
 import { RECENT_EVENT_MS, RECENT_WORKER_MS, type WorkInFlight } from '../../core/services/sleep-plan';
-import { fromDbInt, fromDbTime } from '../column-codec';
+import { fromDbInt } from '../column-codec';
 import { EVENT_DELIVERY_STATUS, type Database } from '../schema';
 
 export class SleepRepository {
@@ -37,15 +37,4 @@ export class SleepRepository {
     };
   }
 
-  /** error_at of every instance still in error (neither finished nor canceled). */
-  async errorsSince(): Promise<Date[]> {
-    const rows = await this.db
-      .selectFrom('job_instances')
-      .select('error_at')
-      .where('error_at', 'is not', null)
-      .where('finished_at', 'is', null)
-      .where('canceled_at', 'is', null)
-      .execute();
-    return rows.flatMap((r) => (r.error_at === null ? [] : [fromDbTime(r.error_at)]));
-  }
 }

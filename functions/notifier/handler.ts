@@ -80,7 +80,7 @@ export async function outboxBacklog(
   now: Date,
   settings: Pick<NotifierSettings, 'maxEventAgeMs' | 'channelBackfillMs'> = DEFAULT_NOTIFIER_SETTINGS,
 ): Promise<number> {
-  if (names.length === 0) return 0;
+  // Without channels both read nothing and the backlog is 0.
   const { since } = await channelScanStart(deliveries, names, now, settings);
   return deliveries.countBacklog(names, since);
 }

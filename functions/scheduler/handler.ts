@@ -5,7 +5,9 @@
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { createLambdaNudger, noopNudger } from '../../aws/lambda-nudger';
 import { DEFAULT_MONITOR_SETTINGS } from '../../core/services/monitor-service';
+import { runSchedulerPass, type ScheduledDefinition } from '../../core/services/scheduler-service';
 import { DEFAULT_SLEEP_SETTINGS } from '../../core/services/sleep-plan';
+import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { SleepRepository } from '../../db/repositories/sleep-repository';
 import { parseSchedulerConfig } from '../shared/config';
 import { parseTickEvent } from '../shared/lambda-events';
@@ -25,17 +27,35 @@ export const handler = lambdaHandler(runtime, async (event: unknown) => {
   const asleep = await skipWhileAsleep(runtime.sleep, parseTickEvent(event));
   if (asleep) return asleep;
   const { services } = runtime;
-  const result = await services.schedulerPass();
+  const { schedules } = services;
+  // The schedules the pass reads serve the first sleep decision as well; the re-check after publishing a sleep reads
+  // them again, so a schedule added meanwhile is seen.
+  let passSchedules: Promise<ScheduledDefinition[]> | undefined;
+  const result = await runSchedulerPass(
+    {
+      advanceLastPass: (now) => schedules.advanceLastPass(now),
+      listScheduledDefinitions: () => (passSchedules = schedules.listScheduledDefinitions()),
+      launchSlot: (slot, request) => schedules.launchSlot(slot, request),
+      recordSlot: (slot, outcome, event) => schedules.recordSlot(slot, outcome, event),
+    },
+    services.clock,
+    services.ids,
+  );
   if (result.launched > 0) await processor.nudge();
   let sleep: SleepOutcome | undefined;
   if (config.sleepParameter !== undefined) {
     const sleeps = new SleepRepository(runtime.handle.db);
+    const monitor = new MonitorRepository(runtime.handle.db, services.ids);
     sleep = await sleepIfIdle({
       gate: runtime.sleep,
       source: {
         workInFlight: (now) => sleeps.workInFlight(now),
-        errorsSince: () => sleeps.errorsSince(),
-        listScheduledDefinitions: () => services.schedules.listScheduledDefinitions(),
+        errorsSince: () => monitor.errorTimes(),
+        listScheduledDefinitions: () => {
+          const read = passSchedules;
+          passSchedules = undefined;
+          return read ?? schedules.listScheduledDefinitions();
+        },
       },
       now: () => services.clock.now(),
       remindAfterMs: DEFAULT_MONITOR_SETTINGS.remindFailureAfterMs,

@@ -16,8 +16,7 @@ import {
   type DatabaseConfig,
   type Environment,
 } from './config-schemas';
-import { normalizeEmail } from '../../db/repositories/console-repository';
-import { isEmailAddress, normalizeDomain, trimBaseUrl } from '../console/console-config';
+import { isEmailAddress, normalizeDomain, normalizeEmail, trimBaseUrl } from '../../core/sign-in-rules';
 import { ENV_KEYS, LOG_LEVELS, SLEEP_MAX_MINUTES } from './env-keys';
 
 /** What every function shares. */
@@ -123,7 +122,7 @@ const baseShape = {
   [ENV_KEYS.dbName]: databaseNameSchema,
   [ENV_KEYS.powertoolsLogLevel]: z.enum(LOG_LEVELS).default('INFO'),
   [ENV_KEYS.dataApiEndpoint]: z.url().optional(),
-  [ENV_KEYS.sleepParameter]: z.string().trim().min(1).optional(),
+  [ENV_KEYS.sleepParameter]: optionalName,
 };
 type BaseEnv = z.infer<z.ZodObject<typeof baseShape>>;
 

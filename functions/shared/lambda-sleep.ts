@@ -27,15 +27,15 @@ interface GateLog {
 }
 
 /** The gate of a function: the SSM parameter when configured, else never asleep. */
-export function sleepGateFor(parameterName: string | undefined, logger: GateLog, client?: SSMClient): SleepGate {
+export function sleepGateFor(parameterName: string | undefined, logger: GateLog): SleepGate {
   if (parameterName === undefined) return ALWAYS_AWAKE;
-  return createSsmSleepGate({ client: client ?? new SSMClient({}), parameterName, logger });
+  return createSsmSleepGate({ client: new SSMClient({}), parameterName, logger });
 }
 
 /** For a scheduled tick during a sleep, what to return instead of a pass (undefined: run the pass). */
-export async function skipWhileAsleep(gate: SleepGate, trigger: TickKind, now = new Date()): Promise<Asleep | undefined> {
+export async function skipWhileAsleep(gate: SleepGate, trigger: TickKind): Promise<Asleep | undefined> {
   if (trigger === TICK_KIND.nudge) return undefined;
-  const until = await gate.asleepUntil(now);
+  const until = await gate.asleepUntil(new Date());
   return until === undefined ? undefined : { asleepUntil: until.toISOString() };
 }
 
@@ -46,7 +46,7 @@ export interface SleepSource {
   errorsSince(): Promise<Date[]>;
 }
 
-export type SleepOutcome = { asleepUntil: string } | { awake: string[] };
+export type SleepOutcome = Asleep | { awake: string[] };
 
 /** Publishes a sleep when nothing is in flight; takes it back when the re-check after publishing finds work. */
 export async function sleepIfIdle(options: {

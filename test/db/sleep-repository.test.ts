@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { SleepRepository } from '../../db/repositories/sleep-repository';
 import { insertDefinition, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
@@ -55,7 +56,7 @@ describeEachDialect('sleep repository', (dialect) => {
     expect(work).toEqual({ tokens: 1, executions: 1, workers: 1, pendingDeliveries: 1, recentEvents: 1 });
   });
 
-  it('lists the error times of instances still in error only', async () => {
+  it('lists the error times of instances still in error only (the monitor repository, for the reminders)', async () => {
     const services = servicesFor(tdb);
     await insertDefinition(tdb.db, 1, 'noop:\n');
     const ids = [];
@@ -64,6 +65,6 @@ describeEachDialect('sleep repository', (dialect) => {
     await tdb.db.updateTable('job_instances').set({ error_at: erred }).where('id', 'in', ids).execute();
     await tdb.db.updateTable('job_instances').set({ finished_at: erred }).where('id', '=', ids[1]!).execute();
     await tdb.db.updateTable('job_instances').set({ canceled_at: erred }).where('id', '=', ids[2]!).execute();
-    expect(await sleeps.errorsSince()).toEqual([erred]);
+    expect(await new MonitorRepository(tdb.db, tdb.idGenerator).errorTimes()).toEqual([erred]);
   });
 });

@@ -6,6 +6,7 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { parseDatabaseUrl } from '../../db/connection';
 import { ENV_KEYS } from '../../functions/shared/env-keys';
+import type { Asleep } from '../../functions/shared/lambda-sleep';
 import type { TestDatabase } from '../helpers/test-database';
 
 /** The environment of a function bound to the test database (as EngineFunction.bindDatabase sets it). */
@@ -25,7 +26,7 @@ export function functionEnv(tdb: TestDatabase, extra: Record<string, string> = {
 }
 
 /** A tick's result that must not be an idle sleep (these tests configure none). */
-export function awake<T extends object>(result: T | { asleepUntil: string }): T {
+export function awake<T extends object>(result: T | Asleep): T {
   if ('asleepUntil' in result) throw new Error(`the tick slept until ${result.asleepUntil}`);
   return result;
 }
