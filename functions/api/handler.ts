@@ -3,8 +3,8 @@
  * launch, retry or skip nudges the processor function so the first step does not wait for its schedule.
  * With an OpenID Connect provider configured, the web console is served next to `/v1`: its cookie-signing key
  * and the OIDC client secret are read from Secrets Manager once per container, on the first request.
- * Every successful write (any method but GET, HEAD and OPTIONS) ends an idle sleep, so the work it created does
- * not wait for the sleep's end (functions/shared/lambda-sleep.ts).
+ * Every successful write (the app's onWrite: any method but GET, HEAD and OPTIONS) ends an idle sleep, so the work
+ * it created does not wait for the sleep's end (functions/shared/lambda-sleep.ts).
  */
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { LambdaClient } from '@aws-sdk/client-lambda';
@@ -27,9 +27,10 @@ const { config } = runtime;
 const processor = config.processorFunctionName
   ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.processorFunctionName, logger: runtime.log })
   : noopNudger;
-const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-// One Lambda container serves one request at a time, so a module-level flag belongs to the current request.
+// One Lambda container serves one request at a time, so module-level flags belong to the current request.
 let processorHasWork = false;
+/** The method of a write that succeeded: it ends an idle sleep. */
+let wrote: string | undefined;
 
 /** Reads the console's two secrets; the rest of its configuration was checked with the api's. */
 async function loadConsoleConfig(binding: ApiConsoleBinding): Promise<ConsoleConfig> {
@@ -52,6 +53,9 @@ const buildHandler = async () => {
     onLaunch: () => {
       processorHasWork = true;
     },
+    onWrite: (method) => {
+      wrote = method;
+    },
     ...(consoleConfig ? { console: { config: consoleConfig } } : {}),
   });
   return handle(app);
@@ -62,19 +66,10 @@ const ready = lazyRetrying(buildHandler);
 
 export const handler = lambdaHandler(runtime, async (event: LambdaEvent, context: LambdaContext) => {
   processorHasWork = false;
+  wrote = undefined;
   const response = await (await ready())(event, context);
-  // Lambda freezes the container on return: the nudge is sent before, not left in flight. A failed nudge is only
-  // logged (the processor's own schedule picks the work up).
-  if (processorHasWork) await processor.nudge();
-  if (!READ_METHODS.has(methodOf(event)) && response.statusCode < HTTP_BAD_REQUEST) await runtime.sleep.wake(`api ${methodOf(event)}`, new Date());
+  // Lambda freezes the container on return: the nudge and the wake are sent before, not left in flight. Neither
+  // fails the request: a failed nudge waits for the processor's schedule, a failed wake for the sleep's end.
+  await Promise.all([processorHasWork ? processor.nudge() : undefined, wrote ? runtime.sleep.wake(`api ${wrote}`, new Date()) : undefined]);
   return response;
 });
-
-const HTTP_BAD_REQUEST = 400;
-
-/** The request method of a REST (v1) or HTTP API (v2) event. */
-function methodOf(event: LambdaEvent): string {
-  if ('httpMethod' in event) return event.httpMethod.toUpperCase();
-  if ('requestContext' in event && 'http' in event.requestContext) return event.requestContext.http.method.toUpperCase();
-  return 'GET';
-}

@@ -41,6 +41,8 @@ export interface HttpAppDeps {
   declaredQueues?: readonly string[];
   /** Called after a launch, retry or skip gave the processor work. */
   onLaunch?: () => void;
+  /** Called after any request but GET, HEAD and OPTIONS that succeeded (below 400), with its method. */
+  onWrite?: (method: string) => void;
   /** Where the agents stream command output, for the execution output endpoint (none: that endpoint answers 404). */
   outputs?: Pick<LogSink, 'read'>;
   /** Serve the web console at `/` too (functions/console). */
@@ -55,6 +57,7 @@ export const consoleHttpLogger: HttpLogger = {
 };
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+const READ_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const JSON_CONTENT_TYPE = /^application\/([a-z-.]+\+)?json/i;
 
 /**
@@ -117,6 +120,13 @@ export function createHttpApp(deps: HttpAppDeps): App {
     }),
   );
   app.use('*', emptyJsonBodyAsObject);
+  const { onWrite } = deps;
+  if (onWrite) {
+    app.use('*', async (c, next) => {
+      await next();
+      if (!READ_METHODS.has(c.req.method) && c.res.status < HTTP_STATUS.badRequest) onWrite(c.req.method);
+    });
+  }
 
   // Health answers load balancers and probes, which hold no credentials.
   app.get(HEALTH_PATH, async (c) => {
