@@ -6,15 +6,15 @@
  * API for those.
  */
 import type { ColumnType, Kysely, Transaction } from 'kysely';
-import * as z from 'zod/mini';
 import { NotFoundError } from '../../core/errors';
+import { normalizeEmail } from '../../core/sign-in-rules';
 import { instanceStatus, type Instance } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
-import { fromDbInt, fromDbTime, fromNullableDbTime, parseJsonColumn } from '../column-codec';
+import { fromDbInt, fromDbTime, fromNullableDbTime } from '../column-codec';
 import type { Database, DbTime, JobInstanceRow } from '../schema';
 import { definitionRecords, type DefinitionRecord } from './definition-repository';
 import { readInstanceParts, type InstanceDetail } from './query-repository';
-import { toInstance } from './row-mappers';
+import { instanceEnvOf, toInstance } from './row-mappers';
 
 export interface ConsoleUserTable {
   id: number;
@@ -108,12 +108,6 @@ export interface InstancePage {
   outputs: LiveOutput[];
 }
 
-const stringMap = z.record(z.string(), z.string());
-
-/** Lower-cases and trims an email, the key every console table uses. */
-export function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
-}
 
 /** The console's people and overview queries. */
 export class ConsoleRepository {
@@ -190,11 +184,6 @@ export class ConsoleRepository {
       .where('email', '=', normalizeEmail(email))
       .executeTakeFirst();
     return row !== undefined;
-  }
-
-  /** Replaces the admins of a definition in one transaction. */
-  async setAdmins(definitionId: number, emails: readonly string[]): Promise<void> {
-    await this.root.transaction().execute((trx) => this.replaceAdmins(trx, definitionId, emails));
   }
 
   /** Replaces the admins of a definition inside the caller's transaction (the definition's own save). */
@@ -324,7 +313,7 @@ export class ConsoleRepository {
     return {
       definitionName: row.definition_name,
       detail: { instance: toInstance(row), tokens: parts.tokens, executions: parts.executions },
-      env: parseJsonColumn(stringMap, row.env, 'job_instances.env'),
+      env: instanceEnvOf(row),
       // Commands not archived yet (running, or finished and awaiting their step) keep their output so far.
       outputs: parts.unarchived.map((e) => ({ executionId: fromDbInt(e.id), outputHead: e.output_head, outputTail: e.output_tail })),
     };

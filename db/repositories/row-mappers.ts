@@ -87,6 +87,11 @@ export function toInstance(row: JobInstanceRow): Instance {
   };
 }
 
+/** The extra environment an instance was launched with (its `env` column). */
+export function instanceEnvOf(row: Pick<JobInstanceRow, 'env'>): Record<string, string> {
+  return parseJsonColumn(stringMap, row.env, 'job_instances.env');
+}
+
 /** The row of a new instance. */
 export function fromInstance(
   instance: Instance,

@@ -3,7 +3,7 @@
  * secrets the api reads from Secrets Manager. Only the secrets are checked here.
  */
 import { ConfigError } from '../../core/errors';
-import { CONSOLE_ENV_KEYS, readConsoleConfig, type ConsoleConfig } from '../console/console-config';
+import { CONSOLE_ENV_KEYS, signingKeyProblems, type ConsoleConfig } from '../console/console-config';
 import type { ApiConsoleBinding } from '../shared/config';
 
 export interface ConsoleSecrets {
@@ -15,11 +15,14 @@ export interface ConsoleSecrets {
 
 /** The ConsoleConfig of the api; ConfigError when a secret does not do. */
 export function consoleConfigFromBinding(binding: ApiConsoleBinding, secrets: ConsoleSecrets): ConsoleConfig {
-  // Given the signing key alone, readConsoleConfig applies only the key's own rules (its minimum length), which stay
-  // in one place that way.
-  const { secret } = readConsoleConfig({ [CONSOLE_ENV_KEYS.secret]: secrets.signingKey }, { localSignIn: 'never' });
+  const secret = secrets.signingKey.trim();
   const clientSecret = secrets.clientSecret.trim();
-  if (clientSecret === '') throw new ConfigError([`${CONSOLE_ENV_KEYS.oidcClientSecret}: the secret ${binding.oidcClientSecretArn} is empty`]);
+  // Unlike a local server, a Lambda must not make up a key: each container would sign with its own.
+  const problems = [
+    ...(secret === '' ? [`${CONSOLE_ENV_KEYS.secret}: the secret ${binding.signingSecretArn} is empty`] : signingKeyProblems(secret)),
+    ...(clientSecret === '' ? [`${CONSOLE_ENV_KEYS.oidcClientSecret}: the secret ${binding.oidcClientSecretArn} is empty`] : []),
+  ];
+  if (problems.length > 0) throw new ConfigError(problems);
   return {
     secret,
     oidc: { issuer: binding.oidcIssuer, clientId: binding.oidcClientId, clientSecret, allowedDomains: [...binding.allowedDomains] },

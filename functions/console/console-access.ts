@@ -5,7 +5,8 @@
  * are their own).
  */
 import { ForbiddenError } from '../../core/errors';
-import { normalizeEmail, type ConsoleRepository } from '../../db/repositories/console-repository';
+import { normalizeEmail } from '../../core/sign-in-rules';
+import type { ConsoleRepository } from '../../db/repositories/console-repository';
 
 /** The signed-in person as the pages and actions see them. */
 export interface ConsoleUser {

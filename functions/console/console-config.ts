@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors';
-import { normalizeEmail } from '../../db/repositories/console-repository';
+import { isEmailAddress, normalizeDomain, normalizeEmail, trimBaseUrl } from '../../core/sign-in-rules';
 import { ENV_KEYS } from '../shared/env-keys';
 
 export const CONSOLE_ENV_KEYS = {
@@ -64,18 +64,16 @@ export interface ReadConsoleConfigOptions {
   warn?: (message: string) => void;
 }
 
-/** An allowed sign-in domain as the console compares it: lower-cased, without a leading `@`. */
-export const normalizeDomain = (domain: string): string => domain.toLowerCase().replace(/^@/, '');
-/** Whether a normalised admin entry is an email address. */
-export const isEmailAddress = (text: string): boolean => /^[^@\s]+@[^@\s]+$/.test(text);
-/** The console's base URL as links are built on it: without trailing slashes. */
-export const trimBaseUrl = (url: string): string => url.replace(/\/+$/, '');
+/** What is wrong with a (trimmed, non-empty) cookie-signing key: nothing, or that it is too short. */
+export function signingKeyProblems(secret: string): string[] {
+  return secret.length < MIN_SECRET_LENGTH ? [`${CONSOLE_ENV_KEYS.secret} must be at least ${MIN_SECRET_LENGTH} characters long`] : [];
+}
 
 /** Reads the console's configuration from the environment; throws ConfigError listing every problem. */
 export function readConsoleConfig(env: Readonly<Record<string, string | undefined>>, options: ReadConsoleConfigOptions): ConsoleConfig {
   const problems: string[] = [];
   let secret = env[CONSOLE_ENV_KEYS.secret]?.trim() ?? '';
-  if (secret !== '' && secret.length < MIN_SECRET_LENGTH) problems.push(`${CONSOLE_ENV_KEYS.secret} must be at least ${MIN_SECRET_LENGTH} characters long`);
+  if (secret !== '') problems.push(...signingKeyProblems(secret));
   if (secret === '') {
     if (options.secretFile) secret = loadOrCreateSecret(options.secretFile);
     else {

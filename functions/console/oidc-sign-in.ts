@@ -6,7 +6,7 @@
  */
 import * as client from 'openid-client';
 import { ANY_DOMAIN, type OidcSettings } from './console-config';
-import { normalizeEmail } from '../../db/repositories/console-repository';
+import { normalizeEmail } from '../../core/sign-in-rules';
 
 export const OIDC_START_PATH = '/auth/oidc';
 export const OIDC_CALLBACK_PATH = '/auth/oidc/callback';

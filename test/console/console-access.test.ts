@@ -51,7 +51,8 @@ describe('console access control', () => {
     await insertDefinition(tdb.db, OWNED, 'execute: false\n', { name: 'owned' });
     await insertDefinition(tdb.db, OTHER, 'execute: false\n', { name: 'other' });
     await insertDefinition(tdb.db, RUNNING, 'execute: sleep 100\n', { name: 'running' });
-    await new ConsoleRepository(tdb.db, services.ids, services.clock).setAdmins(OWNED, [PEOPLE.owner.email]);
+    const people = new ConsoleRepository(tdb.db, services.ids, services.clock);
+    await tdb.db.transaction().execute((trx) => people.replaceAdmins(trx, OWNED, [PEOPLE.owner.email]));
 
     const launch = async (definitionId: number) => (await services.operations.launch({ definitionId, launchedBy: 'test' })).instance.id;
     failedInstance = await launch(OWNED);

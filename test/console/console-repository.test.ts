@@ -35,11 +35,11 @@ describeEachDialect('console repository', (dialect) => {
     expect(again.name).toBe('Alice A.');
     expect((await people.listUsers()).map((u) => u.email)).toEqual(['alice@example.com']);
 
-    await people.setAdmins(1, ['Bob@Example.com', 'alice@example.com', 'bob@example.com', '']);
+    await tdb.db.transaction().execute((trx) => people.replaceAdmins(trx, 1, ['Bob@Example.com', 'alice@example.com', 'bob@example.com', '']));
     expect((await people.adminsOf([1, 2])).get(1)).toEqual(['alice@example.com', 'bob@example.com']);
     expect(await people.isDefinitionAdmin(1, 'BOB@example.com')).toBe(true);
     expect(await people.isDefinitionAdmin(2, 'bob@example.com')).toBe(false);
-    await people.setAdmins(1, ['carol@example.com']);
+    await tdb.db.transaction().execute((trx) => people.replaceAdmins(trx, 1, ['carol@example.com']));
     expect((await people.adminsOf()).get(1)).toEqual(['carol@example.com']);
 
     await people.setStar('Alice@example.com', 1, true);

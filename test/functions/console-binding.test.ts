@@ -59,6 +59,11 @@ describe('consoleConfigFromBinding', () => {
     expect(() => consoleConfigFromBinding(binding, { signingKey: 'short', clientSecret: CLIENT_SECRET })).toThrow(/at least 32 characters/);
     expect(() => consoleConfigFromBinding(binding, { signingKey: SIGNING_KEY, clientSecret: ' \n' })).toThrow(/oidc-client is empty/);
   });
+
+  it('refuses an empty signing key instead of making up one per container, naming both empty secrets at once', () => {
+    const binding = bindingOf(consoleEnv);
+    expect(() => consoleConfigFromBinding(binding, { signingKey: ' ', clientSecret: '' })).toThrow(/console-key-AbC123 is empty[\s\S]*oidc-client is empty/);
+  });
 });
 
 describe('parseApiConfig with the console', () => {
