@@ -5,7 +5,7 @@
 import { Duration, RemovalPolicy, aws_iam as iam, aws_lambda as lambda, aws_logs as logs, type aws_ssm as ssm } from 'aws-cdk-lib';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
-import { ENV_KEYS, type LambdaName } from '../../functions/shared/env-keys';
+import { ENV_KEYS, type EnvKey, type LambdaName } from '../../functions/shared/env-keys';
 import { LOCK_FILE, PROJECT_ROOT, TSCONFIG, lambdaEntry } from '../paths';
 import { acknowledge } from '../nag';
 import { grantDataApi, type DatabaseBinding } from './database-binding';
@@ -113,6 +113,16 @@ export class EngineFunction extends NodejsFunction {
     this.addEnvironment(ENV_KEYS.sleepParameter, parameter.parameterName);
     parameter.grantRead(this);
     if (access === 'readWrite') parameter.grantWrite(this);
+    return this;
+  }
+
+  /**
+   * Tells this function a Secrets Manager secret under `envKey` and lets it read that secret alone. `policyArn` is
+   * what IAM matches when the function names the secret without its random suffix (operatorSecret in the stack).
+   */
+  bindSecret(envKey: EnvKey, secretId: string, policyArn = secretId): this {
+    this.addEnvironment(envKey, secretId);
+    this.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [policyArn] }));
     return this;
   }
 

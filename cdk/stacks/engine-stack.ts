@@ -185,10 +185,7 @@ export class EngineStack extends Stack {
         passwordLength: API_CLIENT_SECRET_LENGTH,
       },
     });
-    migrator.addEnvironment(ENV_KEYS.apiClientsSecretArn, adminClient.secretArn);
-    migrator.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [adminClient.secretArn] }),
-    );
+    migrator.bindSecret(ENV_KEYS.apiClientsSecretArn, adminClient.secretArn);
 
     this.functions = { processor, scheduler, monitor, notifier, api, migrator };
 
@@ -302,14 +299,12 @@ export class EngineStack extends Stack {
       description: `Kuroko ${config.stageName}: signs definition webhooks (X-Kuroko2-Signature)`,
       generateSecretString: { excludePunctuation: true, passwordLength: WEBHOOK_SIGNING_KEY_LENGTH },
     });
-    notifier.addEnvironment(ENV_KEYS.webhookSecretArn, webhookKey.secretArn);
-    notifier.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [webhookKey.secretArn] }));
+    notifier.bindSecret(ENV_KEYS.webhookSecretArn, webhookKey.secretArn);
     acknowledge(webhookKey, 'AwsSolutions-SMG4', 'Receivers hold a copy of the key to verify signatures, so it cannot rotate on its own; an operator rotates it by hand with the receivers (rotate-secret, then redeploy).');
     const slackSecret = config.notifications.slackWebhookUrlSecret;
     if (slackSecret !== undefined) {
       const slack = this.operatorSecret(slackSecret);
-      notifier.addEnvironment(ENV_KEYS.slackWebhookUrlSecretArn, slack.secretId);
-      notifier.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [slack.policyArn] }));
+      notifier.bindSecret(ENV_KEYS.slackWebhookUrlSecretArn, slack.secretId, slack.policyArn);
     }
     return webhookKey;
   }
@@ -326,17 +321,15 @@ export class EngineStack extends Stack {
       generateSecretString: { excludePunctuation: true, passwordLength: CONSOLE_SIGNING_KEY_LENGTH },
     });
     const clientSecret = this.operatorSecret(oidc.oidcClientSecretArn);
-    api.addEnvironment(ENV_KEYS.consoleSecretArn, signingKey.secretArn);
+    api.bindSecret(ENV_KEYS.consoleSecretArn, signingKey.secretArn);
+    api.bindSecret(ENV_KEYS.oidcClientSecretArn, clientSecret.secretId, clientSecret.policyArn);
     api.addEnvironment(ENV_KEYS.oidcIssuer, oidc.oidcIssuer);
     api.addEnvironment(ENV_KEYS.oidcClientId, oidc.oidcClientId);
-    api.addEnvironment(ENV_KEYS.oidcClientSecretArn, clientSecret.secretId);
     api.addEnvironment(ENV_KEYS.oidcAllowedDomains, oidc.allowedDomains.join(','));
     if (oidc.admins.length > 0) api.addEnvironment(ENV_KEYS.consoleAdmins, oidc.admins.join(','));
     // The function refers to the API it sits behind (as the notifier does); the API does not refer back to the
     // function's environment, so there is no cycle.
     api.addEnvironment(ENV_KEYS.baseUrl, this.apiUrl);
-    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [signingKey.secretArn] }));
-    api.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [clientSecret.policyArn] }));
     // apiUrl ends with a slash.
     new CfnOutput(this, 'ConsoleRedirectUri', { value: `${this.apiUrl}${OIDC_CALLBACK_PATH.slice(1)}` });
     acknowledge(signingKey, 'AwsSolutions-SMG4', 'The key only signs console session cookies and is read once per container; rotating it signs everyone out, so an operator rotates it by hand (rotate-secret, then redeploy) when a leak is suspected.');
