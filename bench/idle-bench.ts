@@ -12,16 +12,15 @@
  * long after the last activity). The provisioner is not run: it needs EC2, and it skips exactly like the others.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createConnection } from 'mysql2/promise';
+import { INITIAL_SLEEP_VALUE } from '../aws/sleep-gate';
 import { createDatabase } from '../db/connection';
 import { migrateToLatest } from '../db/migrator';
 import { ENV_KEYS } from '../functions/shared/env-keys';
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
+import { startFakeAws } from '../test/helpers/fake-aws-server';
+import { createMysqlDatabase } from '../test/helpers/test-database';
 import { applyEnv, lambdaContext, scheduledEvent } from '../test/functions/function-fixtures';
 
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -66,49 +65,19 @@ function simulatedClock(startMs: number) {
   return { set: (ms: number) => (offset = ms - RealDate.now()) };
 }
 
-/** SSM (Get/PutParameter of one parameter) and SNS (Publish) on loopback. */
-async function startFakeAws(): Promise<{ endpoint: string; close(): Promise<void> }> {
-  let value = JSON.stringify({ state: 'awake' });
-  const server = createServer((request, response) => {
-    let body = '';
-    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    request.on('end', () => {
-      const target = String(request.headers['x-amz-target'] ?? '');
-      if (target === 'AmazonSSM.GetParameter') {
-        response.setHeader('content-type', 'application/x-amz-json-1.1');
-        response.end(JSON.stringify({ Parameter: { Value: value, Type: 'String' } }));
-      } else if (target === 'AmazonSSM.PutParameter') {
-        value = (JSON.parse(body) as { Value: string }).Value;
-        response.setHeader('content-type', 'application/x-amz-json-1.1');
-        response.end(JSON.stringify({ Version: 1 }));
-      } else {
-        response.setHeader('content-type', 'text/xml');
-        response.end('<PublishResponse><PublishResult><MessageId>m-1</MessageId></PublishResult></PublishResponse>');
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { endpoint: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
-
 async function runDay(mode: Mode): Promise<DayResult> {
   const clock = simulatedClock(START - MINUTE_MS);
-  const name = `kuroko_bench_idle_${randomBytes(4).toString('hex')}`;
-  const admin = await createConnection({ uri: MYSQL_URL });
-  await admin.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-  const mysqlUrl = new URL(MYSQL_URL);
-  mysqlUrl.pathname = `/${name}`;
-  const server = await startDataApiServer({ mysqlUrl: mysqlUrl.toString() });
-  const setup = createDatabase(mysqlUrl.toString());
+  const scratch = await createMysqlDatabase(MYSQL_URL);
+  const server = await startDataApiServer({ mysqlUrl: scratch.url });
+  const setup = createDatabase(scratch.url);
   await migrateToLatest(setup.db);
   await insertDefinition(setup.db, 1, 'noop:\n', { crons: [DAILY_CRON], createdAt: new Date(START - MINUTE_MS), catchUpWindowMinutes: 0 });
-  const aws = await startFakeAws();
+  const aws = await startFakeAws(INITIAL_SLEEP_VALUE);
   applyEnv({
     [ENV_KEYS.stage]: 'bench',
     [ENV_KEYS.dbClusterArn]: server.resourceArn,
     [ENV_KEYS.dbSecretArn]: server.secretArn,
-    [ENV_KEYS.dbName]: name,
+    [ENV_KEYS.dbName]: scratch.name,
     [ENV_KEYS.dataApiEndpoint]: server.endpoint,
     [ENV_KEYS.powertoolsLogLevel]: 'ERROR',
     [ENV_KEYS.alertTopicArn]: 'arn:aws:sns:us-east-1:123456789012:kuroko-bench-alerts',
@@ -156,8 +125,7 @@ async function runDay(mode: Mode): Promise<DayResult> {
   await setup.close();
   await aws.close();
   await server.close();
-  await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);
-  await admin.end();
+  await scratch.drop();
   return {
     mode,
     dataApiCalls,

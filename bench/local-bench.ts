@@ -11,15 +11,11 @@
  * KUROKO_BENCH_ONLY=ec2-agent measures only the EC2 agent's memory, KUROKO_BENCH_RUNS times (it varies by run).
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { createConnection } from 'mysql2/promise';
 import { DEFAULT_INTERVALS, startRuntime } from '../cli/runtime/kuroko-runtime';
 import { fromDbTime } from '../db/column-codec';
 import { DEFAULT_QUEUE } from '../core/model';
@@ -28,6 +24,8 @@ import { ENV_KEYS } from '../functions/shared/env-keys';
 import { EC2_AGENT_ENV, EC2_AGENT_NODE_FLAGS, EC2_FLEET_FILE, buildSelfHostedAgent, ec2AgentBuildOptions, ec2FleetBuildOptions } from '../scripts/agent-bundle';
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
+import { startFakeAws } from '../test/helpers/fake-aws-server';
+import { createMysqlDatabase } from '../test/helpers/test-database';
 import { waitFor } from '../test/helpers/wait-for';
 import { errorMessage } from '../core/errors';
 
@@ -108,29 +106,6 @@ async function stepLatencies(): Promise<{ sequential: number[]; fork: number[] }
   }
 }
 
-/** A fresh MariaDB database for the agents, or undefined (with the reason printed) when none answers. */
-async function scratchMysqlDatabase(): Promise<{ url: string; create: () => Promise<void>; drop: () => Promise<void> } | undefined> {
-  const name = `kuroko_bench_agent_${randomBytes(4).toString('hex')}`;
-  const run = async (statement: string) => {
-    const admin = await createConnection({ uri: MYSQL_URL });
-    try {
-      await admin.query(statement);
-    } finally {
-      await admin.end();
-    }
-  };
-  const create = () => run(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`);
-  try {
-    await create();
-  } catch (error) {
-    console.error(`agent memory on MariaDB and the Data API skipped: ${MYSQL_URL} does not answer (${errorMessage(error)})`);
-    return undefined;
-  }
-  const url = new URL(MYSQL_URL);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), create, drop: () => run(`DROP DATABASE IF EXISTS \`${name}\``) };
-}
-
 interface AgentMemory {
   idleMb: number;
   busyMb: number;
@@ -147,24 +122,6 @@ const kurokoAgent =
     // The bundle is built outside the project, so its native SQLite module comes from the project's node_modules.
     env: { ...process.env, NODE_PATH: join(ROOT, 'node_modules') },
   });
-
-/**
- * Stands in for SSM (the agent's parameter), CloudWatch Logs and Lambda on loopback: the EC2 agent reaches them
- * through AWS_ENDPOINT_URL. Everything but GetParameter is answered with an empty success.
- */
-async function startFakeAws(parameter: string): Promise<{ endpoint: string; close: () => Promise<void> }> {
-  const server = createServer((request, response) => {
-    request.resume().on('end', () => {
-      const target = String(request.headers['x-amz-target'] ?? '');
-      response.setHeader('content-type', 'application/x-amz-json-1.1');
-      if (request.url?.endsWith('/invocations')) response.statusCode = 202;
-      response.end(target === 'AmazonSSM.GetParameter' ? JSON.stringify({ Parameter: { Value: parameter } }) : '{}');
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return { endpoint: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}
 
 /**
  * The EC2 agent as the CDK asset ships it (agent/main.ts, one file), over the Data API (the test server, on the
@@ -267,19 +224,25 @@ async function agentMemoryRows(): Promise<[string, AgentMemory][]> {
     const measure = async (name: string, launch: AgentLauncher, databaseUrl?: string): Promise<[string, AgentMemory]> => [name, await agentMemory(name, launch, databaseUrl)];
     const rows: [string, AgentMemory][] = [];
     if (!ONLY_EC2_AGENT) rows.push(await measure('npm run build:agent bundle, SQLite', kurokoAgent([bundle])));
-    const mysql = await scratchMysqlDatabase();
-    if (mysql) {
+    // Each MariaDB measurement gets a database of its own: a runtime leaves its rows behind.
+    const onScratchDatabase = async (name: string, launch: AgentLauncher) => {
+      const scratch = await createMysqlDatabase(MYSQL_URL);
       try {
-        if (!ONLY_EC2_AGENT) rows.push(await measure('npm run build:agent bundle, MariaDB', kurokoAgent([bundle]), mysql.url));
-        for (let run = 0; run < (ONLY_EC2_AGENT ? EC2_AGENT_RUNS : 1); run++) {
-          // A second runtime on the same database: the previous one's rows were left behind, so start from a fresh one.
-          await mysql.drop();
-          await mysql.create();
-          rows.push(await measure('EC2 agent (CDK asset), Data API', ec2Agent(ec2Bundle), mysql.url));
-        }
+        rows.push(await measure(name, launch, scratch.url));
       } finally {
-        await mysql.drop();
+        await scratch.drop();
       }
+    };
+    const mysqlAnswers = await createMysqlDatabase(MYSQL_URL).then(
+      (probe) => probe.drop().then(() => true),
+      (error: unknown) => {
+        console.error(`agent memory on MariaDB and the Data API skipped: ${MYSQL_URL} does not answer (${errorMessage(error)})`);
+        return false;
+      },
+    );
+    if (mysqlAnswers) {
+      if (!ONLY_EC2_AGENT) await onScratchDatabase('npm run build:agent bundle, MariaDB', kurokoAgent([bundle]));
+      for (let run = 0; run < (ONLY_EC2_AGENT ? EC2_AGENT_RUNS : 1); run++) await onScratchDatabase('EC2 agent (CDK asset), Data API', ec2Agent(ec2Bundle));
     }
     if (!ONLY_EC2_AGENT) rows.push(await measure('bin/kuroko.js agent via tsx, SQLite', kurokoAgent([join(ROOT, 'bin/kuroko.js'), 'agent'])));
     return rows;

@@ -63,9 +63,11 @@ function withDatabase(serverUrl: string, database: string): string {
   return url.toString();
 }
 
-/** Creates an empty MariaDB database with a random name; returns its name and a function that drops it. */
-export async function createMysqlDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
-  const serverUrl = testMysqlUrl();
+/**
+ * Creates an empty MariaDB database with a random name on `serverUrl` (the test server by default; benches, which
+ * run outside vitest, name theirs); returns its name and a function that drops it.
+ */
+export async function createMysqlDatabase(serverUrl = testMysqlUrl()): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const name = `kuroko_test_${randomBytes(RANDOM_NAME_BYTES).toString('hex')}`;
   const admin = new URL(serverUrl);
   admin.pathname = '/';

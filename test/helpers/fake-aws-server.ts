@@ -1,0 +1,42 @@
+/**
+ * AWS services the benches reach on loopback through AWS_ENDPOINT_URL (or a per-service AWS_ENDPOINT_URL_*), with
+ * the real SDK clients: SSM holds one parameter (GetParameter reads it, PutParameter replaces it), Lambda accepts
+ * invocations, SNS accepts publishes, and any other JSON call (CloudWatch Logs) gets an empty success.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+const JSON_TYPE = 'application/x-amz-json-1.1';
+
+export interface FakeAws {
+  /** `http://127.0.0.1:<port>`. */
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+export async function startFakeAws(parameter: string): Promise<FakeAws> {
+  let value = parameter;
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const target = String(request.headers['x-amz-target'] ?? '');
+      if (String(request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+        // SNS speaks the query protocol.
+        response.setHeader('content-type', 'text/xml');
+        response.end('<PublishResponse><PublishResult><MessageId>m-1</MessageId></PublishResult></PublishResponse>');
+        return;
+      }
+      response.setHeader('content-type', JSON_TYPE);
+      if (request.url?.endsWith('/invocations')) response.statusCode = 202;
+      if (target === 'AmazonSSM.GetParameter') response.end(JSON.stringify({ Parameter: { Value: value, Type: 'String' } }));
+      else if (target === 'AmazonSSM.PutParameter') {
+        value = (JSON.parse(body) as { Value: string }).Value;
+        response.end(JSON.stringify({ Version: 1 }));
+      } else response.end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { endpoint: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
