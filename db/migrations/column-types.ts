@@ -38,7 +38,7 @@ export function columnTypes(db: AnyKysely): ColumnTypes {
  * Table options: on MySQL InnoDB, utf8mb4 for emoji and binary collation, so comparisons and unique keys are
  * exact and case-sensitive like on SQLite. Undefined on SQLite.
  */
-export function tableOptions(db: AnyKysely): Expression<unknown> | undefined {
+function tableOptions(db: AnyKysely): Expression<unknown> | undefined {
   return isSqlite(db) ? undefined : sql`engine = InnoDB default charset = utf8mb4 collate = utf8mb4_bin`;
 }
 

@@ -255,7 +255,6 @@ export class ExecutionQueueRepository {
       .execute();
   }
 
-  /** Stores one RSS sample of a command's process group. */
   /**
    * Commands started on `hostname` and finished as lost since `since`: those still in `executions` with a
    * lost_reason, and those already archived, where a started command without exit status or signal was lost.
@@ -289,6 +288,7 @@ export class ExecutionQueueRepository {
     return [...lost.values()];
   }
 
+  /** Stores one RSS sample of a command's process group. */
   async recordMemorySample(sample: MemorySample): Promise<void> {
     await this.handle.db
       .insertInto('memory_samples')

@@ -101,7 +101,7 @@ export class LaunchRepository implements Launcher {
 }
 
 /** SHA-256 of what makes two launch requests the same: the env (in key order) and the ad-hoc script. */
-export function requestFingerprint(request: Pick<LaunchRequest, 'env' | 'script'>): string {
+function requestFingerprint(request: Pick<LaunchRequest, 'env' | 'script'>): string {
   const env = Object.entries(request.env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return createHash('sha256')
     .update(JSON.stringify({ env, script: request.script ?? null }))

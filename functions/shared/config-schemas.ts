@@ -36,7 +36,7 @@ export interface AgentParameter {
 const QUEUE_NAME = /^@?[\w-]{1,180}$/;
 const ARN = /^arn:aws[a-z-]*:/;
 
-export const requiredString = z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
+const requiredString = z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') });
 export const nonEmpty = requiredString.check(z.trim(), z.minLength(1, 'is required'));
 export const arnOf = (service: string) =>
   nonEmpty.check(z.refine((v) => ARN.test(v) && v.split(':')[2] === service, `must be an ARN of ${service}`));
@@ -63,7 +63,7 @@ export const jsonOf = <T extends z.core.$ZodType>(schema: T) =>
 export const queueNameSchema = requiredString.check(z.regex(QUEUE_NAME, 'is not a queue name (@?[\\w-]{1,180})'));
 export const databaseNameSchema = requiredString.check(z.regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'is not a database name'));
 
-export const databaseSchema = z.object({
+const databaseSchema = z.object({
   clusterArn: arnOf('rds'),
   secretArn: arnOf('secretsmanager'),
   databaseName: databaseNameSchema,

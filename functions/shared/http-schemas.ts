@@ -152,23 +152,21 @@ export function buildSchemas(limits: HttpLimits) {
       .openapi({ param: { name: 'idempotency-key', in: 'header' }, description: 'a repeated launch with the same key, env and script returns the first instance; the same key with another env or script is refused (422)' }),
   });
 
+  /** An id given in the query string, optional. */
+  const optionalIdQuery = () => z.string().regex(ID_PATTERN, 'must be a positive integer id').transform(Number).optional();
+
   const definitionListQuery = z.object({
     'tags[]': z.union([z.string(), z.array(z.string())]).optional().openapi({ param: { name: 'tags[]', in: 'query', style: 'form', explode: true } }),
     tags: z.union([z.string(), z.array(z.string())]).optional(),
     // Kuroko2 returns every definition; these page through them for clients that ask.
     limit: pageLimit.openapi({ description: 'at most this many definitions (all of them when absent)' }),
-    after_id: z
-      .string()
-      .regex(ID_PATTERN, 'must be a positive integer id')
-      .transform(Number)
-      .optional()
-      .openapi({ type: 'integer', description: 'only definitions with a greater id: the last id of the previous page' }),
+    after_id: optionalIdQuery().openapi({ type: 'integer', description: 'only definitions with a greater id: the last id of the previous page' }),
   });
 
   const instanceListQuery = z.object({
     status: z.enum(['working', 'success', 'canceled', 'error']).optional(),
     limit: pageLimit,
-    before_id: z.string().regex(ID_PATTERN, 'must be a positive integer id').transform(Number).optional().openapi({ type: 'integer' }),
+    before_id: optionalIdQuery().openapi({ type: 'integer' }),
   });
 
   const pageQuery = z.object({
