@@ -12,6 +12,9 @@ describe('execution output API (data-api)', () => {
   const reads: { executionId: number; options: LogReadOptions | undefined }[] = [];
   let instanceId: number;
   let executionId: number;
+  /** A real execution of another instance, of another definition. */
+  let otherInstanceId: number;
+  let otherExecutionId: number;
 
   beforeAll(async () => {
     tdb = await createTestDatabase('data-api');
@@ -25,10 +28,14 @@ describe('execution output API (data-api)', () => {
     });
     withoutOutputs = await createHarness(tdb);
     await insertDefinition(tdb.db, 1, 'execute: echo hello\n');
+    await insertDefinition(tdb.db, 2, 'execute: echo other\n');
     const services = servicesFor(tdb);
     instanceId = (await services.operations.launch({ definitionId: 1, launchedBy: 'test' })).instance.id;
-    for (let pass = 0; pass < 5 && (await tdb.db.selectFrom('executions').select('id').execute()).length === 0; pass++) await services.processorPass();
-    executionId = Number((await tdb.db.selectFrom('executions').select('id').executeTakeFirstOrThrow()).id);
+    otherInstanceId = (await services.operations.launch({ definitionId: 2, launchedBy: 'test' })).instance.id;
+    const executionOf = (instance: number) => tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', instance).executeTakeFirst();
+    for (let pass = 0; pass < 5 && (!(await executionOf(instanceId)) || !(await executionOf(otherInstanceId))); pass++) await services.processorPass();
+    executionId = Number((await executionOf(instanceId))!.id);
+    otherExecutionId = Number((await executionOf(otherInstanceId))!.id);
   });
   afterAll(async () => {
     await tdb?.close();
@@ -49,7 +56,8 @@ describe('execution output API (data-api)', () => {
   });
 
   it('404s an execution of another instance or an instance of another definition, without reading the sink', async () => {
-    for (const path of [outputPath(1, instanceId, executionId + 1000), outputPath(2, instanceId, executionId)]) {
+    // The other instance's real execution under this instance, and this instance under the other (existing) definition.
+    for (const path of [outputPath(1, instanceId, otherExecutionId), outputPath(2, instanceId, executionId), outputPath(1, otherInstanceId, otherExecutionId)]) {
       const res = await withOutputs.call('GET', path, { as: 'read' });
       expect(res.status, path).toBe(404);
     }

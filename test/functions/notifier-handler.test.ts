@@ -106,10 +106,14 @@ describe('notifier handler', () => {
     await expect(notifier.handler({ nudge: true }, lambdaContext(NOTIFIER))).rejects.toThrow(/AccessDeniedException/);
     expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
     expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    // The next invocation reads the key again, and goes through.
+    await expect(notifier.handler({ nudge: true }, lambdaContext(NOTIFIER))).resolves.toMatchObject({ stoppedBy: 'idle' });
+    expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([WEBHOOK_SECRET_ARN, WEBHOOK_SECRET_ARN]);
   });
 
   it('publishes an outbox event to the alert topic once, posts the webhook, and reports the backlog drained', async () => {
     const instanceId = await failingInstance(1);
+    const keyReads = secrets.commandCalls(GetSecretValueCommand).length;
 
     const first = await notifier.handler(scheduledEvent('kuroko-test-NotifierTick'), lambdaContext(NOTIFIER));
     expect(first).toMatchObject({ delivered: 2, retried: 0, failed: 0, backlog: 0, stoppedBy: 'idle' });
@@ -132,7 +136,7 @@ describe('notifier handler', () => {
     const hook = received[0]!;
     // Signed with the key read from its secret, which was read once for all the invocations that follow.
     expect(hook.headers['x-kuroko2-signature']).toBe(signWebhookBody(hook.body, WEBHOOK_SECRET));
-    expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([WEBHOOK_SECRET_ARN, WEBHOOK_SECRET_ARN]);
+    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(keyReads);
     expect(JSON.parse(hook.body)).toMatchObject({ action: 'notify_failure', level: 'FAILURE' });
 
     const [metric] = emfDocuments();
