@@ -1,8 +1,30 @@
 #!/usr/bin/env node
-// The `kuroko` command. tsx is registered before the CLI is imported (a static import would be loaded
-// first), so the TypeScript sources run as they are, without a build step.
-import { register } from 'tsx/esm/api';
+// The `kuroko` command. The Node.js version is checked before anything else loads (an old Node.js would fail
+// inside tsx or a dependency with an obscure error). tsx is registered before the CLI is imported (a static
+// import would be loaded first), so the TypeScript sources run as they are, without a build step.
+import { nodeVersionProblem } from './node-version.js';
 
-register();
-const { main } = await import('../cli/main.ts');
-process.exitCode = await main(process.argv.slice(2));
+const problem = nodeVersionProblem(process.version);
+if (problem) {
+  process.stderr.write(problem);
+  process.exit(1);
+}
+
+import('tsx/esm/api')
+  .then(function (tsx) {
+    tsx.register();
+    return import('../cli/main.ts');
+  })
+  .then(function (cli) {
+    const argv = process.argv.slice(2);
+    // An error thrown after start-up (outside any command's own handling) gets the same one-line treatment.
+    const fatal = (error) => {
+      cli.reportFatal(error, argv);
+      process.exit(1);
+    };
+    process.on('uncaughtException', fatal);
+    process.on('unhandledRejection', fatal);
+    return cli.main(argv).then(function (code) {
+      process.exitCode = code;
+    });
+  });

@@ -7,9 +7,10 @@ import * as z from 'zod/mini';
 import { createAgent } from '../agent/agent';
 import type { AgentLogger } from '../agent/agent';
 import { FileLogSink } from '../agent/log-sink';
-import { ConfigError, errorMessage } from '../core/errors';
+import { ConfigError } from '../core/errors';
 import { DEFAULT_QUEUE } from '../core/model';
 import { createDatabase, parseDatabaseUrl } from '../db/connection';
+import { assertSchemaNotNewer } from '../db/migrator';
 import { lastValue, parseCliArgs } from './cli-args';
 import { EXIT_CODE } from './sub-command';
 import type { CliIo, SubCommand } from './sub-command';
@@ -199,12 +200,10 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
   signals.on('SIGTERM', onSignal);
   signals.on('SIGINT', onSignal);
   try {
-    try {
-      await agent.start();
-    } catch (error) {
-      io.stderr(`kuroko agent: cannot start: ${errorMessage(error)}\n`);
-      return EXIT_CODE.problems;
-    }
+    // A failure here (database unreachable or refusing, a schema from a newer build, no SQLite module) is reported
+    // by the command guard (cli/command-guard.ts) as what failed and what to do.
+    await assertSchemaNotNewer(database.db);
+    await agent.start();
     await agent.done;
     return EXIT_CODE.ok;
   } finally {

@@ -139,6 +139,9 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
     try {
       return read();
     } catch (error) {
+      // A file system failure (the console's key file in an unwritable data dir) is not a bad option: the command
+      // guard says what failed and what to do.
+      if ((error as NodeJS.ErrnoException).syscall !== undefined) throw error;
       problems.push(error instanceof ConfigError ? error.message.replace(/^invalid configuration:\n/, '').trim() : describeError(error));
       return undefined;
     }

@@ -1,3 +1,4 @@
+import { debugFromEnv, reportFailure, runGuarded, takeDebugFlag } from './command-guard';
 import { EXIT_CODE } from './sub-command';
 import type { CliIo, SubCommand } from './sub-command';
 
@@ -42,7 +43,7 @@ function helpText(): string {
   const names = Object.keys(COMMANDS);
   const width = Math.max(...names.map((name) => name.length));
   const lines = names.map((name) => `  ${name.padEnd(width)}  ${COMMANDS[name]?.summary ?? ''}`);
-  return `usage: kuroko <command> [arguments]\n\ncommands:\n${lines.join('\n')}\n\nRun \`kuroko <command> --help\` for a command's own help.\n`;
+  return `usage: kuroko <command> [arguments]\n\ncommands:\n${lines.join('\n')}\n\nRun \`kuroko <command> --help\` for a command's own help; add --debug (or KUROKO_DEBUG=1) for stack traces.\n`;
 }
 
 const processIo: CliIo = {
@@ -50,9 +51,15 @@ const processIo: CliIo = {
   stderr: (text) => void process.stderr.write(text),
 };
 
-/** Runs `kuroko` with its arguments (without node and the script) and returns the exit status. */
-export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const [name, ...args] = argv;
+/**
+ * Runs `kuroko` with its arguments (without node and the script) and returns the exit status. Every sub-command
+ * runs inside runGuarded (cli/command-guard.ts): failures at start become what failed and what to do, stack traces
+ * only with --debug or KUROKO_DEBUG=1.
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const flag = takeDebugFlag(argv);
+  const debug = flag.debug || debugFromEnv(env);
+  const [name, ...args] = flag.args;
   if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout(helpText());
     return EXIT_CODE.ok;
@@ -66,6 +73,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     io.stderr(`kuroko: unknown command \`${name}\`\n\n${helpText()}`);
     return EXIT_CODE.usage;
   }
-  const command = await entry.load();
-  return command.run(args, io);
+  return runGuarded({ command: name, io, debug }, async () => (await entry.load()).run(args, io));
+}
+
+/** Reports an error nothing else caught (bin/kuroko.js routes uncaught exceptions here) the way runGuarded does. */
+export function reportFatal(error: unknown, argv: readonly string[], io: CliIo = processIo, env: NodeJS.ProcessEnv = process.env): void {
+  const flag = takeDebugFlag(argv);
+  const name = flag.args[0];
+  reportFailure(error, { command: name !== undefined && Object.hasOwn(COMMANDS, name) ? name : '', io, debug: flag.debug || debugFromEnv(env) });
 }

@@ -86,7 +86,17 @@ export interface Runtime {
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { logger } = options;
   const handle: DatabaseHandle = createDatabase(options.databaseUrl);
-  await migrateToLatest(handle.db);
+  // A start that fails (database refused, port in use) closes the pool, so the command exits with its message
+  // instead of hanging on open sockets.
+  const closeOnFailure = async <T>(step: Promise<T>): Promise<T> => {
+    try {
+      return await step;
+    } catch (error) {
+      await handle.close().catch(() => undefined);
+      throw error;
+    }
+  };
+  await closeOnFailure(migrateToLatest(handle.db));
 
   const loops = {} as Runtime['loops'];
   const agents: Agent[] = [];
@@ -97,7 +107,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     declaredQueues: options.declaredQueues,
     onChange: () => loops.processor?.nudge(),
   });
-  await options.prepare?.(services);
+  await closeOnFailure(Promise.resolve(options.prepare?.(services)));
 
   const loopLogger = { error: (message: string, error: unknown) => logger.error(message, { error: describeError(error) }) };
   loops.processor = createBackgroundLoop({
@@ -152,7 +162,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     outputs: logSink,
     ...(options.console ? { console: { config: options.console, ...(localSignIn ? { localSignIn } : {}) } } : {}),
   });
-  const server = await listen(app.fetch, options.host, options.port);
+  const server = await closeOnFailure(listen(app.fetch, options.host, options.port));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
   const url = `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}`;

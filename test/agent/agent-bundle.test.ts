@@ -91,7 +91,7 @@ describe('the built agent bundle without better-sqlite3', () => {
   it('refuses to start on a SQLite database and says what to install', async () => {
     const run = runBundle(['--database-url', tdb.url, '--log-dir', join(buildDir, 'logs')], {});
     expect(await run.exited).not.toBe(0);
-    expect(run.stderr()).toContain('kuroko agent: cannot start: sqlite: databases need the better-sqlite3 package');
+    expect(run.stderr()).toContain('kuroko agent: the native SQLite module (better-sqlite3) is not installed');
     expect(run.stderr()).toContain('npm install better-sqlite3@12');
   });
 });
