@@ -7,18 +7,18 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { startLocalMode, type LocalModeProcess } from '../helpers/local-mode-process';
 import { waitFor } from '../helpers/wait-for';
-import { isAlive, launchBrowser, screenshot, type TestBrowser } from './browser-fixtures';
+import { describeWithBrowser, isAlive, launchBrowser, screenshot, type TestBrowser } from './browser-fixtures';
 
 const RUN_TIMEOUT_MS = 30_000;
 const UI_TIMEOUT_MS = 15_000;
 /** A test runs several waits of up to RUN_TIMEOUT_MS each in a row: the global 30 s would cut a slow CI run short. */
 const TEST_TIMEOUT_MS = 120_000;
 
-describe('console in a browser', { timeout: TEST_TIMEOUT_MS }, () => {
+describeWithBrowser('console in a browser', { timeout: TEST_TIMEOUT_MS }, () => {
   let dev: LocalModeProcess;
   let browser: TestBrowser;
   let page: Page;

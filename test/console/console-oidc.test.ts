@@ -9,14 +9,14 @@ import { serve, type ServerType } from '@hono/node-server';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider from 'oidc-provider';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
 import type { EngineServices } from '../../functions/shared/engine-services';
 import { createHttpApp } from '../../functions/shared/http-app';
 import { recordingLogger } from '../api/api-fixtures';
 import { servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { launchBrowser, screenshot, type TestBrowser } from './browser-fixtures';
+import { describeWithBrowser, launchBrowser, screenshot, type TestBrowser } from './browser-fixtures';
 
 const CLIENT = { id: 'kuroko-console', secret: 'a-client-secret-for-tests' };
 
@@ -24,7 +24,7 @@ function listen(server: Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
-describe('OpenID Connect sign-in', () => {
+describeWithBrowser('OpenID Connect sign-in', () => {
   let tdb: TestDatabase;
   let services: EngineServices;
   let providerServer: Server;

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import type { TestProject } from 'vitest/node';
+import { findChromium, REQUIRE_CHROMIUM_ENV } from '../../cli/chromium-finder';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -142,7 +143,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('mysqlUrl', url);
   project.provide('mysqlUnavailable', unavailable);
   process.env.KUROKO_TEST_MYSQL_URL = url || configured;
+  // The browser suites skip without Chromium (test/console/browser-fixtures.ts); say so at the start and the end
+  // of the run, where nobody can miss it.
+  const chromium = findChromium({ env: process.env });
+  const chromiumNotice = chromium.found
+    ? undefined
+    : `\n*** ${process.env[REQUIRE_CHROMIUM_ENV] ? 'FAILING' : 'SKIPPED'}: the console's browser tests, for lack of Chromium (${chromium.problem}). To run them, ${chromium.fix}. ***\n`;
+  if (chromiumNotice) console.error(chromiumNotice);
   return async () => {
     await throwaway?.stop();
+    if (chromiumNotice) console.error(chromiumNotice);
   };
 }
