@@ -27,6 +27,8 @@ export interface ChromiumSearch {
   env: Readonly<Record<string, string | undefined>>;
   /** The home folder whose ~/.cache/ms-playwright is searched (os.homedir() by default). */
   home?: string;
+  /** The packaged browsers' paths to try first (Debian's, Ubuntu's and Google's by default). */
+  systemPaths?: readonly string[];
 }
 
 export type ChromiumResult =
@@ -64,7 +66,7 @@ export function findChromium(search: ChromiumSearch): ChromiumResult {
       ? { found: true, path: named, source: CHROME_PATH_ENV }
       : { found: false, problem: `${CHROME_PATH_ENV}=${named} is not an executable file`, fix: `point ${CHROME_PATH_ENV} at a Chrome or Chromium, or unset it` };
   }
-  for (const path of SYSTEM_PATHS) if (executable(path)) return { found: true, path, source: 'the system package' };
+  for (const path of search.systemPaths ?? SYSTEM_PATHS) if (executable(path)) return { found: true, path, source: 'the system package' };
   for (const dir of (env.PATH ?? '').split(delimiter).filter((d) => d !== '')) {
     for (const name of PATH_NAMES) {
       const path = join(dir, name);

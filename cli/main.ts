@@ -37,6 +37,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'run a worker agent: claim commands of the given queues and run them until SIGTERM (then drain)',
     load: async () => (await import('./agent-command')).agentCommand,
   },
+  doctor: {
+    summary: 'check Node.js, the SQLite module, the data dir, the database, the port, Chromium and the deploy config, with the fix for each',
+    load: async () => (await import('./doctor-command')).doctorCommand,
+  },
 };
 
 function helpText(): string {

@@ -100,7 +100,8 @@ function explainOne(error: Coded & { message: string }, context: FailureContext)
   }
 
   // mysql2 marks connection-level failures `fatal`; the server's own refusals carry its error code.
-  if (code === 'ER_ACCESS_DENIED_ERROR') {
+  // MariaDB answers 1698 (NO_PASSWORD) rather than 1045 for a user it does not know at all.
+  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR') {
     const user = /for user '([^']*)'@'([^']*)'(?: \(using password: (YES|NO)\))?/.exec(message);
     const how = user?.[3] === undefined ? '' : user[3] === 'YES' ? ' with the password given' : ' without a password';
     return {
