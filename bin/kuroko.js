@@ -4,6 +4,9 @@
 // import would be loaded first), so the TypeScript sources run as they are, without a build step.
 import { nodeVersionProblem } from './node-version.js';
 
+/** How long a failed command may take to close what it opened before it is made to exit. */
+const EXIT_GRACE_MS = 2000;
+
 const problem = nodeVersionProblem(process.version);
 if (problem) {
   process.stderr.write(problem);
@@ -26,5 +29,7 @@ import('tsx/esm/api')
     process.on('unhandledRejection', fatal);
     return cli.main(argv).then(function (code) {
       process.exitCode = code;
+      // A command that failed has said why; whatever it left open (a pool, a timer) must not keep it running.
+      if (code !== 0) globalThis.setTimeout(() => process.exit(code), EXIT_GRACE_MS).unref();
     });
   });

@@ -133,6 +133,22 @@ function explainOne(error: Coded & { message: string }, context: FailureContext)
     }
   }
 
+  // AWS SDK errors (the Data API dialect): the service's answer, named, with what to check.
+  const aws = (error as { $metadata?: { httpStatusCode?: number }; name?: unknown }).$metadata;
+  const name = text((error as { name?: unknown }).name);
+  if (name === 'CredentialsProviderError') {
+    return { what: `no AWS credentials found for the Data API: ${message.split('\n')[0]}`, fix: 'set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run on a host with an instance role' };
+  }
+  if (name === 'DatabaseResumingException') {
+    return { what: 'the Aurora cluster is resuming from its pause', fix: 'start again in a minute; it answers once it has resumed' };
+  }
+  if (aws !== undefined && name !== undefined) {
+    return {
+      what: `the RDS Data API refused the call: ${name}${aws.httpStatusCode ? ` (HTTP ${aws.httpStatusCode})` : ''}: ${message.split('\n')[0]}`,
+      fix: "check the cluster ARN, ?secret= and &database= in --database-url, and that this host's AWS credentials may use them",
+    };
+  }
+
   if (code === 'ERR_DLOPEN_FAILED' || /NODE_MODULE_VERSION \d+/.test(message)) {
     const versions = /NODE_MODULE_VERSION (\d+)\. This version of Node\.js requires\s+NODE_MODULE_VERSION (\d+)/.exec(message);
     const native = message.includes(NATIVE_MODULE) ? `the native SQLite module (${NATIVE_MODULE})` : 'a native module';

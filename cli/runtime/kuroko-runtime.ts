@@ -3,7 +3,7 @@
  * scheduler, notifier and monitor loops, and (in the local mode) in-process agents, over one database.
  * Nothing here holds state a restart cannot rebuild from the rows.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { describeError } from '../../core/errors';
@@ -135,7 +135,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   });
 
-  if (options.agents > 0) mkdirSync(options.logDir, { recursive: true });
+  if (options.agents > 0) await closeOnFailure(mkdir(options.logDir, { recursive: true }));
   const logSink = new FileLogSink(options.logDir);
   const agentLogger: AgentLogger = { info: logger.info, warn: logger.warn, error: logger.error };
   for (let i = 0; i < options.agents; i++) {

@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { BadRequestException, DatabaseResumingException } from '@aws-sdk/client-rds-data';
 import { describe, expect, it } from 'vitest';
 import { MINIMUM_NODE_MAJOR, nodeVersionProblem } from '../../bin/node-version.js';
 import { reportFailure, runGuarded, takeDebugFlag } from '../../cli/command-guard';
@@ -47,6 +48,15 @@ describe('explainStartupFailure', () => {
   it('SQLite\'s own full-disk code', () => {
     const error = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
     expect(explainStartupFailure(error, { command: 'dev' })?.what).toMatch(/^the disk is full/);
+  });
+
+  it('the RDS Data API refusing (the SDK\'s own exception classes)', () => {
+    const refused = new BadRequestException({ message: 'Database kuroko does not exist', $metadata: { httpStatusCode: 400 } });
+    const explained = explainStartupFailure(new Error('database migration failed', { cause: refused }), { command: 'server' });
+    expect(explained?.what).toBe('the RDS Data API refused the call: BadRequestException (HTTP 400): Database kuroko does not exist');
+    expect(explained?.fix).toContain('--database-url');
+    const resuming = new DatabaseResumingException({ message: 'The Aurora DB instance is resuming after being auto-paused.', $metadata: { httpStatusCode: 400 } });
+    expect(explainStartupFailure(resuming, { command: 'server' })?.what).toBe('the Aurora cluster is resuming from its pause');
   });
 
   it('knows nothing of a plain bug', () => {

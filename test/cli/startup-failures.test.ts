@@ -137,6 +137,20 @@ describe('the data dir', () => {
   }, TEST_TIMEOUT_MS);
 });
 
+describe('the log dir of kuroko server', () => {
+  it('under a regular file: names --log-dir, and exits although its database pool was open', async () => {
+    const database = await createMysqlDatabase();
+    try {
+      const file = join(scratch, 'another-file');
+      writeFileSync(file, 'not a directory\n');
+      const run = await runKuroko(['server', '--port', '0', '--agents', '1', '--log-dir', join(file, 'logs'), '--database-url', database.url]);
+      expectExplained(run, 'server', `cannot write ${join(file, 'logs')}`, '--log-dir');
+    } finally {
+      await database.drop();
+    }
+  }, TEST_TIMEOUT_MS);
+});
+
 describe('the MariaDB', () => {
   const user = `kuroko_t_${randomBytes(4).toString('hex')}`;
   let database: Awaited<ReturnType<typeof createMysqlDatabase>>;
