@@ -59,6 +59,11 @@ describe('explainStartupFailure', () => {
     expect(explainStartupFailure(resuming, { command: 'server' })?.what).toBe('the Aurora cluster is resuming from its pause');
   });
 
+  it("MariaDB's 1698 for a user it does not know (the shape mysql2 gave for user 'nobody' on this machine's MariaDB)", () => {
+    const error = Object.assign(new Error("Access denied for user 'nobody'@'127.0.0.1'"), { code: 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR', errno: 1698 });
+    expect(explainStartupFailure(error, { command: 'server' })?.what).toBe("the database refused user 'nobody' connecting from 127.0.0.1 (wrong password, or no such user)");
+  });
+
   it('knows nothing of a plain bug', () => {
     expect(explainStartupFailure(new TypeError("Cannot read properties of undefined (reading 'id')"), { command: 'dev' })).toBeUndefined();
   });
