@@ -181,13 +181,14 @@ describe('the MariaDB', () => {
     expectExplained(run, 'migrate', `no database '${missing}'`, `CREATE DATABASE \`${missing}\``);
   }, TEST_TIMEOUT_MS);
 
-  it('unreachable (a closed port): server, agent and migrate name host:port and --database-url', async () => {
+  it('unreachable (a closed port): server, agent, migrate and api-client name host:port and --database-url', async () => {
     const port = await closedPort();
     const url = `mysql://root@127.0.0.1:${port}/kuroko`;
     for (const [command, args] of [
       ['server', ['--port', '0']],
       ['agent', ['--log-dir', join(scratch, 'agent-logs')]],
       ['migrate', []],
+      ['api-client', ['create', 'deploy-bot']],
     ] as const) {
       const run = await runKuroko([command, ...args, '--database-url', url]);
       expectExplained(run, command, `cannot reach the database at 127.0.0.1:${port}`, '--database-url');
