@@ -21,8 +21,11 @@ export interface RunKurokoOptions {
   nodeArgs?: readonly string[];
   /** Run this script instead of the worktree's bin/kuroko.js (a copied install). */
   bin?: string;
-  /** Run as another user (root only): prefixes the command with `setpriv`. */
-  asUser?: { uid: number; gid: number };
+  /**
+   * Run as root without the capabilities that bypass file permissions (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so a
+   * chmod 500 directory refuses root as it refuses anyone: `setpriv` drops them from the bounding set.
+   */
+  withoutPermissionBypass?: boolean;
   cwd?: string;
   /** A command that should fail at start and exit; killed (and reported as such) after this long. */
   timeoutMs?: number;
@@ -33,8 +36,8 @@ const DEFAULT_TIMEOUT_MS = 45_000;
 /** Runs `node bin/kuroko.js ...args` and resolves once it exits (or was killed after the timeout). */
 export function runKuroko(args: readonly string[], options: RunKurokoOptions = {}): Promise<KurokoRun> {
   const nodeCommand = [...(options.nodeArgs ?? []), options.bin ?? BIN, ...args];
-  const [command, commandArgs] = options.asUser
-    ? ['setpriv', [`--reuid=${options.asUser.uid}`, `--regid=${options.asUser.gid}`, '--clear-groups', process.execPath, ...nodeCommand]]
+  const [command, commandArgs] = options.withoutPermissionBypass
+    ? ['setpriv', ['--bounding-set=-dac_override,-dac_read_search', process.execPath, ...nodeCommand]]
     : [process.execPath, nodeCommand];
   return new Promise((done, fail) => {
     const child = spawn(command, commandArgs, {

@@ -20,8 +20,6 @@ const TEST_TIMEOUT_MS = 90_000;
 let scratch: string;
 beforeAll(() => {
   scratch = mkdtempSync(join(tmpdir(), 'kuroko-startup-'));
-  // Readable by the unprivileged user some tests run as.
-  chmodSync(scratch, 0o755);
 });
 afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
@@ -126,13 +124,9 @@ describe('the data dir', () => {
     const parent = join(scratch, 'read-only');
     mkdirSync(parent);
     chmodSync(parent, 0o500);
-    // Root passes every permission check, so a root test runner runs the command as nobody (65534).
+    // Root passes every permission check through CAP_DAC_OVERRIDE, so a root test runner drops it for the command.
     const root = process.getuid?.() === 0;
-    const run = await runKuroko(['dev', '--port', '0', '--data-dir', join(parent, 'data'), '--agents', '0'], {
-      ...(root ? { asUser: { uid: 65_534, gid: 65_534 } } : {}),
-      env: { HOME: scratch },
-      cwd: scratch,
-    });
+    const run = await runKuroko(['dev', '--port', '0', '--data-dir', join(parent, 'data'), '--agents', '0'], { withoutPermissionBypass: root });
     expectExplained(run, 'dev', `cannot write ${join(parent, 'data')}`, 'permission denied', '--data-dir');
   }, TEST_TIMEOUT_MS);
 });
