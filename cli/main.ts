@@ -36,6 +36,34 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'run a worker agent: claim commands of the given queues and run them until SIGTERM (then drain)',
     load: async () => (await import('./agent-command')).agentCommand,
   },
+  launch: {
+    summary: 'launch a job over the HTTP API (--url/KUROKO_URL, --client/KUROKO_CLIENT); --wait/--follow exit with its outcome',
+    load: async () => (await import('./ops/instance-commands')).launchCommand,
+  },
+  instances: {
+    summary: "list a job's instances, or those working or in error, over the HTTP API",
+    load: async () => (await import('./ops/instance-commands')).instancesCommand,
+  },
+  logs: {
+    summary: "print an instance's log lines over the HTTP API (--follow until it ends)",
+    load: async () => (await import('./ops/instance-commands')).logsCommand,
+  },
+  retry: {
+    summary: "run an instance's failed token again over the HTTP API",
+    load: async () => (await import('./ops/instance-commands')).retryCommand,
+  },
+  skip: {
+    summary: "move an instance's failed or waiting token past its node over the HTTP API",
+    load: async () => (await import('./ops/instance-commands')).skipCommand,
+  },
+  cancel: {
+    summary: 'cancel an instance over the HTTP API',
+    load: async () => (await import('./ops/instance-commands')).cancelCommand,
+  },
+  definitions: {
+    summary: 'definitions as code: export DIR writes one file per job, apply DIR [--prune] [--dry-run] makes the API match',
+    load: async () => (await import('./ops/definitions-command')).definitionsCommand,
+  },
 };
 
 function helpText(): string {
