@@ -28,14 +28,6 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'check workflow script files and print every problem as FILE:LINE:COLUMN: MESSAGE',
     load: async () => (await import('./validate-command')).validateCommand,
   },
-  'api-client': {
-    summary: 'create an API client (kuroko api-client create NAME --scope read|launch|admin) and print its secret once',
-    load: async () => (await import('./api-client-command')).apiClientCommand,
-  },
-  agent: {
-    summary: 'run a worker agent: claim commands of the given queues and run them until SIGTERM (then drain)',
-    load: async () => (await import('./agent-command')).agentCommand,
-  },
   launch: {
     summary: 'launch a job over the HTTP API (--url/KUROKO_URL, --client/KUROKO_CLIENT); --wait/--follow exit with its outcome',
     load: async () => (await import('./ops/instance-commands')).launchCommand,
@@ -63,6 +55,14 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   definitions: {
     summary: 'definitions as code: export DIR writes one file per job, apply DIR [--prune] [--dry-run] makes the API match',
     load: async () => (await import('./ops/definitions-command')).definitionsCommand,
+  },
+  'api-client': {
+    summary: 'create an API client (kuroko api-client create NAME --scope read|launch|admin) and print its secret once',
+    load: async () => (await import('./api-client-command')).apiClientCommand,
+  },
+  agent: {
+    summary: 'run a worker agent: claim commands of the given queues and run them until SIGTERM (then drain)',
+    load: async () => (await import('./agent-command')).agentCommand,
   },
 };
 
