@@ -115,9 +115,11 @@ export function createHttpApp(deps: HttpAppDeps): App {
     bodyLimit({
       maxSize: limits.maxBodyBytes,
       // The rest of the body is never read, so the connection cannot carry another request: saying so makes a
-      // pooling client open a new one instead of a socket hang-up on its next request (Node's server honours it).
-      onError: () => {
-        throw new ApiError(HTTP_STATUS.payloadTooLarge, `the request body is larger than ${limits.maxBodyBytes} bytes`, [], { Connection: 'close' });
+      // pooling client open a new one instead of a socket hang-up on its next request. Only where our own Node
+      // server holds the socket (@hono/node-server passes it as `incoming`); behind API Gateway the gateway does.
+      onError: (c) => {
+        const onNodeSocket = typeof c.env === 'object' && c.env !== null && 'incoming' in c.env;
+        throw new ApiError(HTTP_STATUS.payloadTooLarge, `the request body is larger than ${limits.maxBodyBytes} bytes`, [], onNodeSocket ? { Connection: 'close' } : {});
       },
     }),
   );

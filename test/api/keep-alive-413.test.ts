@@ -11,7 +11,7 @@ import type { ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { insertDefinition } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { basicAuth, CLIENTS, createHarness } from './api-fixtures';
+import { basicAuth, CLIENTS, createHarness, type ApiHarness } from './api-fixtures';
 
 interface Answer {
   status: number;
@@ -52,9 +52,10 @@ describe('a 413 over a keep-alive connection', () => {
   let tdb: TestDatabase;
   let server: ServerType;
   let base: string;
+  let h: ApiHarness;
   beforeAll(async () => {
     tdb = await createTestDatabase('sqlite');
-    const h = await createHarness(tdb);
+    h = await createHarness(tdb);
     await insertDefinition(tdb.db, 1, 'noop:\n', { apiAllowed: true });
     await new Promise<void>((resolve) => {
       server = serve({ fetch: h.app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve());
@@ -86,5 +87,11 @@ describe('a 413 over a keep-alive connection', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  it('leaves the header out where no Node socket is ours (the Lambda adapter, behind API Gateway)', async () => {
+    const res = await h.call('POST', '/v1/definitions/1/instances', { rawBody: JSON.stringify({ env: { A: 'x'.repeat(1.1 * 1024 * 1024) } }) });
+    expect(res.status).toBe(413);
+    expect(res.headers.get('connection')).toBeNull();
   });
 });

@@ -17,7 +17,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database'
 import { createHarness, type ApiHarness } from './api-fixtures';
 
 const run = promisify(execFile);
-const REDOCLY = join(process.cwd(), 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
+const REDOCLY = join(import.meta.dirname, '..', '..', 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
 const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
 
 interface Operation {
