@@ -146,6 +146,9 @@ async function readFiles(dir: string): Promise<{ files: { file: string; parsed: 
   return { files, problems };
 }
 
+/** A script problem the API reports, placed in the file (the header's lines come first). */
+const inFile = (p: Planned) => (line: number, column: number) => `${p.file}:${line + p.parsed.headerLines}:${column}`;
+
 async function runApply(conn: Connection, dir: string, options: { prune: boolean; dryRun: boolean }, io: CliIo): Promise<number> {
   const { files, problems } = await readFiles(dir);
   const deployed = await listDefinitions(conn);
@@ -208,14 +211,22 @@ async function runApply(conn: Connection, dir: string, options: { prune: boolean
   try {
     // Creates first, so a changed `wait:` may name a new definition; deletes last.
     for (const p of plan.filter((q) => !q.deployed)) {
-      await call(`creating ${p.parsed.settings.name}`, conn.client.POST('/v1/definitions', { body: { ...inputBody(p.parsed.settings, undefined), name: p.parsed.settings.name, script: p.parsed.script } }));
+      await call(
+        `creating ${p.parsed.settings.name}`,
+        conn.client.POST('/v1/definitions', { body: { ...inputBody(p.parsed.settings, undefined), name: p.parsed.settings.name, script: p.parsed.script } }),
+        inFile(p),
+      );
       done++;
     }
     for (const p of plan.filter((q) => q.deployed && (q.changedSettings.length > 0 || q.scriptChanged))) {
       const changed: Partial<Record<SettingKey, SettingValue>> = {};
       for (const k of p.changedSettings) changed[k] = p.parsed.settings[k] as SettingValue;
       const id = (p.deployed as DefinitionResource).id;
-      await call(`changing ${p.parsed.settings.name}`, conn.client.PUT('/v1/definitions/{id}', { params: { path: { id } }, body: inputBody(changed, p.scriptChanged ? p.parsed.script : undefined) }));
+      await call(
+        `changing ${p.parsed.settings.name}`,
+        conn.client.PUT('/v1/definitions/{id}', { params: { path: { id } }, body: inputBody(changed, p.scriptChanged ? p.parsed.script : undefined) }),
+        inFile(p),
+      );
       done++;
     }
     for (const d of toDelete) {

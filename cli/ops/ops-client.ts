@@ -58,18 +58,22 @@ function isErrorBody(value: unknown): value is ErrorBody {
   return typeof value === 'object' && value !== null && 'status_code' in value && 'message' in value;
 }
 
+/** Where a script's line and column are in the file it came from (`FILE:LINE:COLUMN`). */
+export type ScriptPlace = (line: number, column: number) => string;
+
 /**
  * One message for an API error: `STATUS error_code: message`, then one line per listed problem with its field and,
  * for a script, its line and column (`script:3:5: ...`).
  */
-export function describeApiError(status: number, body: unknown, what: string): string {
+export function describeApiError(status: number, body: unknown, what: string, scriptAt?: ScriptPlace): string {
   if (!isErrorBody(body)) {
     const text = typeof body === 'string' && body.trim() !== '' ? `: ${body.trim().slice(0, 200)}` : '';
     return `${what}: HTTP ${status}${text}`;
   }
   const lines = [`${what}: ${body.status_code} ${body.error_code}: ${body.message}`];
   for (const item of body.errors ?? []) {
-    const place = [item.field, item.line, item.column].filter((p) => p !== undefined).join(':');
+    const inScript = scriptAt && item.field === 'script' && item.line !== undefined;
+    const place = inScript ? scriptAt(item.line as number, item.column ?? 1) : [item.field, item.line, item.column].filter((p) => p !== undefined).join(':');
     lines.push(`  ${place ? `${place}: ` : ''}${item.message}`);
   }
   if (body.status_code === 401) lines.push('  (check --client / KUROKO_CLIENT)');
@@ -91,9 +95,9 @@ async function reach<R>(what: string, request: Promise<R>): Promise<R> {
  * Awaits an openapi-fetch call and returns its data, or throws an OpsError saying what failed: the API's error
  * body, or why the server could not be reached.
  */
-export async function call<T>(what: string, request: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+export async function call<T>(what: string, request: Promise<{ data?: T; error?: unknown; response: Response }>, scriptAt?: ScriptPlace): Promise<T> {
   const result = await reach(what, request);
-  if (!result.response.ok) throw new OpsError(describeApiError(result.response.status, result.error, what));
+  if (!result.response.ok) throw new OpsError(describeApiError(result.response.status, result.error, what, scriptAt));
   return result.data as T;
 }
 

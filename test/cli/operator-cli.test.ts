@@ -216,7 +216,8 @@ describe('the operator CLI over a running server', { timeout: 120_000 }, () => {
     const serverRefused = await kurokoInProcess(['definitions', 'apply', dir]);
     expect(serverRefused.code).toBe(1);
     expect(serverRefused.stderr).toMatch(/^kuroko definitions: creating broken: 422 unprocessable_entity: /);
-    expect(serverRefused.stderr).toContain('\n  script:1:8: queue: queue `no-such-queue` is not known');
+    // The script's line 1 is the file's line 5, below the header's four.
+    expect(serverRefused.stderr).toContain(`\n  ${badFile}:5:8: queue: queue \`no-such-queue\` is not known`);
     expect(serverRefused.stderr).toContain('\n  cron: `61 * * * *` is not a valid cron expression');
     expect(serverRefused.stderr).toMatch(/\nstopped \(nothing was changed\)\n$/);
     expect(await definitions()).toEqual(before);
