@@ -184,12 +184,12 @@ function tokenCommand(action: TokenAction): SubCommand {
   return opsCommand(action, tokenHelp(action), async (argv, io) => {
     const args = parseOpsArgs(argv, { options: ['--job'] });
     if (args.positionals.length < 1 || args.positionals.length > 2) throw new UsageError('give an instance id and optionally a token id');
+    const tokenRef = args.positionals[1];
+    if (tokenRef !== undefined && !/^[1-9]\d{0,15}$/.test(tokenRef)) throw new UsageError(`TOKEN must be a token id, not ${tokenRef}`);
     const conn = connect(connectionOptions(args));
     const instance = await findInstance(conn, args.positionals[0] as string, lastOption(args, '--job'));
     let tokenId: number;
-    const tokenRef = args.positionals[1];
     if (tokenRef !== undefined) {
-      if (!/^[1-9]\d{0,15}$/.test(tokenRef)) throw new UsageError(`TOKEN must be a token id, not ${tokenRef}`);
       tokenId = Number(tokenRef);
     } else {
       const eligible = instance.tokens.filter((t) => t.status === 'failure' || (action === 'skip' && t.status === 'waiting'));
