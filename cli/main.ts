@@ -29,6 +29,34 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'check workflow script files and print every problem as FILE:LINE:COLUMN: MESSAGE',
     load: async () => (await import('./validate-command')).validateCommand,
   },
+  launch: {
+    summary: 'launch a job over the HTTP API (--url/KUROKO_URL, --client/KUROKO_CLIENT); --wait/--follow exit with its outcome',
+    load: async () => (await import('./ops/instance-commands')).launchCommand,
+  },
+  instances: {
+    summary: "list a job's instances, or those working or in error, over the HTTP API",
+    load: async () => (await import('./ops/instance-commands')).instancesCommand,
+  },
+  logs: {
+    summary: "print an instance's log lines over the HTTP API (--follow until it ends)",
+    load: async () => (await import('./ops/instance-commands')).logsCommand,
+  },
+  retry: {
+    summary: "run an instance's failed token again over the HTTP API",
+    load: async () => (await import('./ops/instance-commands')).retryCommand,
+  },
+  skip: {
+    summary: "move an instance's failed or waiting token past its node over the HTTP API",
+    load: async () => (await import('./ops/instance-commands')).skipCommand,
+  },
+  cancel: {
+    summary: 'cancel an instance over the HTTP API',
+    load: async () => (await import('./ops/instance-commands')).cancelCommand,
+  },
+  definitions: {
+    summary: 'definitions as code: export DIR writes one file per job, apply DIR [--prune] [--dry-run] makes the API match',
+    load: async () => (await import('./ops/definitions-command')).definitionsCommand,
+  },
   'api-client': {
     summary: 'create an API client (kuroko api-client create NAME --scope read|launch|admin) and print its secret once',
     load: async () => (await import('./api-client-command')).apiClientCommand,

@@ -16,7 +16,7 @@ import type { EngineServices } from './engine-services';
 import { ApiClientAuthenticator, authenticate } from './http-auth';
 import { ApiError, HTTP_STATUS, errorBody, errorResponse, toApiError, validationFailure } from './http-errors';
 import type { HttpLogger } from './http-errors';
-import { registerRoutes, SECURITY_SCHEME } from './http-routes';
+import { errors, registerRoutes, SECURITY_SCHEME } from './http-routes';
 import type { LogSink } from '../../agent/log-sink';
 import type { App, AppEnv } from './http-routes';
 import { DEFAULT_HTTP_LIMITS, buildSchemas, healthSchema } from './http-schemas';
@@ -114,8 +114,12 @@ export function createHttpApp(deps: HttpAppDeps): App {
     '*',
     bodyLimit({
       maxSize: limits.maxBodyBytes,
-      onError: () => {
-        throw new ApiError(HTTP_STATUS.payloadTooLarge, `the request body is larger than ${limits.maxBodyBytes} bytes`);
+      // The rest of the body is never read, so the connection cannot carry another request: saying so makes a
+      // pooling client open a new one instead of a socket hang-up on its next request. Only where our own Node
+      // server holds the socket (@hono/node-server passes it as `incoming`); behind API Gateway the gateway does.
+      onError: (c) => {
+        const onNodeSocket = typeof c.env === 'object' && c.env !== null && 'incoming' in c.env;
+        throw new ApiError(HTTP_STATUS.payloadTooLarge, `the request body is larger than ${limits.maxBodyBytes} bytes`, [], onNodeSocket ? { Connection: 'close' } : {});
       },
     }),
   );
@@ -161,18 +165,22 @@ export function createHttpApp(deps: HttpAppDeps): App {
     method: 'get',
     path: HEALTH_PATH,
     summary: 'Liveness: 200 once the database answers, else 503; needs no credentials',
+    operationId: 'getHealth',
     security: [],
     responses: {
       200: { description: 'the database answers', content: { 'application/json': { schema: healthSchema } } },
       503: { description: 'the database does not answer' },
     },
   });
+  const { [HTTP_STATUS.unauthorized]: unauthorizedResponse } = errors();
+  if (!unauthorizedResponse) throw new Error('errors() always declares 401');
   app.openAPIRegistry.registerPath({
     method: 'get',
     path: OPENAPI_PATH,
-    summary: 'This document',
+    summary: 'This document (it needs credentials like every route but health)',
+    operationId: 'getOpenApiDocument',
     security: [{ [SECURITY_SCHEME]: [] }],
-    responses: { 200: { description: 'an OpenAPI 3 document' } },
+    responses: { 200: { description: 'an OpenAPI 3 document', content: { 'application/json': { schema: { type: 'object' } } } }, 401: unauthorizedResponse },
   });
   app.doc(OPENAPI_PATH, {
     openapi: '3.0.3',
@@ -180,7 +188,10 @@ export function createHttpApp(deps: HttpAppDeps): App {
       title: 'Kuroko Serverless API',
       version: API_VERSION,
       description: "Kuroko2's /v1 API with extensions. Errors are {status_code, error_code, message[, errors]}.",
+      license: { name: 'MIT', url: 'https://opensource.org/licenses/MIT' },
     },
+    // Relative: the host that served this document (a deployment's URL is known only there).
+    servers: [{ url: '/', description: 'the server that serves this document' }],
     security: [{ [SECURITY_SCHEME]: [] }],
   });
   return app;

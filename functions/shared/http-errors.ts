@@ -40,6 +40,9 @@ export const ERROR_CODE: Readonly<Record<number, string>> = {
   [HTTP_STATUS.unavailable]: 'service_unavailable',
 };
 
+/** The error_code of a status none of the above covers. */
+export const FALLBACK_ERROR_CODE = 'error';
+
 /** One entry of `errors`: the field (dotted path), the message, and the place in a script. */
 export interface ErrorItem {
   field?: string;
@@ -79,7 +82,7 @@ export class ApiError extends Error {
 export function errorBody(status: number, message: string, items: readonly ErrorItem[] = []): ErrorBody {
   return {
     status_code: status,
-    error_code: ERROR_CODE[status] ?? 'error',
+    error_code: ERROR_CODE[status] ?? FALLBACK_ERROR_CODE,
     message,
     ...(items.length > 1 ? { errors: [...items] } : {}),
   };

@@ -6,7 +6,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ForbiddenError, NotFoundError, ValidationError } from '../../core/errors';
+import { ForbiddenError, NotFoundError } from '../../core/errors';
 import type { InstanceOperations } from '../../core/services/instance-operations';
 import { API_SCOPE } from '../../db/repositories/api-client-repository';
 import type { ApiScope } from '../../db/repositories/api-client-repository';
@@ -15,7 +15,7 @@ import type { DefinitionRepository } from '../../db/repositories/definition-repo
 import type { QueryRepository } from '../../db/repositories/query-repository';
 import { requireScope } from './http-auth';
 import type { AuthenticatedClient } from './http-auth';
-import { HTTP_STATUS, REQUIRED_MESSAGE } from './http-errors';
+import { HTTP_STATUS } from './http-errors';
 import {
   definitionInput,
   definitionResource,
@@ -81,10 +81,20 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   422: 'well-formed but invalid (unprocessable_entity)',
 };
 
-function errors(...statuses: number[]) {
-  const out: Record<number, { description: string; content: { [JSON_TYPE]: { schema: typeof errorSchema } } }> = {};
+/** The header every 401 carries (the contract: `WWW-Authenticate: Basic`). */
+export const UNAUTHORIZED_HEADERS = {
+  'WWW-Authenticate': { description: 'the scheme to authenticate with: `Basic realm="..."`', schema: { type: 'string' as const } },
+};
+
+/** The error answers of a route: 401 and 403 always, then the given statuses. */
+export function errors(...statuses: number[]) {
+  const out: Record<number, { description: string; headers?: typeof UNAUTHORIZED_HEADERS; content: { [JSON_TYPE]: { schema: typeof errorSchema } } }> = {};
   for (const status of [401, 403, ...statuses]) {
-    out[status] = { description: ERROR_DESCRIPTIONS[status] ?? 'error', content: { [JSON_TYPE]: { schema: errorSchema } } };
+    out[status] = {
+      description: ERROR_DESCRIPTIONS[status] ?? 'error',
+      ...(status === HTTP_STATUS.unauthorized ? { headers: UNAUTHORIZED_HEADERS } : {}),
+      content: { [JSON_TYPE]: { schema: errorSchema } },
+    };
   }
   return out;
 }
@@ -123,6 +133,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'get',
       path: '/v1/definitions',
       summary: 'List job definitions ordered by id; with tags[], those having every tag; limit and after_id page through them',
+      operationId: 'listDefinitions',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       request: { query: schemas.definitionListQuery },
@@ -143,6 +154,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'post',
       path: '/v1/definitions',
       summary: 'Create a job definition',
+      operationId: 'createDefinition',
       middleware: scoped(API_SCOPE.admin),
       security: secured,
       request: { body: bodyOf(schemas.definitionCreate, true) },
@@ -159,6 +171,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'get',
       path: '/v1/definitions/{id}',
       summary: 'One job definition',
+      operationId: 'getDefinition',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       request: { params: definitionParams },
@@ -173,6 +186,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
         method,
         path: '/v1/definitions/{id}',
         summary: 'Change a job definition; tags, cron and suspend_cron replace their lists when present',
+        operationId: method === 'put' ? 'replaceDefinition' : 'updateDefinition',
         middleware: scoped(API_SCOPE.admin),
         security: secured,
         request: { params: definitionParams, body: bodyOf(schemas.definitionWrite, false) },
@@ -190,6 +204,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'delete',
       path: '/v1/definitions/{id}',
       summary: 'Delete a job definition (409 while an instance of it is in progress)',
+      operationId: 'deleteDefinition',
       middleware: scoped(API_SCOPE.admin),
       security: secured,
       request: { params: definitionParams },
@@ -208,6 +223,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'post',
       path: '/v1/definitions/{id}/instances',
       summary: 'Launch an instance (the definition must allow API launches)',
+      operationId: 'launchInstance',
       middleware: scoped(API_SCOPE.launch),
       security: secured,
       request: { params: definitionParams, headers: schemas.idempotencyHeader, body: bodyOf(schemas.launch, false) },
@@ -237,6 +253,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'get',
       path: '/v1/definitions/{id}/instances',
       summary: 'Instances of a definition, newest first',
+      operationId: 'listInstances',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       request: { params: definitionParams, query: schemas.instanceListQuery },
@@ -260,6 +277,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'get',
       path: '/v1/definitions/{id}/instances/{instance_id}',
       summary: 'One instance with its tokens and executions',
+      operationId: 'getInstance',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       request: { params: instanceParams },
@@ -276,6 +294,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'delete',
       path: '/v1/definitions/{id}/instances/{instance_id}',
       summary: 'Cancel an instance, killing its running commands (409 when it already ended)',
+      operationId: 'cancelInstance',
       middleware: scoped(API_SCOPE.launch),
       security: secured,
       request: { params: instanceParams },
@@ -294,6 +313,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'get',
       path: '/v1/definitions/{id}/instances/{instance_id}/logs',
       summary: 'Log lines of an instance, oldest first; a command\'s output is in the line reporting its result',
+      operationId: 'listInstanceLogs',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       request: { params: instanceParams, query: schemas.pageQuery },
@@ -313,6 +333,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'get',
       path: '/v1/definitions/{id}/instances/{instance_id}/executions/{execution_id}/output',
       summary: "A command's whole output as streamed by its agent (the log line keeps only its head and tail)",
+      operationId: 'getExecutionOutput',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       request: { params: executionParams, query: outputQuery },
@@ -340,6 +361,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
         method: 'post',
         path: `/v1/definitions/{id}/instances/{instance_id}/tokens/{token_id}/${action}`,
         summary: action === 'retry' ? 'Run a failed token\'s node again' : 'Move a failed or waiting token past its node',
+        operationId: `${action}Token`,
         middleware: scoped(API_SCOPE.launch),
         security: secured,
         request: { params: tokenParams },
@@ -364,6 +386,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'get',
       path: '/v1/stats/instance',
       summary: 'Working and erred instance counts',
+      operationId: 'getInstanceStats',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       responses: { 200: jsonOf(countsSchema, '`kuroko2.job_instances.working` and `kuroko2.job_instances.error`'), ...errors() },
@@ -379,6 +402,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'get',
       path: '/v1/stats/waiting_execution',
       summary: 'Per known queue: executions nobody claimed three minutes after creation',
+      operationId: 'getWaitingExecutionStats',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       responses: { 200: jsonOf(countsSchema, '`kuroko2.executions.waiting.<queue>` for every known queue'), ...errors() },
@@ -396,6 +420,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'get',
       path: '/v1/workers',
       summary: 'Workers with their status, heartbeat and current executions',
+      operationId: 'listWorkers',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       responses: { 200: jsonOf(z.array(workerSchema), 'the workers'), ...errors() },
@@ -408,6 +433,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'patch',
       path: '/v1/workers/{id}',
       summary: 'Suspend or resume a worker',
+      operationId: 'updateWorker',
       middleware: scoped(API_SCOPE.admin),
       security: secured,
       request: { params: workerParams, body: bodyOf(schemas.workerPatch, true) },
@@ -415,7 +441,6 @@ export function registerRoutes(app: App, services: RouteServices): void {
     }),
     async (c) => {
       const { suspended } = c.req.valid('json');
-      if (suspended === undefined) throw new ValidationError(`suspended: ${REQUIRED_MESSAGE}`, [{ field: 'suspended', message: REQUIRED_MESSAGE }]);
       const worker = await queries.setWorkerSuspended(c.req.valid('param').id, suspended);
       return reply(c, workerSchema, workerResource(worker), HTTP_STATUS.ok);
     },
@@ -426,6 +451,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       method: 'get',
       path: '/v1/executions',
       summary: 'Unfinished executions, oldest first',
+      operationId: 'listUnfinishedExecutions',
       middleware: scoped(API_SCOPE.read),
       security: secured,
       request: { query: schemas.pageQuery.pick({ limit: true }) },

@@ -5,7 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import { DEFINITION_LIMITS } from '../../db/repositories/definition-repository';
-import { REQUIRED_MESSAGE } from './http-errors';
+import { ERROR_CODE, FALLBACK_ERROR_CODE, REQUIRED_MESSAGE } from './http-errors';
 
 /** Bounds on what one request may carry; each has a clear 4xx. */
 export interface HttpLimits {
@@ -54,10 +54,14 @@ const text = (options: { required?: boolean } = {}) =>
     .refine((s) => !LONE_SURROGATE.test(s), 'must be valid Unicode text (no lone surrogates)');
 
 /** Rails' boolean casting as Kuroko2 saw it: true/false, "true"/"false", "1"/"0", 1/0. */
-const flexibleBoolean = z
-  .union([z.boolean(), z.enum(['true', 'false', '1', '0']), z.literal(0), z.literal(1)])
-  .transform((v) => v === true || v === 'true' || v === '1' || v === 1)
-  .openapi({ type: 'boolean', description: 'true/false (also "true", "false", "1", "0", 1, 0 as Kuroko2 accepted)' });
+const flexibleBooleanOf = (params?: Parameters<typeof z.union>[1]) =>
+  z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0']), z.literal(0), z.literal(1)], params)
+    .transform((v) => v === true || v === 'true' || v === '1' || v === 1)
+    .openapi({ type: 'boolean', description: 'true/false (also "true", "false", "1", "0", 1, 0 as Kuroko2 accepted)' });
+const flexibleBoolean = flexibleBooleanOf();
+/** Required: a missing value says REQUIRED_MESSAGE, which the hook answers with 422 like any missing field. */
+const requiredFlexibleBoolean = flexibleBooleanOf({ error: (issue) => (issue.input === undefined ? REQUIRED_MESSAGE : undefined) });
 
 const flexibleInteger = z
   .union([z.number().int(), z.string()])
@@ -68,6 +72,10 @@ const flexibleInteger = z
     return z.NEVER;
   })
   .openapi({ type: 'integer', description: 'an integer (a numeric string is accepted as Kuroko2 did)' });
+
+/** A flexible integer within bounds, the bounds declared in the document too (the pipe's own are not). */
+const boundedInteger = (min: number, max: number) =>
+  flexibleInteger.pipe(z.number().int().min(min).max(max)).openapi({ type: 'integer', minimum: min, maximum: max, description: `${min} to ${max} (a numeric string is accepted as Kuroko2 did)` });
 
 const idParam = (name: string) =>
   z
@@ -95,8 +103,7 @@ export function buildSchemas(limits: HttpLimits) {
   const tagName = text().openapi({ maxLength: DEFINITION_LIMITS.tagLength });
   const cronList = z.array(text().max(DEFINITION_LIMITS.cronLength)).max(DEFINITION_LIMITS.crons);
 
-  const definitionWrite = z
-    .object({
+  const definitionFields = {
       name: text({ required: true }).max(DEFINITION_LIMITS.nameLength).optional(),
       description: text().max(DEFINITION_LIMITS.descriptionLength).optional(),
       script: text().max(limits.maxScriptLength).optional(),
@@ -109,16 +116,19 @@ export function buildSchemas(limits: HttpLimits) {
       hipchat_notify_finished: flexibleBoolean.optional(),
       notify_all: flexibleBoolean.optional().openapi({ description: 'the same flag as hipchat_notify_finished' }),
       suspended: flexibleBoolean.optional(),
-      prevent_multi: flexibleInteger.pipe(z.number().int().min(0).max(3)).optional(),
+      prevent_multi: boundedInteger(0, 3).optional(),
       api_allowed: flexibleBoolean.optional(),
       slack_channel: text().max(DEFINITION_LIMITS.slackChannelLength).optional(),
       webhook_url: text().max(DEFINITION_LIMITS.webhookUrlLength).nullable().optional(),
-      catch_up_window_minutes: flexibleInteger.pipe(z.number().int().min(0).max(DEFINITION_LIMITS.catchUpWindowMinutes)).optional(),
-    })
-    .openapi('JobDefinitionInput');
+      catch_up_window_minutes: boundedInteger(0, DEFINITION_LIMITS.catchUpWindowMinutes).optional(),
+  };
+  const definitionWrite = z.object(definitionFields).openapi('JobDefinitionInput');
 
-  const definitionCreate = definitionWrite
-    .extend({
+  // Its own flat object rather than an extension of JobDefinitionInput: the extension is documented as an `allOf`
+  // that generators turn into `JobDefinitionInput & Record<string, never>` with name and script optional.
+  const definitionCreate = z
+    .object({
+      ...definitionFields,
       name: text({ required: true }).max(DEFINITION_LIMITS.nameLength),
       script: text({ required: true }).max(limits.maxScriptLength),
     })
@@ -174,8 +184,7 @@ export function buildSchemas(limits: HttpLimits) {
     offset: z.string().regex(/^\d{1,9}$/, 'must be a non-negative integer').transform(Number).optional().openapi({ type: 'integer', minimum: 0 }),
   });
 
-  // Optional here so that a missing value is a 422 from the handler ("is required"), not a type error.
-  const workerPatch = z.object({ suspended: flexibleBoolean.optional().openapi({ description: 'required' }) }).openapi('WorkerPatch');
+  const workerPatch = z.object({ suspended: requiredFlexibleBoolean }).openapi('WorkerPatch');
 
   return { definitionWrite, definitionCreate, launch, idempotencyHeader, definitionListQuery, instanceListQuery, pageQuery, workerPatch, maxPageSize: limits.maxPageSize };
 }
@@ -188,7 +197,7 @@ const nullableTime = time.nullable();
 export const errorSchema = z
   .object({
     status_code: z.number().int(),
-    error_code: z.string(),
+    error_code: z.enum([...new Set([...Object.values(ERROR_CODE), FALLBACK_ERROR_CODE])]),
     message: z.string(),
     errors: z
       .array(z.object({ field: z.string().optional(), message: z.string(), line: z.number().int().optional(), column: z.number().int().optional() }))
