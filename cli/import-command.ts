@@ -97,7 +97,21 @@ export async function runImport(args: readonly string[], io: CliIo, env: NodeJS.
   }
   try {
     const dryRun = flags.has('--dry-run');
-    if (!dryRun) await migrateToLatest(target.db);
+    if (dryRun) {
+      const tables = new Set((await target.db.introspection.getTables()).map((t) => t.name));
+      if (!tables.has('job_definitions')) {
+        // A new target (a `kuroko dev` data dir not started yet): plan against an empty database, write nothing.
+        io.stdout('kuroko import: the target has no tables yet; planning against an empty database\n');
+        await target.close();
+        target = createDatabase('sqlite::memory:');
+        await migrateToLatest(target.db);
+      } else if (!tables.has('kuroko2_imports')) {
+        io.stderr(`kuroko import: the target's schema is behind: run \`kuroko migrate --database-url ${redact(targetUrl)}\` first (a dry run writes nothing)\n`);
+        return EXIT_CODE.usage;
+      }
+    } else {
+      await migrateToLatest(target.db);
+    }
     const ids = createIdGenerator(target.db);
     const repository = new Kuroko2ImportRepository(target.db, ids, systemClock);
     const context = await loadValidationContext(target.db, systemClock);

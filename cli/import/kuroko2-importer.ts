@@ -377,7 +377,7 @@ export { NO_CUSTOM_TASKS };
 export function formatReport(report: ImportReport): string {
   const c = report.counts;
   const lines: string[] = [];
-  const verb = report.dryRun ? 'would be' : 'were';
+  const verb = report.dryRun || report.refused ? 'would be' : 'were';
   lines.push(report.dryRun ? 'Dry run: nothing was written.' : report.refused ? 'Refused: nothing was written.' : 'Import finished.');
   lines.push(
     `Definitions: ${c.definitions.read} read; ${c.definitions.created} ${verb} created, ${c.definitions.updated} updated, ${c.definitions.unchanged} unchanged, ${c.definitions.refused} refused; ` +
