@@ -12,6 +12,8 @@ import { fromDbBool, fromDbInt, fromDbTime } from '../../db/column-codec';
 import { Kuroko2Source } from '../../db/kuroko2/kuroko2-source';
 import { DefinitionRepository } from '../../db/repositories/definition-repository';
 import { Kuroko2ImportRepository } from '../../db/repositories/kuroko2-import-repository';
+import { MonitorRepository } from '../../db/repositories/monitor-repository';
+import { expectedPeakKb } from '../../core/services/monitor-service';
 import { loadValidationContext } from '../../db/repositories/validation-context-repository';
 import type { Database } from '../../db/schema';
 import { customTasksFromJson } from '../../functions/shared/custom-tasks-config';
@@ -189,6 +191,12 @@ describeEachDialect('kuroko import kuroko2', (dialect) => {
     expect(peaks.map((p) => fromDbInt(p.rss_kb))).toEqual([150_000, 180_000]);
     const histories = await tdb.db.selectFrom('execution_histories').select(['shell', 'hostname']).where('job_definition_id', '=', 10).execute();
     expect(histories).toEqual(Array(3).fill({ shell: 'bin/report --date today', hostname: 'worker-1' }));
+  });
+
+  it("gives the monitor Kuroko2's memory expectancy as part of the definition's history", async () => {
+    const peaks = await new MonitorRepository(tdb.db, tdb.idGenerator).findMemoryPeaksOfDefinitions([10]);
+    expect(peaks).toContainEqual({ instanceId: 0, definitionId: 10, maxRssKb: NIGHTLY.memoryKb });
+    expect(expectedPeakKb(peaks, 999_999, 10)).toBe(NIGHTLY.memoryKb);
   });
 
   it('changes nothing when run again, and updates only what changed in Kuroko2', async () => {
