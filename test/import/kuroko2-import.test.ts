@@ -270,4 +270,22 @@ describe('kuroko import kuroko2 without the custom tasks', () => {
       await tdb.close();
     }
   });
+
+  it('moves the id sequence past the largest imported id, so new rows never take one', async () => {
+    const tdb = await createTestDatabase('sqlite');
+    const big = 1_000_000;
+    await fixture.query('update kuroko2_job_definitions set id = ? where id = 46', [big]);
+    await fixture.query('update kuroko2_admin_assignments set job_definition_id = ? where job_definition_id = 46', [big]);
+    try {
+      const before = fromDbInt((await tdb.db.selectFrom('id_blocks').select('next_id').executeTakeFirstOrThrow()).next_id);
+      expect(before).toBeLessThan(big);
+      await runImport(tdb);
+      const after = fromDbInt((await tdb.db.selectFrom('id_blocks').select('next_id').executeTakeFirstOrThrow()).next_id);
+      expect(after).toBe(big + 1);
+    } finally {
+      await fixture.query('update kuroko2_admin_assignments set job_definition_id = 46 where job_definition_id = ?', [big]);
+      await fixture.query('update kuroko2_job_definitions set id = 46 where id = ?', [big]);
+      await tdb.close();
+    }
+  });
 });
