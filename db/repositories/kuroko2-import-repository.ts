@@ -30,8 +30,33 @@ type ImportDb = Kysely<Database & Kuroko2ImportTables>;
 
 export const IMPORT_KIND = { definition: 'definition', instance: 'instance' } as const;
 
-/** Rows per INSERT of log lines (keeps each Data API request small). */
+/** Rows per INSERT of log lines. */
 const LOG_ROWS_PER_INSERT = 100;
+/**
+ * Bytes of log text per INSERT: a Data API request may carry 4 MiB in all
+ * (https://docs.aws.amazon.com/rdsdataservice/latest/APIReference/API_BatchExecuteStatement.html), so a statement
+ * stays at a quarter of it; a single larger line goes alone.
+ */
+const LOG_BYTES_PER_INSERT = 1024 * 1024;
+
+/** Splits log lines into INSERT-sized groups by count and bytes. */
+export function chunkLogs<T extends { message: string }>(logs: readonly T[]): T[][] {
+  const chunks: T[][] = [];
+  let current: T[] = [];
+  let bytes = 0;
+  for (const log of logs) {
+    const size = Buffer.byteLength(log.message);
+    if (current.length > 0 && (current.length >= LOG_ROWS_PER_INSERT || bytes + size > LOG_BYTES_PER_INSERT)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(log);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
 
 export interface ImportedRevision {
   script: string;
@@ -316,9 +341,9 @@ export class Kuroko2ImportRepository {
           error_at: instance.errorAt,
         })
         .execute();
-      for (let i = 0; i < instance.logs.length; i += LOG_ROWS_PER_INSERT) {
+      for (const chunk of chunkLogs(instance.logs)) {
         const rows = [];
-        for (const log of instance.logs.slice(i, i + LOG_ROWS_PER_INSERT)) {
+        for (const log of chunk) {
           rows.push({ id: await this.ids.nextId(), job_instance_id: instanceId, level: logLevelOf(log.level), message: log.message, created_at: log.createdAt });
         }
         await db.insertInto('instance_logs').values(rows).execute();

@@ -11,7 +11,7 @@ import { NO_CUSTOM_TASKS } from '../../core/dsl/custom-tasks';
 import { fromDbBool, fromDbInt, fromDbTime } from '../../db/column-codec';
 import { Kuroko2Source } from '../../db/kuroko2/kuroko2-source';
 import { DefinitionRepository } from '../../db/repositories/definition-repository';
-import { Kuroko2ImportRepository } from '../../db/repositories/kuroko2-import-repository';
+import { chunkLogs, Kuroko2ImportRepository } from '../../db/repositories/kuroko2-import-repository';
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { expectedPeakKb } from '../../core/services/monitor-service';
 import { loadValidationContext } from '../../db/repositories/validation-context-repository';
@@ -287,5 +287,13 @@ describe('kuroko import kuroko2 without the custom tasks', () => {
       await fixture.query('update kuroko2_job_definitions set id = 46 where id = ?', [big]);
       await tdb.close();
     }
+  });
+
+  it('inserts imported log lines in statements of at most 100 rows and 1 MiB of text', () => {
+    const line = (bytes: number) => ({ message: 'x'.repeat(bytes) });
+    expect(chunkLogs(Array.from({ length: 250 }, () => line(10))).map((c) => c.length)).toEqual([100, 100, 50]);
+    expect(chunkLogs([line(600_000), line(600_000), line(2_000_000), line(1)]).map((c) => c.length)).toEqual([1, 1, 1, 1]);
+    expect(chunkLogs([line(400_000), line(400_000), line(400_000)]).map((c) => c.length)).toEqual([2, 1]);
+    expect(chunkLogs([])).toEqual([]);
   });
 });
