@@ -3,10 +3,10 @@
  * Kuroko2's definitions (keeping their ids), schedules, tags, admins, stars, memory expectancies, script revisions
  * and optionally recent history into any of our databases, and prints a report (cli/import/kuroko2-importer.ts).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { ConfigError } from '../core/errors';
 import { isValidTimeZone } from '../core/schedule';
-import { createDatabase, redact } from '../db/connection';
+import { createDatabase, parseDatabaseUrl, redact } from '../db/connection';
 import type { DatabaseHandle } from '../db/connection';
 import { createIdGenerator } from '../db/id-generator';
 import { DEFAULT_KUROKO2_TABLE_PREFIX, Kuroko2Source } from '../db/kuroko2/kuroko2-source';
@@ -82,11 +82,15 @@ export async function runImport(args: readonly string[], io: CliIo, env: NodeJS.
   let customTasks;
   let source: Kuroko2Source | undefined;
   let target: DatabaseHandle | undefined;
+  let newSqliteTarget = false;
   try {
     const file = lastValue(parsed, '--custom-tasks');
     customTasks = file ? customTasksFromFile(file) : loadCustomTasks(env);
     source = Kuroko2Source.open(from, prefix);
-    target = createDatabase(targetUrl);
+    const parsedTarget = parseDatabaseUrl(targetUrl);
+    // Opening a SQLite file creates it: a dry run against one that does not exist plans against an empty database.
+    newSqliteTarget = flags.has('--dry-run') && parsedTarget.dialect === 'sqlite' && parsedTarget.filename !== ':memory:' && !existsSync(parsedTarget.filename);
+    target = createDatabase(newSqliteTarget ? 'sqlite::memory:' : targetUrl);
   } catch (error) {
     await source?.close();
     if (error instanceof ConfigError || error instanceof RangeError) {
@@ -99,11 +103,13 @@ export async function runImport(args: readonly string[], io: CliIo, env: NodeJS.
     const dryRun = flags.has('--dry-run');
     if (dryRun) {
       const tables = new Set((await target.db.introspection.getTables()).map((t) => t.name));
-      if (!tables.has('job_definitions')) {
+      if (newSqliteTarget || !tables.has('job_definitions')) {
         // A new target (a `kuroko dev` data dir not started yet): plan against an empty database, write nothing.
         io.stdout('kuroko import: the target has no tables yet; planning against an empty database\n');
-        await target.close();
-        target = createDatabase('sqlite::memory:');
+        if (!newSqliteTarget) {
+          await target.close();
+          target = createDatabase('sqlite::memory:');
+        }
         await migrateToLatest(target.db);
       } else if (!tables.has('kuroko2_imports')) {
         io.stderr(`kuroko import: the target's schema is behind: run \`kuroko migrate --database-url ${redact(targetUrl)}\` first (a dry run writes nothing)\n`);

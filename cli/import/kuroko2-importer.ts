@@ -226,7 +226,10 @@ export function planDefinition(def: Kuroko2Definition, users: ReadonlyMap<number
 
 /** Whether the target already holds exactly what the plan would write (revisions: the target has them all). */
 function sameDefinition(planned: ImportedDefinition, existing: ImportedDefinition): boolean {
-  const strip = (d: ImportedDefinition) => JSON.stringify({ ...d, revisions: undefined, createdAt: d.createdAt.getTime(), updatedAt: d.updatedAt.getTime() });
+  const strip = (d: ImportedDefinition) => {
+    const fields: Record<string, unknown> = { ...d, revisions: undefined, createdAt: d.createdAt.getTime(), updatedAt: d.updatedAt.getTime() };
+    return JSON.stringify(fields, Object.keys(fields).sort());
+  };
   if (strip(planned) !== strip(existing)) return false;
   const have = new Set(existing.revisions.map((r) => `${r.changedAt.getTime()}\u0000${r.script}`));
   return planned.revisions.every((r) => have.has(`${r.changedAt.getTime()}\u0000${r.script}`));

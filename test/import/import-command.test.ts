@@ -3,7 +3,7 @@
  * database without a table prefix, into a SQLite file, with --dry-run, --report, --custom-tasks and a second run.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,6 +60,7 @@ describe('kuroko import kuroko2 (child process)', () => {
     expect(dry.stdout).toMatch(/#42 remind failures\n\s+invalid_script: line 1, column 1: `kuroko_runner` is not supported/);
     const dryReport = JSON.parse(readFileSync(join(dir, 'dry.json'), 'utf8'));
     expect(dryReport).toMatchObject({ dryRun: true, refused: false, counts: { definitions: { created: 6 } } });
+    expect(existsSync(join(dir, 'kuroko.db')), 'a dry run creates no database file').toBe(false);
 
     const real = await kuroko([...common, '--report', join(dir, 'real.json')]);
     expect(real.code).toBe(0);

@@ -51,8 +51,8 @@ async function insert(c: Connection, prefix: string, table: string, row: Record<
 }
 
 /** Creates Kuroko2's schema with `prefix` in a new MariaDB database and fills it. */
-export async function createKuroko2Fixture(prefix = 'kuroko2_'): Promise<Kuroko2Fixture> {
-  const mysql = await createMysqlDatabase();
+export async function createKuroko2Fixture(prefix = 'kuroko2_', serverUrl?: string): Promise<Kuroko2Fixture> {
+  const mysql = await createMysqlDatabase(serverUrl);
   const c = await createConnection({ uri: mysql.url, timezone: 'Z', charset: 'utf8mb4' });
   const now = new Date();
   const t = (daysAgo: number, hour = 3) => railsTime(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), hour) - daysAgo * DAY_MS));
