@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runValidate } from '../../cli/validate-command';
 import { customTaskShell, parseCustomTasks } from '../../core/dsl/custom-tasks';
 import { validateScript } from '../../core/dsl/script-validator';
 import { ConfigError } from '../../core/errors';
@@ -68,6 +69,24 @@ describe('custom tasks in scripts', () => {
       { line: 2, column: 10, message: 'deploy: a command is required' },
       { line: 3, column: 11, message: 'deploy: a command is required' },
     ]);
+  });
+
+  it('are known to `kuroko validate` through KUROKO_CUSTOM_TASKS', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kuroko-validate-'));
+    try {
+      const file = join(dir, 'job.kuroko');
+      writeFileSync(file, script);
+      const run = async (env: Record<string, string>) => {
+        const out = { stdout: '', stderr: '' };
+        const code = await runValidate([file], { stdout: (t) => void (out.stdout += t), stderr: (t) => void (out.stderr += t) }, env);
+        return { code, ...out };
+      };
+      expect(await run({})).toEqual({ code: 1, stdout: `${file}:2:1: unknown task type \`my_project_runner\`\n`, stderr: '' });
+      expect(await run({ KUROKO_CUSTOM_TASKS: '{"my_project_runner":"bin/run"}' })).toEqual({ code: 0, stdout: '', stderr: '' });
+      expect((await run({ KUROKO_CUSTOM_TASKS: '{"env":"bin/run"}' })).code).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('are shown in the console with the command they run', () => {
