@@ -15,7 +15,10 @@
  * - any other problem (a value our limits refuse) refuses that definition alone, with the reason;
  * - a definition id already used by a definition that no earlier import wrote is a collision: the whole import is
  *   refused unless `merge`, which overwrites those definitions;
- * - admins and stars are kept by email; a Kuroko2 user without an email cannot be matched and is reported.
+ * - admins and stars are kept by email; a Kuroko2 user without an email cannot be matched and is reported;
+ * - a `queue:` Kuroko2's workers served validates, but is reported when no live worker here serves it and the
+ *   deployment does not declare it (its commands would wait for a worker).
+ * Kuroko2 users that were suspended get no console user, but their admin rows and stars are kept by email.
  */
 import type { CustomTasks } from '../../core/dsl/custom-tasks';
 import { NO_CUSTOM_TASKS } from '../../core/dsl/custom-tasks';
@@ -56,7 +59,8 @@ export type AttentionKind =
   | 'suspended_by_import'
   | 'refused'
   | 'admin_without_email'
-  | 'no_admin';
+  | 'no_admin'
+  | 'queue_not_served';
 
 export interface AttentionReason {
   kind: AttentionKind;
@@ -129,7 +133,13 @@ function emailsOf(userIds: readonly number[], users: ReadonlyMap<number, Kuroko2
 }
 
 /** What one Kuroko2 definition becomes here, and why it needs attention. */
-export function planDefinition(def: Kuroko2Definition, users: ReadonlyMap<number, Kuroko2User>, context: ValidationContext, options: Pick<Kuroko2ImportOptions, 'timeZone' | 'suspendAll' | 'now'>): DefinitionPlan {
+export function planDefinition(
+  def: Kuroko2Definition,
+  users: ReadonlyMap<number, Kuroko2User>,
+  context: ValidationContext,
+  options: Pick<Kuroko2ImportOptions, 'timeZone' | 'suspendAll' | 'now'>,
+  targetQueues?: ReadonlySet<string>,
+): DefinitionPlan {
   const reasons: AttentionReason[] = [];
   let suspendReason: string | undefined;
 
@@ -151,6 +161,11 @@ export function planDefinition(def: Kuroko2Definition, users: ReadonlyMap<number
   const scriptProblems = validateScript(def.script, context);
   for (const p of scriptProblems) reasons.push({ kind: 'invalid_script', line: p.line, column: p.column, message: p.message });
   if (scriptProblems.length > 0) suspendReason = 'its script does not validate';
+  else if (targetQueues) {
+    for (const p of validateScript(def.script, { ...context, knownQueues: targetQueues })) {
+      reasons.push({ kind: 'queue_not_served', line: p.line, column: p.column, message: `${p.message} here (Kuroko2's workers served it): start a worker for it or declare it` });
+    }
+  }
 
   const admins = emailsOf(def.adminUserIds, users);
   const stars = emailsOf(def.starUserIds, users);
@@ -318,7 +333,7 @@ export async function importKuroko2(
 
   const imported: { id: number; name: string }[] = [];
   for (const def of snapshot.definitions) {
-    const plan = planDefinition(def, snapshot.users, context, options);
+    const plan = planDefinition(def, snapshot.users, context, options, targetContext.knownQueues);
     const d = plan.definition;
     const c = report.counts;
     if (plan.reasons.length > 0) report.attention.push({ id: def.id, name: def.name, reasons: plan.reasons });
