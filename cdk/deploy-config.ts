@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseCustomTasks } from '../core/dsl/custom-tasks';
 import { ConfigError } from '../core/errors';
 import { SLEEP_MAX_MINUTES } from '../functions/shared/env-keys';
 
@@ -148,6 +149,23 @@ const notificationsSchema = z.strictObject({
   slackWebhookUrlSecret: operatorSecret.optional(),
 });
 
+/**
+ * Bytes the custom task mapping may take as JSON: it travels in the processor's and the API's environment, and
+ * Lambda allows 4 KB for all of a function's variables together
+ * (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html), so half is left for the others.
+ */
+export const CUSTOM_TASKS_MAX_BYTES = 2048;
+
+/** Custom task types (core/dsl/custom-tasks.ts): a task name mapped to its command template. */
+const customTasksSchema = z
+  .record(z.string(), z.string())
+  .superRefine((value, ctx) => {
+    const result = parseCustomTasks(value);
+    if (!result.ok) for (const message of result.problems) ctx.addIssue({ code: 'custom', message });
+    const bytes = Buffer.byteLength(JSON.stringify(value));
+    if (bytes > CUSTOM_TASKS_MAX_BYTES) ctx.addIssue({ code: 'custom', message: `takes ${bytes} bytes as JSON; at most ${CUSTOM_TASKS_MAX_BYTES} fit in the Lambdas' environment` });
+  });
+
 export const deployConfigSchema = z
   .strictObject({
     stageName: z
@@ -172,6 +190,7 @@ export const deployConfigSchema = z
     console: consoleSchema.prefault({}),
     notifications: notificationsSchema.prefault({}),
     idleSleep: idleSleepSchema.prefault({}),
+    customTasks: customTasksSchema.default({}),
   });
 
 export type DeployConfig = z.output<typeof deployConfigSchema>;

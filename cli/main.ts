@@ -61,6 +61,10 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     summary: 'create an API client (kuroko api-client create NAME --scope read|launch|admin) and print its secret once',
     load: async () => (await import('./api-client-command')).apiClientCommand,
   },
+  import: {
+    summary: 'import a Kuroko2 database (kuroko import kuroko2 --from mysql://… --database-url TARGET [--dry-run])',
+    load: async () => (await import('./import-command')).importCommand,
+  },
   agent: {
     summary: 'run a worker agent: claim commands of the given queues and run them until SIGTERM (then drain)',
     load: async () => (await import('./agent-command')).agentCommand,

@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { validateScript } from '../core/dsl/script-validator';
 import { EXIT_CODE } from './sub-command';
 import type { CliIo, SubCommand } from './sub-command';
-import { errorMessage } from '../core/errors';
+import { ConfigError, errorMessage } from '../core/errors';
+import { loadCustomTasks } from '../functions/shared/custom-tasks-config';
 
 export const VALIDATE_USAGE = 'usage: kuroko validate [--] FILE...';
 
@@ -13,6 +14,7 @@ Checks workflow scripts offline and prints one line per problem on stdout:
 Exit status: 0 when every script is valid (nothing is printed), 1 when any has a problem,
 2 for bad arguments or a file that cannot be read (reported on stderr).
 Checks that need a running deployment (known queues, existing job definitions for wait:) are skipped.
+The deployment's custom tasks are read from KUROKO_CUSTOM_TASKS or KUROKO_CUSTOM_TASKS_FILE.
 `;
 
 function parseArgs(args: readonly string[]): { files: string[]; help: boolean } | { error: string } {
@@ -28,7 +30,7 @@ function parseArgs(args: readonly string[]): { files: string[]; help: boolean } 
 }
 
 /** Validates each file and reports problems as `file:line:column: message`; see {@link HELP}. */
-export async function runValidate(args: readonly string[], io: CliIo): Promise<number> {
+export async function runValidate(args: readonly string[], io: CliIo, env: Readonly<Record<string, string | undefined>> = process.env): Promise<number> {
   const parsed = parseArgs(args);
   if ('error' in parsed) {
     io.stderr(`kuroko validate: ${parsed.error}\n${VALIDATE_USAGE}\n`);
@@ -42,6 +44,14 @@ export async function runValidate(args: readonly string[], io: CliIo): Promise<n
     io.stderr(`${VALIDATE_USAGE}\n`);
     return EXIT_CODE.usage;
   }
+  let customTasks;
+  try {
+    customTasks = loadCustomTasks(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    io.stderr(`kuroko validate: ${error.message}\n`);
+    return EXIT_CODE.usage;
+  }
   let unreadable = false;
   let invalid = false;
   for (const file of parsed.files) {
@@ -53,7 +63,7 @@ export async function runValidate(args: readonly string[], io: CliIo): Promise<n
       unreadable = true;
       continue;
     }
-    const problems = validateScript(text);
+    const problems = validateScript(text, { customTasks });
     if (problems.length > 0) invalid = true;
     io.stdout(problems.map((p) => `${file}:${p.line}:${p.column}: ${p.message}\n`).join(''));
   }
@@ -61,4 +71,4 @@ export async function runValidate(args: readonly string[], io: CliIo): Promise<n
   return invalid ? EXIT_CODE.problems : EXIT_CODE.ok;
 }
 
-export const validateCommand: SubCommand = { run: runValidate };
+export const validateCommand: SubCommand = { run: (args, io) => runValidate(args, io) };

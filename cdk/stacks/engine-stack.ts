@@ -32,6 +32,7 @@ import {
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { Construct } from 'constructs';
 import { INITIAL_SLEEP_VALUE } from '../../aws/sleep-gate';
+import { CUSTOM_TASKS_ENV } from '../../functions/shared/custom-tasks-config';
 import { ENV_KEYS, LAMBDA_NAMES, OUTBOX_METRIC, type LambdaName } from '../../functions/shared/env-keys';
 import type { DatabaseBinding } from '../constructs/database-binding';
 import { EngineFunction } from '../constructs/engine-function';
@@ -165,6 +166,10 @@ export class EngineStack extends Stack {
       .bindNudge(processor, ENV_KEYS.processorFunction)
       .bindNudge(notifier, ENV_KEYS.notifierFunction);
     api.addEnvironment(ENV_KEYS.declaredQueues, JSON.stringify(config.workerQueues.map((q) => q.name)));
+    // Custom task types: the processor runs them, the API validates scripts and retries and skips tokens with them.
+    if (Object.keys(config.customTasks).length > 0) {
+      for (const fn of [processor, api]) fn.addEnvironment(CUSTOM_TASKS_ENV.json, JSON.stringify(config.customTasks));
+    }
     api.addEnvironment(ENV_KEYS.executionLogGroup, this.executionLogGroup.logGroupName);
     api.addToRolePolicy(
       new iam.PolicyStatement({

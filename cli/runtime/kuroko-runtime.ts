@@ -20,6 +20,8 @@ import { createConsoleChannel, createHttpChannels, createNotifierRunner, type No
 import { runMonitorPass, type MonitorSettings } from '../../core/services/monitor-service';
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { createBackgroundLoop, type BackgroundLoop } from './background-loop';
+import type { CustomTasks } from '../../core/dsl/custom-tasks';
+import { loadCustomTasks } from '../../functions/shared/custom-tasks-config';
 
 export interface RuntimeLogger {
   info(message: string, data?: Record<string, unknown>): void;
@@ -68,6 +70,8 @@ export interface RuntimeOptions {
   prepare?: (services: EngineServices) => Promise<void>;
   /** Serve the web console next to the API. */
   console?: ConsoleConfig;
+  /** Custom task types; default: KUROKO_CUSTOM_TASKS or KUROKO_CUSTOM_TASKS_FILE. */
+  customTasks?: CustomTasks;
 }
 
 export interface Runtime {
@@ -103,8 +107,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const nudgeAgents = () => {
     for (const agent of agents) agent.nudge();
   };
+  const customTasks = options.customTasks ?? loadCustomTasks(process.env);
   const services = createEngineServices(handle, {
     declaredQueues: options.declaredQueues,
+    customTasks,
     onChange: () => loops.processor?.nudge(),
   });
   await closeOnFailure(Promise.resolve(options.prepare?.(services)));

@@ -24,6 +24,8 @@ export const SERIALIZE_INDENT = '  ';
 export const MAX_NESTING_DEPTH = 200;
 
 const BYTE_ORDER_MARK = '\uFEFF';
+/** No custom task types (the deployment configured none). */
+const NO_NAMES: ReadonlySet<string> = new Set();
 const COMMENT_MARK = '#';
 const BACKSLASH = '\\';
 const NODE_HEAD = /^(\w+):/;
@@ -127,9 +129,10 @@ function syntaxMessage(rest: string): string {
  * Parses a script and keeps going after errors, returning a best-effort tree with every problem. A line
  * with a syntax error stands in the tree as a node of type `""` and a line with an unknown task type as a
  * node of that type, so their indented children still parse and can be validated. Only a tree without
- * problems is fit to run. Never throws.
+ * problems is fit to run. `customTaskNames` are the deployment's custom task types, accepted like the built-in
+ * ones. Never throws.
  */
-export function parseScriptRecovering(text: string): RecoveredParse {
+export function parseScriptRecovering(text: string, customTaskNames: ReadonlySet<string> = NO_NAMES): RecoveredParse {
   const root = newRoot();
   const problems: ScriptProblem[] = [];
   const stack: OpenLevel[] = [{ node: root, indent: -1, depth: 0 }];
@@ -185,7 +188,7 @@ export function parseScriptRecovering(text: string): RecoveredParse {
         column,
         optionColumn,
       });
-      if (!isTaskType(type)) {
+      if (!isTaskType(type) && !customTaskNames.has(type)) {
         const rejection = Object.hasOwn(REJECTED_TASK_TYPES, type) ? REJECTED_TASK_TYPES[type] : undefined;
         problems.push({ line: lineNumber, column, message: rejection ?? `unknown task type \`${type}\`` });
       }
@@ -199,8 +202,8 @@ export function parseScriptRecovering(text: string): RecoveredParse {
  * Parses a workflow script (Kuroko2's DSL with D1 comments) into a node tree, or returns every located
  * problem. Never throws.
  */
-export function parseScript(text: string): ParseResult {
-  const { root, problems } = parseScriptRecovering(text);
+export function parseScript(text: string, customTaskNames: ReadonlySet<string> = NO_NAMES): ParseResult {
+  const { root, problems } = parseScriptRecovering(text, customTaskNames);
   return problems.length === 0 ? { ok: true, root } : { ok: false, problems };
 }
 

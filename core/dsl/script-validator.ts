@@ -1,6 +1,7 @@
 import { ScriptError } from '../errors';
 import type { ScriptProblem } from '../errors';
 import { DEFAULT_QUEUE } from '../model';
+import type { CustomTasks } from './custom-tasks';
 import type { ScriptNode } from './script-node';
 import { listNodes, parseScriptRecovering } from './script-parser';
 import {
@@ -27,6 +28,8 @@ export interface ValidationContext {
   readonly knownQueues?: ReadonlySet<string>;
   /** Whether a job definition with this id exists (for `wait:`). */
   readonly definitionExists?: (id: number) => boolean;
+  /** The deployment's custom task types (`custom-tasks.ts`); each is checked like `execute:`. */
+  readonly customTasks?: CustomTasks;
 }
 
 type NodeCheck = (node: ScriptNode, context: ValidationContext) => ScriptProblem[];
@@ -49,6 +52,8 @@ function childrenProblems(node: ScriptNode): ScriptProblem[] {
 
 const none: NodeCheck = () => [];
 
+const checkCommand: NodeCheck = (node) => (node.option === null || node.option.trim() === '' ? [atOption(node, 'a command is required')] : []);
+
 const checkMinutes: NodeCheck = (node) => optionProblems(node, parseMinutesOption(node.option));
 
 const checkSubProcess: NodeCheck = (node) => optionProblems(node, parseSubProcessOption(node.option));
@@ -61,7 +66,7 @@ const CHECKS: Record<TaskType, NodeCheck> = {
   echo: none,
   auto_skip_error: none,
   env: (node) => optionProblems(node, parseEnvOption(node.option)),
-  execute: (node) => (node.option === null || node.option.trim() === '' ? [atOption(node, 'a command is required')] : []),
+  execute: checkCommand,
   queue: (node, context) => {
     const queue = parseQueueOption(node.option);
     if (!queue.ok) return optionProblems(node, queue);
@@ -94,11 +99,13 @@ function byLocation(a: ScriptProblem, b: ScriptProblem): number {
 }
 
 function checkScript(text: string, context: ValidationContext): { root: ScriptNode; problems: ScriptProblem[] } {
-  const { root, problems } = parseScriptRecovering(text);
+  const customTasks = context.customTasks;
+  const { root, problems } = parseScriptRecovering(text, customTasks ? new Set(customTasks.keys()) : undefined);
   for (const node of listNodes(root)) {
-    // The root and lines already reported as syntax errors or unknown types have no option to check.
-    if (node === root || !isTaskType(node.type)) continue;
-    problems.push(...CHECKS[node.type](node, context));
+    if (node === root) continue;
+    if (isTaskType(node.type)) problems.push(...CHECKS[node.type](node, context));
+    else if (customTasks?.has(node.type)) problems.push(...checkCommand(node, context));
+    // Lines already reported as syntax errors or unknown types have no option to check.
   }
   return { root, problems: problems.sort(byLocation) };
 }

@@ -1,3 +1,4 @@
+import { customTaskShell, type CustomTasks } from '../dsl/custom-tasks';
 import { findNode, nextNode, nextSiblingNode, parseScript, serializeNode } from '../dsl/script-parser';
 import type { ScriptNode } from '../dsl/script-node';
 import {
@@ -48,6 +49,8 @@ export interface EngineDeps {
   reader: StepReader;
   clock: Clock;
   ids: IdGenerator;
+  /** The deployment's custom task types; a node of one runs its command like `execute:`. */
+  customTasks?: CustomTasks;
 }
 
 /** A cancel of a whole instance: written only if the instance is still open. */
@@ -65,8 +68,11 @@ export interface InstanceCancellation {
  */
 export class WorkflowEngine {
   private readonly scripts = new Map<string, ScriptNode>();
+  private readonly customTaskNames: ReadonlySet<string>;
 
-  constructor(private readonly deps: EngineDeps) {}
+  constructor(private readonly deps: EngineDeps) {
+    this.customTaskNames = new Set(deps.customTasks?.keys() ?? []);
+  }
 
   /** One step of a processable token; null when nothing changed. */
   async step(token: Token): Promise<StepOutcome | null> {
@@ -168,7 +174,7 @@ export class WorkflowEngine {
   private parse(script: string): ScriptNode {
     const cached = this.scripts.get(script);
     if (cached) return cached;
-    const result = parseScript(script);
+    const result = parseScript(script, this.customTaskNames);
     if (!result.ok) {
       throw new EngineError(result.problems.map((p) => `(line ${p.line}) ${p.message}`).join(' '));
     }
@@ -238,18 +244,22 @@ export class WorkflowEngine {
         return this.wait(node, b);
       case 'kuroko_runner':
         throw new EngineError('kuroko_runner runs Rails scripts of Kuroko2 itself and is not supported.');
-      default:
+      default: {
+        const custom = this.deps.customTasks?.get(node.type);
+        if (custom) return this.execute(node, b, (option) => customTaskShell(custom, option));
         throw new EngineError(`\`${node.type}\` is not registered in task repository.`);
+      }
     }
   }
 
-  private async execute(node: ScriptNode, b: StepBuilder): Promise<TaskAnswer> {
+  /** `execute:`, and a custom task (`shellOf` builds its command from the option). */
+  private async execute(node: ScriptNode, b: StepBuilder, shellOf: (option: string) => string = (option) => option): Promise<TaskAnswer> {
     const ctx = b.token.context;
     const execution = await this.deps.reader.findExecutionByToken(b.token.id);
     if (!execution) {
-      const shell = node.option?.trim();
-      if (!shell) throw new EngineError('Option is required for execute');
-      b.newExecution = newExecution(b, await this.deps.ids.nextId(), this.deps.ids.uuid(), shell, ctx);
+      const option = node.option?.trim();
+      if (!option) throw new EngineError(`Option is required for ${node.type}`);
+      b.newExecution = newExecution(b, await this.deps.ids.nextId(), this.deps.ids.uuid(), shellOf(option), ctx);
       return 'pass';
     }
     if (execution.finishedAt === null) {

@@ -17,6 +17,7 @@ import {
 import { fromDbBool, fromDbInt, fromDbTime } from '../column-codec';
 import { isDuplicateKeyError } from '../db-errors';
 import type { Database, WorkerRow } from '../schema';
+import type { Kuroko2ImportTables } from './kuroko2-import-repository';
 import { insertEvents, insertLogs } from './log-event-writer';
 import { toExecution, toInstance } from './row-mappers';
 import { withTransaction } from './transaction';
@@ -138,15 +139,28 @@ export class MonitorRepository implements MonitorStore {
     return rows.map(toMemoryPeak);
   }
 
+  /**
+   * Also the memory expectancy an import from Kuroko2 brought (migration 0007), as the peak of an instance with id 0
+   * (no real instance has it), so a definition's alerts continue from what Kuroko2 had learnt.
+   */
   async findMemoryPeaksOfDefinitions(definitionIds: readonly number[]): Promise<MemoryPeak[]> {
     if (definitionIds.length === 0) return [];
-    const rows = await this.db
-      .selectFrom('memory_samples')
-      .select((eb) => ['job_instance_id', 'job_definition_id', eb.fn.max('rss_kb').as('max_rss_kb')])
-      .where('job_definition_id', 'in', [...definitionIds])
-      .groupBy(['job_instance_id', 'job_definition_id'])
-      .execute();
-    return rows.map(toMemoryPeak);
+    const [rows, expectancies] = await Promise.all([
+      this.db
+        .selectFrom('memory_samples')
+        .select((eb) => ['job_instance_id', 'job_definition_id', eb.fn.max('rss_kb').as('max_rss_kb')])
+        .where('job_definition_id', 'in', [...definitionIds])
+        .groupBy(['job_instance_id', 'job_definition_id'])
+        .execute(),
+      this.db
+        .withTables<Kuroko2ImportTables>()
+        .selectFrom('memory_expectancies')
+        .select(['job_definition_id', 'expected_kb'])
+        .where('job_definition_id', 'in', [...definitionIds])
+        .execute(),
+    ]);
+    const imported = expectancies.map((e) => ({ job_instance_id: 0, job_definition_id: e.job_definition_id, max_rss_kb: e.expected_kb }));
+    return [...rows, ...imported].map(toMemoryPeak);
   }
 
   async findRaisedSubjects(kind: string, subjects: readonly string[]): Promise<Set<string>> {

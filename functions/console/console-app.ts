@@ -141,7 +141,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
   const access = new ConsoleAccess(people, admins);
   const oidc = config.oidc ? new OidcSignIn(config.oidc, admins) : undefined;
   const schemas = buildSchemas(DEFAULT_HTTP_LIMITS);
-  const validationContext = () => loadValidationContext(db, services.clock, deps.declaredQueues);
+  const validationContext = () => loadValidationContext(db, services.clock, deps.declaredQueues, services.customTasks);
   const app = new Hono<ConsoleEnv>();
 
   const secure = (c: Ctx) => isHttps(c, config.baseUrl);
@@ -497,7 +497,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
       c,
       definitionPage(
         { ...pageCtx(c, user, takeFlash(c, config.secret, now(), secure(c))), user },
-        { definition, admins, starred: starred.has(id), canAdminister: access.administers(user, admins), instances, olderThan, stats, names, now: new Date(now()), ...(launch ? { launch } : {}) },
+        { definition, admins, starred: starred.has(id), canAdminister: access.administers(user, admins), instances, olderThan, stats, names, now: new Date(now()), ...(launch ? { launch } : {}), ...(services.customTasks ? { customTasks: services.customTasks } : {}) },
       ),
       status,
     );

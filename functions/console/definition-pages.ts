@@ -2,6 +2,7 @@
  * Pages about job definitions: the dashboard, the searchable list, a definition with its schedules, instances,
  * launch form and charts, the create/edit form with the live-validated script editor, and script revisions.
  */
+import type { CustomTasks } from '../../core/dsl/custom-tasks';
 import { DateTime } from 'luxon';
 import type { ScriptProblem } from '../../core/errors';
 import { PREVENT_MULTI, type Instance } from '../../core/model';
@@ -169,6 +170,8 @@ export interface DefinitionPageData {
   names: Map<number, string>;
   now: Date;
   launch?: { script: string; env: string; problems: readonly ScriptProblem[]; error?: string };
+  /** The deployment's custom task types, shown with the command each line runs. */
+  customTasks?: CustomTasks;
 }
 
 const PREVENT_MULTI_TEXT: Record<number, string> = {
@@ -271,7 +274,7 @@ ${section(
 )}
 ${section('Schedules', html`${schedules}<h3>Suspend schedules</h3>${suspendSchedules}`, undefined, 'schedules')}
 </div>
-${section('Script', renderScript(d.script, (id) => data.names.get(id)))}
+${section('Script', renderScript(d.script, (id) => data.names.get(id), data.customTasks))}
 ${launch}
 ${section('Instances', instances, undefined, 'instances')}
 <div class="grid2">

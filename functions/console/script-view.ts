@@ -1,7 +1,9 @@
 /**
  * Script rendering for the console: numbered lines with `wait:` and `sub_process:` ids linked to their
- * definitions, and a line diff between two script revisions.
+ * definitions, the command each custom task line runs, and a line diff between two script revisions.
  */
+import type { CustomTasks } from '../../core/dsl/custom-tasks';
+import { customTaskShell } from '../../core/dsl/custom-tasks';
 import { listNodes, parseScript } from '../../core/dsl/script-parser';
 import { parseSubProcessOption, parseWaitOption } from '../../core/dsl/task-options';
 import { html, type Html } from './html-template';
@@ -12,6 +14,8 @@ interface LinkedTask {
   /** 0-based column of the type. */
   column: number;
   ids: { column: number; digits: string }[];
+  /** For a custom task: the command the line runs. */
+  command?: string;
 }
 
 const LINKED_TYPES: ReadonlySet<string> = new Set(['wait', 'sub_process', 'subprocess']);
@@ -25,14 +29,19 @@ function idOffsets(type: string, option: string): number[] {
 }
 
 /** The script's `wait:` and `sub_process:` lines by line number, as the DSL parser reads them; none when it does not parse. */
-function linkedTasks(script: string): Map<number, LinkedTask> {
+function linkedTasks(script: string, customTasks?: CustomTasks): Map<number, LinkedTask> {
   const tasks = new Map<number, LinkedTask>();
-  const parsed = parseScript(script);
+  const parsed = parseScript(script, customTasks ? new Set(customTasks.keys()) : undefined);
   if (!parsed.ok) return tasks;
   for (const node of listNodes(parsed.root)) {
-    if (!LINKED_TYPES.has(node.type)) continue;
     // To 0-based columns in the line; on the first line the parser did not count a byte order mark the text holds.
     const shift = node.line === 1 && script.startsWith(BYTE_ORDER_MARK) ? 0 : -1;
+    const custom = customTasks?.get(node.type);
+    if (custom) {
+      tasks.set(node.line, { type: node.type, column: node.column + shift, ids: [], command: customTaskShell(custom, node.option ?? '') });
+      continue;
+    }
+    if (!LINKED_TYPES.has(node.type)) continue;
     const optionColumn = (node.optionColumn ?? 0) + shift;
     const option = node.option ?? '';
     const ids = idOffsets(node.type, option).map((offset) => ({ column: optionColumn + offset, digits: /^\d+/.exec(option.slice(offset))?.[0] ?? '' }));
@@ -44,6 +53,9 @@ function linkedTasks(script: string): Map<number, LinkedTask> {
 /** One script line with the definition ids of its `wait:` or `sub_process:` as links (named when known). */
 function renderLine(line: string, task: LinkedTask | undefined, nameOf: (id: number) => string | undefined): Html {
   if (!task) return html`${line}`;
+  if (task.command !== undefined) {
+    return html`${line.slice(0, task.column)}<span class="task" title="custom task">${task.type}</span>${line.slice(task.column + task.type.length)}<span class="note"> (custom task, runs: ${task.command})</span>`;
+  }
   const parts: (Html | string)[] = [line.slice(0, task.column), html`<span class="task">${task.type}</span>`];
   let at = task.column + task.type.length;
   for (const { column, digits } of task.ids) {
@@ -56,8 +68,8 @@ function renderLine(line: string, task: LinkedTask | undefined, nameOf: (id: num
 }
 
 /** The script as a numbered code block; a script that does not parse is shown as plain text. */
-export function renderScript(script: string, nameOf: (id: number) => string | undefined): Html {
-  const tasks = linkedTasks(script);
+export function renderScript(script: string, nameOf: (id: number) => string | undefined, customTasks?: CustomTasks): Html {
+  const tasks = linkedTasks(script, customTasks);
   const lines = script.replace(/\n$/, '').split('\n');
   return html`<pre class="script" aria-label="script"><code>${lines.map(
     (line, i) => html`<span class="line"><span class="ln" aria-hidden="true">${i + 1}</span>${renderLine(line, tasks.get(i + 1), nameOf)}</span>\n`,

@@ -2,6 +2,7 @@
  * Wires the engine, its stores and the services over one open database. Every composition root (the local
  * mode, `kuroko server`, each Lambda, the tests) builds its services here, so they all run the same code.
  */
+import type { CustomTasks } from '../../core/dsl/custom-tasks';
 import { WorkflowEngine } from '../../core/engine/workflow-engine';
 import type { Clock, IdGenerator } from '../../core/ports';
 import { InstanceOperations } from '../../core/services/instance-operations';
@@ -23,6 +24,8 @@ export interface EngineServicesOptions {
   declaredQueues?: readonly string[];
   /** Called when the processor has new work (a launch, a retry, a finished command). */
   onChange?: () => void;
+  /** The deployment's custom task types (functions/shared/custom-tasks-config.ts). */
+  customTasks?: CustomTasks;
   /** Tokens the processor steps at once (default: 1 on SQLite, 4 on MySQL, 16 on the Data API). */
   processorConcurrency?: number;
 }
@@ -40,6 +43,8 @@ export interface EngineServices {
   handle: DatabaseHandle;
   clock: Clock;
   ids: IdGenerator;
+  /** The deployment's custom task types (none when it configures none). */
+  customTasks?: CustomTasks;
   engine: WorkflowEngine;
   steps: StepStore;
   launches: LaunchRepository;
@@ -55,20 +60,22 @@ export function createEngineServices(handle: DatabaseHandle, options: EngineServ
   const ids = options.ids ?? createIdGenerator(handle.db);
   const launches = new LaunchRepository(handle.db, ids, clock, handle.capabilities.rowLocks);
   const steps = new StepStore(handle.db, ids, clock, launches);
-  const engine = new WorkflowEngine({ reader: steps, clock, ids });
+  const customTasks = options.customTasks;
+  const engine = new WorkflowEngine({ reader: steps, clock, ids, ...(customTasks ? { customTasks } : {}) });
   const schedules = new ScheduleRepository(handle.db, ids, clock, launches);
   const operations = new InstanceOperations({
     store: steps,
     launcher: launches,
     engine,
     ids,
-    validationContext: () => loadValidationContext(handle.db, clock, options.declaredQueues),
+    validationContext: () => loadValidationContext(handle.db, clock, options.declaredQueues, customTasks),
     ...(options.onChange ? { onChange: options.onChange } : {}),
   });
   return {
     handle,
     clock,
     ids,
+    ...(customTasks ? { customTasks } : {}),
     engine,
     steps,
     launches,

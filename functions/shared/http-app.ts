@@ -95,7 +95,7 @@ export function createHttpApp(deps: HttpAppDeps): App {
     deps.definitions ??
     new DefinitionRepository(db, services.ids, clock, {
       rowLocks: services.handle.capabilities.rowLocks,
-      validationContext: () => loadValidationContext(db, clock, declaredQueues),
+      validationContext: () => loadValidationContext(db, clock, declaredQueues, services.customTasks),
     });
   const apiClients = deps.apiClients ?? new ApiClientRepository(db, services.ids, clock);
   const queries = deps.queries ?? new QueryRepository(db, clock);

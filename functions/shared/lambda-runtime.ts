@@ -13,6 +13,7 @@ import { dataApiUrl } from '../../aws/data-api-url';
 import { createEngineServices, type EngineServices, type EngineServicesOptions } from './engine-services';
 import type { SleepGate } from '../../aws/sleep-gate';
 import { sleepGateFor } from './lambda-sleep';
+import { loadCustomTasks } from './custom-tasks-config';
 
 export interface LambdaRuntime<C extends BaseConfig> {
   readonly config: C;
@@ -50,7 +51,7 @@ export function createLambdaRuntime<C extends BaseConfig>(config: C, options: La
     handle,
     sleep: options.sleep ?? sleepGateFor(config.sleepParameter, log),
     get services() {
-      services ??= createEngineServices(handle, options.services);
+      services ??= createEngineServices(handle, { customTasks: loadCustomTasks(process.env), ...options.services });
       return services;
     },
     close: () => handle.close(),
