@@ -14,6 +14,7 @@ import type { LogSink } from '../../agent/log-sink';
 import type { DefinitionRepository } from '../../db/repositories/definition-repository';
 import type { QueryRepository } from '../../db/repositories/query-repository';
 import { requireScope } from './http-auth';
+import { requireAdHocLaunchRights } from './launch-policy';
 import type { AuthenticatedClient } from './http-auth';
 import { HTTP_STATUS, REQUIRED_MESSAGE } from './http-errors';
 import {
@@ -207,7 +208,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
     createRoute({
       method: 'post',
       path: '/v1/definitions/{id}/instances',
-      summary: 'Launch an instance (the definition must allow API launches)',
+      summary: 'Launch an instance (the definition must allow API launches; an ad-hoc script needs the admin scope)',
       middleware: scoped(API_SCOPE.launch),
       security: secured,
       request: { params: definitionParams, headers: schemas.idempotencyHeader, body: bodyOf(schemas.launch, false) },
@@ -219,6 +220,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       const key = c.req.valid('header')['idempotency-key'];
       const definition = await definitions.get(id);
       if (!definition.apiAllowed) throw new ForbiddenError(`${definition.name} is not allowed to be executed via API`);
+      if (body.script !== undefined) await requireAdHocLaunchRights(c.get('client'), body.script, definitions);
       const result = await operations.launch({
         definitionId: id,
         launchedBy: launchedBy(c.get('client')),
