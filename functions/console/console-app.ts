@@ -100,24 +100,37 @@ const ASSET_MAX_AGE_SECONDS = 31_536_000;
 /** Any origin will do: only whether the path stays on it matters. */
 const RETURN_TO_PROBE_ORIGIN = 'https://kuroko.invalid';
 
-/**
- * A path on this site, or `/`: never another origin. The value is resolved the way a browser resolves a Location
- * header (WHATWG URL: tabs and newlines dropped, `\` read as `/`), so `/%09/evil.com`, `/\evil.com` and `//evil.com`
- * are refused; what is returned is the resolved path, never the raw value.
- */
-export function safeReturnTo(value: string | undefined): string {
-  if (!value || !value.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(value)) return '/';
+/** The path `value` resolves to on our origin, or undefined when a browser would leave it (WHATWG URL rules). */
+function resolveOnOrigin(value: string): string | undefined {
+  if (!value.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(value)) return undefined;
   let url: URL;
   try {
     url = new URL(value, RETURN_TO_PROBE_ORIGIN);
   } catch {
+    return undefined;
+  }
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  // A path that still starts with `//` after resolving (`/.//evil.com`) is read as a host by the next parser.
+  if (url.origin !== RETURN_TO_PROBE_ORIGIN || !path.startsWith('/') || path.startsWith('//')) return undefined;
+  return path;
+}
+
+/**
+ * A path on this site, or `/`: never another origin. The value is resolved the way a browser resolves a Location
+ * header (WHATWG URL: tabs and newlines dropped, `\` read as `/`), so `/\t/evil.com`, `/\\evil.com` and `//evil.com`
+ * are refused; so is a value that does so once percent-decoded (`/%09/evil.com`), since a proxy or a second hop may
+ * decode it. What is returned is the resolved path, never the raw value.
+ */
+export function safeReturnTo(value: string | undefined): string {
+  if (!value) return '/';
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(value);
+  } catch {
     return '/';
   }
-  if (url.origin !== RETURN_TO_PROBE_ORIGIN) return '/';
-  const path = `${url.pathname}${url.search}${url.hash}`;
-  // A path that starts with `//` after resolving (`/%2F/evil.com` stays encoded, but be strict) would be read as a host.
-  if (!path.startsWith('/') || path.startsWith('//')) return '/';
-  return path;
+  if (resolveOnOrigin(decoded) === undefined) return '/';
+  return resolveOnOrigin(value) ?? '/';
 }
 
 /** A malformed request to the console (a bad id or count): 400. */
