@@ -100,9 +100,21 @@ const ASSET_MAX_AGE_SECONDS = 31_536_000;
 /** Any origin will do: only whether the path stays on it matters. */
 const RETURN_TO_PROBE_ORIGIN = 'https://kuroko.invalid';
 
+const CONTROL_MAX = 0x1f;
+const DELETE = 0x7f;
+
+/** Tabs, newlines and other controls vanish in a browser's URL parser; `\` becomes `/`. */
+function hasControlOrBackslash(value: string): boolean {
+  for (const char of value) {
+    const code = char.codePointAt(0) ?? 0;
+    if (code <= CONTROL_MAX || code === DELETE || char === '\\') return true;
+  }
+  return false;
+}
+
 /** The path `value` resolves to on our origin, or undefined when a browser would leave it (WHATWG URL rules). */
 function resolveOnOrigin(value: string): string | undefined {
-  if (!value.startsWith('/') || /[\u0000-\u001f\u007f\\]/.test(value)) return undefined;
+  if (!value.startsWith('/') || hasControlOrBackslash(value)) return undefined;
   let url: URL;
   try {
     url = new URL(value, RETURN_TO_PROBE_ORIGIN);
