@@ -3,6 +3,7 @@
  * probe over the real HTTP app and a real SQLite database.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { validateScript } from '../../core/dsl/script-validator';
 import { createHarness, snapshot, type ApiHarness } from '../api/api-fixtures';
 import { insertDefinition } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
@@ -63,5 +64,15 @@ describe('API launches: no client climbs past its scope (sqlite)', () => {
       expect(res.status, path).toBe(400);
     }
     expect((await h.call('GET', '/v1/definitions/9007199254740991', { as: 'read' })).status).toBe(404);
+  });
+});
+
+describe('env: in scripts', () => {
+  it('refuses the same names in an env: node, located at the name', () => {
+    expect(validateScript('noop:\nenv: GREETING=hi BASH_ENV=$(id)\nexecute: true\n')).toEqual([
+      { line: 2, column: 18, message: 'env: BASH_ENV may not be set: it changes how the shell or the loader starts' },
+    ]);
+    expect(validateScript('env: LD_PRELOAD=/tmp/x.so\nexecute: true\n')).toHaveLength(1);
+    expect(validateScript('env: GREETING=hi\nexecute: true\n')).toEqual([]);
   });
 });

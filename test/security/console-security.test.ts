@@ -3,7 +3,10 @@
  * that outlived its sign-out, `?logs=1e400` answering 500 and ids past 2^53. Real HTTP app, real SQLite.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConsoleRepository } from '../../db/repositories/console-repository';
+import { SessionRepository } from '../../db/repositories/session-repository';
 import { safeReturnTo } from '../../functions/console/console-app';
+import { encodeSession, newSession, SESSION_COOKIE } from '../../functions/console/console-session';
 import type { ConsoleConfig } from '../../functions/console/console-config';
 import { LocalSignIn } from '../../functions/console/local-sign-in';
 import { createHttpApp } from '../../functions/shared/http-app';
@@ -81,5 +84,53 @@ describe('console sessions and bad numbers (sqlite)', () => {
     expect((await app.request(`/definitions/5/instances/${instance.id}/live?logs=1e400`, { headers: { cookie } })).status).toBe(400);
     expect((await app.request(`/definitions/5/instances/${instance.id}/live?logs=2`, { headers: { cookie } })).status).toBe(200);
     expect((await app.request('/definitions/9007199254740993', { headers: { cookie } })).status).toBe(400);
+  });
+});
+
+describe('console roles need a verified email, and an ad-hoc sub_process needs rights on its target (sqlite)', () => {
+  let tdb: TestDatabase;
+  let app: App;
+  const ADMIN = 'boss@example.com';
+  const OWNER = 'owner@example.com';
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase('sqlite');
+    const services = servicesFor(tdb);
+    app = createHttpApp({ services, logger: recordingLogger(), console: { config: { ...CONFIG, localSignIn: false, admins: [ADMIN] } } });
+    await insertDefinition(tdb.db, 7, 'noop:\n', { name: 'owned' });
+    await insertDefinition(tdb.db, 8, 'execute: private-work\n', { name: 'not owned' });
+    const people = new ConsoleRepository(tdb.db, services.ids, services.clock);
+    await tdb.db.transaction().execute((trx) => people.replaceAdmins(trx, 7, [OWNER]));
+  });
+  afterAll(async () => {
+    await tdb?.close();
+  });
+
+  async function sessionFor(email: string, verified: boolean): Promise<{ cookie: string; csrf: string }> {
+    const session = newSession(email, email, Date.now(), verified);
+    await new SessionRepository(tdb.db, servicesFor(tdb).clock).create(session.sid, session.email, new Date(session.expiresAt));
+    return { cookie: `${SESSION_COOKIE}=${encodeSession(CONFIG.secret, session)}`, csrf: session.csrf };
+  }
+
+  const post = (path: string, who: { cookie: string; csrf: string }, fields: Record<string, string> = {}) =>
+    app.request(path, {
+      method: 'POST',
+      headers: { cookie: who.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: who.csrf, ...fields }).toString(),
+    });
+
+  it('treats a listed admin or definition admin with an unverified email as a viewer', async () => {
+    expect((await post('/definitions/7/instances', await sessionFor(OWNER, false))).status).toBe(403);
+    expect((await post('/definitions/8/suspend', await sessionFor(ADMIN, false), { suspended: 'true' })).status).toBe(403);
+    expect((await post('/definitions/7/instances', await sessionFor(OWNER, true))).status).toBe(303);
+  });
+
+  it('refuses a definition admin an ad-hoc script that starts a definition they do not administer', async () => {
+    const owner = await sessionFor(OWNER, true);
+    const before = await tdb.db.selectFrom('job_instances').select('id').execute();
+    expect((await post('/definitions/7/instances', owner, { script: 'sub_process: 8\n' })).status).toBe(403);
+    expect(await tdb.db.selectFrom('job_instances').select('id').execute()).toEqual(before);
+    expect((await post('/definitions/7/instances', owner, { env: 'BASH_ENV=$(id)' })).status).toBe(422);
+    expect(await tdb.db.selectFrom('job_instances').select('id').execute()).toEqual(before);
   });
 });
