@@ -6,7 +6,7 @@
  */
 
 /** Names refused exactly. */
-export const UNSAFE_ENV_NAMES: ReadonlySet<string> = new Set([
+const UNSAFE_ENV_NAMES: ReadonlySet<string> = new Set([
   // bash and sh start-up: files sourced, options turned on, prompts expanded (with command substitution) under xtrace.
   'BASH_ENV',
   'ENV',
@@ -42,10 +42,10 @@ export const UNSAFE_ENV_NAMES: ReadonlySet<string> = new Set([
 ]);
 
 /** Name prefixes refused: exported bash functions, and the dynamic loaders of Linux and macOS. */
-export const UNSAFE_ENV_PREFIXES: readonly string[] = ['BASH_FUNC_', 'LD_', 'DYLD_'];
+const UNSAFE_ENV_PREFIXES: readonly string[] = ['BASH_FUNC_', 'LD_', 'DYLD_'];
 
 /** True when setting `name` could change how a shell or the loader starts. */
-export function isUnsafeEnvName(name: string): boolean {
+function isUnsafeEnvName(name: string): boolean {
   return UNSAFE_ENV_NAMES.has(name) || UNSAFE_ENV_PREFIXES.some((prefix) => name.startsWith(prefix));
 }
 

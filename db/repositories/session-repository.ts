@@ -57,10 +57,4 @@ export class SessionRepository {
   async revoke(sessionId: string): Promise<void> {
     await this.db.deleteFrom('console_sessions').where('id', '=', digest(sessionId)).execute();
   }
-
-  /** Ends every session of a person (a lost laptop, a person who left); returns how many ended. */
-  async revokeAllFor(email: string): Promise<number> {
-    const result = await this.db.deleteFrom('console_sessions').where('email', '=', normalizeEmail(email)).executeTakeFirst();
-    return Number(result.numDeletedRows);
-  }
 }

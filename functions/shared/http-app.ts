@@ -60,7 +60,7 @@ export interface HttpAppDeps {
  * The caller's address as the runtime saw it: API Gateway's `sourceIp` under hono/aws-lambda, the socket's peer under
  * @hono/node-server. X-Forwarded-For is not read: anyone can write it.
  */
-export function peerAddress(c: Context): string | undefined {
+function peerAddress(c: Context): string | undefined {
   const env = c.env as { requestContext?: { http?: { sourceIp?: unknown }; identity?: { sourceIp?: unknown } }; incoming?: { socket?: { remoteAddress?: unknown } } } | undefined;
   const candidates = [env?.requestContext?.http?.sourceIp, env?.requestContext?.identity?.sourceIp, env?.incoming?.socket?.remoteAddress];
   const found = candidates.find((a): a is string => typeof a === 'string' && a !== '');

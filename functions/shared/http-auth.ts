@@ -17,7 +17,7 @@ import { LoginLimitedError, type LoginLimiter } from './login-limiter';
 
 const TOO_MANY_REQUESTS = 429;
 /** Shorter secrets can be guessed; generated ones are 43 characters. */
-export const MIN_SECRET_LENGTH = 16;
+const MIN_SECRET_LENGTH = 16;
 
 /** Interactive-login strength (RFC 7914's recommendation); about 16 MiB of memory per hash. */
 const SCRYPT_PARAMS = { N: 16_384, r: 8, p: 1 } as const;

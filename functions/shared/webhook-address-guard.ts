@@ -26,7 +26,7 @@ const REFUSED = refusedAddresses();
 /** The addresses a host name resolves to; injectable so tests can point a name anywhere. */
 export type HostResolver = (host: string) => Promise<string[]>;
 
-export const systemResolver: HostResolver = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+const systemResolver: HostResolver = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 /** True when `address` is link-local, a metadata service or unspecified. */
 export function isRefusedWebhookAddress(address: string): boolean {
