@@ -53,17 +53,22 @@ describe('API clients (sqlite)', () => {
     expect((await h.call('GET', '/v1/stats/instance', { as: 'launch' })).status).toBe(200);
   });
 
-  it('limits failures per address across names', async () => {
-    const env = { incoming: { socket: { remoteAddress: '203.0.113.7' } } };
-    for (let i = 0; i < 5; i++) {
-      const res = await h.app.request('/v1/stats/instance', { headers: { authorization: basicAuth(`guess-${i}`, 'wrong-secret-000000') } }, env);
-      expect(res.status).toBe(401);
-    }
-    const limited = await h.app.request('/v1/stats/instance', { headers: { authorization: basicAuth(CLIENTS.admin.name, CLIENTS.admin.secret) } }, env);
-    expect(limited.status).toBe(429);
-    const elsewhere = await h.app.request('/v1/stats/instance', { headers: { authorization: basicAuth(CLIENTS.admin.name, CLIENTS.admin.secret) } }, { incoming: { socket: { remoteAddress: '198.51.100.1' } } });
-    expect(elsewhere.status).toBe(200);
-  });
+  // The peer as @hono/node-server (kuroko server) and hono/aws-lambda (API Gateway's sourceIp) hand it over.
+  const peers = {
+    'node server': (ip: string) => ({ incoming: { socket: { remoteAddress: ip } } }),
+    'API Gateway': (ip: string) => ({ requestContext: { http: { sourceIp: ip } } }),
+  };
+  for (const [runtime, envOf] of Object.entries(peers)) {
+    it(`limits failures per address across names (${runtime})`, async () => {
+      for (let i = 0; i < 5; i++) {
+        const res = await h.app.request('/v1/stats/instance', { headers: { authorization: basicAuth(`guess-${i}`, 'wrong-secret-000000') } }, envOf('203.0.113.7'));
+        expect(res.status).toBe(401);
+      }
+      const right = { authorization: basicAuth(CLIENTS.admin.name, CLIENTS.admin.secret) };
+      expect((await h.app.request('/v1/stats/instance', { headers: right }, envOf('203.0.113.7'))).status).toBe(429);
+      expect((await h.app.request('/v1/stats/instance', { headers: right }, envOf('198.51.100.1'))).status).toBe(200);
+    });
+  }
 
   it('refuses KUROKO_API_CLIENTS secrets shorter than 16 characters', () => {
     expect(() => parseApiClientsSpec('ci:s3cret:launch')).toThrow(/at least 16 characters/);
