@@ -92,7 +92,7 @@ export interface ApiConsoleBinding {
   /** Lower-cased email addresses. */
   readonly admins: readonly string[];
   /** KUROKO_OIDC_ALLOW_UNVERIFIED_EMAIL: let in, as viewers, people whose provider sends no email_verified claim. */
-  readonly allowUnverifiedEmail: boolean;
+  readonly allowUnverifiedEmail?: true;
   /** The HTTP API's public URL, without a trailing slash: redirect URIs and secure cookies are built from it. */
   readonly baseUrl: string;
 }
@@ -236,7 +236,7 @@ const toConsoleBinding = (env: ConsoleEnv, ctx: z.RefinementCtx): ApiConsoleBind
     oidcClientSecretArn: env[ENV_KEYS.oidcClientSecretArn] ?? '',
     allowedDomains: env[ENV_KEYS.oidcAllowedDomains].map(normalizeDomain),
     admins,
-    allowUnverifiedEmail: env[ENV_KEYS.oidcAllowUnverifiedEmail] === 'true',
+    ...(env[ENV_KEYS.oidcAllowUnverifiedEmail] === 'true' ? { allowUnverifiedEmail: true as const } : {}),
     baseUrl: trimBaseUrl(env[ENV_KEYS.baseUrl] ?? ''),
   };
 };
