@@ -25,8 +25,16 @@ const nameParams = z.object({
   name: z.string().regex(API_CLIENT_NAME_PATTERN, 'must be an API client name').openapi({ param: { name: 'name', in: 'path' }, example: 'deploy-bot' }),
 });
 
+const DESCRIPTIONS: Record<number, string> = {
+  400: 'the name is not an API client name (bad_request)',
+  401: 'missing or wrong credentials (unauthorized)',
+  403: 'the client does not have the admin scope (forbidden)',
+  404: 'no such client (record_not_found)',
+  429: 'too many failed logins for this client name or address; see Retry-After (too_many_requests)',
+};
+
 const errorsOf = (...statuses: number[]) =>
-  Object.fromEntries([401, 403, ...statuses].map((s) => [s, { description: s === 404 ? 'no such client (record_not_found)' : 'error', content: { [JSON_TYPE]: { schema: errorSchema } } }]));
+  Object.fromEntries([401, 403, 429, ...statuses].map((s) => [s, { description: DESCRIPTIONS[s] ?? 'error', content: { [JSON_TYPE]: { schema: errorSchema } } }]));
 
 const scopeOf = (scope: string) => (scope === API_SCOPE.admin || scope === API_SCOPE.launch ? scope : API_SCOPE.read);
 
