@@ -23,7 +23,10 @@ export interface LogSink {
   read(executionId: number, options?: LogReadOptions): Promise<string>;
 }
 
-/** One file per execution, `<dir>/<executionId>.log`, appended in order. */
+const PRIVATE_DIR_MODE = 0o700;
+const PRIVATE_FILE_MODE = 0o600;
+
+/** One file per execution, `<dir>/<executionId>.log` (0600, in a dir created 0700), appended in order. */
 export class FileLogSink implements LogSink {
   readonly #dir: string;
   #dirReady: Promise<unknown> | undefined;
@@ -46,13 +49,14 @@ export class FileLogSink implements LogSink {
     return this.#enqueue(executionId, async () => {
       let handle = this.#handles.get(executionId);
       if (handle === undefined) {
-        this.#dirReady ??= mkdir(this.#dir, { recursive: true }).catch((error: unknown) => {
+        this.#dirReady ??= mkdir(this.#dir, { recursive: true, mode: PRIVATE_DIR_MODE }).catch((error: unknown) => {
           // Let the next append try again rather than fail for ever.
           this.#dirReady = undefined;
           throw error;
         });
         await this.#dirReady;
-        handle = await open(path, 'a');
+        // Output may hold secrets a command printed: readable by the agent's user only.
+        handle = await open(path, 'a', PRIVATE_FILE_MODE);
         this.#handles.set(executionId, handle);
       }
       await handle.appendFile(chunk, 'utf8');

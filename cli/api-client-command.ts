@@ -1,6 +1,7 @@
 /**
  * `kuroko api-client create NAME [--scope read|launch|admin] --database-url URL`: creates an API client with a new
- * random secret and prints the secret once (only its scrypt hash is stored).
+ * random secret and prints the secret once (only its scrypt hash is stored). `list` prints every client and its
+ * scope, `revoke NAME` deletes one, `rotate NAME` gives it a new secret (printed once; the old one stops working).
  */
 import { ConfigError, ConflictError } from '../core/errors';
 import { createDatabase } from '../db/connection';
@@ -12,12 +13,19 @@ import { lastValue, parseCliArgs } from './cli-args';
 import { EXIT_CODE } from './sub-command';
 import type { CliIo, SubCommand } from './sub-command';
 
-const USAGE = 'usage: kuroko api-client create NAME [--scope read|launch|admin] --database-url URL   (or KUROKO_DATABASE_URL)\n';
+const USAGE =
+  'usage: kuroko api-client create NAME [--scope read|launch|admin] --database-url URL   (or KUROKO_DATABASE_URL)\n' +
+  '       kuroko api-client list | revoke NAME | rotate NAME --database-url URL\n';
+const ACTIONS = ['create', 'list', 'revoke', 'rotate'] as const;
+type Action = (typeof ACTIONS)[number];
+const isAction = (value: string): value is Action => (ACTIONS as readonly string[]).includes(value);
 
 const HELP = `${USAGE}
 Creates an API client for HTTP Basic authentication and prints its secret once; keep it, it cannot be shown again.
 Scopes: read (GET requests only), launch (read plus launching, cancelling, retrying and skipping instances),
 admin (everything, the default).
+list prints each client's name, scope and creation time; revoke NAME deletes a client (its requests fail at once);
+rotate NAME prints a new secret once and the old one stops working at once.
 `;
 
 /** Runs `kuroko api-client`. */
@@ -33,14 +41,14 @@ export async function runApiClient(args: readonly string[], io: CliIo, env: Node
     return EXIT_CODE.ok;
   }
   const name = rest[0] !== undefined && !rest[0].startsWith('-') ? rest[0] : undefined;
-  if (action !== 'create') parsed.problems.push(`unknown action ${action}: only \`create\` exists`);
-  if (name === undefined) parsed.problems.push('a client NAME is required');
-  else if (!API_CLIENT_NAME_PATTERN.test(name)) parsed.problems.push(`the name must match ${API_CLIENT_NAME_PATTERN.source}`);
+  if (!isAction(action)) parsed.problems.push(`unknown action ${action}: use create, list, revoke or rotate`);
+  if (name === undefined && action !== 'list') parsed.problems.push('a client NAME is required');
+  else if (name !== undefined && !API_CLIENT_NAME_PATTERN.test(name)) parsed.problems.push(`the name must match ${API_CLIENT_NAME_PATTERN.source}`);
   const scope = lastValue(parsed, '--scope') ?? API_SCOPE.admin;
   if (!isApiScope(scope)) parsed.problems.push(`unknown scope ${scope}: use read, launch or admin`);
   const url = lastValue(parsed, '--database-url') ?? env.KUROKO_DATABASE_URL;
   if (!url) parsed.problems.push('a database URL is required: --database-url or KUROKO_DATABASE_URL');
-  if (parsed.problems.length > 0 || !url || name === undefined || !isApiScope(scope)) {
+  if (parsed.problems.length > 0 || !url || !isAction(action) || (name === undefined && action !== 'list') || !isApiScope(scope)) {
     io.stderr(`kuroko api-client: ${parsed.problems.join('; ')}\n${USAGE}`);
     return EXIT_CODE.usage;
   }
@@ -56,6 +64,22 @@ export async function runApiClient(args: readonly string[], io: CliIo, env: Node
   }
   try {
     const repository = new ApiClientRepository(handle.db, createIdGenerator(handle.db, { blockSize: 1 }), systemClock);
+    if (action === 'list') {
+      for (const client of await repository.listSummaries()) io.stdout(`${client.name}\t${client.scope}\t${client.createdAt.toISOString()}\n`);
+      return EXIT_CODE.ok;
+    }
+    if (name === undefined) return EXIT_CODE.usage;
+    if (action === 'revoke' || action === 'rotate') {
+      const secret = generateSecret();
+      const done = action === 'revoke' ? await repository.delete(name) : await repository.replaceSecret(name, await hashSecret(secret));
+      if (!done) {
+        io.stderr(`kuroko api-client: there is no API client named ${name}\n`);
+        return EXIT_CODE.problems;
+      }
+      if (action === 'rotate') io.stdout(`${secret}\n`);
+      io.stderr(`kuroko api-client: ${action === 'revoke' ? `revoked ${name}` : `rotated the secret of ${name}; the secret above is shown only once`}\n`);
+      return EXIT_CODE.ok;
+    }
     const secret = generateSecret();
     await repository.create(name, await hashSecret(secret), scope);
     io.stdout(`${secret}\n`);

@@ -3,7 +3,7 @@
  * agents. `kuroko server`: the same without agents, on the database a URL names (MySQL/MariaDB for teams
  * without AWS), with `kuroko agent` processes on each host.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, describeError } from '../core/errors';
@@ -177,6 +177,25 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
   };
 }
 
+const PRIVATE_DIR_MODE = 0o700;
+const PRIVATE_FILE_MODE = 0o600;
+
+/**
+ * The data dir holds the database (API client hashes, definitions, env), the credentials file, the console's
+ * signing key and every command's output: only its owner may enter it (0700), and the database file is created
+ * 0600 before SQLite opens it (SQLite gives its -wal and -shm files the database file's mode). A dir or database
+ * left by an older version is tightened too.
+ */
+export function securePrivateDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  chmodSync(dataDir, PRIVATE_DIR_MODE);
+  const { databaseFile, logDir } = dataDirPaths(dataDir);
+  closeSync(openSync(databaseFile, 'a', PRIVATE_FILE_MODE));
+  chmodSync(databaseFile, PRIVATE_FILE_MODE);
+  mkdirSync(logDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  chmodSync(logDir, PRIVATE_DIR_MODE);
+}
+
 /** The credentials of the local mode's generated client, kept in the data dir so restarts print the same. */
 function localCredentials(file: string): ApiClientSpec {
   if (existsSync(file)) {
@@ -227,7 +246,7 @@ export async function runLocalMode(mode: Mode, args: readonly string[], io: CliI
     return EXIT_CODE.ok;
   }
   const logger = ioLogger(io);
-  if (mode === 'dev') mkdirSync(options.dataDir, { recursive: true });
+  if (mode === 'dev') securePrivateDataDir(options.dataDir);
   const clients = options.apiClients ?? (mode === 'dev' ? [localCredentials(dataDirPaths(options.dataDir).credentialsFile)] : []);
   let seeded: number | undefined;
   const runtime = await startRuntime({
@@ -239,7 +258,12 @@ export async function runLocalMode(mode: Mode, args: readonly string[], io: CliI
     logDir: options.logDir,
     intervals: { ...DEFAULT_INTERVALS, monitorMs: options.monitorIntervalMs, agentHeartbeatMs: options.agentHeartbeatMs },
     declaredQueues: [],
-    notification: { slackWebhookUrl: options.notification.slackWebhookUrl, webhookSecret: options.notification.webhookSecret, baseUrl: options.baseUrl },
+    notification: {
+      slackWebhookUrl: options.notification.slackWebhookUrl,
+      webhookSecret: options.notification.webhookSecret,
+      ...(options.notification.webhookAllowLinkLocal ? { webhookAllowLinkLocal: true } : {}),
+      baseUrl: options.baseUrl,
+    },
     monitor: options.monitor,
     consoleNotifications: true,
     console: options.console,

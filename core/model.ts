@@ -74,6 +74,10 @@ export interface TokenContext {
   sub_process_id?: number;
   fork_children_ids?: Record<string, number[]>;
   RAILS_ENV?: string;
+  /** Copies of this token one launch may run at once (parallel_fork sizes and sub_process fan-outs multiplied); 1 when absent. */
+  FAN_OUT?: number;
+  /** How many sub_process launches led to this instance; 0 when absent. */
+  SUB_PROCESS_DEPTH?: number;
 }
 
 export interface Token {

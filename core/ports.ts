@@ -58,6 +58,10 @@ export interface LaunchRequest {
   env?: Record<string, string>;
   /** True for cron launches: the definition's `suspended` flag then blocks the launch. */
   scheduled?: boolean;
+  /** For a sub process: copies of the launching token that may run at once (the token budget's multiplier). */
+  fanOut?: number;
+  /** For a sub process: how many sub_process launches led to it. */
+  subProcessDepth?: number;
 }
 
 /** A kill of a running command: TERM to its process group, KILL after the grace period. */

@@ -17,6 +17,8 @@ import {
 } from './task-options';
 import type { OptionResult } from './task-options';
 import { isTaskType } from './task-types';
+import { envProblems } from './env-names';
+import { MAX_TOKENS_PER_LAUNCH, nodeOverBudget } from './token-budget';
 import type { TaskType } from './task-types';
 
 export { TASK_TYPES, isTaskType } from './task-types';
@@ -65,7 +67,11 @@ const CHECKS: Record<TaskType, NodeCheck> = {
   noop: none,
   echo: none,
   auto_skip_error: none,
-  env: (node) => optionProblems(node, parseEnvOption(node.option)),
+  env: (node) => {
+    const env = parseEnvOption(node.option);
+    if (!env.ok) return optionProblems(node, env);
+    return envProblems(env.value).map((p) => atOption(node, p.message, Math.max(0, (node.option ?? '').indexOf(`${p.name}=`))));
+  },
   execute: checkCommand,
   queue: (node, context) => {
     const queue = parseQueueOption(node.option);
@@ -106,6 +112,14 @@ function checkScript(text: string, context: ValidationContext): { root: ScriptNo
     if (isTaskType(node.type)) problems.push(...CHECKS[node.type](node, context));
     else if (customTasks?.has(node.type)) problems.push(...checkCommand(node, context));
     // Lines already reported as syntax errors or unknown types have no option to check.
+  }
+  const overBudget = nodeOverBudget(root);
+  if (overBudget) {
+    problems.push({
+      line: Math.max(1, overBudget.line),
+      column: Math.max(1, overBudget.column),
+      message: `${overBudget.type === 'root' ? 'script' : overBudget.type}: an instance of this script could create more than ${MAX_TOKENS_PER_LAUNCH} tokens (forks multiply when nested); the limit is ${MAX_TOKENS_PER_LAUNCH}`,
+    });
   }
   return { root, problems: problems.sort(byLocation) };
 }

@@ -87,6 +87,8 @@ export async function planLaunch(input: LaunchInput): Promise<LaunchPlan> {
         job_instance_id: instanceId,
       },
       ...(request.env && Object.keys(request.env).length > 0 ? { ENV: { ...request.env } } : {}),
+      ...(request.fanOut !== undefined && request.fanOut > 1 ? { FAN_OUT: request.fanOut } : {}),
+      ...(request.subProcessDepth !== undefined && request.subProcessDepth > 0 ? { SUB_PROCESS_DEPTH: request.subProcessDepth } : {}),
     },
     version: 0,
     createdAt: now,

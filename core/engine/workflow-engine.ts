@@ -12,6 +12,7 @@ import {
   parseAutoSkipErrorOption,
   parseWaitOption,
 } from '../dsl/task-options';
+import { MAX_SUB_PROCESS_DEPTH, MAX_TOKENS_PER_LAUNCH, countScriptTokens } from '../dsl/token-budget';
 import { ConflictError, EngineError } from '../errors';
 import {
   DEFAULT_QUEUE,
@@ -226,7 +227,7 @@ export class WorkflowEngine {
       case 'execute':
         return this.execute(node, b);
       case 'fork':
-        return this.fork(node, b, node.children.map((child) => ({ script: serializeNode(child), env: {}, label: child.path })));
+        return this.fork(node, b, node.children.map((child) => ({ script: serializeNode(child), env: {}, label: child.path })), 1);
       case 'parallel_fork': {
         const size = need(parseParallelForkOption(node.option));
         const script = `sequence:\n${node.children.map((child) => serializeNode(child, 1)).join('')}`;
@@ -235,7 +236,7 @@ export class WorkflowEngine {
           env: { KUROKO2_PARALLEL_FORK_SIZE: String(size), KUROKO2_PARALLEL_FORK_INDEX: String(index) },
           label: `${node.path} (index ${index})`,
         }));
-        return this.fork(node, b, children);
+        return this.fork(node, b, children, size);
       }
       case 'sub_process':
       case 'subprocess':
@@ -286,16 +287,23 @@ export class WorkflowEngine {
     node: ScriptNode,
     b: StepBuilder,
     children: readonly { script: string; env: Record<string, string>; label: string }[],
+    multiplier: number,
   ): Promise<TaskAnswer> {
     const ctx = b.token.context;
     const existing = ctx.fork_children_ids?.[node.path];
     if (!existing || existing.length === 0) {
+      // The run-time half of the token budget: scripts saved before it, and sub_process chains, pass the validator.
+      const fanOut = (ctx.FAN_OUT ?? 1) * multiplier;
+      if ((ctx.FAN_OUT ?? 1) * children.length > MAX_TOKENS_PER_LAUNCH || fanOut > MAX_TOKENS_PER_LAUNCH) {
+        throw new EngineError(`${node.type}: this launch would run more than ${MAX_TOKENS_PER_LAUNCH} tokens at once (forks and sub processes multiply); the limit is ${MAX_TOKENS_PER_LAUNCH}.`);
+      }
       b.log(LOG_LEVEL.info, b.tokenText('Start to fork.'));
       const ids: number[] = [];
       for (const child of children) {
         const context = cloneContext(ctx);
         for (const key of TOKEN_LOCAL_KEYS) delete context[key];
         if (Object.keys(child.env).length > 0) context.ENV = { ...context.ENV, ...child.env };
+        if (fanOut > 1) context.FAN_OUT = fanOut;
         const token: Token = {
           id: await this.deps.ids.nextId(),
           uuid: this.deps.ids.uuid(),
@@ -332,11 +340,20 @@ export class WorkflowEngine {
     if (!definition) throw new EngineError(`Job definition is not found for ${definitionId}.`);
     const label = (instanceId: number) => `'#${definition.id} ${definition.name}' instance#${definition.id}/${instanceId}`;
     if (ctx.sub_process_id === undefined) {
+      const depth = (ctx.SUB_PROCESS_DEPTH ?? 0) + 1;
+      if (depth > MAX_SUB_PROCESS_DEPTH) throw new EngineError(`sub_process: '#${definition.id} ${definition.name}' would nest sub processes deeper than ${MAX_SUB_PROCESS_DEPTH} levels.`);
+      const fanOut = ctx.FAN_OUT ?? 1;
+      const subRoot = parseScript(definition.script);
+      if (subRoot.ok && fanOut * countScriptTokens(subRoot.root) > MAX_TOKENS_PER_LAUNCH) {
+        throw new EngineError(`sub_process: ${fanOut} copies of '#${definition.id} ${definition.name}' would run more than ${MAX_TOKENS_PER_LAUNCH} tokens from one launch; the limit is ${MAX_TOKENS_PER_LAUNCH}.`);
+      }
       const instanceId = await this.deps.ids.nextId();
       const { meta } = ctx;
       b.launches.push({
         instanceId,
         definitionId,
+        subProcessDepth: depth,
+        ...(fanOut > 1 ? { fanOut } : {}),
         launchedBy: `'#${meta.job_definition_id} ${meta.job_definition_name}' instance#${meta.job_definition_id}/${meta.job_instance_id}`,
       });
       ctx.sub_process_id = instanceId;

@@ -1,6 +1,7 @@
 import { assertValidScript, type ValidationContext } from '../dsl/script-validator';
 import type { WorkflowEngine } from '../engine/workflow-engine';
-import { ConflictError, NotFoundError } from '../errors';
+import { envProblems } from '../dsl/env-names';
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { Instance, Token } from '../model';
 import type { IdGenerator, LaunchRequest, StepOutcome, StepReader, StepWriter } from '../ports';
 import type { InstanceCancellation } from '../engine/workflow-engine';
@@ -49,8 +50,18 @@ export interface LaunchInput {
 export class InstanceOperations {
   constructor(private readonly deps: OperationsDeps) {}
 
-  /** Launches an instance; a bad ad-hoc script throws ScriptError and writes nothing. */
+  /**
+   * Launches an instance; a bad ad-hoc script throws ScriptError, and an env that sets a name refused by
+   * core/dsl/env-names.ts or holds NUL throws ValidationError naming them; either writes nothing.
+   */
   async launch(input: LaunchInput): Promise<LaunchResult> {
+    const refused = envProblems(input.env ?? {});
+    if (refused.length > 0) {
+      throw new ValidationError(
+        `env: ${refused.map((p) => p.message).join('; ')}`,
+        refused.map((p) => ({ field: `env.${p.name}`, message: p.message })),
+      );
+    }
     if (input.script !== undefined) assertValidScript(input.script, await this.deps.validationContext());
     const result = await this.deps.launcher.launch(
       {

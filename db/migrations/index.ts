@@ -6,11 +6,13 @@ import type { Migration } from 'kysely';
 import { initialSchema } from './0001-initial-schema';
 import { consoleUsers } from './0002-console-users';
 import { idempotencyFingerprint } from './0003-idempotency-fingerprint';
+import { sessionsAndLoginLimits } from './0005-sessions-and-login-limits';
 import { kuroko2Import } from './0007-kuroko2-import';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial_schema': initialSchema,
   '0002_console_users': consoleUsers,
   '0003_idempotency_fingerprint': idempotencyFingerprint,
+  '0005_sessions_and_login_limits': sessionsAndLoginLimits,
   '0007_kuroko2_import': kuroko2Import,
 });

@@ -60,6 +60,24 @@ export class ApiClientRepository {
     return this.db.selectFrom('api_clients').select(['name', 'scope']).orderBy('name').execute();
   }
 
+  /** Every client's name, scope and creation time, by name (never the hash). */
+  async listSummaries(): Promise<{ name: string; scope: string; createdAt: Date }[]> {
+    const rows = await this.db.selectFrom('api_clients').select(['name', 'scope', 'created_at']).orderBy('name').execute();
+    return rows.map((r) => ({ name: r.name, scope: r.scope, createdAt: fromDbTime(r.created_at) }));
+  }
+
+  /** Deletes a client, ending its access at once; false when there was none. */
+  async delete(name: string): Promise<boolean> {
+    const result = await this.db.deleteFrom('api_clients').where('name', '=', name).executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /** Replaces a client's secret hash (the old secret stops working at once); false when there is no such client. */
+  async replaceSecret(name: string, secretHash: string): Promise<boolean> {
+    const result = await this.db.updateTable('api_clients').set({ secret_hash: secretHash }).where('name', '=', name).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
   /** Creates a client; ConflictError when the name is taken. */
   async create(name: string, secretHash: string, scope: ApiScope): Promise<void> {
     try {

@@ -49,6 +49,8 @@ const tokenContextSchema = z.looseObject({
   sub_process_id: z.optional(z.number()),
   fork_children_ids: z.optional(z.record(z.string(), z.array(z.number()))),
   RAILS_ENV: z.optional(z.string()),
+  FAN_OUT: z.optional(z.number()),
+  SUB_PROCESS_DEPTH: z.optional(z.number()),
 });
 
 /** Maps a job_definitions row. */

@@ -25,7 +25,7 @@ export function consoleConfigFromBinding(binding: ApiConsoleBinding, secrets: Co
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     secret,
-    oidc: { issuer: binding.oidcIssuer, clientId: binding.oidcClientId, clientSecret, allowedDomains: [...binding.allowedDomains] },
+    oidc: { issuer: binding.oidcIssuer, clientId: binding.oidcClientId, clientSecret, allowedDomains: [...binding.allowedDomains], ...(binding.allowUnverifiedEmail ? { allowUnverifiedEmail: true } : {}) },
     admins: [...binding.admins],
     // A Lambda has no terminal to print a one-time link to: OIDC is the only way in.
     localSignIn: false,

@@ -14,6 +14,8 @@ export interface ConsoleUser {
   name: string;
   csrf: string;
   globalAdmin: boolean;
+  /** Whether the provider verified the email; admin rights (global or per definition) need a verified one. */
+  verified: boolean;
 }
 
 /** Role checks over the configured global admins and the definition_admins rows. */
@@ -34,12 +36,12 @@ export class ConsoleAccess {
 
   /** True when the person may change and operate the definition. */
   async canAdminister(user: ConsoleUser, definitionId: number): Promise<boolean> {
-    return user.globalAdmin || (await this.people.isDefinitionAdmin(definitionId, user.email));
+    return user.globalAdmin || (user.verified && (await this.people.isDefinitionAdmin(definitionId, user.email)));
   }
 
   /** canAdminister, answered from the definition's admin list when the caller has already read it. */
   administers(user: ConsoleUser, definitionAdmins: readonly string[]): boolean {
-    return user.globalAdmin || definitionAdmins.includes(normalizeEmail(user.email));
+    return user.globalAdmin || (user.verified && definitionAdmins.includes(normalizeEmail(user.email)));
   }
 
   /** ForbiddenError unless the person administers the definition. */

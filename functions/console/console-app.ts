@@ -10,10 +10,13 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { validateScript } from '../../core/dsl/script-validator';
+import { parseScriptRecovering } from '../../core/dsl/script-parser';
+import { subProcessTargets } from '../../core/dsl/token-budget';
 import { ConflictError, ForbiddenError, NotFoundError, ScriptError, ValidationError, type FieldProblem, type ScriptProblem, describeError } from '../../core/errors';
 import { PREVENT_MULTI, instanceStatus, INSTANCE_STATUS } from '../../core/model';
 import { normalizeEmail } from '../../core/sign-in-rules';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
+import { SessionRepository } from '../../db/repositories/session-repository';
 import { DEFINITION_DEFAULTS, type AlsoWrite, type DefinitionRecord, type DefinitionRepository } from '../../db/repositories/definition-repository';
 import type { QueryRepository } from '../../db/repositories/query-repository';
 import { loadValidationContext } from '../../db/repositories/validation-context-repository';
@@ -94,10 +97,60 @@ const SECURITY_HEADERS: Record<string, string> = {
 };
 const ASSET_MAX_AGE_SECONDS = 31_536_000;
 
-/** A relative path on this site, or `/`: never another origin (Kuroko2's ReturnToValidator). */
+/** Any origin will do: only whether the path stays on it matters. */
+const RETURN_TO_PROBE_ORIGIN = 'https://kuroko.invalid';
+
+const CONTROL_MAX = 0x1f;
+const DELETE = 0x7f;
+
+/** Tabs, newlines and other controls vanish in a browser's URL parser; `\` becomes `/`. */
+function hasControlOrBackslash(value: string): boolean {
+  for (const char of value) {
+    const code = char.codePointAt(0) ?? 0;
+    if (code <= CONTROL_MAX || code === DELETE || char === '\\') return true;
+  }
+  return false;
+}
+
+/** The path `value` resolves to on our origin, or undefined when a browser would leave it (WHATWG URL rules). */
+function resolveOnOrigin(value: string): string | undefined {
+  if (!value.startsWith('/') || hasControlOrBackslash(value)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value, RETURN_TO_PROBE_ORIGIN);
+  } catch {
+    return undefined;
+  }
+  const path = `${url.pathname}${url.search}${url.hash}`;
+  // A path that still starts with `//` after resolving (`/.//evil.com`) is read as a host by the next parser.
+  if (url.origin !== RETURN_TO_PROBE_ORIGIN || !path.startsWith('/') || path.startsWith('//')) return undefined;
+  return path;
+}
+
+/**
+ * A path on this site, or `/`: never another origin. The value is resolved the way a browser resolves a Location
+ * header (WHATWG URL: tabs and newlines dropped, `\` read as `/`), so `/\t/evil.com`, `/\\evil.com` and `//evil.com`
+ * are refused; so is a value that does so once percent-decoded (`/%09/evil.com`), since a proxy or a second hop may
+ * decode it. What is returned is the resolved path, never the raw value.
+ */
 export function safeReturnTo(value: string | undefined): string {
-  if (!value || !value.startsWith('/') || value.startsWith('//') || value.startsWith('/\\') || /[\r\n]/.test(value)) return '/';
-  return value;
+  if (!value) return '/';
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(value);
+  } catch {
+    return '/';
+  }
+  if (resolveOnOrigin(decoded) === undefined) return '/';
+  return resolveOnOrigin(value) ?? '/';
+}
+
+/** A malformed request to the console (a bad id or count): 400. */
+class BadRequest extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadRequest';
+  }
 }
 
 function field(body: FormBody, name: string): string {
@@ -137,9 +190,11 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
   const now = deps.now ?? Date.now;
   const db = services.handle.db;
   const people = new ConsoleRepository(db, services.ids, services.clock);
+  // The console's own clock (tests move it), so a session row and its cookie expire together.
+  const sessions = new SessionRepository(db, { now: () => new Date(now()) });
   const admins = config.localSignIn ? [...config.admins, LOCAL_USER.email] : config.admins;
   const access = new ConsoleAccess(people, admins);
-  const oidc = config.oidc ? new OidcSignIn(config.oidc, admins) : undefined;
+  const oidc = config.oidc ? new OidcSignIn(config.oidc) : undefined;
   const schemas = buildSchemas(DEFAULT_HTTP_LIMITS);
   const validationContext = () => loadValidationContext(db, services.clock, deps.declaredQueues, services.customTasks);
   const app = new Hono<ConsoleEnv>();
@@ -154,10 +209,12 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
   };
   const wantsJson = (c: Ctx) => c.req.path === '/console/validate' || c.req.path.endsWith('/live') || (c.req.header('accept') ?? '').startsWith('application/json');
 
-  const currentUser = (c: Ctx): { user: ConsoleUser; session: ConsoleSession } | undefined => {
+  const currentUser = async (c: Ctx): Promise<{ user: ConsoleUser; session: ConsoleSession } | undefined> => {
     const session = decodeSession(config.secret, readCookie(c, SESSION_COOKIE), now());
-    if (!session) return undefined;
-    return { session, user: { email: session.email, name: session.name, csrf: session.csrf, globalAdmin: access.isGlobalAdmin(session.email) } };
+    // A well-signed cookie is not enough: its session must not have been ended by a sign-out.
+    if (!session || !(await sessions.isActive(session.sid, session.email))) return undefined;
+    const globalAdmin = session.verified && access.isGlobalAdmin(session.email);
+    return { session, user: { email: session.email, name: session.name, csrf: session.csrf, globalAdmin, verified: session.verified } };
   };
 
   const signInRedirect = (c: Ctx) => {
@@ -168,7 +225,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
 
   /** A page for a signed-in person. */
   const page = (handler: (c: Ctx, user: ConsoleUser) => Promise<Response>) => async (c: Ctx) => {
-    const who = currentUser(c);
+    const who = await currentUser(c);
     if (!who) return signInRedirect(c);
     c.set('user', who.user);
     c.set('session', who.session);
@@ -177,7 +234,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
 
   /** A write by a signed-in person carrying the session's CSRF token (form field `_csrf` or `X-CSRF-Token`). */
   const action = (handler: (c: Ctx, user: ConsoleUser, body: FormBody) => Promise<Response>) => async (c: Ctx) => {
-    const who = currentUser(c);
+    const who = await currentUser(c);
     if (!who) return signInRedirect(c);
     c.set('user', who.user);
     c.set('session', who.session);
@@ -192,15 +249,21 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
     return withSecurityHeaders(await handler(c, who.user, body));
   };
 
-  const idParam = (c: Ctx, name: string): number => Number(c.req.param(name));
+  /** Ids past 2^53 - 1 match the route pattern but would be rounded to another record's id: refused with 400. */
+  const idParam = (c: Ctx, name: string): number => {
+    const id = Number(c.req.param(name));
+    if (!Number.isSafeInteger(id)) throw new BadRequest(`${name} must be an id of at most ${Number.MAX_SAFE_INTEGER}`);
+    return id;
+  };
 
-  app.onError((error, c) => {
-    const who = currentUser(c as Ctx);
+  app.onError(async (error, c) => {
+    const who = await currentUser(c as Ctx).catch(() => undefined);
     const ctx = pageCtx(c as Ctx, who?.user);
-    let status: 403 | 404 | 409 | 500 = 500;
+    let status: 400 | 403 | 404 | 409 | 500 = 500;
     let title = 'Something went wrong';
     let message = 'The console could not handle this request. It was logged; try again in a moment.';
-    if (error instanceof ForbiddenError) [status, title, message] = [STATUS.forbidden, 'Not allowed', error.message];
+    if (error instanceof BadRequest) [status, title, message] = [STATUS.badRequest, 'Bad request', error.message];
+    else if (error instanceof ForbiddenError) [status, title, message] = [STATUS.forbidden, 'Not allowed', error.message];
     else if (error instanceof NotFoundError) [status, title, message] = [STATUS.notFound, 'Not found', error.message];
     else if (error instanceof ConflictError) [status, title, message] = [STATUS.conflict, 'Not possible right now', error.message];
     else deps.logger.error('console request failed', { path: c.req.path, error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error) });
@@ -217,14 +280,15 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
   }
 
   const oidcLabel = oidc && config.oidc ? new URL(config.oidc.issuer).hostname : undefined;
-  app.get('/sign_in', (c) => {
-    if (currentUser(c)) return redirect(c, safeReturnTo(c.req.query('return_to')));
+  app.get('/sign_in', async (c) => {
+    if (await currentUser(c)) return redirect(c, safeReturnTo(c.req.query('return_to')));
     return render(c, signInPage(pageCtx(c, undefined, takeFlash(c, config.secret, now(), secure(c))), { oidcLabel, localSignIn: config.localSignIn, returnTo: safeReturnTo(c.req.query('return_to')) }));
   });
 
-  const startSession = async (c: Ctx, email: string, name: string, to: string) => {
+  const startSession = async (c: Ctx, email: string, name: string, to: string, verified = true) => {
     await people.recordSignIn(email, name);
-    const session = newSession(normalizeEmail(email), name, now());
+    const session = newSession(normalizeEmail(email), name, now(), verified);
+    await sessions.create(session.sid, session.email, new Date(session.expiresAt));
     setSignedCookie(c, SESSION_COOKIE, encodeSession(config.secret, session), SESSION_TTL_MS, secure(c));
     return redirect(c, safeReturnTo(to));
   };
@@ -261,7 +325,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
     callback.search = new URL(c.req.url).search;
     try {
       const identity = await oidc.finish(callback, kept.data);
-      return await startSession(c, identity.email, identity.name, kept.data.returnTo);
+      return await startSession(c, identity.email, identity.name, kept.data.returnTo, identity.verified);
     } catch (error) {
       if (error instanceof SignInRefusedError) {
         deps.logger.warn('console sign-in refused', { reason: error.message });
@@ -275,6 +339,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
   app.post(
     '/sign_out',
     action(async (c) => {
+      await sessions.revoke(c.get('session').sid);
       clearCookie(c, SESSION_COOKIE, secure(c));
       return redirect(c, '/sign_in');
     }),
@@ -609,6 +674,12 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
         const message = [...env.problems, ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`))].join('; ');
         return showDefinition(c, user, id, { script, env: envText, problems: [], error: message }, STATUS.unprocessable);
       }
+      // An ad-hoc script may start other definitions as sub processes: only those the person administers.
+      if (parsed.data.script !== undefined) {
+        for (const target of subProcessTargets(parseScriptRecovering(parsed.data.script).root)) {
+          if (target !== id && (await definitions.find(target))) await access.requireDefinitionAdmin(user, target, `start job definition ${target} as a sub process`);
+        }
+      }
       try {
         const result = await services.operations.launch({
           definitionId: id,
@@ -625,6 +696,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
         if (error instanceof ScriptError) {
           return showDefinition(c, user, id, { script, env: envText, problems: error.problems, error: 'The script has errors; nothing was launched.' }, STATUS.unprocessable);
         }
+        if (error instanceof ValidationError) return showDefinition(c, user, id, { script, env: envText, problems: [], error: error.message }, STATUS.unprocessable);
         throw error;
       }
     }),
@@ -649,7 +721,10 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
     `/definitions/:id${ID}/instances/:iid${ID}/live`,
     page(async (c, user) => {
       const view = await instanceView(c, user);
-      const offset = Math.max(0, Number(c.req.query('logs')) || 0);
+      const logsParam = c.req.query('logs');
+      // `logs=1e400` is Infinity to Number(); only a plain count is a log offset.
+      if (logsParam !== undefined && logsParam !== '' && !/^\d{1,9}$/.test(logsParam)) throw new BadRequest('logs must be a count of log lines already shown');
+      const offset = logsParam ? Number(logsParam) : 0;
       const logs = await queries.listLogs(view.detail.instance.id, { limit: DEFAULT_HTTP_LIMITS.maxPageSize, offset });
       return c.json({
         status: instanceStatus(view.detail.instance),

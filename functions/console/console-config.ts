@@ -16,6 +16,7 @@ export const CONSOLE_ENV_KEYS = {
   oidcClientId: ENV_KEYS.oidcClientId,
   oidcClientSecret: ENV_KEYS.oidcClientSecret,
   oidcAllowedDomains: ENV_KEYS.oidcAllowedDomains,
+  oidcAllowUnverifiedEmail: ENV_KEYS.oidcAllowUnverifiedEmail,
   admins: ENV_KEYS.consoleAdmins,
   baseUrl: ENV_KEYS.baseUrl,
 } as const;
@@ -32,6 +33,11 @@ export interface OidcSettings {
   clientSecret: string;
   /** Lower-cased email domains (or `hd` values) allowed to sign in; `*` allows any. */
   allowedDomains: string[];
+  /**
+   * Let in a person whose ID token and UserInfo carry no `email_verified` claim (providers that never send it), as a
+   * viewer: admin rights always need `email_verified: true`. `false` is refused either way. Off by default.
+   */
+  allowUnverifiedEmail?: boolean;
 }
 
 export interface ConsoleConfig {
@@ -93,7 +99,9 @@ export function readConsoleConfig(env: Readonly<Record<string, string | undefine
     if (allowedDomains.length === 0) {
       problems.push(`${CONSOLE_ENV_KEYS.oidcAllowedDomains} is required with ${CONSOLE_ENV_KEYS.oidcIssuer}: the email domains allowed to sign in, or ${ANY_DOMAIN}`);
     }
-    oidc = { issuer, clientId, clientSecret, allowedDomains };
+    const unverified = env[CONSOLE_ENV_KEYS.oidcAllowUnverifiedEmail]?.trim() ?? '';
+    if (unverified !== '' && unverified !== 'true' && unverified !== 'false') problems.push(`${CONSOLE_ENV_KEYS.oidcAllowUnverifiedEmail} must be true or false`);
+    oidc = { issuer, clientId, clientSecret, allowedDomains, ...(unverified === 'true' ? { allowUnverifiedEmail: true } : {}) };
   }
   const admins = list(env[CONSOLE_ENV_KEYS.admins]).map(normalizeEmail);
   for (const admin of admins) if (!isEmailAddress(admin)) problems.push(`${CONSOLE_ENV_KEYS.admins}: \`${admin}\` is not an email address`);

@@ -1,7 +1,8 @@
 /**
  * Sessions in signed cookies: `base64url(JSON).base64url(HMAC-SHA256(secret, purpose + JSON))`. The purpose is
  * part of what is signed, so a value signed for one cookie (the sign-in state) can never be replayed as another
- * (a session). Nothing is stored server-side; a session ends when it expires or the secret changes.
+ * (a session). A session cookie also names a random session id that must still exist server-side
+ * (db/repositories/session-repository.ts): signing out deletes it, so a copy of the cookie stops working too.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Context } from 'hono';
@@ -54,30 +55,42 @@ export function verifyValue(secret: string, purpose: CookiePurpose, token: strin
 
 /** A signed-in person. The role is not stored: it is worked out on every request from the current config and rows. */
 export interface ConsoleSession {
+  /** The random id whose digest the console_sessions table keeps. */
+  sid: string;
   email: string;
   name: string;
+  /** False only when a deployment lets unverified emails in (KUROKO_OIDC_ALLOW_UNVERIFIED_EMAIL): such a person is a viewer. */
+  verified: boolean;
   /** The per-session CSRF token every console write must carry. */
   csrf: string;
   expiresAt: number;
 }
 
-const sessionSchema = z.object({ email: z.string().min(1), name: z.string(), csrf: z.string().min(1), exp: z.number() });
+const sessionSchema = z.object({ sid: z.string().min(1), email: z.string().min(1), name: z.string(), verified: z.boolean(), csrf: z.string().min(1), exp: z.number() });
+const SESSION_ID_BYTES = 32;
 
-/** A fresh session for a person, with a new CSRF token. */
-export function newSession(email: string, name: string, now: number): ConsoleSession {
-  return { email, name, csrf: randomBytes(CSRF_BYTES).toString('base64url'), expiresAt: now + SESSION_TTL_MS };
+/** A fresh session for a person, with a new session id and CSRF token. */
+export function newSession(email: string, name: string, now: number, verified = true): ConsoleSession {
+  return {
+    sid: randomBytes(SESSION_ID_BYTES).toString('base64url'),
+    email,
+    name,
+    verified,
+    csrf: randomBytes(CSRF_BYTES).toString('base64url'),
+    expiresAt: now + SESSION_TTL_MS,
+  };
 }
 
 /** The cookie value of a session. */
 export function encodeSession(secret: string, session: ConsoleSession): string {
-  return signValue(secret, COOKIE_PURPOSE.session, { email: session.email, name: session.name, csrf: session.csrf }, session.expiresAt);
+  return signValue(secret, COOKIE_PURPOSE.session, { sid: session.sid, email: session.email, name: session.name, verified: session.verified, csrf: session.csrf }, session.expiresAt);
 }
 
 /** The session a cookie value holds, or undefined when it is forged, for another purpose, or expired. */
 export function decodeSession(secret: string, token: string | undefined, now: number): ConsoleSession | undefined {
   const value = sessionSchema.safeParse(verifyValue(secret, COOKIE_PURPOSE.session, token, now));
   if (!value.success) return undefined;
-  return { email: value.data.email, name: value.data.name, csrf: value.data.csrf, expiresAt: value.data.exp };
+  return { sid: value.data.sid, email: value.data.email, name: value.data.name, verified: value.data.verified, csrf: value.data.csrf, expiresAt: value.data.exp };
 }
 
 /** Constant-time comparison of a submitted CSRF token with the session's. */

@@ -2,7 +2,9 @@
  * Sign-in with OpenID Connect (Google, Cognito, Okta, ...): discovery from the issuer, the authorization code flow
  * with PKCE (S256), state and nonce kept in a short-lived signed cookie, and the ID token's signature verified
  * against the issuer's JWKS (openid-client's non-repudiation checks) besides its issuer, audience, expiry and
- * nonce. The person must have a verified email whose domain (or Google's `hd`) is allowed, or be a global admin.
+ * nonce. The person must have an email the provider marks `email_verified: true` whose domain (or Google's `hd`)
+ * is allowed; global admins too (being listed never skips the domain check). A deployment whose provider never sends
+ * the claim may let such people in as viewers (OidcSettings.allowUnverifiedEmail).
  */
 import * as client from 'openid-client';
 import { ANY_DOMAIN, type OidcSettings } from './console-config';
@@ -23,6 +25,8 @@ export interface SignInState {
 export interface OidcIdentity {
   email: string;
   name: string;
+  /** True when the provider said `email_verified: true`; admin rights need it. */
+  verified: boolean;
 }
 
 /** A sign-in the console refuses (wrong domain, unverified email); the message is shown to the person. */
@@ -39,10 +43,7 @@ const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
 export class OidcSignIn {
   private configuration: Promise<client.Configuration> | undefined;
 
-  constructor(
-    private readonly settings: OidcSettings,
-    private readonly admins: readonly string[],
-  ) {}
+  constructor(private readonly settings: OidcSettings) {}
 
   private config(): Promise<client.Configuration> {
     this.configuration ??= (async () => {
@@ -100,16 +101,19 @@ export class OidcSignIn {
     }
     const email = typeof claims.email === 'string' ? normalizeEmail(claims.email) : '';
     if (email === '') throw new SignInRefusedError('the provider did not share an email address; allow the email scope');
-    if (claims.email_verified === false) throw new SignInRefusedError(`${email} is not verified at the provider`);
+    // Only the boolean true counts: a missing claim, "true" as a string or anything else is not a verified email.
+    const verified = claims.email_verified === true;
+    if (!verified && (claims.email_verified !== undefined || !this.settings.allowUnverifiedEmail)) {
+      throw new SignInRefusedError(`${email} is not verified at the provider (email_verified is not true)`);
+    }
     const name = typeof claims.name === 'string' && claims.name.trim() !== '' ? claims.name.trim() : email;
     if (!this.allowed(email, typeof claims.hd === 'string' ? claims.hd : undefined)) {
       throw new SignInRefusedError(`${email} may not sign in here: its domain is not one of the allowed domains`);
     }
-    return { email, name };
+    return { email, name, verified };
   }
 
   private allowed(email: string, hd: string | undefined): boolean {
-    if (this.admins.includes(email)) return true;
     const domains = this.settings.allowedDomains;
     if (domains.includes(ANY_DOMAIN)) return true;
     const domain = email.slice(email.lastIndexOf('@') + 1);

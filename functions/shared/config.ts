@@ -91,6 +91,8 @@ export interface ApiConsoleBinding {
   readonly allowedDomains: readonly string[];
   /** Lower-cased email addresses. */
   readonly admins: readonly string[];
+  /** KUROKO_OIDC_ALLOW_UNVERIFIED_EMAIL: let in, as viewers, people whose provider sends no email_verified claim. */
+  readonly allowUnverifiedEmail?: true;
   /** The HTTP API's public URL, without a trailing slash: redirect URIs and secure cookies are built from it. */
   readonly baseUrl: string;
 }
@@ -206,6 +208,7 @@ const consoleShape = {
   [ENV_KEYS.oidcClientSecretArn]: z.optional(arnOf('secretsmanager')),
   [ENV_KEYS.oidcAllowedDomains]: listOf,
   [ENV_KEYS.consoleAdmins]: listOf,
+  [ENV_KEYS.oidcAllowUnverifiedEmail]: z.enum(['true', 'false']).optional(),
   [ENV_KEYS.baseUrl]: z.url({ protocol: /^https?$/ }).optional(),
 };
 type ConsoleEnv = z.infer<z.ZodObject<typeof consoleShape>>;
@@ -233,6 +236,7 @@ const toConsoleBinding = (env: ConsoleEnv, ctx: z.RefinementCtx): ApiConsoleBind
     oidcClientSecretArn: env[ENV_KEYS.oidcClientSecretArn] ?? '',
     allowedDomains: env[ENV_KEYS.oidcAllowedDomains].map(normalizeDomain),
     admins,
+    ...(env[ENV_KEYS.oidcAllowUnverifiedEmail] === 'true' ? { allowUnverifiedEmail: true as const } : {}),
     baseUrl: trimBaseUrl(env[ENV_KEYS.baseUrl] ?? ''),
   };
 };

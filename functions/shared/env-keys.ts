@@ -40,6 +40,10 @@ export const ENV_KEYS = {
   /** The OIDC client secret itself (self-hosted servers). */
   oidcClientSecret: 'KUROKO_OIDC_CLIENT_SECRET',
   oidcAllowedDomains: 'KUROKO_OIDC_ALLOWED_DOMAINS',
+  /** `true` lets in people whose provider sends no `email_verified` claim at all (as viewers only); see docs/security.md. */
+  oidcAllowUnverifiedEmail: 'KUROKO_OIDC_ALLOW_UNVERIFIED_EMAIL',
+  /** `true` lets definition webhooks reach link-local and metadata addresses (functions/shared/webhook-address-guard.ts). */
+  webhookAllowLinkLocal: 'KUROKO_WEBHOOK_ALLOW_LINK_LOCAL',
   consoleAdmins: 'KUROKO_CONSOLE_ADMINS',
   agentConfigParameter: 'KUROKO_AGENT_CONFIG_PARAMETER',
   /** The SSM parameter holding the idle-sleep hint (aws/sleep-gate.ts); without it the engine never sleeps. */

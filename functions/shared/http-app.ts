@@ -4,7 +4,9 @@
  * every route but `/v1/health` needs an API client's Basic credentials and a scope.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import { LoginLimitRepository } from '../../db/repositories/login-limit-repository';
+import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from './login-limiter';
 import { bodyLimit } from 'hono/body-limit';
 import { loadValidationContext } from '../../db/repositories/validation-context-repository';
 import { ApiClientRepository } from '../../db/repositories/api-client-repository';
@@ -17,6 +19,7 @@ import { ApiClientAuthenticator, authenticate } from './http-auth';
 import { ApiError, HTTP_STATUS, errorBody, errorResponse, toApiError, validationFailure } from './http-errors';
 import type { HttpLogger } from './http-errors';
 import { errors, registerRoutes, SECURITY_SCHEME } from './http-routes';
+import { registerApiClientRoutes } from './api-client-routes';
 import type { LogSink } from '../../agent/log-sink';
 import type { App, AppEnv } from './http-routes';
 import { DEFAULT_HTTP_LIMITS, buildSchemas, healthSchema } from './http-schemas';
@@ -47,6 +50,21 @@ export interface HttpAppDeps {
   outputs?: Pick<LogSink, 'read'>;
   /** Serve the web console at `/` too (functions/console). */
   console?: ConsoleOptions;
+  /** Failed logins allowed per client name and per address (login-limiter.ts has the defaults). */
+  loginLimits?: Partial<LoginLimits>;
+  /** The caller's address for the per-address login limit; by default the TCP peer or API Gateway's sourceIp. */
+  clientAddress?: (c: Context) => string | undefined;
+}
+
+/**
+ * The caller's address as the runtime saw it: API Gateway's `sourceIp` under hono/aws-lambda, the socket's peer under
+ * @hono/node-server. X-Forwarded-For is not read: anyone can write it.
+ */
+function peerAddress(c: Context): string | undefined {
+  const env = c.env as { requestContext?: { http?: { sourceIp?: unknown }; identity?: { sourceIp?: unknown } }; incoming?: { socket?: { remoteAddress?: unknown } } } | undefined;
+  const candidates = [env?.requestContext?.http?.sourceIp, env?.requestContext?.identity?.sourceIp, env?.incoming?.socket?.remoteAddress];
+  const found = candidates.find((a): a is string => typeof a === 'string' && a !== '');
+  return found;
 }
 
 /** Logs as JSON lines on stderr; composition roots usually pass Powertools' Logger instead. */
@@ -99,7 +117,8 @@ export function createHttpApp(deps: HttpAppDeps): App {
     });
   const apiClients = deps.apiClients ?? new ApiClientRepository(db, services.ids, clock);
   const queries = deps.queries ?? new QueryRepository(db, clock);
-  const authenticator = new ApiClientAuthenticator(apiClients);
+  const limiter = new LoginLimiter(new LoginLimitRepository(db, clock), { ...DEFAULT_LOGIN_LIMITS, ...deps.loginLimits }, () => clock.now().getTime());
+  const authenticator = new ApiClientAuthenticator(apiClients, undefined, limiter);
 
   const app: App = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
@@ -142,7 +161,7 @@ export function createHttpApp(deps: HttpAppDeps): App {
       return c.json({ status: 'unavailable', ...errorBody(HTTP_STATUS.unavailable, 'the database does not answer') }, HTTP_STATUS.unavailable);
     }
   });
-  const requireClient = authenticate(authenticator, logger);
+  const requireClient = authenticate(authenticator, logger, deps.clientAddress ?? peerAddress);
   app.use('/v1/*', async (c, next) => (c.req.path === HEALTH_PATH ? next() : requireClient(c, next)));
 
   registerRoutes(app, {
@@ -154,6 +173,8 @@ export function createHttpApp(deps: HttpAppDeps): App {
     onLaunch: deps.onLaunch ?? (() => undefined),
     outputs: deps.outputs,
   });
+
+  registerApiClientRoutes(app, apiClients);
 
   if (deps.console) {
     const consoleApp = createConsoleApp({ ...deps.console, services, definitions, queries, declaredQueues, onLaunch: deps.onLaunch ?? (() => undefined), logger });

@@ -7,12 +7,17 @@
  */
 import { createHmac, randomBytes, scrypt as scryptCallback, timingSafeEqual } from 'node:crypto';
 import type { ScryptOptions } from 'node:crypto';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { ConfigError } from '../../core/errors';
 import { API_CLIENT_NAME_PATTERN, API_SCOPE, isApiScope, scopeAllows } from '../../db/repositories/api-client-repository';
 import type { ApiClientRecord, ApiClientRepository, ApiScope } from '../../db/repositories/api-client-repository';
 import { ApiError, HTTP_STATUS } from './http-errors';
 import type { HttpLogger } from './http-errors';
+import { LoginLimitedError, type LoginLimiter } from './login-limiter';
+
+const TOO_MANY_REQUESTS = 429;
+/** Shorter secrets can be guessed; generated ones are 43 characters. */
+const MIN_SECRET_LENGTH = 16;
 
 /** Interactive-login strength (RFC 7914's recommendation); about 16 MiB of memory per hash. */
 const SCRYPT_PARAMS = { N: 16_384, r: 8, p: 1 } as const;
@@ -96,23 +101,34 @@ export class ApiClientAuthenticator {
   constructor(
     private readonly clients: ApiClientRepository,
     private readonly now: () => number = Date.now,
+    private readonly limiter?: LoginLimiter,
   ) {}
 
-  /** The client when the credentials are right, else undefined. Unknown names still cost one hash. */
-  async authenticate(name: string, secret: string): Promise<ApiClientRecord | undefined> {
+  /**
+   * The client when the credentials are right, else undefined. Unknown names still cost one hash. With a limiter,
+   * throws LoginLimitedError (before any hash) while the name or the address has failed too often.
+   */
+  async authenticate(name: string, secret: string, address?: string): Promise<ApiClientRecord | undefined> {
     if (secret.length > MAX_SECRET_LENGTH || !API_CLIENT_NAME_PATTERN.test(name)) {
+      await this.limiter?.check(name, address);
       await this.burnHash(secret.slice(0, MAX_SECRET_LENGTH));
+      await this.limiter?.recordFailure(name, address);
       return undefined;
     }
     const client = await this.clients.findByName(name);
+    const key = client ? createHmac('sha256', this.cacheKey).update(`${name}\0${secret}\0${client.secretHash}`).digest('base64') : '';
+    const until = this.verified.get(key);
+    if (client && until !== undefined && until > this.now()) return client;
+    await this.limiter?.check(name, address);
     if (!client) {
       await this.burnHash(secret);
+      await this.limiter?.recordFailure(name, address);
       return undefined;
     }
-    const key = createHmac('sha256', this.cacheKey).update(`${name}\0${secret}\0${client.secretHash}`).digest('base64');
-    const until = this.verified.get(key);
-    if (until !== undefined && until > this.now()) return client;
-    if (!(await verifySecret(secret, client.secretHash))) return undefined;
+    if (!(await verifySecret(secret, client.secretHash))) {
+      await this.limiter?.recordFailure(name, address);
+      return undefined;
+    }
     if (this.verified.size >= VERIFIED_CACHE_LIMIT) this.verified.clear();
     this.verified.set(key, this.now() + VERIFIED_CACHE_TTL_MS);
     return client;
@@ -125,12 +141,23 @@ export class ApiClientAuthenticator {
 }
 
 /** Middleware: 401 with `WWW-Authenticate: Basic` unless the request carries a known client's credentials. */
-export function authenticate(authenticator: ApiClientAuthenticator, logger: HttpLogger): MiddlewareHandler<{ Variables: { client: AuthenticatedClient } }> {
+export function authenticate(
+  authenticator: ApiClientAuthenticator,
+  logger: HttpLogger,
+  clientAddress?: (c: Context) => string | undefined,
+): MiddlewareHandler<{ Variables: { client: AuthenticatedClient } }> {
   const unauthorized = (message: string) => new ApiError(HTTP_STATUS.unauthorized, message, [], { 'WWW-Authenticate': WWW_AUTHENTICATE });
   return async (c, next) => {
     const credentials = parseBasicAuthorization(c.req.header('authorization'));
     if (!credentials) throw unauthorized('HTTP Basic credentials of an API client are required');
-    const client = await authenticator.authenticate(credentials.name, credentials.secret);
+    let client: ApiClientRecord | undefined;
+    try {
+      client = await authenticator.authenticate(credentials.name, credentials.secret, clientAddress?.(c));
+    } catch (error) {
+      if (!(error instanceof LoginLimitedError)) throw error;
+      logger.warn('API authentication refused: too many failed logins', { client: credentials.name.slice(0, API_NAME_LOG_LENGTH), path: c.req.path });
+      throw new ApiError(TOO_MANY_REQUESTS, error.message, [], { 'Retry-After': String(error.retryAfterSeconds) });
+    }
     if (!client) {
       // The name helps spot a misconfigured client; the secret is never logged.
       logger.warn('API authentication failed', { client: credentials.name.slice(0, API_NAME_LOG_LENGTH), path: c.req.path });
@@ -183,6 +210,7 @@ export function parseApiClientsSpec(spec: string): ApiClientSpec[] {
     if (!API_CLIENT_NAME_PATTERN.test(name)) problems.push(`${where}: the name must match ${API_CLIENT_NAME_PATTERN.source}`);
     else if (secret === '') problems.push(`${where} (${name}): needs a secret (name:secret[:scope])`);
     else if (secret.length > MAX_SECRET_LENGTH) problems.push(`${where} (${name}): the secret is longer than ${MAX_SECRET_LENGTH} characters`);
+    else if (secret.length < MIN_SECRET_LENGTH) problems.push(`${where} (${name}): the secret must be at least ${MIN_SECRET_LENGTH} characters long`);
     else if (clients.some((c) => c.name === name)) problems.push(`${where}: ${name} is listed twice`);
     else clients.push({ name, secret, scope });
   }

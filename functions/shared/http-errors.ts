@@ -36,6 +36,7 @@ export const ERROR_CODE: Readonly<Record<number, string>> = {
   [HTTP_STATUS.payloadTooLarge]: 'payload_too_large',
   [HTTP_STATUS.unsupportedMediaType]: 'unsupported_media_type',
   [HTTP_STATUS.unprocessable]: 'unprocessable_entity',
+  429: 'too_many_requests',
   [HTTP_STATUS.internal]: 'internal_server_error',
   [HTTP_STATUS.unavailable]: 'service_unavailable',
 };

@@ -14,6 +14,7 @@ import type { LogSink } from '../../agent/log-sink';
 import type { DefinitionRepository } from '../../db/repositories/definition-repository';
 import type { QueryRepository } from '../../db/repositories/query-repository';
 import { requireScope } from './http-auth';
+import { requireAdHocLaunchRights } from './launch-policy';
 import type { AuthenticatedClient } from './http-auth';
 import { HTTP_STATUS } from './http-errors';
 import {
@@ -79,6 +80,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: 'the body is too large',
   415: 'the body is not application/json',
   422: 'well-formed but invalid (unprocessable_entity)',
+  429: 'too many failed logins for this client name or address; see Retry-After (too_many_requests)',
 };
 
 /** The header every 401 carries (the contract: `WWW-Authenticate: Basic`). */
@@ -86,13 +88,20 @@ export const UNAUTHORIZED_HEADERS = {
   'WWW-Authenticate': { description: 'the scheme to authenticate with: `Basic realm="..."`', schema: { type: 'string' as const } },
 };
 
+/** The header every 429 carries: the seconds until the failed-login window ends. */
+const RETRY_AFTER_HEADERS = {
+  'Retry-After': { description: 'seconds to wait before trying again', schema: { type: 'string' as const } },
+};
+
 /** The error answers of a route: 401 and 403 always, then the given statuses. */
 export function errors(...statuses: number[]) {
-  const out: Record<number, { description: string; headers?: typeof UNAUTHORIZED_HEADERS; content: { [JSON_TYPE]: { schema: typeof errorSchema } } }> = {};
-  for (const status of [401, 403, ...statuses]) {
+  const out: Record<number, { description: string; headers?: typeof UNAUTHORIZED_HEADERS | typeof RETRY_AFTER_HEADERS; content: { [JSON_TYPE]: { schema: typeof errorSchema } } }> = {};
+  // Every authenticated route can answer 429 (functions/shared/login-limiter.ts) before its own checks run.
+  for (const status of [401, 403, 429, ...statuses]) {
     out[status] = {
       description: ERROR_DESCRIPTIONS[status] ?? 'error',
       ...(status === HTTP_STATUS.unauthorized ? { headers: UNAUTHORIZED_HEADERS } : {}),
+      ...(status === 429 ? { headers: RETRY_AFTER_HEADERS } : {}),
       content: { [JSON_TYPE]: { schema: errorSchema } },
     };
   }
@@ -222,7 +231,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
     createRoute({
       method: 'post',
       path: '/v1/definitions/{id}/instances',
-      summary: 'Launch an instance (the definition must allow API launches)',
+      summary: 'Launch an instance (the definition must allow API launches; an ad-hoc script needs the admin scope)',
       operationId: 'launchInstance',
       middleware: scoped(API_SCOPE.launch),
       security: secured,
@@ -235,6 +244,7 @@ export function registerRoutes(app: App, services: RouteServices): void {
       const key = c.req.valid('header')['idempotency-key'];
       const definition = await definitions.get(id);
       if (!definition.apiAllowed) throw new ForbiddenError(`${definition.name} is not allowed to be executed via API`);
+      if (body.script !== undefined) await requireAdHocLaunchRights(c.get('client'), body.script, definitions);
       const result = await operations.launch({
         definitionId: id,
         launchedBy: launchedBy(c.get('client')),

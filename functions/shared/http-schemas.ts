@@ -77,10 +77,15 @@ const flexibleInteger = z
 const boundedInteger = (min: number, max: number) =>
   flexibleInteger.pipe(z.number().int().min(min).max(max)).openapi({ type: 'integer', minimum: min, maximum: max, description: `${min} to ${max} (a numeric string is accepted as Kuroko2 did)` });
 
+/** Ids past 2^53 - 1 would be rounded by Number (and name another record), so they are refused, not rounded. */
+const SAFE_ID = (s: string) => Number.isSafeInteger(Number(s));
+const SAFE_ID_MESSAGE = `must be an id of at most ${Number.MAX_SAFE_INTEGER}`;
+
 const idParam = (name: string) =>
   z
     .string()
     .regex(ID_PATTERN, 'must be a positive integer id')
+    .refine(SAFE_ID, SAFE_ID_MESSAGE)
     .transform(Number)
     .openapi({ param: { name, in: 'path' }, type: 'integer', example: 1 });
 
@@ -163,7 +168,7 @@ export function buildSchemas(limits: HttpLimits) {
   });
 
   /** An id given in the query string, optional. */
-  const optionalIdQuery = () => z.string().regex(ID_PATTERN, 'must be a positive integer id').transform(Number).optional();
+  const optionalIdQuery = () => z.string().regex(ID_PATTERN, 'must be a positive integer id').refine(SAFE_ID, SAFE_ID_MESSAGE).transform(Number).optional();
 
   const definitionListQuery = z.object({
     'tags[]': z.union([z.string(), z.array(z.string())]).optional().openapi({ param: { name: 'tags[]', in: 'query', style: 'form', explode: true } }),

@@ -24,12 +24,14 @@ import {
 import { EventDeliveryRepository } from '../../db/repositories/event-delivery-repository';
 import type { Database } from '../../db/schema';
 import { ENV_KEYS } from './env-keys';
+import { assertWebhookTarget, type HostResolver } from './webhook-address-guard';
 
 /** Environment variables of the notification channels. */
 export const NOTIFICATION_ENV_KEYS = {
   baseUrl: ENV_KEYS.baseUrl,
   slackWebhookUrl: ENV_KEYS.slackWebhookUrl,
   webhookSecret: ENV_KEYS.webhookSecret,
+  webhookAllowLinkLocal: ENV_KEYS.webhookAllowLinkLocal,
 } as const;
 
 /** Kuroko2's webhook User-Agent, kept so receivers written for it keep working. */
@@ -38,8 +40,6 @@ export const SIGNATURE_HEADER = 'X-Kuroko2-Signature';
 export const DELIVERY_ID_HEADER = 'X-Kuroko2-Id';
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_BASE_URL = 'http://localhost:3000';
-/** Characters of a failing response body kept in the error (and so in `last_error`). */
-const RESPONSE_EXCERPT_LENGTH = 300;
 
 export interface NotificationSettings {
   links: LinkSettings;
@@ -47,6 +47,8 @@ export interface NotificationSettings {
   slackWebhookUrl: string | undefined;
   /** HMAC key of the webhook signature; without it no signature header is sent. */
   webhookSecret: string | undefined;
+  /** Let webhooks reach link-local and metadata addresses (webhook-address-guard.ts); off unless configured. */
+  webhookAllowLinkLocal?: boolean;
 }
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
@@ -54,6 +56,7 @@ const settingsSchema = z.object({
   [NOTIFICATION_ENV_KEYS.baseUrl]: httpUrl.optional(),
   [NOTIFICATION_ENV_KEYS.slackWebhookUrl]: httpUrl.optional(),
   [NOTIFICATION_ENV_KEYS.webhookSecret]: z.string().min(1).optional(),
+  [NOTIFICATION_ENV_KEYS.webhookAllowLinkLocal]: z.enum(['true', 'false']).optional(),
 });
 
 /** Reads the channels' settings from an environment; blank values count as unset. */
@@ -63,6 +66,7 @@ export function readNotificationSettings(env: Readonly<Record<string, string | u
     [NOTIFICATION_ENV_KEYS.baseUrl]: pick(NOTIFICATION_ENV_KEYS.baseUrl),
     [NOTIFICATION_ENV_KEYS.slackWebhookUrl]: pick(NOTIFICATION_ENV_KEYS.slackWebhookUrl),
     [NOTIFICATION_ENV_KEYS.webhookSecret]: env[NOTIFICATION_ENV_KEYS.webhookSecret] || undefined,
+    [NOTIFICATION_ENV_KEYS.webhookAllowLinkLocal]: pick(NOTIFICATION_ENV_KEYS.webhookAllowLinkLocal),
   });
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   const data = parsed.data;
@@ -70,6 +74,7 @@ export function readNotificationSettings(env: Readonly<Record<string, string | u
     links: { baseUrl: (data[NOTIFICATION_ENV_KEYS.baseUrl] ?? DEFAULT_BASE_URL).replace(/\/+$/, '') },
     slackWebhookUrl: data[NOTIFICATION_ENV_KEYS.slackWebhookUrl],
     webhookSecret: data[NOTIFICATION_ENV_KEYS.webhookSecret],
+    ...(data[NOTIFICATION_ENV_KEYS.webhookAllowLinkLocal] === 'true' ? { webhookAllowLinkLocal: true } : {}),
   };
 }
 
@@ -100,7 +105,11 @@ interface HttpChannelOptions {
   fetch?: FetchFunction;
 }
 
-/** POSTs a JSON body and throws on a network error, a timeout or a non-2xx answer. */
+/**
+ * POSTs a JSON body and throws on a network error, a timeout or a non-2xx answer. Redirects are not followed (a 302
+ * would turn the POST into a GET to wherever the receiver points, past the address check), and the error names the
+ * status only: the receiver's body never reaches `last_error`, where everyone who can read the event would see it.
+ */
 async function postJson(
   fetchFn: FetchFunction,
   url: string,
@@ -112,13 +121,18 @@ async function postJson(
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...headers },
     body,
+    redirect: 'manual',
     signal: AbortSignal.timeout(timeoutMs),
   });
-  const text = await response.text().catch(() => '');
-  if (!response.ok) {
-    throw new Error(`POST ${redactUrl(url)} answered ${response.status}: ${text.slice(0, RESPONSE_EXCERPT_LENGTH)}`);
+  await response.body?.cancel().catch(() => undefined);
+  if (response.status >= HTTP_REDIRECT_MIN && response.status < HTTP_REDIRECT_MAX) {
+    throw new Error(`POST ${redactUrl(url)} answered ${response.status}, a redirect, which is not followed`);
   }
+  if (!response.ok) throw new Error(`POST ${redactUrl(url)} answered ${response.status}`);
 }
+
+const HTTP_REDIRECT_MIN = 300;
+const HTTP_REDIRECT_MAX = 400;
 
 /** Slack and webhook URLs carry secrets in their path: errors show the origin only. */
 function redactUrl(url: string): string {
@@ -144,7 +158,9 @@ export function createSlackChannel(options: HttpChannelOptions & { webhookUrl: s
 }
 
 /** The definition's webhook: Kuroko2's JSON body and headers, with a delivery id stable across retries. */
-export function createWebhookChannel(options: HttpChannelOptions & { secret?: string | undefined }): NotificationChannel {
+export function createWebhookChannel(
+  options: HttpChannelOptions & { secret?: string | undefined; allowLinkLocal?: boolean | undefined; resolve?: HostResolver },
+): NotificationChannel {
   const fetchFn = options.fetch ?? fetch;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   return {
@@ -159,6 +175,7 @@ export function createWebhookChannel(options: HttpChannelOptions & { secret?: st
         'User-Agent': WEBHOOK_USER_AGENT,
       };
       if (options.secret) headers[SIGNATURE_HEADER] = signWebhookBody(body, options.secret);
+      if (!options.allowLinkLocal) await assertWebhookTarget(url, options.resolve);
       await postJson(fetchFn, url, body, headers, timeoutMs);
     },
   };
@@ -179,7 +196,7 @@ export function createConsoleChannel(options: { links: LinkSettings; write?: (li
 /** The HTTP channels a deployment has: the definition webhook always, Slack when its URL is configured. */
 export function createHttpChannels(settings: NotificationSettings, options: { fetch?: FetchFunction; timeoutMs?: number } = {}): NotificationChannel[] {
   const common = { links: settings.links, ...options };
-  const channels = [createWebhookChannel({ ...common, secret: settings.webhookSecret })];
+  const channels = [createWebhookChannel({ ...common, secret: settings.webhookSecret, allowLinkLocal: settings.webhookAllowLinkLocal })];
   if (settings.slackWebhookUrl) channels.push(createSlackChannel({ ...common, webhookUrl: settings.slackWebhookUrl }));
   return channels;
 }

@@ -10,9 +10,9 @@ import { servicesFor } from '../helpers/engine-fixtures';
 import type { TestDatabase } from '../helpers/test-database';
 
 export const CLIENTS = {
-  admin: { name: 'ops-admin', secret: 'admin-secret-1' },
-  launch: { name: 'batch-launcher', secret: 'launch-secret-1' },
-  read: { name: 'dashboard', secret: 'read-secret-1' },
+  admin: { name: 'ops-admin', secret: 'admin-secret-00001' },
+  launch: { name: 'batch-launcher', secret: 'launch-secret-0001' },
+  read: { name: 'dashboard', secret: 'read-secret-000001' },
 } as const;
 
 export type ClientName = keyof typeof CLIENTS;
@@ -47,7 +47,10 @@ export async function createHarness(tdb: TestDatabase, deps: Partial<HttpAppDeps
     clients,
     `${CLIENTS.admin.name}:${CLIENTS.admin.secret},${CLIENTS.launch.name}:${CLIENTS.launch.secret}:launch,${CLIENTS.read.name}:${CLIENTS.read.secret}:read`,
   );
-  const app = createHttpApp({ services, logger, onLaunch: () => void launches.count++, ...deps });
+  // The failed-login limit has its own tests (test/security/login-limit.test.ts); here it must not get in the way of
+  // tests that try many wrong secrets and then the right one.
+  const loginLimits = { perClient: { maxFailures: 10_000, windowMs: 60_000 }, perAddress: { maxFailures: 10_000, windowMs: 60_000 } };
+  const app = createHttpApp({ services, logger, onLaunch: () => void launches.count++, loginLimits, ...deps });
   return {
     app,
     services,

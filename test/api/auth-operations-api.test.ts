@@ -209,6 +209,9 @@ describe('authentication, scopes, operations and limits (sqlite)', () => {
         'GET /v1/stats/instance',
         'GET /v1/stats/waiting_execution',
         'GET /v1/workers',
+        'GET /v1/api_clients',
+        'DELETE /v1/api_clients/{name}',
+        'POST /v1/api_clients/{name}/rotate',
         'PATCH /v1/workers/{id}',
         'GET /v1/executions',
         'GET /v1/health',
@@ -283,26 +286,26 @@ describe('API client secrets', () => {
   });
 
   it('parses KUROKO_API_CLIENTS (admin by default, a secret may hold colons) and lists every bad entry', () => {
-    expect(parseApiClientsSpec('ci:abc, viewer:p:q:read ,ops:x:admin')).toEqual([
-      { name: 'ci', secret: 'abc', scope: 'admin' },
-      { name: 'viewer', secret: 'p:q', scope: 'read' },
-      { name: 'ops', secret: 'x', scope: 'admin' },
+    expect(parseApiClientsSpec('ci:abcdefghijklmnop, viewer:p:q-0123456789abc:read ,ops:x123456789abcdef:admin')).toEqual([
+      { name: 'ci', secret: 'abcdefghijklmnop', scope: 'admin' },
+      { name: 'viewer', secret: 'p:q-0123456789abc', scope: 'read' },
+      { name: 'ops', secret: 'x123456789abcdef', scope: 'admin' },
     ]);
-    expect(() => parseApiClientsSpec('nosecret,bad name:x,ci:a,ci:b')).toThrow(/entry 1[\s\S]*entry 2[\s\S]*entry 4/);
+    expect(() => parseApiClientsSpec('nosecret,bad name:x123456789abcdef,ci:a123456789abcdef,ci:b123456789abcdef')).toThrow(/entry 1[\s\S]*entry 2[\s\S]*entry 4/);
   });
 
   it('ensureApiClients creates, then updates a changed secret or scope', async () => {
     const tdb = await createTestDatabase('sqlite');
     const services = servicesFor(tdb);
     const repo = new ApiClientRepository(tdb.db, services.ids, services.clock);
-    await ensureApiClients(repo, 'ci:first');
+    await ensureApiClients(repo, 'ci:first-secret-0001');
     const first = await repo.findByName('ci');
-    await ensureApiClients(repo, 'ci:first');
+    await ensureApiClients(repo, 'ci:first-secret-0001');
     expect((await repo.findByName('ci'))?.secretHash).toBe(first?.secretHash);
-    await ensureApiClients(repo, 'ci:second:read');
+    await ensureApiClients(repo, 'ci:second-secret-001:read');
     const changed = await repo.findByName('ci');
     expect(changed?.scope).toBe('read');
-    expect(await verifySecret('second', changed?.secretHash ?? '')).toBe(true);
+    expect(await verifySecret('second-secret-001', changed?.secretHash ?? '')).toBe(true);
     await tdb.close();
   });
 });

@@ -65,6 +65,8 @@ describe('execution output API (data-api)', () => {
   });
 
   it('404s at once without an output store: no statement beyond the client lookup', async () => {
+    // A first request verifies the secret (scrypt, after the failed-login limit's check); later ones hit the cache.
+    await withoutOutputs.call('GET', outputPath(1, instanceId, executionId), { as: 'read' });
     tdb.dataApi!.resetCounts();
     const res = await withoutOutputs.call('GET', outputPath(1, instanceId, executionId), { as: 'read' });
     expect(res.status).toBe(404);

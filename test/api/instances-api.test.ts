@@ -106,6 +106,11 @@ describe('job instances API (sqlite)', () => {
   it('launches an ad-hoc script after validating it (422 with line and column, nothing created)', async () => {
     await insertDefinition(tdb.db, 15, 'execute: echo definition\n', { apiAllowed: true });
     const before = await snapshot(tdb);
+    // An ad-hoc script needs the admin scope (test/security/ad-hoc-script.test.ts).
+    const launch = async (definitionId: number, body: unknown) => {
+      const res = await h.call('POST', `/v1/definitions/${definitionId}/instances`, { as: 'admin', body });
+      return { res, body: (await res.clone().json()) as InstanceBody };
+    };
     const bad = await launch(15, { script: 'noop:\nexecute:\nnot_a_task: 1\n' });
     expect(bad.res.status).toBe(422);
     const body = bad.body as unknown as { errors: { line: number; column: number }[] };

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
 import { encodeSession, newSession, SESSION_COOKIE } from '../../functions/console/console-session';
+import { SessionRepository } from '../../db/repositories/session-repository';
 import type { ConsoleConfig } from '../../functions/console/console-config';
 import { createHttpApp } from '../../functions/shared/http-app';
 import type { App } from '../../functions/shared/http-routes';
@@ -46,6 +47,7 @@ describe('console access control', () => {
     app = createHttpApp({ services, logger: recordingLogger(), console: { config: CONFIG } });
     for (const [who, person] of Object.entries(PEOPLE) as [Person, { email: string; name: string }][]) {
       const session = newSession(person.email, person.name, Date.now());
+      await new SessionRepository(tdb.db, services.clock).create(session.sid, session.email, new Date(session.expiresAt));
       sessions[who] = { cookie: `${SESSION_COOKIE}=${encodeSession(SECRET, session)}`, csrf: session.csrf };
     }
     await insertDefinition(tdb.db, OWNED, 'execute: false\n', { name: 'owned' });

@@ -1,7 +1,7 @@
 /**
  * OpenID Connect sign-in against a real provider (`oidc-provider`) served on loopback by this test, through real
  * Chromium: discovery, the code flow with PKCE, state and nonce, the ID token checked against the provider's JWKS,
- * the allowed-domain list (an outside domain is refused, a global admin from elsewhere is let in).
+ * the allowed-domain list (an outside domain is refused, a global admin from elsewhere too: test/security/).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -128,9 +128,11 @@ describeWithBrowser('OpenID Connect sign-in', () => {
     expect(response?.status()).toBe(200);
   });
 
-  it('lets a global admin from another domain in, as admin', async () => {
+  it('refuses a global admin from another domain: being listed never skips the domain check', async () => {
     await signInAs('root@elsewhere.org');
-    await expect(page.locator('.who .role').textContent()).resolves.toBe('admin');
+    expect(new URL(page.url()).pathname).toBe('/auth/oidc/callback');
+    await expect(page.locator('.flash-error').textContent()).resolves.toContain('root@elsewhere.org may not sign in here');
+    expect((await browser.context.cookies()).some((c) => c.name === 'kuroko_session')).toBe(false);
   });
 
   it('refuses a callback whose state was not started in this browser', async () => {

@@ -6,6 +6,7 @@ import type { KyselyPlugin, PluginTransformQueryArgs } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ConsoleConfig } from '../../functions/console/console-config';
 import { encodeSession, newSession, SESSION_COOKIE } from '../../functions/console/console-session';
+import { SessionRepository } from '../../db/repositories/session-repository';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
 import { DefinitionRepository } from '../../db/repositories/definition-repository';
 import type { EngineServices } from '../../functions/shared/engine-services';
@@ -61,6 +62,7 @@ describe('console reads', () => {
     services = servicesFor({ ...tdb, db: tdb.db.withPlugin(recorder) });
     app = createHttpApp({ services, logger: recordingLogger(), console: { config: CONFIG } });
     const session = newSession(ADMIN, 'Boss', Date.now());
+    await new SessionRepository(tdb.db, services.clock).create(session.sid, session.email, new Date(session.expiresAt));
     cookie = `${SESSION_COOKIE}=${encodeSession(SECRET, session)}`;
   });
   beforeEach(() => {
@@ -87,7 +89,7 @@ describe('console reads', () => {
     expect(body.fragments['instance-summary']).toContain('GREETING=hello');
     expect(body.fragments['instance-executions']).toContain('<code>first</code>');
     expect(body.fragments['instance-executions']).toContain('so far');
-    expect(readsPerTable()).toEqual({ job_instances: 1, tokens: 1, executions: 1, execution_histories: 1, instance_logs: 1 });
+    expect(readsPerTable()).toEqual({ console_sessions: 1, job_instances: 1, tokens: 1, executions: 1, execution_histories: 1, instance_logs: 1 });
 
     expect((await get(`/definitions/${LIVE_JOB + 1}/instances/${instance.id}/live`)).status).toBe(404);
   });
@@ -110,7 +112,7 @@ describe('console reads', () => {
     const page = await res.text();
     expect(page).toContain('<code>second</code>');
     expect(page).toMatch(/>live-job #\d+</);
-    expect(readsPerTable()).toEqual({ executions: 1 });
+    expect(readsPerTable()).toEqual({ console_sessions: 1, executions: 1 });
   });
 
   it('reads only the starred definitions for the dashboard', async () => {
@@ -132,7 +134,7 @@ describe('console reads', () => {
     expect([rowsOf('job_definitions'), rowsOf('job_definition_tags'), rowsOf('job_schedules'), rowsOf('job_suspend_schedules')]).toEqual([1, 1, 1, 1]);
     // The stars are joined to the definitions, not read first. job_instances: the newest per starred definition (none ran:
     // one statement) and the working, failed and canceled lists.
-    expect(readsPerTable()).toEqual({ job_definitions: 1, job_definition_tags: 1, job_schedules: 1, job_suspend_schedules: 1, definition_admins: 1, job_instances: 4 });
+    expect(readsPerTable()).toEqual({ console_sessions: 1, job_definitions: 1, job_definition_tags: 1, job_schedules: 1, job_suspend_schedules: 1, definition_admins: 1, job_instances: 4 });
   });
 
   it('shows a definition description as Markdown', async () => {

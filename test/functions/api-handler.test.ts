@@ -14,8 +14,8 @@ import { applyEnv, functionEnv, httpApiEvent, lambdaContext } from './function-f
 
 const API = 'kuroko-test-api';
 const PROCESSOR = 'kuroko-test-processor';
-const LAUNCHER = { name: 'batch-launcher', secret: 'launch-secret-1' };
-const READER = { name: 'dashboard', secret: 'read-secret-1' };
+const LAUNCHER = { name: 'batch-launcher', secret: 'launch-secret-0001' };
+const READER = { name: 'dashboard', secret: 'read-secret-000001' };
 const lambda = mockClient(LambdaClient);
 
 let tdb: TestDatabase;

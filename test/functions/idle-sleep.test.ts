@@ -23,7 +23,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database'
 import { applyEnv, functionEnv, httpApiEvent, lambdaContext, scheduledEvent } from './function-fixtures';
 
 const PARAMETER = '/kuroko/test/sleep';
-const CLIENT = { name: 'launcher', secret: 'launch-secret-1' };
+const CLIENT = { name: 'launcher', secret: 'launch-secret-0001' };
 const lambda = mockClient(LambdaClient);
 const ssm = mockClient(SSMClient);
 
