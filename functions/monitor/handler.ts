@@ -23,7 +23,9 @@ const processor = nudgerFor(config.processorFunctionName);
 const notifier = nudgerFor(config.notifierFunctionName);
 let store: MonitorRepository | undefined;
 
-export const handler = lambdaHandler(runtime, (event: unknown) => tickUnlessResuming(runtime.log, 'monitor', () => tick(event)));
+export const handler = lambdaHandler(runtime, (event: unknown) =>
+  tickUnlessResuming(runtime.log, 'monitor', () => tick(event)),
+);
 
 async function tick(event: unknown) {
   const trigger = parseTickEvent(event);

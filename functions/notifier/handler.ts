@@ -87,7 +87,9 @@ export async function outboxBacklog(
   return deliveries.countBacklog(names, since);
 }
 
-export const handler = lambdaHandler(runtime, (event: unknown, context: Context) => tickUnlessResuming(runtime.log, 'notifier', () => tick(event, context)));
+export const handler = lambdaHandler(runtime, (event: unknown, context: Context) =>
+  tickUnlessResuming(runtime.log, 'notifier', () => tick(event, context)),
+);
 
 async function tick(event: unknown, context: Context): Promise<NotifierInvocationResult | Asleep> {
   const trigger = parseTickEvent(event);

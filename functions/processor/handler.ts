@@ -18,7 +18,9 @@ const notifier = config.notifierFunctionName
   ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.notifierFunctionName, logger: runtime.log })
   : noopNudger;
 
-export const handler = lambdaHandler(runtime, (event: unknown, context: Context) => tickUnlessResuming(runtime.log, 'processor', () => tick(event, context)));
+export const handler = lambdaHandler(runtime, (event: unknown, context: Context) =>
+  tickUnlessResuming(runtime.log, 'processor', () => tick(event, context)),
+);
 
 async function tick(event: unknown, context: Context) {
   const trigger = parseTickEvent(event);

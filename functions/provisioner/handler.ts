@@ -32,7 +32,9 @@ async function fleetIsEmpty(): Promise<boolean> {
   }
 }
 
-export const handler = lambdaHandler(runtime, (event: unknown) => tickUnlessResuming(runtime.log, 'provisioner', () => tick(event)));
+export const handler = lambdaHandler(runtime, (event: unknown) =>
+  tickUnlessResuming(runtime.log, 'provisioner', () => tick(event)),
+);
 
 async function tick(event: unknown) {
   const asleep = await skipWhileAsleep(runtime.sleep, parseTickEvent(event));

@@ -24,7 +24,9 @@ const processor = config.processorFunctionName
   : noopNudger;
 const sleepSettings = { ...DEFAULT_SLEEP_SETTINGS, maxSleepMs: config.sleepMaxMinutes * MINUTE_MS };
 
-export const handler = lambdaHandler(runtime, (event: unknown) => tickUnlessResuming(runtime.log, 'scheduler', () => tick(event)));
+export const handler = lambdaHandler(runtime, (event: unknown) =>
+  tickUnlessResuming(runtime.log, 'scheduler', () => tick(event)),
+);
 
 async function tick(event: unknown) {
   const asleep = await skipWhileAsleep(runtime.sleep, parseTickEvent(event));
