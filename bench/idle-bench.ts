@@ -10,18 +10,30 @@
  * It prints, per mode, the Data API calls of the day, the minutes in which any tick touched the database, when
  * the 03:00 job was launched, and the minutes Aurora would stay awake given `autoPauseMinutes` (it pauses that
  * long after the last activity). The provisioner is not run: it needs EC2, and it skips exactly like the others.
+ *
+ * The cluster pauses as Aurora does: the local Data API server pauses after `autoPauseMinutes` (10) without a call,
+ * and the first call after that starts a 15 s resume during which every call answers DatabaseResumingException.
+ * The resume runs in simulated time: the Data API client's waits (db/dialects/data-api-retry.ts) advance the
+ * simulated clock instead of sleeping. The bench counts failed invocations (a handler that threw: Lambda would
+ * count an error and the alarm would see it), ticks skipped because the database was still resuming, whether the
+ * 03:00 job launched in its minute, and, after the day, what an API request sent to the paused cluster received.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { INITIAL_SLEEP_VALUE } from '../aws/sleep-gate';
 import { createDatabase } from '../db/connection';
+import { dataApiRetryClock } from '../db/dialects/data-api-retry';
+import { ApiClientRepository } from '../db/repositories/api-client-repository';
+import { createEngineServices } from '../functions/shared/engine-services';
+import { ensureApiClients } from '../functions/shared/http-auth';
 import { migrateToLatest } from '../db/migrator';
+import type * as ApiModule from '../functions/api/handler';
 import { ENV_KEYS } from '../functions/shared/env-keys';
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
 import { startFakeAws } from '../test/helpers/fake-aws-server';
 import { createMysqlDatabase } from '../test/helpers/test-database';
-import { applyEnv, lambdaContext, scheduledEvent } from '../test/functions/function-fixtures';
+import { applyEnv, httpApiEvent, lambdaContext, scheduledEvent } from '../test/functions/function-fixtures';
 
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
@@ -30,6 +42,10 @@ const DAY_MINUTES = 24 * 60;
 const START = Date.parse('2026-03-02T00:00:30Z');
 const DAILY_CRON = '0 3 * * *';
 const AUTO_PAUSE_MINUTES = [10, 5];
+/** The server pauses after the first (the deploy config's default), and a resume takes RESUME_MS. */
+const RESUME_MS = 15_000;
+const DAILY_HOUR = 3;
+const API_CLIENT = { name: 'bench-reader', secret: 'bench-reader-secret' };
 /** List price, us-east-1: 0.12 USD per ACU-hour; the smallest running size is 0.5 ACU. */
 const USD_PER_ACU_HOUR = 0.12;
 const MIN_ACU = 0.5;
@@ -44,7 +60,19 @@ interface DayResult {
   activeMinutes: number[];
   /** When the 03:00 job's instance was created, ISO. */
   launchedAt: string | undefined;
+  /** The 03:00 job's instance was created within the 03:00 minute. */
+  launchedOnTime: boolean;
   invocations: number;
+  /** Handler invocations that threw (Lambda errors, which the error alarms count). */
+  failedInvocations: number;
+  /** Ticks that returned early because the database was still resuming when their wait ended. */
+  resumingSkips: number;
+  /** Resumes the day started (15 s each). */
+  resumes: number;
+  /** Calls answered DatabaseResumingException (and retried) during the day's resumes. */
+  refusedWhileResuming: number;
+  /** What `GET /v1/definitions` sent to the paused cluster after the day received, and how long it took. */
+  apiDuringPause: { status: number; retryAfter: string | undefined; simulatedSeconds: number; clusterBefore: string };
   wallSeconds: number;
 }
 
@@ -62,15 +90,31 @@ function simulatedClock(startMs: number) {
     }
   }
   globalThis.Date = ShiftedDate as DateConstructor;
-  return { set: (ms: number) => (offset = ms - RealDate.now()) };
+  return {
+    set: (ms: number) => (offset = ms - RealDate.now()),
+    /** Moves simulated time forward (the Data API client's waits during a resume). */
+    advance: (ms: number) => (offset += ms),
+  };
 }
 
 async function runDay(mode: Mode): Promise<DayResult> {
   const clock = simulatedClock(START - MINUTE_MS);
+  // A wait for a resume passes in simulated time; the server's clock is the (shifted) Date.
+  dataApiRetryClock.sleep = async (ms: number) => {
+    clock.advance(ms);
+  };
   const scratch = await createMysqlDatabase(MYSQL_URL);
-  const server = await startDataApiServer({ mysqlUrl: scratch.url });
+  const server = await startDataApiServer({
+    mysqlUrl: scratch.url,
+    autoPause: { idleMs: (AUTO_PAUSE_MINUTES[0] ?? 0) * MINUTE_MS, resumeMs: RESUME_MS },
+  });
   const setup = createDatabase(scratch.url);
   await migrateToLatest(setup.db);
+  const setupServices = createEngineServices(setup);
+  await ensureApiClients(
+    new ApiClientRepository(setup.db, setupServices.ids, setupServices.clock),
+    `${API_CLIENT.name}:${API_CLIENT.secret}:read`,
+  );
   await insertDefinition(setup.db, 1, 'noop:\n', { crons: [DAILY_CRON], createdAt: new Date(START - MINUTE_MS), catchUpWindowMinutes: 0 });
   const aws = await startFakeAws(INITIAL_SLEEP_VALUE);
   applyEnv({
@@ -82,6 +126,7 @@ async function runDay(mode: Mode): Promise<DayResult> {
     [ENV_KEYS.powertoolsLogLevel]: 'ERROR',
     [ENV_KEYS.alertTopicArn]: 'arn:aws:sns:us-east-1:123456789012:kuroko-bench-alerts',
     [ENV_KEYS.metricsNamespace]: 'KurokoBench',
+    [ENV_KEYS.declaredQueues]: '["@default"]',
     ...(mode === 'on' ? { [ENV_KEYS.sleepParameter]: '/kuroko/bench/sleep' } : {}),
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL_SSM: aws.endpoint,
@@ -95,11 +140,14 @@ async function runDay(mode: Mode): Promise<DayResult> {
     import('../functions/monitor/handler'),
     import('../functions/notifier/handler'),
   ]);
+  const api = await import('../functions/api/handler');
   // The notifier writes its metric as an EMF line on stdout; this process's stdout carries only the result.
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = (() => true) as typeof process.stdout.write;
   const activeMinutes: number[] = [];
   let invocations = 0;
+  let failedInvocations = 0;
+  let resumingSkips = 0;
   const began = performance.now();
   try {
     for (let minute = 0; minute < DAY_MINUTES; minute++) {
@@ -107,11 +155,16 @@ async function runDay(mode: Mode): Promise<DayResult> {
       clock.set(at);
       const before = server.callCount();
       for (const { handler } of handlers) {
-        await (handler as (event: unknown, context: unknown) => Promise<unknown>)(
-          scheduledEvent('kuroko-bench-Tick', new Date(at).toISOString()),
-          lambdaContext('kuroko-bench'),
-        );
         invocations++;
+        try {
+          const result = await (handler as (event: unknown, context: unknown) => Promise<unknown>)(
+            scheduledEvent('kuroko-bench-Tick', new Date(at).toISOString()),
+            lambdaContext('kuroko-bench'),
+          );
+          if (typeof result === 'object' && result !== null && 'databaseResuming' in result) resumingSkips++;
+        } catch {
+          failedInvocations++;
+        }
       }
       if (server.callCount() > before) activeMinutes.push(minute);
       if (minute % 240 === 0) process.stderr.write(`  ${mode}: ${minute / 60} h simulated\n`);
@@ -119,9 +172,15 @@ async function runDay(mode: Mode): Promise<DayResult> {
   } finally {
     process.stdout.write = write;
   }
-  const dataApiCalls = server.callCount();
+  // Calls the service answered; those refused while a resume ran are counted apart.
+  const refusedWhileResuming = server.resumingAnswers();
+  const dataApiCalls = server.callCount() - refusedWhileResuming;
+  const resumes = server.resumeCount();
+  const apiDuringPause = await probeApiDuringPause(api, server, clock);
   const launched = await setup.db.selectFrom('job_instances').select('created_at').where('job_definition_id', '=', 1).executeTakeFirst();
-  await Promise.all(handlers.map((h) => h.runtime.close()));
+  const dailyAt = START - 30_000 + DAILY_HOUR * 60 * MINUTE_MS;
+  const launchedMs = launched ? new Date(launched.created_at).getTime() : undefined;
+  await Promise.all([...handlers, api].map((h) => h.runtime.close()));
   await setup.close();
   await aws.close();
   await server.close();
@@ -130,9 +189,40 @@ async function runDay(mode: Mode): Promise<DayResult> {
     mode,
     dataApiCalls,
     activeMinutes,
-    launchedAt: launched ? new Date(launched.created_at).toISOString() : undefined,
+    launchedAt: launchedMs !== undefined ? new Date(launchedMs).toISOString() : undefined,
+    launchedOnTime: launchedMs !== undefined && launchedMs >= dailyAt && launchedMs < dailyAt + MINUTE_MS,
     invocations,
+    failedInvocations,
+    resumingSkips,
+    resumes,
+    refusedWhileResuming,
+    apiDuringPause,
     wallSeconds: (performance.now() - began) / 1000,
+  };
+}
+
+/**
+ * After the day: lets the cluster pause (autoPauseMinutes without a call), then sends `GET /v1/definitions` through
+ * the api handler, as API Gateway would, and reports what came back and how long (simulated) it took.
+ */
+async function probeApiDuringPause(
+  api: typeof ApiModule,
+  server: Awaited<ReturnType<typeof startDataApiServer>>,
+  clock: ReturnType<typeof simulatedClock>,
+): Promise<DayResult['apiDuringPause']> {
+  clock.set(START + DAY_MINUTES * MINUTE_MS + ((AUTO_PAUSE_MINUTES[0] ?? 0) + 1) * MINUTE_MS);
+  const clusterBefore = server.clusterState();
+  const sentAt = Date.now();
+  const authorization = `Basic ${Buffer.from(`${API_CLIENT.name}:${API_CLIENT.secret}`).toString('base64')}`;
+  const response = (await api.handler(
+    httpApiEvent('GET', '/v1/definitions', { headers: { authorization } }) as never,
+    lambdaContext('kuroko-bench-api') as never,
+  )) as { statusCode: number; headers?: Record<string, string> };
+  return {
+    status: response.statusCode,
+    retryAfter: response.headers?.['retry-after'],
+    simulatedSeconds: (Date.now() - sentAt) / 1000,
+    clusterBefore,
   };
 }
 
@@ -147,7 +237,7 @@ function report(results: DayResult[]): void {
   const lines = [
     `One idle day of the AWS mode (4 ticking functions, a noop job daily at 03:00 UTC), simulated minute by minute.`,
     '',
-    '| idle sleep | Data API calls a day | minutes touching the database | 03:00 job created at | wall time |',
+    '| idle sleep | Data API calls a day (answered) | minutes touching the database | 03:00 job created at | wall time |',
     '|---|---:|---:|---|---:|',
     ...results.map(
       (r) =>
@@ -164,6 +254,18 @@ function report(results: DayResult[]): void {
       lines.push(`| ${r.mode} | ${pause} | ${awake} | ${usd.toFixed(2)} |`);
     }
   }
+  lines.push(
+    '',
+    `With auto-pause after ${AUTO_PAUSE_MINUTES[0]} minutes and ${RESUME_MS / 1000} s per resume (simulated), DatabaseResumingException until it ends:`,
+    '',
+    '| idle sleep | resumes | calls refused while resuming | failed invocations (goal 0) | ticks skipped while resuming | 03:00 job on time | API request to the paused cluster |',
+    '|---|---:|---:|---:|---:|---|---|',
+    ...results.map((r) => {
+      const a = r.apiDuringPause;
+      const answer = `${a.status}${a.retryAfter ? ` (Retry-After ${a.retryAfter})` : ''} after ${a.simulatedSeconds.toFixed(1)} s (cluster ${a.clusterBefore} when sent)`;
+      return `| ${r.mode} | ${r.resumes} | ${r.refusedWhileResuming} | ${r.failedInvocations} of ${r.invocations.toLocaleString('en-US')} | ${r.resumingSkips} | ${r.launchedOnTime ? 'yes' : 'NO'} (${r.launchedAt ?? 'never'}) | ${answer} |`;
+    }),
+  );
   lines.push('', 'Aurora awake = every minute a tick touched the database, plus autoPauseMinutes after it (resume time not counted).');
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -14,6 +14,7 @@ import type { Dialect, KyselyConfig, MysqlPool } from 'kysely';
 import type { Pool, PoolOptions } from 'mysql2';
 import { ConfigError } from '../core/errors';
 import { KurokoDataApiDialect } from './dialects/data-api-dialect';
+import type { DataApiRetryOptions } from './dialects/data-api-retry';
 import { KurokoSqliteDialect } from './dialects/sqlite-dialect';
 import type { Database } from './schema';
 
@@ -58,6 +59,8 @@ export interface CreateDatabaseOptions {
   dataApiClient?: RDSData;
   /** Kysely's query log hook (benches count statements with it). */
   log?: KyselyConfig['log'];
+  /** Data API: how long a call waits out a paused cluster's resume, and retry logs (db/dialects/data-api-retry.ts). */
+  dataApiRetry?: DataApiRetryOptions;
 }
 
 export type DatabaseUrl =
@@ -155,6 +158,8 @@ async function createDataApiClient(parsed: Extract<DatabaseUrl, { dialect: 'data
   const loopback = parsed.endpoint !== undefined && LOOPBACK_HOSTS.has(new URL(parsed.endpoint).hostname);
   return new RDSData({
     region: parsed.region,
+    // Retries are db/dialects/data-api-retry.ts's: the SDK would also repeat a write after a 5xx, which may apply it twice.
+    maxAttempts: 1,
     ...(parsed.endpoint ? { endpoint: parsed.endpoint } : {}),
     ...(loopback ? { credentials: LOOPBACK_CREDENTIALS } : {}),
   });
@@ -187,6 +192,7 @@ export function createDatabase(url: string, options: CreateDatabaseOptions = {})
         resourceArn: parsed.resourceArn,
         secretArn: parsed.secretArn,
         database: parsed.database,
+        ...(options.dataApiRetry ? { retry: options.dataApiRetry } : {}),
       });
       break;
     }

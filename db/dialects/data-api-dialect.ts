@@ -13,6 +13,7 @@ import type { RDSData } from '@aws-sdk/client-rds-data';
 import { MysqlAdapter, sql } from 'kysely';
 import type { Kysely, MigrationLockOptions } from 'kysely';
 import { DataApiDialect } from 'kysely-data-api';
+import { DEFAULT_RESUME_BUDGET_MS, withDataApiRetry, type DataApiRetryOptions } from './data-api-retry';
 
 const LEASE_TABLE = 'kuroko_migration_lease';
 const LEASE_ROW_ID = 'migrations';
@@ -61,25 +62,40 @@ export interface KurokoDataApiConfig {
   resourceArn: string;
   secretArn: string;
   database: string;
+  /** How each call waits out a resume, throttling and safe-to-repeat server errors (data-api-retry.ts). */
+  retry?: DataApiRetryOptions;
 }
 
 /** The RDSData methods kysely-data-api calls, each waiting for the client the first time. */
 type DataApiCalls = Pick<RDSData, 'executeStatement' | 'beginTransaction' | 'commitTransaction' | 'rollbackTransaction'>;
 
-function deferredClient(client: () => Promise<RDSData>): DataApiCalls {
+function deferredClient(client: () => Promise<RDSData>, retry: DataApiRetryOptions): DataApiCalls {
   return {
-    executeStatement: async (input: Parameters<RDSData['executeStatement']>[0]) => (await client()).executeStatement(input),
-    beginTransaction: async (input: Parameters<RDSData['beginTransaction']>[0]) => (await client()).beginTransaction(input),
-    commitTransaction: async (input: Parameters<RDSData['commitTransaction']>[0]) => (await client()).commitTransaction(input),
-    rollbackTransaction: async (input: Parameters<RDSData['rollbackTransaction']>[0]) => (await client()).rollbackTransaction(input),
+    executeStatement: (input: Parameters<RDSData['executeStatement']>[0]) =>
+      withDataApiRetry({ operation: 'executeStatement', sql: input.sql, transactionId: input.transactionId }, retry, async () =>
+        (await client()).executeStatement(input),
+      ),
+    beginTransaction: (input: Parameters<RDSData['beginTransaction']>[0]) =>
+      withDataApiRetry({ operation: 'beginTransaction' }, retry, async () => (await client()).beginTransaction(input)),
+    commitTransaction: (input: Parameters<RDSData['commitTransaction']>[0]) =>
+      withDataApiRetry({ operation: 'commitTransaction', transactionId: input.transactionId }, retry, async () =>
+        (await client()).commitTransaction(input),
+      ),
+    rollbackTransaction: (input: Parameters<RDSData['rollbackTransaction']>[0]) =>
+      withDataApiRetry({ operation: 'rollbackTransaction', transactionId: input.transactionId }, retry, async () =>
+        (await client()).rollbackTransaction(input),
+      ),
   } as DataApiCalls;
 }
 
-/** kysely-data-api's MySQL dialect with a Data API safe migration lock and a client made on first use. */
+/** kysely-data-api's MySQL dialect with a Data API safe migration lock, a client made on first use, and retries. */
 export class KurokoDataApiDialect extends DataApiDialect {
-  constructor({ client, ...target }: KurokoDataApiConfig) {
+  constructor({ client, retry, ...target }: KurokoDataApiConfig) {
     // kysely-data-api calls only the four methods above on its client.
-    super({ mode: 'mysql', driver: { client: deferredClient(client) as RDSData, ...target } });
+    super({
+      mode: 'mysql',
+      driver: { client: deferredClient(client, retry ?? { budgetMs: DEFAULT_RESUME_BUDGET_MS }) as RDSData, ...target },
+    });
   }
 
   override createAdapter(): MysqlAdapter {

@@ -18,11 +18,15 @@ import type { ConsoleConfig } from '../console/console-config';
 import { parseApiConfig, type ApiConsoleBinding } from '../shared/config';
 import { createHttpApp } from '../shared/http-app';
 import { consoleConfigFromBinding } from './console-binding';
+import { RESUME_WAIT_MS } from '../shared/lambda-resume';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 import { lazyRetrying } from '../shared/lazy-retrying';
 
 const apiConfig = parseApiConfig(process.env);
-export const runtime = createLambdaRuntime(apiConfig, { services: { declaredQueues: apiConfig.declaredQueues } });
+export const runtime = createLambdaRuntime(apiConfig, {
+  services: { declaredQueues: apiConfig.declaredQueues },
+  resumeWaitMs: RESUME_WAIT_MS.api,
+});
 const { config } = runtime;
 const processor = config.processorFunctionName
   ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.processorFunctionName, logger: runtime.log })

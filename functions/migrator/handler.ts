@@ -12,9 +12,10 @@ import { ApiClientRepository } from '../../db/repositories/api-client-repository
 import { ensureApiClients } from '../shared/http-auth';
 import { parseMigratorConfig } from '../shared/config';
 import { CUSTOM_RESOURCE_REQUEST, parseCustomResourceEvent, type CustomResourceResponse } from '../shared/lambda-events';
+import { RESUME_WAIT_MS } from '../shared/lambda-resume';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 
-export const runtime = createLambdaRuntime(parseMigratorConfig(process.env));
+export const runtime = createLambdaRuntime(parseMigratorConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.migrator });
 const { config, logger } = runtime;
 
 const adminClientSecret = z.object({ name: z.string().min(1), secret: z.string().min(1) });

@@ -8,10 +8,11 @@ import { readMonitorSettings, runMonitorPass } from '../../core/services/monitor
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { parseMonitorConfig } from '../shared/config';
 import { parseTickEvent } from '../shared/lambda-events';
+import { RESUME_WAIT_MS, tickUnlessResuming } from '../shared/lambda-resume';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 import { skipWhileAsleep } from '../shared/lambda-sleep';
 
-export const runtime = createLambdaRuntime(parseMonitorConfig(process.env));
+export const runtime = createLambdaRuntime(parseMonitorConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.tick });
 const { config, logger } = runtime;
 // Thresholds are read at cold start with the rest of the configuration: a bad value fails the deploy's first tick.
 const settings = readMonitorSettings(process.env);
@@ -22,7 +23,11 @@ const processor = nudgerFor(config.processorFunctionName);
 const notifier = nudgerFor(config.notifierFunctionName);
 let store: MonitorRepository | undefined;
 
-export const handler = lambdaHandler(runtime, async (event: unknown) => {
+export const handler = lambdaHandler(runtime, (event: unknown) =>
+  tickUnlessResuming(runtime.log, 'monitor', () => tick(event)),
+);
+
+async function tick(event: unknown) {
   const trigger = parseTickEvent(event);
   const asleep = await skipWhileAsleep(runtime.sleep, trigger);
   if (asleep) return asleep;
@@ -37,4 +42,4 @@ export const handler = lambdaHandler(runtime, async (event: unknown) => {
   ]);
   logger.info('monitor done', { trigger, totalRaised: raised, ...result });
   return { ...result, totalRaised: raised };
-});
+}

@@ -7,6 +7,7 @@
  * less than its send timeout of claim left, so no send outlives the invocation, and a claim left unsent comes back
  * to the next notifier soon after this one has ended instead of two minutes later.
  */
+import type { Context } from 'aws-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { readSecretString } from '../../aws/secrets';
@@ -24,6 +25,7 @@ import { parseNotifierConfig } from '../shared/config';
 import { OUTBOX_METRIC } from '../shared/env-keys';
 import { parseTickEvent } from '../shared/lambda-events';
 import { METRIC_UNIT, writeEmbeddedMetrics } from '../shared/lambda-metrics';
+import { RESUME_WAIT_MS, tickUnlessResuming } from '../shared/lambda-resume';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 import { lazyRetrying } from '../shared/lazy-retrying';
 import { skipWhileAsleep, type Asleep } from '../shared/lambda-sleep';
@@ -33,7 +35,7 @@ import { describeError } from '../../core/errors';
 /** Left after the last claim ends: the writes of the last outcomes, the backlog count and the return. */
 export const NOTIFIER_SAFETY_MARGIN_MS = 5_000;
 
-export const runtime = createLambdaRuntime(parseNotifierConfig(process.env));
+export const runtime = createLambdaRuntime(parseNotifierConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.tick });
 const { config, logger } = runtime;
 
 /**
@@ -85,7 +87,11 @@ export async function outboxBacklog(
   return deliveries.countBacklog(names, since);
 }
 
-export const handler = lambdaHandler(runtime, async (event: unknown, context): Promise<NotifierInvocationResult | Asleep> => {
+export const handler = lambdaHandler(runtime, (event: unknown, context: Context) =>
+  tickUnlessResuming(runtime.log, 'notifier', () => tick(event, context)),
+);
+
+async function tick(event: unknown, context: Context): Promise<NotifierInvocationResult | Asleep> {
   const trigger = parseTickEvent(event);
   // Asleep, nothing was pending when the sleep began: no backlog metric either (its alarm keeps its state).
   const asleep = await skipWhileAsleep(runtime.sleep, trigger);
@@ -146,4 +152,4 @@ export const handler = lambdaHandler(runtime, async (event: unknown, context): P
   });
   logger.info('notifier done', { trigger, ...total });
   return total;
-});
+}

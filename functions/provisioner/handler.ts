@@ -12,10 +12,11 @@ import { systemClock } from '../shared/engine-services';
 import { WORKER_TAGS } from '../shared/env-keys';
 import { parseTickEvent } from '../shared/lambda-events';
 import { runProvisionerPass } from '../shared/lambda-provisioner-pass';
+import { RESUME_WAIT_MS, tickUnlessResuming } from '../shared/lambda-resume';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 import { skipWhileAsleep } from '../shared/lambda-sleep';
 
-export const runtime = createLambdaRuntime(parseProvisionerConfig(process.env));
+export const runtime = createLambdaRuntime(parseProvisionerConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.longTick });
 const { config } = runtime;
 const fleet = new Ec2Fleet({ client: new EC2Client({}), stage: config.stage, queues: config.workerQueues, tags: WORKER_TAGS });
 const repository = new FleetRepository(runtime.handle.db);
@@ -31,7 +32,11 @@ async function fleetIsEmpty(): Promise<boolean> {
   }
 }
 
-export const handler = lambdaHandler(runtime, async (event: unknown) => {
+export const handler = lambdaHandler(runtime, (event: unknown) =>
+  tickUnlessResuming(runtime.log, 'provisioner', () => tick(event)),
+);
+
+async function tick(event: unknown) {
   const asleep = await skipWhileAsleep(runtime.sleep, parseTickEvent(event));
   if (asleep && (await fleetIsEmpty())) return asleep;
   const result = await runProvisionerPass({ queues: config.workerQueues, repository, fleet, clock: systemClock, logger: runtime.log });
@@ -39,4 +44,4 @@ export const handler = lambdaHandler(runtime, async (event: unknown) => {
     throw new ExternalServiceError('provisioner', result.failed.map((f) => `${f.queue}: ${f.error}`).join('; '));
   }
   return result;
-});
+}

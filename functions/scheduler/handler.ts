@@ -11,19 +11,24 @@ import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { SleepRepository } from '../../db/repositories/sleep-repository';
 import { parseSchedulerConfig } from '../shared/config';
 import { parseTickEvent } from '../shared/lambda-events';
+import { RESUME_WAIT_MS, tickUnlessResuming } from '../shared/lambda-resume';
 import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
 import { skipWhileAsleep, sleepIfIdle, type SleepOutcome } from '../shared/lambda-sleep';
 
 const MINUTE_MS = 60_000;
 
-export const runtime = createLambdaRuntime(parseSchedulerConfig(process.env));
+export const runtime = createLambdaRuntime(parseSchedulerConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.tick });
 const { config, logger } = runtime;
 const processor = config.processorFunctionName
   ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.processorFunctionName, logger: runtime.log })
   : noopNudger;
 const sleepSettings = { ...DEFAULT_SLEEP_SETTINGS, maxSleepMs: config.sleepMaxMinutes * MINUTE_MS };
 
-export const handler = lambdaHandler(runtime, async (event: unknown) => {
+export const handler = lambdaHandler(runtime, (event: unknown) =>
+  tickUnlessResuming(runtime.log, 'scheduler', () => tick(event)),
+);
+
+async function tick(event: unknown) {
   const asleep = await skipWhileAsleep(runtime.sleep, parseTickEvent(event));
   if (asleep) return asleep;
   const { services } = runtime;
@@ -64,4 +69,4 @@ export const handler = lambdaHandler(runtime, async (event: unknown) => {
   }
   logger.info('scheduler done', { ...result, ...sleep });
   return { ...result, ...(sleep ? { sleep } : {}) };
-});
+}

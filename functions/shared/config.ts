@@ -26,6 +26,8 @@ export interface BaseConfig {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** The SSM parameter of the idle sleep (aws/sleep-gate.ts); undefined: the engine never sleeps. */
   readonly sleepParameter: string | undefined;
+  /** Overrides the function's own wait for a resuming database (functions/shared/lambda-resume.ts). */
+  readonly dbResumeWaitMs?: number;
 }
 
 /** One worker queue as the provisioner sees it (written by the WorkersStack as JSON). */
@@ -125,13 +127,17 @@ const baseShape = {
   [ENV_KEYS.powertoolsLogLevel]: z.enum(LOG_LEVELS).default('INFO'),
   [ENV_KEYS.dataApiEndpoint]: z.url().optional(),
   [ENV_KEYS.sleepParameter]: optionalName,
+  [ENV_KEYS.dbResumeWaitSeconds]: z.coerce.number().min(0, 'must be at least 0').max(900, 'must be at most 900').optional(),
 };
 type BaseEnv = z.infer<z.ZodObject<typeof baseShape>>;
+
+const resumeWait = (seconds: number | undefined) => (seconds !== undefined ? { dbResumeWaitMs: seconds * 1000 } : {});
 
 const toBase = (env: BaseEnv): BaseConfig => ({
   stage: env[ENV_KEYS.stage],
   logLevel: env[ENV_KEYS.powertoolsLogLevel],
   sleepParameter: env[ENV_KEYS.sleepParameter],
+  ...resumeWait(env[ENV_KEYS.dbResumeWaitSeconds]),
   database: {
     clusterArn: env[ENV_KEYS.dbClusterArn],
     secretArn: env[ENV_KEYS.dbSecretArn],

@@ -48,6 +48,11 @@ export const ENV_KEYS = {
   agentConfigParameter: 'KUROKO_AGENT_CONFIG_PARAMETER',
   /** The SSM parameter holding the idle-sleep hint (aws/sleep-gate.ts); without it the engine never sleeps. */
   sleepParameter: 'KUROKO_SLEEP_PARAMETER',
+  /**
+   * How long one Data API call waits out a paused cluster's resume, in seconds (each function has its default, fit
+   * to its timeout: functions/shared/lambda-resume.ts).
+   */
+  dbResumeWaitSeconds: 'KUROKO_DB_RESUME_WAIT_SECONDS',
   /** The scheduler's longest idle sleep, in minutes (60 when unset). */
   sleepMaxMinutes: 'KUROKO_SLEEP_MAX_MINUTES',
   powertoolsServiceName: 'POWERTOOLS_SERVICE_NAME',

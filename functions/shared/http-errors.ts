@@ -9,6 +9,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { ConflictError, ForbiddenError, KurokoError, NotFoundError, ScriptError, ValidationError } from '../../core/errors';
 import type { FieldProblem } from '../../core/errors';
+import { DatabaseResumingError, isDatabaseResuming, RESUME_RETRY_AFTER_SECONDS } from '../../db/dialects/data-api-retry';
 
 export const HTTP_STATUS = {
   ok: 200,
@@ -114,6 +115,14 @@ export function toApiError(error: unknown, logger: HttpLogger): ApiError {
     return new ApiError(HTTP_STATUS.unprocessable, `script: ${error.message}`, items);
   }
   if (error instanceof ValidationError) return new ApiError(HTTP_STATUS.unprocessable, error.message, error.problems.map(itemOf));
+  if (isDatabaseResuming(error)) {
+    // Aurora was paused and is still resuming after the request's wait (functions/shared/lambda-resume.ts).
+    const retryAfter = error instanceof DatabaseResumingError ? error.retryAfterSeconds : RESUME_RETRY_AFTER_SECONDS;
+    logger.warn('the database is still resuming', { error: error instanceof Error ? error.message : String(error) });
+    return new ApiError(HTTP_STATUS.unavailable, 'the database is resuming from an automatic pause; retry shortly', [], {
+      'Retry-After': String(retryAfter),
+    });
+  }
   logger.error('request failed', {
     error: error instanceof Error ? { name: error.name, message: error.message, stack: error.stack } : String(error),
     code: error instanceof KurokoError ? error.code : undefined,

@@ -8,6 +8,7 @@ import middy, { type MiddlewareObj, type MiddyfiedHandler } from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { KurokoError } from '../../core/errors';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
+import { DEFAULT_RESUME_BUDGET_MS } from '../../db/dialects/data-api-retry';
 import type { BaseConfig } from './config';
 import { dataApiUrl } from '../../aws/data-api-url';
 import { createEngineServices, type EngineServices, type EngineServicesOptions } from './engine-services';
@@ -31,6 +32,11 @@ export interface LambdaRuntime<C extends BaseConfig> {
 
 export interface LambdaRuntimeOptions {
   services?: EngineServicesOptions;
+  /**
+   * How long one Data API call waits out a resuming cluster (functions/shared/lambda-resume.ts RESUME_WAIT_MS);
+   * the configuration's KUROKO_DB_RESUME_WAIT_SECONDS wins.
+   */
+  resumeWaitMs?: number;
   /** Use this handle instead of opening one from the configuration. */
   handle?: DatabaseHandle;
   /** Use this gate instead of the configured parameter's. */
@@ -40,10 +46,18 @@ export interface LambdaRuntimeOptions {
 /** Opens the database and prepares the services for one container. */
 export function createLambdaRuntime<C extends BaseConfig>(config: C, options: LambdaRuntimeOptions = {}): LambdaRuntime<C> {
   const logger = new Logger({ logLevel: config.logLevel, persistentKeys: { stage: config.stage } });
-  // createDatabase connects nothing yet: the first statement does, inside the first invocation.
-  const handle = options.handle ?? createDatabase(dataApiUrl(config.database));
-  let services: EngineServices | undefined;
   const log = logPort(logger);
+  const budgetMs = config.dbResumeWaitMs ?? options.resumeWaitMs ?? DEFAULT_RESUME_BUDGET_MS;
+  // createDatabase connects nothing yet: the first statement does, inside the first invocation.
+  const handle =
+    options.handle ??
+    createDatabase(dataApiUrl(config.database), {
+      dataApiRetry: {
+        budgetMs,
+        onRetry: (retry) => (retry.reason === 'resuming' && retry.attempt > 1 ? undefined : log.info('Data API call retried', { ...retry })),
+      },
+    });
+  let services: EngineServices | undefined;
   return {
     config,
     logger,

@@ -6,6 +6,7 @@
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { parseDatabaseUrl } from '../../db/connection';
 import { ENV_KEYS } from '../../functions/shared/env-keys';
+import type { DatabaseResuming } from '../../functions/shared/lambda-resume';
 import type { Asleep } from '../../functions/shared/lambda-sleep';
 import type { TestDatabase } from '../helpers/test-database';
 
@@ -25,9 +26,10 @@ export function functionEnv(tdb: TestDatabase, extra: Record<string, string> = {
   };
 }
 
-/** A tick's result that must not be an idle sleep (these tests configure none). */
-export function awake<T extends object>(result: T | Asleep): T {
+/** A tick's result that must be neither an idle sleep (these tests configure none) nor a skip for a resuming database. */
+export function awake<T extends object>(result: T | Asleep | DatabaseResuming): T {
   if ('asleepUntil' in result) throw new Error(`the tick slept until ${result.asleepUntil}`);
+  if ('databaseResuming' in result) throw new Error('the tick met a resuming database');
   return result;
 }
 

@@ -7,7 +7,24 @@
  * the service does for Aurora MySQL: typed fields (`longValue`, `stringValue`, `doubleValue`, `booleanValue` for
  * TINYINT(1)/BIT(1), `blobValue`, `isNull`), DATETIME as 'YYYY-MM-DD HH:MM:SS.fff' strings, `columnMetadata` only
  * when `includeResultMetadata`, `numberOfRecordsUpdated`, `generatedFields`, transactions pinned to one connection
- * by `transactionId`, and errors as `400 BadRequestException` carrying "Database error code: N. Message: ...".
+ * by `transactionId`, and SQL errors as `400 DatabaseErrorException` carrying "Database error code: N. Message: ..."
+ * (what Serverless v2 and provisioned clusters answer; BadRequestException is Serverless v1's).
+ *
+ * It is strict by default, like the service (each switchable through `limits`):
+ * - 1 MiB of result data per call and 64 KB per row, answered with AWS's error texts
+ *   (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/data-api.limitations.html,
+ *   https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/data-api.troubleshooting.html);
+ * - at most 65,536 characters of `sql` (https://docs.aws.amazon.com/rdsdataservice/latest/APIReference/API_ExecuteStatement.html);
+ * - one statement at a time per transaction ("Transaction is still running a query") and no multi-statements
+ *   (data-api.troubleshooting.html);
+ * - a transaction expires 3 minutes after its last call (data-api.troubleshooting.html);
+ * - a call times out after 45 s and its statement is stopped unless `continueAfterTimeout`
+ *   (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/data-api.html).
+ * On request only: an auto-paused cluster (`autoPause`, `pause()`): the first call after the idle period starts a
+ * resume and every call answers `400 DatabaseResumingException` until it ends
+ * (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html); and
+ * injected throttling (`ThrottlingException`) and server errors (`ServiceUnavailableError` 503,
+ * `InternalServerErrorException` 500) at a given rate (`faults`).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -15,6 +32,36 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createPool } from 'mysql2/promise';
 import type { FieldPacket, Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise';
+
+/** The service's documented limits; each can be switched off (`false`) or, for tests, set lower. */
+export interface DataApiLimits {
+  /** Result data per call: 1 MiB ("Database response exceeded size limit"). */
+  maxResponseBytes: number | false;
+  /** Bytes of one row of a result set: 64 KB ("Packet for query is too large"). */
+  maxRowBytes: number | false;
+  /** Characters of `sql`: 65,536. */
+  maxSqlLength: number | false;
+  /** A call on a transaction that is running another answers "Transaction is still running a query". */
+  oneStatementPerTransaction: boolean;
+  /** `select 1; select 2` is refused. */
+  rejectMultiStatements: boolean;
+}
+
+export interface DataApiAutoPause {
+  /** The cluster pauses after this long without a call (and with no open transaction); 0 pauses at once. */
+  idleMs: number;
+  /** A resume takes this long; meanwhile every call answers DatabaseResumingException. */
+  resumeMs: number;
+}
+
+export interface DataApiFaults {
+  /** Share of calls answered `ThrottlingException` (400, "Rate exceeded"), before anything runs. */
+  throttleRate?: number;
+  /** Share of calls answered 503 ServiceUnavailableError / 500 InternalServerErrorException, before anything runs. */
+  serverErrorRate?: number;
+  /** The random source (tests pass a deterministic one). */
+  random?: () => number;
+}
 
 export interface DataApiServerOptions {
   /** MariaDB/MySQL to run statements on; its path names the default database. */
@@ -25,7 +72,20 @@ export interface DataApiServerOptions {
   secretArn?: string;
   /** A transaction idle this long is rolled back, like the service's 3-minute timeout. */
   transactionIdleTimeoutMs?: number;
+  /** A call's statement is stopped after this long and the call answers StatementTimeoutException (45 s). */
+  statementTimeoutMs?: number;
+  /** The limits; all on by default (strict), `false` turns them all off, an object overrides some. */
+  limits?: Partial<DataApiLimits> | false;
+  /** Auto-pause after an idle period; off unless asked (a paused cluster needs an idle period first). */
+  autoPause?: DataApiAutoPause;
+  /** Injected throttling and server errors; none by default. */
+  faults?: DataApiFaults;
+  /** The clock of pauses and resumes (a bench's simulated one); Date.now by default. */
+  now?: () => number;
 }
+
+/** The state of the simulated cluster. */
+export type DataApiClusterState = 'available' | 'paused' | 'resuming';
 
 export interface DataApiServer {
   /** `http://127.0.0.1:<port>`, for the SDK client's `endpoint`. */
@@ -39,17 +99,46 @@ export interface DataApiServer {
   resetCounts(): void;
   /** Open transactions, for leak checks. */
   openTransactions(): number;
+  /** Pauses the cluster now; the next call starts a resume of `resumeMs` (the autoPause one by default). */
+  pause(resumeMs?: number): void;
+  /** Where the cluster is, at the server's clock. */
+  clusterState(): DataApiClusterState;
+  /** Resumes started since start. */
+  resumeCount(): number;
+  /** Calls answered DatabaseResumingException since start. */
+  resumingAnswers(): number;
+  /** Replaces the injected faults (none: `{}`). */
+  setFaults(faults: DataApiFaults): void;
+  /** The largest result (bytes of result data of one call) and row seen since start, for benches. */
+  largest(): { responseBytes: number; rowBytes: number };
   close(): Promise<void>;
 }
+
+export const DATA_API_LIMITS: DataApiLimits = {
+  maxResponseBytes: 1024 * 1024,
+  maxRowBytes: 64 * 1024,
+  maxSqlLength: 65_536,
+  oneStatementPerTransaction: true,
+  rejectMultiStatements: true,
+};
+const NO_LIMITS: DataApiLimits = {
+  maxResponseBytes: false,
+  maxRowBytes: false,
+  maxSqlLength: false,
+  oneStatementPerTransaction: false,
+  rejectMultiStatements: false,
+};
 
 const DEFAULT_RESOURCE_ARN = 'arn:aws:rds:us-east-1:123456789012:cluster:kuroko-test';
 const DEFAULT_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko-test-AbCdEf';
 const TRANSACTION_IDLE_TIMEOUT_MS = 3 * 60 * 1000;
+const STATEMENT_TIMEOUT_MS = 45_000;
 const TRANSACTION_ID_BYTES = 96;
 const POOL_SIZE = 10;
 const HTTP_BAD_REQUEST = 400;
 const HTTP_NOT_FOUND = 404;
 const HTTP_INTERNAL_ERROR = 500;
+const HTTP_SERVICE_UNAVAILABLE = 503;
 
 /** mysql2 column type codes (protocol constants). */
 const T = {
@@ -90,6 +179,7 @@ interface ExecuteRequest {
   parameters?: SqlParameter[];
   parameterSets?: SqlParameter[][];
   transactionId?: string;
+  continueAfterTimeout?: boolean;
   includeResultMetadata?: boolean;
   formatRecordsAs?: string;
   resultSetOptions?: { decimalReturnType?: string; longReturnType?: string };
@@ -101,9 +191,15 @@ class DataApiError extends Error {
     readonly status: number,
     readonly type: string,
     message: string,
+    readonly extra: Record<string, unknown> = {},
   ) {
     super(message);
   }
+}
+
+/** An error of the database itself, as Serverless v2 and provisioned clusters answer it. */
+function databaseError(message: string): DataApiError {
+  return new DataApiError(HTTP_BAD_REQUEST, 'DatabaseErrorException', message);
 }
 
 interface MysqlDriverError {
@@ -115,7 +211,7 @@ function asDataApiError(err: unknown): DataApiError {
   if (err instanceof DataApiError) return err;
   const e = err as MysqlDriverError;
   if (typeof e?.errno === 'number' && typeof e.sqlMessage === 'string') {
-    return new DataApiError(HTTP_BAD_REQUEST, 'BadRequestException', `Database error code: ${e.errno}. Message: ${e.sqlMessage}`);
+    return databaseError(`Database error code: ${e.errno}. Message: ${e.sqlMessage}`);
   }
   return new DataApiError(HTTP_INTERNAL_ERROR, 'InternalServerErrorException', err instanceof Error ? err.message : String(err));
 }
@@ -163,6 +259,37 @@ export function convertNamedParameters(sql: string, values: ReadonlyMap<string, 
     }
   }
   return { sql: out, values: ordered };
+}
+
+/** True when `sql` holds more than one statement: a `;` outside quotes and comments followed by more than blanks. */
+export function hasMultipleStatements(sql: string): boolean {
+  let i = 0;
+  while (i < sql.length) {
+    const ch = sql[i] as string;
+    if (ch === "'" || ch === '"' || ch === '`') {
+      let j = i + 1;
+      while (j < sql.length) {
+        if (sql[j] === '\\' && ch !== '`') j += 2;
+        else if (sql[j] === ch && sql[j + 1] === ch) j += 2;
+        else if (sql[j] === ch) break;
+        else j++;
+      }
+      i = j + 1;
+    } else if ((ch === '-' && sql[i + 1] === '-') || ch === '#') {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? sql.length : end;
+    } else if (ch === '/' && sql[i + 1] === '*') {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? sql.length : end + 2;
+    } else if (ch === ';') {
+      const rest = sql.slice(i + 1).replace(/(--|#)[^\n]*|\/\*[\s\S]*?\*\//g, '');
+      if (rest.replace(/[\s;]/g, '') !== '') return true;
+      i++;
+    } else {
+      i++;
+    }
+  }
+  return false;
 }
 
 /** Decodes one Data API parameter into a value mysql2 binds the way Aurora would coerce it. */
@@ -281,7 +408,26 @@ function plainValue(field: Field): unknown {
 interface Transaction {
   connection: PoolConnection;
   timer: NodeJS.Timeout;
+  /** A call is running on it (the service refuses a second one). */
+  busy: boolean;
 }
+
+/** A statement that outlived the timeout; `settled` ends when the database is done with it. */
+class TimedOut extends DataApiError {
+  constructor(
+    readonly settled: Promise<unknown>,
+    connectionId: number,
+  ) {
+    super(HTTP_BAD_REQUEST, 'StatementTimeoutException', 'The statement timed out.', { dbConnectionId: connectionId });
+  }
+}
+
+const TOO_MANY_ROW_BYTES = 'Packet for query is too large';
+const TOO_MANY_RESPONSE_BYTES = 'Database response exceeded size limit';
+const STILL_RUNNING = 'Transaction is still running a query';
+const MULTI_STATEMENTS = "Multi-statements aren't supported.";
+const RESUMING_MESSAGE =
+  'The Aurora DB instance is resuming after being auto-paused. Please wait a few seconds and try again.';
 
 /** Starts the stand-in on 127.0.0.1 on a free port. */
 export async function startDataApiServer(options: DataApiServerOptions): Promise<DataApiServer> {
@@ -289,12 +435,72 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
   const secretArn = options.secretArn ?? DEFAULT_SECRET_ARN;
   const latencyMs = options.latencyMs ?? 0;
   const idleTimeoutMs = options.transactionIdleTimeoutMs ?? TRANSACTION_IDLE_TIMEOUT_MS;
+  const statementTimeoutMs = options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS;
+  const limits: DataApiLimits = options.limits === false ? NO_LIMITS : { ...DATA_API_LIMITS, ...options.limits };
+  const now = options.now ?? (() => Date.now());
+  let faults: DataApiFaults = options.faults ?? {};
   const baseUrl = new URL(options.mysqlUrl);
   const defaultDatabase = decodeURIComponent(baseUrl.pathname.replace(/^\//, ''));
   const pools = new Map<string, Pool>();
   const transactions = new Map<string, Transaction>();
   let statements = 0;
   let calls = 0;
+  let largestResponse = 0;
+  let largestRow = 0;
+  // The simulated cluster: awake since lastCall, paused, or resuming until resumeEndsAt.
+  let lastCall = now();
+  let paused = false;
+  let resumeEndsAt: number | undefined;
+  let pausedResumeMs = options.autoPause?.resumeMs ?? 0;
+  let resumes = 0;
+  let resumingAnswers = 0;
+
+  function state(at: number): DataApiClusterState {
+    if (resumeEndsAt !== undefined) {
+      if (at < resumeEndsAt) return 'resuming';
+      // The resume ended: the cluster counts as active from then on.
+      lastCall = Math.max(lastCall, resumeEndsAt);
+      resumeEndsAt = undefined;
+      paused = false;
+    }
+    if (paused) return 'paused';
+    const auto = options.autoPause;
+    if (auto && transactions.size === 0 && at - lastCall >= auto.idleMs) {
+      paused = true;
+      pausedResumeMs = auto.resumeMs;
+      return 'paused';
+    }
+    return 'available';
+  }
+
+  /** Answers DatabaseResumingException while the cluster is paused (starting a resume) or resuming. */
+  function checkAwake(): void {
+    const at = now();
+    const current = state(at);
+    if (current === 'available') {
+      lastCall = at;
+      return;
+    }
+    if (current === 'paused') {
+      resumes++;
+      resumeEndsAt = at + pausedResumeMs;
+    }
+    resumingAnswers++;
+    throw new DataApiError(HTTP_BAD_REQUEST, 'DatabaseResumingException', RESUMING_MESSAGE);
+  }
+
+  /** Throttling or a server error, drawn before anything runs. */
+  function injectFault(): void {
+    const random = faults.random ?? Math.random;
+    if (faults.throttleRate && random() < faults.throttleRate) {
+      throw new DataApiError(HTTP_BAD_REQUEST, 'ThrottlingException', 'Rate exceeded');
+    }
+    if (faults.serverErrorRate && random() < faults.serverErrorRate) {
+      throw random() < 0.5
+        ? new DataApiError(HTTP_SERVICE_UNAVAILABLE, 'ServiceUnavailableError', 'Service unavailable')
+        : new DataApiError(HTTP_INTERNAL_ERROR, 'InternalServerErrorException', 'Internal server error');
+    }
+  }
 
   function poolFor(database: string | undefined): Pool {
     const name = database || defaultDatabase;
@@ -321,9 +527,23 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
     }
   }
 
+  function checkSql(body: ExecuteRequest): void {
+    if (limits.maxSqlLength !== false && typeof body.sql === 'string' && body.sql.length > limits.maxSqlLength) {
+      throw new DataApiError(
+        HTTP_BAD_REQUEST,
+        'BadRequestException',
+        `1 validation error detected: Value at 'sql' failed to satisfy constraint: Member must have length less than or equal to ${limits.maxSqlLength}`,
+      );
+    }
+    if (limits.rejectMultiStatements && typeof body.sql === 'string' && hasMultipleStatements(body.sql)) {
+      throw databaseError(MULTI_STATEMENTS);
+    }
+  }
+
   function transaction(id: string): Transaction {
     const tx = transactions.get(id);
     if (!tx) throw new DataApiError(HTTP_NOT_FOUND, 'NotFoundException', `Transaction ${id} is not found`);
+    if (tx.busy && limits.oneStatementPerTransaction) throw databaseError(STILL_RUNNING);
     tx.timer.refresh();
     return tx;
   }
@@ -339,14 +559,36 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
     }
   }
 
-  /** Runs `fn` on the transaction's connection, or on a pooled connection in autocommit mode. */
+  /**
+   * Runs `fn` on the transaction's connection (marked busy meanwhile), or on a pooled connection in autocommit mode.
+   * A connection whose statement timed out is released (or its transaction freed) only once the database is done.
+   */
   async function withConnection<R>(body: ExecuteRequest, fn: (c: PoolConnection) => Promise<R>): Promise<R> {
-    if (body.transactionId) return fn(transaction(body.transactionId).connection);
+    if (body.transactionId) {
+      const tx = transaction(body.transactionId);
+      tx.busy = true;
+      let settled: Promise<unknown> = Promise.resolve();
+      try {
+        return await fn(tx.connection);
+      } catch (err) {
+        if (err instanceof TimedOut) settled = err.settled;
+        throw err;
+      } finally {
+        void settled.finally(() => {
+          tx.busy = false;
+          tx.timer.refresh();
+        });
+      }
+    }
     const connection = await poolFor(body.database).getConnection();
+    let settled: Promise<unknown> = Promise.resolve();
     try {
       return await fn(connection);
+    } catch (err) {
+      if (err instanceof TimedOut) settled = err.settled;
+      throw err;
     } finally {
-      connection.release();
+      void settled.finally(() => connection.release());
     }
   }
 
@@ -354,13 +596,50 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
     if (!body.sql) throw new DataApiError(HTTP_BAD_REQUEST, 'BadRequestException', 'SQL statement is required');
     const converted = convertNamedParameters(body.sql, parameterMap(parameters));
     statements++;
-    const [result, fields] = await connection.query({
+    const query = connection.query({
       sql: converted.sql,
       values: converted.values,
       rowsAsArray: true,
       typeCast: false,
     });
-    return { result, fields: fields as FieldPacket[] | undefined };
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), statementTimeoutMs);
+      timer.unref();
+    });
+    try {
+      const outcome = await Promise.race([query, timeout]);
+      if (outcome === 'timeout') {
+        const settled = query.catch(() => undefined);
+        // By default the statement stops when the call times out; continueAfterTimeout lets it finish.
+        if (!body.continueAfterTimeout) {
+          await poolFor(body.database).query(`KILL QUERY ${Number(connection.threadId)}`).catch(() => undefined);
+        }
+        throw new TimedOut(settled, connection.threadId);
+      }
+      const [result, fields] = outcome;
+      return { result, fields: fields as FieldPacket[] | undefined };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Enforces the 64 KB per row and 1 MiB per call limits on the raw result data, as the database returned it. */
+  function checkResultSize(rows: readonly (Buffer | null)[][]): void {
+    let total = 0;
+    for (const row of rows) {
+      let bytes = 0;
+      for (const raw of row) bytes += raw === null ? 0 : raw.length;
+      largestRow = Math.max(largestRow, bytes);
+      if (limits.maxRowBytes !== false && bytes > limits.maxRowBytes) {
+        throw databaseError(`${TOO_MANY_ROW_BYTES} (${bytes} > ${limits.maxRowBytes}).`);
+      }
+      total += bytes;
+    }
+    largestResponse = Math.max(largestResponse, total);
+    if (limits.maxResponseBytes !== false && total > limits.maxResponseBytes) {
+      throw databaseError(`${TOO_MANY_RESPONSE_BYTES} (${total} > ${limits.maxResponseBytes}).`);
+    }
   }
 
   async function execute(body: ExecuteRequest) {
@@ -373,9 +652,9 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
           generatedFields: header.insertId ? [{ longValue: header.insertId }] : [],
         };
       }
-      const records = (result as unknown as (Buffer | null)[][]).map((row) =>
-        row.map((raw, i) => toField(fields[i] as FieldPacket, raw, body.resultSetOptions)),
-      );
+      const rows = result as unknown as (Buffer | null)[][];
+      checkResultSize(rows);
+      const records = rows.map((row) => row.map((raw, i) => toField(fields[i] as FieldPacket, raw, body.resultSetOptions)));
       const response: Record<string, unknown> = { numberOfRecordsUpdated: 0 };
       if (body.formatRecordsAs === 'JSON') {
         response.formattedRecords = JSON.stringify(
@@ -404,7 +683,7 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
         }
         if (own) await connection.commit();
       } catch (err) {
-        if (own) await connection.rollback();
+        if (own) await connection.rollback().catch(() => undefined);
         throw err;
       }
       return { updateResults };
@@ -421,19 +700,29 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
     }
     const transactionId = randomBytes(TRANSACTION_ID_BYTES).toString('base64');
     const timer = setTimeout(() => {
-      void endTransaction(transactionId, 'rollback').catch(() => {});
+      const tx = transactions.get(transactionId);
+      if (!tx) return;
+      transactions.delete(transactionId);
+      void tx.connection
+        .rollback()
+        .catch(() => undefined)
+        .finally(() => tx.connection.release());
     }, idleTimeoutMs);
     timer.unref();
-    transactions.set(transactionId, { connection, timer });
+    transactions.set(transactionId, { connection, timer, busy: false });
     return { transactionId };
   }
 
   async function route(path: string, body: ExecuteRequest): Promise<unknown> {
     checkArns(body);
+    checkAwake();
+    injectFault();
     switch (path) {
       case '/Execute':
+        checkSql(body);
         return execute(body);
       case '/BatchExecute':
+        checkSql(body);
         return batchExecute(body);
       case '/BeginTransaction':
         return beginTransaction(body);
@@ -462,8 +751,9 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
       res.end(JSON.stringify(result));
     } catch (err) {
       const e = asDataApiError(err);
+      // restJson1: the SDK reads the error's name from this header and its members from the body.
       res.writeHead(e.status, { 'content-type': 'application/json', 'x-amzn-errortype': e.type });
-      res.end(JSON.stringify({ message: e.message }));
+      res.end(JSON.stringify({ message: e.message, ...e.extra }));
     }
   }
 
@@ -487,6 +777,18 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
       calls = 0;
     },
     openTransactions: () => transactions.size,
+    pause(resumeMs) {
+      paused = true;
+      resumeEndsAt = undefined;
+      pausedResumeMs = resumeMs ?? options.autoPause?.resumeMs ?? 0;
+    },
+    clusterState: () => state(now()),
+    resumeCount: () => resumes,
+    resumingAnswers: () => resumingAnswers,
+    setFaults(next) {
+      faults = next;
+    },
+    largest: () => ({ responseBytes: largestResponse, rowBytes: largestRow }),
     async close() {
       for (const id of [...transactions.keys()]) await endTransaction(id, 'rollback').catch(() => {});
       server.closeAllConnections();

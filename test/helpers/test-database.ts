@@ -21,7 +21,7 @@ import type { BlockIdGenerator } from '../../db/id-generator';
 import { migrateToLatest } from '../../db/migrator';
 import type { Database } from '../../db/schema';
 import { startDataApiServer } from './data-api-server';
-import type { DataApiServer } from './data-api-server';
+import type { DataApiServer, DataApiServerOptions } from './data-api-server';
 
 export const DIALECTS = ['sqlite', 'mysql', 'data-api'] as const satisfies readonly DialectName[];
 export type TestDialect = (typeof DIALECTS)[number];
@@ -48,6 +48,8 @@ export interface CreateTestDatabaseOptions {
   migrate?: boolean;
   /** Per-call latency of the Data API server. */
   dataApiLatencyMs?: number;
+  /** More options of the Data API server (its limits are on by default; autoPause, faults, timeouts). */
+  dataApi?: Omit<DataApiServerOptions, 'mysqlUrl'>;
 }
 
 /** The server-level URL of the test MariaDB; throws the setup's one-line reason when there is none. */
@@ -106,6 +108,7 @@ export async function createTestDatabase(
         url = mysql.url;
       } else {
         const server = await startDataApiServer({
+          ...options.dataApi,
           mysqlUrl: mysql.url,
           ...(options.dataApiLatencyMs !== undefined ? { latencyMs: options.dataApiLatencyMs } : {}),
         });
