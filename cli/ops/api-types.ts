@@ -615,6 +615,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     revokeApiClient: {
@@ -675,6 +686,17 @@ export interface operations {
             };
             /** @description too many failed logins for this client name or address; see Retry-After (too_many_requests) */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -755,6 +777,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listDefinitions: {
@@ -813,6 +846,17 @@ export interface operations {
             };
             /** @description too many failed logins for this client name or address; see Retry-After (too_many_requests) */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -913,6 +957,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getDefinition: {
@@ -975,6 +1030,17 @@ export interface operations {
             };
             /** @description too many failed logins for this client name or address; see Retry-After (too_many_requests) */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -1093,6 +1159,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     deleteDefinition: {
@@ -1162,6 +1239,17 @@ export interface operations {
             };
             /** @description too many failed logins for this client name or address; see Retry-After (too_many_requests) */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -1280,6 +1368,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listInstances: {
@@ -1347,6 +1446,17 @@ export interface operations {
             };
             /** @description too many failed logins for this client name or address; see Retry-After (too_many_requests) */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -1461,6 +1571,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getInstance: {
@@ -1524,6 +1645,17 @@ export interface operations {
             };
             /** @description too many failed logins for this client name or address; see Retry-After (too_many_requests) */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -1614,6 +1746,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getExecutionOutput: {
@@ -1690,6 +1833,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listInstanceLogs: {
@@ -1757,6 +1911,17 @@ export interface operations {
             };
             /** @description too many failed logins for this client name or address; see Retry-After (too_many_requests) */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -1848,6 +2013,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     skipToken: {
@@ -1930,6 +2106,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listUnfinishedExecutions: {
@@ -1984,6 +2171,17 @@ export interface operations {
             };
             /** @description too many failed logins for this client name or address; see Retry-After (too_many_requests) */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -2102,6 +2300,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getWaitingExecutionStats: {
@@ -2153,6 +2362,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listWorkers: {
@@ -2195,6 +2415,17 @@ export interface operations {
             };
             /** @description too many failed logins for this client name or address; see Retry-After (too_many_requests) */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;
@@ -2297,6 +2528,17 @@ export interface operations {
             };
             /** @description too many failed logins for this client name or address; see Retry-After (too_many_requests) */
             429: {
+                headers: {
+                    /** @description seconds to wait before trying again */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable) */
+            503: {
                 headers: {
                     /** @description seconds to wait before trying again */
                     "Retry-After"?: string;

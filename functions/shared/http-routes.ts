@@ -81,6 +81,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   415: 'the body is not application/json',
   422: 'well-formed but invalid (unprocessable_entity)',
   429: 'too many failed logins for this client name or address; see Retry-After (too_many_requests)',
+  503: 'the database is resuming or unreachable; try again after Retry-After seconds (service_unavailable)',
 };
 
 /** The header every 401 carries (the contract: `WWW-Authenticate: Basic`). */
@@ -88,7 +89,7 @@ export const UNAUTHORIZED_HEADERS = {
   'WWW-Authenticate': { description: 'the scheme to authenticate with: `Basic realm="..."`', schema: { type: 'string' as const } },
 };
 
-/** The header every 429 carries: the seconds until the failed-login window ends. */
+/** The header every 429 and 503 carries: the seconds to wait before trying again. */
 const RETRY_AFTER_HEADERS = {
   'Retry-After': { description: 'seconds to wait before trying again', schema: { type: 'string' as const } },
 };
@@ -96,12 +97,13 @@ const RETRY_AFTER_HEADERS = {
 /** The error answers of a route: 401 and 403 always, then the given statuses. */
 export function errors(...statuses: number[]) {
   const out: Record<number, { description: string; headers?: typeof UNAUTHORIZED_HEADERS | typeof RETRY_AFTER_HEADERS; content: { [JSON_TYPE]: { schema: typeof errorSchema } } }> = {};
-  // Every authenticated route can answer 429 (functions/shared/login-limiter.ts) before its own checks run.
-  for (const status of [401, 403, 429, ...statuses]) {
+  // Every authenticated route can answer 429 (functions/shared/login-limiter.ts) before its own checks run, and 503
+  // while the database resumes or is unreachable (http-errors.ts).
+  for (const status of [401, 403, 429, ...statuses, 503]) {
     out[status] = {
       description: ERROR_DESCRIPTIONS[status] ?? 'error',
       ...(status === HTTP_STATUS.unauthorized ? { headers: UNAUTHORIZED_HEADERS } : {}),
-      ...(status === 429 ? { headers: RETRY_AFTER_HEADERS } : {}),
+      ...(status === 429 || status === 503 ? { headers: RETRY_AFTER_HEADERS } : {}),
       content: { [JSON_TYPE]: { schema: errorSchema } },
     };
   }
