@@ -70,6 +70,8 @@ const CONSOLE_SIGNING_KEY_LENGTH = 64;
 const WEBHOOK_SIGNING_KEY_LENGTH = 64;
 /** Secrets Manager appends a hyphen and six random characters to a secret's name in its ARN. */
 const SECRET_SUFFIX_PATTERN = '-??????';
+/** The service principal CloudWatch alarms act as when they publish to SNS. */
+export const CLOUDWATCH_SERVICE = 'cloudwatch.amazonaws.com';
 
 export interface EngineStackProps extends StackProps {
   readonly config: DeployConfig;
@@ -105,12 +107,18 @@ export class EngineStack extends Stack {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    // Only alarms of this account and region may use the key, and only to publish (confused deputy).
+    const fromOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': this.account },
+      ArnLike: { 'aws:SourceArn': this.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+    };
     topicKey.addToResourcePolicy(
       new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        sid: 'CloudWatchAlarmsUseKey',
+        principals: [new iam.ServicePrincipal(CLOUDWATCH_SERVICE)],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+        conditions: fromOurAlarms,
       }),
     );
     this.alertTopic = new sns.Topic(this, 'AlertTopic', {
@@ -118,6 +126,17 @@ export class EngineStack extends Stack {
       masterKey: topicKey,
       enforceSSL: true,
     });
+    // enforceSSL makes CDK write a topic policy, and a topic policy replaces SNS's default one, which is what let
+    // CloudWatch alarms publish: without this statement every alarm action fails.
+    this.alertTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal(CLOUDWATCH_SERVICE)],
+        actions: ['sns:Publish'],
+        resources: [this.alertTopic.topicArn],
+        conditions: fromOurAlarms,
+      }),
+    );
     if (config.alertEmail !== undefined) {
       this.alertTopic.addSubscription(new subscriptions.EmailSubscription(config.alertEmail));
     }
