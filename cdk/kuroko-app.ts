@@ -3,7 +3,7 @@ import { Tags, type App, type Environment, type aws_logs as logs } from 'aws-cdk
 import type { DeployConfig } from './deploy-config';
 import { applyNag } from './nag';
 import { DataStack } from './stacks/data-stack';
-import { EngineStack } from './stacks/engine-stack';
+import { EngineStack, sleepParameterName } from './stacks/engine-stack';
 import { WorkersStack } from './stacks/workers-stack';
 
 export interface KurokoStacks {
@@ -47,7 +47,7 @@ export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOpt
     executionLogGroup: engine.executionLogGroup,
     processor: engine.functions.processor,
     alertTopic: engine.alertTopic,
-    ...(engine.sleepParameter ? { sleepParameter: engine.sleepParameter } : {}),
+    ...(config.idleSleep.enabled ? { sleepParameterName: sleepParameterName(stage) } : {}),
   });
 
   Tags.of(app).add('project', 'kuroko-serverless');

@@ -202,13 +202,13 @@ describe('WorkersStack: provisioner', () => {
     });
   });
 
-  it('is given the sleep parameter of the engine stack, to read and never to write', () => {
+  it('is given the sleep parameter of the engine stack by name (no import), to read and never to write', () => {
     const env = (resources[provisionerId]?.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
-    expect(JSON.stringify(env[ENV_KEYS.sleepParameter])).toContain('SleepParameter');
+    expect(env[ENV_KEYS.sleepParameter]).toBe('/kuroko/dev/sleep');
     const ssmStatements = statements.filter((s) => s.actions.some((a) => a.startsWith('ssm:')));
     expect(ssmStatements.flatMap((s) => s.actions)).toContain('ssm:GetParameter');
     expect(ssmStatements.flatMap((s) => s.actions)).not.toContain('ssm:PutParameter');
-    expect(JSON.stringify(ssmStatements.flatMap((s) => s.resources))).toContain('SleepParameter');
+    expect(JSON.stringify(ssmStatements.flatMap((s) => s.resources))).toContain(':parameter/kuroko/dev/sleep"');
   });
 
   it('knows each queue, its launch template and subnets', () => {

@@ -210,7 +210,7 @@ export class EngineStack extends Stack {
 
     this.sleepParameter = config.idleSleep.enabled
       ? new ssm.StringParameter(this, 'SleepParameter', {
-          parameterName: `/kuroko/${stage}/sleep`,
+          parameterName: sleepParameterName(stage),
           description: `Kuroko ${stage}: until when the idle engine's ticks leave the database alone (written by the functions)`,
           stringValue: INITIAL_SLEEP_VALUE,
           tier: ssm.ParameterTier.STANDARD,
@@ -366,6 +366,12 @@ export class EngineStack extends Stack {
     return { secretId: byName(arnOrName), policyArn: byName(`${arnOrName}${SECRET_SUFFIX_PATTERN}`) };
   }
 }
+
+/**
+ * The idle-sleep parameter's name. Other stacks name it by this convention instead of importing it: an export
+ * that a config change removes (idle sleep off) while another stack still imports it fails the deploy.
+ */
+export const sleepParameterName = (stage: string): string => `/kuroko/${stage}/sleep`;
 
 /** Construct id of a function: `processor` becomes `Processor`. */
 export const fnId = (name: LambdaName): string => name.charAt(0).toUpperCase() + name.slice(1);

@@ -16,7 +16,7 @@ import {
   type aws_lambda as lambda,
   type aws_logs as logs,
   type aws_sns as sns,
-  type aws_ssm as ssm,
+  aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ENV_KEYS, LAMBDA_NAMES, WORKER_TAGS } from '../../functions/shared/env-keys';
@@ -40,8 +40,11 @@ export interface WorkersStackProps extends StackProps {
   readonly processor: lambda.IFunction;
   readonly alertTopic: sns.ITopic;
   readonly logRetention: logs.RetentionDays;
-  /** The engine's idle-sleep parameter: the provisioner's tick skips while it says asleep. */
-  readonly sleepParameter?: ssm.IStringParameter;
+  /**
+   * The name of the engine's idle-sleep parameter when idle sleep is on: the provisioner's tick skips while it says
+   * asleep. A name, not the parameter: see sleepParameterName.
+   */
+  readonly sleepParameterName?: string;
 }
 
 export class WorkersStack extends Stack {
@@ -85,7 +88,9 @@ export class WorkersStack extends Stack {
       ENV_KEYS.workerQueues,
       this.toJsonString(this.queues.map((q) => q.binding)),
     );
-    if (props.sleepParameter) this.provisioner.bindSleep(props.sleepParameter, 'read');
+    if (props.sleepParameterName !== undefined) {
+      this.provisioner.bindSleep(ssm.StringParameter.fromStringParameterName(this, 'SleepParameter', props.sleepParameterName), 'read');
+    }
     for (const statement of provisionerStatements(this, stage, this.queues)) {
       this.provisioner.addToRolePolicy(statement);
     }
