@@ -1,6 +1,7 @@
 /** Builds the three stacks of a stage into an app; used by `cdk/bin/app.ts` and by the infra tests. */
 import { Tags, type App, type Environment, type aws_logs as logs } from 'aws-cdk-lib';
 import type { DeployConfig } from './deploy-config';
+import { migrationsFingerprint } from './migration-trigger';
 import { applyNag } from './nag';
 import { DataStack } from './stacks/data-stack';
 import { EngineStack, sleepParameterName } from './stacks/engine-stack';
@@ -13,8 +14,8 @@ export interface KurokoStacks {
 }
 
 export interface BuildOptions {
-  /** See EngineStackProps.migrationTrigger. */
-  readonly migrationTrigger: string;
+  /** See EngineStackProps.migrationTrigger; the fingerprint of db/migrations by default. */
+  readonly migrationTrigger?: string;
   /** Leave undefined for environment-agnostic stacks (no lookups, the CLI's account and region at deploy). */
   readonly env?: Environment;
   /** Run the cdk-nag AWS Solutions pack at synthesis (on by default). */
@@ -22,7 +23,7 @@ export interface BuildOptions {
 }
 
 /** Adds the Data, Engine and Workers stacks of `config.stageName` to `app`. */
-export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOptions): KurokoStacks {
+export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOptions = {}): KurokoStacks {
   const stage = config.stageName;
   const logRetention = config.logRetentionDays as logs.RetentionDays;
   const common = { env: options.env, config, logRetention };
@@ -36,7 +37,7 @@ export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOpt
     ...common,
     description: `Kuroko Serverless (${stage}): Lambda engine, HTTP API, alerts`,
     database: data.database,
-    migrationTrigger: options.migrationTrigger,
+    migrationTrigger: options.migrationTrigger ?? migrationsFingerprint(),
   });
   const workers = new WorkersStack(app, `Kuroko-${stage}-Workers`, {
     ...common,

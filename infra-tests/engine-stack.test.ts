@@ -4,7 +4,8 @@ import { ENV_KEYS, OUTBOX_METRIC } from '../functions/shared/env-keys';
 import { INITIAL_SLEEP_VALUE } from '../aws/sleep-gate';
 import { API_ROUTES, TICKING_FUNCTIONS } from '../cdk/stacks/engine-stack';
 import { iamStatements } from './helpers/iam-statements';
-import { TEST_CONSOLE, TEST_EMAIL, TEST_TRIGGER, logicalId, synthKuroko } from './helpers/synth-app';
+import { migrationsFingerprint } from '../cdk/migration-trigger';
+import { TEST_CONSOLE, TEST_EMAIL, logicalId, synthKuroko } from './helpers/synth-app';
 
 const built = synthKuroko();
 const { engine: stack, templates } = built;
@@ -275,10 +276,10 @@ describe('EngineStack: execution output and migrations', () => {
     }
   });
 
-  it('runs the migrator through a custom resource whose trigger changes on every deploy', () => {
+  it('runs the migrator through a custom resource whose trigger is the fingerprint of the migrations', () => {
     engine.hasResourceProperties('Custom::KurokoMigrations', {
       ServiceToken: Match.anyValue(),
-      Trigger: TEST_TRIGGER,
+      Trigger: migrationsFingerprint(),
     });
     engine.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: { USER_ON_EVENT_FUNCTION_ARN: { 'Fn::GetAtt': [fnIds['migrator'], 'Arn'] } } },

@@ -78,8 +78,8 @@ export interface EngineStackProps extends StackProps {
   readonly database: DatabaseBinding;
   readonly logRetention: logs.RetentionDays;
   /**
-   * Changes on every deploy so the migration custom resource runs each time (migrations are idempotent).
-   * The app passes the synthesis time; tests pass a constant.
+   * The migration custom resource runs whenever this changes: the app passes a fingerprint of the migration files
+   * (cdk/migration-trigger.ts), so a deploy that changes no migration does not touch the database.
    */
   readonly migrationTrigger: string;
 }
@@ -222,14 +222,14 @@ export class EngineStack extends Stack {
       scheduler.addEnvironment(ENV_KEYS.sleepMaxMinutes, String(config.idleSleep.maxMinutes));
     }
 
-    for (const name of TICKING_FUNCTIONS) {
+    const ticks = TICKING_FUNCTIONS.map((name) => {
       const fn = this.functions[name];
-      new events.Rule(this, `${fnId(name)}Tick`, {
+      return new events.Rule(this, `${fnId(name)}Tick`, {
         description: `Runs the ${name} every minute`,
         schedule: events.Schedule.rate(Duration.minutes(1)),
         targets: [new targets.LambdaFunction(fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
       });
-    }
+    });
 
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
       retention: props.logRetention,
@@ -287,11 +287,14 @@ export class EngineStack extends Stack {
       onEventHandler: migrator,
       logGroup: providerLogs,
     });
-    new CustomResource(this, 'Migrations', {
+    const migrations = new CustomResource(this, 'Migrations', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::KurokoMigrations',
       properties: { Trigger: props.migrationTrigger },
     });
+    // On a first deploy the ticks must not start before the schema exists (the Workers stack, with the
+    // provisioner's tick, already deploys after this whole stack).
+    for (const tick of ticks) tick.node.addDependency(migrations);
 
     new CfnOutput(this, 'ApiUrl', { value: this.apiUrl });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alertTopic.topicArn });
