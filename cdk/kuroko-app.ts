@@ -45,6 +45,7 @@ export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOpt
     database: data.database,
     vpc: data.vpc,
     workerSubnets: data.workerSubnets,
+    workerSubnetsArePublic: data.workerSubnetsArePublic,
     executionLogGroup: engine.executionLogGroup,
     processor: engine.functions.processor,
     alertTopic: engine.alertTopic,

@@ -45,6 +45,8 @@ export interface WorkerQueueProps {
   readonly agentAsset: AgentAsset;
   readonly securityGroup: ec2.ISecurityGroup;
   readonly subnets: readonly ec2.ISubnet[];
+  /** The subnets are public: request a public IP, or the instance cannot reach AWS APIs or install Node.js. */
+  readonly publicIp: boolean;
 }
 
 export class WorkerQueue extends Construct {
@@ -151,6 +153,9 @@ export class WorkerQueue extends Construct {
       userData,
       instanceProfile: new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role }),
       securityGroup: props.securityGroup,
+      // In the launch template's network interface (with the security group), because a subnet that does not map
+      // public IPs by default leaves the worker offline otherwise.
+      ...(props.publicIp ? { associatePublicIpAddress: true } : {}),
       requireImdsv2: true,
       httpPutResponseHopLimit: 1,
       // The agent and OS-level `shutdown` both end the instance: stopped workers would only cost storage.
@@ -180,6 +185,7 @@ export class WorkerQueue extends Construct {
       minInstances: queue.minInstances,
       maxInstances: queue.maxInstances,
       idleMinutes: queue.idleMinutes,
+      ...(props.publicIp ? { networkInterface: { associatePublicIpAddress: true, securityGroupIds: [props.securityGroup.securityGroupId] } } : {}),
     };
   }
 }

@@ -36,6 +36,8 @@ export interface WorkersStackProps extends StackProps {
   readonly database: DatabaseBinding;
   readonly vpc: ec2.IVpc;
   readonly workerSubnets: readonly ec2.ISubnet[];
+  /** The worker subnets are public: instances get a public IP (DataStack.workerSubnetsArePublic). */
+  readonly workerSubnetsArePublic: boolean;
   readonly executionLogGroup: logs.ILogGroup;
   readonly processor: lambda.IFunction;
   readonly alertTopic: sns.ITopic;
@@ -74,6 +76,7 @@ export class WorkersStack extends Stack {
           agentAsset,
           securityGroup,
           subnets: props.workerSubnets,
+          publicIp: props.workerSubnetsArePublic,
         }),
     );
 
