@@ -68,6 +68,9 @@ export class WorkerQueue extends Construct {
       queue: queue.name,
       slots: queue.slotsPerWorker,
       idleMinutes: queue.idleMinutes,
+      // An idle agent ends its instance (instances terminate on shutdown) unless the queue's minimum keeps it.
+      shutdownWhenIdle: true,
+      minInstances: queue.minInstances,
       executionLogGroupName: props.executionLogGroup.logGroupName,
       processorFunctionName: props.processor.functionName,
     };
