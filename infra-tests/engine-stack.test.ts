@@ -198,13 +198,12 @@ describe('EngineStack: alerts', () => {
     });
   });
 
-  it('lets the notifier publish to the topic and its metric namespace only', () => {
+  it('lets the notifier publish to the topic only; its metric goes out as EMF log lines, with no PutMetricData grant', () => {
     const notifierRole = logicalId(stack, stack.functions.notifier.executionRole);
     const statements = iamStatements(engine).filter((s) => s.roles.includes(notifierRole));
     expect(statements.find((s) => s.actions.includes('sns:Publish'))?.resources).toEqual([{ Ref: topicId }]);
-    expect(statements.find((s) => s.actions.includes('cloudwatch:PutMetricData'))?.condition).toEqual({
-      StringEquals: { 'cloudwatch:namespace': OUTBOX_METRIC.namespace },
-    });
+    expect(statements.flatMap((s) => s.actions).filter((a) => a.startsWith('cloudwatch:'))).toEqual([]);
+    expect(lambdaProps(fnIds['notifier']).Environment.Variables[ENV_KEYS.metricsNamespace]).toBe(OUTBOX_METRIC.namespace);
   });
 
   it('signs webhooks with a generated key the notifier alone reads, and publishes where to find it', () => {
