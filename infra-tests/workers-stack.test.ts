@@ -87,7 +87,8 @@ describe('WorkersStack: user data', () => {
   const script = joinedText(templateData(0).UserData);
 
   it('installs Node.js 22 from the AL2023 repositories and creates an unprivileged user', () => {
-    expect(script).toMatch(/^#!\/bin\/bash\nset -euo pipefail\n/);
+    // The exit trap (shipping cloud-init's output) comes first, then the script proper.
+    expect(script).toMatch(/^#!\/bin\/bash\nfunction exitTrap\(\)\{\n[^]*\ntrap exitTrap EXIT\nset -euo pipefail\n/);
     expect(script).toContain('dnf install -y nodejs22\n');
     expect(script).toContain('useradd --system --create-home --shell /bin/bash kuroko');
   });
@@ -144,6 +145,9 @@ describe('WorkersStack: the worker role', () => {
       [
         ...DATA_API_ACTIONS,
         'secretsmanager:GetSecretValue',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        // The boot log, a statement of its own.
         'logs:CreateLogStream',
         'logs:PutLogEvents',
         'ssm:GetParameter',

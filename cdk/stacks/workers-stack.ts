@@ -7,6 +7,7 @@
 import {
   CfnOutput,
   Duration,
+  RemovalPolicy,
   Stack,
   type StackProps,
   aws_ec2 as ec2,
@@ -14,7 +15,7 @@ import {
   aws_events_targets as targets,
   aws_iam as iam,
   type aws_lambda as lambda,
-  type aws_logs as logs,
+  aws_logs as logs,
   type aws_sns as sns,
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
@@ -52,6 +53,7 @@ export interface WorkersStackProps extends StackProps {
 export class WorkersStack extends Stack {
   readonly queues: readonly WorkerQueue[];
   readonly provisioner: EngineFunction;
+  readonly bootLogGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: WorkersStackProps) {
     super(scope, id, props);
@@ -64,6 +66,11 @@ export class WorkersStack extends Stack {
       allowAllOutbound: true,
     });
     const agentAsset = new AgentAsset(this, 'AgentBundle');
+    // cloud-init's output of every worker boot (worker-queue.ts): a failed boot leaves a trace here.
+    this.bootLogGroup = new logs.LogGroup(this, 'WorkerBootLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
 
     this.queues = config.workerQueues.map(
       (queue) =>
@@ -77,6 +84,7 @@ export class WorkersStack extends Stack {
           securityGroup,
           subnets: props.workerSubnets,
           publicIp: props.workerSubnetsArePublic,
+          bootLogGroup: this.bootLogGroup,
         }),
     );
 
