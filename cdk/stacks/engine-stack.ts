@@ -181,7 +181,8 @@ export class EngineStack extends Stack {
     api.addEnvironment(ENV_KEYS.executionLogGroup, this.executionLogGroup.logGroupName);
     api.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['logs:GetLogEvents', 'logs:FilterLogEvents'],
+        // The output endpoint pages through a stream with GetLogEvents (agent/cloudwatch-log-sink.ts), nothing else.
+        actions: ['logs:GetLogEvents'],
         resources: [this.executionLogGroup.logGroupArn],
       }),
     );
