@@ -113,6 +113,10 @@ export class WorkersStack extends Stack {
     });
     new FunctionAlarms(this, 'ProvisionerAlarms', { fn: this.provisioner, topic: props.alertTopic });
 
+    new CfnOutput(this, 'WorkerBootLogGroupName', {
+      description: "cloud-init output of every worker boot, one stream per instance id",
+      value: this.bootLogGroup.logGroupName,
+    });
     for (const q of this.queues) {
       new CfnOutput(this, `LaunchTemplate${queueSlug(q.binding.name).replace(/[^A-Za-z0-9]/g, '')}`, {
         description: `Launch template of queue ${q.binding.name}`,
