@@ -18,6 +18,9 @@ import { PROJECT_ROOT } from '../cdk/paths';
 import { jsonOf } from './helpers/cross-stack';
 import { logicalId, synthKuroko, type Synthesised } from './helpers/synth-app';
 
+/** Two syntheses in one test: under load each can take tens of seconds. */
+const SYNTHESES_TIMEOUT_MS = 180_000;
+
 const triggerOf = (built: Synthesised): unknown => {
   const [migration] = Object.values(built.templates.engine.findResources('Custom::KurokoMigrations'));
   return (migration as { Properties: { Trigger: unknown } }).Properties.Trigger;
@@ -58,7 +61,7 @@ describe('invariant: the migration trigger changes only when migrations change',
     const second = triggerOf(synthKuroko());
     expect(first).toBe(migrationsFingerprint());
     expect(second).toBe(first);
-  });
+  }, SYNTHESES_TIMEOUT_MS);
 
   it('changes when a migration is added or edited, not otherwise', () => {
     cpSync(MIGRATIONS_DIR, dir, { recursive: true });
