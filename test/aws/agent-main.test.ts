@@ -23,6 +23,8 @@ const ec2 = mockClient(EC2Client);
 const PARAMETER = '/kuroko/test/workers/at.default/agent-config';
 const INSTANCE_ID = 'i-0123456789abcdef0';
 const credentials = { accessKeyId: 'x', secretAccessKey: 'x' };
+/** Several idle periods of an agent over the Data API stand-in: generous under load. */
+const IDLE_TEST_TIMEOUT_MS = 90_000;
 
 let tdb: TestDatabase;
 let parameter: AgentParameter;
@@ -136,7 +138,7 @@ describe('agent entry on EC2', () => {
     expect(result).toMatchObject({ exit: 'idle', ended: 'terminated' });
     expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([[INSTANCE_ID]]);
     await tdb.db.deleteFrom('workers').where('id', '=', keeper).execute();
-  });
+  }, IDLE_TEST_TIMEOUT_MS);
 
   it('refuses to start without the parameter name or with an invalid parameter', async () => {
     await expect(runAwsAgent({ ...deps(() => Promise.resolve()), env: {} })).rejects.toBeInstanceOf(ConfigError);
