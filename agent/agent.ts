@@ -81,6 +81,11 @@ export interface AgentOptions {
   killGraceMs?: number;
   /** Stop (drain) after this long with nothing running; on-demand workers use it. */
   idleTimeoutMs?: number;
+  /**
+   * Asked once the idle timeout is reached: may this worker leave? When it answers false (or fails) the agent keeps
+   * claiming and asks again after another idle period. On EC2 it keeps a queue's minimum of instances alive.
+   */
+  mayStopIdle?: (workerId: number) => Promise<boolean>;
   /** How long stop() lets running commands finish before killing them. */
   drainGraceMs?: number;
   outputFlushMs?: number;
@@ -452,6 +457,19 @@ export function createAgent(options: AgentOptions): Agent {
     for (const execution of claimed) launch(execution);
   };
 
+  /** Whether an idle worker may leave; when it may not, its idle period starts again. */
+  const idleExitAllowed = async (): Promise<boolean> => {
+    if (options.mayStopIdle === undefined || workerId === undefined) return true;
+    let allowed = false;
+    try {
+      allowed = await options.mayStopIdle(workerId);
+    } catch (error) {
+      logger.warn('could not tell whether this idle worker may leave; staying', { error: errorMessage(error) });
+    }
+    if (!allowed) lastBusyAt = performance.now();
+    return allowed && running.size === 0;
+  };
+
   const runClaimLoop = async (): Promise<void> => {
     let failures = 0;
     while (!stopping) {
@@ -466,7 +484,8 @@ export function createAgent(options: AgentOptions): Agent {
         options.idleTimeoutMs !== undefined &&
         running.size === 0 &&
         performance.now() - lastBusyAt >= options.idleTimeoutMs &&
-        !stopping
+        !stopping &&
+        (await idleExitAllowed())
       ) {
         logger.info(`idle for ${options.idleTimeoutMs} ms; stopping`);
         void stop('idle timeout');

@@ -5,7 +5,8 @@
  * It reads its JSON configuration from the SSM parameter named by KUROKO_AGENT_CONFIG_PARAMETER, registers with
  * the instance id as hostname (so the provisioner can tie the worker row to its instance), writes command output
  * to CloudWatch Logs, nudges the processor after each finished command, and stops after `idleMinutes` with
- * nothing to run. After such an idle (or drain-requested) stop, and only when the parameter says
+ * nothing to run, unless its queue's `minInstances` keeps it (agent/idle-exit.ts). After such an idle (or
+ * drain-requested) stop, and only when the parameter says
  * `shutdownWhenIdle`, it shuts the instance down (instances terminate on shutdown); if `shutdown` is not allowed
  * (the agent runs unprivileged) it terminates its own instance through EC2, which its role allows for managed
  * instances of its queue. A stop by SIGTERM (systemd, an instance shutting down) never shuts anything down.
@@ -27,7 +28,9 @@ import { ConfigError } from '../core/errors';
 import { createDatabase, type DatabaseHandle } from '../db/connection';
 import { parseAgentParameter, type AgentParameter, type Environment } from '../functions/shared/config-schemas';
 import { ENV_KEYS } from '../functions/shared/env-keys';
+import { FleetRepository } from '../db/repositories/fleet-repository';
 import { createAgent, type AgentLogger } from './agent';
+import { mayLeaveIdle } from './idle-exit';
 import { CloudWatchLogSink } from './cloudwatch-log-sink';
 
 const MS_PER_MINUTE = 60_000;
@@ -113,12 +116,14 @@ export async function runAwsAgent(deps: AwsAgentDeps): Promise<AwsAgentResult> {
     functionName: config.processorFunctionName,
     logger,
   });
+  const minInstances = config.minInstances ?? 0;
   const agent = createAgent({
     database,
     hostname,
     queues: [config.queue],
     slots: config.slots,
     idleTimeoutMs: deps.idleTimeoutMs ?? config.idleMinutes * MS_PER_MINUTE,
+    ...(minInstances > 0 ? { mayStopIdle: mayStopIdleOf(database, config.queue, minInstances, logger) } : {}),
     logSink,
     logger,
     inheritEnv: { HOME: env.HOME, PATH: env.PATH, LANG: env.LANG },
@@ -153,6 +158,16 @@ export async function runAwsAgent(deps: AwsAgentDeps): Promise<AwsAgentResult> {
     ended = await endInstance(deps, config, instanceId, logger);
   }
   return { exit, config, hostname, ended };
+}
+
+/** Asks the worker rows whether this idle worker may leave without taking the queue below its minimum. */
+function mayStopIdleOf(database: DatabaseHandle, queue: string, minInstances: number, logger: AgentLogger) {
+  const fleet = new FleetRepository(database.db);
+  return async (workerId: number): Promise<boolean> => {
+    const allowed = mayLeaveIdle({ workerId, queue, minInstances, workers: await fleet.listWorkers(), now: new Date() });
+    if (!allowed) logger.info(`idle, but staying: one of the ${minInstances} worker(s) queue ${queue} keeps`);
+    return allowed;
+  };
 }
 
 async function endInstance(

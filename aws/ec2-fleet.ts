@@ -35,6 +35,12 @@ export interface FleetQueue {
   launchTemplateVersion?: string;
   /** Launches rotate over these; a subnet out of capacity is skipped for the next. */
   subnetIds: readonly string[];
+  /**
+   * When the launch template has a network interface (to request a public IP), the subnet goes inside the
+   * interface: EC2 refuses an instance-level SubnetId next to a network interface
+   * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstances.html, SubnetId).
+   */
+  networkInterface?: { associatePublicIpAddress: boolean; securityGroupIds: readonly string[] };
 }
 
 export interface Ec2FleetOptions {
@@ -94,7 +100,18 @@ export class Ec2Fleet {
             LaunchTemplate: { LaunchTemplateId: queue.launchTemplateId, Version: queue.launchTemplateVersion ?? LATEST_VERSION },
             MinCount: 1,
             MaxCount: count - launched.length,
-            SubnetId: subnetId,
+            ...(queue.networkInterface === undefined
+              ? { SubnetId: subnetId }
+              : {
+                  NetworkInterfaces: [
+                    {
+                      DeviceIndex: 0,
+                      SubnetId: subnetId,
+                      AssociatePublicIpAddress: queue.networkInterface.associatePublicIpAddress,
+                      Groups: [...queue.networkInterface.securityGroupIds],
+                    },
+                  ],
+                }),
             ClientToken: this.#clientToken(),
             TagSpecifications: [
               { ResourceType: 'instance', Tags: this.#tagsFor(queueName, true) },

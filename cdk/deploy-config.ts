@@ -26,12 +26,14 @@ const MAX_SLOTS_PER_WORKER = 64;
 
 /**
  * Graviton instance types carry a `g` in the suffix after the generation digit (t4g, m7gd, c7gn, x2gd);
- * a GPU family like g5 does not.
+ * a GPU family like g5 does not. The first Graviton family, a1, has no such suffix.
  */
 const INSTANCE_TYPE = /^([a-z]+)(\d+)([a-z-]*)\.([a-z0-9]+)$/;
+const SUFFIXLESS_ARM_FAMILIES: ReadonlySet<string> = new Set(['a1']);
 export function architectureOfInstanceType(instanceType: string): Architecture | undefined {
   const match = INSTANCE_TYPE.exec(instanceType);
   if (!match) return undefined;
+  if (SUFFIXLESS_ARM_FAMILIES.has(`${match[1]}${match[2]}${match[3]}`)) return ARCHITECTURES.arm64;
   return (match[3] ?? '').includes('g') ? ARCHITECTURES.arm64 : ARCHITECTURES.x86_64;
 }
 

@@ -1,9 +1,10 @@
 /** Builds the three stacks of a stage into an app; used by `cdk/bin/app.ts` and by the infra tests. */
 import { Tags, type App, type Environment, type aws_logs as logs } from 'aws-cdk-lib';
 import type { DeployConfig } from './deploy-config';
+import { migrationsFingerprint } from './migration-trigger';
 import { applyNag } from './nag';
 import { DataStack } from './stacks/data-stack';
-import { EngineStack } from './stacks/engine-stack';
+import { EngineStack, sleepParameterName } from './stacks/engine-stack';
 import { WorkersStack } from './stacks/workers-stack';
 
 export interface KurokoStacks {
@@ -13,8 +14,8 @@ export interface KurokoStacks {
 }
 
 export interface BuildOptions {
-  /** See EngineStackProps.migrationTrigger. */
-  readonly migrationTrigger: string;
+  /** See EngineStackProps.migrationTrigger; the fingerprint of db/migrations by default. */
+  readonly migrationTrigger?: string;
   /** Leave undefined for environment-agnostic stacks (no lookups, the CLI's account and region at deploy). */
   readonly env?: Environment;
   /** Run the cdk-nag AWS Solutions pack at synthesis (on by default). */
@@ -22,7 +23,7 @@ export interface BuildOptions {
 }
 
 /** Adds the Data, Engine and Workers stacks of `config.stageName` to `app`. */
-export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOptions): KurokoStacks {
+export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOptions = {}): KurokoStacks {
   const stage = config.stageName;
   const logRetention = config.logRetentionDays as logs.RetentionDays;
   const common = { env: options.env, config, logRetention };
@@ -36,7 +37,7 @@ export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOpt
     ...common,
     description: `Kuroko Serverless (${stage}): Lambda engine, HTTP API, alerts`,
     database: data.database,
-    migrationTrigger: options.migrationTrigger,
+    migrationTrigger: options.migrationTrigger ?? migrationsFingerprint(),
   });
   const workers = new WorkersStack(app, `Kuroko-${stage}-Workers`, {
     ...common,
@@ -44,10 +45,11 @@ export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOpt
     database: data.database,
     vpc: data.vpc,
     workerSubnets: data.workerSubnets,
+    workerSubnetsArePublic: data.workerSubnetsArePublic,
     executionLogGroup: engine.executionLogGroup,
     processor: engine.functions.processor,
     alertTopic: engine.alertTopic,
-    ...(engine.sleepParameter ? { sleepParameter: engine.sleepParameter } : {}),
+    ...(config.idleSleep.enabled ? { sleepParameterName: sleepParameterName(stage) } : {}),
   });
 
   Tags.of(app).add('project', 'kuroko-serverless');

@@ -1,4 +1,6 @@
+import { aws_rds as rds } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { MIN_AURORA_VERSION } from '../cdk/stacks/data-stack';
 import { describe, expect, it } from 'vitest';
 import { joinedText, synthKuroko } from './helpers/synth-app';
 
@@ -72,6 +74,24 @@ describe('DataStack: Aurora cluster', () => {
     data.hasResourceProperties('AWS::RDS::DBCluster', {
       VpcSecurityGroupIds: [{ 'Fn::GetAtt': [groupId, 'GroupId'] }],
     });
+  });
+});
+
+describe('invariant: the Aurora version stays deployable', () => {
+  // Scaling to 0 ACU needs Aurora MySQL 3.08.0 or later
+  // (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/aurora-serverless-v2-auto-pause.html), and Aurora
+  // upgrades a cluster's minor version only when every DB instance has AutoMinorVersionUpgrade on
+  // (https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/AuroraMySQL.Updates.AMVU.html).
+  it('is a 3.08 or later version that aws-cdk-lib offers, and every instance takes minor upgrades', () => {
+    const version = clusterOf(data).Properties['EngineVersion'] as string;
+    const [, minor] = /^8\.0\.mysql_aurora\.(3\.\d{2})\.\d+$/.exec(version) ?? [];
+    expect(minor, version).toBeDefined();
+    expect(minor! >= MIN_AURORA_VERSION, `${version} is older than ${MIN_AURORA_VERSION}`).toBe(true);
+    const offered = Object.values(rds.AuroraMysqlEngineVersion).filter((v): v is rds.AuroraMysqlEngineVersion => v instanceof rds.AuroraMysqlEngineVersion);
+    expect(offered.map((v) => v.auroraMysqlFullVersion)).toContain(version);
+    const instances = Object.values(data.findResources('AWS::RDS::DBInstance')) as { Properties: Record<string, unknown> }[];
+    expect(instances.length).toBeGreaterThan(0);
+    for (const instance of instances) expect(instance.Properties['AutoMinorVersionUpgrade']).toBe(true);
   });
 });
 

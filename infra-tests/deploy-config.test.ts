@@ -118,6 +118,9 @@ describe('deploy config', () => {
     expect(architectureOfInstanceType('x2gd.large')).toBe('arm64');
     expect(architectureOfInstanceType('g5.xlarge')).toBe('x86_64');
     expect(architectureOfInstanceType('m7i.large')).toBe('x86_64');
+    // a1 is Graviton (https://docs.aws.amazon.com/ec2/latest/instancetypes/gp.html: "A1: AWS Graviton processors").
+    expect(architectureOfInstanceType('a1.large')).toBe('arm64');
+    expect(problemsOf(() => parseDeployConfig({ workerQueues: [{ name: 'q', instanceType: 'a1.medium', architecture: 'x86_64' }] }))).toContain('a1.medium is arm64');
   });
 });
 

@@ -4,7 +4,8 @@ import { ENV_KEYS, OUTBOX_METRIC } from '../functions/shared/env-keys';
 import { INITIAL_SLEEP_VALUE } from '../aws/sleep-gate';
 import { API_ROUTES, TICKING_FUNCTIONS } from '../cdk/stacks/engine-stack';
 import { iamStatements } from './helpers/iam-statements';
-import { TEST_CONSOLE, TEST_EMAIL, TEST_TRIGGER, logicalId, synthKuroko } from './helpers/synth-app';
+import { migrationsFingerprint } from '../cdk/migration-trigger';
+import { TEST_CONSOLE, TEST_EMAIL, logicalId, synthKuroko } from './helpers/synth-app';
 
 const built = synthKuroko();
 const { engine: stack, templates } = built;
@@ -197,13 +198,12 @@ describe('EngineStack: alerts', () => {
     });
   });
 
-  it('lets the notifier publish to the topic and its metric namespace only', () => {
+  it('lets the notifier publish to the topic only; its metric goes out as EMF log lines, with no PutMetricData grant', () => {
     const notifierRole = logicalId(stack, stack.functions.notifier.executionRole);
     const statements = iamStatements(engine).filter((s) => s.roles.includes(notifierRole));
     expect(statements.find((s) => s.actions.includes('sns:Publish'))?.resources).toEqual([{ Ref: topicId }]);
-    expect(statements.find((s) => s.actions.includes('cloudwatch:PutMetricData'))?.condition).toEqual({
-      StringEquals: { 'cloudwatch:namespace': OUTBOX_METRIC.namespace },
-    });
+    expect(statements.flatMap((s) => s.actions).filter((a) => a.startsWith('cloudwatch:'))).toEqual([]);
+    expect(lambdaProps(fnIds['notifier']).Environment.Variables[ENV_KEYS.metricsNamespace]).toBe(OUTBOX_METRIC.namespace);
   });
 
   it('signs webhooks with a generated key the notifier alone reads, and publishes where to find it', () => {
@@ -242,7 +242,7 @@ describe('EngineStack: idle sleep', () => {
     const grants = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`"${parameterId}"`));
     const roleOf = (n: string) => logicalId(stack, stack.functions[n as 'api'].executionRole);
     const actionsOf = (n: string) => new Set(grants.filter((s) => s.roles.includes(roleOf(n))).flatMap((s) => s.actions));
-    const read = ['ssm:DescribeParameters', 'ssm:GetParameters', 'ssm:GetParameter', 'ssm:GetParameterHistory'];
+    const read = ['ssm:GetParameter'];
     expect(new Set(grants.flatMap((s) => s.roles))).toEqual(new Set(sleepers.map(roleOf)));
     for (const name of ['monitor', 'notifier', 'processor']) expect(actionsOf(name)).toEqual(new Set(read));
     for (const name of ['api', 'scheduler']) expect(actionsOf(name)).toEqual(new Set([...read, 'ssm:PutParameter']));
@@ -275,10 +275,10 @@ describe('EngineStack: execution output and migrations', () => {
     }
   });
 
-  it('runs the migrator through a custom resource whose trigger changes on every deploy', () => {
+  it('runs the migrator through a custom resource whose trigger is the fingerprint of the migrations', () => {
     engine.hasResourceProperties('Custom::KurokoMigrations', {
       ServiceToken: Match.anyValue(),
-      Trigger: TEST_TRIGGER,
+      Trigger: migrationsFingerprint(),
     });
     engine.hasResourceProperties('AWS::Lambda::Function', {
       Environment: { Variables: { USER_ON_EVENT_FUNCTION_ARN: { 'Fn::GetAtt': [fnIds['migrator'], 'Arn'] } } },

@@ -87,7 +87,8 @@ describe('WorkersStack: user data', () => {
   const script = joinedText(templateData(0).UserData);
 
   it('installs Node.js 22 from the AL2023 repositories and creates an unprivileged user', () => {
-    expect(script).toMatch(/^#!\/bin\/bash\nset -euo pipefail\n/);
+    // The exit trap (shipping cloud-init's output) comes first, then the script proper.
+    expect(script).toMatch(/^#!\/bin\/bash\nfunction exitTrap\(\)\{\n[^]*\ntrap exitTrap EXIT\nset -euo pipefail\n/);
     expect(script).toContain('dnf install -y nodejs22\n');
     expect(script).toContain('useradd --system --create-home --shell /bin/bash kuroko');
   });
@@ -146,6 +147,9 @@ describe('WorkersStack: the worker role', () => {
         'secretsmanager:GetSecretValue',
         'logs:CreateLogStream',
         'logs:PutLogEvents',
+        // The boot log, a statement of its own.
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
         'ssm:GetParameter',
         'lambda:InvokeFunction',
         's3:GetObject',
@@ -202,13 +206,13 @@ describe('WorkersStack: provisioner', () => {
     });
   });
 
-  it('is given the sleep parameter of the engine stack, to read and never to write', () => {
+  it('is given the sleep parameter of the engine stack by name (no import), to read and never to write', () => {
     const env = (resources[provisionerId]?.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
-    expect(JSON.stringify(env[ENV_KEYS.sleepParameter])).toContain('SleepParameter');
+    expect(env[ENV_KEYS.sleepParameter]).toBe('/kuroko/dev/sleep');
     const ssmStatements = statements.filter((s) => s.actions.some((a) => a.startsWith('ssm:')));
     expect(ssmStatements.flatMap((s) => s.actions)).toContain('ssm:GetParameter');
     expect(ssmStatements.flatMap((s) => s.actions)).not.toContain('ssm:PutParameter');
-    expect(JSON.stringify(ssmStatements.flatMap((s) => s.resources))).toContain('SleepParameter');
+    expect(JSON.stringify(ssmStatements.flatMap((s) => s.resources))).toContain(':parameter/kuroko/dev/sleep"');
   });
 
   it('knows each queue, its launch template and subnets', () => {

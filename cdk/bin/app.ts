@@ -8,8 +8,6 @@ import { buildKurokoApp } from '../kuroko-app';
 
 const app = new App();
 const config = loadDeployConfig({ contextPath: app.node.tryGetContext('config'), env: process.env });
-buildKurokoApp(app, config, {
-  // A new value on every synthesis makes CloudFormation run the migrator on every deploy.
-  migrationTrigger: new Date().toISOString(),
-});
+// The migration runs when the migration files change (cdk/migration-trigger.ts), not on every deploy.
+buildKurokoApp(app, config);
 app.synth();

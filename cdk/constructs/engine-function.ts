@@ -111,8 +111,9 @@ export class EngineFunction extends NodejsFunction {
    */
   bindSleep(parameter: ssm.IStringParameter, access: 'read' | 'readWrite'): this {
     this.addEnvironment(ENV_KEYS.sleepParameter, parameter.parameterName);
-    parameter.grantRead(this);
-    if (access === 'readWrite') parameter.grantWrite(this);
+    // GetParameter and PutParameter are the calls aws/sleep-gate.ts makes; grantRead would add three reads it never makes.
+    const actions = access === 'readWrite' ? ['ssm:GetParameter', 'ssm:PutParameter'] : ['ssm:GetParameter'];
+    this.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [parameter.parameterArn] }));
     return this;
   }
 

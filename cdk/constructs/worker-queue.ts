@@ -45,6 +45,10 @@ export interface WorkerQueueProps {
   readonly agentAsset: AgentAsset;
   readonly securityGroup: ec2.ISecurityGroup;
   readonly subnets: readonly ec2.ISubnet[];
+  /** The subnets are public: request a public IP, or the instance cannot reach AWS APIs or install Node.js. */
+  readonly publicIp: boolean;
+  /** Where each instance ships its cloud-init output when its user data ends, one stream per instance. */
+  readonly bootLogGroup: logs.ILogGroup;
 }
 
 export class WorkerQueue extends Construct {
@@ -66,6 +70,9 @@ export class WorkerQueue extends Construct {
       queue: queue.name,
       slots: queue.slotsPerWorker,
       idleMinutes: queue.idleMinutes,
+      // An idle agent ends its instance (instances terminate on shutdown) unless the queue's minimum keeps it.
+      shutdownWhenIdle: true,
+      minInstances: queue.minInstances,
       executionLogGroupName: props.executionLogGroup.logGroupName,
       processorFunctionName: props.processor.functionName,
     };
@@ -142,6 +149,15 @@ export class WorkerQueue extends Construct {
       `systemctl enable --now ${AGENT_SERVICE}`,
     );
 
+    shipBootLog(userData, props.bootLogGroup.logGroupName, region);
+    // Only the boot log group, for the boot log's own stream (named after the instance, unknown at synthesis).
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        resources: [props.bootLogGroup.logGroupArn],
+      }),
+    );
+
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       versionDescription: `Kuroko ${stage} worker for queue ${queue.name}`,
       machineImage: ec2.MachineImage.fromSsmParameter(al2023AmiParameter(queue.architecture), {
@@ -151,6 +167,9 @@ export class WorkerQueue extends Construct {
       userData,
       instanceProfile: new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role }),
       securityGroup: props.securityGroup,
+      // In the launch template's network interface (with the security group), because a subnet that does not map
+      // public IPs by default leaves the worker offline otherwise.
+      ...(props.publicIp ? { associatePublicIpAddress: true } : {}),
       requireImdsv2: true,
       httpPutResponseHopLimit: 1,
       // The agent and OS-level `shutdown` both end the instance: stopped workers would only cost storage.
@@ -180,8 +199,35 @@ export class WorkerQueue extends Construct {
       minInstances: queue.minInstances,
       maxInstances: queue.maxInstances,
       idleMinutes: queue.idleMinutes,
+      ...(props.publicIp ? { networkInterface: { associatePublicIpAddress: true, securityGroupIds: [props.securityGroup.securityGroupId] } } : {}),
     };
   }
+}
+
+/** The tail of cloud-init's output that is shipped: one log event, well under PutLogEvents' per-event limit. */
+export const BOOT_LOG_TAIL_BYTES = 200_000;
+export const CLOUD_INIT_OUTPUT = '/var/log/cloud-init-output.log';
+
+/**
+ * When the user data exits, successfully or not (`set -e` stops it at the first failing command), ships the tail of
+ * cloud-init's output to the boot log group under the instance id: a worker that never registers leaves a trace
+ * someone can read without logging in. Every step may fail without changing the script's outcome.
+ */
+function shipBootLog(userData: ec2.UserData, logGroupName: string, region: string): void {
+  const events = '/run/kuroko-boot-log.json';
+  const toEvents = [
+    'import json, sys, time',
+    `tail = open("${CLOUD_INIT_OUTPUT}", "rb").read()[-${BOOT_LOG_TAIL_BYTES}:].decode("utf-8", "replace")`,
+    'print(json.dumps([{"timestamp": int(time.time() * 1000), "message": tail}]))',
+  ].join('; ');
+  const logs = `aws logs --region ${region}`;
+  userData.addOnExitCommands(
+    'echo "kuroko worker boot: user data exited with status ${exitCode}"',
+    'boot_stream="$(cloud-init query v1.instance_id 2>/dev/null || hostname)"',
+    `python3 -c '${toEvents}' > ${events} || true`,
+    `${logs} create-log-stream --log-group-name '${logGroupName}' --log-stream-name "$boot_stream" || true`,
+    `${logs} put-log-events --log-group-name '${logGroupName}' --log-stream-name "$boot_stream" --log-events file://${events} || true`,
+  );
 }
 
 interface UnitOptions {

@@ -19,9 +19,13 @@ import { acknowledge } from '../nag';
 
 /**
  * Aurora MySQL 3.10 is a long-term-support line, and it supports both the Data API for Serverless v2 and
- * scaling to 0 ACU (auto-pause), the two features this deployment is built on.
+ * scaling to 0 ACU (auto-pause), the two features this deployment is built on (both need 3.08 or later). The
+ * newest 3.10 patch aws-cdk-lib offers; the writer takes automatic minor version upgrades, so a cluster moves on
+ * before AWS retires the patch it was created with.
  */
-export const AURORA_ENGINE_VERSION = rds.AuroraMysqlEngineVersion.VER_3_10_3;
+export const AURORA_ENGINE_VERSION = rds.AuroraMysqlEngineVersion.VER_3_10_4;
+/** The oldest Aurora MySQL version with both the Data API for Serverless v2 and 0 ACU. */
+export const MIN_AURORA_VERSION = '3.08';
 const MASTER_USERNAME = 'kuroko_admin';
 const WORKER_SUBNET_CIDR_MASK = 20;
 const DATABASE_SUBNET_CIDR_MASK = 24;
@@ -107,7 +111,7 @@ export class DataStack extends Stack {
       credentials: rds.Credentials.fromSecret(secret),
       defaultDatabaseName: config.databaseName,
       writer: rds.ClusterInstance.serverlessV2('Writer', {
-        autoMinorVersionUpgrade: false,
+        autoMinorVersionUpgrade: true,
         publiclyAccessible: false,
       }),
       serverlessV2MinCapacity: config.aurora.minCapacity,

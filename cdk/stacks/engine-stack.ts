@@ -71,14 +71,16 @@ const CONSOLE_SIGNING_KEY_LENGTH = 64;
 const WEBHOOK_SIGNING_KEY_LENGTH = 64;
 /** Secrets Manager appends a hyphen and six random characters to a secret's name in its ARN. */
 const SECRET_SUFFIX_PATTERN = '-??????';
+/** The service principal CloudWatch alarms act as when they publish to SNS. */
+export const CLOUDWATCH_SERVICE = 'cloudwatch.amazonaws.com';
 
 export interface EngineStackProps extends StackProps {
   readonly config: DeployConfig;
   readonly database: DatabaseBinding;
   readonly logRetention: logs.RetentionDays;
   /**
-   * Changes on every deploy so the migration custom resource runs each time (migrations are idempotent).
-   * The app passes the synthesis time; tests pass a constant.
+   * The migration custom resource runs whenever this changes: the app passes a fingerprint of the migration files
+   * (cdk/migration-trigger.ts), so a deploy that changes no migration does not touch the database.
    */
   readonly migrationTrigger: string;
 }
@@ -106,12 +108,18 @@ export class EngineStack extends Stack {
       enableKeyRotation: true,
       removalPolicy: RemovalPolicy.DESTROY,
     });
+    // Only alarms of this account and region may use the key, and only to publish (confused deputy).
+    const fromOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': this.account },
+      ArnLike: { 'aws:SourceArn': this.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+    };
     topicKey.addToResourcePolicy(
       new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        sid: 'CloudWatchAlarmsUseKey',
+        principals: [new iam.ServicePrincipal(CLOUDWATCH_SERVICE)],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
         resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
+        conditions: fromOurAlarms,
       }),
     );
     this.alertTopic = new sns.Topic(this, 'AlertTopic', {
@@ -119,6 +127,17 @@ export class EngineStack extends Stack {
       masterKey: topicKey,
       enforceSSL: true,
     });
+    // enforceSSL makes CDK write a topic policy, and a topic policy replaces SNS's default one, which is what let
+    // CloudWatch alarms publish: without this statement every alarm action fails.
+    this.alertTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal(CLOUDWATCH_SERVICE)],
+        actions: ['sns:Publish'],
+        resources: [this.alertTopic.topicArn],
+        conditions: fromOurAlarms,
+      }),
+    );
     if (config.alertEmail !== undefined) {
       this.alertTopic.addSubscription(new subscriptions.EmailSubscription(config.alertEmail));
     }
@@ -143,14 +162,8 @@ export class EngineStack extends Stack {
     notifier.addEnvironment(ENV_KEYS.metricsNamespace, OUTBOX_METRIC.namespace);
     this.alertTopic.grantPublish(notifier);
     const webhookKey = this.bindNotificationSecrets(notifier, config);
-    notifier.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['cloudwatch:PutMetricData'],
-        // PutMetricData has no resource type; the namespace condition is how it is scoped.
-        resources: ['*'],
-        conditions: { StringEquals: { 'cloudwatch:namespace': OUTBOX_METRIC.namespace } },
-      }),
-    );
+    // The outbox metric reaches CloudWatch as EMF lines in the notifier's log (functions/shared/lambda-metrics.ts):
+    // no PutMetricData call, so no grant for it.
 
     const processor = make(LAMBDA_NAMES.processor, 'Advances tokens one node per step', {
       timeout: PROCESSOR_TIMEOUT,
@@ -173,7 +186,8 @@ export class EngineStack extends Stack {
     api.addEnvironment(ENV_KEYS.executionLogGroup, this.executionLogGroup.logGroupName);
     api.addToRolePolicy(
       new iam.PolicyStatement({
-        actions: ['logs:GetLogEvents', 'logs:FilterLogEvents'],
+        // The output endpoint pages through a stream with GetLogEvents (agent/cloudwatch-log-sink.ts), nothing else.
+        actions: ['logs:GetLogEvents'],
         resources: [this.executionLogGroup.logGroupArn],
       }),
     );
@@ -196,7 +210,7 @@ export class EngineStack extends Stack {
 
     this.sleepParameter = config.idleSleep.enabled
       ? new ssm.StringParameter(this, 'SleepParameter', {
-          parameterName: `/kuroko/${stage}/sleep`,
+          parameterName: sleepParameterName(stage),
           description: `Kuroko ${stage}: until when the idle engine's ticks leave the database alone (written by the functions)`,
           stringValue: INITIAL_SLEEP_VALUE,
           tier: ssm.ParameterTier.STANDARD,
@@ -208,14 +222,14 @@ export class EngineStack extends Stack {
       scheduler.addEnvironment(ENV_KEYS.sleepMaxMinutes, String(config.idleSleep.maxMinutes));
     }
 
-    for (const name of TICKING_FUNCTIONS) {
+    const ticks = TICKING_FUNCTIONS.map((name) => {
       const fn = this.functions[name];
-      new events.Rule(this, `${fnId(name)}Tick`, {
+      return new events.Rule(this, `${fnId(name)}Tick`, {
         description: `Runs the ${name} every minute`,
         schedule: events.Schedule.rate(Duration.minutes(1)),
         targets: [new targets.LambdaFunction(fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
       });
-    }
+    });
 
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
       retention: props.logRetention,
@@ -273,11 +287,14 @@ export class EngineStack extends Stack {
       onEventHandler: migrator,
       logGroup: providerLogs,
     });
-    new CustomResource(this, 'Migrations', {
+    const migrations = new CustomResource(this, 'Migrations', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::KurokoMigrations',
       properties: { Trigger: props.migrationTrigger },
     });
+    // On a first deploy the ticks must not start before the schema exists (the Workers stack, with the
+    // provisioner's tick, already deploys after this whole stack).
+    for (const tick of ticks) tick.node.addDependency(migrations);
 
     new CfnOutput(this, 'ApiUrl', { value: this.apiUrl });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alertTopic.topicArn });
@@ -288,7 +305,6 @@ export class EngineStack extends Stack {
 
     acknowledge(adminClient, 'AwsSolutions-SMG4', 'The secret bootstraps the first admin API client once; the client is then managed through the API, where its hash lives, so rotating this copy would change nothing.');
     acknowledge(notifier.executionRole, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', 'Publishing to the KMS-encrypted alert topic needs kms:GenerateDataKey* (GenerateDataKey and its WithoutPlaintext form) on that one key only; grantPublish scopes it to the key ARN.');
-    acknowledge(notifier.executionRole, 'AwsSolutions-IAM5[Resource::*]', 'cloudwatch:PutMetricData has no resource type; the statement is limited by the cloudwatch:namespace condition to the KurokoServerless namespace.');
     acknowledge(provider, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'The Provider framework function is created by aws-cdk-lib with AWSLambdaBasicExecutionRole; it only writes its own logs and has no data access.');
     const migratorLogicalId = this.getLogicalId(migrator.node.defaultChild as CfnElement);
     acknowledge(provider, `AwsSolutions-IAM5[Resource::<${migratorLogicalId}.Arn>:*]`, 'The Provider framework may invoke the migrator and its versions (the migrator ARN with :*), nothing wider.');
@@ -352,6 +368,12 @@ export class EngineStack extends Stack {
     return { secretId: byName(arnOrName), policyArn: byName(`${arnOrName}${SECRET_SUFFIX_PATTERN}`) };
   }
 }
+
+/**
+ * The idle-sleep parameter's name. Other stacks name it by this convention instead of importing it: an export
+ * that a config change removes (idle sleep off) while another stack still imports it fails the deploy.
+ */
+export const sleepParameterName = (stage: string): string => `/kuroko/${stage}/sleep`;
 
 /** Construct id of a function: `processor` becomes `Processor`. */
 export const fnId = (name: LambdaName): string => name.charAt(0).toUpperCase() + name.slice(1);

@@ -7,6 +7,7 @@
 import {
   CfnOutput,
   Duration,
+  RemovalPolicy,
   Stack,
   type StackProps,
   aws_ec2 as ec2,
@@ -14,9 +15,9 @@ import {
   aws_events_targets as targets,
   aws_iam as iam,
   type aws_lambda as lambda,
-  type aws_logs as logs,
+  aws_logs as logs,
   type aws_sns as sns,
-  type aws_ssm as ssm,
+  aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ENV_KEYS, LAMBDA_NAMES, WORKER_TAGS } from '../../functions/shared/env-keys';
@@ -36,17 +37,23 @@ export interface WorkersStackProps extends StackProps {
   readonly database: DatabaseBinding;
   readonly vpc: ec2.IVpc;
   readonly workerSubnets: readonly ec2.ISubnet[];
+  /** The worker subnets are public: instances get a public IP (DataStack.workerSubnetsArePublic). */
+  readonly workerSubnetsArePublic: boolean;
   readonly executionLogGroup: logs.ILogGroup;
   readonly processor: lambda.IFunction;
   readonly alertTopic: sns.ITopic;
   readonly logRetention: logs.RetentionDays;
-  /** The engine's idle-sleep parameter: the provisioner's tick skips while it says asleep. */
-  readonly sleepParameter?: ssm.IStringParameter;
+  /**
+   * The name of the engine's idle-sleep parameter when idle sleep is on: the provisioner's tick skips while it says
+   * asleep. A name, not the parameter: see sleepParameterName.
+   */
+  readonly sleepParameterName?: string;
 }
 
 export class WorkersStack extends Stack {
   readonly queues: readonly WorkerQueue[];
   readonly provisioner: EngineFunction;
+  readonly bootLogGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: WorkersStackProps) {
     super(scope, id, props);
@@ -59,6 +66,11 @@ export class WorkersStack extends Stack {
       allowAllOutbound: true,
     });
     const agentAsset = new AgentAsset(this, 'AgentBundle');
+    // cloud-init's output of every worker boot (worker-queue.ts): a failed boot leaves a trace here.
+    this.bootLogGroup = new logs.LogGroup(this, 'WorkerBootLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
 
     this.queues = config.workerQueues.map(
       (queue) =>
@@ -71,6 +83,8 @@ export class WorkersStack extends Stack {
           agentAsset,
           securityGroup,
           subnets: props.workerSubnets,
+          publicIp: props.workerSubnetsArePublic,
+          bootLogGroup: this.bootLogGroup,
         }),
     );
 
@@ -85,7 +99,9 @@ export class WorkersStack extends Stack {
       ENV_KEYS.workerQueues,
       this.toJsonString(this.queues.map((q) => q.binding)),
     );
-    if (props.sleepParameter) this.provisioner.bindSleep(props.sleepParameter, 'read');
+    if (props.sleepParameterName !== undefined) {
+      this.provisioner.bindSleep(ssm.StringParameter.fromStringParameterName(this, 'SleepParameter', props.sleepParameterName), 'read');
+    }
     for (const statement of provisionerStatements(this, stage, this.queues)) {
       this.provisioner.addToRolePolicy(statement);
     }
@@ -97,6 +113,10 @@ export class WorkersStack extends Stack {
     });
     new FunctionAlarms(this, 'ProvisionerAlarms', { fn: this.provisioner, topic: props.alertTopic });
 
+    new CfnOutput(this, 'WorkerBootLogGroupName', {
+      description: "cloud-init output of every worker boot, one stream per instance id",
+      value: this.bootLogGroup.logGroupName,
+    });
     for (const q of this.queues) {
       new CfnOutput(this, `LaunchTemplate${queueSlug(q.binding.name).replace(/[^A-Za-z0-9]/g, '')}`, {
         description: `Launch template of queue ${q.binding.name}`,

@@ -31,6 +31,8 @@ export interface AgentParameter {
   readonly processorFunctionName: string;
   /** After an idle (or drain-requested) stop, run `shutdown -h now`; instances terminate on shutdown. */
   readonly shutdownWhenIdle?: boolean;
+  /** The queue keeps this many live workers: an idle agent among them does not leave (agent/idle-exit.ts). */
+  readonly minInstances?: number;
 }
 
 const QUEUE_NAME = /^@?[\w-]{1,180}$/;
@@ -92,6 +94,7 @@ const agentParameterSchema = z.object({
   executionLogGroupName: nonEmpty,
   processorFunctionName: nonEmpty,
   shutdownWhenIdle: z.optional(z.boolean({ error: 'must be true or false' })),
+  minInstances: z.optional(intAtLeast(0)),
 }) satisfies z.ZodMiniType<AgentParameter>;
 
 /** Reads the JSON of a worker queue's SSM parameter (the agent's configuration on AWS). */

@@ -43,6 +43,11 @@ export interface WorkerQueueBinding {
   readonly launchTemplateVersion?: string;
   /** An instance whose agent has not registered this long after launch is replaced (10 when unset). */
   readonly bootTimeoutMinutes?: number;
+  /**
+   * Set when the launch template requests a public IP in its network interface: RunInstances must then name the
+   * subnet inside that interface, with these security groups, instead of as an instance-level SubnetId.
+   */
+  readonly networkInterface?: { readonly associatePublicIpAddress: boolean; readonly securityGroupIds: readonly string[] };
 }
 
 export interface ProcessorConfig extends BaseConfig {
@@ -116,6 +121,7 @@ const workerQueueBindingSchema = z
     idleMinutes: intAtLeast(1),
     launchTemplateVersion: z.optional(nonEmpty),
     bootTimeoutMinutes: z.optional(intAtLeast(1)),
+    networkInterface: z.optional(z.object({ associatePublicIpAddress: z.boolean(), securityGroupIds: z.array(nonEmpty).min(1) })),
   })
   .refine((q) => q.minInstances <= q.maxInstances, 'minInstances must not exceed maxInstances');
 

@@ -1,4 +1,4 @@
-/** Builds the Kuroko app for assertions: cdk.json's context, no bundling, a fixed migration trigger. */
+/** Builds the Kuroko app for assertions: cdk.json's context, no bundling, the app's own migration trigger. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
@@ -7,7 +7,6 @@ import { parseDeployConfig, type DeployConfig } from '../../cdk/deploy-config';
 import { buildKurokoApp, type KurokoStacks } from '../../cdk/kuroko-app';
 import { PROJECT_ROOT } from '../../cdk/paths';
 
-export const TEST_TRIGGER = 'infra-test-trigger';
 export const TEST_EMAIL = 'ops@example.com';
 /** A console with OIDC sign-in; the client secret is named, as an operator who created it by name would. */
 export const TEST_CONSOLE = {
@@ -38,7 +37,7 @@ export function synthKuroko(input: Record<string, unknown> = { alertEmail: TEST_
     context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
   });
   const config = parseDeployConfig(input, 'test config');
-  const stacks = buildKurokoApp(app, config, { migrationTrigger: TEST_TRIGGER, nag: options.nag ?? false });
+  const stacks = buildKurokoApp(app, config, { nag: options.nag ?? false });
   return {
     app,
     config,

@@ -8,6 +8,8 @@ import { runAwsAgent } from '../../agent/main';
 import { silentAgentLogger } from '../../agent/agent';
 import { ConfigError } from '../../core/errors';
 import { parseDatabaseUrl } from '../../db/connection';
+import { createIdGenerator } from '../../db/id-generator';
+import { WorkerRepository } from '../../db/repositories/worker-repository';
 import type { AgentParameter } from '../../functions/shared/config-schemas';
 import { ENV_KEYS } from '../../functions/shared/env-keys';
 import { insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
@@ -21,6 +23,8 @@ const ec2 = mockClient(EC2Client);
 const PARAMETER = '/kuroko/test/workers/at.default/agent-config';
 const INSTANCE_ID = 'i-0123456789abcdef0';
 const credentials = { accessKeyId: 'x', secretAccessKey: 'x' };
+/** Several idle periods of an agent over the Data API stand-in: generous under load. */
+const IDLE_TEST_TIMEOUT_MS = 90_000;
 
 let tdb: TestDatabase;
 let parameter: AgentParameter;
@@ -107,6 +111,34 @@ describe('agent entry on EC2', () => {
     expect(result).toMatchObject({ exit: 'idle', ended: undefined });
     expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(0);
   });
+
+  it('stays idle while its queue needs it to keep minInstances, and ends its instance once another live worker keeps the queue', async () => {
+    ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, minInstances: 1 }) } });
+    // A worker of the queue registered before the agent (a lower id) but not heart-beating: lost, so it keeps nothing.
+    const keeperHost = 'i-0aaaaaaaaaaaaaaaa';
+    const keeper = await new WorkerRepository(tdb.db, createIdGenerator(tdb.db)).register({
+      hostname: keeperHost,
+      queues: ['@default'],
+      slots: 2,
+      now: new Date(Date.now() - 10 * 60_000),
+    });
+    const stays: string[] = [];
+    const logger = { ...silentAgentLogger, info: (message: string) => void (message.startsWith('idle, but staying') && stays.push(message)) };
+    const running = runAwsAgent({ ...deps(() => Promise.reject(new Error('Access denied'))), logger });
+    let settled = false;
+    void running.finally(() => (settled = true));
+    // Two idle periods pass and the agent is still there: it is the queue's only live worker.
+    await waitFor(() => stays.length >= 2, { timeoutMs: 20_000, description: 'two idle checks that keep the worker' });
+    expect(settled).toBe(false);
+    expect(ec2.commandCalls(TerminateInstancesCommand)).toHaveLength(0);
+
+    // The older worker heart-beats again: it keeps the queue's minimum, so this idle agent leaves and ends its instance.
+    await tdb.db.updateTable('workers').set({ heartbeat_at: new Date() }).where('id', '=', keeper).execute();
+    const result = await running;
+    expect(result).toMatchObject({ exit: 'idle', ended: 'terminated' });
+    expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([[INSTANCE_ID]]);
+    await tdb.db.deleteFrom('workers').where('id', '=', keeper).execute();
+  }, IDLE_TEST_TIMEOUT_MS);
 
   it('refuses to start without the parameter name or with an invalid parameter', async () => {
     await expect(runAwsAgent({ ...deps(() => Promise.resolve()), env: {} })).rejects.toBeInstanceOf(ConfigError);

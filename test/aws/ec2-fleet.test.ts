@@ -1,4 +1,4 @@
-import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
+import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type RunInstancesCommandInput } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Ec2Fleet } from '../../aws/ec2-fleet';
@@ -64,6 +64,56 @@ describe('Ec2Fleet.launch', () => {
     expect(await fleet().launch('batch', 0)).toEqual([]);
     await expect(fleet().launch('other', 1)).rejects.toBeInstanceOf(ConfigError);
     expect(ec2.commandCalls(RunInstancesCommand)).toHaveLength(0);
+  });
+});
+
+describe('Ec2Fleet.launch from a launch template with a network interface (public IP)', () => {
+  /**
+   * EC2 merges the request into the launch template and refuses an instance-level SubnetId (or security groups) next
+   * to a network interface: InvalidParameterCombination, "Network interfaces and an instance-level subnet ID may not be
+   * specified on the same request" (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_RunInstances.html,
+   * SubnetId: "If you specify a network interface, you must specify any subnets as part of the network interface").
+   */
+  const templatesWithInterface = new Set(['lt-public']);
+  const runInstancesLikeEc2 = (input: RunInstancesCommandInput) => {
+    const templateHasInterface = templatesWithInterface.has(input.LaunchTemplate?.LaunchTemplateId ?? '');
+    const interfaces = input.NetworkInterfaces ?? [];
+    if ((templateHasInterface || interfaces.length > 0) && (input.SubnetId !== undefined || input.SecurityGroupIds !== undefined)) {
+      throw awsError('InvalidParameterCombination');
+    }
+    const subnet = interfaces.find((n) => n.DeviceIndex === 0)?.SubnetId ?? input.SubnetId;
+    return { Instances: [{ InstanceId: `i-in-${subnet}` }] };
+  };
+  const publicFleet = () =>
+    new Ec2Fleet({
+      client,
+      stage: 'prod',
+      tags: WORKER_TAGS,
+      clientToken: () => 'token-1',
+      queues: [
+        {
+          name: 'public',
+          launchTemplateId: 'lt-public',
+          subnetIds: ['subnet-a', 'subnet-b'],
+          networkInterface: { associatePublicIpAddress: true, securityGroupIds: ['sg-1'] },
+        },
+      ],
+    });
+
+  it('names the subnet inside the primary interface, with the public IP and the security groups', async () => {
+    ec2.on(RunInstancesCommand).callsFake(runInstancesLikeEc2);
+    const f = publicFleet();
+    expect(await f.launch('public', 1)).toEqual(['i-in-subnet-a']);
+    expect(await f.launch('public', 1)).toEqual(['i-in-subnet-b']);
+    const input = ec2.commandCalls(RunInstancesCommand)[0]!.args[0].input;
+    expect(input.SubnetId).toBeUndefined();
+    expect(input.NetworkInterfaces).toEqual([{ DeviceIndex: 0, SubnetId: 'subnet-a', AssociatePublicIpAddress: true, Groups: ['sg-1'] }]);
+  });
+
+  it('is refused by the stand-in as EC2 refuses it when the subnet is given at instance level', () => {
+    expect(() => runInstancesLikeEc2({ LaunchTemplate: { LaunchTemplateId: 'lt-public' }, MinCount: 1, MaxCount: 1, SubnetId: 'subnet-a' })).toThrow(
+      'InvalidParameterCombination',
+    );
   });
 });
 
