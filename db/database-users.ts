@@ -10,13 +10,10 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { ConfigError } from '../core/errors';
+import { DATABASE_ROLE, type DatabaseRole } from './database-user-names';
 import type { Database } from './schema';
 
-export const DATABASE_ROLE = { agent: 'agent', runtime: 'runtime' } as const;
-export type DatabaseRole = (typeof DATABASE_ROLE)[keyof typeof DATABASE_ROLE];
-
-/** The default user names (self-hosted `kuroko migrate --create-users`; the CDK secrets use the same). */
-export const DEFAULT_DATABASE_USERS: Readonly<Record<DatabaseRole, string>> = { agent: 'kuroko_agent', runtime: 'kuroko_runtime' };
+export { DATABASE_ROLE, DEFAULT_DATABASE_USERS, type DatabaseRole } from './database-user-names';
 
 type Privilege = 'SELECT' | 'INSERT' | 'UPDATE' | 'DELETE';
 type TableName = keyof Database & string;

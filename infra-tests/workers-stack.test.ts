@@ -154,9 +154,11 @@ describe('WorkersStack: the worker role', () => {
     );
   });
 
-  it('scopes the Data API to the cluster and the secret to its ARN', () => {
+  it('scopes the Data API to the cluster and the secret to the agent user\'s, never the master\'s', () => {
     expect(statements.find((s) => s.actions.includes('rds-data:ExecuteStatement'))?.resources).toEqual([stack.resolve(db.clusterArn)]);
-    expect(statements.find((s) => s.actions.includes('secretsmanager:GetSecretValue'))?.resources).toEqual([stack.resolve(db.secretArn)]);
+    const reads = statements.filter((s) => s.actions.includes('secretsmanager:GetSecretValue')).flatMap((s) => s.resources);
+    expect(reads).toEqual([stack.resolve(built.data.agentDatabase.secretArn)]);
+    expect(reads).not.toContainEqual(stack.resolve(built.data.database.secretArn));
   });
 
   it('scopes logs to the execution log group and SSM to its own parameter', () => {

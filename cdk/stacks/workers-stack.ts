@@ -33,7 +33,10 @@ const INSTANCE_WILDCARD = 'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS
 
 export interface WorkersStackProps extends StackProps {
   readonly config: DeployConfig;
+  /** The runtime user, for the provisioner. */
   readonly database: DatabaseBinding;
+  /** The agent user: the workers reach the database as it, and can read no other database secret. */
+  readonly agentDatabase: DatabaseBinding;
   readonly vpc: ec2.IVpc;
   readonly workerSubnets: readonly ec2.ISubnet[];
   readonly executionLogGroup: logs.ILogGroup;
@@ -65,7 +68,7 @@ export class WorkersStack extends Stack {
         new WorkerQueue(this, `Queue-${queueSlug(queue.name)}`, {
           queue,
           stage,
-          database: props.database,
+          database: props.agentDatabase,
           executionLogGroup: props.executionLogGroup,
           processor: props.processor,
           agentAsset,
