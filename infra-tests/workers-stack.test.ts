@@ -228,7 +228,7 @@ describe('WorkersStack: provisioner', () => {
     expect(JSON.stringify(launch?.['Resource'])).toContain(templateRefs[0]);
     expect(JSON.stringify(launch?.['Resource'])).toContain(templateRefs[1]);
     const resourcesOfTemplates = bySid('LaunchResourcesOfWorkerTemplates');
-    expect(Object.keys((resourcesOfTemplates?.['Condition'] as Record<string, unknown>) ?? {})).toEqual(['ArnEquals']);
+    expect(Object.keys((resourcesOfTemplates?.['Condition'] as Record<string, unknown>) ?? {})).toEqual(['ArnEquals', 'Bool']);
   });
 
   it('launches instances only with the managed and stage tags in the request', () => {

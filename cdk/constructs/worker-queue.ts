@@ -82,6 +82,9 @@ export class WorkerQueue extends Construct {
       description: `Kuroko ${stage} worker for queue ${queue.name}: Data API, its log group, its config, itself`,
     });
     grantDataApi(this.role, props.database);
+    // The execution log group holds nothing but the `executions/<id>` streams (agent/cloudwatch-log-sink.ts). IAM
+    // cannot bind a stream to the instance writing it: the per-instance policy variables (${aws:userid} =
+    // role-id:instance-id, ${ec2:SourceInstanceARN}) hold ':', which no stream name may (docs/security-infra.md).
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
