@@ -19,6 +19,7 @@ import {
   type DatabaseUser,
 } from '../../db/database-users';
 import { executionRow, killStrayGroups, queueExecutions, testAgent } from '../agent/agent-fixtures';
+import { startDataApiServer } from '../helpers/data-api-server';
 import { createTestDatabase, testMysqlUrl, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
 
@@ -229,6 +230,37 @@ describe('database users: agent and runtime users granted only what they need (M
     let err = '';
     const sqlite = await runMigrate(['--database-url', 'sqlite::memory:', '--create-users'], { stdout: () => {}, stderr: (t) => (err += t) }, {});
     expect([sqlite, err]).toEqual([2, 'kuroko migrate: invalid configuration:\n  - --create-users needs MySQL or MariaDB: a SQLite file has no users\n']);
+  });
+
+  it('an agent on the Data API signs in with its own secret and gets the agent user\'s rights, no more', async () => {
+    const agentSecretArn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko-db-agent-AbCdEf';
+    const serverUrl = new URL(testMysqlUrl());
+    serverUrl.pathname = `/${databaseName}`;
+    const server = await startDataApiServer({ mysqlUrl: serverUrl.toString(), userSecrets: { [agentSecretArn]: agentUser } });
+    const urlWith = (secret: string) =>
+      `data-api://${server.resourceArn}?secret=${encodeURIComponent(secret)}&database=${databaseName}&endpoint=${encodeURIComponent(server.endpoint)}&region=us-east-1`;
+    const handle = createDatabase(urlWith(agentSecretArn));
+    handles.push(handle);
+    const { agent, dispose } = testAgent(handle, { queues: ['grants-api'] });
+    try {
+      await queueExecutions(tdb.db, [{ id: 42_001, shell: 'echo over-the-data-api', queue: 'grants-api' }]);
+      await agent.start();
+      const done = await waitFor(async () => {
+        const row = await executionRow(tdb.db, 42_001);
+        return row.finishedAt !== null ? row : undefined;
+      }, { ...WAIT, description: 'execution 42001 to finish over the Data API' });
+      expect([done.exitStatus, done.outputHead]).toEqual([0, 'over-the-data-api\n']);
+      await expect(
+        handle.db.insertInto('api_clients').values({ id: 999_998, name: 'evil', secret_hash: 'x', scope: 'admin', created_at: new Date() }).execute(),
+      ).rejects.toThrow(/1142/);
+      // A secret the service does not know is refused before any SQL runs.
+      const stranger = createDatabase(urlWith('arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko-master-XyZabc'));
+      handles.push(stranger);
+      await expect(stranger.db.selectFrom('workers').selectAll().execute()).rejects.toThrow(/Invalid secret ARN/);
+    } finally {
+      await dispose();
+      await server.close();
+    }
   });
 
   it('refuses names and passwords it could not quote safely, and prints the SQL a self-hosted DBA can run', () => {
