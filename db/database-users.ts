@@ -16,13 +16,15 @@ import type { Database } from './schema';
 export { DATABASE_ROLE, DEFAULT_DATABASE_USERS, type DatabaseRole } from './database-user-names';
 
 type Privilege = 'SELECT' | 'INSERT' | 'UPDATE' | 'DELETE';
-type TableName = keyof Database & string;
+/** Kysely's record of applied migrations: read by the start-up check that refuses a schema newer than the build. */
+const MIGRATION_TABLE = 'kysely_migration';
+type TableName = (keyof Database & string) | typeof MIGRATION_TABLE;
 
 /**
  * Every table the agent touches and how (agent/agent.ts through ExecutionQueueRepository, WorkerRepository and the
  * id generator): claims and fenced updates of executions, their history for leftovers, kill requests, memory
- * samples, its own worker row (deleted when it stops), and id blocks. Nothing else: no definitions, tokens, API
- * clients, console users or sessions, and no DDL.
+ * samples, its own worker row (deleted when it stops), and id blocks; and it may read which migrations were applied.
+ * Nothing else: no definitions, tokens, API clients, console users or sessions, and no DDL.
  */
 export const AGENT_TABLE_GRANTS: Readonly<Partial<Record<TableName, readonly Privilege[]>>> = {
   executions: ['SELECT', 'UPDATE'],
@@ -31,6 +33,7 @@ export const AGENT_TABLE_GRANTS: Readonly<Partial<Record<TableName, readonly Pri
   memory_samples: ['INSERT'],
   workers: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
   id_blocks: ['SELECT', 'UPDATE'],
+  [MIGRATION_TABLE]: ['SELECT'],
 };
 
 /** The runtime user's rights on the whole schema: rows only, never tables (no CREATE, ALTER, DROP, INDEX ...). */
