@@ -301,7 +301,7 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
   let statements = 0;
   let calls = 0;
 
-  function poolFor(database: string | undefined, secret: string | undefined): Pool {
+  function poolFor(database: string | undefined, secret?: string): Pool {
     const name = database || defaultDatabase;
     const user = secret === undefined ? undefined : options.userSecrets?.[secret];
     const key = user === undefined ? name : `${name}\0${user.username}`;
