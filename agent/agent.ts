@@ -21,6 +21,7 @@ import { WorkerRepository } from '../db/repositories/worker-repository';
 import type { LogSink } from './log-sink';
 import { sampleIntervalMs, sampleProcessGroupRss } from './memory-sampler';
 import { OutputBuffer } from './output-buffer';
+import type { RunAsUser } from './run-as';
 import {
   DEFAULT_SHELL_PATH,
   killProcessGroup,
@@ -95,6 +96,8 @@ export interface AgentOptions {
   shellPath?: string;
   /** HOME, PATH, LANG handed to every command (the command's ENV wins). */
   inheritEnv?: InheritedEnv;
+  /** Run every command as this user (`--run-as`, resolved and checked by agent/run-as.ts prepareRunAs). */
+  runAs?: RunAsUser;
   /** Called after a finish was recorded (the local mode nudges the processor). */
   onExecutionFinished?: (executionId: number) => void;
   /**
@@ -342,7 +345,7 @@ export function createAgent(options: AgentOptions): Agent {
     lastBusyAt = performance.now();
     let spawnedPid: number | undefined;
     const command = startCommand(
-      { shell: execution.shell, env: execution.env, shellPath, inheritEnv },
+      { shell: execution.shell, env: execution.env, shellPath, inheritEnv, ...(options.runAs !== undefined ? { runAs: options.runAs } : {}) },
       {
         onSpawn: (pid) => {
           spawnedPid = pid;

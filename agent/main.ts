@@ -32,6 +32,8 @@ import { FleetRepository } from '../db/repositories/fleet-repository';
 import { createAgent, type AgentLogger } from './agent';
 import { mayLeaveIdle } from './idle-exit';
 import { CloudWatchLogSink } from './cloudwatch-log-sink';
+import { DEFAULT_SHELL_PATH } from './process-runner';
+import { prepareRunAs } from './run-as';
 
 const MS_PER_MINUTE = 60_000;
 
@@ -50,6 +52,11 @@ export interface AwsAgentDeps {
   signals?: Pick<NodeJS.Process, 'on' | 'off'>;
   /** Runs `shutdown -h now`; rejects when not allowed. */
   shutdown?: () => Promise<void>;
+  /**
+   * The user every command runs as (`--run-as` on the agent's command line; the CDK's unit passes the job user):
+   * checked before anything else, so an agent that cannot switch users runs nothing.
+   */
+  runAs?: string;
   /** Overrides the parameter's idleMinutes (tests). */
   idleTimeoutMs?: number;
   /** Overrides the agent's poll interval (tests). */
@@ -93,6 +100,8 @@ const runShutdown = async (): Promise<void> => {
 export async function runAwsAgent(deps: AwsAgentDeps): Promise<AwsAgentResult> {
   const { env } = deps;
   const logger = deps.logger ?? jsonLineLogger;
+  const runAs = deps.runAs === undefined ? undefined : await prepareRunAs(deps.runAs, DEFAULT_SHELL_PATH);
+  if (runAs !== undefined) logger.info(`commands run as ${runAs.name}`, { uid: runAs.uid, gid: runAs.gid });
   const parameterName = env[ENV_KEYS.agentConfigParameter];
   if (!parameterName) throw new ConfigError([`${ENV_KEYS.agentConfigParameter}: is required (the SSM parameter holding the agent's configuration)`]);
   const region = env.AWS_REGION;
@@ -127,6 +136,7 @@ export async function runAwsAgent(deps: AwsAgentDeps): Promise<AwsAgentResult> {
     logSink,
     logger,
     inheritEnv: { HOME: env.HOME, PATH: env.PATH, LANG: env.LANG },
+    ...(runAs !== undefined ? { runAs } : {}),
     onExecutionFinished: () => void processor.nudge(),
     // systemd (KillMode=mixed) kills what a dead agent leaves; an instance is never reused by another agent either.
     leftoverCheckMs: 0,
@@ -195,17 +205,27 @@ async function endInstance(
   return 'terminated';
 }
 
+/** The EC2 agent's command line: nothing, or `--run-as USER`. */
+export function parseAwsAgentArgs(args: readonly string[]): { runAs?: string } {
+  if (args.length === 0) return {};
+  const [option, value] = args;
+  if (args.length === 2 && option === '--run-as' && value !== undefined && value !== '') return { runAs: value };
+  throw new ConfigError([`unexpected arguments ${JSON.stringify(args)}; the EC2 agent takes only --run-as USER`]);
+}
+
 const invokedDirectly = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (invokedDirectly) {
-  runAwsAgent({ env: process.env }).then(
-    (result) => {
-      jsonLineLogger.info(`agent exited (${result.exit})`, { ended: result.ended });
-      process.exit(0);
-    },
-    (error: unknown) => {
-      // A non-zero exit makes systemd restart the agent (Restart=on-failure).
-      jsonLineLogger.error('agent failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-      process.exit(1);
-    },
-  );
+  Promise.resolve()
+    .then(() => runAwsAgent({ env: process.env, ...parseAwsAgentArgs(process.argv.slice(2)) }))
+    .then(
+      (result) => {
+        jsonLineLogger.info(`agent exited (${result.exit})`, { ended: result.ended });
+        process.exit(0);
+      },
+      (error: unknown) => {
+        // A non-zero exit makes systemd restart the agent (Restart=on-failure).
+        jsonLineLogger.error('agent failed', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+        process.exit(1);
+      },
+    );
 }

@@ -18,6 +18,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { errorMessage } from '../core/errors';
+import { runAsWorkingDirectory, type RunAsUser } from './run-as';
 
 export const DEFAULT_SHELL_PATH = '/bin/bash';
 /** Redirects the shell's stderr onto its stdout before the script's first command. */
@@ -59,6 +60,11 @@ export interface CommandSpec {
   inheritEnv: InheritedEnv;
   /** Overrides DEFAULT_OUTPUT_DRAIN_MS (the quiet period after the leader's exit). */
   outputDrainMs?: number;
+  /**
+   * Run the command as this user (agent/run-as.ts): its uid and primary group, HOME, USER and LOGNAME of that user,
+   * and its home as the working directory unless `cwd` says otherwise.
+   */
+  runAs?: RunAsUser;
 }
 
 /** Callbacks from a running command. They must not throw; a throw is caught and reported in the result. */
@@ -148,17 +154,21 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
   const failure = (reason: string, code: string | undefined): RunningCommand =>
     notStarted(Promise.resolve(failedResult(reason, code)));
 
+  const runAs = spec.runAs;
+  // The agent's own folder may be closed to the user; a shell started there could not even read its cwd.
+  const cwd = spec.cwd ?? (runAs === undefined ? undefined : runAsWorkingDirectory(runAs));
   // Node reports a missing cwd as "spawn /bin/bash ENOENT", which blames the shell; say what is wrong.
-  if (spec.cwd !== undefined) {
-    const problem = directoryProblem(spec.cwd);
+  if (cwd !== undefined) {
+    const problem = directoryProblem(cwd);
     if (problem !== undefined) return failure(problem, 'ENOENT');
   }
 
   let child: ChildProcess;
   try {
     child = spawn(shellPath, ['-c', MERGE_STDERR_PREFIX + spec.shell], {
-      cwd: spec.cwd,
+      cwd,
       env: buildEnvironment(spec),
+      ...(runAs === undefined ? {} : { uid: runAs.uid, gid: runAs.gid }),
       // setsid(): the command leads a new session and group, so a group kill spares the agent, and the
       // command outlives an agent crash like Kuroko2's (the monitor then judges it from outside).
       detached: true,
@@ -285,12 +295,20 @@ function unrefStream(stream: Readable): void {
   handle.unref?.();
 }
 
-/** The child's whole environment: HOME, PATH and LANG from the agent, then the command's ENV on top. */
-export function buildEnvironment(spec: Pick<CommandSpec, 'env' | 'inheritEnv'>): Record<string, string> {
+/**
+ * The child's whole environment: HOME, PATH and LANG from the agent (HOME, USER and LOGNAME of the `runAs` user
+ * instead when there is one), then the command's ENV on top.
+ */
+export function buildEnvironment(spec: Pick<CommandSpec, 'env' | 'inheritEnv' | 'runAs'>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of ['HOME', 'PATH', 'LANG'] as const) {
     const value = spec.inheritEnv[name];
     if (value !== undefined) env[name] = value;
+  }
+  if (spec.runAs !== undefined) {
+    env.HOME = spec.runAs.home;
+    env.USER = spec.runAs.name;
+    env.LOGNAME = spec.runAs.name;
   }
   return Object.assign(env, spec.env);
 }

@@ -37,12 +37,15 @@ export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOpt
     ...common,
     description: `Kuroko Serverless (${stage}): Lambda engine, HTTP API, alerts`,
     database: data.database,
+    runtimeDatabase: data.runtimeDatabase,
+    agentDatabase: data.agentDatabase,
     migrationTrigger: options.migrationTrigger ?? migrationsFingerprint(),
   });
   const workers = new WorkersStack(app, `Kuroko-${stage}-Workers`, {
     ...common,
     description: `Kuroko Serverless (${stage}): on-demand EC2 workers and their provisioner`,
-    database: data.database,
+    database: data.runtimeDatabase,
+    agentDatabase: data.agentDatabase,
     vpc: data.vpc,
     workerSubnets: data.workerSubnets,
     workerSubnetsArePublic: data.workerSubnetsArePublic,

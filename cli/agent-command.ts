@@ -2,12 +2,15 @@
  * `kuroko agent`: a worker agent for the self-hosted mode. Runs until SIGTERM or SIGINT, then drains (claims
  * nothing more, lets running commands finish within the drain grace, kills the rest) and exits 0.
  */
+import { chmod, mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import * as z from 'zod/mini';
 import { createAgent } from '../agent/agent';
 import type { AgentLogger } from '../agent/agent';
 import { FileLogSink } from '../agent/log-sink';
-import { ConfigError } from '../core/errors';
+import { DEFAULT_SHELL_PATH } from '../agent/process-runner';
+import { prepareRunAs, type RunAsUser } from '../agent/run-as';
+import { ConfigError, errorMessage } from '../core/errors';
 import { DEFAULT_QUEUE } from '../core/model';
 import { createDatabase, parseDatabaseUrl } from '../db/connection';
 import { assertSchemaNotNewer } from '../db/migrator';
@@ -22,6 +25,7 @@ export const AGENT_ENV_KEYS = {
   queues: 'KUROKO_QUEUES',
   slots: 'KUROKO_SLOTS',
   logDir: 'KUROKO_LOG_DIR',
+  runAs: 'KUROKO_RUN_AS',
 } as const;
 
 /** Where command output goes unless told otherwise (the local mode's data folder). */
@@ -34,10 +38,11 @@ const MAX_SECONDS = Math.floor(2 ** 31 / MS_PER_SECOND) - 1;
 /** Beyond this the monitor would call a healthy worker lost. */
 const MAX_HEARTBEAT_SECONDS = 60;
 const QUEUE_NAME = /^@?[\w-]{1,180}$/;
+const PRIVATE_DIR_MODE = 0o700;
 
 export const AGENT_USAGE =
   'usage: kuroko agent --database-url URL [--queue NAME]... [--slots N] [--hostname NAME] [--log-dir DIR] [--idle-timeout SECONDS]\n' +
-  '       [--heartbeat-interval SECONDS]';
+  '       [--heartbeat-interval SECONDS] [--run-as USER]';
 
 const HELP = `${AGENT_USAGE}
 
@@ -56,6 +61,11 @@ it holds about half the memory of \`kuroko agent\` run from the TypeScript sourc
   --idle-timeout SECONDS  stop after this long with nothing to run (default: never)
   --heartbeat-interval SECONDS
                           how often the worker row is refreshed, leases renewed and kill requests read (default 5)
+  --run-as USER           run every command as USER (uid, primary group, HOME, USER, LOGNAME; working directory
+                          its home), not as the agent's own user, so commands cannot read the agent's database URL,
+                          credentials or log folder (made 0700). The agent must run as root (or hold CAP_SETUID,
+                          CAP_SETGID and CAP_KILL); it checks at start that it can start and kill USER's processes.
+                          Give the database URL through ${AGENT_ENV_KEYS.databaseUrl}: a command line is visible to every user.  [${AGENT_ENV_KEYS.runAs}]
 `;
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -68,10 +78,12 @@ export interface AgentCommandConfig {
   logDir: string;
   idleTimeoutMs: number | undefined;
   heartbeatIntervalMs: number | undefined;
+  /** The user name or uid commands run as (`--run-as`), undefined to run them as the agent's own user. */
+  runAs: string | undefined;
 }
 
 /** The value options of `kuroko agent` (`--queue` may repeat). */
-const OPTION_NAMES = ['--database-url', '--queue', '--slots', '--hostname', '--log-dir', '--idle-timeout', '--heartbeat-interval'];
+const OPTION_NAMES = ['--database-url', '--queue', '--slots', '--hostname', '--log-dir', '--idle-timeout', '--heartbeat-interval', '--run-as'];
 
 // zod/mini (tree-shaken to a few kilobytes) rather than zod: the agent process stays small (see bench:local).
 const integerText = (what: string, min: number, max: number) =>
@@ -102,6 +114,7 @@ const configSchema = z.object({
   logDir: nonEmpty('--log-dir must not be empty'),
   idleTimeout: z.optional(integerText('--idle-timeout', 1, MAX_SECONDS)),
   heartbeatInterval: z.optional(integerText('--heartbeat-interval', 1, MAX_HEARTBEAT_SECONDS)),
+  runAs: z.optional(nonEmpty('--run-as must not be empty')),
 });
 
 /** Reads the options (falling back to the environment) into a config; throws ConfigError listing every problem. */
@@ -124,6 +137,7 @@ export function parseAgentConfig(args: readonly string[], env: Environment): Age
     logDir: option('--log-dir') ?? env[AGENT_ENV_KEYS.logDir] ?? DEFAULT_AGENT_LOG_DIR,
     idleTimeout: option('--idle-timeout'),
     heartbeatInterval: option('--heartbeat-interval'),
+    runAs: option('--run-as') ?? env[AGENT_ENV_KEYS.runAs],
   };
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
@@ -143,11 +157,12 @@ export function parseAgentConfig(args: readonly string[], env: Environment): Age
     logDir: resolve(data.logDir),
     idleTimeoutMs: data.idleTimeout === undefined ? undefined : data.idleTimeout * MS_PER_SECOND,
     heartbeatIntervalMs: data.heartbeatInterval === undefined ? undefined : data.heartbeatInterval * MS_PER_SECOND,
+    runAs: data.runAs,
   };
 }
 
 function emptyConfig(): AgentCommandConfig {
-  return { databaseUrl: '', queues: [], slots: DEFAULT_SLOTS, hostname: undefined, logDir: DEFAULT_AGENT_LOG_DIR, idleTimeoutMs: undefined, heartbeatIntervalMs: undefined };
+  return { databaseUrl: '', queues: [], slots: DEFAULT_SLOTS, hostname: undefined, logDir: DEFAULT_AGENT_LOG_DIR, idleTimeoutMs: undefined, heartbeatIntervalMs: undefined, runAs: undefined };
 }
 
 /** One line per message on stderr: time, level, message, and the data as JSON. */
@@ -179,6 +194,20 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
     return EXIT_CODE.ok;
   }
   const logger = streamLogger(io);
+  let runAs: RunAsUser | undefined;
+  if (config.runAs !== undefined) {
+    try {
+      runAs = await prepareRunAs(config.runAs, DEFAULT_SHELL_PATH);
+      await closeToOthers(config.logDir);
+    } catch (error) {
+      io.stderr(`kuroko agent: ${errorMessage(error)}\n`);
+      return EXIT_CODE.problems;
+    }
+    if (args.some((arg) => arg.startsWith('--database-url')) && /:\/\/[^/@]*:[^/@]*@/.test(config.databaseUrl)) {
+      logger.warn(`--database-url holds a password, and every user (${runAs.name} too) can read the agent's command line: use ${AGENT_ENV_KEYS.databaseUrl}`);
+    }
+    logger.info(`commands run as ${runAs.name} (uid ${runAs.uid}, gid ${runAs.gid})`);
+  }
   const database = createDatabase(config.databaseUrl);
   const logSink = new FileLogSink(config.logDir);
   const agent = createAgent({
@@ -188,6 +217,7 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
     logSink,
     logger,
     inheritEnv: { HOME: env.HOME, PATH: env.PATH, LANG: env.LANG },
+    ...(runAs !== undefined ? { runAs } : {}),
     ...(config.hostname !== undefined ? { hostname: config.hostname } : {}),
     ...(config.idleTimeoutMs !== undefined ? { idleTimeoutMs: config.idleTimeoutMs } : {}),
     ...(config.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: config.heartbeatIntervalMs } : {}),
@@ -212,6 +242,12 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
     await logSink.closeAll();
     await database.close();
   }
+}
+
+/** The agent's log folder, readable by its own user only: commands run as another user must not read other commands' output. */
+async function closeToOthers(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  await chmod(dir, PRIVATE_DIR_MODE);
 }
 
 export const agentCommand: SubCommand = { run: (args, io) => runAgentCommand(args, io) };

@@ -28,8 +28,9 @@ describe('EngineStack: functions', () => {
   });
 
   it('gives every function the Data API variables, Powertools settings and source maps', () => {
-    const db = built.data.database;
     for (const [name, id] of Object.entries(fnIds)) {
+      // Only the migrator signs in as the master; every other function as the runtime user (issue 13).
+      const db = name === 'migrator' ? built.data.database : built.data.runtimeDatabase;
       const env = lambdaProps(id).Environment.Variables;
       expect(env[ENV_KEYS.dbClusterArn]).toEqual(stack.resolve(db.clusterArn));
       expect(env[ENV_KEYS.dbSecretArn]).toEqual(stack.resolve(db.secretArn));
@@ -335,11 +336,11 @@ describe('EngineStack: console sign-in', () => {
     expect(JSON.stringify(cTemplate.findOutputs('ConsoleRedirectUri'))).toContain('auth/oidc/callback');
   });
 
-  it('lets the api read exactly the database secret, the signing key and the client secret (any suffix of its name)', () => {
+  it('lets the api read exactly the runtime database secret, the signing key and the client secret (any suffix of its name)', () => {
     const apiRole = logicalId(cStack, cStack.functions.api.executionRole);
     const resources = secretReads(cTemplate, apiRole).flatMap((s) => s.resources).map((r) => JSON.stringify(r));
     expect(resources).toHaveLength(3);
-    expect(resources).toContain(JSON.stringify(cStack.resolve(withConsole.data.database.secretArn)));
+    expect(resources).toContain(JSON.stringify(cStack.resolve(withConsole.data.runtimeDatabase.secretArn)));
     expect(resources).toContain(JSON.stringify({ Ref: logicalId(cStack, cStack.consoleSigningKey!) }));
     expect(resources.find((r) => r.includes('oidc-client'))).toMatch(/secret:kuroko\/dev\/oidc-client-\?\?\?\?\?\?"/);
     const signingKeyId = logicalId(cStack, cStack.consoleSigningKey!);

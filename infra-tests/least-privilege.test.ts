@@ -56,31 +56,39 @@ describe('least privilege: every stack', () => {
     }
   });
 
-  it('scopes secret reads to the database secret, the migrator\'s admin client secret, the api\'s console secrets and the notifier\'s webhook key', () => {
+  it('scopes secret reads: the master database secret to the migrator alone, the agent user\'s to the workers, the runtime user\'s to the other functions', () => {
     const engine = built.engine;
     const signingKey = JSON.stringify(engine.resolve(engine.consoleSigningKey?.secretArn));
-    const allowedFor = (roles: readonly string[], resource: string, dbSecret: string): boolean => {
-      if (resource === dbSecret) return true;
-      if (roles.includes(logicalId(engine, engine.functions.migrator.executionRole))) return resource.includes('AdminApiClient');
-      if (roles.includes(logicalId(engine, engine.functions.api.executionRole))) {
-        return resource === signingKey || /secret:kuroko\/dev\/oidc-client-\?{6}"/.test(resource);
-      }
-      if (roles.includes(logicalId(engine, engine.functions.notifier.executionRole))) return /^\{"Ref":"WebhookSigningKey[0-9A-F]{8}"\}$/.test(resource);
+    const roleOf = (fn: { executionRole: unknown }) => logicalId(engine, fn.executionRole as Parameters<typeof logicalId>[1]);
+    const workerRoles = built.workers.queues.map((q) => logicalId(built.workers, q.role));
+    const secretOf = (owner: typeof engine | typeof built.workers, binding: { secretArn: string }) => JSON.stringify(owner.resolve(binding.secretArn));
+    const allowedFor = (roles: readonly string[], resource: string, owner: typeof engine | typeof built.workers): boolean => {
+      const master = secretOf(owner, built.data.database);
+      const runtime = secretOf(owner, built.data.runtimeDatabase);
+      const agent = secretOf(owner, built.data.agentDatabase);
+      // Issue 13: a worker (so a job command that reached its credentials) can never read the master or runtime secret.
+      if (roles.some((r) => workerRoles.includes(r))) return resource === agent;
+      if (roles.includes(roleOf(engine.functions.migrator))) return [master, runtime, agent].includes(resource) || resource.includes('AdminApiClient');
+      if (resource === runtime) return true;
+      if (roles.includes(roleOf(engine.functions.api))) return resource === signingKey || /secret:kuroko\/dev\/oidc-client-\?{6}"/.test(resource);
+      if (roles.includes(roleOf(engine.functions.notifier))) return /^\{"Ref":"WebhookSigningKey[0-9A-F]{8}"\}$/.test(resource);
       return false;
     };
     let checked = 0;
+    const masterReaders = new Set<string>();
     for (const { stack, statements } of all) {
       const owner = stack === 'engine' ? built.engine : built.workers;
-      const dbSecret = JSON.stringify(owner.resolve(built.data.database.secretArn));
       for (const s of statements.filter((st) => st.actions.some((a) => a.startsWith('secretsmanager:')))) {
         expect(s.actions).toEqual(['secretsmanager:GetSecretValue']);
         for (const resource of s.resources.map((r) => JSON.stringify(r))) {
           checked += 1;
-          expect(allowedFor(s.roles, resource, dbSecret), `${s.holder}: ${resource}`).toBe(true);
+          expect(allowedFor(s.roles, resource, owner), `${s.holder}: ${resource}`).toBe(true);
+          if (resource === secretOf(owner, built.data.database)) s.roles.forEach((r) => masterReaders.add(r));
         }
       }
     }
-    expect(checked).toBeGreaterThanOrEqual(3);
+    expect(checked).toBeGreaterThanOrEqual(8);
+    expect([...masterReaders]).toEqual([roleOf(engine.functions.migrator)]);
   });
 
   it('bounds every mutating EC2 action on a wildcard ARN (instance/*, volume/*...) by a condition', () => {

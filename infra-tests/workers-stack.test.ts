@@ -86,11 +86,12 @@ describe('WorkersStack: launch templates', () => {
 describe('WorkersStack: user data', () => {
   const script = joinedText(templateData(0).UserData);
 
-  it('installs Node.js 22 from the AL2023 repositories and creates an unprivileged user', () => {
+  it('installs Node.js 22 (and nftables) from the AL2023 repositories and creates the unprivileged job user', () => {
     // The exit trap (shipping cloud-init's output) comes first, then the script proper.
     expect(script).toMatch(/^#!\/bin\/bash\nfunction exitTrap\(\)\{\n[^]*\ntrap exitTrap EXIT\nset -euo pipefail\n/);
-    expect(script).toContain('dnf install -y nodejs22\n');
-    expect(script).toContain('useradd --system --create-home --shell /bin/bash kuroko');
+    expect(script).toContain('dnf install -y nodejs22 nftables\n');
+    // The job user and its isolation: infra-tests/worker-isolation.test.ts.
+    expect(script).toContain('useradd --create-home --user-group --shell /bin/bash kuroko-job');
   });
 
   it('downloads the bundled agent from the asset bucket', () => {
@@ -98,16 +99,18 @@ describe('WorkersStack: user data', () => {
     expect(script).toMatch(/aws s3 cp 's3:\/\/<token>\/[0-9a-f]{64}\.(mjs|zip)' '\/opt\/kuroko\/agent\.mjs'/);
     // Next to it, the EC2 client it imports to terminate its instance.
     expect(script).toMatch(/aws s3 cp 's3:\/\/<token>\/[0-9a-f]{64}\.(mjs|zip)' '\/opt\/kuroko\/agent-ec2\.mjs'/);
-    expect(script).toContain('chmod 0644 /opt/kuroko/agent.mjs /opt/kuroko/agent-ec2.mjs');
+    expect(script).toContain('chmod 0600 /opt/kuroko/agent.mjs /opt/kuroko/agent-ec2.mjs');
   });
 
   it('writes and starts a systemd unit that runs the agent with its SSM config parameter', () => {
     const unit = script.slice(script.indexOf("<<'UNIT'\n") + 9, script.indexOf('\nUNIT\n'));
     expect(unit).toContain('[Service]');
-    expect(unit).toContain('User=kuroko');
-    expect(unit).toContain(`Environment=${ENV_KEYS.agentConfigParameter}=<token>`);
-    expect(unit).toContain('ExecStart=/usr/bin/node-22 --max-semi-space-size=1 --no-sparkplug /opt/kuroko/agent.mjs');
-    expect(unit).toContain('Environment=MALLOC_ARENA_MAX=1\n');
+    expect(unit).toContain('User=root');
+    expect(unit).toContain('EnvironmentFile=/etc/kuroko/agent.env');
+    const env = script.slice(script.indexOf("<<'ENV'\n") + 8, script.indexOf('\nENV\n'));
+    expect(env).toContain(`${ENV_KEYS.agentConfigParameter}=<token>`);
+    expect(env).toMatch(/^MALLOC_ARENA_MAX=1$/m);
+    expect(unit).toContain('ExecStart=/usr/bin/node-22 --max-semi-space-size=1 --no-sparkplug /opt/kuroko/agent.mjs --run-as kuroko-job');
     expect(unit).toContain('KillMode=mixed');
     expect(unit).toContain('WantedBy=multi-user.target');
     expect(script.trimEnd().endsWith('systemctl enable --now kuroko-agent.service')).toBe(true);
@@ -158,9 +161,11 @@ describe('WorkersStack: the worker role', () => {
     );
   });
 
-  it('scopes the Data API to the cluster and the secret to its ARN', () => {
+  it('scopes the Data API to the cluster and the secret to the agent user\'s, never the master\'s', () => {
     expect(statements.find((s) => s.actions.includes('rds-data:ExecuteStatement'))?.resources).toEqual([stack.resolve(db.clusterArn)]);
-    expect(statements.find((s) => s.actions.includes('secretsmanager:GetSecretValue'))?.resources).toEqual([stack.resolve(db.secretArn)]);
+    const reads = statements.filter((s) => s.actions.includes('secretsmanager:GetSecretValue')).flatMap((s) => s.resources);
+    expect(reads).toEqual([stack.resolve(built.data.agentDatabase.secretArn)]);
+    expect(reads).not.toContainEqual(stack.resolve(built.data.database.secretArn));
   });
 
   it('scopes logs to the execution log group and SSM to its own parameter', () => {
@@ -227,7 +232,7 @@ describe('WorkersStack: provisioner', () => {
     expect(JSON.stringify(launch?.['Resource'])).toContain(templateRefs[0]);
     expect(JSON.stringify(launch?.['Resource'])).toContain(templateRefs[1]);
     const resourcesOfTemplates = bySid('LaunchResourcesOfWorkerTemplates');
-    expect(Object.keys((resourcesOfTemplates?.['Condition'] as Record<string, unknown>) ?? {})).toEqual(['ArnEquals']);
+    expect(Object.keys((resourcesOfTemplates?.['Condition'] as Record<string, unknown>) ?? {})).toEqual(['ArnEquals', 'Bool']);
   });
 
   it('launches instances only with the managed and stage tags in the request', () => {

@@ -19,10 +19,12 @@ import type { WorkerQueueConfig } from '../deploy-config';
 import { AGENT_BUNDLE_FILE, type AgentAsset } from './agent-asset';
 import { EC2_AGENT_ENV, EC2_AGENT_NODE_FLAGS, EC2_FLEET_FILE, WORKER_NODE_MAJOR } from '../../scripts/agent-bundle';
 import { grantDataApi, type DatabaseBinding } from './database-binding';
+import { AGENT_ENV_FILE, IMDS_FIREWALL_SERVICE, JOB_USER, workerIsolationCommands } from './worker-isolation';
 
 export const AGENT_INSTALL_DIR = '/opt/kuroko';
 export const AGENT_SERVICE = 'kuroko-agent.service';
-export const AGENT_USER = 'kuroko';
+/** The agent's working directory (systemd's StateDirectory), root's alone. */
+export const AGENT_STATE_DIR = '/var/lib/kuroko';
 const AGENT_STOP_TIMEOUT_SECONDS = 90;
 const AGENT_RESTART_SECONDS = 5;
 
@@ -87,6 +89,9 @@ export class WorkerQueue extends Construct {
       description: `Kuroko ${stage} worker for queue ${queue.name}: Data API, its log group, its config, itself`,
     });
     grantDataApi(this.role, props.database);
+    // The execution log group holds nothing but the `executions/<id>` streams (agent/cloudwatch-log-sink.ts). IAM
+    // cannot bind a stream to the instance writing it: the per-instance policy variables (${aws:userid} =
+    // role-id:instance-id, ${ec2:SourceInstanceARN}) hold ':', which no stream name may (docs/security-infra.md).
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
@@ -107,7 +112,8 @@ export class WorkerQueue extends Construct {
       }),
     );
     // An idle worker terminates itself. IAM has no documented "this very instance" key, so the bound is the
-    // tags only this queue's managed workers carry; the agent runs unprivileged and cannot change tags.
+    // tags only this queue's managed workers carry; the role has no CreateTags, and job commands, cut off from the
+    // metadata service (worker-isolation.ts), hold no credentials at all.
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['ec2:TerminateInstances'],
@@ -125,9 +131,9 @@ export class WorkerQueue extends Construct {
     const userData = ec2.UserData.forLinux();
     userData.addCommands(
       'set -euo pipefail',
-      `dnf install -y nodejs${WORKER_NODE_MAJOR}`,
-      `id -u ${AGENT_USER} >/dev/null 2>&1 || useradd --system --create-home --shell /bin/bash ${AGENT_USER}`,
-      `install -d -m 0755 ${AGENT_INSTALL_DIR}`,
+      `dnf install -y nodejs${WORKER_NODE_MAJOR} nftables`,
+      ...workerIsolationCommands(),
+      `install -d -m 0700 -o root -g root ${AGENT_INSTALL_DIR}`,
     );
     const agentFile = `${AGENT_INSTALL_DIR}/${AGENT_BUNDLE_FILE}`;
     // The agent imports the EC2 client's file from its own folder when it terminates its instance.
@@ -136,14 +142,16 @@ export class WorkerQueue extends Construct {
       userData.addS3DownloadCommand({ bucket: asset.bucket, bucketKey: asset.s3ObjectKey, localFile });
     }
     userData.addCommands(
-      `chmod 0644 ${agentFile} ${ec2FleetFile}`,
+      `chmod 0600 ${agentFile} ${ec2FleetFile}`,
+      // The agent's environment, root's alone (umask 077 above): job commands run as another user.
+      `cat > ${AGENT_ENV_FILE} <<'ENV'`,
+      `${ENV_KEYS.agentConfigParameter}=${this.parameter.parameterName}`,
+      `AWS_REGION=${region}`,
+      ...Object.entries(EC2_AGENT_ENV).map(([key, value]) => `${key}=${value}`),
+      'ENV',
+      `chmod 0600 ${AGENT_ENV_FILE}`,
       `cat > /etc/systemd/system/${AGENT_SERVICE} <<'UNIT'`,
-      ...systemdUnit({
-        queue: queue.name,
-        parameterName: this.parameter.parameterName,
-        region,
-        agentFile,
-      }),
+      ...systemdUnit({ queue: queue.name, agentFile }),
       'UNIT',
       'systemctl daemon-reload',
       `systemctl enable --now ${AGENT_SERVICE}`,
@@ -232,30 +240,33 @@ function shipBootLog(userData: ec2.UserData, logGroupName: string, region: strin
 
 interface UnitOptions {
   readonly queue: string;
-  readonly parameterName: string;
-  readonly region: string;
   readonly agentFile: string;
 }
 
 /**
  * The agent's systemd unit. KillMode=mixed sends TERM to the agent alone, so it can stop claiming and kill
  * its commands' process groups itself (TERM, then KILL) before systemd kills what is left.
+ *
+ * The agent runs as root so that it can start each command as JOB_USER (`--run-as`; root's capabilities are all
+ * dropped on the way) and kill its process group; it needs the firewall that keeps JOB_USER from the metadata
+ * service, and does not start without it.
  */
 function systemdUnit(o: UnitOptions): string[] {
   return [
     '[Unit]',
     `Description=Kuroko worker agent (queue ${o.queue})`,
     'Wants=network-online.target',
-    'After=network-online.target',
+    `After=network-online.target ${IMDS_FIREWALL_SERVICE}`,
+    `Requires=${IMDS_FIREWALL_SERVICE}`,
     '',
     '[Service]',
     'Type=simple',
-    `User=${AGENT_USER}`,
-    `WorkingDirectory=/home/${AGENT_USER}`,
-    `Environment=${ENV_KEYS.agentConfigParameter}=${o.parameterName}`,
-    `Environment=AWS_REGION=${o.region}`,
-    ...Object.entries(EC2_AGENT_ENV).map(([key, value]) => `Environment=${key}=${value}`),
-    `ExecStart=/usr/bin/node-${WORKER_NODE_MAJOR} ${EC2_AGENT_NODE_FLAGS.join(' ')} ${o.agentFile}`,
+    'User=root',
+    'StateDirectory=kuroko',
+    'StateDirectoryMode=0700',
+    `WorkingDirectory=${AGENT_STATE_DIR}`,
+    `EnvironmentFile=${AGENT_ENV_FILE}`,
+    `ExecStart=/usr/bin/node-${WORKER_NODE_MAJOR} ${EC2_AGENT_NODE_FLAGS.join(' ')} ${o.agentFile} --run-as ${JOB_USER}`,
     'Restart=on-failure',
     `RestartSec=${AGENT_RESTART_SECONDS}`,
     'KillMode=mixed',

@@ -13,6 +13,7 @@ import {
   aws_rds as rds,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { DATABASE_ROLE, DEFAULT_DATABASE_USERS, type DatabaseRole } from '../../db/database-user-names';
 import type { DeployConfig } from '../deploy-config';
 import type { DatabaseBinding } from '../constructs/database-binding';
 import { acknowledge } from '../nag';
@@ -42,7 +43,12 @@ export class DataStack extends Stack {
   /** True when worker subnets give instances a public IP (no NAT gateway is created or needed). */
   readonly workerSubnetsArePublic: boolean;
   readonly cluster: rds.DatabaseCluster;
+  /** The master user's binding: the migrator alone uses it (it creates the two users below). */
   readonly database: DatabaseBinding;
+  /** The runtime user (rows of every table, no DDL): every function but the migrator. */
+  readonly runtimeDatabase: DatabaseBinding;
+  /** The agent user (the claim loop's tables only): the workers. */
+  readonly agentDatabase: DatabaseBinding;
 
   constructor(scope: Construct, id: string, props: DataStackProps) {
     super(scope, id, props);
@@ -133,6 +139,15 @@ export class DataStack extends Stack {
       secretArn: secret.secretArn,
       databaseName: config.databaseName,
     };
+
+    // Generated passwords for the users the migrator creates (db/database-users.ts); the Data API signs in with them.
+    const userBinding = (role: DatabaseRole, id: string): DatabaseBinding => {
+      const userSecret = new rds.DatabaseSecret(this, id, { username: DEFAULT_DATABASE_USERS[role] });
+      acknowledge(userSecret, 'AwsSolutions-SMG4', 'The migrator sets this user\'s password from the secret on every deploy; rotating it means rotate-secret then redeploy, as a rotation Lambda would need a network path to the cluster that this deployment does not have.');
+      return { ...this.database, secretArn: userSecret.secretArn };
+    };
+    this.runtimeDatabase = userBinding(DATABASE_ROLE.runtime, 'RuntimeDatabaseSecret');
+    this.agentDatabase = userBinding(DATABASE_ROLE.agent, 'AgentDatabaseSecret');
 
     acknowledge(secret, 'AwsSolutions-SMG4', 'Rotation needs a rotation Lambda with a network path to the cluster (a NAT or VPC endpoints); this deployment has neither on purpose. The Data API reads the secret on every call, so rotation can be added later without code changes.');
     acknowledge(this.cluster, 'AwsSolutions-RDS11', 'The port is unreachable: the security group has no ingress and every client uses the Data API over HTTPS, so a non-default port would add nothing.');

@@ -76,7 +76,11 @@ export const CLOUDWATCH_SERVICE = 'cloudwatch.amazonaws.com';
 
 export interface EngineStackProps extends StackProps {
   readonly config: DeployConfig;
+  /** The master user: the migrator's alone. */
   readonly database: DatabaseBinding;
+  /** The runtime user (no DDL) every other function uses, and the agent user; the migrator creates both. */
+  readonly runtimeDatabase: DatabaseBinding;
+  readonly agentDatabase: DatabaseBinding;
   readonly logRetention: logs.RetentionDays;
   /**
    * The migration custom resource runs whenever this changes: the app passes a fingerprint of the migration files
@@ -155,7 +159,7 @@ export class EngineStack extends Stack {
         description,
         logRetention: props.logRetention,
         ...extra,
-      }).bindDatabase(database);
+      }).bindDatabase(name === LAMBDA_NAMES.migrator ? database : props.runtimeDatabase);
 
     const notifier = make(LAMBDA_NAMES.notifier, 'Delivers outbox events to SNS, Slack and webhooks');
     notifier.addEnvironment(ENV_KEYS.alertTopicArn, this.alertTopic.topicArn);
@@ -205,6 +209,9 @@ export class EngineStack extends Stack {
       },
     });
     migrator.bindSecret(ENV_KEYS.apiClientsSecretArn, adminClient.secretArn);
+    // The migrator reads the users' generated passwords to create them; nothing else reads these two and the master.
+    migrator.bindSecret(ENV_KEYS.dbRuntimeSecretArn, props.runtimeDatabase.secretArn);
+    migrator.bindSecret(ENV_KEYS.dbAgentSecretArn, props.agentDatabase.secretArn);
 
     this.functions = { processor, scheduler, monitor, notifier, api, migrator };
 

@@ -34,7 +34,10 @@ const INSTANCE_WILDCARD = 'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS
 
 export interface WorkersStackProps extends StackProps {
   readonly config: DeployConfig;
+  /** The runtime user, for the provisioner. */
   readonly database: DatabaseBinding;
+  /** The agent user: the workers reach the database as it, and can read no other database secret. */
+  readonly agentDatabase: DatabaseBinding;
   readonly vpc: ec2.IVpc;
   readonly workerSubnets: readonly ec2.ISubnet[];
   /** The worker subnets are public: instances get a public IP (DataStack.workerSubnetsArePublic). */
@@ -77,7 +80,7 @@ export class WorkersStack extends Stack {
         new WorkerQueue(this, `Queue-${queueSlug(queue.name)}`, {
           queue,
           stage,
-          database: props.database,
+          database: props.agentDatabase,
           executionLogGroup: props.executionLogGroup,
           processor: props.processor,
           agentAsset,
@@ -126,7 +129,7 @@ export class WorkersStack extends Stack {
 
     const launchReason =
       'RunInstances needs these resource types by wildcard because their ids do not exist before launch; the statement only applies when ec2:LaunchTemplate is one of the worker launch templates.';
-    for (const resource of ['volume', 'network-interface', 'subnet', 'security-group']) {
+    for (const resource of ['volume', 'network-interface', 'security-group']) {
       acknowledge(this.provisioner.executionRole, `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:${resource}/*]`, launchReason);
     }
     acknowledge(this.provisioner.executionRole, 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>::image/*]', launchReason);
@@ -150,18 +153,27 @@ export function provisionerStatements(stack: Stack, stage: string, queues: reado
     stack.formatArn({ service: 'ec2', resource: 'launch-template', resourceName: q.binding.launchTemplateId }),
   );
   const fromOurTemplates = { ArnEquals: { 'ec2:LaunchTemplate': templateArns } };
+  // ec2:IsLaunchTemplateResource is true for a resource the launch template itself specifies: requiring it means the
+  // provisioner cannot override the template's image, security group, volume or instance settings in RunInstances
+  // (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/use-launch-templates-to-control-launching-instances.html).
+  // The subnet is the one thing it chooses per launch (it rotates over the queue's subnets), so the subnet and the
+  // network interface created in it go without that condition, bound to the worker subnets themselves instead.
+  const fromOurTemplatesUnchanged = { ...fromOurTemplates, Bool: { 'ec2:IsLaunchTemplateResource': 'true' } };
+  const subnetArns = [...new Set(queues.flatMap((q) => q.binding.subnetIds))].map((subnetId) =>
+    stack.formatArn({ service: 'ec2', resource: 'subnet', resourceName: subnetId }),
+  );
   return [
     new iam.PolicyStatement({ sid: 'LaunchFromWorkerTemplates', actions: ['ec2:RunInstances'], resources: templateArns }),
     new iam.PolicyStatement({
       sid: 'LaunchResourcesOfWorkerTemplates',
       actions: ['ec2:RunInstances'],
-      resources: [
-        ec2Arn('volume'),
-        ec2Arn('network-interface'),
-        ec2Arn('subnet'),
-        ec2Arn('security-group'),
-        ec2Arn('image', false),
-      ],
+      resources: [ec2Arn('volume'), ec2Arn('security-group'), ec2Arn('image', false)],
+      conditions: fromOurTemplatesUnchanged,
+    }),
+    new iam.PolicyStatement({
+      sid: 'LaunchIntoWorkerSubnets',
+      actions: ['ec2:RunInstances'],
+      resources: [...subnetArns, ec2Arn('network-interface')],
       conditions: fromOurTemplates,
     }),
     new iam.PolicyStatement({
@@ -169,7 +181,7 @@ export function provisionerStatements(stack: Stack, stage: string, queues: reado
       actions: ['ec2:RunInstances'],
       resources: [ec2Arn('instance')],
       conditions: {
-        ...fromOurTemplates,
+        ...fromOurTemplatesUnchanged,
         StringEquals: {
           [`aws:RequestTag/${WORKER_TAGS.managed}`]: 'true',
           [`aws:RequestTag/${WORKER_TAGS.stage}`]: stage,

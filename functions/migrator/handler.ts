@@ -7,6 +7,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
 import { readSecretString } from '../../aws/secrets';
 import { ConfigError } from '../../core/errors';
+import { DATABASE_ROLE, ensureDatabaseUser, type DatabaseRole } from '../../db/database-users';
 import { migrateToLatest, migrationNames } from '../../db/migrator';
 import { ApiClientRepository } from '../../db/repositories/api-client-repository';
 import { ensureApiClients } from '../shared/http-auth';
@@ -32,6 +33,28 @@ async function ensureAdminClient(secretArn: string): Promise<string> {
   return parsed.data.name;
 }
 
+const databaseUserSecret = z.object({ username: z.string().min(1), password: z.string().min(1) });
+
+/**
+ * Creates or repairs the agent and runtime MySQL users from their generated secrets (issue 13): the workers and the
+ * other functions reach the database through those, and only this function holds the master secret. Every deploy
+ * re-applies the passwords and grants, so a rotated secret or a widened grant is put right.
+ */
+async function ensureDatabaseUsers(): Promise<string[]> {
+  const secrets = new SecretsManagerClient({});
+  const done: string[] = [];
+  for (const role of [DATABASE_ROLE.agent, DATABASE_ROLE.runtime] satisfies DatabaseRole[]) {
+    const secretArn = config.databaseUserSecretArns[role];
+    if (secretArn === undefined) continue;
+    const parsed = databaseUserSecret.safeParse(JSON.parse(await readSecretString(secrets, secretArn)));
+    if (!parsed.success) throw new ConfigError([`secret ${secretArn} must hold {"username","password"}: ${parsed.error.message}`]);
+    const result = await ensureDatabaseUser(runtime.handle.db, config.database.databaseName, { role, ...parsed.data });
+    logger.info(`database user ${parsed.data.username} (${role}) ready`, { ...result });
+    done.push(parsed.data.username);
+  }
+  return done;
+}
+
 export const handler = lambdaHandler(runtime, async (event: unknown): Promise<CustomResourceResponse> => {
   const request = parseCustomResourceEvent(event);
   // Stable across updates: a new id would make CloudFormation delete the "old" resource.
@@ -42,7 +65,8 @@ export const handler = lambdaHandler(runtime, async (event: unknown): Promise<Cu
   }
   const run = await migrateToLatest(runtime.handle.db);
   const latest = migrationNames().at(-1) ?? '';
+  const databaseUsers = await ensureDatabaseUsers();
   const adminClient = config.apiClientsSecretArn ? await ensureAdminClient(config.apiClientsSecretArn) : undefined;
-  logger.info(`${request.RequestType}: schema at ${latest}`, { applied: run.applied, adminClient });
+  logger.info(`${request.RequestType}: schema at ${latest}`, { applied: run.applied, adminClient, databaseUsers });
   return { PhysicalResourceId: physicalResourceId, Data: { Applied: run.applied.length, Latest: latest } };
 });

@@ -106,6 +106,8 @@ export interface ApiConsoleBinding {
 export interface MigratorConfig extends BaseConfig {
   /** A Secrets Manager secret `{"name","secret"}` for the first admin API client, created if absent. */
   readonly apiClientsSecretArn: string | undefined;
+  /** Secrets of the MySQL users the migrator creates and grants (agent: the claim loop's tables; runtime: rows, no DDL). */
+  readonly databaseUserSecretArns: { readonly agent: string | undefined; readonly runtime: string | undefined };
 }
 
 const optionalName = z.string().trim().min(1).optional();
@@ -274,8 +276,17 @@ const apiSchema = z
   );
 
 const migratorSchema = z
-  .object({ ...baseShape, [ENV_KEYS.apiClientsSecretArn]: z.optional(arnOf('secretsmanager')) })
-  .transform((env): MigratorConfig => ({ ...toBase(env), apiClientsSecretArn: env[ENV_KEYS.apiClientsSecretArn] }));
+  .object({
+    ...baseShape,
+    [ENV_KEYS.apiClientsSecretArn]: z.optional(arnOf('secretsmanager')),
+    [ENV_KEYS.dbAgentSecretArn]: z.optional(arnOf('secretsmanager')),
+    [ENV_KEYS.dbRuntimeSecretArn]: z.optional(arnOf('secretsmanager')),
+  })
+  .transform((env): MigratorConfig => ({
+    ...toBase(env),
+    apiClientsSecretArn: env[ENV_KEYS.apiClientsSecretArn],
+    databaseUserSecretArns: { agent: env[ENV_KEYS.dbAgentSecretArn], runtime: env[ENV_KEYS.dbRuntimeSecretArn] },
+  }));
 
 /** Reads the processor's configuration. */
 export const parseProcessorConfig = (env: Environment): ProcessorConfig => parseWith(processorSchema, env, 'processor');

@@ -9,6 +9,9 @@ export const ENV_KEYS = {
   dbClusterArn: 'KUROKO_DB_CLUSTER_ARN',
   dbSecretArn: 'KUROKO_DB_SECRET_ARN',
   dbName: 'KUROKO_DB_NAME',
+  /** The migrator only: secrets `{"username","password"}` of the agent and runtime MySQL users it creates (db/database-users.ts). */
+  dbAgentSecretArn: 'KUROKO_DB_AGENT_SECRET_ARN',
+  dbRuntimeSecretArn: 'KUROKO_DB_RUNTIME_SECRET_ARN',
   /** Overrides the Data API endpoint (tests against the local Data API server); never set in AWS. */
   dataApiEndpoint: 'KUROKO_DATA_API_ENDPOINT',
   alertTopicArn: 'KUROKO_ALERT_TOPIC_ARN',

@@ -70,6 +70,11 @@ export interface DataApiServerOptions {
   latencyMs?: number;
   resourceArn?: string;
   secretArn?: string;
+  /**
+   * More secrets it accepts, each signing in as its own MySQL user, as the Data API signs in with the username and
+   * password of the secret a call names (the agent's and the runtime user's secrets; `secretArn` stays the URL's user).
+   */
+  userSecrets?: Readonly<Record<string, { username: string; password: string }>>;
   /** A transaction idle this long is rolled back, like the service's 3-minute timeout. */
   transactionIdleTimeoutMs?: number;
   /** A call's statement is stopped after this long and the call answers StatementTimeoutException (45 s). */
@@ -502,18 +507,24 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
     }
   }
 
-  function poolFor(database: string | undefined): Pool {
+  function poolFor(database: string | undefined, secret?: string): Pool {
     const name = database || defaultDatabase;
-    let pool = pools.get(name);
+    const user = secret === undefined ? undefined : options.userSecrets?.[secret];
+    const key = user === undefined ? name : `${name}\0${user.username}`;
+    let pool = pools.get(key);
     if (!pool) {
       const url = new URL(baseUrl);
       url.pathname = `/${encodeURIComponent(name)}`;
+      if (user !== undefined) {
+        url.username = encodeURIComponent(user.username);
+        url.password = encodeURIComponent(user.password);
+      }
       pool = createPool({ uri: url.toString(), connectionLimit: POOL_SIZE, timezone: 'Z', charset: 'utf8mb4_bin' });
       // Aurora's default time zone is UTC.
       pool.on('connection', (connection) => {
         connection.query("SET time_zone = '+00:00'");
       });
-      pools.set(name, pool);
+      pools.set(key, pool);
     }
     return pool;
   }
@@ -522,7 +533,7 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
     if (body.resourceArn !== resourceArn) {
       throw new DataApiError(HTTP_BAD_REQUEST, 'BadRequestException', `Invalid resource ARN: ${String(body.resourceArn)}`);
     }
-    if (body.secretArn !== secretArn) {
+    if (body.secretArn !== secretArn && options.userSecrets?.[String(body.secretArn)] === undefined) {
       throw new DataApiError(HTTP_BAD_REQUEST, 'BadRequestException', `Invalid secret ARN: ${String(body.secretArn)}`);
     }
   }
@@ -580,7 +591,7 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
         });
       }
     }
-    const connection = await poolFor(body.database).getConnection();
+    const connection = await poolFor(body.database, body.secretArn).getConnection();
     let settled: Promise<unknown> = Promise.resolve();
     try {
       return await fn(connection);
@@ -691,7 +702,7 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
   }
 
   async function beginTransaction(body: ExecuteRequest) {
-    const connection = await poolFor(body.database).getConnection();
+    const connection = await poolFor(body.database, body.secretArn).getConnection();
     try {
       await connection.beginTransaction();
     } catch (err) {
