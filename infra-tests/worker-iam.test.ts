@@ -16,7 +16,7 @@
  *   condition key for the stream name, and the per-instance request values usable as policy variables
  *   (${aws:userid} = role-id:instance-id for an EC2 role, ${ec2:SourceInstanceARN}) contain ':', which a stream name
  *   may not (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogStream.html). This stays
- *   open in docs/security-infra.md; what is proved here is the bound that does hold.
+ *   open in docs/security.md; what is proved here is the bound that does hold.
  */
 import { describe, expect, it } from 'vitest';
 import { executionLogStreamName } from '../agent/cloudwatch-log-sink';

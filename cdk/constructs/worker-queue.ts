@@ -91,7 +91,7 @@ export class WorkerQueue extends Construct {
     grantDataApi(this.role, props.database);
     // The execution log group holds nothing but the `executions/<id>` streams (agent/cloudwatch-log-sink.ts). IAM
     // cannot bind a stream to the instance writing it: the per-instance policy variables (${aws:userid} =
-    // role-id:instance-id, ${ec2:SourceInstanceARN}) hold ':', which no stream name may (docs/security-infra.md).
+    // role-id:instance-id, ${ec2:SourceInstanceARN}) hold ':', which no stream name may (docs/security.md).
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
