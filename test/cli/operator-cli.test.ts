@@ -14,8 +14,8 @@ import { startLocalMode, type LocalModeProcess } from '../helpers/local-mode-pro
 import { waitFor } from '../helpers/wait-for';
 
 const BIN = resolve(import.meta.dirname, '../../bin/kuroko.js');
-const ADMIN = 'ops-cli:s3cret-admin';
-const VIEWER = 'viewer-cli:s3cret-read';
+const ADMIN = 'ops-cli:s3cret-admin-0123456';
+const VIEWER = 'viewer-cli:s3cret-read-0123456';
 
 interface RunResult {
   code: number | null;

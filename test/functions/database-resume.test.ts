@@ -22,7 +22,7 @@ import { insertDefinition, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { applyEnv, customResourceEvent, functionEnv, httpApiEvent, lambdaContext, scheduledEvent } from './function-fixtures';
 
-const READER = { name: 'dashboard', secret: 'read-secret-1' };
+const READER = { name: 'dashboard', secret: 'read-secret-0123456789' };
 const LONG_RESUME_MS = 60_000;
 const SHORT_RESUME_MS = 500;
 const lambda = mockClient(LambdaClient);
