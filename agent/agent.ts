@@ -233,6 +233,16 @@ export function createAgent(options: AgentOptions): Agent {
   const claimWaker = wakeable();
   const heartbeatWaker = wakeable();
   let workerId: number | undefined;
+  /** Every worker id this agent registered as (it registers again when its row was removed). */
+  const ownWorkerIds: number[] = [];
+  /** Executions launched here whose finish is not recorded: their rows may lack a pid although they ran. */
+  const unsettled = new Set<number>();
+  /**
+   * After a claim failed, until this time (performance.now()) the agent looks for executions claimed under its
+   * worker ids that it does not run: a COMMIT that succeeded but whose answer was lost (a connection killed during
+   * COMMIT, a Data API commit call that timed out) leaves such claims, which nothing else would ever recover.
+   */
+  let claimInDoubtUntil: number | undefined;
   let started = false;
   let stopping = false;
   let suspended = false;
@@ -334,6 +344,7 @@ export function createAgent(options: AgentOptions): Agent {
       ended: new Promise((resolve) => (resolveEnded = resolve)),
     };
     running.set(execution.id, job);
+    unsettled.add(execution.id);
     lastBusyAt = performance.now();
     let spawnedPid: number | undefined;
     const command = startCommand(
@@ -388,6 +399,7 @@ export function createAgent(options: AgentOptions): Agent {
       recorded = true;
     });
     if (!recorded && !job.lost) unrecordedFinishes++;
+    else unsettled.delete(job.execution.id);
     await options.logSink.close(job.execution.id).catch((error: unknown) => {
       logger.error(`could not close the log of execution ${job.execution.id}`, { error: errorMessage(error) });
     });
@@ -452,14 +464,39 @@ export function createAgent(options: AgentOptions): Agent {
     for (const execution of claimed) launch(execution);
   };
 
+  /**
+   * Puts back in the queue the executions claimed under this agent's worker ids that it never launched (see
+   * claimInDoubtUntil). Runs between claims, so every claim whose answer arrived is already in `running`; an
+   * execution that was launched but whose start and finish were never recorded is left alone (it ran).
+   */
+  const releaseLostClaims = async (): Promise<void> => {
+    const claimed = await queueRepo.claimedWithoutStart(ownWorkerIds);
+    const lost = claimed.filter((hold) => !running.has(hold.id) && !unsettled.has(hold.id));
+    if (lost.length === 0) return;
+    const released = await queueRepo.releaseClaims(ownWorkerIds, lost);
+    logger.warn(`released ${released} execution(s) claimed by a claim whose answer was lost`, {
+      executions: lost.map((hold) => hold.id),
+    });
+  };
+
+  const checkLostClaims = async (): Promise<void> => {
+    if (claimInDoubtUntil === undefined) return;
+    const checkedAt = performance.now();
+    await releaseLostClaims();
+    // A commit may land after its call failed (a Data API call that timed out): keep looking for a lease's length.
+    if (claimInDoubtUntil !== undefined && checkedAt >= claimInDoubtUntil) claimInDoubtUntil = undefined;
+  };
+
   const runClaimLoop = async (): Promise<void> => {
     let failures = 0;
     while (!stopping) {
       try {
+        await checkLostClaims();
         await claimOnce();
         failures = 0;
       } catch (error) {
         failures++;
+        claimInDoubtUntil = performance.now() + leaseMs;
         logger.error('claim failed; retrying', { error: errorMessage(error), failures });
       }
       if (
@@ -494,6 +531,7 @@ export function createAgent(options: AgentOptions): Agent {
       // Our row was removed (judged lost while we were cut off): carry on as a new worker.
       const previous = workerId;
       workerId = await workerRepo.register({ hostname, queues, slots, now });
+      ownWorkerIds.push(workerId);
       logger.warn(`worker ${previous} was removed; registered again as worker ${workerId}`);
       flags = { suspended: false, draining: false };
     }
@@ -601,6 +639,10 @@ export function createAgent(options: AgentOptions): Agent {
     await registering.catch(() => undefined);
     claimWaker.wake();
     await claimLoop;
+    // A claim whose answer was lost just before the stop: released now, or its rows would outlive this worker.
+    await checkLostClaims().catch((error: unknown) =>
+      logger.error('could not look for claims whose answer was lost', { error: errorMessage(error) }),
+    );
     logger.info(`stopping (${reason}): claims are over; waiting up to ${drainGraceMs} ms for ${running.size} command(s)`);
     // Tell the database at once that this worker drains, rather than at the next heartbeat.
     heartbeatWaker.wake();
@@ -636,6 +678,7 @@ export function createAgent(options: AgentOptions): Agent {
     started = true;
     registering = (async () => {
       workerId = await workerRepo.register({ hostname, queues, slots, now: clock.now() });
+      ownWorkerIds.push(workerId);
       lastBusyAt = performance.now();
       logger.info(`worker ${workerId} on ${hostname} serves ${queues.join(', ')} with ${slots} slot(s)`);
       if (stopping) return;
