@@ -9,6 +9,10 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
 import { ConflictError, ForbiddenError, KurokoError, NotFoundError, ScriptError, ValidationError } from '../../core/errors';
 import type { FieldProblem } from '../../core/errors';
+import { isDatabaseUnavailableError } from '../../db/db-errors';
+
+/** Seconds a client is told to wait when the database cannot be reached (a MariaDB restart takes a few). */
+const DATABASE_RETRY_AFTER_SECONDS = '5';
 
 export const HTTP_STATUS = {
   ok: 200,
@@ -100,6 +104,11 @@ export function toApiError(error: unknown, logger: HttpLogger): ApiError {
   if (error instanceof HTTPException) {
     // Hono's own: malformed JSON (400), unsupported media type (415), payload too large (413).
     return new ApiError(error.status as ContentfulStatusCode, error.message || 'bad request');
+  }
+  if (isDatabaseUnavailableError(error)) {
+    // The database is down or restarting (self-hosted MariaDB): not the request's fault, worth a retry.
+    logger.warn('database unavailable', { error: error instanceof Error ? error.message : String(error) });
+    return new ApiError(HTTP_STATUS.unavailable, 'the database is unavailable; retry later', [], { 'Retry-After': DATABASE_RETRY_AFTER_SECONDS });
   }
   if (error instanceof NotFoundError) return new ApiError(HTTP_STATUS.notFound, error.message);
   if (error instanceof ConflictError) return new ApiError(HTTP_STATUS.conflict, error.message);
