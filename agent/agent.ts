@@ -50,7 +50,7 @@ export const DEFAULT_OUTPUT_FLUSH_MS = 1_000;
 const MEMORY_TICK_MS = 1_000;
 /** Database errors back off exponentially from the poll interval up to this. */
 const MAX_BACKOFF_MS = 30_000;
-/** Start writes are retried this many times: a missing pid makes the monitor raise an alarm. */
+/** Deregistration is retried this many times (a start is retried for a lease: the script waits at its gate). */
 const START_WRITE_ATTEMPTS = 5;
 /** A finish is retried this long (the result exists only in memory until it is written). */
 const FINISH_RETRY_MS = 10 * 60_000;
@@ -348,18 +348,28 @@ export function createAgent(options: AgentOptions): Agent {
     lastBusyAt = performance.now();
     let spawnedPid: number | undefined;
     const command = startCommand(
-      { shell: execution.shell, env: execution.env, shellPath, inheritEnv },
+      // Gated: the script runs only once its pid is in the database, so no command runs unseen by the monitor and
+      // the leftover killer (an agent that dies before the write takes the command's gate with it).
+      { shell: execution.shell, env: execution.env, shellPath, inheritEnv, gated: true },
       {
         onSpawn: (pid) => {
           spawnedPid = pid;
           const startedAt = clock.now();
           job.startedAt = startedAt;
-          // Written at once: an execution without a pid a minute after its claim is an alarm (invariant 4).
+          // Written at once: an execution without a pid a minute after its claim is an alarm (invariant 4). The
+          // script waits at its gate meanwhile; a start that cannot be written within a lease ends it unrun.
           void enqueueWrite(job, 'start', async () => {
-            await retrying(START_WRITE_ATTEMPTS, FINISH_RETRY_MS, () =>
-              queueRepo.recordStart(execution.id, job.attempt, { pid, startedAt }),
-            );
+            try {
+              await retrying(Number.POSITIVE_INFINITY, leaseMs, () => queueRepo.recordStart(execution.id, job.attempt, { pid, startedAt }));
+            } catch (error) {
+              if (!(error instanceof LeaseLostError)) {
+                job.command?.shut();
+                onOutput(job, `kuroko agent: the pid could not be recorded (${errorMessage(error)}); the command was not run\n`);
+              }
+              throw error;
+            }
             job.startRecorded = true;
+            job.command?.open();
           });
         },
         onOutput: (chunk) => onOutput(job, chunk),

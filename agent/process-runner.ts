@@ -16,12 +16,19 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { errorMessage } from '../core/errors';
 
 export const DEFAULT_SHELL_PATH = '/bin/bash';
 /** Redirects the shell's stderr onto its stdout before the script's first command. */
 const MERGE_STDERR_PREFIX = 'exec 2>&1; ';
+/**
+ * With `gated`: the shell first waits for `go` on fd 3, closes it, then runs the script. Anything else (the pipe
+ * closed because the agent died, or was closed on purpose) ends the shell with GATE_CLOSED_STATUS before one line
+ * of the script ran. Same line as the script, so `$LINENO` keeps its numbers.
+ */
+const GATE_PREFIX = 'IFS= read -r kuroko_go <&3 && [ "$kuroko_go" = go ] || exit 125; exec 3<&-; unset kuroko_go; ';
+export const GATE_CLOSED_STATUS = 125;
 /**
  * After the leader exited, `done` waits for the output pipe to close, but only while output keeps coming:
  * it gives up after this long without output. A background grandchild (`sleep 300 &`) inherits the pipe
@@ -59,6 +66,11 @@ export interface CommandSpec {
   inheritEnv: InheritedEnv;
   /** Overrides DEFAULT_OUTPUT_DRAIN_MS (the quiet period after the leader's exit). */
   outputDrainMs?: number;
+  /**
+   * Hold the script until `open()` (the agent records the pid first): a command never runs unseen, and one whose
+   * opener died or called `shut()` exits GATE_CLOSED_STATUS without running.
+   */
+  gated?: boolean;
 }
 
 /** Callbacks from a running command. They must not throw; a throw is caught and reported in the result. */
@@ -107,6 +119,10 @@ export interface RunningCommand {
   done: Promise<CommandResult>;
   /** SIGTERM to the group, SIGKILL after graceMs if any member is left. Never rejects. */
   kill(graceMs: number): Promise<KillOutcome>;
+  /** A gated command: lets the script run. No-op otherwise, or once the gate was opened or shut. */
+  open(): void;
+  /** A gated command: ends it before its script runs (exit GATE_CLOSED_STATUS). No-op otherwise. */
+  shut(): void;
 }
 
 /** Starts a command in a new process group and streams its merged output to the hooks. */
@@ -144,6 +160,8 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
     pgid: undefined,
     done,
     kill: () => Promise.resolve(nothingToKill()),
+    open: () => {},
+    shut: () => {},
   });
   const failure = (reason: string, code: string | undefined): RunningCommand =>
     notStarted(Promise.resolve(failedResult(reason, code)));
@@ -156,14 +174,14 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
 
   let child: ChildProcess;
   try {
-    child = spawn(shellPath, ['-c', MERGE_STDERR_PREFIX + spec.shell], {
+    child = spawn(shellPath, ['-c', (spec.gated ? GATE_PREFIX : '') + MERGE_STDERR_PREFIX + spec.shell], {
       cwd: spec.cwd,
       env: buildEnvironment(spec),
       // setsid(): the command leads a new session and group, so a group kill spares the agent, and the
       // command outlives an agent crash like Kuroko2's (the monitor then judges it from outside).
       detached: true,
       // 'ignore' is /dev/null: a read of stdin ends at once instead of waiting for ever.
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: spec.gated ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
     });
   } catch (error) {
     // Invalid arguments (a NUL byte in the script or the environment) throw synchronously.
@@ -186,7 +204,16 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
     if (hookError !== undefined) result.hookError = hookError;
     return result;
   });
-  return { pid, pgid: pid, done, kill: (graceMs) => killProcessGroup(pid, graceMs) };
+  const gate = spec.gated ? (child.stdio[3] as Writable | null | undefined) : undefined;
+  // The shell may exit before reading (a syntax error): a write to the closed pipe is nothing to report.
+  gate?.on('error', () => {});
+  // Once the shell is gone the pipe has no reader left: let go of it whether or not it was opened.
+  if (gate) child.once('exit', () => gate.destroy());
+  const openGate = (word: string): void => {
+    if (gate === undefined || gate === null || gate.writableEnded) return;
+    gate.end(`${word}\n`);
+  };
+  return { pid, pgid: pid, done, kill: (graceMs) => killProcessGroup(pid, graceMs), open: () => openGate('go'), shut: () => openGate('no') };
 }
 
 /** Follows a spawned child's output and exit; see CommandResult for when it resolves. */
