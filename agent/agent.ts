@@ -4,7 +4,9 @@
  * process groups (invariant 5) and samples memory. It keeps no state that the rows cannot rebuild: a restarted
  * agent registers as a new worker, and what its predecessor held is judged from outside by the monitor (D10).
  */
+import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
 import { LeaseLostError, errorMessage } from '../core/errors';
 import { DEFAULT_QUEUE, type Execution } from '../core/model';
 import type { Clock, IdGenerator } from '../core/ports';
@@ -25,6 +27,7 @@ import {
   DEFAULT_SHELL_PATH,
   killProcessGroup,
   isLeftoverOf,
+  isProcessGroupAlive,
   startCommand,
   type CommandResult,
   type InheritedEnv,
@@ -55,6 +58,9 @@ const START_WRITE_ATTEMPTS = 5;
 /** A finish is retried this long (the result exists only in memory until it is written). */
 const FINISH_RETRY_MS = 10 * 60_000;
 const RETRY_BASE_MS = 200;
+/** A status file this old is not one whose live agent is still writing its finish. */
+const STATUS_SETTLE_MS = 5_000;
+const STATUS_FILE = /^(\d+)\.(\d+)\.status$/;
 
 export interface AgentLogger {
   info(message: string, data?: Record<string, unknown>): void;
@@ -99,6 +105,12 @@ export interface AgentOptions {
    */
   leftoverCheckMs?: number;
   logger?: AgentLogger;
+  /**
+   * Where each command's shell writes its exit status when it exits (`<execution>.<attempt>.status`). An agent
+   * that starts on the host records, fenced on the attempt, the finishes of commands whose agent died before they
+   * ended (their process group gone, their status file there). Undefined turns it off.
+   */
+  statusDir?: string;
 }
 
 export interface Agent {
@@ -323,6 +335,8 @@ export function createAgent(options: AgentOptions): Agent {
     }
   };
 
+  const statusFileOf = (executionId: number, attempt: number): string => join(options.statusDir ?? '.', `${executionId}.${attempt}.status`);
+
   const launch = (execution: Execution): void => {
     let resolveEnded!: () => void;
     const job: Job = {
@@ -350,7 +364,14 @@ export function createAgent(options: AgentOptions): Agent {
     const command = startCommand(
       // Gated: the script runs only once its pid is in the database, so no command runs unseen by the monitor and
       // the leftover killer (an agent that dies before the write takes the command's gate with it).
-      { shell: execution.shell, env: execution.env, shellPath, inheritEnv, gated: true },
+      {
+        shell: execution.shell,
+        env: execution.env,
+        shellPath,
+        inheritEnv,
+        gated: true,
+        ...(options.statusDir !== undefined ? { statusFile: statusFileOf(execution.id, execution.attempt) } : {}),
+      },
       {
         onSpawn: (pid) => {
           spawnedPid = pid;
@@ -413,6 +434,7 @@ export function createAgent(options: AgentOptions): Agent {
     await options.logSink.close(job.execution.id).catch((error: unknown) => {
       logger.error(`could not close the log of execution ${job.execution.id}`, { error: errorMessage(error) });
     });
+    if (recorded && options.statusDir !== undefined) await unlink(statusFileOf(job.execution.id, job.attempt)).catch(() => undefined);
     if (recorded) {
       logger.info(`execution ${job.execution.id} finished`, { exitStatus: result.exitStatus, termSignal: result.termSignal });
       try {
@@ -579,6 +601,56 @@ export function createAgent(options: AgentOptions): Agent {
     }
   };
 
+  /**
+   * Records the finishes of this host's commands that ended while their agent was dead: unfinished, run by another
+   * worker of this host, the process group gone, and the exit status in the status file. Fenced on the attempt, so
+   * a finish by the monitor (worker lost) or by a live agent wins. Status files of finished executions are removed.
+   */
+  const recoverFinishedCommands = async (): Promise<void> => {
+    const dir = options.statusDir;
+    if (dir === undefined) return;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const files = names.flatMap((name) => {
+      const match = STATUS_FILE.exec(name);
+      return match ? [{ id: Number(match[1]), attempt: Number(match[2]), path: join(dir, name) }] : [];
+    });
+    if (files.length === 0) return;
+    const rows = new Map((await queueRepo.executionsById(files.map((f) => f.id))).map((e) => [e.id, e]));
+    for (const file of files) {
+      const execution = rows.get(file.id);
+      if (execution === undefined || execution.finishedAt !== null || execution.attempt !== file.attempt) {
+        await unlink(file.path).catch(() => undefined);
+        continue;
+      }
+      const { pid, workerId } = execution;
+      if (execution.hostname !== hostname || pid === null || running.has(file.id)) continue;
+      if ((workerId !== null && ownWorkerIds.includes(workerId)) || isProcessGroupAlive(pid)) continue;
+      const info = await stat(file.path).catch(() => undefined);
+      const status = /^(\d{1,3})\n$/.exec(await readFile(file.path, 'utf8').catch(() => ''));
+      if (info === undefined || status === null || Date.now() - info.mtimeMs < STATUS_SETTLE_MS) continue;
+      try {
+        await queueRepo.finish(file.id, file.attempt, {
+          exitStatus: Number(status[1]),
+          termSignal: null,
+          finishedAt: info.mtime,
+          head: execution.outputHead,
+          tail: execution.outputTail,
+        });
+      } catch (error) {
+        if (!(error instanceof LeaseLostError)) throw error;
+        await unlink(file.path).catch(() => undefined);
+        continue;
+      }
+      await unlink(file.path).catch(() => undefined);
+      logger.warn(`recorded the finish (exit ${status[1]}) of execution ${file.id}, which ended while worker ${workerId} was gone`);
+      try {
+        options.onExecutionFinished?.(file.id);
+      } catch (error) {
+        logger.error('onExecutionFinished threw', { error: errorMessage(error) });
+      }
+    }
+  };
+
   const runHeartbeatLoop = async (): Promise<void> => {
     let failures = 0;
     while (!stopped) {
@@ -594,7 +666,13 @@ export function createAgent(options: AgentOptions): Agent {
       // Beside the heartbeat, not in its way: a kill waits out its grace period.
       if (leftoverCheckMs > 0 && !stopping && leftoverCheck === undefined && performance.now() - lastLeftoverCheckAt >= leftoverCheckMs) {
         lastLeftoverCheckAt = performance.now();
-        leftoverCheck = killLeftovers()
+        leftoverCheck = Promise.all([
+          killLeftovers(),
+          recoverFinishedCommands().catch((error: unknown) =>
+            logger.error('could not record the finishes of commands whose agent died', { error: errorMessage(error) }),
+          ),
+        ])
+          .then(() => undefined)
           .catch((error: unknown) => logger.error('could not look for leftovers of lost commands', { error: errorMessage(error) }))
           .finally(() => (leftoverCheck = undefined));
       }
@@ -687,6 +765,8 @@ export function createAgent(options: AgentOptions): Agent {
     if (started || stopping) throw new Error('the agent was already started or stopped');
     started = true;
     registering = (async () => {
+      // The shells write their exit status there: it must exist before the first command does.
+      if (options.statusDir !== undefined) await mkdir(options.statusDir, { recursive: true });
       workerId = await workerRepo.register({ hostname, queues, slots, now: clock.now() });
       ownWorkerIds.push(workerId);
       lastBusyAt = performance.now();

@@ -29,6 +29,20 @@ const MERGE_STDERR_PREFIX = 'exec 2>&1; ';
  */
 const GATE_PREFIX = 'IFS= read -r kuroko_go <&3 && [ "$kuroko_go" = go ] || exit 125; exec 3<&-; unset kuroko_go; ';
 export const GATE_CLOSED_STATUS = 125;
+
+/**
+ * With `statusFile`: the shell writes its exit status there when it exits (an EXIT trap; subshells do not inherit
+ * it), so a command that ends while its agent is dead leaves its status for the agent that restarts on the host.
+ * A script that sets its own EXIT trap, or `exec`s, leaves no file: it is then lost as before.
+ */
+function statusPrefix(statusFile: string): string {
+  return `__kuroko_status=${shellQuote(statusFile)}; trap 'echo $? > "$__kuroko_status"' EXIT; `;
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
 /**
  * After the leader exited, `done` waits for the output pipe to close, but only while output keeps coming:
  * it gives up after this long without output. A background grandchild (`sleep 300 &`) inherits the pipe
@@ -71,6 +85,8 @@ export interface CommandSpec {
    * opener died or called `shut()` exits GATE_CLOSED_STATUS without running.
    */
   gated?: boolean;
+  /** Where the shell writes its exit status when it exits (see statusPrefix). */
+  statusFile?: string;
 }
 
 /** Callbacks from a running command. They must not throw; a throw is caught and reported in the result. */
@@ -174,7 +190,8 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
 
   let child: ChildProcess;
   try {
-    child = spawn(shellPath, ['-c', (spec.gated ? GATE_PREFIX : '') + MERGE_STDERR_PREFIX + spec.shell], {
+    const prefix = (spec.gated ? GATE_PREFIX : '') + (spec.statusFile !== undefined ? statusPrefix(spec.statusFile) : '');
+    child = spawn(shellPath, ['-c', prefix + MERGE_STDERR_PREFIX + spec.shell], {
       cwd: spec.cwd,
       env: buildEnvironment(spec),
       // setsid(): the command leads a new session and group, so a group kill spares the agent, and the

@@ -187,6 +187,8 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
     slots: config.slots,
     logSink,
     logger,
+    // Exit statuses next to the logs: a restarted agent records what ended while it was dead.
+    statusDir: config.logDir,
     inheritEnv: { HOME: env.HOME, PATH: env.PATH, LANG: env.LANG },
     ...(config.hostname !== undefined ? { hostname: config.hostname } : {}),
     ...(config.idleTimeoutMs !== undefined ? { idleTimeoutMs: config.idleTimeoutMs } : {}),

@@ -325,6 +325,13 @@ export class ExecutionQueueRepository {
     return [...lost.values()];
   }
 
+  /** The executions with these ids (those that still exist in `executions`). */
+  async executionsById(ids: readonly number[]): Promise<Execution[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.handle.db.selectFrom('executions').selectAll().where('id', 'in', [...ids]).execute();
+    return rows.map(toExecution);
+  }
+
   /** Stores one RSS sample of a command's process group. */
   async recordMemorySample(sample: MemorySample): Promise<void> {
     await this.handle.db
