@@ -36,7 +36,8 @@ export const GATE_CLOSED_STATUS = 125;
  * A script that sets its own EXIT trap, or `exec`s, leaves no file: it is then lost as before.
  */
 function statusPrefix(statusFile: string): string {
-  return `__kuroko_status=${shellQuote(statusFile)}; trap 'echo $? > "$__kuroko_status"' EXIT; `;
+  // Silent: a folder the command's user cannot write to must not add a line to its output.
+  return `__kuroko_status=${shellQuote(statusFile)}; trap '{ echo $? > "$__kuroko_status"; } 2>/dev/null' EXIT; `;
 }
 
 function shellQuote(text: string): string {
@@ -190,7 +191,8 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
 
   let child: ChildProcess;
   try {
-    const prefix = (spec.gated ? GATE_PREFIX : '') + (spec.statusFile !== undefined ? statusPrefix(spec.statusFile) : '');
+    // The status trap first: a gate that closes unopened leaves its GATE_CLOSED_STATUS too.
+    const prefix = (spec.statusFile !== undefined ? statusPrefix(spec.statusFile) : '') + (spec.gated ? GATE_PREFIX : '');
     child = spawn(shellPath, ['-c', prefix + MERGE_STDERR_PREFIX + spec.shell], {
       cwd: spec.cwd,
       env: buildEnvironment(spec),

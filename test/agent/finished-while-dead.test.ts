@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { isProcessGroupAlive } from '../../agent/process-runner';
+import { isProcessGroupAlive, startCommand } from '../../agent/process-runner';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
 import { AGENT_ENV, executionRow, killStrayGroups, queueExecutions, testAgent, type TestAgent } from './agent-fixtures';
@@ -40,7 +40,8 @@ it('records the exit status of a command that ended while its agent was dead, an
   const logDir = join(scratch, 'logs');
   const go = join(scratch, 'go');
   const ledger = join(scratch, 'ran.txt');
-  await queueExecutions(tdb.db, [{ id: 31_001, shell: `while [ ! -e '${go}' ]; do sleep 0.1; done; echo ran >> '${ledger}'; exit 3` }]);
+  const running = join(scratch, 'running');
+  await queueExecutions(tdb.db, [{ id: 31_001, shell: `touch '${running}'; while [ ! -e '${go}' ]; do sleep 0.1; done; echo ran >> '${ledger}'; exit 3` }]);
 
   first = spawn(process.execPath, [KUROKO_BIN, 'agent', '--database-url', tdb.url, '--hostname', HOST, '--log-dir', logDir], {
     env: { ...AGENT_ENV, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
@@ -52,6 +53,8 @@ it('records the exit status of a command that ended while its agent was dead, an
   }, { timeoutMs: 60_000, description: 'the command to start' });
   const pid = started.pid!;
   strayGroups.push(pid);
+  // Past its gate (the pid is written a moment before the agent opens it).
+  await waitFor(() => existsSync(running), { description: 'the script to run' });
   const exited = new Promise((resolve) => first?.once('exit', resolve));
   first.kill('SIGKILL');
   await exited;
@@ -74,4 +77,19 @@ it('records the exit status of a command that ended while its agent was dead, an
   expect(readFileSync(ledger, 'utf8')).toBe('ran\n');
   // Its status file is gone once the finish is recorded.
   await waitFor(() => !existsSync(join(logDir, `31001.${started.attempt}.status`)), { description: 'the status file to be removed' });
+});
+
+it('has the shell write its exit status on exit, subshells aside, and say nothing when it cannot', async () => {
+  const statusFile = join(scratch, 'runner.status');
+  const ran = startCommand({ shell: `(exit 9); echo out; exit 5`, env: {}, inheritEnv: AGENT_ENV, statusFile });
+  expect((await ran.done).exitStatus).toBe(5);
+  expect(readFileSync(statusFile, 'utf8')).toBe('5\n');
+
+  let output = '';
+  const unwritable = startCommand(
+    { shell: 'echo only-this', env: {}, inheritEnv: AGENT_ENV, statusFile: join(scratch, 'no-such-folder', 'x.status') },
+    { onOutput: (chunk) => (output += chunk) },
+  );
+  expect((await unwritable.done).exitStatus).toBe(0);
+  expect(output).toBe('only-this\n');
 });

@@ -74,6 +74,14 @@ describe('the process runner gate', () => {
     await waitFor(() => !isProcessGroupAlive(pid), { timeoutMs: 15_000, description: 'the orphaned command to end' });
     expect(existsSync(marker)).toBe(false);
   });
+
+  it('leaves the gate-closed status in the status file when the gate is shut', async () => {
+    const statusFile = join(scratch, 'shut.status');
+    const command = startCommand({ shell: 'true', env: {}, inheritEnv: AGENT_ENV, gated: true, statusFile });
+    command.shut();
+    expect((await command.done).exitStatus).toBe(GATE_CLOSED_STATUS);
+    expect(readFileSync(statusFile, 'utf8')).toBe(`${GATE_CLOSED_STATUS}\n`);
+  });
 });
 
 /** MySQL with a driver whose pid writes (the agent's start) fail, as during an outage, while all else works. */
