@@ -728,8 +728,12 @@ export function createAgent(options: AgentOptions): Agent {
     claimWaker.wake();
     await claimLoop;
     // A claim whose answer was lost just before the stop: released now, or its rows would outlive this worker.
-    await checkLostClaims().catch((error: unknown) =>
-      logger.error('could not look for claims whose answer was lost', { error: errorMessage(error) }),
+    const claimsSettled = await checkLostClaims().then(
+      () => true,
+      (error: unknown) => {
+        logger.error('could not look for claims whose answer was lost', { error: errorMessage(error) });
+        return false;
+      },
     );
     logger.info(`stopping (${reason}): claims are over; waiting up to ${drainGraceMs} ms for ${running.size} command(s)`);
     // Tell the database at once that this worker drains, rather than at the next heartbeat.
@@ -747,6 +751,9 @@ export function createAgent(options: AgentOptions): Agent {
     if (workerId !== undefined) {
       if (unrecordedFinishes > 0) {
         logger.error(`${unrecordedFinishes} finish(es) could not be recorded; leaving worker ${workerId} for the monitor`);
+      } else if (!claimsSettled) {
+        // Its stale row makes the monitor finish what the lost claim holds (worker lost), so retry and skip apply.
+        logger.error(`claims whose answer was lost may remain; leaving worker ${workerId} for the monitor`);
       } else {
         await retrying(START_WRITE_ATTEMPTS, FINISH_RETRY_MS, () => workerRepo.deregister(workerId as number)).catch((error: unknown) =>
           logger.error(`could not deregister worker ${workerId}`, { error: errorMessage(error) }),

@@ -20,8 +20,16 @@ import { queueExecutions, testAgent, type TestAgent } from './agent-fixtures';
 const FIRST_ID = 7_000;
 const EXECUTIONS = 3;
 
+interface Fault {
+  /** How many more claim COMMITs lose their answer. */
+  armed: number;
+  injected: number;
+  /** Fail the agent's look for claims whose answer was lost, as when the database stays unreachable. */
+  failLostClaimCheck: boolean;
+}
+
 /** A MySQL dialect whose claim COMMITs, while armed, reach the database and then fail towards the caller. */
-function lostCommitDialect(uri: string, fault: { armed: number; injected: number }): Dialect {
+function lostCommitDialect(uri: string, fault: Fault): Dialect {
   const pool = mysql2.createPool(mysqlPoolOptions(uri));
   pool.on('connection', (connection) => connection.query("SET time_zone = '+00:00'"));
   const inner = new MysqlDialect({ pool: pool as unknown as MysqlPool });
@@ -43,6 +51,9 @@ function lostCommitDialect(uri: string, fault: { armed: number; injected: number
           const execute = connection.executeQuery.bind(connection);
           connection.executeQuery = (query) => {
             if (/^update `executions` set `claimed_at` =/.test(query.sql)) claiming.add(connection);
+            if (fault.failLostClaimCheck && /^select `id`, `attempt` from `executions` where `worker_id` in/.test(query.sql)) {
+              return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:3306'), { code: 'ECONNREFUSED' }));
+            }
             return execute(query);
           };
         }
@@ -68,7 +79,7 @@ let tdb: TestDatabase;
 let handle: DatabaseHandle;
 let scratch: string;
 let agent: TestAgent | undefined;
-const fault = { armed: 0, injected: 0 };
+const fault: Fault = { armed: 0, injected: 0, failLostClaimCheck: false };
 
 beforeAll(async () => {
   tdb = await createTestDatabase('mysql');
@@ -112,4 +123,22 @@ it('runs, exactly once each, the executions of a claim whose COMMIT succeeded bu
   expect(Math.max(...rows.map((row) => Number(row.attempt)))).toBe(2);
   const ran = readFileSync(ledger, 'utf8').trim().split('\n').sort();
   expect(ran).toEqual(rows.map((row) => String(row.id)));
+});
+
+it('leaves its worker row for the monitor when it stops without having released a lost claim', { timeout: 60_000 }, async () => {
+  await agent?.dispose();
+  agent = undefined;
+  fault.failLostClaimCheck = true;
+  const stopping = testAgent(handle, { slots: 1, leaseMs: 10 * 60_000 });
+  await stopping.agent.start();
+  const workerId = stopping.agent.workerId!;
+  fault.armed = 1;
+  fault.injected = 0;
+  await queueExecutions(tdb.db, [{ id: FIRST_ID + 100, shell: 'true' }]);
+  await waitFor(() => fault.injected === 1, { description: 'the claim whose answer is lost' });
+  await stopping.dispose();
+  // Claimed under this worker, never run: the worker row stays, so the monitor's worker_lost check handles it.
+  const row = await tdb.db.selectFrom('executions').select(['worker_id', 'pid', 'finished_at']).where('id', '=', FIRST_ID + 100).executeTakeFirstOrThrow();
+  expect(row).toEqual({ worker_id: workerId, pid: null, finished_at: null });
+  expect(await tdb.db.selectFrom('workers').select('id').where('id', '=', workerId).executeTakeFirst()).toEqual({ id: workerId });
 });
