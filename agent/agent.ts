@@ -434,7 +434,6 @@ export function createAgent(options: AgentOptions): Agent {
     await options.logSink.close(job.execution.id).catch((error: unknown) => {
       logger.error(`could not close the log of execution ${job.execution.id}`, { error: errorMessage(error) });
     });
-    if (recorded && options.statusDir !== undefined) await unlink(statusFileOf(job.execution.id, job.attempt)).catch(() => undefined);
     if (recorded) {
       logger.info(`execution ${job.execution.id} finished`, { exitStatus: result.exitStatus, termSignal: result.termSignal });
       try {
@@ -442,6 +441,8 @@ export function createAgent(options: AgentOptions): Agent {
       } catch (error) {
         logger.error('onExecutionFinished threw', { error: errorMessage(error) });
       }
+      // After the nudge and not awaited: the next step must not wait behind the file system.
+      if (options.statusDir !== undefined) void unlink(statusFileOf(job.execution.id, job.attempt)).catch(() => undefined);
     }
   };
 
