@@ -7,12 +7,9 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
+import { isDatabaseUnavailableError } from '../../db/db-errors';
 import { ConflictError, ForbiddenError, KurokoError, NotFoundError, ScriptError, ValidationError } from '../../core/errors';
 import type { FieldProblem } from '../../core/errors';
-import { isDatabaseUnavailableError } from '../../db/db-errors';
-
-/** Seconds a client is told to wait when the database cannot be reached (a MariaDB restart takes a few). */
-const DATABASE_RETRY_AFTER_SECONDS = '5';
 
 export const HTTP_STATUS = {
   ok: 200,
@@ -97,6 +94,9 @@ function itemOf(problem: FieldProblem): ErrorItem {
     ...(problem.column !== undefined ? { column: problem.column } : {}),
   };
 }
+
+/** Seconds a client is told to wait when the database cannot be reached (a MariaDB restart takes a few). */
+const DATABASE_RETRY_AFTER_SECONDS = '5';
 
 /** Maps a thrown value to an ApiError: expected failures keep their message, anything else becomes a generic 500. */
 export function toApiError(error: unknown, logger: HttpLogger): ApiError {
