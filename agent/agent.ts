@@ -489,14 +489,6 @@ export function createAgent(options: AgentOptions): Agent {
 
   // ---- loops --------------------------------------------------------------------------------------------------
 
-  const claimOnce = async (): Promise<void> => {
-    const free = slots - running.size;
-    if (free <= 0 || suspended || stopping || workerId === undefined) return;
-    const claimed = await queueRepo.claim({ workerId, hostname, queues, limit: free, leaseMs, now: clock.now() });
-    // stop() may have begun during the claim; what was claimed is still run and recorded (drain covers it).
-    for (const execution of claimed) launch(execution);
-  };
-
   /**
    * Puts back in the queue the executions claimed under this agent's worker ids that it never launched (see
    * claimInDoubtUntil). Runs between claims, so every claim whose answer arrived is already in `running`; an
@@ -518,6 +510,14 @@ export function createAgent(options: AgentOptions): Agent {
     await releaseLostClaims();
     // A commit may land after its call failed (a Data API call that timed out): keep looking for a lease's length.
     if (claimInDoubtUntil !== undefined && checkedAt >= claimInDoubtUntil) claimInDoubtUntil = undefined;
+  };
+
+  const claimOnce = async (): Promise<void> => {
+    const free = slots - running.size;
+    if (free <= 0 || suspended || stopping || workerId === undefined) return;
+    const claimed = await queueRepo.claim({ workerId, hostname, queues, limit: free, leaseMs, now: clock.now() });
+    // stop() may have begun during the claim; what was claimed is still run and recorded (drain covers it).
+    for (const execution of claimed) launch(execution);
   };
 
   const runClaimLoop = async (): Promise<void> => {

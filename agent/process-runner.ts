@@ -79,8 +79,6 @@ export interface CommandSpec {
   shellPath?: string;
   cwd?: string;
   inheritEnv: InheritedEnv;
-  /** Overrides DEFAULT_OUTPUT_DRAIN_MS (the quiet period after the leader's exit). */
-  outputDrainMs?: number;
   /**
    * Hold the script until `open()` (the agent records the pid first): a command never runs unseen, and one whose
    * opener died or called `shut()` exits GATE_CLOSED_STATUS without running.
@@ -88,6 +86,8 @@ export interface CommandSpec {
   gated?: boolean;
   /** Where the shell writes its exit status when it exits (see statusPrefix). */
   statusFile?: string;
+  /** Overrides DEFAULT_OUTPUT_DRAIN_MS (the quiet period after the leader's exit). */
+  outputDrainMs?: number;
 }
 
 /** Callbacks from a running command. They must not throw; a throw is caught and reported in the result. */
@@ -143,7 +143,11 @@ export interface RunningCommand {
 }
 
 /** Starts a command in a new process group and streams its merged output to the hooks. */
-export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCommand {
+export function startCommand(given: CommandSpec, hooks: RunHooks = {}): RunningCommand {
+  // The status trap before the gate: a gate that closes unopened leaves its GATE_CLOSED_STATUS too. Both sit on
+  // the script's first line, after the stderr redirect, so `$LINENO` keeps its numbers.
+  const prefix = (given.statusFile !== undefined ? statusPrefix(given.statusFile) : '') + (given.gated ? GATE_PREFIX : '');
+  const spec = prefix === '' ? given : { ...given, shell: prefix + given.shell };
   const startedAt = new Date();
   let hookError: string | undefined;
   const callHook = (call: () => void): void => {
@@ -191,9 +195,7 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
 
   let child: ChildProcess;
   try {
-    // The status trap first: a gate that closes unopened leaves its GATE_CLOSED_STATUS too.
-    const prefix = (spec.statusFile !== undefined ? statusPrefix(spec.statusFile) : '') + (spec.gated ? GATE_PREFIX : '');
-    child = spawn(shellPath, ['-c', prefix + MERGE_STDERR_PREFIX + spec.shell], {
+    child = spawn(shellPath, ['-c', MERGE_STDERR_PREFIX + spec.shell], {
       cwd: spec.cwd,
       env: buildEnvironment(spec),
       // setsid(): the command leads a new session and group, so a group kill spares the agent, and the
