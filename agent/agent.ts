@@ -4,7 +4,9 @@
  * process groups (invariant 5) and samples memory. It keeps no state that the rows cannot rebuild: a restarted
  * agent registers as a new worker, and what its predecessor held is judged from outside by the monitor (D10).
  */
+import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
+import { join } from 'node:path';
 import { LeaseLostError, errorMessage } from '../core/errors';
 import { DEFAULT_QUEUE, type Execution } from '../core/model';
 import type { Clock, IdGenerator } from '../core/ports';
@@ -26,6 +28,7 @@ import {
   DEFAULT_SHELL_PATH,
   killProcessGroup,
   isLeftoverOf,
+  isProcessGroupAlive,
   startCommand,
   type CommandResult,
   type InheritedEnv,
@@ -51,11 +54,14 @@ export const DEFAULT_OUTPUT_FLUSH_MS = 1_000;
 const MEMORY_TICK_MS = 1_000;
 /** Database errors back off exponentially from the poll interval up to this. */
 const MAX_BACKOFF_MS = 30_000;
-/** Start writes are retried this many times: a missing pid makes the monitor raise an alarm. */
+/** Deregistration is retried this many times (a start is retried for a lease: the script waits at its gate). */
 const START_WRITE_ATTEMPTS = 5;
 /** A finish is retried this long (the result exists only in memory until it is written). */
 const FINISH_RETRY_MS = 10 * 60_000;
 const RETRY_BASE_MS = 200;
+/** A status file this old is not one whose live agent is still writing its finish. */
+const STATUS_SETTLE_MS = 5_000;
+const STATUS_FILE = /^(\d+)\.(\d+)\.status$/;
 
 export interface AgentLogger {
   info(message: string, data?: Record<string, unknown>): void;
@@ -107,6 +113,12 @@ export interface AgentOptions {
    */
   leftoverCheckMs?: number;
   logger?: AgentLogger;
+  /**
+   * Where each command's shell writes its exit status when it exits (`<execution>.<attempt>.status`). An agent
+   * that starts on the host records, fenced on the attempt, the finishes of commands whose agent died before they
+   * ended (their process group gone, their status file there). Undefined turns it off.
+   */
+  statusDir?: string;
 }
 
 export interface Agent {
@@ -241,6 +253,16 @@ export function createAgent(options: AgentOptions): Agent {
   const claimWaker = wakeable();
   const heartbeatWaker = wakeable();
   let workerId: number | undefined;
+  /** Every worker id this agent registered as (it registers again when its row was removed). */
+  const ownWorkerIds: number[] = [];
+  /** Executions launched here whose finish is not recorded: their rows may lack a pid although they ran. */
+  const unsettled = new Set<number>();
+  /**
+   * After a claim failed, until this time (performance.now()) the agent looks for executions claimed under its
+   * worker ids that it does not run: a COMMIT that succeeded but whose answer was lost (a connection killed during
+   * COMMIT, a Data API commit call that timed out) leaves such claims, which nothing else would ever recover.
+   */
+  let claimInDoubtUntil: number | undefined;
   let started = false;
   let stopping = false;
   let suspended = false;
@@ -321,6 +343,8 @@ export function createAgent(options: AgentOptions): Agent {
     }
   };
 
+  const statusFileOf = (executionId: number, attempt: number): string => join(options.statusDir ?? '.', `${executionId}.${attempt}.status`);
+
   const launch = (execution: Execution): void => {
     let resolveEnded!: () => void;
     const job: Job = {
@@ -342,21 +366,40 @@ export function createAgent(options: AgentOptions): Agent {
       ended: new Promise((resolve) => (resolveEnded = resolve)),
     };
     running.set(execution.id, job);
+    unsettled.add(execution.id);
     lastBusyAt = performance.now();
     let spawnedPid: number | undefined;
     const command = startCommand(
-      { shell: execution.shell, env: execution.env, shellPath, inheritEnv, ...(options.runAs !== undefined ? { runAs: options.runAs } : {}) },
+      // Gated: the script runs only once its pid is in the database, so no command runs unseen by the monitor and
+      // the leftover killer (an agent that dies before the write takes the command's gate with it).
+      {
+        shell: execution.shell,
+        env: execution.env,
+        shellPath,
+        inheritEnv,
+        gated: true,
+        ...(options.runAs !== undefined ? { runAs: options.runAs } : {}),
+        ...(options.statusDir !== undefined ? { statusFile: statusFileOf(execution.id, execution.attempt) } : {}),
+      },
       {
         onSpawn: (pid) => {
           spawnedPid = pid;
           const startedAt = clock.now();
           job.startedAt = startedAt;
-          // Written at once: an execution without a pid a minute after its claim is an alarm (invariant 4).
+          // Written at once: an execution without a pid a minute after its claim is an alarm (invariant 4). The
+          // script waits at its gate meanwhile; a start that cannot be written within a lease ends it unrun.
           void enqueueWrite(job, 'start', async () => {
-            await retrying(START_WRITE_ATTEMPTS, FINISH_RETRY_MS, () =>
-              queueRepo.recordStart(execution.id, job.attempt, { pid, startedAt }),
-            );
+            try {
+              await retrying(Number.POSITIVE_INFINITY, leaseMs, () => queueRepo.recordStart(execution.id, job.attempt, { pid, startedAt }));
+            } catch (error) {
+              if (!(error instanceof LeaseLostError)) {
+                job.command?.shut();
+                onOutput(job, `kuroko agent: the pid could not be recorded (${errorMessage(error)}); the command was not run\n`);
+              }
+              throw error;
+            }
             job.startRecorded = true;
+            job.command?.open();
           });
         },
         onOutput: (chunk) => onOutput(job, chunk),
@@ -396,6 +439,7 @@ export function createAgent(options: AgentOptions): Agent {
       recorded = true;
     });
     if (!recorded && !job.lost) unrecordedFinishes++;
+    else unsettled.delete(job.execution.id);
     await options.logSink.close(job.execution.id).catch((error: unknown) => {
       logger.error(`could not close the log of execution ${job.execution.id}`, { error: errorMessage(error) });
     });
@@ -406,6 +450,8 @@ export function createAgent(options: AgentOptions): Agent {
       } catch (error) {
         logger.error('onExecutionFinished threw', { error: errorMessage(error) });
       }
+      // After the nudge and not awaited: the next step must not wait behind the file system.
+      if (options.statusDir !== undefined) void unlink(statusFileOf(job.execution.id, job.attempt)).catch(() => undefined);
     }
   };
 
@@ -452,6 +498,29 @@ export function createAgent(options: AgentOptions): Agent {
 
   // ---- loops --------------------------------------------------------------------------------------------------
 
+  /**
+   * Puts back in the queue the executions claimed under this agent's worker ids that it never launched (see
+   * claimInDoubtUntil). Runs between claims, so every claim whose answer arrived is already in `running`; an
+   * execution that was launched but whose start and finish were never recorded is left alone (it ran).
+   */
+  const releaseLostClaims = async (): Promise<void> => {
+    const claimed = await queueRepo.claimedWithoutStart(ownWorkerIds);
+    const lost = claimed.filter((hold) => !running.has(hold.id) && !unsettled.has(hold.id));
+    if (lost.length === 0) return;
+    const released = await queueRepo.releaseClaims(ownWorkerIds, lost);
+    logger.warn(`released ${released} execution(s) claimed by a claim whose answer was lost`, {
+      executions: lost.map((hold) => hold.id),
+    });
+  };
+
+  const checkLostClaims = async (): Promise<void> => {
+    if (claimInDoubtUntil === undefined) return;
+    const checkedAt = performance.now();
+    await releaseLostClaims();
+    // A commit may land after its call failed (a Data API call that timed out): keep looking for a lease's length.
+    if (claimInDoubtUntil !== undefined && checkedAt >= claimInDoubtUntil) claimInDoubtUntil = undefined;
+  };
+
   const claimOnce = async (): Promise<void> => {
     const free = slots - running.size;
     if (free <= 0 || suspended || stopping || workerId === undefined) return;
@@ -477,10 +546,12 @@ export function createAgent(options: AgentOptions): Agent {
     let failures = 0;
     while (!stopping) {
       try {
+        await checkLostClaims();
         await claimOnce();
         failures = 0;
       } catch (error) {
         failures++;
+        claimInDoubtUntil = performance.now() + leaseMs;
         logger.error('claim failed; retrying', { error: errorMessage(error), failures });
       }
       if (
@@ -516,6 +587,7 @@ export function createAgent(options: AgentOptions): Agent {
       // Our row was removed (judged lost while we were cut off): carry on as a new worker.
       const previous = workerId;
       workerId = await workerRepo.register({ hostname, queues, slots, now });
+      ownWorkerIds.push(workerId);
       logger.warn(`worker ${previous} was removed; registered again as worker ${workerId}`);
       flags = { suspended: false, draining: false };
     }
@@ -553,6 +625,56 @@ export function createAgent(options: AgentOptions): Agent {
     }
   };
 
+  /**
+   * Records the finishes of this host's commands that ended while their agent was dead: unfinished, run by another
+   * worker of this host, the process group gone, and the exit status in the status file. Fenced on the attempt, so
+   * a finish by the monitor (worker lost) or by a live agent wins. Status files of finished executions are removed.
+   */
+  const recoverFinishedCommands = async (): Promise<void> => {
+    const dir = options.statusDir;
+    if (dir === undefined) return;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const files = names.flatMap((name) => {
+      const match = STATUS_FILE.exec(name);
+      return match ? [{ id: Number(match[1]), attempt: Number(match[2]), path: join(dir, name) }] : [];
+    });
+    if (files.length === 0) return;
+    const rows = new Map((await queueRepo.executionsById(files.map((f) => f.id))).map((e) => [e.id, e]));
+    for (const file of files) {
+      const execution = rows.get(file.id);
+      if (execution === undefined || execution.finishedAt !== null || execution.attempt !== file.attempt) {
+        await unlink(file.path).catch(() => undefined);
+        continue;
+      }
+      const { pid, workerId } = execution;
+      if (execution.hostname !== hostname || pid === null || running.has(file.id)) continue;
+      if ((workerId !== null && ownWorkerIds.includes(workerId)) || isProcessGroupAlive(pid)) continue;
+      const info = await stat(file.path).catch(() => undefined);
+      const status = /^(\d{1,3})\n$/.exec(await readFile(file.path, 'utf8').catch(() => ''));
+      if (info === undefined || status === null || Date.now() - info.mtimeMs < STATUS_SETTLE_MS) continue;
+      try {
+        await queueRepo.finish(file.id, file.attempt, {
+          exitStatus: Number(status[1]),
+          termSignal: null,
+          finishedAt: info.mtime,
+          head: execution.outputHead,
+          tail: execution.outputTail,
+        });
+      } catch (error) {
+        if (!(error instanceof LeaseLostError)) throw error;
+        await unlink(file.path).catch(() => undefined);
+        continue;
+      }
+      await unlink(file.path).catch(() => undefined);
+      logger.warn(`recorded the finish (exit ${status[1]}) of execution ${file.id}, which ended while worker ${workerId} was gone`);
+      try {
+        options.onExecutionFinished?.(file.id);
+      } catch (error) {
+        logger.error('onExecutionFinished threw', { error: errorMessage(error) });
+      }
+    }
+  };
+
   const runHeartbeatLoop = async (): Promise<void> => {
     let failures = 0;
     while (!stopped) {
@@ -568,7 +690,13 @@ export function createAgent(options: AgentOptions): Agent {
       // Beside the heartbeat, not in its way: a kill waits out its grace period.
       if (leftoverCheckMs > 0 && !stopping && leftoverCheck === undefined && performance.now() - lastLeftoverCheckAt >= leftoverCheckMs) {
         lastLeftoverCheckAt = performance.now();
-        leftoverCheck = killLeftovers()
+        leftoverCheck = Promise.all([
+          killLeftovers(),
+          recoverFinishedCommands().catch((error: unknown) =>
+            logger.error('could not record the finishes of commands whose agent died', { error: errorMessage(error) }),
+          ),
+        ])
+          .then(() => undefined)
           .catch((error: unknown) => logger.error('could not look for leftovers of lost commands', { error: errorMessage(error) }))
           .finally(() => (leftoverCheck = undefined));
       }
@@ -623,6 +751,14 @@ export function createAgent(options: AgentOptions): Agent {
     await registering.catch(() => undefined);
     claimWaker.wake();
     await claimLoop;
+    // A claim whose answer was lost just before the stop: released now, or its rows would outlive this worker.
+    const claimsSettled = await checkLostClaims().then(
+      () => true,
+      (error: unknown) => {
+        logger.error('could not look for claims whose answer was lost', { error: errorMessage(error) });
+        return false;
+      },
+    );
     logger.info(`stopping (${reason}): claims are over; waiting up to ${drainGraceMs} ms for ${running.size} command(s)`);
     // Tell the database at once that this worker drains, rather than at the next heartbeat.
     heartbeatWaker.wake();
@@ -639,6 +775,9 @@ export function createAgent(options: AgentOptions): Agent {
     if (workerId !== undefined) {
       if (unrecordedFinishes > 0) {
         logger.error(`${unrecordedFinishes} finish(es) could not be recorded; leaving worker ${workerId} for the monitor`);
+      } else if (!claimsSettled) {
+        // Its stale row makes the monitor finish what the lost claim holds (worker lost), so retry and skip apply.
+        logger.error(`claims whose answer was lost may remain; leaving worker ${workerId} for the monitor`);
       } else {
         await retrying(START_WRITE_ATTEMPTS, FINISH_RETRY_MS, () => workerRepo.deregister(workerId as number)).catch((error: unknown) =>
           logger.error(`could not deregister worker ${workerId}`, { error: errorMessage(error) }),
@@ -657,7 +796,10 @@ export function createAgent(options: AgentOptions): Agent {
     if (started || stopping) throw new Error('the agent was already started or stopped');
     started = true;
     registering = (async () => {
+      // The shells write their exit status there: it must exist before the first command does.
+      if (options.statusDir !== undefined) await mkdir(options.statusDir, { recursive: true });
       workerId = await workerRepo.register({ hostname, queues, slots, now: clock.now() });
+      ownWorkerIds.push(workerId);
       lastBusyAt = performance.now();
       logger.info(`worker ${workerId} on ${hostname} serves ${queues.join(', ')} with ${slots} slot(s)`);
       if (stopping) return;

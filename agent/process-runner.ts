@@ -16,13 +16,35 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { errorMessage } from '../core/errors';
 import { runAsWorkingDirectory, type RunAsUser } from './run-as';
 
 export const DEFAULT_SHELL_PATH = '/bin/bash';
 /** Redirects the shell's stderr onto its stdout before the script's first command. */
 const MERGE_STDERR_PREFIX = 'exec 2>&1; ';
+/**
+ * With `gated`: the shell first waits for `go` on fd 3, closes it, then runs the script. Anything else (the pipe
+ * closed because the agent died, or was closed on purpose) ends the shell with GATE_CLOSED_STATUS before one line
+ * of the script ran. Same line as the script, so `$LINENO` keeps its numbers.
+ */
+const GATE_PREFIX = 'IFS= read -r kuroko_go <&3 && [ "$kuroko_go" = go ] || exit 125; exec 3<&-; unset kuroko_go; ';
+export const GATE_CLOSED_STATUS = 125;
+
+/**
+ * With `statusFile`: the shell writes its exit status there when it exits (an EXIT trap; subshells do not inherit
+ * it), so a command that ends while its agent is dead leaves its status for the agent that restarts on the host.
+ * A script that sets its own EXIT trap, or `exec`s, leaves no file: it is then lost as before.
+ */
+function statusPrefix(statusFile: string): string {
+  // Silent: a folder the command's user cannot write to must not add a line to its output.
+  return `__kuroko_status=${shellQuote(statusFile)}; trap '{ echo $? > "$__kuroko_status"; } 2>/dev/null' EXIT; `;
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
+}
+
 /**
  * After the leader exited, `done` waits for the output pipe to close, but only while output keeps coming:
  * it gives up after this long without output. A background grandchild (`sleep 300 &`) inherits the pipe
@@ -58,6 +80,13 @@ export interface CommandSpec {
   shellPath?: string;
   cwd?: string;
   inheritEnv: InheritedEnv;
+  /**
+   * Hold the script until `open()` (the agent records the pid first): a command never runs unseen, and one whose
+   * opener died or called `shut()` exits GATE_CLOSED_STATUS without running.
+   */
+  gated?: boolean;
+  /** Where the shell writes its exit status when it exits (see statusPrefix). */
+  statusFile?: string;
   /** Overrides DEFAULT_OUTPUT_DRAIN_MS (the quiet period after the leader's exit). */
   outputDrainMs?: number;
   /**
@@ -113,10 +142,18 @@ export interface RunningCommand {
   done: Promise<CommandResult>;
   /** SIGTERM to the group, SIGKILL after graceMs if any member is left. Never rejects. */
   kill(graceMs: number): Promise<KillOutcome>;
+  /** A gated command: lets the script run. No-op otherwise, or once the gate was opened or shut. */
+  open(): void;
+  /** A gated command: ends it before its script runs (exit GATE_CLOSED_STATUS). No-op otherwise. */
+  shut(): void;
 }
 
 /** Starts a command in a new process group and streams its merged output to the hooks. */
-export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCommand {
+export function startCommand(given: CommandSpec, hooks: RunHooks = {}): RunningCommand {
+  // The status trap before the gate: a gate that closes unopened leaves its GATE_CLOSED_STATUS too. Both sit on
+  // the script's first line, after the stderr redirect, so `$LINENO` keeps its numbers.
+  const prefix = (given.statusFile !== undefined ? statusPrefix(given.statusFile) : '') + (given.gated ? GATE_PREFIX : '');
+  const spec = prefix === '' ? given : { ...given, shell: prefix + given.shell };
   const startedAt = new Date();
   let hookError: string | undefined;
   const callHook = (call: () => void): void => {
@@ -150,6 +187,8 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
     pgid: undefined,
     done,
     kill: () => Promise.resolve(nothingToKill()),
+    open: () => {},
+    shut: () => {},
   });
   const failure = (reason: string, code: string | undefined): RunningCommand =>
     notStarted(Promise.resolve(failedResult(reason, code)));
@@ -173,7 +212,7 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
       // command outlives an agent crash like Kuroko2's (the monitor then judges it from outside).
       detached: true,
       // 'ignore' is /dev/null: a read of stdin ends at once instead of waiting for ever.
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: spec.gated ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
     });
   } catch (error) {
     // Invalid arguments (a NUL byte in the script or the environment) throw synchronously.
@@ -196,7 +235,16 @@ export function startCommand(spec: CommandSpec, hooks: RunHooks = {}): RunningCo
     if (hookError !== undefined) result.hookError = hookError;
     return result;
   });
-  return { pid, pgid: pid, done, kill: (graceMs) => killProcessGroup(pid, graceMs) };
+  const gate = spec.gated ? (child.stdio[3] as Writable | null | undefined) : undefined;
+  // The shell may exit before reading (a syntax error): a write to the closed pipe is nothing to report.
+  gate?.on('error', () => {});
+  // Once the shell is gone the pipe has no reader left: let go of it whether or not it was opened.
+  if (gate) child.once('exit', () => gate.destroy());
+  const openGate = (word: string): void => {
+    if (gate === undefined || gate === null || gate.writableEnded) return;
+    gate.end(`${word}\n`);
+  };
+  return { pid, pgid: pid, done, kill: (graceMs) => killProcessGroup(pid, graceMs), open: () => openGate('go'), shut: () => openGate('no') };
 }
 
 /** Follows a spawned child's output and exit; see CommandResult for when it resolves. */

@@ -216,6 +216,8 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
     slots: config.slots,
     logSink,
     logger,
+    // Exit statuses next to the logs: a restarted agent records what ended while it was dead.
+    statusDir: config.logDir,
     inheritEnv: { HOME: env.HOME, PATH: env.PATH, LANG: env.LANG },
     ...(runAs !== undefined ? { runAs } : {}),
     ...(config.hostname !== undefined ? { hostname: config.hostname } : {}),

@@ -75,3 +75,34 @@ export function translateDuplicateKey(err: unknown, message: string): never {
   conflict.cause = err;
   throw conflict;
 }
+
+/**
+ * Codes of a database that cannot be reached or refuses connections for now (the server is down, restarting or
+ * full): the request may succeed later. Socket errors from Node, mysql2's protocol errors, and MySQL's
+ * too-many-connections, shutdown and killed-connection errors.
+ */
+const UNAVAILABLE_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_TOO_MANY_USER_CONNECTIONS',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+]);
+/** The same as MySQL error numbers: 1040 too many connections, 1053 shutdown, 1203 user connections, 1927 killed. */
+const UNAVAILABLE_ERRNOS: ReadonlySet<number> = new Set([1040, 1053, 1203, 1927]);
+
+/** True when the database could not be reached or refused the connection for now (worth a 503 and a retry). */
+export function isDatabaseUnavailableError(err: unknown): boolean {
+  return errorChain(err).some((e) => {
+    if (typeof e.code === 'string' && UNAVAILABLE_CODES.has(e.code)) return true;
+    const errno = mysqlErrno(e);
+    return errno !== undefined && UNAVAILABLE_ERRNOS.has(errno);
+  });
+}

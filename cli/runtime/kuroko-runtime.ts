@@ -154,6 +154,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         pollIntervalMs: options.intervals.agentPollMs,
         heartbeatIntervalMs: options.intervals.agentHeartbeatMs,
         logSink,
+        statusDir: options.logDir,
         logger: agentLogger,
         onExecutionFinished: () => loops.processor.nudge(),
       }),

@@ -16,7 +16,8 @@
  *   meanwhile, nothing is written and nothing is raised. The processor then fails the token.
  * - worker_lost: a worker whose heartbeat is older than `workerLostMs` (unless it was draining and holds
  *   nothing). Its unfinished executions are finished as lost the same way, one event each; a worker holding
- *   none gives one event without an instance.
+ *   none gives one event without an instance. Raised once per (worker, last heartbeat): a worker that heart-beats
+ *   again and stops again is lost again.
  * - remind_failure: an instance still in error a day (and each further day) after its error_at.
  * - memory_exceeded: an instance whose peak RSS is `memoryFactor` times and `memoryMinExcessKb` above the
  *   largest peak of the definition's other instances (Kuroko2's memory expectancy).
@@ -269,7 +270,9 @@ async function checkLostWorkers(ctx: PassContext, workers: readonly WorkerState[
   const stale = workers.filter((w) => w.heartbeatAt.getTime() < cutoff);
   const staleIds = new Set(stale.map((w) => w.id));
   if (stale.length === 0) return staleIds;
-  const subjectOf = (w: WorkerState) => `worker:${w.id}:${w.startedAt.getTime()}`;
+  // The last heartbeat is part of the subject: a worker that resumed after being judged lost and later stopped
+  // again is lost anew, and its new executions are handled (a stale worker keeps its last heartbeat: raised once).
+  const subjectOf = (w: WorkerState) => `worker:${w.id}:${w.startedAt.getTime()}:${w.heartbeatAt.getTime()}`;
   const raised = await store.findRaisedSubjects(ALERT_KIND.workerLost, stale.map(subjectOf));
   const fresh = stale.filter((w) => !raised.has(subjectOf(w)));
   const executions = fresh.length > 0 ? await store.findUnfinishedExecutionsOfWorkers(fresh.map((w) => w.id)) : [];

@@ -173,6 +173,43 @@ export class ExecutionQueueRepository {
       .limit(limit);
   }
 
+  /**
+   * Unfinished executions claimed by these workers that have neither pid nor start: the agent compares them with
+   * what it runs to find claims whose COMMIT succeeded but whose answer never reached it.
+   */
+  async claimedWithoutStart(workerIds: readonly number[]): Promise<ExecutionHold[]> {
+    if (workerIds.length === 0) return [];
+    const rows = await this.handle.db
+      .selectFrom('executions')
+      .select(['id', 'attempt'])
+      .where('worker_id', 'in', [...workerIds])
+      .where('finished_at', 'is', null)
+      .where('pid', 'is', null)
+      .where('started_at', 'is', null)
+      .orderBy('id')
+      .execute();
+    return rows.map((row) => ({ id: fromDbInt(row.id), attempt: Number(row.attempt) }));
+  }
+
+  /**
+   * Puts claims that never started a process back in the queue, fenced on the attempt, the worker and the absence
+   * of any start: the next claim hands out a new attempt, so a late write of the released attempt changes nothing.
+   * Answers how many were released.
+   */
+  async releaseClaims(workerIds: readonly number[], holds: readonly ExecutionHold[]): Promise<number> {
+    if (workerIds.length === 0 || holds.length === 0) return 0;
+    const result = await this.handle.db
+      .updateTable('executions')
+      .set({ claimed_at: null, worker_id: null, hostname: null, lease_expires_at: null })
+      .where((eb) => eb.or(holds.map((hold) => eb.and([eb('id', '=', hold.id), eb('attempt', '=', hold.attempt)]))))
+      .where('worker_id', 'in', [...workerIds])
+      .where('finished_at', 'is', null)
+      .where('pid', 'is', null)
+      .where('started_at', 'is', null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
   /** Records the pid right after spawn; throws LeaseLostError when the attempt no longer holds the execution. */
   async recordStart(id: number, attempt: number, start: StartRecord): Promise<void> {
     await this.fencedUpdate(id, attempt, { pid: start.pid, started_at: start.startedAt });
@@ -286,6 +323,13 @@ export class ExecutionQueueRepository {
       lost.set(fromDbInt(row.id), { executionId: fromDbInt(row.id), instanceId: fromDbInt(row.job_instance_id), pid: Number(row.pid), lostAt: fromDbTime(row.finished_at) });
     }
     return [...lost.values()];
+  }
+
+  /** The executions with these ids (those that still exist in `executions`). */
+  async executionsById(ids: readonly number[]): Promise<Execution[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.handle.db.selectFrom('executions').selectAll().where('id', 'in', [...ids]).execute();
+    return rows.map(toExecution);
   }
 
   /** Stores one RSS sample of a command's process group. */

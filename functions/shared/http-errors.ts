@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { z } from 'zod';
+import { isDatabaseUnavailableError } from '../../db/db-errors';
 import { ConflictError, ForbiddenError, KurokoError, NotFoundError, ScriptError, ValidationError } from '../../core/errors';
 import type { FieldProblem } from '../../core/errors';
 import { DatabaseResumingError, isDatabaseResuming, RESUME_RETRY_AFTER_SECONDS } from '../../db/dialects/data-api-retry';
@@ -99,12 +100,20 @@ function itemOf(problem: FieldProblem): ErrorItem {
   };
 }
 
+/** Seconds a client is told to wait when the database cannot be reached (a MariaDB restart takes a few). */
+const DATABASE_RETRY_AFTER_SECONDS = '5';
+
 /** Maps a thrown value to an ApiError: expected failures keep their message, anything else becomes a generic 500. */
 export function toApiError(error: unknown, logger: HttpLogger): ApiError {
   if (error instanceof ApiError) return error;
   if (error instanceof HTTPException) {
     // Hono's own: malformed JSON (400), unsupported media type (415), payload too large (413).
     return new ApiError(error.status as ContentfulStatusCode, error.message || 'bad request');
+  }
+  if (isDatabaseUnavailableError(error)) {
+    // The database is down or restarting (self-hosted MariaDB): not the request's fault, worth a retry.
+    logger.warn('database unavailable', { error: error instanceof Error ? error.message : String(error) });
+    return new ApiError(HTTP_STATUS.unavailable, 'the database is unavailable; retry later', [], { 'Retry-After': DATABASE_RETRY_AFTER_SECONDS });
   }
   if (error instanceof NotFoundError) return new ApiError(HTTP_STATUS.notFound, error.message);
   if (error instanceof ConflictError) return new ApiError(HTTP_STATUS.conflict, error.message);

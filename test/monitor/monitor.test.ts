@@ -218,7 +218,7 @@ describeEachDialect('monitor', (dialect) => {
     expect(result.lostExecutions).toBe(2);
     expect(result.raised.process_absence).toBe(0);
     expect((await monitor()).raised.worker_lost).toBe(0);
-    expect(await alertRows(tdb.db)).toEqual([{ kind: 'worker_lost', subject: `worker:60:${new Date('2026-02-01T00:00:00.000Z').getTime()}` }]);
+    expect(await alertRows(tdb.db)).toEqual([{ kind: 'worker_lost', subject: `worker:60:${new Date('2026-02-01T00:00:00.000Z').getTime()}:${new Date('2026-02-01T00:00:00.000Z').getTime()}` }]);
 
     const lost = await tdb.db.selectFrom('executions').select(['lost_reason', 'exit_status']).orderBy('id').execute();
     expect(lost.map((e) => e.lost_reason)).toEqual([
@@ -230,6 +230,30 @@ describeEachDialect('monitor', (dialect) => {
       expect(await statusOf(tdb.db, instanceId)).toBe('error');
       expect(await eventTypes(tdb.db, instanceId)).toEqual(['launch', 'worker_lost', 'failure']);
     }
+  });
+
+  it('handles a worker lost a second time: after it resumed and claimed new work, its new executions are finished as lost too', async () => {
+    const first = await queuedExecution(1);
+    await insertWorker(tdb.db, 62, clock.now(), { [first.executionId]: 4242 });
+    await claim(first.executionId, 62);
+    clock.advance(121 * SECOND);
+    expect((await monitor()).lostExecutions).toBe(1);
+    // The host comes back: the same worker row heart-beats again and claims new work, then dies for good.
+    const second = await queuedExecution(2);
+    await heartbeat(tdb.db, 62, clock.now(), { [second.executionId]: 4343 });
+    await claim(second.executionId, 62, 4343);
+    clock.advance(60 * SECOND);
+    expect((await monitor()).raised.worker_lost).toBe(0);
+    clock.advance(61 * SECOND);
+    const result = await monitor();
+    expect(result.raised.worker_lost).toBe(1);
+    expect(result.lostExecutions).toBe(1);
+    expect((await monitor()).raised.worker_lost).toBe(0);
+    const row = await tdb.db.selectFrom('executions').select(['finished_at', 'lost_reason']).where('id', '=', second.executionId).executeTakeFirstOrThrow();
+    expect(row.finished_at).not.toBeNull();
+    expect(row.lost_reason).toMatch(/^worker lost: host-62 \(id 62\)/);
+    await runUntilIdle(services);
+    expect(await statusOf(tdb.db, second.instanceId)).toBe('error');
   });
 
   it('raises worker_lost without an instance for a stale worker holding nothing', async () => {
