@@ -1,6 +1,7 @@
 import { assertValidScript, type ValidationContext } from '../dsl/script-validator';
 import type { WorkflowEngine } from '../engine/workflow-engine';
-import { ConflictError, NotFoundError } from '../errors';
+import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from '../errors';
+import { ROW_LIMITS, envJsonBytes, tooManyBytes, utf8Bytes } from '../row-limits';
 import type { Instance, Token } from '../model';
 import type { IdGenerator, LaunchRequest, StepOutcome, StepReader, StepWriter } from '../ports';
 import type { InstanceCancellation } from '../engine/workflow-engine';
@@ -45,12 +46,30 @@ export interface LaunchInput {
   idempotencyKey?: string;
 }
 
+/**
+ * Refuses (ValidationError, a 422) an ad-hoc script or a launch env too wide for the instance, token and execution
+ * rows they are copied into (core/row-limits.ts).
+ */
+function assertLaunchFits(input: LaunchInput): void {
+  const problems: FieldProblem[] = [];
+  if (input.script !== undefined) {
+    const bytes = utf8Bytes(input.script);
+    if (bytes > ROW_LIMITS.scriptBytes) problems.push({ field: 'script', message: tooManyBytes(bytes, ROW_LIMITS.scriptBytes) });
+  }
+  if (input.env) {
+    const bytes = envJsonBytes(input.env);
+    if (bytes > ROW_LIMITS.launchEnvBytes) problems.push({ field: 'env', message: `${tooManyBytes(bytes, ROW_LIMITS.launchEnvBytes)} as JSON` });
+  }
+  if (problems.length > 0) throw new ValidationError(problems.map((p) => `${p.field}: ${p.message}`).join('; '), problems);
+}
+
 /** What a person or an API client can do to instances: launch, cancel, retry and skip. */
 export class InstanceOperations {
   constructor(private readonly deps: OperationsDeps) {}
 
   /** Launches an instance; a bad ad-hoc script throws ScriptError and writes nothing. */
   async launch(input: LaunchInput): Promise<LaunchResult> {
+    assertLaunchFits(input);
     if (input.script !== undefined) assertValidScript(input.script, await this.deps.validationContext());
     const result = await this.deps.launcher.launch(
       {

@@ -98,8 +98,8 @@ export function buildSchemas(limits: HttpLimits) {
   const definitionWrite = z
     .object({
       name: text({ required: true }).max(DEFINITION_LIMITS.nameLength).optional(),
-      description: text().max(DEFINITION_LIMITS.descriptionLength).optional(),
-      script: text().max(limits.maxScriptLength).optional(),
+      description: text().max(DEFINITION_LIMITS.descriptionBytes).optional().openapi({ description: `Markdown, at most ${DEFINITION_LIMITS.descriptionBytes} bytes of UTF-8 (a Japanese character takes 3); longer is a 422` }),
+      script: text().max(limits.maxScriptLength).optional().openapi({ description: `at most ${DEFINITION_LIMITS.scriptBytes} bytes of UTF-8; longer is a 422` }),
       tags: z.array(tagName.max(DEFINITION_LIMITS.tagLength)).max(DEFINITION_LIMITS.tags).optional(),
       text_tags: text().max(DEFINITION_LIMITS.tags * DEFINITION_LIMITS.tagLength).optional().openapi({ description: "Kuroko2's comma-separated tags; `tags` wins when both are given" }),
       cron: cronList.optional(),
@@ -120,7 +120,7 @@ export function buildSchemas(limits: HttpLimits) {
   const definitionCreate = definitionWrite
     .extend({
       name: text({ required: true }).max(DEFINITION_LIMITS.nameLength),
-      script: text({ required: true }).max(limits.maxScriptLength),
+      script: text({ required: true }).max(limits.maxScriptLength).openapi({ description: `at most ${DEFINITION_LIMITS.scriptBytes} bytes of UTF-8; longer is a 422` }),
     })
     .openapi('JobDefinitionCreate');
 
@@ -139,7 +139,7 @@ export function buildSchemas(limits: HttpLimits) {
   const launch = z
     .object({
       env: env.optional(),
-      script: text().max(limits.maxScriptLength).optional().openapi({ description: 'an ad-hoc script run instead of the definition\'s (validated first)' }),
+      script: text().max(limits.maxScriptLength).optional().openapi({ description: `an ad-hoc script run instead of the definition's (validated first); at most ${DEFINITION_LIMITS.scriptBytes} bytes of UTF-8` }),
     })
     .openapi('LaunchInput');
 
