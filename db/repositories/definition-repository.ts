@@ -3,7 +3,6 @@
  * the whole resulting definition first and then writes all of its rows in one transaction, so a rejected or
  * failed request changes nothing (invariant 6).
  */
-import { sql } from 'kysely';
 import type { Kysely, Transaction } from 'kysely';
 import type { ValidationContext } from '../../core/dsl/script-validator';
 import { validateScript } from '../../core/dsl/script-validator';
@@ -18,7 +17,7 @@ import { ROW_LIMITS, tooManyBytes, utf8Bytes } from '../../core/row-limits';
 import { fromDbInt } from '../column-codec';
 import { isDuplicateKeyError } from '../db-errors';
 import type { Database, JobDefinitionRow } from '../schema';
-import { LIST_PAGE_ROWS, RESPONSE_BUDGET_BYTES, chunkByBytes, chunked } from './paging';
+import { LIST_PAGE_ROWS, RESPONSE_BUDGET_BYTES, chunkByBytes, chunked, widthOf } from './paging';
 import { toDefinition } from './row-mappers';
 import { withTransaction } from './transaction';
 
@@ -190,12 +189,10 @@ type Db = Kysely<Database> | Transaction<Database>;
 
 /** Ids and widths read per statement when listing definitions (two numbers a row). */
 const DEFINITION_WIDTH_PAGE = 2000;
-/**
- * What a definition row holds besides its description and script, at most: a 180-character name and an 81-character
- * channel of 4-byte characters, a 2,048-character webhook URL, a time zone, the numbers and times, and the JSON
- * field wrappers of the Data API's answer.
- */
-const DEFINITION_NARROW_BYTES = 4 * 1024;
+/** Every text column of a definition row; the rest (numbers, flags, times) is within DEFINITION_NARROW_BYTES. */
+const DEFINITION_LIST_WIDTH = widthOf('description', 'script', 'name', 'slack_channel', 'webhook_url', 'time_zone');
+/** A definition row's numbers, flags and times, and the JSON field wrappers of the Data API's answer around them. */
+const DEFINITION_NARROW_BYTES = 512;
 
 /**
  * More rows to write in the same transaction as a definition change (the console's admin list), so the two are
@@ -226,8 +223,7 @@ export class DefinitionRepository {
       if (left <= 0) break;
       let query = this.db
         .selectFrom('job_definitions')
-        // Bytes on MySQL and the Data API (where they matter), characters on SQLite.
-        .select(['id', sql<number | string>`length(description) + length(script)`.as('wide')])
+        .select(['id', DEFINITION_LIST_WIDTH.as('wide')])
         .where('id', '>', afterId)
         .orderBy('id')
         .limit(left);
