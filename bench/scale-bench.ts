@@ -333,6 +333,15 @@ async function main(): Promise<void> {
     await mysql.db.deleteFrom('tokens').execute();
     await mysql.db.updateTable('executions').set({ finished_at: new Date(), exit_status: 0 }).where('finished_at', 'is', null).execute();
     await mysql.db.updateTable('job_instances').set({ canceled_at: new Date() }).where('finished_at', 'is', null).where('canceled_at', 'is', null).execute();
+    // Fresh agents, as after a scale-in: none holds a command of the load.
+    const loadAgents = agents.splice(0);
+    await Promise.all(loadAgents.map((a) => a.stop('load over')));
+    for (let i = 0; i < AGENTS; i++) {
+      agents.push(
+        createAgent({ database: open(), hostname: `idle-agent-${i + 1}`, slots: SLOTS, logSink: memorySink, onExecutionFinished: () => processorWake.wake() }),
+      );
+    }
+    await Promise.all(agents.map((a) => a.start()));
     stop = false;
     const idleLoop = (async () => {
       while (!stop) {
@@ -351,7 +360,10 @@ async function main(): Promise<void> {
     for (;;) {
       const row = await mysql.db.selectFrom('job_instances').select('finished_at').where('id', '=', probe.instance.id).executeTakeFirstOrThrow();
       if (row.finished_at !== null) break;
-      if (performance.now() > deadline) throw new Error(`the idle probe did not finish within ${IDLE_DEADLINE_MS / 1000} s`);
+      if (performance.now() > deadline) {
+        print(`the idle probe did not finish within ${IDLE_DEADLINE_MS / 1000} s; its steps so far are measured below`);
+        break;
+      }
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
     stop = true;
