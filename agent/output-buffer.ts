@@ -4,8 +4,11 @@
  * goes to the log sink; this buffer is the bounded summary.
  */
 
-export const DEFAULT_OUTPUT_HEAD_BYTES = 32 * 1024;
-export const DEFAULT_OUTPUT_TAIL_BYTES = 32 * 1024;
+import { ROW_LIMITS } from '../core/row-limits';
+
+/** What the execution row keeps (the repository cuts anything longer): the row must fit the Data API's 64 KB. */
+export const DEFAULT_OUTPUT_HEAD_BYTES = ROW_LIMITS.outputHeadBytes;
+export const DEFAULT_OUTPUT_TAIL_BYTES = ROW_LIMITS.outputTailBytes;
 /** Compacts the tail's piece list once this many dropped pieces sit in front of it. */
 const COMPACT_AFTER_PIECES = 1024;
 

@@ -1,7 +1,8 @@
 import { assertValidScript, type ValidationContext } from '../dsl/script-validator';
 import type { WorkflowEngine } from '../engine/workflow-engine';
 import { envProblems } from '../dsl/env-names';
-import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import { ConflictError, NotFoundError, ValidationError, type FieldProblem } from '../errors';
+import { ROW_LIMITS, envJsonBytes, tooManyBytes, utf8Bytes } from '../row-limits';
 import type { Instance, Token } from '../model';
 import type { IdGenerator, LaunchRequest, StepOutcome, StepReader, StepWriter } from '../ports';
 import type { InstanceCancellation } from '../engine/workflow-engine';
@@ -46,6 +47,23 @@ export interface LaunchInput {
   idempotencyKey?: string;
 }
 
+/**
+ * Refuses (ValidationError, a 422) an ad-hoc script or a launch env too wide for the instance, token and execution
+ * rows they are copied into (core/row-limits.ts).
+ */
+function assertLaunchFits(input: LaunchInput): void {
+  const problems: FieldProblem[] = [];
+  if (input.script !== undefined) {
+    const bytes = utf8Bytes(input.script);
+    if (bytes > ROW_LIMITS.scriptBytes) problems.push({ field: 'script', message: tooManyBytes(bytes, ROW_LIMITS.scriptBytes) });
+  }
+  if (input.env) {
+    const bytes = envJsonBytes(input.env);
+    if (bytes > ROW_LIMITS.launchEnvBytes) problems.push({ field: 'env', message: `${tooManyBytes(bytes, ROW_LIMITS.launchEnvBytes)} as JSON` });
+  }
+  if (problems.length > 0) throw new ValidationError(problems.map((p) => `${p.field}: ${p.message}`).join('; '), problems);
+}
+
 /** What a person or an API client can do to instances: launch, cancel, retry and skip. */
 export class InstanceOperations {
   constructor(private readonly deps: OperationsDeps) {}
@@ -62,6 +80,7 @@ export class InstanceOperations {
         refused.map((p) => ({ field: `env.${p.name}`, message: p.message })),
       );
     }
+    assertLaunchFits(input);
     if (input.script !== undefined) assertValidScript(input.script, await this.deps.validationContext());
     const result = await this.deps.launcher.launch(
       {

@@ -2,9 +2,12 @@ import { EVENT_TYPE, type Definition, type EventRecord } from '../model';
 import type { Clock, IdGenerator, LaunchRequest } from '../ports';
 import { isSuspended, parseCron, planSlots, scheduledLaunchedBy, slotsBetween, type CronExpression } from '../schedule';
 
+/** What a scheduler pass needs of a definition (its description and script are not read). */
+export type SchedulableDefinition = Pick<Definition, 'id' | 'name' | 'timeZone' | 'suspended' | 'catchUpWindowMinutes' | 'createdAt'>;
+
 /** A definition with its launch and suspend schedules. */
 export interface ScheduledDefinition {
-  definition: Definition;
+  definition: SchedulableDefinition;
   crons: readonly string[];
   suspendCrons: readonly string[];
 }

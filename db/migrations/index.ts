@@ -6,6 +6,7 @@ import type { Migration } from 'kysely';
 import { initialSchema } from './0001-initial-schema';
 import { consoleUsers } from './0002-console-users';
 import { idempotencyFingerprint } from './0003-idempotency-fingerprint';
+import { rowWidths } from './0004-row-widths';
 import { sessionsAndLoginLimits } from './0005-sessions-and-login-limits';
 import { kuroko2Import } from './0007-kuroko2-import';
 
@@ -13,6 +14,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial_schema': initialSchema,
   '0002_console_users': consoleUsers,
   '0003_idempotency_fingerprint': idempotencyFingerprint,
+  '0004_row_widths': rowWidths,
   '0005_sessions_and_login_limits': sessionsAndLoginLimits,
   '0007_kuroko2_import': kuroko2Import,
 });

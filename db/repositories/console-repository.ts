@@ -13,6 +13,7 @@ import type { Clock, IdGenerator } from '../../core/ports';
 import { fromDbInt, fromDbTime, fromNullableDbTime } from '../column-codec';
 import type { Database, DbTime, JobInstanceRow } from '../schema';
 import { definitionRecords, type DefinitionRecord } from './definition-repository';
+import { INSTANCE_WIDTH, chunked, readByWidth, rowWidths, widthOf } from './paging';
 import { readInstanceParts, type InstanceDetail } from './query-repository';
 import { instanceEnvOf, toInstance } from './row-mappers';
 
@@ -108,6 +109,12 @@ export interface InstancePage {
   outputs: LiveOutput[];
 }
 
+
+/** Instances joined with their definitions, before any selection. */
+function instancesJoined(db: Kysely<ConsoleDatabase>) {
+  return db.selectFrom('job_instances as i').innerJoin('job_definitions as d', 'd.id', 'i.job_definition_id');
+}
+type InstanceQuery = ReturnType<typeof instancesJoined>;
 
 /** The console's people and overview queries. */
 export class ConsoleRepository {
@@ -212,13 +219,16 @@ export class ConsoleRepository {
 
   /** The definitions a person starred, by id, with their tags and schedules (the dashboard's rows): the stars are joined, not read first. */
   async starredDefinitions(email: string): Promise<DefinitionRecord[]> {
-    const rows = await this.db
-      .selectFrom('job_definitions as d')
-      .innerJoin('definition_stars as s', 's.job_definition_id', 'd.id')
-      .selectAll('d')
-      .where('s.email', '=', normalizeEmail(email))
-      .orderBy('d.id')
-      .execute();
+    const widths = rowWidths(
+      await this.db
+        .selectFrom('job_definitions as d')
+        .innerJoin('definition_stars as s', 's.job_definition_id', 'd.id')
+        .select(['d.id as id', widthOf('d.description', 'd.script').as('wide')])
+        .where('s.email', '=', normalizeEmail(email))
+        .orderBy('d.id')
+        .execute(),
+    );
+    const rows = await readByWidth(widths, (ids) => this.root.selectFrom('job_definitions').selectAll().where('id', 'in', ids).execute());
     return definitionRecords(this.root, rows);
   }
 
@@ -231,72 +241,84 @@ export class ConsoleRepository {
 
   /** The newest instance of each of the definitions (by creation time). */
   async latestInstances(definitionIds: readonly number[]): Promise<Map<number, Instance>> {
-    if (definitionIds.length === 0) return new Map();
+    const out = new Map<number, Instance>();
+    for (const chunk of chunked(definitionIds)) await this.latestInstancesOf(chunk, out);
+    return out;
+  }
+
+  /** latestInstances for one chunk of ids, into `out`: the newest times, then the rows in chunks that fit. */
+  private async latestInstancesOf(definitionIds: readonly number[], out: Map<number, Instance>): Promise<void> {
     const newest = await this.db
       .selectFrom('job_instances')
       .select(['job_definition_id', (eb) => eb.fn.max('created_at').as('at')])
-      .where('job_definition_id', 'in', definitionIds)
+      .where('job_definition_id', 'in', [...definitionIds])
       .groupBy('job_definition_id')
       .execute();
-    if (newest.length === 0) return new Map();
+    if (newest.length === 0) return;
     const times = newest.map((n) => fromDbTime(n.at as Date | string));
-    const rows = await this.db
-      .selectFrom('job_instances')
-      .selectAll()
-      .where('job_definition_id', 'in', definitionIds)
-      .where('created_at', 'in', times)
-      .execute();
+    const widths = rowWidths(
+      await this.db
+        .selectFrom('job_instances')
+        .select(['id', INSTANCE_WIDTH.as('wide')])
+        .where('job_definition_id', 'in', [...definitionIds])
+        .where('created_at', 'in', times)
+        .execute(),
+    );
+    const rows = await readByWidth(widths, (ids) => this.db.selectFrom('job_instances').selectAll().where('id', 'in', ids).execute());
     const wanted = new Map(newest.map((n, i) => [fromDbInt(n.job_definition_id), times[i]?.getTime()]));
-    const out = new Map<number, Instance>();
     for (const instance of rows.map(toInstance)) {
       if (wanted.get(instance.definitionId) !== instance.createdAt.getTime()) continue;
       const seen = out.get(instance.definitionId);
       if (!seen || seen.id < instance.id) out.set(instance.definitionId, instance);
     }
-    return out;
   }
 
   /** Instances joined with their definition's name (`definition_name`), for the console's lists and timelines. */
   private instancesWithNames() {
-    return this.db
-      .selectFrom('job_instances as i')
-      .innerJoin('job_definitions as d', 'd.id', 'i.job_definition_id')
-      .selectAll('i')
-      .select('d.name as definition_name');
+    return this.instancesJoined().selectAll('i').select('d.name as definition_name');
+  }
+
+  private instancesJoined(): InstanceQuery {
+    return instancesJoined(this.db);
+  }
+
+  /**
+   * The instances `shape` selects (its filters, order and limit), with their definition's name: ids and widths
+   * first, then the rows in chunks that fit a Data API response however wide their scripts and env are.
+   */
+  private async instancesWithNamesWhere(shape: (query: InstanceQuery) => InstanceQuery): Promise<(JobInstanceRow & { definition_name: string })[]> {
+    const widths = rowWidths(await shape(this.instancesJoined()).select(['i.id as id', widthOf('i.script', 'i.env').as('wide')]).execute());
+    return readByWidth(widths, (ids) => this.instancesWithNames().where('i.id', 'in', ids).execute());
   }
 
   /** Unfinished, uncanceled instances without an error, oldest first, optionally of some definitions only. */
   async workingInstances(limit: number, definitionIds?: readonly number[]): Promise<InstanceWithName[]> {
     if (definitionIds && definitionIds.length === 0) return [];
-    let query = this.instancesWithNames()
-      .where('i.finished_at', 'is', null)
-      .where('i.canceled_at', 'is', null)
-      .where('i.error_at', 'is', null);
-    if (definitionIds) query = query.where('i.job_definition_id', 'in', definitionIds);
-    const rows = await query.orderBy('i.created_at').orderBy('i.id').limit(limit).execute();
+    const rows = await this.instancesWithNamesWhere((query) => {
+      let q = query.where('i.finished_at', 'is', null).where('i.canceled_at', 'is', null).where('i.error_at', 'is', null);
+      if (definitionIds) q = q.where('i.job_definition_id', 'in', [...definitionIds]);
+      return q.orderBy('i.created_at').orderBy('i.id').limit(limit);
+    });
     return rows.map(toInstanceWithName);
   }
 
   /** Instances that stopped on an error and are not retried or canceled yet, newest error first. */
   async failedInstances(limit: number): Promise<InstanceWithName[]> {
-    const rows = await this.instancesWithNames()
-      .where('i.finished_at', 'is', null)
-      .where('i.canceled_at', 'is', null)
-      .where('i.error_at', 'is not', null)
-      .orderBy('i.error_at', 'desc')
-      .orderBy('i.id', 'desc')
-      .limit(limit)
-      .execute();
+    const rows = await this.instancesWithNamesWhere((query) =>
+      query
+        .where('i.finished_at', 'is', null)
+        .where('i.canceled_at', 'is', null)
+        .where('i.error_at', 'is not', null)
+        .orderBy('i.error_at', 'desc')
+        .orderBy('i.id', 'desc')
+        .limit(limit),
+    );
     return rows.map(toInstanceWithName);
   }
 
   /** Instances canceled since `since` (by a person, prevent_multi or a critical error), newest first. */
   async canceledSince(since: Date, limit: number): Promise<InstanceWithName[]> {
-    const rows = await this.instancesWithNames()
-      .where('i.canceled_at', '>=', since)
-      .orderBy('i.canceled_at', 'desc')
-      .limit(limit)
-      .execute();
+    const rows = await this.instancesWithNamesWhere((query) => query.where('i.canceled_at', '>=', since).orderBy('i.canceled_at', 'desc').limit(limit));
     return rows.map(toInstanceWithName);
   }
 
@@ -321,27 +343,33 @@ export class ConsoleRepository {
 
   /** Script revisions of a definition, newest first. */
   async revisions(definitionId: number, limit: number): Promise<ScriptRevision[]> {
-    const rows = await this.db
-      .selectFrom('script_revisions')
-      .selectAll()
-      .where('job_definition_id', '=', definitionId)
-      .orderBy('changed_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
+    const widths = rowWidths(
+      await this.db
+        .selectFrom('script_revisions')
+        .select(['id', widthOf('script').as('wide')])
+        .where('job_definition_id', '=', definitionId)
+        .orderBy('changed_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit)
+        .execute(),
+    );
+    const rows = await readByWidth(widths, (ids) => this.db.selectFrom('script_revisions').selectAll().where('id', 'in', ids).execute());
     return rows.map((r) => ({ id: fromDbInt(r.id), script: r.script, changedBy: r.changed_by, changedAt: fromDbTime(r.changed_at) }));
   }
 
   /** Run time and peak memory of the newest instances of a definition, oldest first (for charts). */
   async instanceStats(definitionId: number, limit: number): Promise<InstanceStat[]> {
-    const rows = await this.db
-      .selectFrom('job_instances')
-      .selectAll()
-      .where('job_definition_id', '=', definitionId)
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(limit)
-      .execute();
+    const widths = rowWidths(
+      await this.db
+        .selectFrom('job_instances')
+        .select(['id', INSTANCE_WIDTH.as('wide')])
+        .where('job_definition_id', '=', definitionId)
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit)
+        .execute(),
+    );
+    const rows = await readByWidth(widths, (ids) => this.db.selectFrom('job_instances').selectAll().where('id', 'in', ids).execute());
     const instances = rows.map(toInstance).reverse();
     if (instances.length === 0) return [];
     const memory = await this.db
@@ -413,9 +441,8 @@ export class ConsoleRepository {
   /** Instances alive within [from, to] (created before `to`, ended after `from` or still open), grouped by definition. */
   async instanceTimeline(from: Date, to: Date, limit: number, definitionIds?: readonly number[]): Promise<TimelineBar[]> {
     if (definitionIds && definitionIds.length === 0) return [];
-    let query = this.instancesWithNames()
-      .where('i.created_at', '<', to)
-      .where((eb) =>
+    const rows = await this.instancesWithNamesWhere((base) => {
+      let query = base.where('i.created_at', '<', to).where((eb) =>
         eb.or([
           eb.and([eb('i.finished_at', 'is', null), eb('i.canceled_at', 'is', null), eb('i.error_at', 'is', null)]),
           eb('i.finished_at', '>', from),
@@ -423,8 +450,9 @@ export class ConsoleRepository {
           eb('i.error_at', '>', from),
         ]),
       );
-    if (definitionIds) query = query.where('i.job_definition_id', 'in', definitionIds);
-    const rows = await query.orderBy('i.created_at', 'desc').limit(limit).execute();
+      if (definitionIds) query = query.where('i.job_definition_id', 'in', [...definitionIds]);
+      return query.orderBy('i.created_at', 'desc').limit(limit);
+    });
     return rows
       .map((row) => {
         const instance = toInstance(row);

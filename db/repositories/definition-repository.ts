@@ -13,16 +13,21 @@ import type { Definition, PreventMulti } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
 import type { CronExpression } from '../../core/schedule';
 import { isValidTimeZone, parseCron, validateSuspendSchedules } from '../../core/schedule';
+import { ROW_LIMITS, tooManyBytes, utf8Bytes } from '../../core/row-limits';
 import { fromDbInt } from '../column-codec';
 import { isDuplicateKeyError } from '../db-errors';
 import type { Database, JobDefinitionRow } from '../schema';
+import { LIST_PAGE_ROWS, RESPONSE_BUDGET_BYTES, chunkByBytes, chunked, widthOf } from './paging';
 import { toDefinition } from './row-mappers';
 import { withTransaction } from './transaction';
 
 /** Bounds that keep every value inside its column and every request cheap to validate. */
 export const DEFINITION_LIMITS = {
   nameLength: 180,
-  descriptionLength: 65_536,
+  /** UTF-8 bytes, not characters: the row must fit the Data API's 64 KB (core/row-limits.ts). */
+  descriptionBytes: ROW_LIMITS.descriptionBytes,
+  /** UTF-8 bytes of the script. */
+  scriptBytes: ROW_LIMITS.scriptBytes,
   tags: 50,
   tagLength: 100,
   crons: 50,
@@ -128,11 +133,14 @@ export function validateDefinitionState(state: DefinitionState, context: Validat
   const name = state.name.trim();
   if (name === '') problems.push({ field: 'name', message: "can't be blank" });
   else if (name.length > DEFINITION_LIMITS.nameLength) problems.push({ field: 'name', message: `is too long (maximum is ${DEFINITION_LIMITS.nameLength} characters)` });
-  if (state.description.length > DEFINITION_LIMITS.descriptionLength) {
-    problems.push({ field: 'description', message: `is too long (maximum is ${DEFINITION_LIMITS.descriptionLength} characters)` });
+  const descriptionBytes = utf8Bytes(state.description);
+  if (descriptionBytes > DEFINITION_LIMITS.descriptionBytes) {
+    problems.push({ field: 'description', message: tooManyBytes(descriptionBytes, DEFINITION_LIMITS.descriptionBytes) });
   }
   if (state.script.trim() === '') problems.push({ field: 'script', message: "can't be blank" });
   else if (checkScript) {
+    const scriptBytes = utf8Bytes(state.script);
+    if (scriptBytes > DEFINITION_LIMITS.scriptBytes) problems.push({ field: 'script', message: tooManyBytes(scriptBytes, DEFINITION_LIMITS.scriptBytes) });
     for (const p of validateScript(state.script, context)) problems.push({ field: 'script', line: p.line, column: p.column, message: p.message });
   }
   if (!VALID_PREVENT_MULTI.has(state.preventMulti)) problems.push({ field: 'prevent_multi', message: `must be 0, 1, 2 or 3, not ${state.preventMulti}` });
@@ -179,6 +187,13 @@ function normalizeCrons(crons: readonly string[]): string[] {
 
 type Db = Kysely<Database> | Transaction<Database>;
 
+/** Ids and widths read per statement when listing definitions (two numbers a row). */
+const DEFINITION_WIDTH_PAGE = 2000;
+/** Every text column of a definition row; the rest (numbers, flags, times) is within DEFINITION_NARROW_BYTES. */
+const DEFINITION_LIST_WIDTH = widthOf('description', 'script', 'name', 'slack_channel', 'webhook_url', 'time_zone');
+/** A definition row's numbers, flags and times, and the JSON field wrappers of the Data API's answer around them. */
+const DEFINITION_NARROW_BYTES = 512;
+
 /**
  * More rows to write in the same transaction as a definition change (the console's admin list), so the two are
  * saved, or not, together. Called again if the transaction is retried.
@@ -194,27 +209,52 @@ export class DefinitionRepository {
     private readonly options: DefinitionRepositoryOptions,
   ) {}
 
-  /** Definitions ordered by id; with tags, only those having every one of them; a page when given limit and afterId. */
+  /**
+   * Definitions ordered by id; with tags, only those having every one of them; a page when given limit and afterId.
+   * However many there are, each statement stays within the Data API's limits: the ids and widths are read first,
+   * a page at a time, and the rows then in chunks whose widths add up to less than RESPONSE_BUDGET_BYTES.
+   */
   async list(tags: readonly string[] = [], page: { limit?: number; afterId?: number } = {}): Promise<DefinitionRecord[]> {
     const wanted = normalizeTags(tags).filter((t) => t !== '');
-    let query = this.db.selectFrom('job_definitions').selectAll().orderBy('id');
-    if (page.afterId !== undefined) query = query.where('id', '>', page.afterId);
-    if (page.limit !== undefined) query = query.limit(page.limit);
-    if (wanted.length > 0) {
-      const matching = await this.db
-        .selectFrom('job_definition_tags')
-        .innerJoin('tags', 'tags.id', 'job_definition_tags.tag_id')
-        .select('job_definition_tags.job_definition_id as id')
-        .where('tags.name', 'in', wanted)
-        .groupBy('job_definition_tags.job_definition_id')
-        .having((eb) => eb.fn.count('tags.id').distinct(), '=', wanted.length)
-        .execute();
-      if (matching.length === 0) return [];
-      query = query.where('id', 'in', matching.map((m) => fromDbInt(m.id)));
+    const widths: { id: number; bytes: number }[] = [];
+    let afterId = page.afterId ?? 0;
+    for (;;) {
+      const left = page.limit === undefined ? DEFINITION_WIDTH_PAGE : Math.min(DEFINITION_WIDTH_PAGE, page.limit - widths.length);
+      if (left <= 0) break;
+      let query = this.db
+        .selectFrom('job_definitions')
+        .select(['id', DEFINITION_LIST_WIDTH.as('wide')])
+        .where('id', '>', afterId)
+        .orderBy('id')
+        .limit(left);
+      if (wanted.length > 0) {
+        // A subquery rather than an IN list of every match: the SQL text stays short however many match.
+        query = query.where('id', 'in', (eb) =>
+          eb
+            .selectFrom('job_definition_tags')
+            .innerJoin('tags', 'tags.id', 'job_definition_tags.tag_id')
+            .select('job_definition_tags.job_definition_id')
+            .where('tags.name', 'in', wanted)
+            .groupBy('job_definition_tags.job_definition_id')
+            .having((h) => h.fn.count('tags.id').distinct(), '=', wanted.length),
+        );
+      }
+      const rows = await query.execute();
+      for (const row of rows) widths.push({ id: fromDbInt(row.id), bytes: Number(row.wide) + DEFINITION_NARROW_BYTES });
+      if (rows.length < left) break;
+      afterId = widths[widths.length - 1]?.id ?? afterId;
     }
-    // Without a tag filter or a page every definition is listed, and reading the lists whole beats an IN of every id.
-    const subset = wanted.length > 0 || page.limit !== undefined || page.afterId !== undefined;
-    return definitionRecords(this.db, await query.execute(), subset);
+    const records: DefinitionRecord[] = [];
+    for (const chunk of chunkByBytes(widths, (w) => w.bytes, RESPONSE_BUDGET_BYTES)) {
+      const rows = await this.db
+        .selectFrom('job_definitions')
+        .selectAll()
+        .where('id', 'in', chunk.map((w) => w.id))
+        .orderBy('id')
+        .execute();
+      records.push(...(await definitionRecords(this.db, rows)));
+    }
+    return records;
   }
 
   /** The definition, or undefined. */
@@ -419,40 +459,27 @@ export class DefinitionRepository {
 }
 
 /**
- * Completes definition rows into records: their tags and schedules, one statement per list, the three at once. The
- * lists are filtered to the rows' ids unless `filter` is false (the rows are every definition, and a long IN list
- * would cost more than reading each list whole). For readers that select the rows themselves, such as the console's
- * starred definitions, which joins its stars in the same statement.
+ * Completes definition rows into records: their tags and schedules, one statement per list, the three at once, in
+ * chunks of IN_LIST_MAX ids and pages of LIST_PAGE_ROWS rows (a definition may hold 50 tags and 100 schedules). For
+ * readers that select the rows themselves, such as the console's starred definitions, which joins its stars in the
+ * same statement.
  */
-export async function definitionRecords(db: Db, rows: readonly JobDefinitionRow[], filter = true): Promise<DefinitionRecord[]> {
+export async function definitionRecords(db: Db, rows: readonly JobDefinitionRow[]): Promise<DefinitionRecord[]> {
   if (rows.length === 0) return [];
   const ids = rows.map((r) => fromDbInt(r.id));
-  let tagQuery = db
-    .selectFrom('job_definition_tags')
-    .innerJoin('tags', 'tags.id', 'job_definition_tags.tag_id')
-    .select(['job_definition_tags.job_definition_id as definitionId', 'tags.name as name'])
-    .orderBy('tags.name');
-  let cronQuery = db.selectFrom('job_schedules').select(['job_definition_id as definitionId', 'cron']).orderBy('created_at').orderBy('id');
-  let suspendQuery = db.selectFrom('job_suspend_schedules').select(['job_definition_id as definitionId', 'cron']).orderBy('created_at').orderBy('id');
-  if (filter) {
-    tagQuery = tagQuery.where('job_definition_tags.job_definition_id', 'in', ids);
-    cronQuery = cronQuery.where('job_definition_id', 'in', ids);
-    suspendQuery = suspendQuery.where('job_definition_id', 'in', ids);
+  const tagsOf = new Map<number, string[]>();
+  const cronsOf = new Map<number, string[]>();
+  const suspendsOf = new Map<number, string[]>();
+  for (const chunk of chunked(ids)) {
+    const [tags, crons, suspends] = await Promise.all([
+      readTags(db, chunk),
+      readSchedules(db, 'job_schedules', chunk),
+      readSchedules(db, 'job_suspend_schedules', chunk),
+    ]);
+    for (const [id, list] of tags) tagsOf.set(id, list);
+    for (const [id, list] of crons) cronsOf.set(id, list);
+    for (const [id, list] of suspends) suspendsOf.set(id, list);
   }
-  const [tags, crons, suspends] = await Promise.all([tagQuery.execute(), cronQuery.execute(), suspendQuery.execute()]);
-  const group = (items: readonly { definitionId: number | string; value: string }[]) => {
-    const map = new Map<number, string[]>();
-    for (const item of items) {
-      const key = fromDbInt(item.definitionId);
-      const list = map.get(key) ?? [];
-      list.push(item.value);
-      map.set(key, list);
-    }
-    return map;
-  };
-  const tagsOf = group(tags.map((t) => ({ definitionId: t.definitionId, value: t.name })));
-  const cronsOf = group(crons.map((c) => ({ definitionId: c.definitionId, value: c.cron })));
-  const suspendsOf = group(suspends.map((c) => ({ definitionId: c.definitionId, value: c.cron })));
   return rows.map((row) => {
     const definition = toDefinition(row);
     return {
@@ -463,4 +490,71 @@ export async function definitionRecords(db: Db, rows: readonly JobDefinitionRow[
       suspendCrons: suspendsOf.get(definition.id) ?? [],
     };
   });
+}
+
+function append(map: Map<number, string[]>, key: number, value: string): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+/** The tag names of the definitions (at most IN_LIST_MAX), each list sorted by name, read in pages. */
+async function readTags(db: Db, definitionIds: readonly number[]): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  let after: { definitionId: number; tagId: number } | undefined;
+  for (;;) {
+    const from = after;
+    let query = db
+      .selectFrom('job_definition_tags')
+      .innerJoin('tags', 'tags.id', 'job_definition_tags.tag_id')
+      .select(['job_definition_tags.job_definition_id as definitionId', 'job_definition_tags.tag_id as tagId', 'tags.name as name'])
+      .where('job_definition_tags.job_definition_id', 'in', [...definitionIds])
+      .orderBy('job_definition_tags.job_definition_id')
+      .orderBy('job_definition_tags.tag_id')
+      .limit(LIST_PAGE_ROWS);
+    if (from) {
+      query = query.where((eb) =>
+        eb.or([
+          eb('job_definition_tags.job_definition_id', '>', from.definitionId),
+          eb.and([eb('job_definition_tags.job_definition_id', '=', from.definitionId), eb('job_definition_tags.tag_id', '>', from.tagId)]),
+        ]),
+      );
+    }
+    const rows = await query.execute();
+    for (const row of rows) append(out, fromDbInt(row.definitionId), row.name);
+    const last = rows[rows.length - 1];
+    if (rows.length < LIST_PAGE_ROWS || !last) break;
+    after = { definitionId: fromDbInt(last.definitionId), tagId: fromDbInt(last.tagId) };
+  }
+  // Binary order, as the utf8mb4_bin collation sorts them.
+  for (const list of out.values()) list.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return out;
+}
+
+/**
+ * The cron texts of the definitions (at most IN_LIST_MAX) in creation order, read in pages. A definition's schedules
+ * are replaced together, so their ids follow the order they were given in.
+ */
+export async function readSchedules(
+  db: Db,
+  table: 'job_schedules' | 'job_suspend_schedules',
+  definitionIds: readonly number[],
+): Promise<Map<number, string[]>> {
+  const out = new Map<number, string[]>();
+  let afterId = 0;
+  for (;;) {
+    const rows = await db
+      .selectFrom(table)
+      .select(['id', 'job_definition_id as definitionId', 'cron'])
+      .where('job_definition_id', 'in', [...definitionIds])
+      .where('id', '>', afterId)
+      .orderBy('id')
+      .limit(LIST_PAGE_ROWS)
+      .execute();
+    for (const row of rows) append(out, fromDbInt(row.definitionId), row.cron);
+    const last = rows[rows.length - 1];
+    if (rows.length < LIST_PAGE_ROWS || !last) break;
+    afterId = fromDbInt(last.id);
+  }
+  return out;
 }

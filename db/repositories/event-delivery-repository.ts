@@ -6,6 +6,7 @@
 import type { Kysely, Updateable } from 'kysely';
 import type { EventRecord, EventType, LogEntry, LogLevel } from '../../core/model';
 import type { NotificationInput } from '../../core/notify/notification-message';
+import { ROW_LIMITS, truncateUtf8 } from '../../core/row-limits';
 import {
   DELIVERY_STATUS,
   forEachWithConcurrency,
@@ -16,6 +17,7 @@ import {
 import { fromDbInt, fromDbTime } from '../column-codec';
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database, EventRow } from '../schema';
+import { DEFINITION_WIDTH, EVENT_WIDTH, INSTANCE_WIDTH, readByWidth, readInChunks, rowWidths, widthOf } from './paging';
 import { toDefinition, toInstance } from './row-mappers';
 
 /** Rows per multi-row insert: well inside every driver's parameter limit. */
@@ -69,9 +71,10 @@ export class EventDeliveryRepository implements NotifierStore {
 
   async findUndeliveredEvents(channels: readonly string[], since: Date, limit: number): Promise<EventRecord[]> {
     if (channels.length === 0) return [];
-    const rows = await this.db
+    // Ids and widths first (a hundred events of 16 KiB would pass a Data API response), then the rows.
+    const widths = await this.db
       .selectFrom('events as e')
-      .selectAll('e')
+      .select(['e.id as id', widthOf('e.message').as('wide')])
       .where('e.created_at', '>=', since)
       .where((eb) =>
         eb(
@@ -88,7 +91,7 @@ export class EventDeliveryRepository implements NotifierStore {
       .orderBy('e.id')
       .limit(limit)
       .execute();
-    return rows.map(toEventRecord);
+    return (await readByWidth(rowWidths(widths), (ids) => this.db.selectFrom('events').selectAll().where('id', 'in', ids).execute())).map(toEventRecord);
   }
 
   /**
@@ -204,11 +207,11 @@ export class EventDeliveryRepository implements NotifierStore {
   }
 
   async markRetry(deliveryId: number, attempt: number, nextAttemptAt: Date, error: string): Promise<boolean> {
-    return this.settle(deliveryId, { next_attempt_at: nextAttemptAt, last_error: error }, attempt);
+    return this.settle(deliveryId, { next_attempt_at: nextAttemptAt, last_error: truncateUtf8(error, ROW_LIMITS.deliveryErrorBytes) }, attempt);
   }
 
   async markFailed(deliveryId: number, attempt: number, error: string): Promise<boolean> {
-    return this.settle(deliveryId, { status: DELIVERY_STATUS.failed, last_error: error }, attempt);
+    return this.settle(deliveryId, { status: DELIVERY_STATUS.failed, last_error: truncateUtf8(error, ROW_LIMITS.deliveryErrorBytes) }, attempt);
   }
 
   /** Updates a pending delivery (fenced on its attempt when given); false when it is no longer ours. */
@@ -222,17 +225,26 @@ export class EventDeliveryRepository implements NotifierStore {
   }
 
   async findEvents(eventIds: readonly number[]): Promise<EventRecord[]> {
-    if (eventIds.length === 0) return [];
-    const rows = await this.db.selectFrom('events').selectAll().where('id', 'in', [...eventIds]).execute();
+    const rows = await readInChunks(eventIds, async (chunk) => {
+      const widths = rowWidths(await this.db.selectFrom('events').select(['id', EVENT_WIDTH.as('wide')]).where('id', 'in', chunk).execute());
+      return readByWidth(widths, (ids) => this.db.selectFrom('events').selectAll().where('id', 'in', ids).execute());
+    });
     return rows.map(toEventRecord);
   }
 
   async loadInputs(events: readonly EventRecord[]): Promise<Map<number, NotificationInput>> {
     const definitionIds = unique(events.map((e) => e.definitionId));
     const instanceIds = unique(events.map((e) => e.instanceId));
+    // Descriptions and scripts make these rows wide: ids and widths first, then chunks that fit a response.
     const [definitionRows, instanceRows] = await Promise.all([
-      definitionIds.length > 0 ? this.db.selectFrom('job_definitions').selectAll().where('id', 'in', definitionIds).execute() : [],
-      instanceIds.length > 0 ? this.db.selectFrom('job_instances').selectAll().where('id', 'in', instanceIds).execute() : [],
+      readInChunks(definitionIds, async (chunk) => {
+        const widths = rowWidths(await this.db.selectFrom('job_definitions').select(['id', DEFINITION_WIDTH.as('wide')]).where('id', 'in', chunk).execute());
+        return readByWidth(widths, (ids) => this.db.selectFrom('job_definitions').selectAll().where('id', 'in', ids).execute());
+      }),
+      readInChunks(instanceIds, async (chunk) => {
+        const widths = rowWidths(await this.db.selectFrom('job_instances').select(['id', INSTANCE_WIDTH.as('wide')]).where('id', 'in', chunk).execute());
+        return readByWidth(widths, (ids) => this.db.selectFrom('job_instances').selectAll().where('id', 'in', ids).execute());
+      }),
     ]);
     const definitions = new Map(definitionRows.map((r) => [fromDbInt(r.id), toDefinition(r)]));
     const instances = new Map(instanceRows.map((r) => [fromDbInt(r.id), toInstance(r)]));
@@ -268,15 +280,19 @@ export class EventDeliveryRepository implements NotifierStore {
     }
     const result = new Map<number, LogEntry[]>();
     const readOne = async ([instanceId, until]: [number, Date]) => {
-      const rows = await this.db
+      // A log line may hold 40 KiB: ids and widths first, then the lines in chunks that fit a response.
+      const widths = await this.db
         .selectFrom('instance_logs')
-        .select(['level', 'message', 'created_at', 'id'])
+        .select(['id', widthOf('message').as('wide')])
         .where('job_instance_id', '=', instanceId)
         .where('created_at', '<=', until)
         .orderBy('created_at', 'desc')
         .orderBy('id', 'desc')
         .limit(lines * LOG_READ_FACTOR)
         .execute();
+      const rows = await readByWidth(rowWidths(widths), (ids) =>
+        this.db.selectFrom('instance_logs').select(['level', 'message', 'created_at', 'id']).where('id', 'in', ids).execute(),
+      );
       result.set(
         instanceId,
         rows.reverse().map((r) => ({ instanceId, level: r.level as LogLevel, message: r.message, createdAt: fromDbTime(r.created_at) })),

@@ -15,7 +15,7 @@ import { fromDbInt, fromDbTime } from '../column-codec';
 import type { DatabaseCapabilities } from '../connection';
 import { isRetryableLockError } from '../db-errors';
 import type { Database, ExecutionTable } from '../schema';
-import { toExecution } from './row-mappers';
+import { outputColumns, toExecution } from './row-mappers';
 
 /** Lengths of the bounded text columns (see the initial migration). */
 const TERM_SIGNAL_MAX = 32;
@@ -217,7 +217,7 @@ export class ExecutionQueueRepository {
 
   /** Stores the output's head and tail so far; throws LeaseLostError when the attempt lost the execution. */
   async recordOutput(id: number, attempt: number, output: OutputRecord): Promise<void> {
-    await this.fencedUpdate(id, attempt, { output_head: output.head, output_tail: output.tail });
+    await this.fencedUpdate(id, attempt, outputColumns(output.head, output.tail));
   }
 
   /** Records how the command ended; throws LeaseLostError (and changes nothing) for a stale or finished attempt. */
@@ -226,8 +226,7 @@ export class ExecutionQueueRepository {
       finished_at: finish.finishedAt,
       exit_status: finish.exitStatus,
       term_signal: finish.termSignal === null ? null : finish.termSignal.slice(0, TERM_SIGNAL_MAX),
-      output_head: finish.head,
-      output_tail: finish.tail,
+      ...outputColumns(finish.head, finish.tail),
       lost_reason: finish.lostReason ? finish.lostReason.slice(0, LOST_REASON_MAX) : null,
     };
     if (finish.startedAt !== undefined) set.started_at = finish.startedAt;

@@ -3,7 +3,7 @@
  * that raises an alert (alert row, lost executions, log lines and events in one transaction; the alerts table's
  * unique (kind, subject) makes each alert happen once, whichever monitor gets there first).
  */
-import type { Kysely } from 'kysely';
+import type { Expression, ExpressionBuilder, Kysely, SqlBool } from 'kysely';
 import * as z from 'zod/mini';
 import type { Execution, Instance } from '../../core/model';
 import type { IdGenerator } from '../../core/ports';
@@ -19,6 +19,7 @@ import { isDuplicateKeyError } from '../db-errors';
 import type { Database, WorkerRow } from '../schema';
 import type { Kuroko2ImportTables } from './kuroko2-import-repository';
 import { insertEvents, insertLogs } from './log-event-writer';
+import { EXECUTION_WIDTH, INSTANCE_WIDTH, chunked, readByWidth, readInChunks, scanWidths } from './paging';
 import { toExecution, toInstance } from './row-mappers';
 import { withTransaction } from './transaction';
 
@@ -64,63 +65,48 @@ export class MonitorRepository implements MonitorStore {
   }
 
   async findUnfinishedExecutionsOfWorkers(workerIds: readonly number[]): Promise<Execution[]> {
-    if (workerIds.length === 0) return [];
-    const rows = await this.db
-      .selectFrom('executions')
-      .selectAll()
-      .where('worker_id', 'in', [...workerIds])
-      .where('finished_at', 'is', null)
-      .orderBy('id')
-      .execute();
-    return rows.map(toExecution);
+    const found = await readInChunks(workerIds, (chunk) =>
+      this.executionsWhere((eb) => eb.and([eb('worker_id', 'in', chunk), eb('finished_at', 'is', null)])),
+    );
+    return found.sort((a, b) => a.id - b.id);
   }
 
   async findRunningExecutions(): Promise<Execution[]> {
-    const rows = await this.db
-      .selectFrom('executions')
-      .selectAll()
-      .where('pid', 'is not', null)
-      .where('worker_id', 'is not', null)
-      .where('finished_at', 'is', null)
-      .orderBy('id')
-      .execute();
-    return rows.map(toExecution);
+    return this.executionsWhere((eb) => eb.and([eb('pid', 'is not', null), eb('worker_id', 'is not', null), eb('finished_at', 'is', null)]));
   }
 
   async findUnclaimedExecutions(createdBefore: Date): Promise<Execution[]> {
-    const rows = await this.db
-      .selectFrom('executions')
-      .selectAll()
-      .where('claimed_at', 'is', null)
-      .where('finished_at', 'is', null)
-      .where('created_at', '<=', createdBefore)
-      .orderBy('id')
-      .execute();
-    return rows.map(toExecution);
+    return this.executionsWhere((eb) => eb.and([eb('claimed_at', 'is', null), eb('finished_at', 'is', null), eb('created_at', '<=', createdBefore)]));
   }
 
   async findClaimedWithoutPid(claimedBefore: Date): Promise<Execution[]> {
-    const rows = await this.db
-      .selectFrom('executions')
-      .selectAll()
-      .where('claimed_at', 'is not', null)
-      .where('claimed_at', '<=', claimedBefore)
-      .where('pid', 'is', null)
-      .where('finished_at', 'is', null)
-      .orderBy('id')
-      .execute();
-    return rows.map(toExecution);
+    return this.executionsWhere((eb) =>
+      eb.and([eb('claimed_at', 'is not', null), eb('claimed_at', '<=', claimedBefore), eb('pid', 'is', null), eb('finished_at', 'is', null)]),
+    );
   }
 
   async findInstancesInErrorSince(errorBefore: Date): Promise<Instance[]> {
-    const rows = await this.inError().selectAll().where('error_at', '<=', errorBefore).orderBy('id').execute();
-    return rows.map(toInstance);
+    const widths = await scanWidths((afterId, limit) =>
+      this.inError().select(['id', INSTANCE_WIDTH.as('wide')]).where('error_at', '<=', errorBefore).where('id', '>', afterId).orderBy('id').limit(limit).execute(),
+    );
+    return (await readByWidth(widths, (ids) => this.db.selectFrom('job_instances').selectAll().where('id', 'in', ids).execute())).map(toInstance);
   }
 
   /** error_at of every instance still in error: idle sleep wakes the engine for their reminders. */
   async errorTimes(): Promise<Date[]> {
     const rows = await this.inError().select('error_at').execute();
     return rows.flatMap((r) => (r.error_at === null ? [] : [fromDbTime(r.error_at)]));
+  }
+
+  /**
+   * The unfinished-or-not executions `filter` selects, in id order: ids and widths first, a page at a time, then the
+   * rows in chunks that fit a Data API response whatever their command and output hold.
+   */
+  private async executionsWhere(filter: (eb: ExpressionBuilder<Database, 'executions'>) => Expression<SqlBool>): Promise<Execution[]> {
+    const widths = await scanWidths((afterId, limit) =>
+      this.db.selectFrom('executions').select(['id', EXECUTION_WIDTH.as('wide')]).where(filter).where('id', '>', afterId).orderBy('id').limit(limit).execute(),
+    );
+    return (await readByWidth(widths, (ids) => this.db.selectFrom('executions').selectAll().where('id', 'in', ids).execute())).map(toExecution);
   }
 
   /** Instances in error that nobody finished or canceled: the ones reminded about. */
@@ -144,33 +130,31 @@ export class MonitorRepository implements MonitorStore {
    * (no real instance has it), so a definition's alerts continue from what Kuroko2 had learnt.
    */
   async findMemoryPeaksOfDefinitions(definitionIds: readonly number[]): Promise<MemoryPeak[]> {
-    if (definitionIds.length === 0) return [];
+    // Chunks keep the IN list short; each peak row is three numbers, so a chunk's answer is small.
     const [rows, expectancies] = await Promise.all([
-      this.db
-        .selectFrom('memory_samples')
-        .select((eb) => ['job_instance_id', 'job_definition_id', eb.fn.max('rss_kb').as('max_rss_kb')])
-        .where('job_definition_id', 'in', [...definitionIds])
-        .groupBy(['job_instance_id', 'job_definition_id'])
-        .execute(),
-      this.db
-        .withTables<Kuroko2ImportTables>()
-        .selectFrom('memory_expectancies')
-        .select(['job_definition_id', 'expected_kb'])
-        .where('job_definition_id', 'in', [...definitionIds])
-        .execute(),
+      readInChunks(definitionIds, (chunk) =>
+        this.db
+          .selectFrom('memory_samples')
+          .select((eb) => ['job_instance_id', 'job_definition_id', eb.fn.max('rss_kb').as('max_rss_kb')])
+          .where('job_definition_id', 'in', chunk)
+          .groupBy(['job_instance_id', 'job_definition_id'])
+          .execute(),
+      ),
+      readInChunks(definitionIds, (chunk) =>
+        this.db
+          .withTables<Kuroko2ImportTables>()
+          .selectFrom('memory_expectancies')
+          .select(['job_definition_id', 'expected_kb'])
+          .where('job_definition_id', 'in', chunk)
+          .execute(),
+      ),
     ]);
     const imported = expectancies.map((e) => ({ job_instance_id: 0, job_definition_id: e.job_definition_id, max_rss_kb: e.expected_kb }));
     return [...rows, ...imported].map(toMemoryPeak);
   }
 
   async findRaisedSubjects(kind: string, subjects: readonly string[]): Promise<Set<string>> {
-    if (subjects.length === 0) return new Set();
-    const rows = await this.db
-      .selectFrom('alerts')
-      .select('subject')
-      .where('kind', '=', kind)
-      .where('subject', 'in', [...subjects])
-      .execute();
+    const rows = await readInChunks(subjects, (chunk) => this.db.selectFrom('alerts').select('subject').where('kind', '=', kind).where('subject', 'in', chunk).execute());
     return new Set(rows.map((r) => r.subject));
   }
 
@@ -192,8 +176,9 @@ export class MonitorRepository implements MonitorStore {
   }
 
   async clearAbsenceObservations(subjects: readonly string[]): Promise<void> {
-    if (subjects.length === 0) return;
-    await this.db.deleteFrom('alerts').where('kind', '=', ABSENCE_OBSERVATION_KIND).where('subject', 'in', [...subjects]).execute();
+    for (const chunk of chunked(subjects)) {
+      await this.db.deleteFrom('alerts').where('kind', '=', ABSENCE_OBSERVATION_KIND).where('subject', 'in', chunk).execute();
+    }
   }
 
   async raiseAlert(plan: AlertPlan): Promise<{ raised: boolean; lost: number }> {

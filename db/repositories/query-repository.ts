@@ -14,6 +14,7 @@ import { fromDbBool, fromDbInt, fromDbTime, fromNullableDbTime, parseJsonColumn 
 import type { Database, ExecutionRow } from '../schema';
 import { toInstance } from './row-mappers';
 import { LIVE_WORKER_SECONDS } from './validation-context-repository';
+import { EXECUTION_WIDTH, INSTANCE_WIDTH, readByWidth, rowWidths, scanWidths, widthOf } from './paging';
 
 const MS_PER_SECOND = 1000;
 /** Kuroko2's threshold for `/v1/stats/waiting_execution`: executions nobody claimed this long after creation. */
@@ -128,7 +129,7 @@ export class QueryRepository {
 
   /** Instances of a definition, newest first (by creation time, then id), optionally of one status. */
   async listInstances(definitionId: number, options: InstanceListOptions): Promise<Instance[]> {
-    let query = this.db.selectFrom('job_instances').selectAll().where('job_definition_id', '=', definitionId);
+    let query = this.db.selectFrom('job_instances').where('job_definition_id', '=', definitionId);
     switch (options.status) {
       case INSTANCE_STATUS.success:
         query = query.where('finished_at', 'is not', null);
@@ -152,21 +153,27 @@ export class QueryRepository {
       const beforeId = before.id;
       query = query.where((eb) => eb.or([eb('created_at', '<', at), eb.and([eb('created_at', '=', at), eb('id', '<', beforeId)])]));
     }
-    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+    // Ids and widths first: a page of instances with 16 KiB scripts and 8 KiB env would pass a Data API response.
+    const widths = rowWidths(await query.select(['id', INSTANCE_WIDTH.as('wide')]).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute());
+    const rows = await readByWidth(widths, (ids) => this.db.selectFrom('job_instances').selectAll().where('id', 'in', ids).execute());
     return rows.map(toInstance);
   }
 
   /** Log lines of an instance, oldest first. */
   async listLogs(instanceId: number, options: { limit: number; offset: number }): Promise<LogView[]> {
-    const rows = await this.db
-      .selectFrom('instance_logs')
-      .selectAll()
-      .where('job_instance_id', '=', instanceId)
-      .orderBy('created_at')
-      .orderBy('id')
-      .limit(options.limit)
-      .offset(options.offset)
-      .execute();
+    // A line may hold 40 KiB (a command's result with its output): ids and widths first, then chunks that fit.
+    const widths = rowWidths(
+      await this.db
+        .selectFrom('instance_logs')
+        .select(['id', widthOf('message').as('wide')])
+        .where('job_instance_id', '=', instanceId)
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(options.limit)
+        .offset(options.offset)
+        .execute(),
+    );
+    const rows = await readByWidth(widths, (ids) => this.db.selectFrom('instance_logs').selectAll().where('id', 'in', ids).execute());
     return rows.map((r) => ({ id: fromDbInt(r.id), level: r.level, message: r.message, createdAt: fromDbTime(r.created_at) }));
   }
 
@@ -269,17 +276,26 @@ export class QueryRepository {
 
   /** Unfinished executions, oldest first, with their definition's name (joined: the console lists it; the API does not). */
   async listUnfinishedExecutions(limit: number): Promise<UnfinishedExecution[]> {
-    const rows = await this.db
-      .selectFrom('executions as e')
-      // A left join, so a definition that is somehow gone never hides its commands from the list.
-      .leftJoin('job_definitions as d', 'd.id', 'e.job_definition_id')
-      .selectAll('e')
-      .select('d.name as definition_name')
-      .where('e.finished_at', 'is', null)
-      .orderBy('e.created_at')
-      .orderBy('e.id')
-      .limit(limit)
-      .execute();
+    const widths = rowWidths(
+      await this.db
+        .selectFrom('executions')
+        .select(['id', EXECUTION_WIDTH.as('wide')])
+        .where('finished_at', 'is', null)
+        .orderBy('created_at')
+        .orderBy('id')
+        .limit(limit)
+        .execute(),
+    );
+    const rows = await readByWidth(widths, (ids) =>
+      this.db
+        .selectFrom('executions as e')
+        // A left join, so a definition that is somehow gone never hides its commands from the list.
+        .leftJoin('job_definitions as d', 'd.id', 'e.job_definition_id')
+        .selectAll('e')
+        .select('d.name as definition_name')
+        .where('e.id', 'in', ids)
+        .execute(),
+    );
     return rows.map((row) => ({ ...executionViewOf(row), definitionName: row.definition_name }));
   }
 }
@@ -292,10 +308,28 @@ export async function readInstanceParts(
   db: Kysely<Database>,
   instanceId: number,
 ): Promise<{ tokens: TokenView[]; executions: ExecutionView[]; unarchived: ExecutionRow[] }> {
+  // An instance may hold hundreds of tokens and commands (parallel_fork): each list is read ids and widths first,
+  // then in chunks that fit a Data API response.
+  const ofInstance = <T extends 'tokens' | 'executions' | 'execution_histories'>(table: T, width: ReturnType<typeof widthOf>) =>
+    scanWidths((afterId, limit) =>
+      db
+        .selectFrom(table as 'tokens')
+        .select(['id', width.as('wide')])
+        .where('job_instance_id', '=', instanceId)
+        .where('id', '>', afterId)
+        .orderBy('id')
+        .limit(limit)
+        .execute(),
+    );
+  const [tokenWidths, executionWidths, historyWidths] = await Promise.all([
+    ofInstance('tokens', widthOf('path', 'message')),
+    ofInstance('executions', EXECUTION_WIDTH),
+    ofInstance('execution_histories', widthOf('shell', 'hostname')),
+  ]);
   const [tokens, unarchived, done] = await Promise.all([
-    db.selectFrom('tokens').select(['id', 'parent_id', 'path', 'status', 'message']).where('job_instance_id', '=', instanceId).orderBy('id').execute(),
-    db.selectFrom('executions').selectAll().where('job_instance_id', '=', instanceId).execute(),
-    db.selectFrom('execution_histories').selectAll().where('job_instance_id', '=', instanceId).execute(),
+    readByWidth(tokenWidths, (ids) => db.selectFrom('tokens').select(['id', 'parent_id', 'path', 'status', 'message']).where('id', 'in', ids).execute()),
+    readByWidth(executionWidths, (ids) => db.selectFrom('executions').selectAll().where('id', 'in', ids).execute()),
+    readByWidth(historyWidths, (ids) => db.selectFrom('execution_histories').selectAll().where('id', 'in', ids).execute()),
   ]);
   const executions: ExecutionView[] = [
     ...done.map((h) => ({

@@ -2,6 +2,7 @@
 import * as z from 'zod/mini';
 import type { Definition, Execution, Instance, PreventMulti, Token, TokenContext } from '../../core/model';
 import type { ExecutionHistory } from '../../core/ports';
+import { ROW_LIMITS, prefixWithinBytes, suffixWithinBytes, truncateUtf8 } from '../../core/row-limits';
 import { fromDbBool, fromDbInt, fromDbTime, fromNullableDbTime, parseJsonColumn, toJsonColumn } from '../column-codec';
 import type {
   ExecutionRow,
@@ -146,7 +147,7 @@ export function fromToken(token: Token): InsertableTokenRow {
     script: token.script,
     path: token.path,
     status: token.status,
-    message: token.message,
+    message: truncateUtf8(token.message, ROW_LIMITS.tokenMessageBytes),
     context: toJsonColumn(token.context),
     version: token.version,
     created_at: token.createdAt,
@@ -205,8 +206,7 @@ export function fromExecution(execution: Execution): InsertableExecutionRow {
     finished_at: execution.finishedAt,
     exit_status: execution.exitStatus,
     term_signal: execution.termSignal,
-    output_head: execution.outputHead,
-    output_tail: execution.outputTail,
+    ...outputColumns(execution.outputHead, execution.outputTail),
     kill_requested_at: execution.killRequestedAt,
     lost_reason: execution.lostReason,
   };
@@ -230,4 +230,12 @@ export function fromExecutionHistory(history: ExecutionHistory) {
     exit_status: history.exitStatus,
     term_signal: history.termSignal,
   };
+}
+
+/**
+ * The output excerpts as stored: the head's first and the tail's last ROW_LIMITS bytes, whatever an agent (of any
+ * version) sends, so an execution row stays within the Data API's 64 KB.
+ */
+export function outputColumns(head: string, tail: string): { output_head: string; output_tail: string } {
+  return { output_head: prefixWithinBytes(head, ROW_LIMITS.outputHeadBytes), output_tail: suffixWithinBytes(tail, ROW_LIMITS.outputTailBytes) };
 }

@@ -2,16 +2,23 @@ import type { Kysely } from 'kysely';
 import type { EventRecord } from '../../core/model';
 import type { Clock, IdGenerator, LaunchRequest } from '../../core/ports';
 import type { ScheduledDefinition, SchedulerStore, SlotKey, SlotOutcome } from '../../core/services/scheduler-service';
-import { fromDbTime } from '../column-codec';
+import { fromDbBool, fromDbInt, fromDbTime } from '../column-codec';
 import { isDuplicateKeyError } from '../db-errors';
 import type { Database } from '../schema';
 import type { LaunchRepository } from './launch-repository';
 import { insertEvents } from './log-event-writer';
 import { withTransaction } from './transaction';
-import { toDefinition } from './row-mappers';
+import { readSchedules } from './definition-repository';
 
 /** The single scheduler_state row the scheduler's high-water mark lives in. */
 const SCHEDULER_STATE_NAME = 'scheduler';
+
+/**
+ * Definitions per page of the scheduler's read. A row of the columns it reads is at most about 1 KB (a 180-character
+ * name of 4-byte characters, a time zone, numbers, the JSON around them), so a page stays within
+ * RESPONSE_BUDGET_BYTES, and its IN lists within IN_LIST_MAX ids (db/repositories/paging.ts).
+ */
+const SCHEDULED_PAGE = 400;
 
 /** Thrown inside a transaction to roll it back when the slot was already recorded. */
 class SlotTaken extends Error {}
@@ -47,22 +54,45 @@ export class ScheduleRepository implements SchedulerStore {
     return last;
   }
 
+  /**
+   * The definitions having a schedule, with their schedules, SCHEDULED_PAGE definitions per page: only the columns a
+   * pass needs (no description or script), short IN lists, and schedule pages of bounded size, so every statement
+   * stays within the Data API's limits at any number of definitions.
+   */
   async listScheduledDefinitions(): Promise<ScheduledDefinition[]> {
-    const schedules = await this.db.selectFrom('job_schedules').select(['job_definition_id', 'cron']).orderBy('id').execute();
-    if (schedules.length === 0) return [];
-    const definitionIds = [...new Set(schedules.map((s) => Number(s.job_definition_id)))];
-    const [definitions, suspends] = await Promise.all([
-      this.db.selectFrom('job_definitions').selectAll().where('id', 'in', definitionIds).orderBy('id').execute(),
-      this.db.selectFrom('job_suspend_schedules').select(['job_definition_id', 'cron']).where('job_definition_id', 'in', definitionIds).execute(),
-    ]);
-    return definitions.map((row) => {
-      const id = Number(row.id);
-      return {
-        definition: toDefinition(row),
-        crons: schedules.filter((s) => Number(s.job_definition_id) === id).map((s) => s.cron),
-        suspendCrons: suspends.filter((s) => Number(s.job_definition_id) === id).map((s) => s.cron),
-      };
-    });
+    const out: ScheduledDefinition[] = [];
+    let afterId = 0;
+    for (;;) {
+      const rows = await this.db
+        .selectFrom('job_definitions')
+        .select(['id', 'name', 'time_zone', 'suspended', 'catch_up_window_minutes', 'created_at'])
+        .where('id', '>', afterId)
+        .where((eb) => eb.exists(eb.selectFrom('job_schedules').select('job_schedules.id').whereRef('job_schedules.job_definition_id', '=', 'job_definitions.id')))
+        .orderBy('id')
+        .limit(SCHEDULED_PAGE)
+        .execute();
+      if (rows.length === 0) break;
+      const ids = rows.map((row) => fromDbInt(row.id));
+      const [crons, suspends] = await Promise.all([readSchedules(this.db, 'job_schedules', ids), readSchedules(this.db, 'job_suspend_schedules', ids)]);
+      for (const row of rows) {
+        const id = fromDbInt(row.id);
+        out.push({
+          definition: {
+            id,
+            name: row.name,
+            timeZone: row.time_zone,
+            suspended: fromDbBool(row.suspended),
+            catchUpWindowMinutes: Number(row.catch_up_window_minutes),
+            createdAt: fromDbTime(row.created_at),
+          },
+          crons: crons.get(id) ?? [],
+          suspendCrons: suspends.get(id) ?? [],
+        });
+      }
+      if (rows.length < SCHEDULED_PAGE) break;
+      afterId = ids[ids.length - 1] ?? afterId;
+    }
+    return out;
   }
 
   async launchSlot(slot: SlotKey, request: LaunchRequest): Promise<boolean> {

@@ -7,6 +7,7 @@ import type { Clock, IdGenerator, KillRequest, StepOutcome, StepReader, StepWrit
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
+import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, readInChunks, rowWidths, scanWidths } from './paging';
 import { withTransaction } from './transaction';
 import type { LaunchRepository } from './launch-repository';
 import { fromExecution, fromExecutionHistory, fromToken, toDefinition, toExecution, toInstance, toToken } from './row-mappers';
@@ -46,12 +47,11 @@ export class StepStore implements StepReader, StepWriter {
   async prefetch(tokens: readonly Token[]): Promise<void> {
     const cache = new Map<number, Execution | undefined>();
     for (const token of tokens) cache.set(token.id, undefined);
-    if (tokens.length > 0) {
-      const rows = await this.db
-        .selectFrom('executions')
-        .selectAll()
-        .where('token_id', 'in', tokens.map((t) => t.id))
-        .execute();
+    for (const chunk of chunked(tokens.map((t) => t.id))) {
+      const widths = rowWidths(
+        await this.db.selectFrom('executions').select(['id', EXECUTION_WIDTH.as('wide')]).where('token_id', 'in', chunk).execute(),
+      );
+      const rows = await readByWidth(widths, (ids) => this.db.selectFrom('executions').selectAll().where('id', 'in', ids).execute());
       for (const row of rows) cache.set(Number(row.token_id), toExecution(row));
     }
     this.executionCache = cache;
@@ -64,15 +64,18 @@ export class StepStore implements StepReader, StepWriter {
 
   /** Up to `limit` working or waiting tokens with ids above `afterId`, in id order. */
   async listProcessableTokens(afterId: number, limit: number): Promise<Token[]> {
-    const rows = await this.db
-      .selectFrom('tokens')
-      .selectAll()
-      .where('status', 'in', [TOKEN_STATUS.working, TOKEN_STATUS.waiting])
-      .where('id', '>', afterId)
-      .orderBy('id')
-      .limit(limit)
-      .execute();
-    return rows.map(toToken);
+    // Ids and widths first, then the rows in chunks that fit a Data API response at any token size.
+    const widths = rowWidths(
+      await this.db
+        .selectFrom('tokens')
+        .select(['id', TOKEN_WIDTH.as('wide')])
+        .where('status', 'in', [TOKEN_STATUS.working, TOKEN_STATUS.waiting])
+        .where('id', '>', afterId)
+        .orderBy('id')
+        .limit(limit)
+        .execute(),
+    );
+    return (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
   }
 
   async findExecutionByToken(tokenId: number): Promise<Execution | undefined> {
@@ -97,19 +100,39 @@ export class StepStore implements StepReader, StepWriter {
   }
 
   async findTokens(tokenIds: readonly number[]): Promise<Token[]> {
-    if (tokenIds.length === 0) return [];
-    const rows = await this.db.selectFrom('tokens').selectAll().where('id', 'in', [...tokenIds]).execute();
+    const rows = await readInChunks(tokenIds, async (chunk) => {
+      const widths = rowWidths(await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('id', 'in', chunk).execute());
+      return readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute());
+    });
     return rows.map(toToken);
   }
 
   async findTokensByInstance(instanceId: number): Promise<Token[]> {
-    const rows = await this.db.selectFrom('tokens').selectAll().where('job_instance_id', '=', instanceId).orderBy('id').execute();
-    return rows.map(toToken);
+    const widths = await scanWidths((afterId, limit) =>
+      this.db
+        .selectFrom('tokens')
+        .select(['id', TOKEN_WIDTH.as('wide')])
+        .where('job_instance_id', '=', instanceId)
+        .where('id', '>', afterId)
+        .orderBy('id')
+        .limit(limit)
+        .execute(),
+    );
+    return (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
   }
 
   async findExecutionsByInstance(instanceId: number): Promise<Execution[]> {
-    const rows = await this.db.selectFrom('executions').selectAll().where('job_instance_id', '=', instanceId).orderBy('id').execute();
-    return rows.map(toExecution);
+    const widths = await scanWidths((afterId, limit) =>
+      this.db
+        .selectFrom('executions')
+        .select(['id', EXECUTION_WIDTH.as('wide')])
+        .where('job_instance_id', '=', instanceId)
+        .where('id', '>', afterId)
+        .orderBy('id')
+        .limit(limit)
+        .execute(),
+    );
+    return (await readByWidth(widths, (ids) => this.db.selectFrom('executions').selectAll().where('id', 'in', ids).execute())).map(toExecution);
   }
 
   async findFinishedInstanceCreatedBetween(definitionId: number, from: Date, to: Date): Promise<Instance | undefined> {

@@ -110,8 +110,8 @@ export function buildSchemas(limits: HttpLimits) {
 
   const definitionFields = {
       name: text({ required: true }).max(DEFINITION_LIMITS.nameLength).optional(),
-      description: text().max(DEFINITION_LIMITS.descriptionLength).optional(),
-      script: text().max(limits.maxScriptLength).optional(),
+      description: text().max(DEFINITION_LIMITS.descriptionBytes).optional().openapi({ description: `Markdown, at most ${DEFINITION_LIMITS.descriptionBytes} bytes of UTF-8 (a Japanese character takes 3); longer is a 422` }),
+      script: text().max(limits.maxScriptLength).optional().openapi({ description: `at most ${DEFINITION_LIMITS.scriptBytes} bytes of UTF-8; longer is a 422` }),
       tags: z.array(tagName.max(DEFINITION_LIMITS.tagLength)).max(DEFINITION_LIMITS.tags).optional(),
       text_tags: text().max(DEFINITION_LIMITS.tags * DEFINITION_LIMITS.tagLength).optional().openapi({ description: "Kuroko2's comma-separated tags; `tags` wins when both are given" }),
       cron: cronList.optional(),
@@ -135,7 +135,7 @@ export function buildSchemas(limits: HttpLimits) {
     .object({
       ...definitionFields,
       name: text({ required: true }).max(DEFINITION_LIMITS.nameLength),
-      script: text({ required: true }).max(limits.maxScriptLength),
+      script: text({ required: true }).max(limits.maxScriptLength).openapi({ description: `at most ${DEFINITION_LIMITS.scriptBytes} bytes of UTF-8; longer is a 422` }),
     })
     .openapi('JobDefinitionCreate');
 
@@ -154,7 +154,7 @@ export function buildSchemas(limits: HttpLimits) {
   const launch = z
     .object({
       env: env.optional(),
-      script: text().max(limits.maxScriptLength).optional().openapi({ description: 'an ad-hoc script run instead of the definition\'s (validated first)' }),
+      script: text().max(limits.maxScriptLength).optional().openapi({ description: `an ad-hoc script run instead of the definition's (validated first); at most ${DEFINITION_LIMITS.scriptBytes} bytes of UTF-8` }),
     })
     .openapi('LaunchInput');
 

@@ -36,14 +36,14 @@ describe('OutputBuffer', () => {
     expect(buffer.truncated).toBe(false);
   });
 
-  it('defaults to 32 KiB head and tail', () => {
-    expect(DEFAULT_OUTPUT_HEAD_BYTES).toBe(32 * 1024);
-    expect(DEFAULT_OUTPUT_TAIL_BYTES).toBe(32 * 1024);
+  it("defaults to 8 KiB head and tail, so an execution row fits the Data API's 64 KB", () => {
+    expect(DEFAULT_OUTPUT_HEAD_BYTES).toBe(8 * 1024);
+    expect(DEFAULT_OUTPUT_TAIL_BYTES).toBe(8 * 1024);
     const buffer = new OutputBuffer();
     buffer.append('x'.repeat(100_000));
-    expect(buffer.head.length).toBe(32 * 1024);
-    expect(buffer.tail.length).toBe(32 * 1024);
-    expect(buffer.omittedBytes).toBe(100_000 - 64 * 1024);
+    expect(buffer.head.length).toBe(8 * 1024);
+    expect(buffer.tail.length).toBe(8 * 1024);
+    expect(buffer.omittedBytes).toBe(100_000 - 16 * 1024);
   });
 
   it('cuts the head before a character that does not fit, and keeps later ones out of it', () => {

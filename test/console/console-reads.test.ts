@@ -89,7 +89,8 @@ describe('console reads', () => {
     expect(body.fragments['instance-summary']).toContain('GREETING=hello');
     expect(body.fragments['instance-executions']).toContain('<code>first</code>');
     expect(body.fragments['instance-executions']).toContain('so far');
-    expect(readsPerTable()).toEqual({ console_sessions: 1, job_instances: 1, tokens: 1, executions: 1, execution_histories: 1, instance_logs: 1 });
+    // Each list is read ids and widths first, then the rows in chunks that fit a Data API response (db/repositories/paging.ts).
+    expect(readsPerTable()).toEqual({ console_sessions: 1, job_instances: 1, tokens: 2, executions: 2, execution_histories: 2, instance_logs: 2 });
 
     expect((await get(`/definitions/${LIVE_JOB + 1}/instances/${instance.id}/live`)).status).toBe(404);
   });
@@ -112,7 +113,8 @@ describe('console reads', () => {
     const page = await res.text();
     expect(page).toContain('<code>second</code>');
     expect(page).toMatch(/>live-job #\d+</);
-    expect(readsPerTable()).toEqual({ console_sessions: 1, executions: 1 });
+    // Ids and widths, then the rows with the definition's name joined.
+    expect(readsPerTable()).toEqual({ console_sessions: 1, executions: 2 });
   });
 
   it('reads only the starred definitions for the dashboard', async () => {
@@ -131,10 +133,11 @@ describe('console reads', () => {
     expect(page).toContain('starred-job-tag');
     expect(page).not.toContain('unstarred-job');
     const rowsOf = (table: string) => statements.filter((s) => s.table === table).reduce((sum, s) => sum + s.rows, 0);
-    expect([rowsOf('job_definitions'), rowsOf('job_definition_tags'), rowsOf('job_schedules'), rowsOf('job_suspend_schedules')]).toEqual([1, 1, 1, 1]);
-    // The stars are joined to the definitions, not read first. job_instances: the newest per starred definition (none ran:
-    // one statement) and the working, failed and canceled lists.
-    expect(readsPerTable()).toEqual({ console_sessions: 1, job_definitions: 1, job_definition_tags: 1, job_schedules: 1, job_suspend_schedules: 1, definition_admins: 1, job_instances: 4 });
+    // job_definitions twice: the starred ids and widths (stars joined, not read first), then the rows that fit a response.
+    expect([rowsOf('job_definitions'), rowsOf('job_definition_tags'), rowsOf('job_schedules'), rowsOf('job_suspend_schedules')]).toEqual([2, 1, 1, 1]);
+    // job_instances: the newest per starred definition (none ran: one statement), the working list (the live job's
+    // instance: its width, then its row) and the failed and canceled lists (empty: their widths only).
+    expect(readsPerTable()).toEqual({ console_sessions: 1, job_definitions: 2, job_definition_tags: 1, job_schedules: 1, job_suspend_schedules: 1, definition_admins: 1, job_instances: 5 });
   });
 
   it('shows a definition description as Markdown', async () => {
