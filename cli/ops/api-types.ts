@@ -433,6 +433,7 @@ export interface components {
             /** @description 0 to 10080 (a numeric string is accepted as Kuroko2 did) */
             catch_up_window_minutes?: number;
             cron?: string[];
+            /** @description Markdown, at most 16384 bytes of UTF-8 (a Japanese character takes 3); longer is a 422 */
             description?: string;
             /** @description true/false (also "true", "false", "1", "0", 1, 0 as Kuroko2 accepted) */
             hipchat_notify_finished?: boolean;
@@ -443,6 +444,7 @@ export interface components {
             notify_cancellation?: boolean;
             /** @description 0 to 3 (a numeric string is accepted as Kuroko2 did) */
             prevent_multi?: number;
+            /** @description at most 16384 bytes of UTF-8; longer is a 422 */
             script: string;
             slack_channel?: string;
             suspend_cron?: string[];
@@ -460,6 +462,7 @@ export interface components {
             /** @description 0 to 10080 (a numeric string is accepted as Kuroko2 did) */
             catch_up_window_minutes?: number;
             cron?: string[];
+            /** @description Markdown, at most 16384 bytes of UTF-8 (a Japanese character takes 3); longer is a 422 */
             description?: string;
             /** @description true/false (also "true", "false", "1", "0", 1, 0 as Kuroko2 accepted) */
             hipchat_notify_finished?: boolean;
@@ -470,6 +473,7 @@ export interface components {
             notify_cancellation?: boolean;
             /** @description 0 to 3 (a numeric string is accepted as Kuroko2 did) */
             prevent_multi?: number;
+            /** @description at most 16384 bytes of UTF-8; longer is a 422 */
             script?: string;
             slack_channel?: string;
             suspend_cron?: string[];
@@ -525,7 +529,7 @@ export interface components {
             env?: {
                 [key: string]: string;
             };
-            /** @description an ad-hoc script run instead of the definition's (validated first) */
+            /** @description an ad-hoc script run instead of the definition's (validated first); at most 16384 bytes of UTF-8 */
             script?: string;
         };
         Worker: {
