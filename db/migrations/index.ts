@@ -8,6 +8,7 @@ import { consoleUsers } from './0002-console-users';
 import { idempotencyFingerprint } from './0003-idempotency-fingerprint';
 import { sessionsAndLoginLimits } from './0005-sessions-and-login-limits';
 import { kuroko2Import } from './0007-kuroko2-import';
+import { retention } from './0008-retention';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial_schema': initialSchema,
@@ -15,4 +16,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0003_idempotency_fingerprint': idempotencyFingerprint,
   '0005_sessions_and_login_limits': sessionsAndLoginLimits,
   '0007_kuroko2_import': kuroko2Import,
+  '0008_retention': retention,
 });
