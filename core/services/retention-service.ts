@@ -9,8 +9,10 @@
  * - Deletion goes in small batches, one short transaction each, so the processor and the agents never wait long
  *   on a lock the pass holds, and every statement stays within the Data API's limits.
  *
- * Command output kept outside the database (the local log sink's files) is removed through `removeOutput`;
- * on AWS, CloudWatch Logs data is left to the log group's retention setting.
+ * Command output kept outside the database (the local log sink's files) is removed through `removeOutput`.
+ * On AWS, command output in CloudWatch Logs is NOT deleted by this pass: it is left to the execution log group's
+ * retention (cdk/stacks/engine-stack.ts `ExecutionLogs`, `retention: props.logRetention`, from the deploy
+ * configuration's `logRetentionDays`, 30 days by default).
  */
 import type { Clock } from '../ports';
 
