@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileLogSink } from '../../agent/log-sink';
 import { planRetention, runRetentionPass, type RetentionPassResult } from '../../core/services/retention-service';
 import { fromDbInt } from '../../db/column-codec';
+import { createDatabase } from '../../db/connection';
 import { RetentionRepository } from '../../db/repositories/retention-repository';
 import type { Database } from '../../db/schema';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
@@ -232,6 +233,27 @@ describeEachDialect('retention pass', (dialect) => {
     const second = await runRetentionPass({ store: store(), clock, globalDays: 90, batchSize: 2, removeOutput });
     expect(second).toEqual({ deletedInstances: 0, batches: 0, removedOutputs: 0, stoppedEarly: false });
     expect(await survivingInstanceIdsEverywhere(t)).toEqual(before);
+  });
+
+  it('a full batch of 500 stays within the Data API statement limit', async () => {
+    // The Data API refuses SQL text over 65,536 characters:
+    // https://docs.aws.amazon.com/rdsdataservice/latest/APIReference/API_ExecuteStatement.html (sql: Length 0-65536).
+    const sqls: string[] = [];
+    const logged = createDatabase(t.url, { log: (event) => void sqls.push(event.query.sql) });
+    try {
+      const base = 4_000_000_000_000_000; // 16-digit ids: the longest an IN list of ids gets in practice
+      const rows = Array.from({ length: 500 }, (_, i) => ({
+        id: base + i, job_definition_id: DEF_GLOBAL, script: 'noop:', launched_by: 'test', retrying: false, env: '{}',
+        idempotency_key: null, idempotency_fingerprint: null, created_at: daysAgo(200), finished_at: daysAgo(200), canceled_at: null, error_at: null,
+      }));
+      for (let i = 0; i < rows.length; i += 100) await t.db.insertInto('job_instances').values(rows.slice(i, i + 100)).execute();
+      const pass = await runRetentionPass({ store: new RetentionRepository(logged.db), clock, globalDays: 90, batchSize: 500 });
+      expect(pass.deletedInstances).toBe(500);
+      expect(pass.batches).toBe(1);
+      expect(Math.max(...sqls.map((q) => q.length))).toBeLessThan(65_536);
+    } finally {
+      await logged.close();
+    }
   });
 
   it('a global policy of 0 keeps everything, and a definition override still applies', async () => {
