@@ -2,7 +2,7 @@
  * Where a command's whole output goes (D12: kept whole, nothing stripped; the database keeps only its
  * head and tail). The file sink serves local and self-hosted mode; a CloudWatch Logs sink comes later.
  */
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ValidationError } from '../core/errors';
@@ -76,6 +76,19 @@ export class FileLogSink implements LogSink {
   /** Closes every open file (agent shutdown). */
   async closeAll(): Promise<void> {
     await Promise.all([...this.#handles.keys()].map((id) => this.close(id)));
+  }
+
+  /** Deletes an execution's output file (retention); a file already gone is not an error. */
+  async remove(executionId: number): Promise<void> {
+    const path = this.pathFor(executionId);
+    return this.#enqueue(executionId, async () => {
+      const handle = this.#handles.get(executionId);
+      if (handle !== undefined) {
+        this.#handles.delete(executionId);
+        await handle.close();
+      }
+      await rm(path, { force: true });
+    });
   }
 
   async read(executionId: number, options: LogReadOptions = {}): Promise<string> {

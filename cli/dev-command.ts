@@ -20,6 +20,7 @@ import { lastValue, parseCliArgs } from './cli-args';
 import { DEFAULT_INTERVALS, dataDirPaths, startRuntime, type RuntimeLogger } from './runtime/kuroko-runtime';
 import { EXIT_CODE, type CliIo, type SubCommand } from './sub-command';
 import { ENV_KEYS } from '../functions/shared/env-keys';
+import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../core/services/retention-service';
 
 type Mode = 'dev' | 'server';
 
@@ -63,6 +64,7 @@ monitor loops, and in-process agents. A restart continues where it stopped.
   KUROKO_API_CLIENTS  name:secret[:scope],... API clients to create (default: a generated '${LOCAL_CLIENT_NAME}' admin client)
   KUROKO_MONITOR_INTERVAL_SECONDS (10), KUROKO_ASSIGNMENT_DELAY_SECONDS (300), KUROKO_PROCESS_ABSENCE_SECONDS (30),
   KUROKO_WORKER_LOST_SECONDS (120), KUROKO_AGENT_HEARTBEAT_SECONDS (5): monitoring thresholds
+  KUROKO_RETENTION_DAYS (90): finished and canceled instances older than this are deleted daily; 0 keeps them
   KUROKO_BASE_URL, KUROKO_SLACK_WEBHOOK_URL, KUROKO_WEBHOOK_SECRET: notifications (events are also printed here)
   The web console is at the same URL; a one-time sign-in link is printed at start (its cookie key is kept in
   the data dir). KUROKO_OIDC_ISSUER, KUROKO_OIDC_CLIENT_ID, KUROKO_OIDC_CLIENT_SECRET, KUROKO_OIDC_ALLOWED_DOMAINS
@@ -104,6 +106,7 @@ export type LocalModeOptions = z.infer<typeof optionsSchema> & {
   monitor: ReturnType<typeof readMonitorSettings>;
   monitorIntervalMs: number;
   agentHeartbeatMs: number;
+  retentionDays: number;
   console: ConsoleConfig;
   notices: string[];
 };
@@ -161,8 +164,10 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
   if (!monitorInterval.success) problems.push(...monitorInterval.error.issues.map((i) => i.message));
   const heartbeat = integer('KUROKO_AGENT_HEARTBEAT_SECONDS', 1, 600).safeParse(env.KUROKO_AGENT_HEARTBEAT_SECONDS ?? DEFAULT_INTERVALS.agentHeartbeatMs / MS_PER_SECOND);
   if (!heartbeat.success) problems.push(...heartbeat.error.issues.map((i) => i.message));
+  const retention = integer('KUROKO_RETENTION_DAYS', 0, MAX_RETENTION_DAYS).safeParse(env.KUROKO_RETENTION_DAYS ?? DEFAULT_RETENTION_DAYS);
+  if (!retention.success) problems.push(...retention.error.issues.map((i) => i.message));
   if (parsed.help) return { help: true } as LocalModeOptions & { help: boolean };
-  if (problems.length > 0 || !result.success || !notification || !monitor || !monitorInterval.success || !heartbeat.success || !consoleConfig) throw new ConfigError(problems);
+  if (problems.length > 0 || !result.success || !notification || !monitor || !monitorInterval.success || !heartbeat.success || !retention.success || !consoleConfig) throw new ConfigError(problems);
   return {
     ...result.data,
     apiClients,
@@ -171,6 +176,7 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
     monitor,
     monitorIntervalMs: monitorInterval.data * MS_PER_SECOND,
     agentHeartbeatMs: heartbeat.data * MS_PER_SECOND,
+    retentionDays: retention.data,
     console: consoleConfig,
     notices,
     help: false,
@@ -265,6 +271,7 @@ export async function runLocalMode(mode: Mode, args: readonly string[], io: CliI
       baseUrl: options.baseUrl,
     },
     monitor: options.monitor,
+    retentionDays: options.retentionDays,
     consoleNotifications: true,
     console: options.console,
     logger,

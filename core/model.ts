@@ -136,6 +136,8 @@ export interface Definition {
   webhookUrl: string | null;
   /** Minutes within which a missed cron slot may still launch after downtime (D9). */
   catchUpWindowMinutes: number;
+  /** Days its finished and canceled instances are kept; null or absent follows the global policy, 0 forever. */
+  retentionDays?: number | null;
   createdAt: Date;
   updatedAt: Date;
 }

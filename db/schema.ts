@@ -44,6 +44,8 @@ export interface JobDefinitionTable {
   slack_channel: string;
   webhook_url: string | null;
   catch_up_window_minutes: number;
+  /** Days finished and canceled instances are kept; null follows the global policy, 0 keeps them forever (0008). */
+  retention_days: ColumnType<number | null, number | null | undefined, number | null>;
   /** Optimistic concurrency for edits from the console and the API. */
   version: number;
   created_at: DbTime;

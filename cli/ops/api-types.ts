@@ -413,6 +413,7 @@ export interface components {
             name: string;
             notify_cancellation: boolean;
             prevent_multi: number;
+            retention_days: number | null;
             script: string;
             slack_channel: string;
             suspend_cron: string[];
@@ -444,6 +445,8 @@ export interface components {
             notify_cancellation?: boolean;
             /** @description 0 to 3 (a numeric string is accepted as Kuroko2 did) */
             prevent_multi?: number;
+            /** @description days finished and canceled instances are kept, 0 to 36500; null follows the global policy (KUROKO_RETENTION_DAYS, 90 by default), 0 keeps them forever */
+            retention_days?: number | null;
             /** @description at most 16384 bytes of UTF-8; longer is a 422 */
             script: string;
             slack_channel?: string;
@@ -473,6 +476,8 @@ export interface components {
             notify_cancellation?: boolean;
             /** @description 0 to 3 (a numeric string is accepted as Kuroko2 did) */
             prevent_multi?: number;
+            /** @description days finished and canceled instances are kept, 0 to 36500; null follows the global policy (KUROKO_RETENTION_DAYS, 90 by default), 0 keeps them forever */
+            retention_days?: number | null;
             /** @description at most 16384 bytes of UTF-8; longer is a 422 */
             script?: string;
             slack_channel?: string;

@@ -20,6 +20,11 @@ import { createConsoleChannel, createHttpChannels, createNotifierRunner, type No
 import { runMonitorPass, type MonitorSettings } from '../../core/services/monitor-service';
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { createBackgroundLoop, type BackgroundLoop } from './background-loop';
+import { DEFAULT_RETENTION_DAYS, runRetentionPass } from '../../core/services/retention-service';
+import { RetentionRepository } from '../../db/repositories/retention-repository';
+
+/** The retention pass runs once a day (and once at start). */
+const RETENTION_INTERVAL_MS = 86_400_000;
 import type { CustomTasks } from '../../core/dsl/custom-tasks';
 import { loadCustomTasks } from '../../functions/shared/custom-tasks-config';
 
@@ -38,6 +43,8 @@ export interface RuntimeIntervals {
   agentPollMs: number;
   /** How often in-process agents heart-beat (the monitor's worker-lost threshold must exceed it). */
   agentHeartbeatMs: number;
+  /** How often the retention pass runs (daily unless set). */
+  retentionMs?: number;
 }
 
 export const DEFAULT_INTERVALS: RuntimeIntervals = {
@@ -72,6 +79,8 @@ export interface RuntimeOptions {
   console?: ConsoleConfig;
   /** Custom task types; default: KUROKO_CUSTOM_TASKS or KUROKO_CUSTOM_TASKS_FILE. */
   customTasks?: CustomTasks;
+  /** The global retention policy in days (KUROKO_RETENTION_DAYS): 0 keeps forever; default 90. */
+  retentionDays?: number;
 }
 
 export interface Runtime {
@@ -80,7 +89,7 @@ export interface Runtime {
   /** A fresh one-time console sign-in link, when the console offers them. */
   consoleSignInLink?: () => string;
   services: EngineServices;
-  loops: Record<'processor' | 'scheduler' | 'notifier' | 'monitor', BackgroundLoop>;
+  loops: Record<'processor' | 'scheduler' | 'notifier' | 'monitor' | 'retention', BackgroundLoop>;
   agents: Agent[];
   /** Stops taking work, drains the agents, stops the loops and closes the server and the database. */
   stop(): Promise<void>;
@@ -205,6 +214,28 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     },
   });
 
+  // Daily: deletes finished and canceled instances past their retention, with their command log files.
+  const retentionStore = new RetentionRepository(handle.db);
+  let shuttingDown = false;
+  loops.retention = createBackgroundLoop({
+    name: 'retention',
+    intervalMs: options.intervals.retentionMs ?? RETENTION_INTERVAL_MS,
+    logger: loopLogger,
+    run: async () => {
+      const result = await runRetentionPass({
+        store: retentionStore,
+        clock: services.clock,
+        globalDays: options.retentionDays ?? DEFAULT_RETENTION_DAYS,
+        removeOutput: async (executionIds) => {
+          for (const id of executionIds) await logSink.remove(id);
+        },
+        // A long backlog stops between batches at shutdown rather than holding it up.
+        shouldContinue: () => !shuttingDown,
+      });
+      if (result.deletedInstances > 0) logger.info('retention pass', { deletedInstances: result.deletedInstances, batches: result.batches });
+    },
+  });
+
   for (const agent of agents) await agent.start();
   for (const loop of Object.values(loops)) loop.start();
 
@@ -217,6 +248,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     loops,
     agents,
     stop() {
+      shuttingDown = true;
       stopping ??= (async () => {
         await Promise.all(agents.map((agent) => agent.stop('shutting down')));
         await Promise.all(Object.values(loops).map((loop) => loop.stop()));

@@ -9,6 +9,7 @@ import { idempotencyFingerprint } from './0003-idempotency-fingerprint';
 import { rowWidths } from './0004-row-widths';
 import { sessionsAndLoginLimits } from './0005-sessions-and-login-limits';
 import { kuroko2Import } from './0007-kuroko2-import';
+import { retention } from './0008-retention';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial_schema': initialSchema,
@@ -17,4 +18,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0004_row_widths': rowWidths,
   '0005_sessions_and_login_limits': sessionsAndLoginLimits,
   '0007_kuroko2_import': kuroko2Import,
+  '0008_retention': retention,
 });

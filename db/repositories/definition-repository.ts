@@ -8,6 +8,7 @@ import type { ValidationContext } from '../../core/dsl/script-validator';
 import { validateScript } from '../../core/dsl/script-validator';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors';
 import type { FieldProblem } from '../../core/errors';
+import { MAX_RETENTION_DAYS } from '../../core/services/retention-service';
 import { PREVENT_MULTI } from '../../core/model';
 import type { Definition, PreventMulti } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
@@ -37,6 +38,8 @@ export const DEFINITION_LIMITS = {
   timeZoneLength: 64,
   /** A week: a longer catch-up would launch long-forgotten slots after an outage. */
   catchUpWindowMinutes: 10_080,
+  /** A hundred years (retention, migration 0008). */
+  retentionDays: MAX_RETENTION_DAYS,
 } as const;
 
 /** Kuroko2's column defaults (section 2 of the reference), plus ours for the extensions. */
@@ -75,13 +78,15 @@ export interface DefinitionInput {
   slackChannel?: string;
   webhookUrl?: string | null;
   catchUpWindowMinutes?: number;
+  /** null: the global retention policy; 0: keep forever. */
+  retentionDays?: number | null;
   tags?: string[];
   crons?: string[];
   suspendCrons?: string[];
 }
 
 /** Everything a definition will hold once written, before validation. */
-type DefinitionState = Required<Omit<DefinitionInput, 'preventMulti'>> & { preventMulti: number };
+type DefinitionState = Required<Omit<DefinitionInput, 'preventMulti' | 'retentionDays'>> & { preventMulti: number; retentionDays?: number | null };
 
 export interface DefinitionRepositoryOptions {
   /** `SELECT ... FOR UPDATE` takes row locks (see DatabaseCapabilities.rowLocks). */
@@ -158,6 +163,10 @@ export function validateDefinitionState(state: DefinitionState, context: Validat
   const window = state.catchUpWindowMinutes;
   if (!Number.isInteger(window) || window < 0 || window > DEFINITION_LIMITS.catchUpWindowMinutes) {
     problems.push({ field: 'catch_up_window_minutes', message: `must be an integer from 0 to ${DEFINITION_LIMITS.catchUpWindowMinutes}` });
+  }
+  const retention = state.retentionDays ?? null;
+  if (retention !== null && (!Number.isInteger(retention) || retention < 0 || retention > DEFINITION_LIMITS.retentionDays)) {
+    problems.push({ field: 'retention_days', message: `must be empty (the global policy) or an integer from 0 (keep forever) to ${DEFINITION_LIMITS.retentionDays}` });
   }
   if (state.tags.length > DEFINITION_LIMITS.tags) problems.push({ field: 'tags', message: `has ${state.tags.length} tags; at most ${DEFINITION_LIMITS.tags} are allowed` });
   for (const tag of state.tags) {
@@ -287,6 +296,7 @@ export class DefinitionRepository {
       slackChannel: input.slackChannel ?? DEFINITION_DEFAULTS.slackChannel,
       webhookUrl: input.webhookUrl ?? DEFINITION_DEFAULTS.webhookUrl,
       catchUpWindowMinutes: input.catchUpWindowMinutes ?? DEFINITION_DEFAULTS.catchUpWindowMinutes,
+      retentionDays: input.retentionDays ?? null,
       tags: normalizeTags(input.tags ?? []),
       crons: normalizeCrons(input.crons ?? []),
       suspendCrons: normalizeCrons(input.suspendCrons ?? []),
@@ -329,6 +339,7 @@ export class DefinitionRepository {
       slackChannel: input.slackChannel ?? current.slackChannel,
       webhookUrl: input.webhookUrl === undefined ? current.webhookUrl : input.webhookUrl,
       catchUpWindowMinutes: input.catchUpWindowMinutes ?? current.catchUpWindowMinutes,
+      retentionDays: input.retentionDays === undefined ? (current.retentionDays ?? null) : input.retentionDays,
       tags: input.tags ? normalizeTags(input.tags) : current.tags,
       crons: input.crons ? normalizeCrons(input.crons) : current.crons,
       suspendCrons: input.suspendCrons ? normalizeCrons(input.suspendCrons) : current.suspendCrons,
@@ -402,6 +413,7 @@ export class DefinitionRepository {
       slack_channel: state.slackChannel,
       webhook_url: state.webhookUrl === '' ? null : state.webhookUrl,
       catch_up_window_minutes: state.catchUpWindowMinutes,
+      retention_days: state.retentionDays ?? null,
     };
   }
 

@@ -70,6 +70,7 @@ export function toDefinition(row: JobDefinitionRow): Definition {
     slackChannel: row.slack_channel,
     webhookUrl: row.webhook_url,
     catchUpWindowMinutes: Number(row.catch_up_window_minutes),
+    retentionDays: row.retention_days === null || row.retention_days === undefined ? null : Number(row.retention_days),
     createdAt: fromDbTime(row.created_at),
     updatedAt: fromDbTime(row.updated_at),
   };

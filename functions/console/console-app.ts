@@ -428,6 +428,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
     slackChannel: d?.slackChannel ?? DEFINITION_DEFAULTS.slackChannel,
     webhookUrl: d?.webhookUrl ?? '',
     catchUpWindowMinutes: String(d?.catchUpWindowMinutes ?? DEFINITION_DEFAULTS.catchUpWindowMinutes),
+    retentionDays: d?.retentionDays === null || d?.retentionDays === undefined ? '' : String(d.retentionDays),
     admins: adminEmails.join('\n'),
   });
 
@@ -479,6 +480,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
       slackChannel: field(body, 'slack_channel').trim(),
       webhookUrl: field(body, 'webhook_url').trim(),
       catchUpWindowMinutes: field(body, 'catch_up_window_minutes').trim() || String(DEFINITION_DEFAULTS.catchUpWindowMinutes),
+      retentionDays: field(body, 'retention_days').trim(),
       admins: field(body, 'admins'),
     };
     const version = Number(field(body, 'version'));
@@ -501,6 +503,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<ConsoleEnv> {
       slack_channel: values.slackChannel,
       webhook_url: values.webhookUrl === '' ? null : values.webhookUrl,
       catch_up_window_minutes: values.catchUpWindowMinutes,
+      retention_days: values.retentionDays ? values.retentionDays : null,
     });
     if (!parsed.success) for (const issue of parsed.error.issues) add(String(issue.path[0] ?? '_'), issue.message);
     const adminEmails = lines(values.admins.replace(/,/g, '\n')).map(normalizeEmail);

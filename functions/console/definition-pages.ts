@@ -269,6 +269,7 @@ ${section(
 <dt>API launches</dt><dd>${d.apiAllowed ? 'allowed' : 'not allowed'}</dd>
 <dt>Notifications</dt><dd>${d.notifyAll ? 'every event' : 'failures'}${d.slackChannel ? `, Slack ${d.slackChannel}` : ''}${d.webhookUrl ? ', webhook' : ''}${d.notifyCancellation ? ', cancellations' : ''}</dd>
 <dt>Catch-up</dt><dd>missed slots launch up to ${d.catchUpWindowMinutes} minutes late</dd>
+<dt>Retention</dt><dd>${d.retentionDays === null || d.retentionDays === undefined ? 'the global policy' : d.retentionDays === 0 ? 'kept forever' : `finished and canceled instances kept ${d.retentionDays} days`}</dd>
 <dt>Updated</dt><dd>${timeTag(d.updatedAt)} · <a href="/definitions/${d.id}/revisions">Script revisions</a></dd>
 </dl>`,
 )}
@@ -314,6 +315,8 @@ export interface DefinitionFormValues {
   slackChannel: string;
   webhookUrl: string;
   catchUpWindowMinutes: string;
+  /** Empty: the global retention policy. */
+  retentionDays?: string;
   admins: string;
   version?: number;
 }
@@ -374,6 +377,7 @@ ${scriptEditor('f-script', 'script', 'Script', v.script, data.scriptProblems)}${
 ${textField('time_zone', 'Time zone of the schedules', v.timeZone, data.errors, 'IANA name', 'text', 'list="time-zones" autocomplete="off"')}
 <datalist id="time-zones">${data.timeZones.map((z) => html`<option value="${z}">`)}</datalist>
 ${textField('catch_up_window_minutes', 'Catch-up window (minutes)', v.catchUpWindowMinutes, data.errors, 'missed slots launch this late at most', 'number', 'min="0" max="10080"')}
+${textField('retention_days', 'Keep finished instances (days)', v.retentionDays ?? '', data.errors, 'empty: the global policy; 0: forever', 'number', 'min="0" max="36500"')}
 </div>
 <div>
 ${textField('tags', 'Tags', v.tags, data.errors, 'comma separated')}

@@ -18,6 +18,7 @@ import {
 } from './config-schemas';
 import { isEmailAddress, normalizeDomain, normalizeEmail, trimBaseUrl } from '../../core/sign-in-rules';
 import { ENV_KEYS, LOG_LEVELS, SLEEP_MAX_MINUTES } from './env-keys';
+import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../../core/services/retention-service';
 
 /** What every function shares. */
 export interface BaseConfig {
@@ -64,6 +65,10 @@ export interface MonitorConfig extends BaseConfig {
   readonly notifierFunctionName: string | undefined;
   /** Nudged after executions were finished as lost, so their tokens fail without waiting for the next minute. */
   readonly processorFunctionName: string | undefined;
+}
+export interface RetentionConfig extends BaseConfig {
+  /** KUROKO_RETENTION_DAYS: days finished and canceled instances are kept (0: forever; default 90). */
+  readonly retentionDays: number;
 }
 export interface NotifierConfig extends BaseConfig {
   readonly alertTopicArn: string;
@@ -187,6 +192,13 @@ const monitorSchema = z
     }),
   );
 
+const retentionSchema = z
+  .object({
+    ...baseShape,
+    [ENV_KEYS.retentionDays]: z.coerce.number().int('must be a whole number').min(0).max(MAX_RETENTION_DAYS).default(DEFAULT_RETENTION_DAYS),
+  })
+  .transform((env): RetentionConfig => ({ ...toBase(env), retentionDays: env[ENV_KEYS.retentionDays] }));
+
 const notifierSchema = z
   .object({
     ...baseShape,
@@ -294,6 +306,8 @@ export const parseProcessorConfig = (env: Environment): ProcessorConfig => parse
 export const parseSchedulerConfig = (env: Environment): SchedulerConfig => parseWith(schedulerSchema, env, 'scheduler');
 /** Reads the monitor's configuration. */
 export const parseMonitorConfig = (env: Environment): MonitorConfig => parseWith(monitorSchema, env, 'monitor');
+/** Reads the retention pass's configuration. */
+export const parseRetentionConfig = (env: Environment): RetentionConfig => parseWith(retentionSchema, env, 'retention');
 /** Reads the notifier's configuration. */
 export const parseNotifierConfig = (env: Environment): NotifierConfig => parseWith(notifierSchema, env, 'notifier');
 /** Reads the provisioner's configuration. */

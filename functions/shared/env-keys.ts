@@ -58,6 +58,8 @@ export const ENV_KEYS = {
   dbResumeWaitSeconds: 'KUROKO_DB_RESUME_WAIT_SECONDS',
   /** The scheduler's longest idle sleep, in minutes (60 when unset). */
   sleepMaxMinutes: 'KUROKO_SLEEP_MAX_MINUTES',
+  /** The global retention policy in days (0 keeps forever); see core/services/retention-service.ts. */
+  retentionDays: 'KUROKO_RETENTION_DAYS',
   powertoolsServiceName: 'POWERTOOLS_SERVICE_NAME',
   powertoolsLogLevel: 'POWERTOOLS_LOG_LEVEL',
   nodeOptions: 'NODE_OPTIONS',

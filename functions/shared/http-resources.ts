@@ -29,6 +29,7 @@ export function definitionResource(d: DefinitionRecord): z.input<typeof definiti
     time_zone: d.timeZone,
     suspend_cron: d.suspendCrons,
     catch_up_window_minutes: d.catchUpWindowMinutes,
+    retention_days: d.retentionDays ?? null,
     created_at: d.createdAt.toISOString(),
     updated_at: d.updatedAt.toISOString(),
   };
@@ -58,6 +59,7 @@ export function definitionInput(body: z.output<HttpSchemas['definitionWrite']>):
   if (body.slack_channel !== undefined) input.slackChannel = body.slack_channel;
   if (body.webhook_url !== undefined) input.webhookUrl = body.webhook_url;
   if (body.catch_up_window_minutes !== undefined) input.catchUpWindowMinutes = body.catch_up_window_minutes;
+  if (body.retention_days !== undefined) input.retentionDays = body.retention_days;
   const tags = body.tags ?? (body.text_tags !== undefined ? splitTextTags(body.text_tags) : undefined);
   if (tags !== undefined) input.tags = tags;
   if (body.cron !== undefined) input.crons = body.cron;

@@ -77,6 +77,18 @@ const flexibleInteger = z
 const boundedInteger = (min: number, max: number) =>
   flexibleInteger.pipe(z.number().int().min(min).max(max)).openapi({ type: 'integer', minimum: min, maximum: max, description: `${min} to ${max} (a numeric string is accepted as Kuroko2 did)` });
 
+/**
+ * `retention_days`: a bounded integer or null. The document says nullable itself: the integer's own `type` would
+ * otherwise hide the null (OpenAPI 3.0 has no null type; zod-to-openapi's metadata type leaves `nullable` out).
+ */
+const retentionDaysDoc = {
+  type: 'integer',
+  nullable: true,
+  minimum: 0,
+  maximum: DEFINITION_LIMITS.retentionDays,
+  description: `days finished and canceled instances are kept, 0 to ${DEFINITION_LIMITS.retentionDays}; null follows the global policy (KUROKO_RETENTION_DAYS, 90 by default), 0 keeps them forever`,
+} as const;
+
 /** Ids past 2^53 - 1 would be rounded by Number (and name another record), so they are refused, not rounded. */
 const SAFE_ID = (s: string) => Number.isSafeInteger(Number(s));
 const SAFE_ID_MESSAGE = `must be an id of at most ${Number.MAX_SAFE_INTEGER}`;
@@ -126,6 +138,7 @@ export function buildSchemas(limits: HttpLimits) {
       slack_channel: text().max(DEFINITION_LIMITS.slackChannelLength).optional(),
       webhook_url: text().max(DEFINITION_LIMITS.webhookUrlLength).nullable().optional(),
       catch_up_window_minutes: boundedInteger(0, DEFINITION_LIMITS.catchUpWindowMinutes).optional(),
+      retention_days: boundedInteger(0, DEFINITION_LIMITS.retentionDays).nullable().optional().openapi(retentionDaysDoc),
   };
   const definitionWrite = z.object(definitionFields).openapi('JobDefinitionInput');
 
@@ -229,6 +242,7 @@ export const definitionSchema = z
     time_zone: z.string(),
     suspend_cron: z.array(z.string()),
     catch_up_window_minutes: z.number().int(),
+    retention_days: z.number().int().nullable(),
     created_at: time,
     updated_at: time,
   })

@@ -46,6 +46,7 @@ const DEFINITION_FIELDS = [
   'slack_channel',
   'webhook_url',
   'catch_up_window_minutes',
+  'retention_days',
   'user_id',
   'hipchat_room',
 ] as const;
