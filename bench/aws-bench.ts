@@ -27,6 +27,7 @@ import { runProcessorLoop } from '../functions/shared/lambda-processor-loop';
 import { createNotifierRunner } from '../functions/shared/notification-channels';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
 import { startDataApiServer } from '../test/helpers/data-api-server';
+import { wakeable } from './wakeable';
 
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const LATENCY_MS = Number(process.env.KUROKO_BENCH_LATENCY_MS ?? 25);
@@ -41,33 +42,6 @@ const LAUNCH_CONCURRENCY = 10;
 const PROCESSOR_TIMEOUT_MS = 60_000;
 const DEADLINE_MS = 4 * 60_000;
 const KUROKO2_STEP_SECONDS = '1-3 s';
-
-/** Resolves a pending sleep early; a wake with nobody sleeping is remembered once. */
-function wakeable() {
-  let wake: (() => void) | undefined;
-  let pending = false;
-  return {
-    sleep(ms: number) {
-      if (pending) {
-        pending = false;
-        return Promise.resolve();
-      }
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(done, ms);
-        function done() {
-          clearTimeout(timer);
-          wake = undefined;
-          resolve();
-        }
-        wake = done;
-      });
-    },
-    wake() {
-      if (wake) wake();
-      else pending = true;
-    },
-  };
-}
 
 const memorySink: LogSink = { append: async () => {}, close: async () => {}, read: async () => '' };
 

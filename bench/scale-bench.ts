@@ -33,6 +33,7 @@ import { runProcessorLoop } from '../functions/shared/lambda-processor-loop';
 import { createLimitMeter } from '../test/helpers/data-api-limits';
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { createMysqlDatabase } from '../test/helpers/test-database';
+import { wakeable } from './wakeable';
 
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const knob = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -64,33 +65,6 @@ const KIB = 1024;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 
 const memorySink: LogSink = { append: async () => {}, close: async () => {}, read: async () => '' };
-
-/** Resolves a pending sleep early; a wake with nobody sleeping is remembered once. */
-function wakeable() {
-  let wake: (() => void) | undefined;
-  let pending = false;
-  return {
-    sleep(ms: number) {
-      if (pending) {
-        pending = false;
-        return Promise.resolve();
-      }
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(done, ms);
-        function done() {
-          clearTimeout(timer);
-          wake = undefined;
-          resolve();
-        }
-        wake = done;
-      });
-    },
-    wake() {
-      if (wake) wake();
-      else pending = true;
-    },
-  };
-}
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -174,7 +148,8 @@ async function seed(db: Kysely<Database>): Promise<number[]> {
 async function main(): Promise<void> {
   const started = performance.now();
   const scratch = await createMysqlDatabase(MYSQL_URL);
-  const server = await startDataApiServer({ mysqlUrl: scratch.url, latencyMs: LATENCY_MS });
+  // The service pools connections in front of the cluster; 10 (the tests' default) would starve 50 agents' claims.
+  const server = await startDataApiServer({ mysqlUrl: scratch.url, latencyMs: LATENCY_MS, poolSize: AGENTS + 20 });
   const url =
     `data-api://${server.resourceArn}?secret=${encodeURIComponent(server.secretArn)}` +
     `&database=${scratch.name}&endpoint=${encodeURIComponent(server.endpoint)}&region=us-east-1`;

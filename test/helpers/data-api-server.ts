@@ -77,6 +77,11 @@ export interface DataApiServerOptions {
   userSecrets?: Readonly<Record<string, { username: string; password: string }>>;
   /** A transaction idle this long is rolled back, like the service's 3-minute timeout. */
   transactionIdleTimeoutMs?: number;
+  /**
+   * MariaDB connections per database (10 by default). The service keeps its own pool in front of the cluster, sized by
+   * the cluster's max_connections, so a load of many clients (a bench's 50 agents) needs more than a test does.
+   */
+  poolSize?: number;
   /** A call's statement is stopped after this long and the call answers StatementTimeoutException (45 s). */
   statementTimeoutMs?: number;
   /** The limits; all on by default (strict), `false` turns them all off, an object overrides some. */
@@ -519,7 +524,7 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
         url.username = encodeURIComponent(user.username);
         url.password = encodeURIComponent(user.password);
       }
-      pool = createPool({ uri: url.toString(), connectionLimit: POOL_SIZE, timezone: 'Z', charset: 'utf8mb4_bin' });
+      pool = createPool({ uri: url.toString(), connectionLimit: options.poolSize ?? POOL_SIZE, timezone: 'Z', charset: 'utf8mb4_bin' });
       // Aurora's default time zone is UTC.
       pool.on('connection', (connection) => {
         connection.query("SET time_zone = '+00:00'");
