@@ -57,7 +57,7 @@ const PROCESSOR_TIMEOUT_MS = 60_000;
 const TICK_MS = 60_000;
 const IDLE_DEADLINE_MS = 120_000;
 const POLL_MS = 100;
-const CLIENT = { name: 'bench', secret: 'bench-secret-1' };
+const CLIENT = { name: 'bench', secret: 'bench-secret-0123456789' };
 const AUTH = `Basic ${Buffer.from(`${CLIENT.name}:${CLIENT.secret}`).toString('base64')}`;
 const KIB = 1024;
 
