@@ -123,6 +123,11 @@ const consoleSchema = z
     allowedDomains: z.array(z.string().refine((d) => d === '*' || EMAIL_DOMAIN.test(d), 'is not an email domain (or *)')).default([]),
     /** Emails of the console's global admins. */
     admins: z.array(z.email()).default([]),
+    /**
+     * For a provider that never sends `email_verified`: let such people in, as viewers only (admins always need a
+     * verified email; docs/security.md). Off by default.
+     */
+    allowUnverifiedEmail: z.boolean().default(false),
   })
   .superRefine((c, ctx) => {
     const oidcSet = c.oidcIssuer !== undefined || c.oidcClientId !== undefined || c.oidcClientSecretArn !== undefined;
@@ -204,7 +209,14 @@ export type ConsoleDeployConfig = DeployConfig['console'];
 export function consoleOidcOf(settings: ConsoleDeployConfig) {
   const { oidcIssuer, oidcClientId, oidcClientSecretArn } = settings;
   if (oidcIssuer === undefined || oidcClientId === undefined || oidcClientSecretArn === undefined) return undefined;
-  return { oidcIssuer, oidcClientId, oidcClientSecretArn, allowedDomains: settings.allowedDomains, admins: settings.admins };
+  return {
+    oidcIssuer,
+    oidcClientId,
+    oidcClientSecretArn,
+    allowedDomains: settings.allowedDomains,
+    admins: settings.admins,
+    allowUnverifiedEmail: settings.allowUnverifiedEmail,
+  };
 }
 
 /** Validates a deploy configuration object, listing every problem at once. */

@@ -91,7 +91,7 @@ describe('deploy config', () => {
       oidcClientSecretArn: 'kuroko/oidc-client',
       allowedDomains: ['example.com'],
     };
-    expect(consoleOidcOf(parseDeployConfig({ console: settings }).console)).toEqual({ ...settings, admins: [] });
+    expect(consoleOidcOf(parseDeployConfig({ console: settings }).console)).toEqual({ ...settings, admins: [], allowUnverifiedEmail: false });
   });
 
   it('takes the OIDC client secret by complete ARN or by name, never a partial ARN or an http issuer', () => {

@@ -318,6 +318,15 @@ describe('EngineStack: console sign-in', () => {
     expect(engine.findOutputs('ConsoleRedirectUri')).toEqual({});
   });
 
+  it('lets unverified emails in (as viewers) only when the deploy config opts out, for providers without email_verified', () => {
+    // Off by default: the api must see no KUROKO_OIDC_ALLOW_UNVERIFIED_EMAIL, so email_verified: true is required.
+    expect(apiEnv()[ENV_KEYS.oidcAllowUnverifiedEmail]).toBeUndefined();
+    const optedOut = synthKuroko({ alertEmail: TEST_EMAIL, console: { ...TEST_CONSOLE, allowUnverifiedEmail: true } });
+    const id = logicalId(optedOut.engine, optedOut.engine.functions.api);
+    const env = (optedOut.templates.engine.toJSON() as { Resources: Record<string, LambdaResource> }).Resources[id]!.Properties.Environment.Variables;
+    expect(env[ENV_KEYS.oidcAllowUnverifiedEmail]).toBe('true');
+  });
+
   it('gives the api the OIDC settings, the secrets by ARN, and the API URL as its base URL', () => {
     const signingKeyId = logicalId(cStack, cStack.consoleSigningKey!);
     const env = apiEnv();

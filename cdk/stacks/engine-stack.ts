@@ -355,6 +355,7 @@ export class EngineStack extends Stack {
     api.addEnvironment(ENV_KEYS.oidcClientId, oidc.oidcClientId);
     api.addEnvironment(ENV_KEYS.oidcAllowedDomains, oidc.allowedDomains.join(','));
     if (oidc.admins.length > 0) api.addEnvironment(ENV_KEYS.consoleAdmins, oidc.admins.join(','));
+    if (oidc.allowUnverifiedEmail) api.addEnvironment(ENV_KEYS.oidcAllowUnverifiedEmail, 'true');
     // The function refers to the API it sits behind (as the notifier does); the API does not refer back to the
     // function's environment, so there is no cycle.
     api.addEnvironment(ENV_KEYS.baseUrl, this.apiUrl);
