@@ -32,6 +32,7 @@ import { ensureApiClients } from '../functions/shared/http-auth';
 import { runProcessorLoop } from '../functions/shared/lambda-processor-loop';
 import { createLimitMeter } from '../test/helpers/data-api-limits';
 import { startDataApiServer } from '../test/helpers/data-api-server';
+import { definitionRow } from '../test/helpers/engine-fixtures';
 import { createMysqlDatabase } from '../test/helpers/test-database';
 import { wakeable } from './wakeable';
 
@@ -92,24 +93,7 @@ async function seed(db: Kysely<Database>): Promise<number[]> {
     const schedules = [];
     for (let i = start; i < Math.min(DEFINITIONS, start + INSERT_BATCH); i++) {
       const id = FIRST_ID + i * ID_STRIDE;
-      rows.push({
-        id,
-        name: `バッチ ${i}`,
-        description: description(i),
-        script: thirtyLineScript(i),
-        time_zone: 'Asia/Tokyo',
-        suspended: false,
-        prevent_multi: 1 as const,
-        notify_cancellation: true,
-        notify_all: false,
-        api_allowed: true,
-        slack_channel: '',
-        webhook_url: null,
-        catch_up_window_minutes: 60,
-        version: 0,
-        created_at: at,
-        updated_at: at,
-      });
+      rows.push(definitionRow(id, thirtyLineScript(i), { name: `バッチ ${i}`, description: description(i), timeZone: 'Asia/Tokyo', preventMulti: 1, createdAt: at }));
       // Cron slots spread over the day, one per scheduled definition.
       if (i < SCHEDULES) schedules.push({ id: id + 1, job_definition_id: id, cron: `${i % 60} ${Math.floor(i / 60) % 24} * * *`, created_at: at });
     }
@@ -120,26 +104,10 @@ async function seed(db: Kysely<Database>): Promise<number[]> {
   for (let i = 0; i < LOAD_DEFINITIONS + 1; i++) {
     const id = FIRST_ID - (i + 1) * ID_STRIDE;
     loadIds.push(id);
+    const probe = i === LOAD_DEFINITIONS;
     await db
       .insertInto('job_definitions')
-      .values({
-        id,
-        name: i === LOAD_DEFINITIONS ? 'idle probe' : `load ${i}`,
-        description: '',
-        script: i === LOAD_DEFINITIONS ? IDLE_SCRIPT : LOAD_SCRIPT,
-        time_zone: 'UTC',
-        suspended: false,
-        prevent_multi: 0,
-        notify_cancellation: true,
-        notify_all: false,
-        api_allowed: true,
-        slack_channel: '',
-        webhook_url: null,
-        catch_up_window_minutes: 60,
-        version: 0,
-        created_at: at,
-        updated_at: at,
-      })
+      .values(definitionRow(id, probe ? IDLE_SCRIPT : LOAD_SCRIPT, { name: probe ? 'idle probe' : `load ${i}`, createdAt: at }))
       .execute();
   }
   return loadIds;

@@ -7,7 +7,7 @@
 import type { ColumnType, Kysely, Transaction } from 'kysely';
 import { normalizeEmail } from '../../core/sign-in-rules';
 import { LOG_LEVEL } from '../../core/model';
-import type { LogLevel, PreventMulti } from '../../core/model';
+import type { Definition, LogLevel } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
 import { fromDbInt, fromDbTime } from '../column-codec';
 import { GLOBAL_ID_SEQUENCE } from '../migrations/0001-initial-schema';
@@ -65,23 +65,26 @@ export interface ImportedRevision {
 }
 
 /** A definition as it is (or will be) in our database, with everything the import writes. */
-export interface ImportedDefinition {
-  id: number;
-  name: string;
-  description: string;
-  script: string;
-  timeZone: string;
-  suspended: boolean;
-  preventMulti: PreventMulti;
-  notifyCancellation: boolean;
-  notifyAll: boolean;
-  apiAllowed: boolean;
-  slackChannel: string;
-  webhookUrl: string | null;
+export interface ImportedDefinition
+  extends Pick<
+    Definition,
+    | 'id'
+    | 'name'
+    | 'description'
+    | 'script'
+    | 'timeZone'
+    | 'suspended'
+    | 'preventMulti'
+    | 'notifyCancellation'
+    | 'notifyAll'
+    | 'apiAllowed'
+    | 'slackChannel'
+    | 'webhookUrl'
+    | 'createdAt'
+    | 'updatedAt'
+  > {
   hipchatRoom: string;
   hipchatAdditionalText: string | null;
-  createdAt: Date;
-  updatedAt: Date;
   tags: string[];
   crons: string[];
   suspendCrons: string[];

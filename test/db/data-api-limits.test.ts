@@ -22,7 +22,7 @@ import type { Database } from '../../db/schema';
 import { createHarness, type ApiHarness } from '../api/api-fixtures';
 import { createLimitMeter, type LimitMeter } from '../helpers/data-api-limits';
 import { startDataApiServer, type DataApiServer } from '../helpers/data-api-server';
-import { servicesFor } from '../helpers/engine-fixtures';
+import { definitionRow, servicesFor } from '../helpers/engine-fixtures';
 import { createMysqlDatabase, type TestDatabase } from '../helpers/test-database';
 
 const KIB = 1024;
@@ -101,24 +101,7 @@ async function bulkDefinitions(
     for (let i = start; i < Math.min(count, start + BATCH); i++) {
       const id = options.firstId + i * 10;
       ids.push(id);
-      rows.push({
-        id,
-        name: `バッチ ${i}`,
-        description: options.description(i),
-        script: thirtyLineScript(i),
-        time_zone: 'Asia/Tokyo',
-        suspended: false,
-        prevent_multi: 1 as const,
-        notify_cancellation: true,
-        notify_all: false,
-        api_allowed: true,
-        slack_channel: '',
-        webhook_url: null,
-        catch_up_window_minutes: 60,
-        version: 0,
-        created_at: at,
-        updated_at: at,
-      });
+      rows.push(definitionRow(id, thirtyLineScript(i), { name: `バッチ ${i}`, description: options.description(i), timeZone: 'Asia/Tokyo', preventMulti: 1, createdAt: at }));
       options.crons.forEach((cron, k) => schedules.push({ id: id + 1 + k, job_definition_id: id, cron, created_at: at }));
       (options.suspendCrons ?? []).forEach((cron, k) => suspends.push({ id: id + 5 + k, job_definition_id: id, cron, created_at: at }));
     }

@@ -227,6 +227,33 @@ function asDataApiError(err: unknown): DataApiError {
 }
 
 /**
+ * Where the quoted string, quoted identifier or comment that starts at `i` ends (the index after it), or undefined
+ * when none starts there. Shared by the placeholder rewrite and the multi-statement check so both skip the same spans.
+ */
+function skipLiteral(sql: string, i: number): number | undefined {
+  const ch = sql[i];
+  if (ch === "'" || ch === '"' || ch === '`') {
+    let j = i + 1;
+    while (j < sql.length) {
+      if (sql[j] === '\\' && ch !== '`') j += 2;
+      else if (sql[j] === ch && sql[j + 1] === ch) j += 2;
+      else if (sql[j] === ch) break;
+      else j++;
+    }
+    return Math.min(j + 1, sql.length);
+  }
+  if ((ch === '-' && sql[i + 1] === '-') || ch === '#') {
+    const end = sql.indexOf('\n', i);
+    return end < 0 ? sql.length : end;
+  }
+  if (ch === '/' && sql[i + 1] === '*') {
+    const end = sql.indexOf('*/', i + 2);
+    return end < 0 ? sql.length : end + 2;
+  }
+  return undefined;
+}
+
+/**
  * Rewrites `:name` placeholders as `?` with their values in order, skipping quoted strings, quoted identifiers
  * and comments (so '12:30' and `a:b` stay as they are).
  */
@@ -236,26 +263,10 @@ export function convertNamedParameters(sql: string, values: ReadonlyMap<string, 
   let i = 0;
   while (i < sql.length) {
     const ch = sql[i] as string;
-    if (ch === "'" || ch === '"' || ch === '`') {
-      let j = i + 1;
-      while (j < sql.length) {
-        if (sql[j] === '\\' && ch !== '`') j += 2;
-        else if (sql[j] === ch && sql[j + 1] === ch) j += 2;
-        else if (sql[j] === ch) break;
-        else j++;
-      }
-      out += sql.slice(i, j + 1);
-      i = j + 1;
-    } else if ((ch === '-' && sql[i + 1] === '-') || ch === '#') {
-      const end = sql.indexOf('\n', i);
-      const stop = end < 0 ? sql.length : end;
-      out += sql.slice(i, stop);
-      i = stop;
-    } else if (ch === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      const stop = end < 0 ? sql.length : end + 2;
-      out += sql.slice(i, stop);
-      i = stop;
+    const skipped = skipLiteral(sql, i);
+    if (skipped !== undefined) {
+      out += sql.slice(i, skipped);
+      i = skipped;
     } else if (ch === ':' && /[A-Za-z0-9_]/.test(sql[i + 1] ?? '') && sql[i - 1] !== ':') {
       const match = /^[A-Za-z0-9_]+/.exec(sql.slice(i + 1));
       const name = match?.[0] ?? '';
@@ -275,23 +286,10 @@ export function convertNamedParameters(sql: string, values: ReadonlyMap<string, 
 export function hasMultipleStatements(sql: string): boolean {
   let i = 0;
   while (i < sql.length) {
-    const ch = sql[i] as string;
-    if (ch === "'" || ch === '"' || ch === '`') {
-      let j = i + 1;
-      while (j < sql.length) {
-        if (sql[j] === '\\' && ch !== '`') j += 2;
-        else if (sql[j] === ch && sql[j + 1] === ch) j += 2;
-        else if (sql[j] === ch) break;
-        else j++;
-      }
-      i = j + 1;
-    } else if ((ch === '-' && sql[i + 1] === '-') || ch === '#') {
-      const end = sql.indexOf('\n', i);
-      i = end < 0 ? sql.length : end;
-    } else if (ch === '/' && sql[i + 1] === '*') {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? sql.length : end + 2;
-    } else if (ch === ';') {
+    const skipped = skipLiteral(sql, i);
+    if (skipped !== undefined) {
+      i = skipped;
+    } else if (sql[i] === ';') {
       const rest = sql.slice(i + 1).replace(/(--|#)[^\n]*|\/\*[\s\S]*?\*\//g, '');
       if (rest.replace(/[\s;]/g, '') !== '') return true;
       i++;

@@ -1,5 +1,5 @@
 /** Builders shared by database-backed engine tests: definitions, a stand-in agent, and readers of outcomes. */
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import type { Definition } from '../../core/model';
 import { instanceStatus, type InstanceStatus } from '../../core/model';
 import { fromDbTime } from '../../db/column-codec';
@@ -16,6 +16,29 @@ export function servicesFor(tdb: TestDatabase, options: EngineServicesOptions = 
   );
 }
 
+/** A job_definitions row with Kuroko2's defaults, for bulk inserts; `insertDefinition` writes one with its schedules. */
+export function definitionRow(id: number, script: string, options: Partial<Definition> = {}): Insertable<Database['job_definitions']> {
+  const at = options.createdAt ?? new Date('2026-01-01T00:00:00.000Z');
+  return {
+    id,
+    name: options.name ?? `job ${id}`,
+    description: options.description ?? '',
+    script,
+    time_zone: options.timeZone ?? 'UTC',
+    suspended: options.suspended ?? false,
+    prevent_multi: options.preventMulti ?? 0,
+    notify_cancellation: options.notifyCancellation ?? true,
+    notify_all: options.notifyAll ?? false,
+    api_allowed: options.apiAllowed ?? true,
+    slack_channel: '',
+    webhook_url: options.webhookUrl ?? null,
+    catch_up_window_minutes: options.catchUpWindowMinutes ?? 60,
+    version: 0,
+    created_at: at,
+    updated_at: at,
+  };
+}
+
 /** Inserts a definition with Kuroko2's defaults and the given schedules. */
 export async function insertDefinition(
   db: Kysely<Database>,
@@ -24,27 +47,7 @@ export async function insertDefinition(
   options: Partial<Definition> & { crons?: string[]; suspendCrons?: string[] } = {},
 ): Promise<void> {
   const at = options.createdAt ?? new Date('2026-01-01T00:00:00.000Z');
-  await db
-    .insertInto('job_definitions')
-    .values({
-      id,
-      name: options.name ?? `job ${id}`,
-      description: '',
-      script,
-      time_zone: options.timeZone ?? 'UTC',
-      suspended: options.suspended ?? false,
-      prevent_multi: options.preventMulti ?? 0,
-      notify_cancellation: options.notifyCancellation ?? true,
-      notify_all: options.notifyAll ?? false,
-      api_allowed: options.apiAllowed ?? true,
-      slack_channel: '',
-      webhook_url: options.webhookUrl ?? null,
-      catch_up_window_minutes: options.catchUpWindowMinutes ?? 60,
-      version: 0,
-      created_at: at,
-      updated_at: at,
-    })
-    .execute();
+  await db.insertInto('job_definitions').values(definitionRow(id, script, options)).execute();
   let scheduleId = id * 1000;
   for (const cron of options.crons ?? []) {
     await db.insertInto('job_schedules').values({ id: scheduleId++, job_definition_id: id, cron, created_at: at }).execute();
