@@ -20,7 +20,7 @@ import {
   type PendingSignal,
 } from '../db/repositories/execution-queue-repository';
 import { WorkerRepository } from '../db/repositories/worker-repository';
-import type { LogSink } from './log-sink';
+import type { LogSink } from '../adapters/logs/file-log-sink';
 import { sampleIntervalMs, sampleProcessGroupRss } from './memory-sampler';
 import { OutputBuffer } from './output-buffer';
 import type { RunAsUser } from './run-as';

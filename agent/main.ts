@@ -19,19 +19,19 @@ import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SSMClient } from '@aws-sdk/client-ssm';
-import { dataApiUrl } from '../aws/data-api-url';
-import type * as Ec2Fleet from '../aws/ec2-fleet';
-import { fetchInstanceId } from '../aws/instance-metadata';
-import { createLambdaNudger } from '../aws/lambda-nudger';
-import { readParameter } from '../aws/ssm-parameters';
+import { dataApiUrl } from '../app/config/data-api-url';
+import type * as Ec2Fleet from '../adapters/aws/ec2-fleet';
+import { fetchInstanceId } from '../adapters/aws/instance-metadata';
+import { createLambdaNudger } from '../adapters/aws/lambda-nudger';
+import { readParameter } from '../adapters/aws/ssm-parameters';
 import { ConfigError } from '../core/errors';
 import { createDatabase, type DatabaseHandle } from '../db/connection';
-import { parseAgentParameter, type AgentParameter, type Environment } from '../functions/shared/config-schemas';
-import { ENV_KEYS } from '../functions/shared/env-keys';
+import { parseAgentParameter, type AgentParameter, type Environment } from '../app/config/config-schemas';
+import { ENV_KEYS } from '../app/config/env-keys';
 import { FleetRepository } from '../db/repositories/fleet-repository';
 import { createAgent, type AgentLogger } from './agent';
 import { mayLeaveIdle } from './idle-exit';
-import { CloudWatchLogSink } from './cloudwatch-log-sink';
+import { CloudWatchLogSink } from '../adapters/aws/cloudwatch-log-sink';
 import { DEFAULT_SHELL_PATH } from './process-runner';
 import { prepareRunAs } from './run-as';
 
@@ -90,7 +90,7 @@ type Ec2FleetModule = typeof Ec2Fleet;
 const loadEc2Fleet = (): Promise<Ec2FleetModule> =>
   typeof KUROKO_EC2_FLEET_MODULE === 'string'
     ? (import(new URL(KUROKO_EC2_FLEET_MODULE, import.meta.url).href) as Promise<Ec2FleetModule>)
-    : import('../aws/ec2-fleet');
+    : import('../adapters/aws/ec2-fleet');
 
 const runShutdown = async (): Promise<void> => {
   await promisify(execFile)('shutdown', ['-h', 'now']);

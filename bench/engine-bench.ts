@@ -12,7 +12,7 @@ import { createConnection } from 'mysql2/promise';
 import { createDatabase, type DatabaseHandle } from '../db/connection';
 import { createIdGenerator } from '../db/id-generator';
 import { migrateToLatest } from '../db/migrator';
-import { createEngineServices, type EngineServices } from '../functions/shared/engine-services';
+import { createEngineServices, type EngineServices } from '../app/engine-services';
 import { finishExecutionsAsAgent, insertDefinition } from '../test/helpers/engine-fixtures';
 import { startDataApiServer, type DataApiServer } from '../test/helpers/data-api-server';
 

@@ -20,15 +20,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { INITIAL_SLEEP_VALUE } from '../aws/sleep-gate';
+import { INITIAL_SLEEP_VALUE } from '../adapters/aws/sleep-gate';
 import { createDatabase } from '../db/connection';
 import { dataApiRetryClock } from '../db/dialects/data-api-retry';
 import { ApiClientRepository } from '../db/repositories/api-client-repository';
-import { createEngineServices } from '../functions/shared/engine-services';
-import { ensureApiClients } from '../functions/shared/http-auth';
+import { createEngineServices } from '../app/engine-services';
+import { ensureApiClients } from '../http/api/http-auth';
 import { migrateToLatest } from '../db/migrator';
 import type * as ApiModule from '../functions/api/handler';
-import { ENV_KEYS } from '../functions/shared/env-keys';
+import { ENV_KEYS } from '../app/config/env-keys';
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
 import { startFakeAws } from '../test/helpers/fake-aws-server';

@@ -20,7 +20,7 @@ import { createIdGenerator } from '../db/id-generator';
 import { migrateToLatest } from '../db/migrator';
 import { RetentionRepository } from '../db/repositories/retention-repository';
 import type { Database } from '../db/schema';
-import { createEngineServices } from '../functions/shared/engine-services';
+import { createEngineServices } from '../app/engine-services';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
 
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';

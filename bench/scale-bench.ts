@@ -18,7 +18,7 @@
  */
 import type { Kysely } from 'kysely';
 import { createAgent, type Agent } from '../agent/agent';
-import type { LogSink } from '../agent/log-sink';
+import type { LogSink } from '../adapters/logs/file-log-sink';
 import { DATA_API_MAX_RESPONSE_BYTES, DATA_API_MAX_ROW_BYTES, DATA_API_MAX_SQL_CHARS } from '../core/row-limits';
 import { fromDbTime } from '../db/column-codec';
 import { createDatabase, type DatabaseHandle } from '../db/connection';
@@ -26,10 +26,10 @@ import { createIdGenerator } from '../db/id-generator';
 import { migrateToLatest } from '../db/migrator';
 import { ApiClientRepository } from '../db/repositories/api-client-repository';
 import type { Database } from '../db/schema';
-import { createEngineServices } from '../functions/shared/engine-services';
-import { createHttpApp } from '../functions/shared/http-app';
-import { ensureApiClients } from '../functions/shared/http-auth';
-import { runProcessorLoop } from '../functions/shared/lambda-processor-loop';
+import { createEngineServices } from '../app/engine-services';
+import { createHttpApp } from '../http/http-app';
+import { ensureApiClients } from '../http/api/http-auth';
+import { runProcessorLoop } from '../app/lambda/lambda-processor-loop';
 import { createLimitMeter } from '../test/helpers/data-api-limits';
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { definitionRow } from '../test/helpers/engine-fixtures';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseCustomTasks } from '../core/dsl/custom-tasks';
 import { ConfigError } from '../core/errors';
-import { SLEEP_MAX_MINUTES } from '../functions/shared/env-keys';
+import { SLEEP_MAX_MINUTES } from '../app/config/env-keys';
 
 /** CloudWatch Logs accepts only these retention periods (days). */
 export const LOG_RETENTION_DAYS = [
@@ -142,7 +142,7 @@ const consoleSchema = z
 
 /**
  * Idle sleep: with nothing in flight the one-minute ticks leave the database alone until the next due cron slot,
- * so Aurora pauses (functions/shared/lambda-sleep.ts). `maxMinutes` bounds a sleep when nothing is due: the ticks
+ * so Aurora pauses (app/lambda/lambda-sleep.ts). `maxMinutes` bounds a sleep when nothing is due: the ticks
  * then run once that often, which retries failed notifications and keeps Aurora awake about autoPauseMinutes.
  */
 const idleSleepSchema = z.strictObject({

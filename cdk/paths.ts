@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { LambdaName } from '../functions/shared/env-keys';
+import type { LambdaName } from '../app/config/env-keys';
 
 export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const LOCK_FILE = join(PROJECT_ROOT, 'package-lock.json');

@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import * as z from 'zod/mini';
 import { createAgent } from '../agent/agent';
 import type { AgentLogger } from '../agent/agent';
-import { FileLogSink } from '../agent/log-sink';
+import { FileLogSink } from '../adapters/logs/file-log-sink';
 import { DEFAULT_SHELL_PATH } from '../agent/process-runner';
 import { prepareRunAs, type RunAsUser } from '../agent/run-as';
 import { ConfigError, errorMessage } from '../core/errors';

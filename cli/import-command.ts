@@ -13,8 +13,8 @@ import { DEFAULT_KUROKO2_TABLE_PREFIX, Kuroko2Source } from '../db/kuroko2/kurok
 import { migrateToLatest } from '../db/migrator';
 import { Kuroko2ImportRepository } from '../db/repositories/kuroko2-import-repository';
 import { loadValidationContext } from '../db/repositories/validation-context-repository';
-import { customTasksFromFile, loadCustomTasks } from '../functions/shared/custom-tasks-config';
-import { systemClock } from '../functions/shared/engine-services';
+import { customTasksFromFile, loadCustomTasks } from '../app/config/custom-tasks-config';
+import { systemClock } from '../app/engine-services';
 import { lastValue, parseCliArgs } from './cli-args';
 import { formatReport, importKuroko2 } from './import/kuroko2-importer';
 import { EXIT_CODE } from './sub-command';

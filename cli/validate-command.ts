@@ -3,7 +3,7 @@ import { validateScript } from '../core/dsl/script-validator';
 import { EXIT_CODE } from './sub-command';
 import type { CliIo, SubCommand } from './sub-command';
 import { ConfigError, errorMessage } from '../core/errors';
-import { loadCustomTasks } from '../functions/shared/custom-tasks-config';
+import { loadCustomTasks } from '../app/config/custom-tasks-config';
 
 export const VALIDATE_USAGE = 'usage: kuroko validate [--] FILE...';
 

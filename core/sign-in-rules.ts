@@ -1,6 +1,6 @@
 /**
  * How the console compares the people and places of sign-in: emails, allowed domains and its base URL. Shared by
- * the console (functions/console), its tables (db/repositories/console-repository) and the Lambda configuration,
+ * the console (http/console), its tables (db/repositories/console-repository) and the Lambda configuration,
  * which checks the console's settings at cold start without loading the console.
  */
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { CUSTOM_TASKS_MAX_BYTES, parseDeployConfig } from '../cdk/deploy-config';
 import { ConfigError } from '../core/errors';
-import { CUSTOM_TASKS_ENV } from '../functions/shared/custom-tasks-config';
+import { CUSTOM_TASKS_ENV } from '../app/config/custom-tasks-config';
 import { TEST_EMAIL, logicalId, synthKuroko } from './helpers/synth-app';
 
 const TASKS = { my_project_runner: 'cd /srv/app && bin/rails runner {{option}}' };

@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { ENV_KEYS, OUTBOX_METRIC } from '../functions/shared/env-keys';
-import { INITIAL_SLEEP_VALUE } from '../aws/sleep-gate';
+import { ENV_KEYS, OUTBOX_METRIC } from '../app/config/env-keys';
+import { INITIAL_SLEEP_VALUE } from '../adapters/aws/sleep-gate';
 import { API_ROUTES, TICKING_FUNCTIONS } from '../cdk/stacks/engine-stack';
 import { iamStatements } from './helpers/iam-statements';
 import { migrationsFingerprint } from '../cdk/migration-trigger';

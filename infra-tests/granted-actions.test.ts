@@ -15,7 +15,7 @@ import { AGENT_BUNDLE_FILE } from '../cdk/constructs/agent-asset';
 import { LAMBDA_EXTERNAL_MODULES } from '../cdk/constructs/engine-function';
 import { agentEntry, lambdaEntry, TSCONFIG } from '../cdk/paths';
 import { ec2AgentBuildOptions, ec2FleetBuildOptions, EC2_FLEET_FILE } from '../scripts/agent-bundle';
-import type { LambdaName } from '../functions/shared/env-keys';
+import type { LambdaName } from '../app/config/env-keys';
 import { iamStatements } from './helpers/iam-statements';
 import { joinedText, logicalId, synthKuroko, TEST_CONSOLE, TEST_EMAIL } from './helpers/synth-app';
 import { jsonOf } from './helpers/cross-stack';

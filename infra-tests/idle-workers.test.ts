@@ -7,8 +7,8 @@
  * only to be relaunched (agent/idle-exit.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { parseAgentParameter } from '../functions/shared/config-schemas';
-import { ENV_KEYS } from '../functions/shared/env-keys';
+import { parseAgentParameter } from '../app/config/config-schemas';
+import { ENV_KEYS } from '../app/config/env-keys';
 import { jsonOf } from './helpers/cross-stack';
 import { joinedText, logicalId, synthKuroko } from './helpers/synth-app';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../core/errors';
-import { ENV_KEYS } from '../functions/shared/env-keys';
-import { parseAgentParameter } from '../functions/shared/config-schemas';
+import { ENV_KEYS } from '../app/config/env-keys';
+import { parseAgentParameter } from '../app/config/config-schemas';
 import {
   parseApiConfig,
   parseMigratorConfig,
@@ -9,7 +9,7 @@ import {
   parseProcessorConfig,
   parseProvisionerConfig,
   parseSchedulerConfig,
-} from '../functions/shared/config';
+} from '../app/config/config';
 
 const CLUSTER = 'arn:aws:rds:us-east-1:123456789012:cluster:kuroko';
 const SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko-AbCdEf';

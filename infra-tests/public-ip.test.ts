@@ -7,7 +7,7 @@
  * which then also holds the security groups, and the provisioner names the subnet inside that interface.
  */
 import { describe, expect, it } from 'vitest';
-import { ENV_KEYS } from '../functions/shared/env-keys';
+import { ENV_KEYS } from '../app/config/env-keys';
 import { jsonOf } from './helpers/cross-stack';
 import { joinedText, logicalId, synthKuroko, type Synthesised } from './helpers/synth-app';
 

@@ -19,7 +19,7 @@
  *   open in docs/security.md; what is proved here is the bound that does hold.
  */
 import { describe, expect, it } from 'vitest';
-import { executionLogStreamName } from '../agent/cloudwatch-log-sink';
+import { executionLogStreamName } from '../adapters/aws/cloudwatch-log-sink';
 import { iamStatements } from './helpers/iam-statements';
 import { TEST_EMAIL, logicalId, synthKuroko } from './helpers/synth-app';
 

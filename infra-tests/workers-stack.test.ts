@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { ENV_KEYS, WORKER_TAGS } from '../functions/shared/env-keys';
+import { ENV_KEYS, WORKER_TAGS } from '../app/config/env-keys';
 import { DATA_API_ACTIONS } from '../cdk/constructs/database-binding';
 import { iamStatements } from './helpers/iam-statements';
 import { TEST_EMAIL, joinedText, logicalId, synthKuroko } from './helpers/synth-app';

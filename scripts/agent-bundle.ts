@@ -61,7 +61,7 @@ export const EC2_AGENT_ENV = { MALLOC_ARENA_MAX: '1' } as const;
 export const WORKER_NODE_MAJOR = 22;
 
 /** The module the EC2 agent loads to terminate its instance, and its file next to the agent's on the instance. */
-const EC2_FLEET_ENTRY = join(ROOT, 'aws', 'ec2-fleet.ts');
+const EC2_FLEET_ENTRY = join(ROOT, 'adapters', 'aws', 'ec2-fleet.ts');
 export const EC2_FLEET_FILE = 'agent-ec2.mjs';
 
 /**

@@ -7,9 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { createDatabase } from '../db/connection';
 import { migrateToLatest } from '../db/migrator';
 import { ApiClientRepository } from '../db/repositories/api-client-repository';
-import { createEngineServices } from '../functions/shared/engine-services';
-import { createHttpApp, OPENAPI_PATH } from '../functions/shared/http-app';
-import { ensureApiClients } from '../functions/shared/http-auth';
+import { createEngineServices } from '../app/engine-services';
+import { createHttpApp, OPENAPI_PATH } from '../http/http-app';
+import { ensureApiClients } from '../http/api/http-auth';
 
 const quietLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 

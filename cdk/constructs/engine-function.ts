@@ -5,7 +5,7 @@
 import { Duration, RemovalPolicy, aws_iam as iam, aws_lambda as lambda, aws_logs as logs, type aws_ssm as ssm } from 'aws-cdk-lib';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
-import { ENV_KEYS, type EnvKey, type LambdaName } from '../../functions/shared/env-keys';
+import { ENV_KEYS, type EnvKey, type LambdaName } from '../../app/config/env-keys';
 import { LOCK_FILE, PROJECT_ROOT, TSCONFIG, lambdaEntry } from '../paths';
 import { acknowledge } from '../nag';
 import { grantDataApi, type DatabaseBinding } from './database-binding';
@@ -106,12 +106,12 @@ export class EngineFunction extends NodejsFunction {
   }
 
   /**
-   * Tells this function the idle-sleep parameter (functions/shared/lambda-sleep.ts): every tick reads it; the
+   * Tells this function the idle-sleep parameter (app/lambda/lambda-sleep.ts): every tick reads it; the
    * scheduler, which starts a sleep, and the api, which ends one, also write it.
    */
   bindSleep(parameter: ssm.IStringParameter, access: 'read' | 'readWrite'): this {
     this.addEnvironment(ENV_KEYS.sleepParameter, parameter.parameterName);
-    // GetParameter and PutParameter are the calls aws/sleep-gate.ts makes; grantRead would add three reads it never makes.
+    // GetParameter and PutParameter are the calls adapters/aws/sleep-gate.ts makes; grantRead would add three reads it never makes.
     const actions = access === 'readWrite' ? ['ssm:GetParameter', 'ssm:PutParameter'] : ['ssm:GetParameter'];
     this.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [parameter.parameterArn] }));
     return this;

@@ -12,9 +12,9 @@ import {
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
-import type { WorkerQueueBinding } from '../../functions/shared/config';
-import type { AgentParameter } from '../../functions/shared/config-schemas';
-import { ENV_KEYS, WORKER_TAGS } from '../../functions/shared/env-keys';
+import type { WorkerQueueBinding } from '../../app/config/config';
+import type { AgentParameter } from '../../app/config/config-schemas';
+import { ENV_KEYS, WORKER_TAGS } from '../../app/config/env-keys';
 import type { WorkerQueueConfig } from '../deploy-config';
 import { AGENT_BUNDLE_FILE, type AgentAsset } from './agent-asset';
 import { EC2_AGENT_ENV, EC2_AGENT_NODE_FLAGS, EC2_FLEET_FILE, WORKER_NODE_MAJOR } from '../../scripts/agent-bundle';
@@ -89,7 +89,7 @@ export class WorkerQueue extends Construct {
       description: `Kuroko ${stage} worker for queue ${queue.name}: Data API, its log group, its config, itself`,
     });
     grantDataApi(this.role, props.database);
-    // The execution log group holds nothing but the `executions/<id>` streams (agent/cloudwatch-log-sink.ts). IAM
+    // The execution log group holds nothing but the `executions/<id>` streams (adapters/aws/cloudwatch-log-sink.ts). IAM
     // cannot bind a stream to the instance writing it: the per-instance policy variables (${aws:userid} =
     // role-id:instance-id, ${ec2:SourceInstanceARN}) hold ':', which no stream name may (docs/security.md).
     this.role.addToPrincipalPolicy(

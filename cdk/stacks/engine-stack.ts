@@ -31,13 +31,11 @@ import {
 } from 'aws-cdk-lib';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { Construct } from 'constructs';
-import { INITIAL_SLEEP_VALUE } from '../../aws/sleep-gate';
-import { CUSTOM_TASKS_ENV } from '../../functions/shared/custom-tasks-config';
-import { ENV_KEYS, LAMBDA_NAMES, OUTBOX_METRIC, type LambdaName } from '../../functions/shared/env-keys';
+import { INITIAL_SLEEP_VALUE } from '../../adapters/aws/sleep-value';
+import { CUSTOM_TASKS_ENV, ENV_KEYS, LAMBDA_NAMES, OIDC_CALLBACK_PATH, OUTBOX_METRIC, type LambdaName } from '../../app/config/env-keys';
 import type { DatabaseBinding } from '../constructs/database-binding';
 import { EngineFunction } from '../constructs/engine-function';
 import { FunctionAlarms } from '../constructs/function-alarms';
-import { OIDC_CALLBACK_PATH } from '../../functions/console/oidc-sign-in';
 import { COMPLETE_SECRET_ARN, consoleOidcOf, type DeployConfig } from '../deploy-config';
 import { acknowledge } from '../nag';
 
@@ -166,7 +164,7 @@ export class EngineStack extends Stack {
     notifier.addEnvironment(ENV_KEYS.metricsNamespace, OUTBOX_METRIC.namespace);
     this.alertTopic.grantPublish(notifier);
     const webhookKey = this.bindNotificationSecrets(notifier, config);
-    // The outbox metric reaches CloudWatch as EMF lines in the notifier's log (functions/shared/lambda-metrics.ts):
+    // The outbox metric reaches CloudWatch as EMF lines in the notifier's log (app/lambda/lambda-metrics.ts):
     // no PutMetricData call, so no grant for it.
 
     const processor = make(LAMBDA_NAMES.processor, 'Advances tokens one node per step', {
@@ -190,7 +188,7 @@ export class EngineStack extends Stack {
     api.addEnvironment(ENV_KEYS.executionLogGroup, this.executionLogGroup.logGroupName);
     api.addToRolePolicy(
       new iam.PolicyStatement({
-        // The output endpoint pages through a stream with GetLogEvents (agent/cloudwatch-log-sink.ts), nothing else.
+        // The output endpoint pages through a stream with GetLogEvents (adapters/aws/cloudwatch-log-sink.ts), nothing else.
         actions: ['logs:GetLogEvents'],
         resources: [this.executionLogGroup.logGroupArn],
       }),

@@ -20,7 +20,7 @@ import {
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { ENV_KEYS, LAMBDA_NAMES, WORKER_TAGS } from '../../functions/shared/env-keys';
+import { ENV_KEYS, LAMBDA_NAMES, WORKER_TAGS } from '../../app/config/env-keys';
 import { AgentAsset } from '../constructs/agent-asset';
 import type { DatabaseBinding } from '../constructs/database-binding';
 import { EngineFunction } from '../constructs/engine-function';

@@ -9,24 +9,25 @@ import { join } from 'node:path';
 import { describeError } from '../../core/errors';
 import { serve, type ServerType } from '@hono/node-server';
 import { createAgent, type Agent, type AgentLogger } from '../../agent/agent';
-import { FileLogSink } from '../../agent/log-sink';
+import { FileLogSink } from '../../adapters/logs/file-log-sink';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
 import { migrateToLatest } from '../../db/migrator';
-import { createEngineServices, type EngineServices } from '../../functions/shared/engine-services';
-import { createHttpApp } from '../../functions/shared/http-app';
-import type { ConsoleConfig } from '../../functions/console/console-config';
-import { LocalSignIn } from '../../functions/console/local-sign-in';
-import { createConsoleChannel, createHttpChannels, createNotifierRunner, type NotificationSettings } from '../../functions/shared/notification-channels';
+import { createEngineServices, type EngineServices } from '../../app/engine-services';
+import { createHttpApp } from '../../http/http-app';
+import type { ConsoleConfig } from '../../http/console/console-config';
+import { LocalSignIn } from '../../http/console/local-sign-in';
+import { createConsoleChannel, createHttpChannels, type NotificationSettings } from '../../adapters/channels/notification-channels';
+import { createNotifierRunner } from '../../app/notifier-runner';
 import { runMonitorPass, type MonitorSettings } from '../../core/services/monitor-service';
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
-import { createBackgroundLoop, type BackgroundLoop } from './background-loop';
+import { createBackgroundLoop, type BackgroundLoop } from '../../app/background-loop';
 import { DEFAULT_RETENTION_DAYS, runRetentionPass } from '../../core/services/retention-service';
 import { RetentionRepository } from '../../db/repositories/retention-repository';
 
 /** The retention pass runs once a day (and once at start). */
 const RETENTION_INTERVAL_MS = 86_400_000;
 import type { CustomTasks } from '../../core/dsl/custom-tasks';
-import { loadCustomTasks } from '../../functions/shared/custom-tasks-config';
+import { loadCustomTasks } from '../../app/config/custom-tasks-config';
 
 export interface RuntimeLogger {
   info(message: string, data?: Record<string, unknown>): void;

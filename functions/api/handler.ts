@@ -4,23 +4,23 @@
  * With an OpenID Connect provider configured, the web console is served next to `/v1`: its cookie-signing key
  * and the OIDC client secret are read from Secrets Manager once per container, on the first request.
  * Every successful write (the app's onWrite: any method but GET, HEAD and OPTIONS) ends an idle sleep, so the work
- * it created does not wait for the sleep's end (functions/shared/lambda-sleep.ts).
+ * it created does not wait for the sleep's end (app/lambda/lambda-sleep.ts).
  */
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { readSecretString } from '../../aws/secrets';
-import { createLambdaNudger, noopNudger } from '../../aws/lambda-nudger';
+import { readSecretString } from '../../adapters/aws/secrets';
+import { createLambdaNudger, noopNudger } from '../../adapters/aws/lambda-nudger';
 import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
-import { CloudWatchLogSink } from '../../agent/cloudwatch-log-sink';
-import type { ConsoleConfig } from '../console/console-config';
-import { parseApiConfig, type ApiConsoleBinding } from '../shared/config';
-import { createHttpApp } from '../shared/http-app';
-import { consoleConfigFromBinding } from './console-binding';
-import { RESUME_WAIT_MS } from '../shared/lambda-resume';
-import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
-import { lazyRetrying } from '../shared/lazy-retrying';
+import { CloudWatchLogSink } from '../../adapters/aws/cloudwatch-log-sink';
+import type { ConsoleConfig } from '../../http/console/console-config';
+import { parseApiConfig, type ApiConsoleBinding } from '../../app/config/config';
+import { createHttpApp } from '../../http/http-app';
+import { consoleConfigFromBinding } from '../../http/console-binding';
+import { RESUME_WAIT_MS } from '../../app/lambda/lambda-resume';
+import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
+import { lazyRetrying } from '../../app/lazy-retrying';
 
 const apiConfig = parseApiConfig(process.env);
 export const runtime = createLambdaRuntime(apiConfig, {

@@ -5,16 +5,16 @@
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { readSecretString } from '../../aws/secrets';
+import { readSecretString } from '../../adapters/aws/secrets';
 import { ConfigError } from '../../core/errors';
 import { DATABASE_ROLE, ensureDatabaseUser, type DatabaseRole } from '../../db/database-users';
 import { migrateToLatest, migrationNames } from '../../db/migrator';
 import { ApiClientRepository } from '../../db/repositories/api-client-repository';
-import { ensureApiClients } from '../shared/http-auth';
-import { parseMigratorConfig } from '../shared/config';
-import { CUSTOM_RESOURCE_REQUEST, parseCustomResourceEvent, type CustomResourceResponse } from '../shared/lambda-events';
-import { RESUME_WAIT_MS } from '../shared/lambda-resume';
-import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
+import { ensureApiClients } from '../../http/api/http-auth';
+import { parseMigratorConfig } from '../../app/config/config';
+import { CUSTOM_RESOURCE_REQUEST, parseCustomResourceEvent, type CustomResourceResponse } from '../../app/lambda/lambda-events';
+import { RESUME_WAIT_MS } from '../../app/lambda/lambda-resume';
+import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
 
 export const runtime = createLambdaRuntime(parseMigratorConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.migrator });
 const { config, logger } = runtime;

@@ -3,14 +3,14 @@
  * tokens), and raised alerts nudge the notifier, so neither waits for its next minute.
  */
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { createLambdaNudger, noopNudger, type Nudger } from '../../aws/lambda-nudger';
+import { createLambdaNudger, noopNudger, type Nudger } from '../../adapters/aws/lambda-nudger';
 import { readMonitorSettings, runMonitorPass } from '../../core/services/monitor-service';
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
-import { parseMonitorConfig } from '../shared/config';
-import { parseTickEvent } from '../shared/lambda-events';
-import { RESUME_WAIT_MS, tickUnlessResuming } from '../shared/lambda-resume';
-import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
-import { skipWhileAsleep } from '../shared/lambda-sleep';
+import { parseMonitorConfig } from '../../app/config/config';
+import { parseTickEvent } from '../../app/lambda/lambda-events';
+import { RESUME_WAIT_MS, tickUnlessResuming } from '../../app/lambda/lambda-resume';
+import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
+import { skipWhileAsleep } from '../../app/lambda/lambda-sleep';
 
 export const runtime = createLambdaRuntime(parseMonitorConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.tick });
 const { config, logger } = runtime;

@@ -10,8 +10,8 @@
 import type { Context } from 'aws-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { readSecretString } from '../../aws/secrets';
-import { createSnsChannel } from '../../aws/sns-channel';
+import { readSecretString } from '../../adapters/aws/secrets';
+import { createSnsChannel } from '../../adapters/aws/sns-channel';
 import type { NotificationChannel } from '../../core/notify/notification-channel';
 import {
   channelScanStart,
@@ -21,15 +21,16 @@ import {
   type NotifierSettings,
 } from '../../core/services/notifier-service';
 import { EventDeliveryRepository } from '../../db/repositories/event-delivery-repository';
-import { parseNotifierConfig } from '../shared/config';
-import { OUTBOX_METRIC } from '../shared/env-keys';
-import { parseTickEvent } from '../shared/lambda-events';
-import { METRIC_UNIT, writeEmbeddedMetrics } from '../shared/lambda-metrics';
-import { RESUME_WAIT_MS, tickUnlessResuming } from '../shared/lambda-resume';
-import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
-import { lazyRetrying } from '../shared/lazy-retrying';
-import { skipWhileAsleep, type Asleep } from '../shared/lambda-sleep';
-import { createHttpChannels, NOTIFICATION_ENV_KEYS, readNotificationSettings } from '../shared/notification-channels';
+import { parseNotifierConfig } from '../../app/config/config';
+import { OUTBOX_METRIC } from '../../app/config/env-keys';
+import { parseTickEvent } from '../../app/lambda/lambda-events';
+import { METRIC_UNIT, writeEmbeddedMetrics } from '../../app/lambda/lambda-metrics';
+import { RESUME_WAIT_MS, tickUnlessResuming } from '../../app/lambda/lambda-resume';
+import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
+import { lazyRetrying } from '../../app/lazy-retrying';
+import { skipWhileAsleep, type Asleep } from '../../app/lambda/lambda-sleep';
+import { createHttpChannels } from '../../adapters/channels/notification-channels';
+import { NOTIFICATION_ENV_KEYS, readNotificationSettings } from '../../app/config/notification-settings';
 import { describeError } from '../../core/errors';
 
 /** Left after the last claim ends: the writes of the last outcomes, the backlog count and the return. */

@@ -4,13 +4,13 @@
  */
 import type { Context } from 'aws-lambda';
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { createLambdaNudger, noopNudger } from '../../aws/lambda-nudger';
-import { parseProcessorConfig } from '../shared/config';
-import { parseTickEvent } from '../shared/lambda-events';
-import { runProcessorLoop } from '../shared/lambda-processor-loop';
-import { RESUME_WAIT_MS, tickUnlessResuming } from '../shared/lambda-resume';
-import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
-import { skipWhileAsleep } from '../shared/lambda-sleep';
+import { createLambdaNudger, noopNudger } from '../../adapters/aws/lambda-nudger';
+import { parseProcessorConfig } from '../../app/config/config';
+import { parseTickEvent } from '../../app/lambda/lambda-events';
+import { runProcessorLoop } from '../../app/lambda/lambda-processor-loop';
+import { RESUME_WAIT_MS, tickUnlessResuming } from '../../app/lambda/lambda-resume';
+import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
+import { skipWhileAsleep } from '../../app/lambda/lambda-sleep';
 
 export const runtime = createLambdaRuntime(parseProcessorConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.longTick });
 const { config, logger } = runtime;

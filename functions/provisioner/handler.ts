@@ -5,16 +5,16 @@
  */
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { ExternalServiceError, errorMessage } from '../../core/errors';
-import { Ec2Fleet } from '../../aws/ec2-fleet';
+import { Ec2Fleet } from '../../adapters/aws/ec2-fleet';
 import { FleetRepository } from '../../db/repositories/fleet-repository';
-import { parseProvisionerConfig } from '../shared/config';
-import { systemClock } from '../shared/engine-services';
-import { WORKER_TAGS } from '../shared/env-keys';
-import { parseTickEvent } from '../shared/lambda-events';
-import { runProvisionerPass } from '../shared/lambda-provisioner-pass';
-import { RESUME_WAIT_MS, tickUnlessResuming } from '../shared/lambda-resume';
-import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
-import { skipWhileAsleep } from '../shared/lambda-sleep';
+import { parseProvisionerConfig } from '../../app/config/config';
+import { systemClock } from '../../app/engine-services';
+import { WORKER_TAGS } from '../../app/config/env-keys';
+import { parseTickEvent } from '../../app/lambda/lambda-events';
+import { runProvisionerPass } from '../../app/lambda/lambda-provisioner-pass';
+import { RESUME_WAIT_MS, tickUnlessResuming } from '../../app/lambda/lambda-resume';
+import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
+import { skipWhileAsleep } from '../../app/lambda/lambda-sleep';
 
 export const runtime = createLambdaRuntime(parseProvisionerConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.longTick });
 const { config } = runtime;

@@ -1,19 +1,19 @@
 /**
  * The scheduler: one scheduler pass per tick; nudges the processor when a slot launched. With an idle-sleep
- * parameter it then decides whether the engine may sleep until the next due slot (functions/shared/lambda-sleep.ts).
+ * parameter it then decides whether the engine may sleep until the next due slot (app/lambda/lambda-sleep.ts).
  */
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { createLambdaNudger, noopNudger } from '../../aws/lambda-nudger';
+import { createLambdaNudger, noopNudger } from '../../adapters/aws/lambda-nudger';
 import { DEFAULT_MONITOR_SETTINGS } from '../../core/services/monitor-service';
 import { runSchedulerPass, type ScheduledDefinition } from '../../core/services/scheduler-service';
 import { DEFAULT_SLEEP_SETTINGS } from '../../core/services/sleep-plan';
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { SleepRepository } from '../../db/repositories/sleep-repository';
-import { parseSchedulerConfig } from '../shared/config';
-import { parseTickEvent } from '../shared/lambda-events';
-import { RESUME_WAIT_MS, tickUnlessResuming } from '../shared/lambda-resume';
-import { createLambdaRuntime, lambdaHandler } from '../shared/lambda-runtime';
-import { skipWhileAsleep, sleepIfIdle, type SleepOutcome } from '../shared/lambda-sleep';
+import { parseSchedulerConfig } from '../../app/config/config';
+import { parseTickEvent } from '../../app/lambda/lambda-events';
+import { RESUME_WAIT_MS, tickUnlessResuming } from '../../app/lambda/lambda-resume';
+import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
+import { skipWhileAsleep, sleepIfIdle, type SleepOutcome } from '../../app/lambda/lambda-sleep';
 
 const MINUTE_MS = 60_000;
 

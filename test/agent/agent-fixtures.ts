@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { createAgent, type Agent, type AgentOptions } from '../../agent/agent';
-import { FileLogSink } from '../../agent/log-sink';
+import { FileLogSink } from '../../adapters/logs/file-log-sink';
 import type { Execution } from '../../core/model';
 import type { DatabaseHandle } from '../../db/connection';
 import { toExecution } from '../../db/repositories/row-mappers';

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileLogSink } from '../../agent/log-sink';
+import { FileLogSink } from '../../adapters/logs/file-log-sink';
 import { OutputBuffer } from '../../agent/output-buffer';
 import { startCommand } from '../../agent/process-runner';
 import { ValidationError } from '../../core/errors';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { runApiClient } from '../../cli/api-client-command';
 import { main } from '../../cli/main';
 import { ApiClientRepository } from '../../db/repositories/api-client-repository';
-import { verifySecret } from '../../functions/shared/http-auth';
+import { verifySecret } from '../../http/api/http-auth';
 import { servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase } from '../helpers/test-database';
 

@@ -1,11 +1,11 @@
 /** Builds the HTTP app over a test database with one API client per scope, and small request helpers. */
-import { createHttpApp } from '../../functions/shared/http-app';
-import type { HttpAppDeps } from '../../functions/shared/http-app';
-import type { HttpLogger } from '../../functions/shared/http-errors';
-import { ensureApiClients } from '../../functions/shared/http-auth';
+import { createHttpApp } from '../../http/http-app';
+import type { HttpAppDeps } from '../../http/http-app';
+import type { HttpLogger } from '../../http/http-errors';
+import { ensureApiClients } from '../../http/api/http-auth';
 import { ApiClientRepository } from '../../db/repositories/api-client-repository';
-import type { App } from '../../functions/shared/http-routes';
-import type { EngineServices } from '../../functions/shared/engine-services';
+import type { App } from '../../http/api/http-routes';
+import type { EngineServices } from '../../app/engine-services';
 import { servicesFor } from '../helpers/engine-fixtures';
 import type { TestDatabase } from '../helpers/test-database';
 

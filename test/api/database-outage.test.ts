@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { DEFAULT_INTERVALS, startRuntime, type Runtime } from '../../cli/runtime/kuroko-runtime';
 import { ApiClientRepository } from '../../db/repositories/api-client-repository';
-import { ensureApiClients } from '../../functions/shared/http-auth';
+import { ensureApiClients } from '../../http/api/http-auth';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
 import { basicAuth } from './api-fixtures';

@@ -3,10 +3,10 @@
  * absent or null follows the global policy, 0 keeps forever, out-of-range values are refused with 422.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeSession, newSession, SESSION_COOKIE } from '../../functions/console/console-session';
-import type { ConsoleConfig } from '../../functions/console/console-config';
+import { encodeSession, newSession, SESSION_COOKIE } from '../../http/console/console-session';
+import type { ConsoleConfig } from '../../http/console/console-config';
 import { SessionRepository } from '../../db/repositories/session-repository';
-import { createHttpApp } from '../../functions/shared/http-app';
+import { createHttpApp } from '../../http/http-app';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { createHarness, recordingLogger, type ApiHarness } from './api-fixtures';
 

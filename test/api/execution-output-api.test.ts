@@ -1,6 +1,6 @@
 /** GET …/executions/{execution_id}/output: the agent-streamed output of one command, from the log sink. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { LogReadOptions } from '../../agent/log-sink';
+import type { LogReadOptions } from '../../adapters/logs/file-log-sink';
 import { insertDefinition, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { createHarness, type ApiHarness } from './api-fixtures';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_CODE } from '../../functions/shared/http-errors';
+import { ERROR_CODE } from '../../http/http-errors';
 import { API_TYPES_FILE, generateApiTypes } from '../../scripts/gen-api-types';
 import { servedOpenApiDocument } from '../../scripts/openapi-document';
 import { insertDefinition } from '../helpers/engine-fixtures';

@@ -18,7 +18,7 @@ import {
   MAX_EVENT_BYTES,
   executionLogStreamName,
   splitUtf8,
-} from '../../agent/cloudwatch-log-sink';
+} from '../../adapters/aws/cloudwatch-log-sink';
 import { ExternalServiceError } from '../../core/errors';
 import { waitFor } from '../helpers/wait-for';
 

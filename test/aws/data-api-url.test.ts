@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dataApiUrl } from '../../aws/data-api-url';
+import { dataApiUrl } from '../../app/config/data-api-url';
 import { parseDatabaseUrl } from '../../db/connection';
 
 const CLUSTER = 'arn:aws:rds:ap-northeast-1:123456789012:cluster:kuroko';

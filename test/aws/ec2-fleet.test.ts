@@ -1,9 +1,9 @@
 import { DescribeInstancesCommand, EC2Client, RunInstancesCommand, TerminateInstancesCommand, type RunInstancesCommandInput } from '@aws-sdk/client-ec2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Ec2Fleet } from '../../aws/ec2-fleet';
+import { Ec2Fleet } from '../../adapters/aws/ec2-fleet';
 import { ConfigError, ExternalServiceError } from '../../core/errors';
-import { WORKER_TAGS } from '../../functions/shared/env-keys';
+import { WORKER_TAGS } from '../../app/config/env-keys';
 
 const ec2 = mockClient(EC2Client);
 const client = new EC2Client({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fetchInstanceId } from '../../aws/instance-metadata';
+import { fetchInstanceId } from '../../adapters/aws/instance-metadata';
 import { ExternalServiceError } from '../../core/errors';
 
 let server: Server | undefined;

@@ -1,7 +1,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { createLambdaNudger } from '../../aws/lambda-nudger';
+import { createLambdaNudger } from '../../adapters/aws/lambda-nudger';
 
 const lambda = mockClient(LambdaClient);
 const client = new LambdaClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });

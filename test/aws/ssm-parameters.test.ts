@@ -1,7 +1,7 @@
 import { GetParameterCommand, ParameterNotFound, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { readJsonParameter, readParameter } from '../../aws/ssm-parameters';
+import { readJsonParameter, readParameter } from '../../adapters/aws/ssm-parameters';
 import { ConfigError, ExternalServiceError, NotFoundError } from '../../core/errors';
 
 const ssm = mockClient(SSMClient);

@@ -5,12 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
-import { encodeSession, newSession, SESSION_COOKIE } from '../../functions/console/console-session';
+import { encodeSession, newSession, SESSION_COOKIE } from '../../http/console/console-session';
 import { SessionRepository } from '../../db/repositories/session-repository';
-import type { ConsoleConfig } from '../../functions/console/console-config';
-import { createHttpApp } from '../../functions/shared/http-app';
-import type { App } from '../../functions/shared/http-routes';
-import type { EngineServices } from '../../functions/shared/engine-services';
+import type { ConsoleConfig } from '../../http/console/console-config';
+import { createHttpApp } from '../../http/http-app';
+import type { App } from '../../http/api/http-routes';
+import type { EngineServices } from '../../app/engine-services';
 import { recordingLogger, snapshot } from '../api/api-fixtures';
 import { finishExecutionsAsAgent, insertDefinition, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';

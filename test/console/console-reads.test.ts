@@ -4,14 +4,14 @@
  */
 import type { KyselyPlugin, PluginTransformQueryArgs } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ConsoleConfig } from '../../functions/console/console-config';
-import { encodeSession, newSession, SESSION_COOKIE } from '../../functions/console/console-session';
+import type { ConsoleConfig } from '../../http/console/console-config';
+import { encodeSession, newSession, SESSION_COOKIE } from '../../http/console/console-session';
 import { SessionRepository } from '../../db/repositories/session-repository';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
 import { DefinitionRepository } from '../../db/repositories/definition-repository';
-import type { EngineServices } from '../../functions/shared/engine-services';
-import { createHttpApp } from '../../functions/shared/http-app';
-import type { App } from '../../functions/shared/http-routes';
+import type { EngineServices } from '../../app/engine-services';
+import { createHttpApp } from '../../http/http-app';
+import type { App } from '../../http/api/http-routes';
 import { recordingLogger } from '../api/api-fixtures';
 import { finishExecutionsAsAgent, insertDefinition, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';

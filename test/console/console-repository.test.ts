@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
 import { DefinitionRepository, type AlsoWrite } from '../../db/repositories/definition-repository';
 import { QueryRepository } from '../../db/repositories/query-repository';
-import type { EngineServices } from '../../functions/shared/engine-services';
+import type { EngineServices } from '../../app/engine-services';
 import { insertDefinition, runUntilIdle, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
 

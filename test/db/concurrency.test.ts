@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../db/connection';
 import { createIdGenerator } from '../../db/id-generator';
-import { createEngineServices, type EngineServices } from '../../functions/shared/engine-services';
+import { createEngineServices, type EngineServices } from '../../app/engine-services';
 import { finishExecutionsAsAgent, insertDefinition } from '../helpers/engine-fixtures';
 import { FakeClock } from '../helpers/in-memory-store';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';

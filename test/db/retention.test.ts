@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileLogSink } from '../../agent/log-sink';
+import { FileLogSink } from '../../adapters/logs/file-log-sink';
 import { planRetention, runRetentionPass, type RetentionPassResult } from '../../core/services/retention-service';
 import { fromDbInt } from '../../db/column-codec';
 import { createDatabase } from '../../db/connection';

@@ -3,10 +3,10 @@
  * second pass through readConsoleConfig's environment rules; the two paths must still agree.
  */
 import { describe, expect, it } from 'vitest';
-import { consoleConfigFromBinding } from '../../functions/api/console-binding';
-import { readConsoleConfig } from '../../functions/console/console-config';
-import { parseApiConfig, type ApiConsoleBinding } from '../../functions/shared/config';
-import { ENV_KEYS } from '../../functions/shared/env-keys';
+import { consoleConfigFromBinding } from '../../http/console-binding';
+import { readConsoleConfig } from '../../http/console/console-config';
+import { parseApiConfig, type ApiConsoleBinding } from '../../app/config/config';
+import { ENV_KEYS } from '../../app/config/env-keys';
 
 const SIGNING_KEY = 'k'.repeat(64);
 const CLIENT_SECRET = 'oidc-client-secret';

@@ -5,9 +5,9 @@
  */
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { parseDatabaseUrl } from '../../db/connection';
-import { ENV_KEYS } from '../../functions/shared/env-keys';
-import type { DatabaseResuming } from '../../functions/shared/lambda-resume';
-import type { Asleep } from '../../functions/shared/lambda-sleep';
+import { ENV_KEYS } from '../../app/config/env-keys';
+import type { DatabaseResuming } from '../../app/lambda/lambda-resume';
+import type { Asleep } from '../../app/lambda/lambda-sleep';
 import type { TestDatabase } from '../helpers/test-database';
 
 /** The environment of a function bound to the test database (as EngineFunction.bindDatabase sets it). */

@@ -8,10 +8,10 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/cl
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { INITIAL_SLEEP_VALUE, parseSleepValue } from '../../aws/sleep-gate';
+import { INITIAL_SLEEP_VALUE, parseSleepValue } from '../../adapters/aws/sleep-gate';
 import { ApiClientRepository } from '../../db/repositories/api-client-repository';
-import { ENV_KEYS } from '../../functions/shared/env-keys';
-import { ensureApiClients } from '../../functions/shared/http-auth';
+import { ENV_KEYS } from '../../app/config/env-keys';
+import { ensureApiClients } from '../../http/api/http-auth';
 import type * as ApiModule from '../../functions/api/handler';
 import type * as MonitorModule from '../../functions/monitor/handler';
 import type * as NotifierModule from '../../functions/notifier/handler';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { SleepGate } from '../../aws/sleep-gate';
+import type { SleepGate } from '../../adapters/aws/sleep-gate';
 import { DEFAULT_SLEEP_SETTINGS, type WorkInFlight } from '../../core/services/sleep-plan';
-import { sleepIfIdle, type SleepSource } from '../../functions/shared/lambda-sleep';
+import { sleepIfIdle, type SleepSource } from '../../app/lambda/lambda-sleep';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
 const IDLE: WorkInFlight = { tokens: 0, executions: 0, workers: 0, pendingDeliveries: 0, recentEvents: 0 };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lazyRetrying } from '../../functions/shared/lazy-retrying';
+import { lazyRetrying } from '../../app/lazy-retrying';
 
 describe('lazyRetrying', () => {
   it('builds once on first use and shares the result, also with calls made while it builds', async () => {

@@ -2,8 +2,8 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifySecret } from '../../functions/shared/http-auth';
-import { ENV_KEYS } from '../../functions/shared/env-keys';
+import { verifySecret } from '../../http/api/http-auth';
+import { ENV_KEYS } from '../../app/config/env-keys';
 import type * as MigratorModule from '../../functions/migrator/handler';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { applyEnv, customResourceEvent, functionEnv, lambdaContext } from './function-fixtures';

@@ -2,7 +2,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../core/errors';
-import { ENV_KEYS } from '../../functions/shared/env-keys';
+import { ENV_KEYS } from '../../app/config/env-keys';
 import { finishExecutionsAsAgent, insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import type * as ProcessorModule from '../../functions/processor/handler';
 import type * as SchedulerModule from '../../functions/scheduler/handler';

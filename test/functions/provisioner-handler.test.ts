@@ -7,11 +7,11 @@ import {
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { INITIAL_SLEEP_VALUE } from '../../aws/sleep-gate';
+import { INITIAL_SLEEP_VALUE } from '../../adapters/aws/sleep-gate';
 import { ExternalServiceError } from '../../core/errors';
 import { WorkerRepository } from '../../db/repositories/worker-repository';
-import type { WorkerQueueBinding } from '../../functions/shared/config';
-import { ENV_KEYS, WORKER_TAGS } from '../../functions/shared/env-keys';
+import type { WorkerQueueBinding } from '../../app/config/config';
+import { ENV_KEYS, WORKER_TAGS } from '../../app/config/env-keys';
 import { insertDefinition, servicesFor } from '../helpers/engine-fixtures';
 import type * as ProvisionerModule from '../../functions/provisioner/handler';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';

@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../core/errors';
 import { fromDbTime } from '../../db/column-codec';
-import { ENV_KEYS } from '../../functions/shared/env-keys';
+import { ENV_KEYS } from '../../app/config/env-keys';
 import type * as SchedulerModule from '../../functions/scheduler/handler';
 import { insertDefinition } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';

@@ -4,7 +4,7 @@ import type { Definition } from '../../core/model';
 import { instanceStatus, type InstanceStatus } from '../../core/model';
 import { fromDbTime } from '../../db/column-codec';
 import type { Database } from '../../db/schema';
-import { createEngineServices, type EngineServices, type EngineServicesOptions } from '../../functions/shared/engine-services';
+import { createEngineServices, type EngineServices, type EngineServicesOptions } from '../../app/engine-services';
 import type { TestDatabase } from './test-database';
 import { toInstance } from '../../db/repositories/row-mappers';
 

@@ -16,7 +16,7 @@ import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { expectedPeakKb } from '../../core/services/monitor-service';
 import { loadValidationContext } from '../../db/repositories/validation-context-repository';
 import type { Database } from '../../db/schema';
-import { customTasksFromJson } from '../../functions/shared/custom-tasks-config';
+import { customTasksFromJson } from '../../app/config/custom-tasks-config';
 import { importKuroko2 } from '../../cli/import/kuroko2-importer';
 import type { ImportReport, Kuroko2ImportOptions } from '../../cli/import/kuroko2-importer';
 import { insertDefinition } from '../helpers/engine-fixtures';

@@ -4,7 +4,7 @@ import { runMonitorPass, type MonitorPassResult, type MonitorSettings } from '..
 import { createIdGenerator } from '../../db/id-generator';
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import type { Database } from '../../db/schema';
-import type { EngineServices } from '../../functions/shared/engine-services';
+import type { EngineServices } from '../../app/engine-services';
 import { eventTypes, insertDefinition, logMessages, runUntilIdle, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import { FakeClock } from '../helpers/in-memory-store';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runApiClient } from '../../cli/api-client-command';
 import { ApiClientRepository } from '../../db/repositories/api-client-repository';
-import { parseApiClientsSpec } from '../../functions/shared/http-auth';
+import { parseApiClientsSpec } from '../../http/api/http-auth';
 import { basicAuth, CLIENTS, createHarness, type ApiHarness } from '../api/api-fixtures';
 import { servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';

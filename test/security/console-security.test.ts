@@ -5,12 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
 import { SessionRepository } from '../../db/repositories/session-repository';
-import { safeReturnTo } from '../../functions/console/console-app';
-import { encodeSession, newSession, SESSION_COOKIE } from '../../functions/console/console-session';
-import type { ConsoleConfig } from '../../functions/console/console-config';
-import { LocalSignIn } from '../../functions/console/local-sign-in';
-import { createHttpApp } from '../../functions/shared/http-app';
-import type { App } from '../../functions/shared/http-routes';
+import { safeReturnTo } from '../../http/console/console-app';
+import { encodeSession, newSession, SESSION_COOKIE } from '../../http/console/console-session';
+import type { ConsoleConfig } from '../../http/console/console-config';
+import { LocalSignIn } from '../../http/console/local-sign-in';
+import { createHttpApp } from '../../http/http-app';
+import type { App } from '../../http/api/http-routes';
 import { recordingLogger } from '../api/api-fixtures';
 import { insertDefinition, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';

@@ -8,7 +8,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { createConnection } from 'mysql2/promise';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENV_KEYS } from '../../functions/shared/env-keys';
+import { ENV_KEYS } from '../../app/config/env-keys';
 import type * as MigratorModule from '../../functions/migrator/handler';
 import { createTestDatabase, testMysqlUrl, type TestDatabase } from '../helpers/test-database';
 import { applyEnv, customResourceEvent, functionEnv, lambdaContext } from '../functions/function-fixtures';

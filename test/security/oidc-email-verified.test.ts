@@ -8,9 +8,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { OidcSettings } from '../../functions/console/console-config';
-import { readConsoleConfig } from '../../functions/console/console-config';
-import { OidcSignIn, SignInRefusedError } from '../../functions/console/oidc-sign-in';
+import type { OidcSettings } from '../../http/console/console-config';
+import { readConsoleConfig } from '../../http/console/console-config';
+import { OidcSignIn, SignInRefusedError } from '../../http/console/oidc-sign-in';
 
 const CLIENT = { id: 'kuroko-console', secret: 'a-client-secret-for-tests' };
 const REDIRECT = 'http://127.0.0.1:1/auth/oidc/callback';

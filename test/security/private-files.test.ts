@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileLogSink } from '../../agent/log-sink';
+import { FileLogSink } from '../../adapters/logs/file-log-sink';
 import { securePrivateDataDir } from '../../cli/dev-command';
 
 const modeOf = async (path: string) => (await stat(path)).mode & 0o777;

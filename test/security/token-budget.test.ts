@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { validateScript } from '../../core/dsl/script-validator';
 import { MAX_TOKENS_PER_LAUNCH, countScriptTokens } from '../../core/dsl/token-budget';
 import { parseScript } from '../../core/dsl/script-parser';
-import type { EngineServices } from '../../functions/shared/engine-services';
+import type { EngineServices } from '../../app/engine-services';
 import { insertDefinition } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 

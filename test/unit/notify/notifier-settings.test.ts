@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../core/errors';
 import { DEFAULT_MONITOR_SETTINGS, exceedsExpectation, expectedPeakKb, readMonitorSettings } from '../../../core/services/monitor-service';
 import { retryDelayMs } from '../../../core/services/notifier-service';
-import { deliveryUuid, readNotificationSettings, signWebhookBody } from '../../../functions/shared/notification-channels';
+import { deliveryUuid, signWebhookBody } from '../../../adapters/channels/notification-channels';
+import { readNotificationSettings } from '../../../app/config/notification-settings';
 
 describe('retry backoff', () => {
   it('doubles from the base and stops at the cap', () => {

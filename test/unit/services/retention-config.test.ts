@@ -1,8 +1,8 @@
 /** KUROKO_RETENTION_DAYS: the global retention policy, for the local mode and `kuroko server`, and the Lambda config. */
 import { describe, expect, it } from 'vitest';
 import { parseLocalModeOptions } from '../../../cli/dev-command';
-import { ENV_KEYS } from '../../../functions/shared/env-keys';
-import { parseRetentionConfig } from '../../../functions/shared/config';
+import { ENV_KEYS } from '../../../app/config/env-keys';
+import { parseRetentionConfig } from '../../../app/config/config';
 
 const base = {
   [ENV_KEYS.stage]: 'dev',
