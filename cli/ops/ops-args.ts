@@ -1,7 +1,7 @@
 /**
- * Arguments of the operator commands: positionals, `--name value` / `--name=value` options (repeatable),
- * boolean flags, `--help`, and the connection options every one of them takes.
+ * Arguments of the operator commands (read by cli/cli-args.ts) and the connection options every one of them takes.
  */
+import { readArgs } from '../cli-args';
 import { UsageError } from './ops-client';
 
 export interface OpsArgs {
@@ -19,32 +19,12 @@ export const CONNECTION_HELP = `Connection (every operator command):
   --client NAME:SECRET an API client's credentials (or KUROKO_CLIENT)
 `;
 
-/** Reads `args`; unknown options are a UsageError. */
+/** Reads `args`; the first problem (an unknown option, a missing value) is a UsageError. */
 export function parseOpsArgs(args: readonly string[], spec: { options?: readonly string[]; flags?: readonly string[] }): OpsArgs {
-  const options = new Set([...CONNECTION_OPTIONS, ...(spec.options ?? [])]);
-  const flags = new Set(spec.flags ?? []);
-  const out: OpsArgs = { positionals: [], options: {}, flags: new Set(), help: false };
-  let onlyPositionals = false;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i] ?? '';
-    if (onlyPositionals || !arg.startsWith('-') || arg === '-') {
-      out.positionals.push(arg);
-    } else if (arg === '--') {
-      onlyPositionals = true;
-    } else if (arg === '--help' || arg === '-h') {
-      out.help = true;
-    } else if (flags.has(arg)) {
-      out.flags.add(arg);
-    } else {
-      const eq = arg.indexOf('=');
-      const name = eq > 0 ? arg.slice(0, eq) : arg;
-      if (!options.has(name)) throw new UsageError(`unknown option ${arg}`);
-      const value = eq > 0 ? arg.slice(eq + 1) : args[++i];
-      if (value === undefined) throw new UsageError(`${name} needs a value`);
-      (out.options[name] ??= []).push(value);
-    }
-  }
-  return out;
+  const parsed = readArgs(args, { options: [...CONNECTION_OPTIONS, ...(spec.options ?? [])], flags: spec.flags ?? [], positionals: true });
+  const [problem] = parsed.problems;
+  if (problem !== undefined) throw new UsageError(problem);
+  return { positionals: parsed.positionals, options: parsed.values, flags: parsed.flags, help: parsed.help };
 }
 
 export function lastOption(args: OpsArgs, name: string): string | undefined {
