@@ -24,17 +24,9 @@ import type { LogSink } from '../adapters/logs/file-log-sink';
 import { sampleIntervalMs, sampleProcessGroupRss } from './memory-sampler';
 import { OutputBuffer } from './output-buffer';
 import type { RunAsUser } from './run-as';
-import {
-  DEFAULT_SHELL_PATH,
-  killProcessGroup,
-  isLeftoverOf,
-  isProcessGroupAlive,
-  startCommand,
-  type CommandResult,
-  type InheritedEnv,
-  type KillOutcome,
-  type RunningCommand,
-} from './process-runner';
+import { isLeftoverOf, isProcessGroupAlive } from './proc';
+import { killProcessGroup, type KillOutcome } from './process-kill';
+import { DEFAULT_SHELL_PATH, startCommand, type CommandResult, type InheritedEnv, type RunningCommand } from './process-runner';
 
 export const DEFAULT_AGENT_SLOTS = 2;
 export const DEFAULT_POLL_INTERVAL_MS = 1_000;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ColumnNode, UpdateQueryNode, type KyselyPlugin } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { isPidAlive, isProcessGroupAlive } from '../../agent/process-runner';
+import { isPidAlive, isProcessGroupAlive } from '../../agent/proc';
 import { fromDbTime } from '../../db/column-codec';
 import type { DatabaseHandle } from '../../db/connection';
 import { insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
