@@ -3,7 +3,7 @@
  * the group). Linux only: elsewhere the sample is undefined.
  */
 import { readFileSync } from 'node:fs';
-import { listProcessGroupMembers } from './process-runner';
+import { listProcessGroupMembers } from './proc';
 
 const MS_PER_SECOND = 1000;
 /** Kuroko2's throttle bounds: at least 1 s, at most 30 min between samples. */

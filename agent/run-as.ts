@@ -9,6 +9,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, errorMessage } from '../core/errors';
 
 /** The user commands run as, resolved once at start. */
@@ -25,7 +26,6 @@ const USER_NAME = /^(?:[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?|\d{1,10})$/;
 const PASSWD_FIELDS = 7;
 /** How long the start-up probe waits for its child to start and to die. */
 const PROBE_TIMEOUT_MS = 5_000;
-const PROBE_POLL_MS = 10;
 
 /** Parses one line of the password database (`name:x:uid:gid:gecos:home:shell`). */
 export function parsePasswdLine(line: string): RunAsUser | undefined {
@@ -109,15 +109,12 @@ async function probeKill(user: RunAsUser, shellPath: string): Promise<string | u
     child.unref();
     return `--run-as: the agent cannot signal the processes of ${user.name} (${errorMessage(error)}), so it could not cancel their commands; run it as root or with CAP_KILL`;
   }
-  const deadline = performance.now() + PROBE_TIMEOUT_MS;
-  const timedOut = new Promise<'timeout'>((resolve) => {
-    const tick = (): void => {
-      if (performance.now() > deadline) resolve('timeout');
-      else setTimeout(tick, PROBE_POLL_MS).unref();
-    };
-    tick();
-  });
-  if ((await Promise.race([exited, timedOut])) === 'timeout') return `--run-as: a process of ${user.name} did not die from SIGKILL`;
+  const timeout = new AbortController();
+  // Unreferenced: the probe must not keep the agent alive.
+  const timedOut = sleep(PROBE_TIMEOUT_MS, 'timeout' as const, { ref: false, signal: timeout.signal }).catch(() => undefined);
+  const outcome = await Promise.race([exited, timedOut]);
+  timeout.abort();
+  if (outcome === 'timeout') return `--run-as: a process of ${user.name} did not die from SIGKILL`;
   return undefined;
 }
 

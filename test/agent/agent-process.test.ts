@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isProcessGroupAlive } from '../../agent/process-runner';
+import { isProcessGroupAlive } from '../../agent/proc';
 import { parseAgentConfig, runAgentCommand } from '../../cli/agent-command';
 import { ConfigError } from '../../core/errors';
 import { fromDbTime } from '../../db/column-codec';

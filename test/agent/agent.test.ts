@@ -4,10 +4,11 @@
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { ColumnNode, UpdateQueryNode, type KyselyPlugin } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { isPidAlive, isProcessGroupAlive } from '../../agent/process-runner';
+import { isPidAlive, isProcessGroupAlive } from '../../agent/proc';
 import { fromDbTime } from '../../db/column-codec';
 import type { DatabaseHandle } from '../../db/connection';
 import { insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
@@ -225,6 +226,19 @@ describe('agent on MariaDB', () => {
     expect((await executionRow(tdb.db, later!)).claimedAt).toBeNull();
     expect(await tdb.db.selectFrom('workers').select('id').where('id', '=', t.agent.workerId!).executeTakeFirst()).toBeUndefined();
     await tdb.db.deleteFrom('executions').where('id', '=', later!).execute();
+  });
+
+  it('claims at once when nudged, not at the next poll (the entry point for an outside doorbell)', async () => {
+    const [first] = await queue('nudge', 'echo first');
+    const t = await startAgent('nudge', { pollIntervalMs: 10 * 60_000 });
+    await finished(first!);
+    // The pass after the first command ended is over well before this; the next poll is ten minutes away.
+    await sleep(500);
+    const [second] = await queue('nudge', 'echo second');
+    await sleep(500);
+    expect((await executionRow(tdb.db, second!)).claimedAt).toBeNull();
+    t.agent.nudge();
+    expect((await finished(second!)).outputHead).toBe('second\n');
   });
 
   it('kills what is still running when the drain grace is over, recording the end', async () => {

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { isProcessGroupAlive } from '../../agent/process-runner';
+import { isProcessGroupAlive } from '../../agent/proc';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
 import { AGENT_ENV, queueExecutions, testAgent, type TestAgent, killStrayGroups } from './agent-fixtures';

@@ -2,12 +2,8 @@ import { chmodSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  isPidAlive,
-  isProcessGroupAlive,
-  parseProcStat,
-  startCommand,
-} from '../../agent/process-runner';
+import { isPidAlive, isProcessGroupAlive, parseProcStat } from '../../agent/proc';
+import { startCommand } from '../../agent/process-runner';
 import type { CommandResult, CommandSpec, RunningCommand } from '../../agent/process-runner';
 
 const POLL_MS = 10;

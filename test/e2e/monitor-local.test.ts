@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isPidAlive } from '../../agent/process-runner';
+import { isPidAlive } from '../../agent/proc';
 import { startLocalMode, type LocalModeProcess } from '../helpers/local-mode-process';
 import { createMysqlDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
