@@ -59,7 +59,7 @@ import {
   type DefinitionRow,
   type FieldErrors,
 } from './definition-pages';
-import type { Html } from './html-template';
+import type { Html } from './html';
 import { executionsFragment, FRAGMENT_IDS, instancePage, logLine, summaryFragment, tokensFragment, type InstanceView } from './instance-page';
 import { LOCAL_SIGN_IN_PATH, type LocalSignIn } from './local-sign-in';
 import { OIDC_CALLBACK_PATH, OIDC_START_PATH, OidcSignIn, SignInRefusedError } from './oidc-sign-in';

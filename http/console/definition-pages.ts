@@ -8,7 +8,7 @@ import type { ScriptProblem } from '../../core/errors';
 import { PREVENT_MULTI, type Instance } from '../../core/model';
 import { nextLaunchTime, parseCron, type CronExpression } from '../../core/schedule';
 import type { DefinitionRecord } from '../../db/repositories/definition-repository';
-import type { InstanceStat, InstanceWithName, ScriptRevision } from '../../db/repositories/console-repository';
+import type { InstanceStat, InstanceWithName, ScriptRevision } from '../../db/repositories/console-query-repository';
 import type { ConsoleUser } from './console-access';
 import {
   actionButton,
@@ -24,7 +24,7 @@ import {
   timeTag,
   type PageContext,
 } from './console-layout';
-import { html, jsonForHtml, type Html } from './html-template';
+import { html, jsonForHtml, type Html } from './html';
 import { renderMarkdown } from './markdown';
 import { diffLines, renderDiff, renderScript } from './script-view';
 import { barChart } from './svg-charts';
