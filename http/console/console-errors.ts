@@ -10,7 +10,7 @@ import { errorPage } from './operations-pages';
 type ErrorStatus = 400 | 403 | 404 | 409 | 500;
 
 /** Status, title and message shown for an error; undefined for one that is not the person's doing. */
-export function describeConsoleError(error: unknown): [ErrorStatus, string, string] | undefined {
+function describeConsoleError(error: unknown): [ErrorStatus, string, string] | undefined {
   if (error instanceof BadRequest) return [STATUS.badRequest, 'Bad request', error.message];
   if (error instanceof ForbiddenError) return [STATUS.forbidden, 'Not allowed', error.message];
   if (error instanceof NotFoundError) return [STATUS.notFound, 'Not found', error.message];
