@@ -15,11 +15,12 @@ const SOURCE_FOLDERS = ['core', 'db', 'adapters', 'app', 'http', 'agent', 'funct
 
 /** Files still over 400 lines while the renovation (issue 14) splits them; this list only shrinks. */
 const OVERSIZED_FILES = [
-  'http/console/console-app.ts', 'core/engine/workflow-engine.ts',
-  'db/repositories/definition-repository.ts', 'db/repositories/console-repository.ts', 'http/api/http-routes.ts',
-  'core/services/monitor-service.ts', 'cli/import/kuroko2-importer.ts', 'http/console/definition-pages.ts',
-  'db/repositories/kuroko2-import-repository.ts',
+  'core/engine/workflow-engine.ts', 'db/repositories/definition-repository.ts', 'http/api/http-routes.ts',
+  'core/services/monitor-service.ts', 'cli/import/kuroko2-importer.ts', 'db/repositories/kuroko2-import-repository.ts',
 ];
+
+/** What the console's browser script may use besides the language's own globals (the DOM's types come from lib.dom). */
+const BROWSER_GLOBALS = ['window', 'document', 'location', 'navigator', 'fetch', 'localStorage', 'setTimeout', 'clearTimeout', 'console'];
 
 /** Handlers still over 40 lines while the renovation moves their work into app/; this list only shrinks. */
 const OVERSIZED_HANDLERS = [
@@ -67,6 +68,20 @@ export default tseslint.config(
     files: ['functions/*/handler.ts'],
     ignores: OVERSIZED_HANDLERS,
     rules: { 'max-lines': ['error', { max: 40 }] },
+  },
+  {
+    // The console's browser script (bundled by `npm run build:console`): the browser's globals and no Node's, and
+    // no import at all, so nothing of the server can end up in the bundle.
+    files: ['http/console/browser/**/*.ts'],
+    languageOptions: {
+      globals: Object.fromEntries(BROWSER_GLOBALS.map((name) => [name, 'readonly'])),
+      // The DOM's types (Element, HTMLElement...) for the scope analysis; TypeScript checks their use.
+      parserOptions: { lib: ['es2022', 'dom', 'dom.iterable'] },
+    },
+    rules: {
+      'no-undef': 'error',
+      'no-restricted-imports': ['error', { patterns: [{ group: ['*'], message: 'The browser script imports nothing: it is bundled alone.' }] }],
+    },
   },
   {
     files: ['bin/**/*.js', 'eslint.config.js', 'eslint-rules/**/*.js', '.ci/**'],

@@ -270,6 +270,29 @@ export interface IdBlockTable {
   next_id: number;
 }
 
+/** A person who signed in to the console (migration 0002), keyed by lower-cased email. */
+export interface ConsoleUserTable {
+  id: number;
+  email: string;
+  name: string;
+  created_at: DbTime;
+  last_signed_in_at: DbTime;
+}
+
+/** Who administers a definition (0002); an email may be named before its first sign-in. */
+export interface DefinitionAdminTable {
+  job_definition_id: number;
+  email: string;
+  created_at: DbTime;
+}
+
+/** A person's bookmark of a definition (0002). */
+export interface DefinitionStarTable {
+  email: string;
+  job_definition_id: number;
+  created_at: DbTime;
+}
+
 export interface Database {
   job_definitions: JobDefinitionTable;
   tags: TagTable;
@@ -292,7 +315,13 @@ export interface Database {
   memory_samples: MemorySampleTable;
   alerts: AlertTable;
   id_blocks: IdBlockTable;
+  console_users: ConsoleUserTable;
+  definition_admins: DefinitionAdminTable;
+  definition_stars: DefinitionStarTable;
 }
+
+/** The console's tables (migration 0002), for views that add tables of their own (`withTables`). */
+export type ConsoleTables = Pick<Database, 'console_users' | 'definition_admins' | 'definition_stars'>;
 
 export type JobDefinitionRow = Selectable<JobDefinitionTable>;
 export type InsertableJobDefinitionRow = Insertable<JobDefinitionTable>;
@@ -313,3 +342,4 @@ export type ScheduleSlotRow = Selectable<ScheduleSlotTable>;
 export type ApiClientRow = Selectable<ApiClientTable>;
 export type MemorySampleRow = Selectable<MemorySampleTable>;
 export type AlertRow = Selectable<AlertTable>;
+export type ConsoleUserRow = Selectable<ConsoleUserTable>;

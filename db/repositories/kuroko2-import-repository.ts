@@ -11,8 +11,7 @@ import type { Definition, LogLevel } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
 import { fromDbInt, fromDbTime } from '../column-codec';
 import { GLOBAL_ID_SEQUENCE } from '../migrations/0001-initial-schema';
-import type { Database, DbTime, JobDefinitionTable } from '../schema';
-import type { ConsoleTables } from './console-repository';
+import type { ConsoleTables, Database, DbTime, JobDefinitionTable } from '../schema';
 import { definitionRecords } from './definition-repository';
 import { withTransaction } from './transaction';
 

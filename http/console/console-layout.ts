@@ -6,7 +6,7 @@ import { instanceStatus, type Instance } from '../../core/model';
 import type { ConsoleUser } from './console-access';
 import type { Flash } from './console-session';
 import { ASSET_PATHS } from './console-assets';
-import { html, type Html, type HtmlValue } from './html-template';
+import { html, type Html, type HtmlValue } from './html';
 
 export interface PageContext {
   user: ConsoleUser | undefined;

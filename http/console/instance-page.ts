@@ -6,11 +6,11 @@
 import { executionOutput } from '../../core/engine/execution-result';
 import { INSTANCE_STATUS, TOKEN_STATUS, instanceStatus } from '../../core/model';
 import type { DefinitionRecord } from '../../db/repositories/definition-repository';
-import type { LiveOutput } from '../../db/repositories/console-repository';
+import type { LiveOutput } from '../../db/repositories/console-query-repository';
 import type { ExecutionView, InstanceDetail, LogView, TokenView } from '../../db/repositories/query-repository';
 import type { ConsoleUser } from './console-access';
 import { actionButton, badge, emptyState, instanceElapsed, layout, section, table, timeTag, type PageContext } from './console-layout';
-import { html, type Html } from './html-template';
+import { html, type Html } from './html';
 
 export interface InstanceView {
   /** Only what the page shows of the definition: the live view re-reads it every poll. */

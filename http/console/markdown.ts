@@ -4,7 +4,7 @@
  * linked, and links leave the console in a new tab without access to it.
  */
 import MarkdownIt from 'markdown-it';
-import { raw, type Html } from './html-template';
+import { raw, type Html } from './html';
 
 const markdown = new MarkdownIt({ html: false, linkify: true, breaks: true });
 const renderLinkOpen = markdown.renderer.rules['link_open'];

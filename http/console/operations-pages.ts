@@ -2,11 +2,11 @@
  * Pages for operating the fleet: working instances, unfinished executions, workers with suspend, timelines of
  * executions per worker and of instances per job; plus the sign-in and error pages.
  */
-import type { InstanceWithName, TimelineBar } from '../../db/repositories/console-repository';
+import type { InstanceWithName, TimelineBar } from '../../db/repositories/console-query-repository';
 import type { UnfinishedExecution, WorkerView } from '../../db/repositories/query-repository';
 import type { ConsoleUser } from './console-access';
 import { actionButton, badge, emptyState, instanceBadge, instanceElapsed, layout, section, table, timeTag, type PageContext } from './console-layout';
-import { html, type Html } from './html-template';
+import { html, type Html } from './html';
 import { timeline, type TimelineItem } from './svg-charts';
 
 /** Every working instance. */

@@ -6,7 +6,7 @@ import type { CustomTasks } from '../../core/dsl/custom-tasks';
 import { customTaskShell } from '../../core/dsl/custom-tasks';
 import { listNodes, parseScript } from '../../core/dsl/script-parser';
 import { parseSubProcessOption, parseWaitOption } from '../../core/dsl/task-options';
-import { html, type Html } from './html-template';
+import { html, type Html } from './html';
 
 /** A `wait:` or `sub_process:` line: where its task type starts, and where each definition id is written. */
 interface LinkedTask {

@@ -2,7 +2,7 @@
  * Inline SVG charts: a bar chart (run time and memory per instance) and a timeline (executions per worker,
  * instances per job). Plain shapes with <title> tooltips and links; they scale with the page through viewBox.
  */
-import { html, type Html } from './html-template';
+import { html, type Html } from './html';
 
 export interface Bar {
   label: string;

@@ -1,5 +1,6 @@
 /** The console's people and overview queries on every dialect (driver value shapes differ; the results must not). */
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ConsoleQueryRepository } from '../../db/repositories/console-query-repository';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
 import { DefinitionRepository, type AlsoWrite } from '../../db/repositories/definition-repository';
 import { QueryRepository } from '../../db/repositories/query-repository';
@@ -11,6 +12,7 @@ describeEachDialect('console repository', (dialect) => {
   let tdb: TestDatabase;
   let services: EngineServices;
   let people: ConsoleRepository;
+  let reads: ConsoleQueryRepository;
   let definitions: DefinitionRepository;
 
   beforeAll(async () => {
@@ -21,6 +23,7 @@ describeEachDialect('console repository', (dialect) => {
       rowLocks: tdb.capabilities.rowLocks,
       validationContext: async () => ({}),
     });
+    reads = new ConsoleQueryRepository(tdb.db, services.clock, definitions);
     await insertDefinition(tdb.db, 1, 'execute: ok\n', { name: 'ok-job' });
     await insertDefinition(tdb.db, 2, 'execute: bad\n', { name: 'bad-job' });
   });
@@ -91,39 +94,39 @@ describeEachDialect('console repository', (dialect) => {
       .values({ id: 99_001, execution_id: 1, job_instance_id: ok, job_definition_id: 1, rss_kb: 2048, sampled_at: new Date() })
       .execute();
 
-    const latest = await people.latestInstances([1, 2]);
+    const latest = await reads.latestInstances([1, 2]);
     expect(latest.get(1)?.id).toBe(working);
     expect(latest.get(2)?.id).toBe(bad);
-    expect((await people.workingInstances(10)).map((i) => [i.id, i.definitionName])).toEqual([[working, 'ok-job']]);
-    expect((await people.workingInstances(10, [2])).length).toBe(0);
-    expect((await people.failedInstances(10)).map((i) => [i.id, i.definitionName])).toEqual([[bad, 'bad-job']]);
-    expect(await people.canceledSince(new Date(0), 10)).toEqual([]);
+    expect((await reads.workingInstances(10)).map((i) => [i.id, i.definitionName])).toEqual([[working, 'ok-job']]);
+    expect((await reads.workingInstances(10, [2])).length).toBe(0);
+    expect((await reads.failedInstances(10)).map((i) => [i.id, i.definitionName])).toEqual([[bad, 'bad-job']]);
+    expect(await reads.canceledSince(new Date(0), 10)).toEqual([]);
     const canceled = await launch(2);
     await services.operations.cancel(canceled, 'test');
-    expect((await people.canceledSince(new Date(0), 10)).map((i) => [i.id, i.definitionName])).toEqual([[canceled, 'bad-job']]);
+    expect((await reads.canceledSince(new Date(0), 10)).map((i) => [i.id, i.definitionName])).toEqual([[canceled, 'bad-job']]);
 
-    const stats = await people.instanceStats(1, 10);
+    const stats = await reads.instanceStats(1, 10);
     expect(stats.map((s) => [s.instanceId, s.status, s.maxRssKb])).toEqual([
       [ok, 'success', 2048],
       [working, 'working', null],
     ]);
     // A finished instance's executions are archived, so nothing is live.
-    const done = await people.instancePage(1, ok);
+    const done = await reads.instancePage(1, ok);
     expect([done.definitionName, done.env, done.outputs, done.detail.executions.map((e) => [e.shell, e.exitStatus])]).toEqual(['ok-job', {}, [], [['ok', 0]]]);
-    await expect(people.instancePage(2, ok)).rejects.toThrow(/job instance/);
+    await expect(reads.instancePage(2, ok)).rejects.toThrow(/job instance/);
 
     const from = new Date(Date.now() - 3_600_000);
     const to = new Date(Date.now() + 60_000);
-    const executions = await people.executionTimeline(from, to, 100);
+    const executions = await reads.executionTimeline(from, to, 100);
     expect(executions.map((b) => [b.instanceId, b.group, b.definitionName, b.state]).sort()).toEqual(
       [
         [ok, 'test-host', 'ok-job', 'success'],
         [bad, 'test-host', 'bad-job', 'failure'],
       ].sort(),
     );
-    expect((await people.executionTimeline(from, to, 100, 'test-host')).length).toBe(2);
-    expect(await people.executionTimeline(from, to, 100, 'another-host')).toEqual([]);
-    const instances = await people.instanceTimeline(from, to, 100);
+    expect((await reads.executionTimeline(from, to, 100, 'test-host')).length).toBe(2);
+    expect(await reads.executionTimeline(from, to, 100, 'another-host')).toEqual([]);
+    const instances = await reads.instanceTimeline(from, to, 100);
     expect(instances.map((b) => [b.instanceId, b.definitionName, b.state]).sort()).toEqual(
       [
         [ok, 'ok-job', 'success'],
@@ -132,14 +135,14 @@ describeEachDialect('console repository', (dialect) => {
         [canceled, 'bad-job', 'canceled'],
       ].sort(),
     );
-    expect(await people.instanceTimeline(new Date(Date.now() - 7_200_000), new Date(Date.now() - 3_600_000), 100)).toEqual([]);
+    expect(await reads.instanceTimeline(new Date(Date.now() - 7_200_000), new Date(Date.now() - 3_600_000), 100)).toEqual([]);
 
     // Live output: the working instance's command, once queued and writing, shows what it has kept so far.
     // One node per step: a few passes bring the token to its command.
     for (let pass = 0; pass < 3; pass++) await services.processorPass();
     await tdb.db.updateTable('executions').set({ output_head: 'so far\n', output_tail: '' }).where('job_instance_id', '=', working).execute();
     const [queued] = await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', working).execute();
-    const live = await people.instancePage(1, working);
+    const live = await reads.instancePage(1, working);
     expect(live.outputs).toEqual([{ executionId: Number(queued!.id), outputHead: 'so far\n', outputTail: '' }]);
     expect(live.detail.executions.map((e) => [e.id, e.finishedAt])).toEqual([[Number(queued!.id), null]]);
     // The executions page names each command's job from the same statement.

@@ -3,10 +3,11 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseEnvLines, safeReturnTo } from '../../http/console/console-app';
+import { parseEnvLines } from '../../http/console/console-forms';
+import { safeReturnTo } from '../../http/console/return-to';
 import { readConsoleConfig } from '../../http/console/console-config';
 import { COOKIE_PURPOSE, csrfMatches, decodeSession, encodeSession, newSession, signValue, verifyValue } from '../../http/console/console-session';
-import { html, raw } from '../../http/console/html-template';
+import { html, raw } from '../../http/console/html';
 import { LOCAL_SIGN_IN_TTL_MS, LocalSignIn } from '../../http/console/local-sign-in';
 import { renderMarkdown } from '../../http/console/markdown';
 import { diffLines, referencedIds, renderScript } from '../../http/console/script-view';
@@ -104,13 +105,13 @@ describe('console configuration', () => {
 describe('rendering', () => {
   it('escapes interpolated text but not nested markup', () => {
     const name = '<script>alert("x")</script> & \'q\'';
-    expect(html`<p title="${name}">${name}${html`<b>${'<i>'}</b>`}${[raw('<br>'), 'a<b']}${null}${false}</p>`.value).toBe(
+    expect(html`<p title="${name}">${name}${html`<b>${'<i>'}</b>`}${[raw('<br>'), 'a<b']}${null}${false}</p>`.toString()).toBe(
       '<p title="&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;<b>&lt;i&gt;</b><br>a&lt;b</p>',
     );
   });
 
   it('renders a description as Markdown, escaping raw HTML and refusing script links', () => {
-    const out = renderMarkdown('# Nightly *batch*\nOwner: <b onclick="x()">ops</b>\n\n- see https://example.com/runbook\n- [bad](javascript:alert(1))\n').value;
+    const out = renderMarkdown('# Nightly *batch*\nOwner: <b onclick="x()">ops</b>\n\n- see https://example.com/runbook\n- [bad](javascript:alert(1))\n').toString();
     expect(out).toContain('<h1>Nightly <em>batch</em></h1>');
     expect(out).toContain('Owner: &lt;b onclick=&quot;x()&quot;&gt;ops&lt;/b&gt;');
     expect(out).toContain('<a href="https://example.com/runbook" target="_blank" rel="noopener noreferrer">https://example.com/runbook</a>');
@@ -121,7 +122,7 @@ describe('rendering', () => {
   it('links wait and sub_process ids to their definitions', () => {
     const script = 'wait: 12/daily, 34/hourly timeout=30\nsub_process: 56\nexecute: echo 78/daily\n';
     expect(referencedIds(script)).toEqual([12, 34, 56]);
-    const out = renderScript(script, (id) => (id === 12 ? 'upstream <job>' : undefined)).value;
+    const out = renderScript(script, (id) => (id === 12 ? 'upstream <job>' : undefined)).toString();
     expect(out).toContain('<a href="/definitions/12" title="upstream &lt;job&gt;">12</a><span class="note"> (upstream &lt;job&gt;)</span>/daily');
     expect(out).toContain('<a href="/definitions/34"');
     expect(out).toContain('<a href="/definitions/56"');
@@ -132,7 +133,7 @@ describe('rendering', () => {
     const script = 'fork:\n  sequence:\n    wait: 1/daily,2 / weekly   timeout=2h # upstream 3/daily\n    subprocess: 007 # the copy\n  execute: echo <b>\n';
     expect(referencedIds(script)).toEqual([1, 2, 7]);
     const line = (n: number, text: string) => `<span class="line"><span class="ln" aria-hidden="true">${n}</span>${text}</span>\n`;
-    expect(renderScript(script, (id) => (id === 2 ? 'two & co' : undefined)).value).toBe(
+    expect(renderScript(script, (id) => (id === 2 ? 'two & co' : undefined)).toString()).toBe(
       `<pre class="script" aria-label="script"><code>${[
         line(1, 'fork:'),
         line(2, '  sequence:'),
@@ -144,14 +145,14 @@ describe('rendering', () => {
         line(5, '  execute: echo &lt;b&gt;'),
       ].join('')}</code></pre>`,
     );
-    const withMark = renderScript('\uFEFFsub_process: 9\n', () => undefined).value;
+    const withMark = renderScript('\uFEFFsub_process: 9\n', () => undefined).toString();
     expect(withMark).toContain('\uFEFF<span class="task">sub_process</span>: <a href="/definitions/9" title="unknown definition">9</a></span>');
   });
 
   it('shows a script the parser refuses as plain text', () => {
     const script = 'wait: 12/daily\n    sub_process: 34\n  execute: misaligned\n';
     expect(referencedIds(script)).toEqual([]);
-    const out = renderScript(script, () => 'named').value;
+    const out = renderScript(script, () => 'named').toString();
     expect(out).not.toContain('<a ');
     expect(out).toContain('<span class="ln" aria-hidden="true">1</span>wait: 12/daily</span>');
   });

@@ -90,10 +90,10 @@ describe('custom tasks in scripts', () => {
   });
 
   it('are shown in the console with the command they run', () => {
-    const page = renderScript(script, () => undefined, TASKS).value;
+    const page = renderScript(script, () => undefined, TASKS).toString();
     expect(page).toContain('<span class="task" title="custom task">my_project_runner</span>');
     expect(page).toContain('(custom task, runs: cd /srv/app &amp;&amp; bin/rails runner &#39;MyProject::Batch1.run&#39;)');
-    expect(renderScript(script, () => undefined).value).not.toContain('custom task');
+    expect(renderScript(script, () => undefined).toString()).not.toContain('custom task');
   });
 });
 

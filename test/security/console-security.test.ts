@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsoleRepository } from '../../db/repositories/console-repository';
 import { SessionRepository } from '../../db/repositories/session-repository';
-import { safeReturnTo } from '../../http/console/console-app';
+import { safeReturnTo } from '../../http/console/return-to';
 import { encodeSession, newSession, SESSION_COOKIE } from '../../http/console/console-session';
 import type { ConsoleConfig } from '../../http/console/console-config';
 import { LocalSignIn } from '../../http/console/local-sign-in';
