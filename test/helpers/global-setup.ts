@@ -168,10 +168,16 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let removeSqliteTemplate = () => {};
   if (!unitOnly) {
     // A migration that fails here fails the run at once, with its name, instead of in every database test.
-    const [sqlite, mysql] = await Promise.all([createSqliteTemplate(), url ? createMysqlTemplate(url, `${runPrefix}template`) : undefined]);
-    templates.sqlite = sqlite.path;
-    removeSqliteTemplate = sqlite.remove;
-    if (mysql) templates.mysql = mysql;
+    const [sqlite, mysql] = await Promise.allSettled([createSqliteTemplate(), url ? createMysqlTemplate(url, `${runPrefix}template`) : undefined]);
+    if (sqlite.status === 'rejected' || mysql.status === 'rejected') {
+      if (sqlite.status === 'fulfilled') sqlite.value.remove();
+      if (url) await dropDatabasesNamed(url, runPrefix);
+      await throwaway?.stop();
+      throw sqlite.status === 'rejected' ? sqlite.reason : (mysql as PromiseRejectedResult).reason;
+    }
+    templates.sqlite = sqlite.value.path;
+    removeSqliteTemplate = sqlite.value.remove;
+    if (mysql.value) templates.mysql = mysql.value;
   }
   project.provide('databaseTemplates', templates);
 
