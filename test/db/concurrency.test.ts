@@ -17,7 +17,7 @@ describe('mysql: concurrency', () => {
   const extra: DatabaseHandle[] = [];
 
   beforeEach(async () => {
-    tdb = await createTestDatabase('mysql');
+    tdb = await createTestDatabase('mysql', { reuse: true });
   });
   afterEach(async () => {
     for (const handle of extra.splice(0)) await handle.close();

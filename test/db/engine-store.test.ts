@@ -9,7 +9,7 @@ import { eventTypes, finishExecutionsAsAgent, insertDefinition, logMessages, run
 describeEachDialect('engine on the database', (dialect) => {
   let tdb: TestDatabase;
   beforeEach(async () => {
-    tdb = await createTestDatabase(dialect);
+    tdb = await createTestDatabase(dialect, { reuse: true });
   });
   afterEach(async () => {
     await tdb.close();

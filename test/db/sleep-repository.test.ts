@@ -10,7 +10,7 @@ describeEachDialect('sleep repository', (dialect) => {
   let tdb: TestDatabase;
   let sleeps: SleepRepository;
   beforeEach(async () => {
-    tdb = await createTestDatabase(dialect);
+    tdb = await createTestDatabase(dialect, { reuse: true });
     sleeps = new SleepRepository(tdb.db);
   });
   afterEach(async () => {

@@ -44,7 +44,7 @@ describeEachDialect('monitor', (dialect) => {
   let clock: FakeClock;
   let services: EngineServices;
   beforeEach(async () => {
-    tdb = await createTestDatabase(dialect);
+    tdb = await createTestDatabase(dialect, { reuse: true });
     clock = new FakeClock(new Date('2026-02-01T00:00:00.000Z'));
     services = servicesFor(tdb, { clock });
   });

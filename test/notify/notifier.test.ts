@@ -96,7 +96,7 @@ describeEachDialect('notifier', (dialect) => {
   let clock: FakeClock;
   const servers: Server[] = [];
   beforeEach(async () => {
-    tdb = await createTestDatabase(dialect);
+    tdb = await createTestDatabase(dialect, { reuse: true });
     clock = new FakeClock(new Date('2026-02-01T00:00:00.000Z'));
   });
   afterEach(async () => {
@@ -348,7 +348,7 @@ describeEachDialect('notifier', (dialect) => {
 describeEachDialect('notifier webhook against a dead address', (dialect) => {
   let tdb: TestDatabase;
   beforeAll(async () => {
-    tdb = await createTestDatabase(dialect);
+    tdb = await createTestDatabase(dialect, { reuse: true });
   });
   afterAll(async () => {
     await tdb.close();

@@ -14,7 +14,7 @@ describeEachDialect('security tables', (dialect) => {
   let tdb: TestDatabase;
   let clock: FakeClock;
   beforeEach(async () => {
-    tdb = await createTestDatabase(dialect);
+    tdb = await createTestDatabase(dialect, { reuse: true });
     clock = new FakeClock(new Date('2026-03-01T12:00:00.000Z'));
   });
   afterEach(async () => {
