@@ -30,7 +30,7 @@ import { parseCron, SUSPEND_PROBLEM, validateSuspendSchedules } from '../../core
 import type { CronExpression } from '../../core/schedule';
 import { normalizeEmail } from '../../core/sign-in-rules';
 import type { Kuroko2Definition, Kuroko2Instance, Kuroko2Source, Kuroko2User } from '../../db/kuroko2/kuroko2-source';
-import { validateDefinitionState, DEFINITION_DEFAULTS } from '../../db/repositories/definition-repository';
+import { validateDefinitionState, DEFINITION_DEFAULTS } from '../../core/definitions/definition-rules';
 import type { ImportedDefinition, ImportedInstance, Kuroko2ImportRepository } from '../../db/repositories/kuroko2-import-repository';
 
 const DAY_MS = 24 * 60 * 60 * 1000;

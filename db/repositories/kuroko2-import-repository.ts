@@ -13,7 +13,7 @@ import { fromDbInt, fromDbTime } from '../column-codec';
 import { GLOBAL_ID_SEQUENCE } from '../migrations/0001-initial-schema';
 import type { Database, DbTime, JobDefinitionTable } from '../schema';
 import type { ConsoleTables } from './console-repository';
-import { definitionRecords } from './definition-repository';
+import { definitionRecords } from './definition-records';
 import { withTransaction } from './transaction';
 
 /** The tables of migration 0007, and the HipChat columns it adds to job_definitions. */
