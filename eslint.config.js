@@ -15,7 +15,7 @@ const SOURCE_FOLDERS = ['core', 'db', 'adapters', 'app', 'http', 'agent', 'funct
 
 /** Files still over 400 lines while the renovation (issue 14) splits them; this list only shrinks. */
 const OVERSIZED_FILES = [
-  'http/console/console-app.ts', 'agent/agent.ts', 'core/engine/workflow-engine.ts', 'agent/process-runner.ts',
+  'http/console/console-app.ts', 'agent/agent.ts', 'agent/process-runner.ts',
   'db/repositories/console-repository.ts',
   'core/services/monitor-service.ts', 'cli/import/kuroko2-importer.ts', 'http/console/definition-pages.ts',
   'db/repositories/kuroko2-import-repository.ts',
