@@ -1,92 +1,33 @@
 /**
  * Job definitions with their tags, cron schedules, suspend schedules and script revisions. Every write validates
- * the whole resulting definition first and then writes all of its rows in one transaction, so a rejected or
- * failed request changes nothing (invariant 6).
+ * the whole resulting definition first (core/definitions/definition-rules.ts) and then writes all of its rows in one
+ * transaction, so a rejected or failed request changes nothing (invariant 6).
  */
 import type { Kysely, Transaction } from 'kysely';
 import type { ValidationContext } from '../../core/dsl/script-validator';
-import { validateScript } from '../../core/dsl/script-validator';
 import { ConflictError, NotFoundError, ValidationError } from '../../core/errors';
-import type { FieldProblem } from '../../core/errors';
-import { MAX_RETENTION_DAYS } from '../../core/services/retention-service';
-import { PREVENT_MULTI } from '../../core/model';
-import type { Definition, PreventMulti } from '../../core/model';
+import type { PreventMulti } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
-import type { CronExpression } from '../../core/schedule';
-import { isValidTimeZone, parseCron, validateSuspendSchedules } from '../../core/schedule';
-import { ROW_LIMITS, tooManyBytes, utf8Bytes } from '../../core/row-limits';
+import {
+  describeProblems,
+  normalizeTags,
+  stateForCreate,
+  stateForUpdate,
+  validateDefinitionState,
+  type DefinitionInput,
+  type DefinitionRecord,
+  type DefinitionState,
+} from '../../core/definitions/definition-rules';
 import { fromDbInt } from '../column-codec';
 import { isDuplicateKeyError } from '../db-errors';
-import type { Database, JobDefinitionRow } from '../schema';
-import { LIST_PAGE_ROWS, RESPONSE_BUDGET_BYTES, chunkByBytes, chunked, widthOf } from './paging';
-import { toDefinition } from './row-mappers';
+import type { Database } from '../schema';
+import { RESPONSE_BUDGET_BYTES, chunkByBytes, widthOf } from './paging';
+import { definitionRecords } from './definition-records';
 import { withTransaction } from './transaction';
 
-/** Bounds that keep every value inside its column and every request cheap to validate. */
-export const DEFINITION_LIMITS = {
-  nameLength: 180,
-  /** UTF-8 bytes, not characters: the row must fit the Data API's 64 KB (core/row-limits.ts). */
-  descriptionBytes: ROW_LIMITS.descriptionBytes,
-  /** UTF-8 bytes of the script. */
-  scriptBytes: ROW_LIMITS.scriptBytes,
-  tags: 50,
-  tagLength: 100,
-  crons: 50,
-  cronLength: 180,
-  slackChannelLength: 81,
-  webhookUrlLength: 2048,
-  timeZoneLength: 64,
-  /** A week: a longer catch-up would launch long-forgotten slots after an outage. */
-  catchUpWindowMinutes: 10_080,
-  /** A hundred years (retention, migration 0008). */
-  retentionDays: MAX_RETENTION_DAYS,
-} as const;
-
-/** Kuroko2's column defaults (section 2 of the reference), plus ours for the extensions. */
-export const DEFINITION_DEFAULTS = {
-  description: '',
-  timeZone: 'UTC',
-  suspended: false,
-  preventMulti: PREVENT_MULTI.workingOrError,
-  notifyCancellation: true,
-  notifyAll: true,
-  apiAllowed: false,
-  slackChannel: '',
-  webhookUrl: null,
-  catchUpWindowMinutes: 60,
-} as const;
-
-/** A definition with the lists that belong to it. */
-export interface DefinitionRecord extends Definition {
-  version: number;
-  tags: string[];
-  crons: string[];
-  suspendCrons: string[];
-}
-
-/** The writable fields; absent means "the default" on create and "unchanged" on update. */
-export interface DefinitionInput {
-  name?: string;
-  description?: string;
-  script?: string;
-  timeZone?: string;
-  suspended?: boolean;
-  preventMulti?: number;
-  notifyCancellation?: boolean;
-  notifyAll?: boolean;
-  apiAllowed?: boolean;
-  slackChannel?: string;
-  webhookUrl?: string | null;
-  catchUpWindowMinutes?: number;
-  /** null: the global retention policy; 0: keep forever. */
-  retentionDays?: number | null;
-  tags?: string[];
-  crons?: string[];
-  suspendCrons?: string[];
-}
-
-/** Everything a definition will hold once written, before validation. */
-type DefinitionState = Required<Omit<DefinitionInput, 'preventMulti' | 'retentionDays'>> & { preventMulti: number; retentionDays?: number | null };
+// The rules and the list readers moved out of this file; what its callers imported from here still resolves.
+export { DEFINITION_DEFAULTS, type DefinitionInput, type DefinitionRecord } from '../../core/definitions/definition-rules';
+export { definitionRecords } from './definition-records';
 
 export interface DefinitionRepositoryOptions {
   /** `SELECT ... FOR UPDATE` takes row locks (see DatabaseCapabilities.rowLocks). */
@@ -94,107 +35,6 @@ export interface DefinitionRepositoryOptions {
   /** What scripts are checked against (known queues, existing definitions): D14. */
   validationContext: () => Promise<ValidationContext>;
 }
-
-const SLACK_CHANNEL = /^\S*$/;
-const VALID_PREVENT_MULTI: ReadonlySet<number> = new Set(Object.values(PREVENT_MULTI));
-
-function uniqueStrings(values: readonly string[]): string[] {
-  return [...new Set(values)];
-}
-
-function normalizeTags(tags: readonly string[]): string[] {
-  return uniqueStrings(tags.map((t) => t.trim()));
-}
-
-function cronProblems(field: 'cron' | 'suspend_cron', crons: readonly string[]): { problems: FieldProblem[]; parsed: CronExpression[] } {
-  const problems: FieldProblem[] = [];
-  const parsed: CronExpression[] = [];
-  if (crons.length > DEFINITION_LIMITS.crons) problems.push({ field, message: `has ${crons.length} expressions; at most ${DEFINITION_LIMITS.crons} are allowed` });
-  for (const expr of crons) {
-    if (expr.length > DEFINITION_LIMITS.cronLength) {
-      problems.push({ field, message: `an expression is longer than ${DEFINITION_LIMITS.cronLength} characters` });
-      continue;
-    }
-    const result = parseCron(expr);
-    if (result.ok) parsed.push(result.cron);
-    else problems.push({ field, message: result.message });
-  }
-  return { problems, parsed };
-}
-
-function isHttpUrl(text: string): boolean {
-  if (!URL.canParse(text)) return false;
-  const protocol = new URL(text).protocol;
-  return protocol === 'http:' || protocol === 'https:';
-}
-
-/**
- * Every problem of a definition about to be written, empty when it may be saved. The script is checked only when
- * `checkScript` is set (it changed): an unchanged script was valid when saved, and a queue whose on-demand workers
- * are all stopped must not make an unrelated edit fail.
- */
-export function validateDefinitionState(state: DefinitionState, context: ValidationContext, checkScript: boolean): FieldProblem[] {
-  const problems: FieldProblem[] = [];
-  const name = state.name.trim();
-  if (name === '') problems.push({ field: 'name', message: "can't be blank" });
-  else if (name.length > DEFINITION_LIMITS.nameLength) problems.push({ field: 'name', message: `is too long (maximum is ${DEFINITION_LIMITS.nameLength} characters)` });
-  const descriptionBytes = utf8Bytes(state.description);
-  if (descriptionBytes > DEFINITION_LIMITS.descriptionBytes) {
-    problems.push({ field: 'description', message: tooManyBytes(descriptionBytes, DEFINITION_LIMITS.descriptionBytes) });
-  }
-  if (state.script.trim() === '') problems.push({ field: 'script', message: "can't be blank" });
-  else if (checkScript) {
-    const scriptBytes = utf8Bytes(state.script);
-    if (scriptBytes > DEFINITION_LIMITS.scriptBytes) problems.push({ field: 'script', message: tooManyBytes(scriptBytes, DEFINITION_LIMITS.scriptBytes) });
-    for (const p of validateScript(state.script, context)) problems.push({ field: 'script', line: p.line, column: p.column, message: p.message });
-  }
-  if (!VALID_PREVENT_MULTI.has(state.preventMulti)) problems.push({ field: 'prevent_multi', message: `must be 0, 1, 2 or 3, not ${state.preventMulti}` });
-  if (state.timeZone.length > DEFINITION_LIMITS.timeZoneLength || !isValidTimeZone(state.timeZone)) {
-    problems.push({ field: 'time_zone', message: `\`${state.timeZone.slice(0, DEFINITION_LIMITS.timeZoneLength)}\` is not an IANA time zone` });
-  }
-  if (state.slackChannel.length > DEFINITION_LIMITS.slackChannelLength || !SLACK_CHANNEL.test(state.slackChannel)) {
-    problems.push({ field: 'slack_channel', message: `must be a channel name without spaces, at most ${DEFINITION_LIMITS.slackChannelLength} characters` });
-  }
-  if (state.webhookUrl !== null && state.webhookUrl !== '') {
-    if (state.webhookUrl.length > DEFINITION_LIMITS.webhookUrlLength || !isHttpUrl(state.webhookUrl)) {
-      problems.push({ field: 'webhook_url', message: 'must be an http or https URL' });
-    }
-  }
-  const window = state.catchUpWindowMinutes;
-  if (!Number.isInteger(window) || window < 0 || window > DEFINITION_LIMITS.catchUpWindowMinutes) {
-    problems.push({ field: 'catch_up_window_minutes', message: `must be an integer from 0 to ${DEFINITION_LIMITS.catchUpWindowMinutes}` });
-  }
-  const retention = state.retentionDays ?? null;
-  if (retention !== null && (!Number.isInteger(retention) || retention < 0 || retention > DEFINITION_LIMITS.retentionDays)) {
-    problems.push({ field: 'retention_days', message: `must be empty (the global policy) or an integer from 0 (keep forever) to ${DEFINITION_LIMITS.retentionDays}` });
-  }
-  if (state.tags.length > DEFINITION_LIMITS.tags) problems.push({ field: 'tags', message: `has ${state.tags.length} tags; at most ${DEFINITION_LIMITS.tags} are allowed` });
-  for (const tag of state.tags) {
-    if (tag === '') problems.push({ field: 'tags', message: "a tag can't be blank" });
-    else if (tag.length > DEFINITION_LIMITS.tagLength) problems.push({ field: 'tags', message: `a tag is longer than ${DEFINITION_LIMITS.tagLength} characters` });
-  }
-  const launch = cronProblems('cron', state.crons);
-  const suspend = cronProblems('suspend_cron', state.suspendCrons);
-  problems.push(...launch.problems, ...suspend.problems);
-  if (launch.problems.length === 0 && suspend.problems.length === 0) {
-    for (const message of validateSuspendSchedules(launch.parsed, suspend.parsed)) problems.push({ field: 'suspend_cron', message });
-  }
-  return problems;
-}
-
-/** One line naming every problem, for the error's message. */
-export function describeProblems(problems: readonly FieldProblem[]): string {
-  return problems
-    .map((p) => (p.line !== undefined ? `${p.field}: line ${p.line}, column ${p.column ?? 0}: ${p.message}` : `${p.field}: ${p.message}`))
-    .join('; ');
-}
-
-/** Stores normalised cron text, so `0  * * * *` and `0 * * * *` are one schedule (a unique key). */
-function normalizeCrons(crons: readonly string[]): string[] {
-  return uniqueStrings(crons.map((c) => c.trim().split(/\s+/).join(' ')));
-}
-
-type Db = Kysely<Database> | Transaction<Database>;
 
 /** Ids and widths read per statement when listing definitions (two numbers a row). */
 const DEFINITION_WIDTH_PAGE = 2000;
@@ -283,24 +123,7 @@ export class DefinitionRepository {
 
   /** Validates and creates a definition with its lists and first script revision; ValidationError lists every problem. */
   async create(input: DefinitionInput, changedBy: string, alsoWrite?: AlsoWrite): Promise<DefinitionRecord> {
-    const state: DefinitionState = {
-      name: input.name ?? '',
-      description: input.description ?? DEFINITION_DEFAULTS.description,
-      script: input.script ?? '',
-      timeZone: input.timeZone ?? DEFINITION_DEFAULTS.timeZone,
-      suspended: input.suspended ?? DEFINITION_DEFAULTS.suspended,
-      preventMulti: input.preventMulti ?? DEFINITION_DEFAULTS.preventMulti,
-      notifyCancellation: input.notifyCancellation ?? DEFINITION_DEFAULTS.notifyCancellation,
-      notifyAll: input.notifyAll ?? DEFINITION_DEFAULTS.notifyAll,
-      apiAllowed: input.apiAllowed ?? DEFINITION_DEFAULTS.apiAllowed,
-      slackChannel: input.slackChannel ?? DEFINITION_DEFAULTS.slackChannel,
-      webhookUrl: input.webhookUrl ?? DEFINITION_DEFAULTS.webhookUrl,
-      catchUpWindowMinutes: input.catchUpWindowMinutes ?? DEFINITION_DEFAULTS.catchUpWindowMinutes,
-      retentionDays: input.retentionDays ?? null,
-      tags: normalizeTags(input.tags ?? []),
-      crons: normalizeCrons(input.crons ?? []),
-      suspendCrons: normalizeCrons(input.suspendCrons ?? []),
-    };
+    const state = stateForCreate(input);
     await this.assertValid(state, true);
     const now = this.clock.now();
     const id = await this.ids.nextId();
@@ -326,24 +149,7 @@ export class DefinitionRepository {
    */
   async update(id: number, input: DefinitionInput, changedBy: string, alsoWrite?: AlsoWrite): Promise<DefinitionRecord> {
     const current = await this.get(id);
-    const state: DefinitionState = {
-      name: input.name ?? current.name,
-      description: input.description ?? current.description,
-      script: input.script ?? current.script,
-      timeZone: input.timeZone ?? current.timeZone,
-      suspended: input.suspended ?? current.suspended,
-      preventMulti: input.preventMulti ?? current.preventMulti,
-      notifyCancellation: input.notifyCancellation ?? current.notifyCancellation,
-      notifyAll: input.notifyAll ?? current.notifyAll,
-      apiAllowed: input.apiAllowed ?? current.apiAllowed,
-      slackChannel: input.slackChannel ?? current.slackChannel,
-      webhookUrl: input.webhookUrl === undefined ? current.webhookUrl : input.webhookUrl,
-      catchUpWindowMinutes: input.catchUpWindowMinutes ?? current.catchUpWindowMinutes,
-      retentionDays: input.retentionDays === undefined ? (current.retentionDays ?? null) : input.retentionDays,
-      tags: input.tags ? normalizeTags(input.tags) : current.tags,
-      crons: input.crons ? normalizeCrons(input.crons) : current.crons,
-      suspendCrons: input.suspendCrons ? normalizeCrons(input.suspendCrons) : current.suspendCrons,
-    };
+    const state = stateForUpdate(current, input);
     const scriptChanged = state.script !== current.script;
     await this.assertValid(state, scriptChanged);
     const now = this.clock.now();
@@ -470,103 +276,3 @@ export class DefinitionRepository {
   }
 }
 
-/**
- * Completes definition rows into records: their tags and schedules, one statement per list, the three at once, in
- * chunks of IN_LIST_MAX ids and pages of LIST_PAGE_ROWS rows (a definition may hold 50 tags and 100 schedules). For
- * readers that select the rows themselves, such as the console's starred definitions, which joins its stars in the
- * same statement.
- */
-export async function definitionRecords(db: Db, rows: readonly JobDefinitionRow[]): Promise<DefinitionRecord[]> {
-  if (rows.length === 0) return [];
-  const ids = rows.map((r) => fromDbInt(r.id));
-  const tagsOf = new Map<number, string[]>();
-  const cronsOf = new Map<number, string[]>();
-  const suspendsOf = new Map<number, string[]>();
-  for (const chunk of chunked(ids)) {
-    const [tags, crons, suspends] = await Promise.all([
-      readTags(db, chunk),
-      readSchedules(db, 'job_schedules', chunk),
-      readSchedules(db, 'job_suspend_schedules', chunk),
-    ]);
-    for (const [id, list] of tags) tagsOf.set(id, list);
-    for (const [id, list] of crons) cronsOf.set(id, list);
-    for (const [id, list] of suspends) suspendsOf.set(id, list);
-  }
-  return rows.map((row) => {
-    const definition = toDefinition(row);
-    return {
-      ...definition,
-      version: Number(row.version),
-      tags: tagsOf.get(definition.id) ?? [],
-      crons: cronsOf.get(definition.id) ?? [],
-      suspendCrons: suspendsOf.get(definition.id) ?? [],
-    };
-  });
-}
-
-function append(map: Map<number, string[]>, key: number, value: string): void {
-  const list = map.get(key);
-  if (list) list.push(value);
-  else map.set(key, [value]);
-}
-
-/** The tag names of the definitions (at most IN_LIST_MAX), each list sorted by name, read in pages. */
-async function readTags(db: Db, definitionIds: readonly number[]): Promise<Map<number, string[]>> {
-  const out = new Map<number, string[]>();
-  let after: { definitionId: number; tagId: number } | undefined;
-  for (;;) {
-    const from = after;
-    let query = db
-      .selectFrom('job_definition_tags')
-      .innerJoin('tags', 'tags.id', 'job_definition_tags.tag_id')
-      .select(['job_definition_tags.job_definition_id as definitionId', 'job_definition_tags.tag_id as tagId', 'tags.name as name'])
-      .where('job_definition_tags.job_definition_id', 'in', [...definitionIds])
-      .orderBy('job_definition_tags.job_definition_id')
-      .orderBy('job_definition_tags.tag_id')
-      .limit(LIST_PAGE_ROWS);
-    if (from) {
-      query = query.where((eb) =>
-        eb.or([
-          eb('job_definition_tags.job_definition_id', '>', from.definitionId),
-          eb.and([eb('job_definition_tags.job_definition_id', '=', from.definitionId), eb('job_definition_tags.tag_id', '>', from.tagId)]),
-        ]),
-      );
-    }
-    const rows = await query.execute();
-    for (const row of rows) append(out, fromDbInt(row.definitionId), row.name);
-    const last = rows[rows.length - 1];
-    if (rows.length < LIST_PAGE_ROWS || !last) break;
-    after = { definitionId: fromDbInt(last.definitionId), tagId: fromDbInt(last.tagId) };
-  }
-  // Binary order, as the utf8mb4_bin collation sorts them.
-  for (const list of out.values()) list.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  return out;
-}
-
-/**
- * The cron texts of the definitions (at most IN_LIST_MAX) in creation order, read in pages. A definition's schedules
- * are replaced together, so their ids follow the order they were given in.
- */
-export async function readSchedules(
-  db: Db,
-  table: 'job_schedules' | 'job_suspend_schedules',
-  definitionIds: readonly number[],
-): Promise<Map<number, string[]>> {
-  const out = new Map<number, string[]>();
-  let afterId = 0;
-  for (;;) {
-    const rows = await db
-      .selectFrom(table)
-      .select(['id', 'job_definition_id as definitionId', 'cron'])
-      .where('job_definition_id', 'in', [...definitionIds])
-      .where('id', '>', afterId)
-      .orderBy('id')
-      .limit(LIST_PAGE_ROWS)
-      .execute();
-    for (const row of rows) append(out, fromDbInt(row.definitionId), row.cron);
-    const last = rows[rows.length - 1];
-    if (rows.length < LIST_PAGE_ROWS || !last) break;
-    afterId = fromDbInt(last.id);
-  }
-  return out;
-}

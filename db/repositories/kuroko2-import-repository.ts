@@ -2,60 +2,22 @@
  * The writes of `kuroko import kuroko2` into our database (any dialect): one transaction per definition and one
  * per imported instance, small enough for the Data API. Definitions keep their Kuroko2 ids; `kuroko2_imports`
  * (migration 0007) records what came from Kuroko2, so a second run updates those rows, creates nothing twice, and
- * tells an imported definition from a colliding one.
+ * tells an imported definition from a colliding one. An instance's rows are in kuroko2-history-import.ts.
  */
-import type { ColumnType, Kysely, Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { normalizeEmail } from '../../core/sign-in-rules';
-import { LOG_LEVEL } from '../../core/model';
-import type { Definition, LogLevel } from '../../core/model';
+import type { Definition } from '../../core/model';
 import type { Clock, IdGenerator } from '../../core/ports';
 import { fromDbInt, fromDbTime } from '../column-codec';
 import { GLOBAL_ID_SEQUENCE } from '../migrations/0001-initial-schema';
-import type { ConsoleTables, Database, DbTime, JobDefinitionTable } from '../schema';
-import { definitionRecords } from './definition-repository';
+import type { Database } from '../schema';
+import { definitionRecords } from './definition-records';
+import { idsPerImportedInstance, insertImportedInstance, type ImportedInstance } from './kuroko2-history-import';
+import { IMPORT_KIND, type ImportDb, type Kuroko2ImportTables } from './kuroko2-import-tables';
 import { withTransaction } from './transaction';
 
-/** The tables of migration 0007, and the HipChat columns it adds to job_definitions. */
-// A type alias, not an interface: `withTables` wants an index-compatible record.
-export type Kuroko2ImportTables = ConsoleTables & {
-  job_definitions: JobDefinitionTable & {
-    hipchat_room: ColumnType<string, string | undefined, string>;
-    hipchat_additional_text: ColumnType<string | null, string | null | undefined, string | null>;
-  };
-  memory_expectancies: { job_definition_id: number; expected_kb: number; updated_at: DbTime };
-  kuroko2_imports: { kind: string; source_id: number; target_id: number; imported_at: DbTime };
-};
-type ImportDb = Kysely<Database & Kuroko2ImportTables>;
-
-export const IMPORT_KIND = { definition: 'definition', instance: 'instance' } as const;
-
-/** Rows per INSERT of log lines. */
-const LOG_ROWS_PER_INSERT = 100;
-/**
- * Bytes of log text per INSERT: a Data API request may carry 4 MiB in all
- * (https://docs.aws.amazon.com/rdsdataservice/latest/APIReference/API_BatchExecuteStatement.html), so a statement
- * stays at a quarter of it; a single larger line goes alone.
- */
-const LOG_BYTES_PER_INSERT = 1024 * 1024;
-
-/** Splits log lines into INSERT-sized groups by count and bytes. */
-export function chunkLogs<T extends { message: string }>(logs: readonly T[]): T[][] {
-  const chunks: T[][] = [];
-  let current: T[] = [];
-  let bytes = 0;
-  for (const log of logs) {
-    const size = Buffer.byteLength(log.message);
-    if (current.length > 0 && (current.length >= LOG_ROWS_PER_INSERT || bytes + size > LOG_BYTES_PER_INSERT)) {
-      chunks.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(log);
-    bytes += size;
-  }
-  if (current.length > 0) chunks.push(current);
-  return chunks;
-}
+// Kept for the readers that import the tables' type from here.
+export type { Kuroko2ImportTables } from './kuroko2-import-tables';
 
 export interface ImportedRevision {
   script: string;
@@ -95,33 +57,6 @@ export interface ImportedDefinition
   revisions: ImportedRevision[];
 }
 
-export interface ImportedExecution {
-  queue: string;
-  shell: string;
-  hostname: string | null;
-  workerId: number | null;
-  pid: number | null;
-  startedAt: Date | null;
-  finishedAt: Date;
-  exitStatus: number | null;
-  termSignal: string | null;
-}
-
-export interface ImportedInstance {
-  sourceId: number;
-  definitionId: number;
-  script: string;
-  launchedBy: string;
-  retrying: boolean;
-  createdAt: Date;
-  finishedAt: Date | null;
-  canceledAt: Date | null;
-  errorAt: Date | null;
-  logs: { level: string; message: string; createdAt: Date }[];
-  executions: ImportedExecution[];
-  memory: { rssKb: number; sampledAt: Date } | null;
-}
-
 export interface TargetDefinition {
   name: string;
   /** It was written by an earlier import. */
@@ -129,13 +64,6 @@ export interface TargetDefinition {
 }
 
 const revisionKey = (r: ImportedRevision) => `${r.changedAt.getTime()}\u0000${r.script}`;
-
-function logLevelOf(level: string): LogLevel {
-  const upper = level.toUpperCase();
-  if (upper === LOG_LEVEL.warn || upper === 'WARNING') return LOG_LEVEL.warn;
-  if (upper === LOG_LEVEL.error || upper === 'FATAL') return LOG_LEVEL.error;
-  return LOG_LEVEL.info;
-}
 
 /** Reads what the import compares with and writes what it brings. */
 export class Kuroko2ImportRepository {
@@ -321,73 +249,9 @@ export class Kuroko2ImportRepository {
   /** Writes one finished instance with its logs, executions and memory peak in one transaction. */
   async writeInstance(instance: ImportedInstance): Promise<void> {
     const now = this.clock.now();
-    await withTransaction(this.root, this.ids, 1 + instance.logs.length + instance.executions.length * 2 + 1, async (trx) => {
-      const db = trx.withTables<Kuroko2ImportTables>();
-      const instanceId = await this.ids.nextId();
-      // The mark first: a concurrent second import of the same instance fails on its key instead of duplicating it.
-      await db.insertInto('kuroko2_imports').values({ kind: IMPORT_KIND.instance, source_id: instance.sourceId, target_id: instanceId, imported_at: now }).execute();
-      await db
-        .insertInto('job_instances')
-        .values({
-          id: instanceId,
-          job_definition_id: instance.definitionId,
-          script: instance.script,
-          launched_by: instance.launchedBy,
-          retrying: instance.retrying,
-          env: '{}',
-          idempotency_key: null,
-          idempotency_fingerprint: null,
-          created_at: instance.createdAt,
-          finished_at: instance.finishedAt,
-          canceled_at: instance.canceledAt,
-          error_at: instance.errorAt,
-        })
-        .execute();
-      for (const chunk of chunkLogs(instance.logs)) {
-        const rows = [];
-        for (const log of chunk) {
-          rows.push({ id: await this.ids.nextId(), job_instance_id: instanceId, level: logLevelOf(log.level), message: log.message, created_at: log.createdAt });
-        }
-        await db.insertInto('instance_logs').values(rows).execute();
-      }
-      let firstExecutionId = 0;
-      for (const e of instance.executions) {
-        const executionId = await this.ids.nextId();
-        if (firstExecutionId === 0) firstExecutionId = executionId;
-        await db
-          .insertInto('execution_histories')
-          .values({
-            id: await this.ids.nextId(),
-            execution_id: executionId,
-            job_instance_id: instanceId,
-            job_definition_id: instance.definitionId,
-            token_id: 0,
-            queue: e.queue,
-            shell: e.shell,
-            hostname: e.hostname,
-            worker_id: e.workerId,
-            pid: e.pid,
-            started_at: e.startedAt,
-            finished_at: e.finishedAt,
-            exit_status: e.exitStatus,
-            term_signal: e.termSignal,
-          })
-          .execute();
-      }
-      if (instance.memory) {
-        await db
-          .insertInto('memory_samples')
-          .values({
-            id: await this.ids.nextId(),
-            execution_id: firstExecutionId,
-            job_instance_id: instanceId,
-            job_definition_id: instance.definitionId,
-            rss_kb: instance.memory.rssKb,
-            sampled_at: instance.memory.sampledAt,
-          })
-          .execute();
-      }
-    });
+    await withTransaction(this.root, this.ids, idsPerImportedInstance(instance), (trx) =>
+      insertImportedInstance(trx.withTables<Kuroko2ImportTables>(), this.ids, instance, now),
+    );
   }
 
   /**

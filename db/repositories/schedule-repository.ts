@@ -8,7 +8,7 @@ import type { Database } from '../schema';
 import type { LaunchRepository } from './launch-repository';
 import { insertEvents } from './log-event-writer';
 import { withTransaction } from './transaction';
-import { readSchedules } from './definition-repository';
+import { readSchedules } from './definition-records';
 
 /** The single scheduler_state row the scheduler's high-water mark lives in. */
 const SCHEDULER_STATE_NAME = 'scheduler';

@@ -9,10 +9,7 @@ import { API_CLIENT_NAME_PATTERN, API_SCOPE } from '../../db/repositories/api-cl
 import type { ApiClientRepository } from '../../db/repositories/api-client-repository';
 import { generateSecret, hashSecret, requireScope } from './http-auth';
 import { HTTP_STATUS } from '../http-errors';
-import { SECURITY_SCHEME, errors, type App } from './http-routes';
-
-const JSON_TYPE = 'application/json';
-const secured = [{ [SECURITY_SCHEME]: [] }];
+import { JSON_TYPE, errors, secured, subAppOf, type App } from './route-kit';
 
 const apiClientSchema = z
   .object({ name: z.string(), scope: z.enum(['read', 'launch', 'admin']), created_at: z.string().openapi({ format: 'date-time' }) })
@@ -26,12 +23,17 @@ const nameParams = z.object({
 
 const scopeOf = (scope: string) => (scope === API_SCOPE.admin || scope === API_SCOPE.launch ? scope : API_SCOPE.read);
 
-/** Registers the API client routes. */
+/** Mounts the API client routes on the app, under `/v1`. */
 export function registerApiClientRoutes(app: App, clients: ApiClientRepository): void {
-  app.openapi(
+  app.route('/v1', apiClientRoutes(subAppOf(app), clients));
+}
+
+/** Registers the API client routes on `routes` (mounted under `/v1`) and returns it. */
+export function apiClientRoutes(routes: App, clients: ApiClientRepository): App {
+  routes.openapi(
     createRoute({
       method: 'get',
-      path: '/v1/api_clients',
+      path: '/api_clients',
       operationId: 'listApiClients',
       summary: 'API clients with their scope (admin scope)',
       middleware: requireScope(API_SCOPE.admin),
@@ -45,10 +47,10 @@ export function registerApiClientRoutes(app: App, clients: ApiClientRepository):
     },
   );
 
-  app.openapi(
+  routes.openapi(
     createRoute({
       method: 'delete',
-      path: '/v1/api_clients/{name}',
+      path: '/api_clients/{name}',
       operationId: 'revokeApiClient',
       summary: 'Revoke an API client: its credentials stop working at once (admin scope)',
       middleware: requireScope(API_SCOPE.admin),
@@ -63,10 +65,10 @@ export function registerApiClientRoutes(app: App, clients: ApiClientRepository):
     },
   );
 
-  app.openapi(
+  routes.openapi(
     createRoute({
       method: 'post',
-      path: '/v1/api_clients/{name}/rotate',
+      path: '/api_clients/{name}/rotate',
       operationId: 'rotateApiClient',
       summary: 'Give an API client a new random secret, returned once; the old one stops working at once (admin scope)',
       middleware: requireScope(API_SCOPE.admin),
@@ -84,4 +86,5 @@ export function registerApiClientRoutes(app: App, clients: ApiClientRepository):
       return c.json(rotatedSchema.parse({ name, scope: existing.scope, secret }), HTTP_STATUS.ok);
     },
   );
+  return routes;
 }

@@ -2,7 +2,7 @@
 import type { z } from '@hono/zod-openapi';
 import { instanceStatus } from '../../core/model';
 import type { Instance } from '../../core/model';
-import type { DefinitionInput, DefinitionRecord } from '../../db/repositories/definition-repository';
+import type { DefinitionInput, DefinitionRecord } from '../../core/definitions/definition-rules';
 import type { ExecutionView, InstanceDetail, LogView, WorkerView } from '../../db/repositories/query-repository';
 import type { definitionSchema, executionSchema, instanceDetailSchema, instanceSchema, logSchema, workerSchema, HttpSchemas } from './http-schemas';
 

@@ -4,7 +4,7 @@
  * numeric strings) and ignore unknown fields (`hipchat_room`, `user_id`...), so existing clients work unchanged.
  */
 import { z } from '@hono/zod-openapi';
-import { DEFINITION_LIMITS } from '../../db/repositories/definition-repository';
+import { DEFINITION_LIMITS } from '../../core/definitions/definition-rules';
 import { ERROR_CODE, FALLBACK_ERROR_CODE, REQUIRED_MESSAGE } from '../http-errors';
 
 /** Bounds on what one request may carry; each has a clear 4xx. */
