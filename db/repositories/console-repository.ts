@@ -8,7 +8,8 @@ import { normalizeEmail } from '../../core/sign-in-rules';
 import type { Clock, IdGenerator } from '../../core/ports';
 import { fromDbInt, fromDbTime } from '../column-codec';
 import type { ConsoleUserRow, Database } from '../schema';
-import { definitionRecords, type DefinitionRecord } from './definition-repository';
+import type { DefinitionRecord } from '../../core/definitions/definition-rules';
+import { definitionRecords } from './definition-records';
 import { readByWidth, rowWidths, widthOf } from './paging';
 
 export interface ConsoleUser {

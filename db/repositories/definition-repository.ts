@@ -26,8 +26,6 @@ import { definitionRecords } from './definition-records';
 import { withTransaction } from './transaction';
 
 // The rules and the list readers moved out of this file; what its callers imported from here still resolves.
-export { DEFINITION_DEFAULTS, type DefinitionInput, type DefinitionRecord } from '../../core/definitions/definition-rules';
-export { definitionRecords } from './definition-records';
 
 export interface DefinitionRepositoryOptions {
   /** `SELECT ... FOR UPDATE` takes row locks (see DatabaseCapabilities.rowLocks). */

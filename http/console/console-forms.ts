@@ -6,7 +6,7 @@
 import type { FieldProblem, ScriptProblem } from '../../core/errors';
 import { PREVENT_MULTI } from '../../core/model';
 import { normalizeEmail } from '../../core/sign-in-rules';
-import { DEFINITION_DEFAULTS, type DefinitionRecord } from '../../db/repositories/definition-repository';
+import { DEFINITION_DEFAULTS, type DefinitionRecord } from '../../core/definitions/definition-rules';
 import { definitionInput, splitTextTags } from '../api/http-resources';
 import type { buildSchemas } from '../api/http-schemas';
 import type { DefinitionFormValues, FieldErrors } from './definition-form-page';

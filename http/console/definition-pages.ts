@@ -7,7 +7,7 @@ import { DateTime } from 'luxon';
 import type { ScriptProblem } from '../../core/errors';
 import type { Instance } from '../../core/model';
 import { nextLaunchTime, parseCron, type CronExpression } from '../../core/schedule';
-import type { DefinitionRecord } from '../../db/repositories/definition-repository';
+import type { DefinitionRecord } from '../../core/definitions/definition-rules';
 import type { InstanceStat, InstanceWithName, ScriptRevision } from '../../db/repositories/console-query-repository';
 import type { ConsoleUser } from './console-access';
 import {

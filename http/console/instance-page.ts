@@ -5,7 +5,7 @@
  */
 import { executionOutput } from '../../core/engine/execution-result';
 import { INSTANCE_STATUS, TOKEN_STATUS, instanceStatus } from '../../core/model';
-import type { DefinitionRecord } from '../../db/repositories/definition-repository';
+import type { DefinitionRecord } from '../../core/definitions/definition-rules';
 import type { LiveOutput } from '../../db/repositories/console-query-repository';
 import type { ExecutionView, InstanceDetail, LogView, TokenView } from '../../db/repositories/query-repository';
 import type { ConsoleUser } from './console-access';
