@@ -10,6 +10,7 @@ import type { LogSink } from '../adapters/logs/file-log-sink';
 import { sampleIntervalMs } from './memory-sampler';
 import { DEFAULT_SHELL_PATH, type InheritedEnv } from './process-runner';
 import type { RunAsUser } from './run-as';
+import { silentLogger, type Logger } from '../core/ports';
 
 export const DEFAULT_AGENT_SLOTS = 2;
 export const DEFAULT_POLL_INTERVAL_MS = 1_000;
@@ -24,14 +25,10 @@ export const DEFAULT_LEFTOVER_CHECK_MS = 30_000;
 /** Head and tail reach the database at most this often per execution (the whole output streams to the log sink). */
 export const DEFAULT_OUTPUT_FLUSH_MS = 1_000;
 
-export interface AgentLogger {
-  info(message: string, data?: Record<string, unknown>): void;
-  warn(message: string, data?: Record<string, unknown>): void;
-  error(message: string, data?: Record<string, unknown>): void;
-}
+export type AgentLogger = Logger;
 
 /** Drops every message (tests, embedded use). */
-export const silentAgentLogger: AgentLogger = { info: () => {}, warn: () => {}, error: () => {} };
+export const silentAgentLogger: AgentLogger = silentLogger;
 
 export interface AgentOptions {
   database: DatabaseHandle;

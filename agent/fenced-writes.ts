@@ -6,6 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LeaseLostError, errorMessage } from '../core/errors';
+import { backoffDelay } from '../core/backoff';
 import type { ExecutionQueueRepository, FinishRecord, OutputRecord } from '../db/repositories/execution-queue-repository';
 import type { AgentSettings } from './agent-settings';
 import type { Job } from './job';
@@ -19,7 +20,7 @@ export const FINISH_RETRY_MS = 10 * 60_000;
 const RETRY_BASE_MS = 200;
 
 export function backoffMs(failures: number, baseMs: number): number {
-  return Math.min(baseMs * 2 ** Math.max(0, failures - 1), MAX_BACKOFF_MS);
+  return backoffDelay({ baseMs, capMs: MAX_BACKOFF_MS }, failures);
 }
 
 /** Runs write until it succeeds, a LeaseLostError, `attempts` tries or `untilMs` have passed (then it throws). */

@@ -114,3 +114,13 @@ export interface StepWriter {
   /** Applies the outcome atomically; false when the token's version moved on (another processor won). */
   commit(outcome: StepOutcome): Promise<boolean>;
 }
+
+/** The one logging port. Powertools' Logger, the CLI's line logger and test spies all fit it. */
+export interface Logger {
+  info(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+  error(message: string, data?: Record<string, unknown>): void;
+}
+
+/** A logger that drops everything (tests of other things, quiet modes). */
+export const silentLogger: Logger = { info: () => {}, warn: () => {}, error: () => {} };

@@ -7,6 +7,7 @@
  * racing processes matches the row; the others see 0 affected rows and try again. That is two statements per
  * block on every dialect (a transaction would cost four calls on the Data API) and never holds a lock.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { IdGenerator } from '../core/ports';
@@ -32,7 +33,6 @@ export interface BlockIdGenerator extends IdGenerator {
   reservations(): number;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Creates a hi/lo IdGenerator over the `id_blocks` table; safe for concurrent callers and processes. */
 export function createIdGenerator(db: Kysely<Database>, options: IdGeneratorOptions = {}): BlockIdGenerator {

@@ -11,6 +11,7 @@ import { isDatabaseUnavailableError } from '../db/db-errors';
 import { ConflictError, ForbiddenError, KurokoError, NotFoundError, ScriptError, ValidationError } from '../core/errors';
 import type { FieldProblem } from '../core/errors';
 import { DatabaseResumingError, isDatabaseResuming, RESUME_RETRY_AFTER_SECONDS } from '../db/dialects/data-api-retry';
+import type { Logger } from '../core/ports';
 
 export const HTTP_STATUS = {
   ok: 200,
@@ -62,11 +63,7 @@ export interface ErrorBody {
 }
 
 /** What the app logs through; Powertools' Logger fits, and so does a console shim. */
-export interface HttpLogger {
-  info(message: string, extra?: Record<string, unknown>): void;
-  warn(message: string, extra?: Record<string, unknown>): void;
-  error(message: string, extra?: Record<string, unknown>): void;
-}
+export type HttpLogger = Logger;
 
 /** An HTTP failure with the contract's body; thrown by handlers and middleware, rendered by `errorResponse`. */
 export class ApiError extends Error {

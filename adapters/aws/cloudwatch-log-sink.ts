@@ -8,6 +8,7 @@
  * events in append order however the service breaks ties. A failed send keeps its events and is tried again with
  * a growing delay; close() tries a few times and then reports the failure to its caller.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   CreateLogStreamCommand,
   GetLogEventsCommand,
@@ -18,6 +19,8 @@ import {
 import { errorMessage } from '../../core/errors';
 import { awsErrorName, toExternalServiceError } from './aws-errors';
 import { checkId, decodeWindow, type LogReadOptions, type LogSink } from '../logs/file-log-sink';
+import { backoffDelay } from '../../core/backoff';
+import type { Logger } from '../../core/ports';
 
 /** PutLogEvents limits (CloudWatch Logs API reference). */
 export const MAX_BATCH_BYTES = 1_048_576;
@@ -39,10 +42,7 @@ export function executionLogStreamName(executionId: number): string {
   return `executions/${executionId}`;
 }
 
-export interface SinkLogger {
-  warn(message: string, data?: Record<string, unknown>): void;
-  error(message: string, data?: Record<string, unknown>): void;
-}
+export type SinkLogger = Pick<Logger, 'warn' | 'error'>;
 
 export interface CloudWatchLogSinkOptions {
   client: CloudWatchLogsClient;
@@ -89,7 +89,7 @@ export class CloudWatchLogSink implements LogSink {
     this.#flushIntervalMs = options.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS;
     this.#now = options.now ?? Date.now;
     this.#closeAttempts = options.closeAttempts ?? DEFAULT_CLOSE_ATTEMPTS;
-    this.#retryDelayMs = options.retryDelayMs ?? ((n) => Math.min(RETRY_BASE_MS * 2 ** (n - 1), MAX_RETRY_DELAY_MS));
+    this.#retryDelayMs = options.retryDelayMs ?? ((n) => backoffDelay({ baseMs: RETRY_BASE_MS, capMs: MAX_RETRY_DELAY_MS }, n));
     this.#logger = options.logger;
   }
 
@@ -301,4 +301,3 @@ export function splitUtf8(text: string, maxBytes: number): string[] {
   return pieces;
 }
 
-const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

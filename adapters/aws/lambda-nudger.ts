@@ -9,10 +9,9 @@
  */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { errorMessage } from '../../core/errors';
+import type { Logger } from '../../core/ports';
 
-export interface NudgeLogger {
-  warn(message: string, data?: Record<string, unknown>): void;
-}
+export type NudgeLogger = Pick<Logger, 'warn'>;
 
 export interface LambdaNudgerOptions {
   client: LambdaClient;

@@ -10,6 +10,7 @@
  */
 import { PutParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { errorMessage } from '../../core/errors';
+import type { Logger } from '../../core/ports';
 import { readParameter } from './ssm-parameters';
 
 import { SLEEP_STATE } from './sleep-value';
@@ -25,10 +26,7 @@ export interface SleepGate {
   wake(reason: string, now: Date): Promise<boolean>;
 }
 
-interface SleepLog {
-  warn(message: string, data?: Record<string, unknown>): void;
-  info(message: string, data?: Record<string, unknown>): void;
-}
+type SleepLog = Pick<Logger, 'info' | 'warn'>;
 
 /** Without a parameter (local mode, tests of other things): never asleep. */
 export const ALWAYS_AWAKE: SleepGate = {

@@ -8,6 +8,7 @@
  * Instead the lock is a lease row: one conditional UPDATE takes it while it is free or expired, so a migrator that
  * died mid-run blocks the next one for at most the lease time.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import type { RDSData } from '@aws-sdk/client-rds-data';
 import { MysqlAdapter, sql } from 'kysely';
@@ -23,7 +24,6 @@ export const MIGRATION_LEASE_SECONDS = 15 * 60;
 const LEASE_POLL_MS = 250;
 const MS_PER_SECOND = 1000;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** MySQL adapter whose migration lock works without session affinity. */
 export class DataApiMysqlAdapter extends MysqlAdapter {

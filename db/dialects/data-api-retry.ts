@@ -10,7 +10,9 @@
  *   the caller, whose transaction is rolled back and retried whole (in a transaction, the commit is what counts).
  * The SDK's own retries are turned off for the clients db/connection.ts builds, so this is the only policy.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KurokoError } from '../../core/errors';
+import { backoffDelay } from '../../core/backoff';
 
 /** What the wait costs: a resume is ~15 s; a Lambda entry point passes what its timeout leaves (see functions/). */
 export interface DataApiRetryOptions {
@@ -52,7 +54,7 @@ export const RESUME_RETRY_AFTER_SECONDS = 15;
  */
 export const dataApiRetryClock = {
   now: (): number => Date.now(),
-  sleep: (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms)),
+  sleep: (ms: number): Promise<void> => sleep(ms),
 };
 
 /** The cluster was still resuming when the caller's budget ran out; nothing ran. */
@@ -150,7 +152,7 @@ export async function withDataApiRetry<T>(call: DataApiCallShape, options: DataA
         if (reason === 'transient' && !safeToRepeat(call)) throw err;
         if (transientAttempts >= maxTransient) throw err;
       }
-      const base = Math.min(maxDelay, firstDelay * 2 ** (attempt - 1));
+      const base = backoffDelay({ baseMs: firstDelay, capMs: maxDelay }, attempt);
       // Equal jitter: callers that met the same pause do not all come back at the same instant.
       const delayMs = Math.round(base / 2 + (Math.random() * base) / 2);
       const waited = now() - started;
