@@ -12,7 +12,6 @@
 import { ArnFormat, RemovalPolicy, Stack, aws_iam as iam, aws_kms as kms, aws_sns as sns } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { DeployConfig } from '../deploy-config';
-import { acknowledge } from '../nag';
 
 /** The service principal CloudWatch alarms act as when they publish to SNS. */
 export const CLOUDWATCH_SERVICE = 'cloudwatch.amazonaws.com';
@@ -59,8 +58,5 @@ export function createAlertTopic(scope: Construct, config: DeployConfig): sns.To
       conditions: fromOurAlarms,
     }),
   );
-  if (!masterKey) {
-    acknowledge(topic, 'AwsSolutions-SNS2', 'Encryption at rest is opt-in (deploy config alerts.kmsKey): alarms need a customer managed key (1-3 USD a month) to publish to an encrypted topic; SNS keeps a message only until delivery, TLS is enforced, and alerts carry no command output (cdk/constructs/alert-topic.ts).');
-  }
   return topic;
 }
