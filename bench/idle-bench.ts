@@ -5,18 +5,21 @@
  * real scheduler, processor, monitor and notifier handlers are invoked with EventBridge's scheduled event once a
  * simulated minute for 24 hours, over the local Data API server on MariaDB. The clock is simulated by shifting
  * `Date`, so a day takes seconds to a minute; SSM and SNS are served on loopback (the real SDK clients reach them
- * through AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL_SNS). One definition launches a `noop:` job daily at 03:00.
+ * through AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL_SNS). One definition launches a `noop:` job daily at 03:00, and
+ * the retention function runs at 04:00 as its daily schedule does.
  *
  * It prints, per mode, the Data API calls of the day, the minutes in which any tick touched the database, when
  * the 03:00 job was launched, and the minutes Aurora would stay awake given `autoPauseMinutes` (it pauses that
  * long after the last activity). The provisioner is not run: it needs EC2, and it skips exactly like the others.
  *
- * The cluster pauses as Aurora does: the local Data API server pauses after `autoPauseMinutes` (10) without a call,
+ * The cluster pauses as Aurora does: the local Data API server pauses after `autoPauseMinutes` (5, the default) without a call,
  * and the first call after that starts a 15 s resume during which every call answers DatabaseResumingException.
  * The resume runs in simulated time: the Data API client's waits (db/dialects/data-api-retry.ts) advance the
  * simulated clock instead of sleeping. The bench counts failed invocations (a handler that threw: Lambda would
  * count an error and the alarm would see it), ticks skipped because the database was still resuming, whether the
  * 03:00 job launched in its minute, and, after the day, what an API request sent to the paused cluster received.
+ * Last, it prices an idle month (bench/idle-cost.ts): the measured lines, and the always-on resources (alarms,
+ * secrets, KMS keys) counted in the default deploy config's synthesized templates.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +37,7 @@ import { insertDefinition } from '../test/helpers/engine-fixtures';
 import { startFakeAws } from '../test/helpers/fake-aws-server';
 import { createMysqlDatabase } from '../test/helpers/test-database';
 import { applyEnv, httpApiEvent, lambdaContext, scheduledEvent } from '../test/functions/function-fixtures';
+import { alwaysOn, idleMonth } from './idle-cost';
 
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 
@@ -41,10 +45,11 @@ const MINUTE_MS = 60_000;
 const DAY_MINUTES = 24 * 60;
 const START = Date.parse('2026-03-02T00:00:30Z');
 const DAILY_CRON = '0 3 * * *';
-const AUTO_PAUSE_MINUTES = [10, 5];
-/** The server pauses after the first (the deploy config's default), and a resume takes RESUME_MS. */
+const AUTO_PAUSE_MINUTES = [5, 10];
+/** The server pauses after the first (the deploy config's default, 5), and a resume takes RESUME_MS. */
 const RESUME_MS = 15_000;
 const DAILY_HOUR = 3;
+const RETENTION_HOUR = 4;
 const API_CLIENT = { name: 'bench-reader', secret: 'bench-reader-secret' };
 /** List price, us-east-1: 0.12 USD per ACU-hour; the smallest running size is 0.5 ACU. */
 const USD_PER_ACU_HOUR = 0.12;
@@ -63,6 +68,10 @@ interface DayResult {
   /** The 03:00 job's instance was created within the 03:00 minute. */
   launchedOnTime: boolean;
   invocations: number;
+  /** Invocations that made a Data API call (the rest read the sleep parameter and returned). */
+  passes: number;
+  /** Hours of the day in which the notifier ran a pass (its EMF metric line is billed per hour published). */
+  metricHours: number;
   /** Handler invocations that threw (Lambda errors, which the error alarms count). */
   failedInvocations: number;
   /** Ticks that returned early because the database was still resuming when their wait ended. */
@@ -141,11 +150,15 @@ async function runDay(mode: Mode): Promise<DayResult> {
     import('../functions/notifier/handler'),
   ]);
   const api = await import('../functions/api/handler');
+  // The retention pass, on its own daily schedule (deploy config retention.hourUtc, 4 by default).
+  const retention = await import('../functions/retention/handler');
   // The notifier writes its metric as an EMF line on stdout; this process's stdout carries only the result.
   const write = process.stdout.write.bind(process.stdout);
   process.stdout.write = (() => true) as typeof process.stdout.write;
   const activeMinutes: number[] = [];
   let invocations = 0;
+  let passes = 0;
+  const metricHours = new Set<number>();
   let failedInvocations = 0;
   let resumingSkips = 0;
   const began = performance.now();
@@ -154,16 +167,23 @@ async function runDay(mode: Mode): Promise<DayResult> {
       const at = START + minute * MINUTE_MS;
       clock.set(at);
       const before = server.callCount();
-      for (const { handler } of handlers) {
+      const due = minute === RETENTION_HOUR * 60 ? [...handlers, retention] : handlers;
+      for (const { handler } of due) {
         invocations++;
+        const callsBefore = server.callCount();
         try {
           const result = await (handler as (event: unknown, context: unknown) => Promise<unknown>)(
             scheduledEvent('kuroko-bench-Tick', new Date(at).toISOString()),
-            lambdaContext('kuroko-bench'),
+            // The retention function's 15-minute timeout; the ticks return long before theirs.
+            lambdaContext('kuroko-bench', () => 15 * MINUTE_MS),
           );
           if (typeof result === 'object' && result !== null && 'databaseResuming' in result) resumingSkips++;
         } catch {
           failedInvocations++;
+        }
+        if (server.callCount() > callsBefore) {
+          passes++;
+          if (handler === handlers[3]?.handler) metricHours.add(Math.floor(minute / 60));
         }
       }
       if (server.callCount() > before) activeMinutes.push(minute);
@@ -180,7 +200,7 @@ async function runDay(mode: Mode): Promise<DayResult> {
   const launched = await setup.db.selectFrom('job_instances').select('created_at').where('job_definition_id', '=', 1).executeTakeFirst();
   const dailyAt = START - 30_000 + DAILY_HOUR * 60 * MINUTE_MS;
   const launchedMs = launched ? new Date(launched.created_at).getTime() : undefined;
-  await Promise.all([...handlers, api].map((h) => h.runtime.close()));
+  await Promise.all([...handlers, api, retention].map((h) => h.runtime.close()));
   await setup.close();
   await aws.close();
   await server.close();
@@ -192,6 +212,8 @@ async function runDay(mode: Mode): Promise<DayResult> {
     launchedAt: launchedMs !== undefined ? new Date(launchedMs).toISOString() : undefined,
     launchedOnTime: launchedMs !== undefined && launchedMs >= dailyAt && launchedMs < dailyAt + MINUTE_MS,
     invocations,
+    passes,
+    metricHours: metricHours.size,
     failedInvocations,
     resumingSkips,
     resumes,
@@ -267,6 +289,22 @@ function report(results: DayResult[]): void {
     }),
   );
   lines.push('', 'Aurora awake = every minute a tick touched the database, plus autoPauseMinutes after it (resume time not counted).');
+  const fixed = alwaysOn();
+  const months = results.map((r) =>
+    idleMonth(
+      { invocations: r.invocations, passes: r.passes, dataApiCalls: r.dataApiCalls, awakeMinutes: awakeMinutes(r.activeMinutes, AUTO_PAUSE_MINUTES[0] ?? 0), metricHours: r.metricHours, tickingFunctions: 5 },
+      fixed,
+    ),
+  );
+  lines.push(
+    '',
+    `An idle month at list prices (us-east-1, USD; autoPauseMinutes ${AUTO_PAUSE_MINUTES[0]}; the default deploy config's always-on resources, counted in its templates):`,
+    '',
+    `| item | ${results.map((r) => `idle sleep ${r.mode}`).join(' | ')} | arithmetic (idle sleep ${results[0]?.mode}) |`,
+    `|---|${results.map(() => '---:|').join('')}---|`,
+    ...(months[0] ?? []).map(([item, , how], i) => `| ${item} | ${months.map((m) => (m[i]?.[1] ?? 0).toFixed(2)).join(' | ')} | ${how} |`),
+    `| **total** | ${months.map((m) => `**${m.reduce((sum, [, usd]) => sum + usd, 0).toFixed(2)}**`).join(' | ')} | |`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 

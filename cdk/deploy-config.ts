@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseCustomTasks } from '../core/dsl/custom-tasks';
 import { ConfigError } from '../core/errors';
+import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../core/services/retention-service';
 import { SLEEP_MAX_MINUTES } from '../app/config/env-keys';
 
 /** CloudWatch Logs accepts only these retention periods (days). */
@@ -90,7 +91,9 @@ const auroraSchema = z
   .strictObject({
     minCapacity: acu.default(0),
     maxCapacity: acu.min(1).default(4),
-    autoPauseMinutes: z.int().min(MIN_AUTO_PAUSE_MINUTES).max(MAX_AUTO_PAUSE_MINUTES).default(10),
+    // The shortest Aurora allows: with idle sleep the engine leaves the database alone between due work, so each
+    // minute more is billed awake time for nothing (npm run bench:idle); the cost is a resume for a later request.
+    autoPauseMinutes: z.int().min(MIN_AUTO_PAUSE_MINUTES).max(MAX_AUTO_PAUSE_MINUTES).default(MIN_AUTO_PAUSE_MINUTES),
     backupRetentionDays: z.int().min(1).max(MAX_BACKUP_RETENTION_DAYS).default(7),
     deletionProtection: z.boolean().default(true),
     /** What deleting the stack does to the cluster: keep it, or keep a final snapshot. */
@@ -141,13 +144,23 @@ const consoleSchema = z
   });
 
 /**
- * Idle sleep: with nothing in flight the one-minute ticks leave the database alone until the next due cron slot,
- * so Aurora pauses (app/lambda/lambda-sleep.ts). `maxMinutes` bounds a sleep when nothing is due: the ticks
- * then run once that often, which retries failed notifications and keeps Aurora awake about autoPauseMinutes.
+ * Idle sleep: with nothing in flight the one-minute ticks leave the database alone until just before the next due
+ * cron slot or reminder, however far away, so Aurora pauses (app/lambda/lambda-sleep.ts). `maxMinutes`, when set,
+ * caps a sleep: the ticks then touch the database at least that often, and Aurora wakes for autoPauseMinutes each time.
  */
 const idleSleepSchema = z.strictObject({
   enabled: z.boolean().default(true),
-  maxMinutes: z.int().min(SLEEP_MAX_MINUTES.min).max(SLEEP_MAX_MINUTES.max).default(SLEEP_MAX_MINUTES.default),
+  maxMinutes: z.int().min(SLEEP_MAX_MINUTES.min).max(SLEEP_MAX_MINUTES.max).optional(),
+});
+
+/**
+ * The retention pass (core/services/retention-service.ts), a Lambda on its own daily schedule: `days` is the global
+ * policy (0 keeps forever; a definition's `retention_days` overrides it), `hourUtc` when the pass runs. Command
+ * output in CloudWatch Logs follows `logRetentionDays` instead.
+ */
+const retentionSchema = z.strictObject({
+  days: z.int().min(0).max(MAX_RETENTION_DAYS).default(DEFAULT_RETENTION_DAYS),
+  hourUtc: z.int().min(0).max(23).default(4),
 });
 
 /** Notification channels beyond the alert topic (definition webhooks are always signed with a generated key). */
@@ -197,6 +210,9 @@ export const deployConfigSchema = z
     console: consoleSchema.prefault({}),
     notifications: notificationsSchema.prefault({}),
     idleSleep: idleSleepSchema.prefault({}),
+    retention: retentionSchema.prefault({}),
+    /** `kmsKey: true` encrypts the alert topic with a customer managed key (cdk/constructs/alert-topic.ts). */
+    alerts: z.strictObject({ kmsKey: z.boolean().default(false) }).prefault({}),
     customTasks: customTasksSchema.default({}),
   });
 

@@ -127,8 +127,15 @@ describe('invariant: every alarm action can publish to its topic', () => {
     expect(alarmDeliveryProblems({ ...templates })).toEqual([]);
   });
 
+  it('holds with the opt-in customer key on the topic too', () => {
+    const keyed = synthKuroko({ alertEmail: TEST_EMAIL, alerts: { kmsKey: true } }).templates;
+    expect(keyed.engine.findResources('AWS::KMS::Key')).not.toEqual({});
+    expect(alarmDeliveryProblems({ ...keyed })).toEqual([]);
+  });
+
   it('finds a topic policy that holds only the TLS deny, and a key CloudWatch may not use', () => {
-    const broken = JSON.parse(JSON.stringify(templates.engine.toJSON())) as Required<ReturnType<typeof jsonOf>>;
+    const keyed = synthKuroko({ alertEmail: TEST_EMAIL, alerts: { kmsKey: true } }).templates;
+    const broken = JSON.parse(JSON.stringify(keyed.engine.toJSON())) as Required<ReturnType<typeof jsonOf>>;
     for (const resource of Object.values(broken.Resources)) {
       const document = (resource.Properties?.['PolicyDocument'] ?? resource.Properties?.['KeyPolicy']) as { Statement: Statement[] } | undefined;
       if (resource.Type === 'AWS::SNS::TopicPolicy' || resource.Type === 'AWS::KMS::Key') {

@@ -52,7 +52,8 @@ describe('cdk synth with real bundling', () => {
     const workerAssets = JSON.parse(readFileSync(join(outdir, 'Kuroko-dev-Workers.assets.json'), 'utf8')) as typeof assets & {
       files: Record<string, { displayName?: string }>;
     };
-    const agentAsset = Object.values(workerAssets.files).find((file) => file.displayName === 'AgentBundle');
+    // The stack's contents sit under `Default` (cdk/stacks/workers-stack.ts), so the path ends with the construct's id.
+    const agentAsset = Object.values(workerAssets.files).find((file) => /(^|\/)AgentBundle$/.test(file.displayName ?? ''));
     expect(agentAsset, 'the AgentBundle asset').toBeDefined();
     const agentFile = join(outdir, agentAsset!.source.path);
     // An inline source map would stay in the agent's memory for its whole life.
@@ -64,7 +65,7 @@ describe('cdk synth with real bundling', () => {
     expect(agentRun.code).toBe(1);
     expect(agentRun.stdout).toContain('KUROKO_AGENT_CONFIG_PARAMETER: is required');
     // The EC2 client the agent imports to terminate its instance: its own file, loaded outside the repository too.
-    const fleetAsset = Object.values(workerAssets.files).find((file) => file.displayName === 'AgentBundle/Ec2Fleet');
+    const fleetAsset = Object.values(workerAssets.files).find((file) => /(^|\/)AgentBundle\/Ec2Fleet$/.test(file.displayName ?? ''));
     expect(fleetAsset, 'the AgentBundle/Ec2Fleet asset').toBeDefined();
     expect(readFileSync(agentFile, 'utf8')).not.toContain('TerminateInstances');
     const fleet = await run(

@@ -24,7 +24,7 @@ describe('DataStack: Aurora cluster', () => {
 
   it('is Serverless v2 scaling from 0 ACU (auto-pause) by default', () => {
     data.hasResourceProperties('AWS::RDS::DBCluster', {
-      ServerlessV2ScalingConfiguration: { MinCapacity: 0, MaxCapacity: 4, SecondsUntilAutoPause: 600 },
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0, MaxCapacity: 4, SecondsUntilAutoPause: 300 },
     });
     data.hasResourceProperties('AWS::RDS::DBInstance', {
       DBInstanceClass: 'db.serverless',

@@ -17,8 +17,8 @@ const lambdaProps = (id: string | undefined): LambdaResource['Properties'] =>
   (engine.toJSON() as { Resources: Record<string, LambdaResource> }).Resources[id ?? '']!.Properties;
 
 describe('EngineStack: functions', () => {
-  it('builds the six engine functions on Node.js 22, arm64, outside any VPC', () => {
-    expect(Object.keys(fnIds).sort()).toEqual(['api', 'migrator', 'monitor', 'notifier', 'processor', 'scheduler']);
+  it('builds the seven engine functions on Node.js 22, arm64, outside any VPC', () => {
+    expect(Object.keys(fnIds).sort()).toEqual(['api', 'migrator', 'monitor', 'notifier', 'processor', 'retention', 'scheduler']);
     for (const id of Object.values(fnIds)) {
       const props = lambdaProps(id);
       expect(props['Runtime']).toBe('nodejs22.x');
@@ -73,8 +73,23 @@ describe('EngineStack: schedules', () => {
     });
   });
 
-  it('schedules nothing else (the api and the migrator are not ticks)', () => {
-    engine.resourceCountIs('AWS::Events::Rule', TICKING_FUNCTIONS.length);
+  it('runs the retention pass once a day on its own schedule, with the global policy of the deploy config', () => {
+    engine.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'cron(0 4 * * ? *)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [fnIds['retention'], 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 3600 } })],
+    });
+    const props = lambdaProps(fnIds['retention']!);
+    expect(props['Timeout']).toBe(900);
+    expect(props.Environment.Variables[ENV_KEYS.retentionDays]).toBe('90');
+    const custom = synthKuroko({ retention: { days: 30, hourUtc: 22 } });
+    const customId = logicalId(custom.engine, custom.engine.functions.retention);
+    custom.templates.engine.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'cron(0 22 * * ? *)' });
+    expect(custom.templates.engine.toJSON().Resources[customId].Properties.Environment.Variables[ENV_KEYS.retentionDays]).toBe('30');
+  });
+
+  it('schedules nothing else (the api and the migrator are not ticks; retention has its daily rule)', () => {
+    engine.resourceCountIs('AWS::Events::Rule', TICKING_FUNCTIONS.length + 1);
   });
 });
 
@@ -141,9 +156,15 @@ describe('EngineStack: HTTP API', () => {
 describe('EngineStack: alerts', () => {
   const topicId = logicalId(stack, stack.alertTopic);
 
-  it('encrypts the alert topic with a rotating customer key that CloudWatch may use', () => {
-    engine.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
-    engine.hasResourceProperties('AWS::KMS::Key', {
+  it('leaves the alert topic without a customer key (1-3 USD a month) unless the deploy config asks for one', () => {
+    engine.resourceCountIs('AWS::KMS::Key', 0);
+    engine.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.absent() });
+  });
+
+  it('encrypts the alert topic with a rotating customer key that CloudWatch may use, when asked', () => {
+    const keyed = synthKuroko({ alertEmail: TEST_EMAIL, alerts: { kmsKey: true } }).templates.engine;
+    keyed.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    keyed.hasResourceProperties('AWS::KMS::Key', {
       EnableKeyRotation: true,
       KeyPolicy: {
         Statement: Match.arrayWith([
@@ -175,15 +196,18 @@ describe('EngineStack: alerts', () => {
     synthKuroko({}).templates.engine.resourceCountIs('AWS::SNS::Subscription', 0);
   });
 
-  it('alarms on the errors of every function, to the topic', () => {
-    for (const id of Object.values(fnIds)) {
+  it('alarms on the errors of every function but the migrator (a deploy fails and rolls back when it throws), to the topic', () => {
+    for (const [name, id] of Object.entries(fnIds).filter(([n]) => n !== 'migrator')) {
       engine.hasResourceProperties('AWS::CloudWatch::Alarm', {
         MetricName: 'Errors',
         Namespace: 'AWS/Lambda',
         Dimensions: [{ Name: 'FunctionName', Value: { Ref: id } }],
         AlarmActions: [{ Ref: topicId }],
       });
+      expect(name).not.toBe('migrator');
     }
+    const onMigrator = Object.values(engine.findResources('AWS::CloudWatch::Alarm')).filter((a) => JSON.stringify(a).includes(`"Ref":"${fnIds['migrator']}"`));
+    expect(onMigrator).toEqual([]);
   });
 
   it('alarms when the outbox backlog does not drain', () => {
@@ -239,7 +263,8 @@ describe('EngineStack: idle sleep', () => {
       const env = lambdaProps(id).Environment.Variables;
       expect(env[ENV_KEYS.sleepParameter] === undefined ? undefined : name).toBe(sleepers.includes(name) ? name : undefined);
     }
-    expect(lambdaProps(fnIds['scheduler']).Environment.Variables[ENV_KEYS.sleepMaxMinutes]).toBe('60');
+    // No cap unless configured: the scheduler sleeps until just before the next thing due.
+    expect(lambdaProps(fnIds['scheduler']).Environment.Variables[ENV_KEYS.sleepMaxMinutes]).toBeUndefined();
     const grants = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`"${parameterId}"`));
     const roleOf = (n: string) => logicalId(stack, stack.functions[n as 'api'].executionRole);
     const actionsOf = (n: string) => new Set(grants.filter((s) => s.roles.includes(roleOf(n))).flatMap((s) => s.actions));

@@ -28,7 +28,7 @@ const triggerOf = (built: Synthesised): unknown => {
 
 describe('invariant: scheduled rules start after the migration', () => {
   const built = synthKuroko();
-  const migrationId = logicalId(built.engine, built.engine.node.findChild('Migrations'));
+  const migrationId = logicalId(built.engine, built.engine.contents.migrations);
 
   it('makes every rule of the Engine stack depend on the migration custom resource', () => {
     const rules = Object.entries(jsonOf(built.templates.engine).Resources ?? {}).filter(([, r]) => r.Type === 'AWS::Events::Rule');

@@ -58,8 +58,8 @@ export interface ProcessorConfig extends BaseConfig {
 export interface SchedulerConfig extends BaseConfig {
   /** Nudged after a cron launch, so the first step does not wait for the next minute. */
   readonly processorFunctionName: string | undefined;
-  /** The longest idle sleep the scheduler publishes. */
-  readonly sleepMaxMinutes: number;
+  /** The longest idle sleep the scheduler publishes; undefined: no cap (until the next thing due). */
+  readonly sleepMaxMinutes: number | undefined;
 }
 export interface MonitorConfig extends BaseConfig {
   readonly notifierFunctionName: string | undefined;
@@ -172,7 +172,7 @@ const schedulerSchema = z
       .int('must be a whole number')
       .min(SLEEP_MAX_MINUTES.min)
       .max(SLEEP_MAX_MINUTES.max)
-      .default(SLEEP_MAX_MINUTES.default),
+      .optional(),
   })
   .transform(
     (env): SchedulerConfig => ({

@@ -75,6 +75,7 @@ export const LAMBDA_NAMES = {
   provisioner: 'provisioner',
   api: 'api',
   migrator: 'migrator',
+  retention: 'retention',
 } as const;
 export type LambdaName = (typeof LAMBDA_NAMES)[keyof typeof LAMBDA_NAMES];
 
@@ -92,10 +93,12 @@ export const OUTBOX_METRIC = {
 } as const;
 
 /**
- * Bounds of the longest idle sleep (deploy config `idleSleep.maxMinutes`, KUROKO_SLEEP_MAX_MINUTES): shorter than
- * ten minutes saves little, since Aurora pauses only after five idle minutes; longer than a day, nothing more.
+ * Bounds of a configured cap on the idle sleep (deploy config `idleSleep.maxMinutes`, KUROKO_SLEEP_MAX_MINUTES):
+ * shorter than ten minutes saves little, since Aurora pauses only after five idle minutes. Unset, there is no cap:
+ * the engine sleeps until just before the next due slot or reminder however far away, and with nothing due at all
+ * for `max` (a year: the hint needs a date; any API write ends it sooner).
  */
-export const SLEEP_MAX_MINUTES = { default: 60, min: 10, max: 1_440 } as const;
+export const SLEEP_MAX_MINUTES = { min: 10, max: 525_600 } as const;
 
 /** Powertools log levels accepted by `POWERTOOLS_LOG_LEVEL`. */
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const;

@@ -12,7 +12,7 @@ import {
   aws_logs as logs,
   aws_rds as rds,
 } from 'aws-cdk-lib';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import { DATABASE_ROLE, DEFAULT_DATABASE_USERS, type DatabaseRole } from '../../db/database-user-names';
 import type { DeployConfig } from '../deploy-config';
 import type { DatabaseBinding } from '../constructs/database-binding';
@@ -31,12 +31,14 @@ const MASTER_USERNAME = 'kuroko_admin';
 const WORKER_SUBNET_CIDR_MASK = 20;
 const DATABASE_SUBNET_CIDR_MASK = 24;
 
-export interface DataStackProps extends StackProps {
+export interface KurokoDataProps {
   readonly config: DeployConfig;
   readonly logRetention: logs.RetentionDays;
 }
+export interface DataStackProps extends StackProps, KurokoDataProps {}
 
-export class DataStack extends Stack {
+/** What the DataStack holds, as a construct (cdk/kuroko.ts puts it into a stack of another app). */
+export class KurokoData extends Construct {
   readonly vpc: ec2.IVpc;
   /** Where worker instances go: they need outbound HTTPS to AWS APIs and whatever jobs reach. */
   readonly workerSubnets: ec2.ISubnet[];
@@ -50,8 +52,8 @@ export class DataStack extends Stack {
   /** The agent user (the claim loop's tables only): the workers. */
   readonly agentDatabase: DatabaseBinding;
 
-  constructor(scope: Construct, id: string, props: DataStackProps) {
-    super(scope, id, props);
+  constructor(scope: Construct, id: string, props: KurokoDataProps) {
+    super(scope, id);
     const { config } = props;
 
     let databaseSubnets: ec2.SubnetSelection;
@@ -156,5 +158,27 @@ export class DataStack extends Stack {
     new CfnOutput(this, 'ClusterArn', { value: this.database.clusterArn });
     new CfnOutput(this, 'SecretArn', { value: this.database.secretArn });
     new CfnOutput(this, 'DatabaseName', { value: this.database.databaseName });
+  }
+}
+
+/**
+ * The stateful stack. Its contents sit under the id `Default`, which CDK leaves out of logical ids, so they are the
+ * ids the resources had when they were created directly in the stack: a deployed cluster is never replaced.
+ */
+export class DataStack extends Stack {
+  readonly contents: KurokoData;
+  readonly vpc: ec2.IVpc;
+  readonly workerSubnets: ec2.ISubnet[];
+  readonly workerSubnetsArePublic: boolean;
+  readonly cluster: rds.DatabaseCluster;
+  readonly database: DatabaseBinding;
+  readonly runtimeDatabase: DatabaseBinding;
+  readonly agentDatabase: DatabaseBinding;
+
+  constructor(scope: Construct, id: string, props: DataStackProps) {
+    super(scope, id, props);
+    const c = (this.contents = new KurokoData(this, 'Default', props));
+    ({ vpc: this.vpc, workerSubnets: this.workerSubnets, workerSubnetsArePublic: this.workerSubnetsArePublic, cluster: this.cluster } = c);
+    ({ database: this.database, runtimeDatabase: this.runtimeDatabase, agentDatabase: this.agentDatabase } = c);
   }
 }

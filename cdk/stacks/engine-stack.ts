@@ -21,19 +21,19 @@ import {
   aws_events as events,
   aws_events_targets as targets,
   aws_iam as iam,
-  aws_kms as kms,
   aws_logs as logs,
   aws_secretsmanager as secretsmanager,
-  aws_sns as sns,
+  type aws_sns as sns,
   aws_sns_subscriptions as subscriptions,
   aws_ssm as ssm,
   custom_resources as cr,
 } from 'aws-cdk-lib';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import { INITIAL_SLEEP_VALUE } from '../../adapters/aws/sleep-value';
 import { CUSTOM_TASKS_ENV, ENV_KEYS, LAMBDA_NAMES, OIDC_CALLBACK_PATH, OUTBOX_METRIC, type LambdaName } from '../../app/config/env-keys';
 import type { DatabaseBinding } from '../constructs/database-binding';
+import { createAlertTopic } from '../constructs/alert-topic';
 import { EngineFunction } from '../constructs/engine-function';
 import { FunctionAlarms } from '../constructs/function-alarms';
 import { COMPLETE_SECRET_ARN, consoleOidcOf, type DeployConfig } from '../deploy-config';
@@ -58,6 +58,8 @@ export const API_ROUTES = [
 const API_RATE_LIMIT_PER_SECOND = 50;
 const API_BURST_LIMIT = 100;
 const MIGRATOR_TIMEOUT = Duration.minutes(5);
+/** The retention pass stops taking batches a minute before this (functions/retention/handler.ts); Lambda's longest. */
+const RETENTION_TIMEOUT = Duration.minutes(15);
 const PROCESSOR_TIMEOUT = Duration.seconds(60);
 const API_TIMEOUT = Duration.seconds(29);
 /** The backlog counts as stuck when it never drains to zero in this many consecutive 5-minute periods. */
@@ -69,10 +71,9 @@ const CONSOLE_SIGNING_KEY_LENGTH = 64;
 const WEBHOOK_SIGNING_KEY_LENGTH = 64;
 /** Secrets Manager appends a hyphen and six random characters to a secret's name in its ARN. */
 const SECRET_SUFFIX_PATTERN = '-??????';
-/** The service principal CloudWatch alarms act as when they publish to SNS. */
-export const CLOUDWATCH_SERVICE = 'cloudwatch.amazonaws.com';
+export { CLOUDWATCH_SERVICE } from '../constructs/alert-topic';
 
-export interface EngineStackProps extends StackProps {
+export interface KurokoEngineProps {
   readonly config: DeployConfig;
   /** The master user: the migrator's alone. */
   readonly database: DatabaseBinding;
@@ -87,7 +88,10 @@ export interface EngineStackProps extends StackProps {
   readonly migrationTrigger: string;
 }
 
-export class EngineStack extends Stack {
+export interface EngineStackProps extends StackProps, KurokoEngineProps {}
+
+/** What the EngineStack holds, as a construct (cdk/kuroko.ts puts it into a stack of another app). */
+export class KurokoEngine extends Construct {
   readonly functions: Readonly<Record<Exclude<LambdaName, 'provisioner'>, EngineFunction>>;
   readonly alertTopic: sns.Topic;
   readonly executionLogGroup: logs.LogGroup;
@@ -98,48 +102,16 @@ export class EngineStack extends Stack {
   /** The idle-sleep hint; only when the deploy config leaves idle sleep on. */
   readonly sleepParameter: ssm.StringParameter | undefined;
 
-  constructor(scope: Construct, id: string, props: EngineStackProps) {
-    super(scope, id, props);
+  /** The migration custom resource: nothing that ticks may start before it. */
+  readonly migrations: CustomResource;
+
+  constructor(scope: Construct, id: string, props: KurokoEngineProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
     const { config, database } = props;
     const stage = config.stageName;
 
-    // A customer managed key: CloudWatch alarms cannot publish to a topic encrypted with the AWS managed
-    // aws/sns key, whose policy cannot be changed to admit cloudwatch.amazonaws.com.
-    const topicKey = new kms.Key(this, 'AlertTopicKey', {
-      description: `Kuroko ${stage}: encrypts the alert topic`,
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    // Only alarms of this account and region may use the key, and only to publish (confused deputy).
-    const fromOurAlarms = {
-      StringEquals: { 'aws:SourceAccount': this.account },
-      ArnLike: { 'aws:SourceArn': this.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
-    };
-    topicKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchAlarmsUseKey',
-        principals: [new iam.ServicePrincipal(CLOUDWATCH_SERVICE)],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
-        resources: ['*'],
-        conditions: fromOurAlarms,
-      }),
-    );
-    this.alertTopic = new sns.Topic(this, 'AlertTopic', {
-      displayName: `Kuroko ${stage} alerts`,
-      masterKey: topicKey,
-      enforceSSL: true,
-    });
-    // enforceSSL makes CDK write a topic policy, and a topic policy replaces SNS's default one, which is what let
-    // CloudWatch alarms publish: without this statement every alarm action fails.
-    this.alertTopic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchAlarmsPublish',
-        principals: [new iam.ServicePrincipal(CLOUDWATCH_SERVICE)],
-        actions: ['sns:Publish'],
-        resources: [this.alertTopic.topicArn],
-        conditions: fromOurAlarms,
-      }),
-    );
+    this.alertTopic = createAlertTopic(this, config);
     if (config.alertEmail !== undefined) {
       this.alertTopic.addSubscription(new subscriptions.EmailSubscription(config.alertEmail));
     }
@@ -211,7 +183,14 @@ export class EngineStack extends Stack {
     migrator.bindSecret(ENV_KEYS.dbRuntimeSecretArn, props.runtimeDatabase.secretArn);
     migrator.bindSecret(ENV_KEYS.dbAgentSecretArn, props.agentDatabase.secretArn);
 
-    this.functions = { processor, scheduler, monitor, notifier, api, migrator };
+    // The daily retention pass (core/services/retention-service.ts) deletes database rows only: command output in
+    // the execution log group is left to that group's retention (logRetentionDays), so it needs no logs grant.
+    const retention = make(LAMBDA_NAMES.retention, 'Deletes finished and canceled instances past their retention', {
+      timeout: RETENTION_TIMEOUT,
+    });
+    retention.addEnvironment(ENV_KEYS.retentionDays, String(config.retention.days));
+
+    this.functions = { processor, scheduler, monitor, notifier, api, migrator, retention };
 
     this.sleepParameter = config.idleSleep.enabled
       ? new ssm.StringParameter(this, 'SleepParameter', {
@@ -224,7 +203,8 @@ export class EngineStack extends Stack {
     if (this.sleepParameter) {
       for (const fn of [processor, monitor, notifier]) fn.bindSleep(this.sleepParameter, 'read');
       for (const fn of [scheduler, api]) fn.bindSleep(this.sleepParameter, 'readWrite');
-      scheduler.addEnvironment(ENV_KEYS.sleepMaxMinutes, String(config.idleSleep.maxMinutes));
+      const maxMinutes = config.idleSleep.maxMinutes;
+      if (maxMinutes !== undefined) scheduler.addEnvironment(ENV_KEYS.sleepMaxMinutes, String(maxMinutes));
     }
 
     const ticks = TICKING_FUNCTIONS.map((name) => {
@@ -235,6 +215,15 @@ export class EngineStack extends Stack {
         targets: [new targets.LambdaFunction(fn, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
       });
     });
+
+    // Its own daily schedule: one pass a day, not a tick (it reads no sleep, so it runs on an idle engine too).
+    ticks.push(
+      new events.Rule(this, 'RetentionSchedule', {
+        description: `Runs the retention pass daily at ${config.retention.hourUtc}:00 UTC`,
+        schedule: events.Schedule.cron({ minute: '0', hour: String(config.retention.hourUtc) }),
+        targets: [new targets.LambdaFunction(retention, { retryAttempts: 0, maxEventAge: Duration.hours(1) })],
+      }),
+    );
 
     const accessLogs = new logs.LogGroup(this, 'ApiAccessLogs', {
       retention: props.logRetention,
@@ -264,7 +253,8 @@ export class EngineStack extends Stack {
       acknowledge(route, 'AwsSolutions-APIG4', 'The api function authenticates every request itself with HTTP Basic against hashed API clients (Kuroko2-compatible, spec: Authentication); /v1/health and the console login page must stay open.');
     }
 
-    for (const fn of Object.values(this.functions)) {
+    // No alarm for the migrator: it runs only inside a deploy, whose stack fails and rolls back when it throws.
+    for (const fn of Object.values(this.functions).filter((f) => f !== migrator)) {
       new FunctionAlarms(this, `${fnId(fn.kurokoName)}Alarms`, { fn, topic: this.alertTopic });
     }
     const backlog = new cloudwatch.Metric({
@@ -292,11 +282,11 @@ export class EngineStack extends Stack {
       onEventHandler: migrator,
       logGroup: providerLogs,
     });
-    const migrations = new CustomResource(this, 'Migrations', {
+    const migrations = (this.migrations = new CustomResource(this, 'Migrations', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::KurokoMigrations',
       properties: { Trigger: props.migrationTrigger },
-    });
+    }));
     // On a first deploy the ticks must not start before the schema exists (the Workers stack, with the
     // provisioner's tick, already deploys after this whole stack).
     for (const tick of ticks) tick.node.addDependency(migrations);
@@ -309,9 +299,9 @@ export class EngineStack extends Stack {
     new CfnOutput(this, 'WebhookSigningKeySecretArn', { value: webhookKey.secretArn });
 
     acknowledge(adminClient, 'AwsSolutions-SMG4', 'The secret bootstraps the first admin API client once; the client is then managed through the API, where its hash lives, so rotating this copy would change nothing.');
-    acknowledge(notifier.executionRole, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', 'Publishing to the KMS-encrypted alert topic needs kms:GenerateDataKey* (GenerateDataKey and its WithoutPlaintext form) on that one key only; grantPublish scopes it to the key ARN.');
+    if (config.alerts.kmsKey) acknowledge(notifier.executionRole, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', 'Publishing to the KMS-encrypted alert topic needs kms:GenerateDataKey* (GenerateDataKey and its WithoutPlaintext form) on that one key only; grantPublish scopes it to the key ARN.');
     acknowledge(provider, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'The Provider framework function is created by aws-cdk-lib with AWSLambdaBasicExecutionRole; it only writes its own logs and has no data access.');
-    const migratorLogicalId = this.getLogicalId(migrator.node.defaultChild as CfnElement);
+    const migratorLogicalId = stack.getLogicalId(migrator.node.defaultChild as CfnElement);
     acknowledge(provider, `AwsSolutions-IAM5[Resource::<${migratorLogicalId}.Arn>:*]`, 'The Provider framework may invoke the migrator and its versions (the migrator ARN with :*), nothing wider.');
   }
 
@@ -370,8 +360,27 @@ export class EngineStack extends Stack {
   private operatorSecret(arnOrName: string): { secretId: string; policyArn: string } {
     if (COMPLETE_SECRET_ARN.test(arnOrName)) return { secretId: arnOrName, policyArn: arnOrName };
     const byName = (resourceName: string) =>
-      this.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+      Stack.of(this).formatArn({ service: 'secretsmanager', resource: 'secret', resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     return { secretId: byName(arnOrName), policyArn: byName(`${arnOrName}${SECRET_SUFFIX_PATTERN}`) };
+  }
+}
+
+/** The engine's stack; its contents sit under the id `Default`, which keeps their logical ids (see DataStack). */
+export class EngineStack extends Stack {
+  readonly contents: KurokoEngine;
+  readonly functions: KurokoEngine['functions'];
+  readonly alertTopic: sns.Topic;
+  readonly executionLogGroup: logs.LogGroup;
+  readonly httpApi: apigw.HttpApi;
+  readonly apiUrl: string;
+  readonly consoleSigningKey: secretsmanager.Secret | undefined;
+  readonly sleepParameter: ssm.StringParameter | undefined;
+
+  constructor(scope: Construct, id: string, props: EngineStackProps) {
+    super(scope, id, props);
+    const c = (this.contents = new KurokoEngine(this, 'Default', props));
+    ({ functions: this.functions, alertTopic: this.alertTopic, executionLogGroup: this.executionLogGroup, httpApi: this.httpApi } = c);
+    ({ apiUrl: this.apiUrl, consoleSigningKey: this.consoleSigningKey, sleepParameter: this.sleepParameter } = c);
   }
 }
 

@@ -19,7 +19,7 @@ import {
   type aws_sns as sns,
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
-import type { Construct } from 'constructs';
+import { Construct } from 'constructs';
 import { ENV_KEYS, LAMBDA_NAMES, WORKER_TAGS } from '../../app/config/env-keys';
 import { AgentAsset } from '../constructs/agent-asset';
 import type { DatabaseBinding } from '../constructs/database-binding';
@@ -32,7 +32,7 @@ import { acknowledge } from '../nag';
 const PROVISIONER_TIMEOUT = Duration.seconds(60);
 const INSTANCE_WILDCARD = 'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*';
 
-export interface WorkersStackProps extends StackProps {
+export interface KurokoWorkersProps {
   readonly config: DeployConfig;
   /** The runtime user, for the provisioner. */
   readonly database: DatabaseBinding;
@@ -53,13 +53,17 @@ export interface WorkersStackProps extends StackProps {
   readonly sleepParameterName?: string;
 }
 
-export class WorkersStack extends Stack {
+export interface WorkersStackProps extends StackProps, KurokoWorkersProps {}
+
+/** What the WorkersStack holds, as a construct (cdk/kuroko.ts puts it into a stack of another app). */
+export class KurokoWorkers extends Construct {
   readonly queues: readonly WorkerQueue[];
   readonly provisioner: EngineFunction;
   readonly bootLogGroup: logs.LogGroup;
+  readonly provisionerTick: events.Rule;
 
-  constructor(scope: Construct, id: string, props: WorkersStackProps) {
-    super(scope, id, props);
+  constructor(scope: Construct, id: string, props: KurokoWorkersProps) {
+    super(scope, id);
     const { config } = props;
     const stage = config.stageName;
 
@@ -100,16 +104,16 @@ export class WorkersStack extends Stack {
     }).bindDatabase(props.database);
     this.provisioner.addEnvironment(
       ENV_KEYS.workerQueues,
-      this.toJsonString(this.queues.map((q) => q.binding)),
+      Stack.of(this).toJsonString(this.queues.map((q) => q.binding)),
     );
     if (props.sleepParameterName !== undefined) {
       this.provisioner.bindSleep(ssm.StringParameter.fromStringParameterName(this, 'SleepParameter', props.sleepParameterName), 'read');
     }
-    for (const statement of provisionerStatements(this, stage, this.queues)) {
+    for (const statement of provisionerStatements(Stack.of(this), stage, this.queues)) {
       this.provisioner.addToRolePolicy(statement);
     }
 
-    new events.Rule(this, 'ProvisionerTick', {
+    this.provisionerTick = new events.Rule(this, 'ProvisionerTick', {
       description: 'Runs the provisioner every minute',
       schedule: events.Schedule.rate(Duration.minutes(1)),
       targets: [new targets.LambdaFunction(this.provisioner, { retryAttempts: 0, maxEventAge: Duration.minutes(1) })],
@@ -146,6 +150,20 @@ export class WorkersStack extends Stack {
  * managed tag in the request, tag only at launch or what is already managed, terminate only managed
  * instances of this stage, read instance state, and pass only the worker roles, only to EC2.
  */
+/** The workers' stack; its contents sit under the id `Default`, which keeps their logical ids (see DataStack). */
+export class WorkersStack extends Stack {
+  readonly contents: KurokoWorkers;
+  readonly queues: readonly WorkerQueue[];
+  readonly provisioner: EngineFunction;
+  readonly bootLogGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: WorkersStackProps) {
+    super(scope, id, props);
+    const c = (this.contents = new KurokoWorkers(this, 'Default', props));
+    ({ queues: this.queues, provisioner: this.provisioner, bootLogGroup: this.bootLogGroup } = c);
+  }
+}
+
 export function provisionerStatements(stack: Stack, stage: string, queues: readonly WorkerQueue[]): iam.PolicyStatement[] {
   const ec2Arn = (resource: string, account = true) =>
     stack.formatArn({ service: 'ec2', resource, resourceName: '*', ...(account ? {} : { account: '' }) });

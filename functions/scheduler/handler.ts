@@ -10,6 +10,7 @@ import { DEFAULT_SLEEP_SETTINGS } from '../../core/services/sleep-plan';
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import { SleepRepository } from '../../db/repositories/sleep-repository';
 import { parseSchedulerConfig } from '../../app/config/config';
+import { SLEEP_MAX_MINUTES } from '../../app/config/env-keys';
 import { parseTickEvent } from '../../app/lambda/lambda-events';
 import { RESUME_WAIT_MS, tickUnlessResuming } from '../../app/lambda/lambda-resume';
 import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
@@ -22,7 +23,8 @@ const { config, logger } = runtime;
 const processor = config.processorFunctionName
   ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.processorFunctionName, logger: runtime.log })
   : noopNudger;
-const sleepSettings = { ...DEFAULT_SLEEP_SETTINGS, maxSleepMs: config.sleepMaxMinutes * MINUTE_MS };
+// No cap unless configured: asleep until just before the next thing due (SLEEP_MAX_MINUTES when nothing is).
+const sleepSettings = { ...DEFAULT_SLEEP_SETTINGS, maxSleepMs: (config.sleepMaxMinutes ?? SLEEP_MAX_MINUTES.max) * MINUTE_MS };
 
 export const handler = lambdaHandler(runtime, (event: unknown) =>
   tickUnlessResuming(runtime.log, 'scheduler', () => tick(event)),

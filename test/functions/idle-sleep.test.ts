@@ -107,9 +107,9 @@ describe('idle sleep', () => {
     const result = await runScheduler();
     expect(result).toMatchObject({ launched: 0, sleep: { asleepUntil: expect.any(String) } });
     const until = asleepUntil()!;
-    // The longest sleep (an hour by default): the yearly cron is much further away.
-    expect(until.getTime() - before).toBeGreaterThanOrEqual(59 * 60_000);
-    expect(until.getTime() - before).toBeLessThanOrEqual(61 * 60_000);
+    // No cap by default: asleep until three minutes (the wake lead) before the yearly cron's next slot, months away.
+    const nextSlot = Date.UTC(new Date(before).getUTCFullYear() + 1, 0, 1);
+    expect(until.toISOString()).toBe(new Date(nextSlot - 3 * 60_000).toISOString());
 
     tdb.dataApi!.resetCounts();
     const results = [
