@@ -17,15 +17,12 @@ const SOURCE_FOLDERS = ['core', 'db', 'adapters', 'app', 'http', 'agent', 'funct
 const OVERSIZED_FILES = [
   'http/console/console-app.ts', 'agent/agent.ts', 'core/engine/workflow-engine.ts', 'agent/process-runner.ts',
   'db/repositories/definition-repository.ts', 'db/repositories/console-repository.ts', 'http/api/http-routes.ts',
-  'core/services/monitor-service.ts', 'cli/import/kuroko2-importer.ts', 'http/console/definition-pages.ts',
+  'cli/import/kuroko2-importer.ts', 'http/console/definition-pages.ts',
   'db/repositories/kuroko2-import-repository.ts',
 ];
 
 /** Handlers still over 40 lines while the renovation moves their work into app/; this list only shrinks. */
-const OVERSIZED_HANDLERS = [
-  'functions/api/handler.ts', 'functions/migrator/handler.ts', 'functions/scheduler/handler.ts',
-  'functions/notifier/handler.ts', 'functions/provisioner/handler.ts', 'functions/monitor/handler.ts',
-];
+const OVERSIZED_HANDLERS = [];
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'cdk.out/**', '.kuroko/**', 'dist/**', 'console/assets/**'] },

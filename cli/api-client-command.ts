@@ -6,9 +6,9 @@
 import { ConfigError, ConflictError } from '../core/errors';
 import { createDatabase } from '../db/connection';
 import { createIdGenerator } from '../db/id-generator';
-import { API_CLIENT_NAME_PATTERN, API_SCOPE, ApiClientRepository, isApiScope } from '../db/repositories/api-client-repository';
+import { API_CLIENT_NAME_PATTERN, API_SCOPE, isApiScope } from '../db/repositories/api-client-repository';
 import { generateSecret, hashSecret } from '../http/api/http-auth';
-import { systemClock } from '../app/engine-services';
+import { createEngineServices } from '../app/engine-services';
 import { lastValue, parseCliArgs } from './cli-args';
 import { EXIT_CODE } from './sub-command';
 import type { CliIo, SubCommand } from './sub-command';
@@ -63,7 +63,7 @@ export async function runApiClient(args: readonly string[], io: CliIo, env: Node
     throw error;
   }
   try {
-    const repository = new ApiClientRepository(handle.db, createIdGenerator(handle.db, { blockSize: 1 }), systemClock);
+    const repository = createEngineServices(handle, { ids: createIdGenerator(handle.db, { blockSize: 1 }) }).stores.apiClients;
     if (action === 'list') {
       for (const client of await repository.listSummaries()) io.stdout(`${client.name}\t${client.scope}\t${client.createdAt.toISOString()}\n`);
       return EXIT_CODE.ok;
