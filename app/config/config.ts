@@ -17,13 +17,12 @@ import {
   type Environment,
 } from './config-schemas';
 import { isEmailAddress, normalizeDomain, normalizeEmail, trimBaseUrl } from '../../core/sign-in-rules';
-import { CUSTOM_TASKS_ENV, ENV_KEYS, LOG_LEVELS, SLEEP_MAX_MINUTES } from './env-keys';
+import { ENV_KEYS, LOG_LEVELS, SLEEP_MAX_MINUTES } from './env-keys';
 import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../../core/services/retention-service';
 import type { MonitorSettings } from '../../core/services/monitor-service';
-import { NO_CUSTOM_TASKS, type CustomTasks } from '../../core/dsl/custom-tasks';
+import type { CustomTasks } from '../../core/dsl/custom-tasks';
 import type { NotificationSettings } from '../../adapters/channels/notification-channels';
-import { ConfigError } from '../../core/errors';
-import { loadCustomTasks } from './custom-tasks-config';
+import { CUSTOM_TASKS_FIELD, customTasksShape, withCustomTasksField } from './custom-tasks-config';
 import { monitorShape, toMonitorSettings } from './monitor-settings';
 import { notificationShape, toNotificationSettings } from './notification-settings';
 
@@ -154,27 +153,15 @@ const baseShape = {
   [ENV_KEYS.dataApiEndpoint]: z.url().optional(),
   [ENV_KEYS.sleepParameter]: optionalName,
   [ENV_KEYS.dbResumeWaitSeconds]: z.coerce.number().min(0, 'must be at least 0').max(900, 'must be at most 900').optional(),
-  [CUSTOM_TASKS_ENV.json]: z.string().optional(),
-  [CUSTOM_TASKS_ENV.file]: z.string().optional(),
+  ...customTasksShape,
 };
 type BaseEnv = z.infer<z.ZodObject<typeof baseShape>>;
 
 const resumeWait = (seconds: number | undefined) => (seconds !== undefined ? { dbResumeWaitMs: seconds * 1000 } : {});
 
-/** The custom tasks the variables name; a problem joins the others of the configuration. */
-function customTasksOf(env: BaseEnv, ctx: z.RefinementCtx): CustomTasks {
-  try {
-    return loadCustomTasks({ [CUSTOM_TASKS_ENV.json]: env[CUSTOM_TASKS_ENV.json], [CUSTOM_TASKS_ENV.file]: env[CUSTOM_TASKS_ENV.file] });
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    for (const problem of error.problems) ctx.addIssue({ code: 'custom', message: problem });
-    return NO_CUSTOM_TASKS;
-  }
-}
-
-const toBase = (env: BaseEnv, ctx: z.RefinementCtx): BaseConfig => ({
+const toBase = (env: BaseEnv, _ctx: z.RefinementCtx): BaseConfig => ({
   stage: env[ENV_KEYS.stage],
-  customTasks: customTasksOf(env, ctx),
+  customTasks: env[CUSTOM_TASKS_FIELD],
   logLevel: env[ENV_KEYS.powertoolsLogLevel],
   sleepParameter: env[ENV_KEYS.sleepParameter],
   ...resumeWait(env[ENV_KEYS.dbResumeWaitSeconds]),
@@ -331,19 +318,19 @@ const migratorSchema = z
   }));
 
 /** Reads the processor's configuration. */
-export const parseProcessorConfig = (env: Environment): ProcessorConfig => parseWith(processorSchema, env, 'processor');
+export const parseProcessorConfig = (env: Environment): ProcessorConfig => parseWith(processorSchema, withCustomTasksField(env), 'processor');
 /** Reads the scheduler's configuration. */
-export const parseSchedulerConfig = (env: Environment): SchedulerConfig => parseWith(schedulerSchema, env, 'scheduler');
+export const parseSchedulerConfig = (env: Environment): SchedulerConfig => parseWith(schedulerSchema, withCustomTasksField(env), 'scheduler');
 /** Reads the monitor's configuration. */
-export const parseMonitorConfig = (env: Environment): MonitorConfig => parseWith(monitorSchema, env, 'monitor');
+export const parseMonitorConfig = (env: Environment): MonitorConfig => parseWith(monitorSchema, withCustomTasksField(env), 'monitor');
 /** Reads the retention pass's configuration. */
-export const parseRetentionConfig = (env: Environment): RetentionConfig => parseWith(retentionSchema, env, 'retention');
+export const parseRetentionConfig = (env: Environment): RetentionConfig => parseWith(retentionSchema, withCustomTasksField(env), 'retention');
 /** Reads the notifier's configuration. */
-export const parseNotifierConfig = (env: Environment): NotifierConfig => parseWith(notifierSchema, env, 'notifier');
+export const parseNotifierConfig = (env: Environment): NotifierConfig => parseWith(notifierSchema, withCustomTasksField(env), 'notifier');
 /** Reads the provisioner's configuration. */
 export const parseProvisionerConfig = (env: Environment): ProvisionerConfig =>
-  parseWith(provisionerSchema, env, 'provisioner');
+  parseWith(provisionerSchema, withCustomTasksField(env), 'provisioner');
 /** Reads the API function's configuration. */
-export const parseApiConfig = (env: Environment): ApiConfig => parseWith(apiSchema, env, 'api');
+export const parseApiConfig = (env: Environment): ApiConfig => parseWith(apiSchema, withCustomTasksField(env), 'api');
 /** Reads the migrator's configuration. */
-export const parseMigratorConfig = (env: Environment): MigratorConfig => parseWith(migratorSchema, env, 'migrator');
+export const parseMigratorConfig = (env: Environment): MigratorConfig => parseWith(migratorSchema, withCustomTasksField(env), 'migrator');

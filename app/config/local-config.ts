@@ -6,13 +6,11 @@
 import { z } from 'zod';
 import type { NotificationSettings } from '../../adapters/channels/notification-channels';
 import type { CustomTasks } from '../../core/dsl/custom-tasks';
-import { NO_CUSTOM_TASKS } from '../../core/dsl/custom-tasks';
-import { ConfigError } from '../../core/errors';
 import type { MonitorSettings } from '../../core/services/monitor-service';
 import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../../core/services/retention-service';
 import type { Environment } from './config-schemas';
-import { loadCustomTasks } from './custom-tasks-config';
-import { CUSTOM_TASKS_ENV, ENV_KEYS } from './env-keys';
+import { CUSTOM_TASKS_FIELD, customTasksShape, withCustomTasksField } from './custom-tasks-config';
+import { ENV_KEYS } from './env-keys';
 import { monitorShape, toMonitorSettings } from './monitor-settings';
 import { notificationShape, toNotificationSettings } from './notification-settings';
 
@@ -33,17 +31,9 @@ const localEnvSchema = z
     [ENV_KEYS.monitorIntervalSeconds]: integer(1, 3600, DEFAULT_MONITOR_INTERVAL_SECONDS),
     [ENV_KEYS.agentHeartbeatSeconds]: integer(1, 600, DEFAULT_AGENT_HEARTBEAT_SECONDS),
     [ENV_KEYS.retentionDays]: integer(0, MAX_RETENTION_DAYS, DEFAULT_RETENTION_DAYS),
-    [CUSTOM_TASKS_ENV.json]: z.string().optional(),
-    [CUSTOM_TASKS_ENV.file]: z.string().optional(),
+    ...customTasksShape,
   })
-  .transform((env, ctx) => {
-    let customTasks: CustomTasks = NO_CUSTOM_TASKS;
-    try {
-      customTasks = loadCustomTasks({ [CUSTOM_TASKS_ENV.json]: env[CUSTOM_TASKS_ENV.json], [CUSTOM_TASKS_ENV.file]: env[CUSTOM_TASKS_ENV.file] });
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      for (const problem of error.problems) ctx.addIssue({ code: 'custom', message: problem });
-    }
+  .transform((env) => {
     return {
       notification: toNotificationSettings(env),
       /** The base URL the variables set (links default to the runtime's own URL when unset). */
@@ -52,7 +42,7 @@ const localEnvSchema = z
       monitorIntervalMs: env[ENV_KEYS.monitorIntervalSeconds] * MS_PER_SECOND,
       agentHeartbeatMs: env[ENV_KEYS.agentHeartbeatSeconds] * MS_PER_SECOND,
       retentionDays: env[ENV_KEYS.retentionDays],
-      customTasks,
+      customTasks: env[CUSTOM_TASKS_FIELD],
     };
   });
 
@@ -68,7 +58,7 @@ export interface LocalEnvConfig {
 
 /** Reads the local mode's environment: the settings, or every problem as `VARIABLE: message` lines. */
 export function readLocalEnv(env: Environment): { config: LocalEnvConfig; problems: [] } | { config: undefined; problems: string[] } {
-  const result = localEnvSchema.safeParse(env);
+  const result = localEnvSchema.safeParse(withCustomTasksField(env));
   if (result.success) return { config: result.data, problems: [] };
   return { config: undefined, problems: result.error.issues.map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message)) };
 }
