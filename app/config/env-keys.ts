@@ -75,6 +75,10 @@ export const ENV_KEYS = {
   databaseUrl: 'KUROKO_DATABASE_URL',
   logDir: 'KUROKO_LOG_DIR',
   apiClients: 'KUROKO_API_CLIENTS',
+  /** `kuroko agent`: comma-separated queue names, command slots, and the user commands run as. */
+  queues: 'KUROKO_QUEUES',
+  slots: 'KUROKO_SLOTS',
+  runAs: 'KUROKO_RUN_AS',
   monitorIntervalSeconds: 'KUROKO_MONITOR_INTERVAL_SECONDS',
   agentHeartbeatSeconds: 'KUROKO_AGENT_HEARTBEAT_SECONDS',
   powertoolsServiceName: 'POWERTOOLS_SERVICE_NAME',
@@ -91,6 +95,15 @@ export const MONITOR_ENV_KEYS = {
   workerLostSeconds: ENV_KEYS.workerLostSeconds,
   memoryFactor: ENV_KEYS.memoryFactor,
   memoryMinExcessMb: ENV_KEYS.memoryMinExcessMb,
+} as const;
+
+/** The variables `kuroko agent` falls back to when an option is not given (cli/agent-command.ts). */
+export const AGENT_ENV_KEYS = {
+  databaseUrl: ENV_KEYS.databaseUrl,
+  queues: ENV_KEYS.queues,
+  slots: ENV_KEYS.slots,
+  logDir: ENV_KEYS.logDir,
+  runAs: ENV_KEYS.runAs,
 } as const;
 
 /** The Lambda functions of the AWS mode; each has `functions/<name>/handler.ts`. */
