@@ -1,8 +1,12 @@
 /**
- * A periodic task that can also be nudged: `nudge()` runs it as soon as the current run ends instead of waiting
- * for the next tick. A run that reports more work is followed at once by another. Errors are logged and
- * retried with backoff; they never stop the loop.
+ * A pass run periodically in a long-running process (`kuroko dev`, `kuroko server`) that can also be nudged:
+ * `nudge()` runs it as soon as the current run ends instead of waiting for the next tick. Each run goes through
+ * the shared run-while-busy loop (app/run-while-busy.ts): a pass that reports more work is followed at once by
+ * another, up to a limit, and what it nudges is woken after each pass. Errors are logged and retried with backoff;
+ * they never stop the loop.
  */
+import { runWhileBusy, type NudgeTarget, type Pass } from './run-while-busy';
+
 export interface BackgroundLoop {
   readonly name: string;
   start(): void;
@@ -17,22 +21,25 @@ export interface LoopLogger {
   error(message: string, error: unknown): void;
 }
 
-export interface BackgroundLoopOptions {
-  name: string;
+export interface BackgroundLoopOptions<R extends object> {
   intervalMs: number;
-  /** One run; resolve true when there may be more work right away. */
-  run: () => Promise<boolean | void>;
+  pass: Pass<R>;
+  /** Wakes what a pass nudges (another loop, the in-process agents). */
+  nudge: (target: NudgeTarget) => void;
+  /** Called after each pass (a log line, a metric). */
+  afterPass?: (result: R) => void;
   logger: LoopLogger;
   /** Longest wait after repeated failures. */
   maxBackoffMs?: number;
 }
 
 const DEFAULT_MAX_BACKOFF_MS = 30_000;
-/** Runs in a row that report more work before the loop yields to the timer, so one busy loop cannot starve I/O. */
-const MAX_IMMEDIATE_RUNS = 50;
+/** Passes in a row that report more work before the loop yields to the timer, so one busy loop cannot starve I/O. */
+const MAX_PASSES_PER_RUN = 51;
 
 /** Creates a loop; call start() to begin ticking. */
-export function createBackgroundLoop(options: BackgroundLoopOptions): BackgroundLoop {
+export function createBackgroundLoop<R extends object>(options: BackgroundLoopOptions<R>): BackgroundLoop {
+  const { pass } = options;
   const maxBackoff = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -48,16 +55,21 @@ export function createBackgroundLoop(options: BackgroundLoopOptions): Background
   };
 
   async function runSeries(): Promise<void> {
-    let immediate = 0;
     do {
       again = false;
       try {
-        const more = await options.run();
+        await runWhileBusy(pass, {
+          maxPasses: MAX_PASSES_PER_RUN,
+          keepGoing: () => !stopped,
+          afterPass: (result, nudges) => {
+            for (const target of nudges) options.nudge(target);
+            options.afterPass?.(result);
+          },
+        });
         failures = 0;
-        if (more === true && immediate++ < MAX_IMMEDIATE_RUNS) again = true;
       } catch (error) {
         failures++;
-        options.logger.error(`${options.name} failed (attempt ${failures})`, error);
+        options.logger.error(`${pass.name} failed (attempt ${failures})`, error);
         again = false;
         schedule(Math.min(maxBackoff, options.intervalMs * 2 ** Math.min(failures, 10)));
         return;
@@ -78,7 +90,7 @@ export function createBackgroundLoop(options: BackgroundLoopOptions): Background
   }
 
   return {
-    name: options.name,
+    name: pass.name,
     start() {
       if (!stopped) return;
       stopped = false;

@@ -1,6 +1,8 @@
 /**
- * Wires the engine, its stores and the services over one open database. Every composition root (the local
- * mode, `kuroko server`, each Lambda, the tests) builds its services here, so they all run the same code.
+ * The composition root: wires the engine, every store (app/stores.ts) and the services over one open database.
+ * Every entry point (the local mode, `kuroko server`, each Lambda, the commands, the tests) builds its services
+ * here and takes its stores from `services.stores`, so they all run the same code; the passes built over them are
+ * described in app/passes.ts.
  */
 import type { CustomTasks } from '../core/dsl/custom-tasks';
 import { WorkflowEngine } from '../core/engine/workflow-engine';
@@ -10,10 +12,10 @@ import { runProcessorPass, type ProcessorPassResult } from '../core/services/pro
 import { runSchedulerPass, type SchedulerPassResult } from '../core/services/scheduler-service';
 import type { DatabaseHandle } from '../db/connection';
 import { createIdGenerator } from '../db/id-generator';
-import { LaunchRepository } from '../db/repositories/launch-repository';
-import { ScheduleRepository } from '../db/repositories/schedule-repository';
-import { StepStore } from '../db/repositories/step-store';
-import { loadValidationContext } from '../db/repositories/validation-context-repository';
+import type { LaunchRepository } from '../db/repositories/launch-repository';
+import type { ScheduleRepository } from '../db/repositories/schedule-repository';
+import type { StepStore } from '../db/repositories/step-store';
+import { createStores, type Stores } from './stores';
 
 export const systemClock: Clock = { now: () => new Date() };
 
@@ -45,6 +47,10 @@ export interface EngineServices {
   ids: IdGenerator;
   /** The deployment's custom task types (none when it configures none). */
   customTasks?: CustomTasks;
+  /** Queues the deployment declares (D14). */
+  declaredQueues: readonly string[];
+  /** Every store of the database. */
+  stores: Stores;
   engine: WorkflowEngine;
   steps: StepStore;
   launches: LaunchRepository;
@@ -58,17 +64,17 @@ export interface EngineServices {
 export function createEngineServices(handle: DatabaseHandle, options: EngineServicesOptions = {}): EngineServices {
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? createIdGenerator(handle.db);
-  const launches = new LaunchRepository(handle.db, ids, clock, handle.capabilities.rowLocks);
-  const steps = new StepStore(handle.db, ids, clock, launches);
   const customTasks = options.customTasks;
+  const declaredQueues = options.declaredQueues ?? [];
+  const stores = createStores(handle, { clock, ids, declaredQueues, ...(customTasks ? { customTasks } : {}) });
+  const { steps, launches, schedules } = stores;
   const engine = new WorkflowEngine({ reader: steps, clock, ids, ...(customTasks ? { customTasks } : {}) });
-  const schedules = new ScheduleRepository(handle.db, ids, clock, launches);
   const operations = new InstanceOperations({
     store: steps,
     launcher: launches,
     engine,
     ids,
-    validationContext: () => loadValidationContext(handle.db, clock, options.declaredQueues, customTasks),
+    validationContext: stores.validationContext,
     ...(options.onChange ? { onChange: options.onChange } : {}),
   });
   return {
@@ -76,6 +82,8 @@ export function createEngineServices(handle: DatabaseHandle, options: EngineServ
     clock,
     ids,
     ...(customTasks ? { customTasks } : {}),
+    declaredQueues,
+    stores,
     engine,
     steps,
     launches,

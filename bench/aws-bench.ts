@@ -23,8 +23,8 @@ import { fromDbTime } from '../db/column-codec';
 import { createIdGenerator } from '../db/id-generator';
 import { migrateToLatest } from '../db/migrator';
 import { createEngineServices } from '../app/engine-services';
-import { runProcessorLoop } from '../app/lambda/lambda-processor-loop';
-import { createNotifierRunner } from '../app/notifier-runner';
+import { notifierPass, processorPass } from '../app/passes';
+import { runWhileBusy } from '../app/run-while-busy';
 import { insertDefinition } from '../test/helpers/engine-fixtures';
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { wakeable } from './wakeable';
@@ -100,12 +100,8 @@ async function main(): Promise<void> {
     const channel: NotificationChannel = { name: 'bench', kind: CHANNEL_KIND.console, send: async () => void delivered++ };
     const notifierHandle = createDatabase(url);
     handles.push(notifierHandle);
-    const notifierPass = createNotifierRunner({
-      db: notifierHandle.db,
-      clock: { now: () => new Date() },
-      ids: createIdGenerator(notifierHandle.db),
-      channels: [channel],
-    });
+    const notifier = notifierPass(createEngineServices(notifierHandle), { channels: () => [channel] });
+    const runNotifierPass = () => notifier.run({ passes: 0, remainingMs: () => Number.POSITIVE_INFINITY });
 
     await Promise.all(agents.map((a) => a.start()));
     server.resetCounts();
@@ -127,10 +123,9 @@ async function main(): Promise<void> {
     const processorLoop = (async () => {
       while (!stop) {
         const invokedAt = performance.now();
-        const result = await runProcessorLoop(
-          () => services.processorPass(),
-          () => PROCESSOR_TIMEOUT_MS - (performance.now() - invokedAt),
-        );
+        const { total: result } = await runWhileBusy(processorPass(services), {
+          remainingMs: () => PROCESSOR_TIMEOUT_MS - (performance.now() - invokedAt),
+        });
         processorRuns++;
         committedSteps += result.committed;
         if (result.committed > 0) notifierWake.wake();
@@ -139,7 +134,7 @@ async function main(): Promise<void> {
     })();
     const notifierLoop = (async () => {
       while (!stop) {
-        await notifierPass();
+        await runNotifierPass();
         await notifierWake.sleep(TICK_MS);
       }
     })();
@@ -163,7 +158,7 @@ async function main(): Promise<void> {
     processorWake.wake();
     notifierWake.wake();
     await Promise.all([processorLoop, notifierLoop]);
-    await notifierPass();
+    await runNotifierPass();
 
     const instances = await setup.db.selectFrom('job_instances').select(['id', 'created_at', 'finished_at', 'error_at']).execute();
     const histories = await setup.db.selectFrom('execution_histories').select(['job_instance_id', 'started_at', 'finished_at']).execute();

@@ -29,7 +29,8 @@ import type { Database } from '../db/schema';
 import { createEngineServices } from '../app/engine-services';
 import { createHttpApp } from '../http/http-app';
 import { ensureApiClients } from '../http/api/http-auth';
-import { runProcessorLoop } from '../app/lambda/lambda-processor-loop';
+import { processorPass } from '../app/passes';
+import { runWhileBusy } from '../app/run-while-busy';
 import { createLimitMeter } from '../test/helpers/data-api-limits';
 import { startDataApiServer } from '../test/helpers/data-api-server';
 import { definitionRow } from '../test/helpers/engine-fixtures';
@@ -204,14 +205,8 @@ async function main(): Promise<void> {
     const processorLoop = (async () => {
       while (!stop) {
         const invokedAt = performance.now();
-        await runProcessorLoop(
-          async () => {
-            const result = await services.processorPass();
-            committed += result.committed;
-            return result;
-          },
-          () => PROCESSOR_TIMEOUT_MS - (performance.now() - invokedAt),
-        );
+        const { total } = await runWhileBusy(processorPass(services), { remainingMs: () => PROCESSOR_TIMEOUT_MS - (performance.now() - invokedAt) });
+        committed += total.committed;
         await processorWake.sleep(TICK_MS);
       }
     })();
@@ -290,10 +285,7 @@ async function main(): Promise<void> {
     const idleLoop = (async () => {
       while (!stop) {
         const invokedAt = performance.now();
-        await runProcessorLoop(
-          () => services.processorPass(),
-          () => PROCESSOR_TIMEOUT_MS - (performance.now() - invokedAt),
-        );
+        await runWhileBusy(processorPass(services), { remainingMs: () => PROCESSOR_TIMEOUT_MS - (performance.now() - invokedAt) });
         await processorWake.sleep(TICK_MS);
       }
     })();

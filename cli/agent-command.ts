@@ -18,15 +18,10 @@ import { lastValue, parseCliArgs } from './cli-args';
 import { EXIT_CODE } from './sub-command';
 import type { CliIo, SubCommand } from './sub-command';
 
-/** Environment variables `kuroko agent` falls back to when an option is not given. */
-export const AGENT_ENV_KEYS = {
-  databaseUrl: 'KUROKO_DATABASE_URL',
-  /** Comma-separated queue names. */
-  queues: 'KUROKO_QUEUES',
-  slots: 'KUROKO_SLOTS',
-  logDir: 'KUROKO_LOG_DIR',
-  runAs: 'KUROKO_RUN_AS',
-} as const;
+import { AGENT_ENV_KEYS } from '../app/config/env-keys';
+
+/** Environment variables `kuroko agent` falls back to when an option is not given (named in app/config/env-keys.ts). */
+export { AGENT_ENV_KEYS };
 
 /** Where command output goes unless told otherwise (the local mode's data folder). */
 export const DEFAULT_AGENT_LOG_DIR = '.kuroko/logs';

@@ -6,9 +6,10 @@
 import { ConfigError, ConflictError } from '../core/errors';
 import { createDatabase } from '../db/connection';
 import { createIdGenerator } from '../db/id-generator';
-import { API_CLIENT_NAME_PATTERN, API_SCOPE, ApiClientRepository, isApiScope } from '../db/repositories/api-client-repository';
+import { API_CLIENT_NAME_PATTERN, API_SCOPE, isApiScope } from '../db/repositories/api-client-repository';
 import { generateSecret, hashSecret } from '../http/api/http-auth';
-import { systemClock } from '../app/engine-services';
+import { createEngineServices } from '../app/engine-services';
+import { ENV_KEYS } from '../app/config/env-keys';
 import { lastValue, parseCliArgs } from './cli-args';
 import { EXIT_CODE } from './sub-command';
 import type { CliIo, SubCommand } from './sub-command';
@@ -46,7 +47,7 @@ export async function runApiClient(args: readonly string[], io: CliIo, env: Node
   else if (name !== undefined && !API_CLIENT_NAME_PATTERN.test(name)) parsed.problems.push(`the name must match ${API_CLIENT_NAME_PATTERN.source}`);
   const scope = lastValue(parsed, '--scope') ?? API_SCOPE.admin;
   if (!isApiScope(scope)) parsed.problems.push(`unknown scope ${scope}: use read, launch or admin`);
-  const url = lastValue(parsed, '--database-url') ?? env.KUROKO_DATABASE_URL;
+  const url = lastValue(parsed, '--database-url') ?? env[ENV_KEYS.databaseUrl];
   if (!url) parsed.problems.push('a database URL is required: --database-url or KUROKO_DATABASE_URL');
   if (parsed.problems.length > 0 || !url || !isAction(action) || (name === undefined && action !== 'list') || !isApiScope(scope)) {
     io.stderr(`kuroko api-client: ${parsed.problems.join('; ')}\n${USAGE}`);
@@ -63,7 +64,7 @@ export async function runApiClient(args: readonly string[], io: CliIo, env: Node
     throw error;
   }
   try {
-    const repository = new ApiClientRepository(handle.db, createIdGenerator(handle.db, { blockSize: 1 }), systemClock);
+    const repository = createEngineServices(handle, { ids: createIdGenerator(handle.db, { blockSize: 1 }) }).stores.apiClients;
     if (action === 'list') {
       for (const client of await repository.listSummaries()) io.stdout(`${client.name}\t${client.scope}\t${client.createdAt.toISOString()}\n`);
       return EXIT_CODE.ok;

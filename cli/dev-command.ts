@@ -8,19 +8,14 @@ import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ConfigError, describeError } from '../core/errors';
 import { parseDatabaseUrl, redact } from '../db/connection';
-import { ApiClientRepository } from '../db/repositories/api-client-repository';
-import { DefinitionRepository } from '../db/repositories/definition-repository';
-import { loadValidationContext } from '../db/repositories/validation-context-repository';
 import type { EngineServices } from '../app/engine-services';
 import { ensureApiClients, generateSecret, parseApiClientsSpec, type ApiClientSpec } from '../http/api/http-auth';
-import { readMonitorSettings } from '../core/services/monitor-service';
-import { readNotificationSettings } from '../app/config/notification-settings';
+import { readLocalEnv, type LocalEnvConfig } from '../app/config/local-config';
 import { readConsoleConfig, type ConsoleConfig } from '../http/console/console-config';
 import { lastValue, parseCliArgs } from './cli-args';
 import { DEFAULT_INTERVALS, dataDirPaths, startRuntime, type RuntimeLogger } from './runtime/kuroko-runtime';
 import { EXIT_CODE, type CliIo, type SubCommand } from './sub-command';
 import { ENV_KEYS } from '../app/config/env-keys';
-import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../core/services/retention-service';
 
 type Mode = 'dev' | 'server';
 
@@ -99,33 +94,25 @@ const optionsSchema = z.object({
   logDir: z.string().min(1),
 });
 
-export type LocalModeOptions = z.infer<typeof optionsSchema> & {
-  apiClients: ApiClientSpec[] | undefined;
-  notification: ReturnType<typeof readNotificationSettings>;
-  baseUrl: string | undefined;
-  monitor: ReturnType<typeof readMonitorSettings>;
-  monitorIntervalMs: number;
-  agentHeartbeatMs: number;
-  retentionDays: number;
-  console: ConsoleConfig;
-  notices: string[];
-};
-
-const MS_PER_SECOND = 1000;
-const DEFAULT_MONITOR_INTERVAL_SECONDS = 10;
+export type LocalModeOptions = z.infer<typeof optionsSchema> &
+  LocalEnvConfig & {
+    apiClients: ApiClientSpec[] | undefined;
+    console: ConsoleConfig;
+    notices: string[];
+  };
 
 /** Reads options and environment into a config; throws ConfigError listing every problem. */
 export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: NodeJS.ProcessEnv): LocalModeOptions & { help: boolean } {
   const parsed = parseCliArgs(args, ['--port', '--host', '--data-dir', '--agents', '--database-url', '--log-dir']);
-  const dataDir = resolve(lastValue(parsed, '--data-dir') ?? env.KUROKO_DATA_DIR ?? DEFAULT_DATA_DIR);
+  const dataDir = resolve(lastValue(parsed, '--data-dir') ?? env[ENV_KEYS.dataDir] ?? DEFAULT_DATA_DIR);
   const paths = dataDirPaths(dataDir);
   const input = {
-    port: lastValue(parsed, '--port') ?? env.PORT ?? String(DEFAULT_PORT),
-    host: lastValue(parsed, '--host') ?? env.KUROKO_HOST ?? (mode === 'dev' ? '127.0.0.1' : '0.0.0.0'),
-    agents: lastValue(parsed, '--agents') ?? env.KUROKO_AGENTS ?? String(mode === 'dev' ? DEFAULT_DEV_AGENTS : 0),
+    port: lastValue(parsed, '--port') ?? env[ENV_KEYS.port] ?? String(DEFAULT_PORT),
+    host: lastValue(parsed, '--host') ?? env[ENV_KEYS.host] ?? (mode === 'dev' ? '127.0.0.1' : '0.0.0.0'),
+    agents: lastValue(parsed, '--agents') ?? env[ENV_KEYS.agents] ?? String(mode === 'dev' ? DEFAULT_DEV_AGENTS : 0),
     dataDir,
-    databaseUrl: mode === 'dev' ? `sqlite:${paths.databaseFile}` : (lastValue(parsed, '--database-url') ?? env.KUROKO_DATABASE_URL ?? ''),
-    logDir: resolve(lastValue(parsed, '--log-dir') ?? env.KUROKO_LOG_DIR ?? paths.logDir),
+    databaseUrl: mode === 'dev' ? `sqlite:${paths.databaseFile}` : (lastValue(parsed, '--database-url') ?? env[ENV_KEYS.databaseUrl] ?? ''),
+    logDir: resolve(lastValue(parsed, '--log-dir') ?? env[ENV_KEYS.logDir] ?? paths.logDir),
   };
   const problems = [...parsed.problems];
   if (mode === 'dev' && (parsed.values['--database-url'] || parsed.values['--log-dir'])) problems.push('kuroko dev always uses its data dir; use kuroko server for another database');
@@ -149,9 +136,10 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
       return undefined;
     }
   };
-  const apiClients = attempt(() => (env.KUROKO_API_CLIENTS ? parseApiClientsSpec(env.KUROKO_API_CLIENTS) : undefined));
-  const notification = attempt(() => readNotificationSettings(env));
-  const monitor = attempt(() => readMonitorSettings(env));
+  const clientsSpec = env[ENV_KEYS.apiClients];
+  const apiClients = attempt(() => (clientsSpec ? parseApiClientsSpec(clientsSpec) : undefined));
+  const local = readLocalEnv(env);
+  problems.push(...local.problems);
   const notices: string[] = [];
   const consoleConfig = attempt(() =>
     readConsoleConfig(env, {
@@ -160,23 +148,12 @@ export function parseLocalModeOptions(mode: Mode, args: readonly string[], env: 
       warn: (message) => notices.push(message),
     }),
   );
-  const monitorInterval = integer('KUROKO_MONITOR_INTERVAL_SECONDS', 1, 3600).safeParse(env.KUROKO_MONITOR_INTERVAL_SECONDS ?? DEFAULT_MONITOR_INTERVAL_SECONDS);
-  if (!monitorInterval.success) problems.push(...monitorInterval.error.issues.map((i) => i.message));
-  const heartbeat = integer('KUROKO_AGENT_HEARTBEAT_SECONDS', 1, 600).safeParse(env.KUROKO_AGENT_HEARTBEAT_SECONDS ?? DEFAULT_INTERVALS.agentHeartbeatMs / MS_PER_SECOND);
-  if (!heartbeat.success) problems.push(...heartbeat.error.issues.map((i) => i.message));
-  const retention = integer('KUROKO_RETENTION_DAYS', 0, MAX_RETENTION_DAYS).safeParse(env.KUROKO_RETENTION_DAYS ?? DEFAULT_RETENTION_DAYS);
-  if (!retention.success) problems.push(...retention.error.issues.map((i) => i.message));
   if (parsed.help) return { help: true } as LocalModeOptions & { help: boolean };
-  if (problems.length > 0 || !result.success || !notification || !monitor || !monitorInterval.success || !heartbeat.success || !retention.success || !consoleConfig) throw new ConfigError(problems);
+  if (problems.length > 0 || !result.success || !local.config || !consoleConfig) throw new ConfigError(problems);
   return {
     ...result.data,
+    ...local.config,
     apiClients,
-    notification,
-    baseUrl: env[ENV_KEYS.baseUrl]?.trim() || undefined,
-    monitor,
-    monitorIntervalMs: monitorInterval.data * MS_PER_SECOND,
-    agentHeartbeatMs: heartbeat.data * MS_PER_SECOND,
-    retentionDays: retention.data,
     console: consoleConfig,
     notices,
     help: false,
@@ -217,11 +194,7 @@ function localCredentials(file: string): ApiClientSpec {
 async function seedExample(services: EngineServices): Promise<number | undefined> {
   const any = await services.handle.db.selectFrom('job_definitions').select('id').limit(1).executeTakeFirst();
   if (any) return undefined;
-  const definitions = new DefinitionRepository(services.handle.db, services.ids, services.clock, {
-    rowLocks: services.handle.capabilities.rowLocks,
-    validationContext: () => loadValidationContext(services.handle.db, services.clock),
-  });
-  const created = await definitions.create(EXAMPLE_DEFINITION, 'kuroko dev (first start)');
+  const created = await services.stores.definitions.create(EXAMPLE_DEFINITION, 'kuroko dev (first start)');
   return created.id;
 }
 
@@ -272,11 +245,12 @@ export async function runLocalMode(mode: Mode, args: readonly string[], io: CliI
     },
     monitor: options.monitor,
     retentionDays: options.retentionDays,
+    customTasks: options.customTasks,
     consoleNotifications: true,
     console: options.console,
     logger,
     prepare: async (services) => {
-      await ensureApiClients(new ApiClientRepository(services.handle.db, services.ids, services.clock), clients);
+      await ensureApiClients(services.stores.apiClients, clients);
       if (mode === 'dev') seeded = await seedExample(services);
     },
   });

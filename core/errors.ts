@@ -94,8 +94,11 @@ export class InvalidTransitionError extends KurokoError {
 
 /** Configuration that failed validation; the message lists every problem. */
 export class ConfigError extends KurokoError {
+  /** Every problem found, one line each (the message lists them too). */
+  readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
     super(ERROR_CODES.config, `invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.problems = problems;
   }
 }
 

@@ -5,14 +5,11 @@
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
-import { LoginLimitRepository } from '../db/repositories/login-limit-repository';
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from './login-limiter';
 import { bodyLimit } from 'hono/body-limit';
-import { loadValidationContext } from '../db/repositories/validation-context-repository';
-import { ApiClientRepository } from '../db/repositories/api-client-repository';
-import { DefinitionRepository } from '../db/repositories/definition-repository';
-import { QueryRepository } from '../db/repositories/query-repository';
-import type { Clock } from '../core/ports';
+import type { ApiClientRepository } from '../db/repositories/api-client-repository';
+import type { DefinitionRepository } from '../db/repositories/definition-repository';
+import type { QueryRepository } from '../db/repositories/query-repository';
 import { createConsoleApp, type ConsoleOptions } from './console/console-app';
 import type { EngineServices } from '../app/engine-services';
 import { ApiClientAuthenticator, authenticate } from './api/http-auth';
@@ -33,14 +30,15 @@ export const OPENAPI_PATH = '/v1/openapi.json';
 const HEALTH_TIMEOUT_MS = 5_000;
 
 export interface HttpAppDeps {
+  /** The composition root (app/engine-services.ts): the clock, the ids and every store come from it. */
   services: EngineServices;
+  /** Replace one of the services' stores (tests that make a read fail). */
   definitions?: DefinitionRepository;
   apiClients?: ApiClientRepository;
   queries?: QueryRepository;
-  clock?: Clock;
   limits?: Partial<HttpLimits>;
   logger?: HttpLogger;
-  /** Queues the deployment declares (D14): known to script validation and to the waiting-execution stats. */
+  /** Queues the waiting-execution stats report even when empty; default: the services' declared queues (D14). */
   declaredQueues?: readonly string[];
   /** Called after a launch, retry or skip gave the processor work. */
   onLaunch?: () => void;
@@ -101,23 +99,17 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Builds the v1 API over the engine services and the repositories (built from the services' handle when absent). */
+/** Builds the v1 API over the engine services and their stores. */
 export function createHttpApp(deps: HttpAppDeps): App {
   const { services } = deps;
-  const db = services.handle.db;
-  const clock = deps.clock ?? services.clock;
+  const { clock, stores } = services;
   const logger = deps.logger ?? consoleHttpLogger;
   const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...deps.limits };
-  const declaredQueues = deps.declaredQueues ?? [];
-  const definitions =
-    deps.definitions ??
-    new DefinitionRepository(db, services.ids, clock, {
-      rowLocks: services.handle.capabilities.rowLocks,
-      validationContext: () => loadValidationContext(db, clock, declaredQueues, services.customTasks),
-    });
-  const apiClients = deps.apiClients ?? new ApiClientRepository(db, services.ids, clock);
-  const queries = deps.queries ?? new QueryRepository(db, clock);
-  const limiter = new LoginLimiter(new LoginLimitRepository(db, clock), { ...DEFAULT_LOGIN_LIMITS, ...deps.loginLimits }, () => clock.now().getTime());
+  const declaredQueues = deps.declaredQueues ?? services.declaredQueues;
+  const definitions = deps.definitions ?? stores.definitions;
+  const apiClients = deps.apiClients ?? stores.apiClients;
+  const queries = deps.queries ?? stores.queries;
+  const limiter = new LoginLimiter(stores.loginLimits, { ...DEFAULT_LOGIN_LIMITS, ...deps.loginLimits }, () => clock.now().getTime());
   const authenticator = new ApiClientAuthenticator(apiClients, undefined, limiter);
 
   const app: App = new OpenAPIHono<AppEnv>({

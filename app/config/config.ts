@@ -19,6 +19,12 @@ import {
 import { isEmailAddress, normalizeDomain, normalizeEmail, trimBaseUrl } from '../../core/sign-in-rules';
 import { ENV_KEYS, LOG_LEVELS, SLEEP_MAX_MINUTES } from './env-keys';
 import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../../core/services/retention-service';
+import type { MonitorSettings } from '../../core/services/monitor-service';
+import type { CustomTasks } from '../../core/dsl/custom-tasks';
+import type { NotificationSettings } from '../../adapters/channels/notification-channels';
+import { CUSTOM_TASKS_FIELD, customTasksShape, withCustomTasksField } from './custom-tasks-config';
+import { monitorShape, toMonitorSettings } from './monitor-settings';
+import { notificationShape, toNotificationSettings } from './notification-settings';
 
 /** What every function shares. */
 export interface BaseConfig {
@@ -29,6 +35,8 @@ export interface BaseConfig {
   readonly sleepParameter: string | undefined;
   /** Overrides the function's own wait for a resuming database (app/lambda/lambda-resume.ts). */
   readonly dbResumeWaitMs?: number;
+  /** The deployment's custom task types (KUROKO_CUSTOM_TASKS or KUROKO_CUSTOM_TASKS_FILE). */
+  readonly customTasks: CustomTasks;
 }
 
 /** One worker queue as the provisioner sees it (written by the WorkersStack as JSON). */
@@ -65,6 +73,8 @@ export interface MonitorConfig extends BaseConfig {
   readonly notifierFunctionName: string | undefined;
   /** Nudged after executions were finished as lost, so their tokens fail without waiting for the next minute. */
   readonly processorFunctionName: string | undefined;
+  /** The thresholds (KUROKO_ASSIGNMENT_DELAY_SECONDS and the others of monitor-settings.ts). */
+  readonly monitor: MonitorSettings;
 }
 export interface RetentionConfig extends BaseConfig {
   /** KUROKO_RETENTION_DAYS: days finished and canceled instances are kept (0: forever; default 90). */
@@ -77,6 +87,8 @@ export interface NotifierConfig extends BaseConfig {
   readonly slackWebhookUrlSecretArn: string | undefined;
   /** A secret holding the key that signs definition webhooks (X-Kuroko2-Signature). */
   readonly webhookSecretArn: string | undefined;
+  /** The channels' settings from the variables; the two secrets above, when set, replace theirs. */
+  readonly notification: NotificationSettings;
 }
 export interface ProvisionerConfig extends BaseConfig {
   readonly workerQueues: readonly WorkerQueueBinding[];
@@ -141,13 +153,15 @@ const baseShape = {
   [ENV_KEYS.dataApiEndpoint]: z.url().optional(),
   [ENV_KEYS.sleepParameter]: optionalName,
   [ENV_KEYS.dbResumeWaitSeconds]: z.coerce.number().min(0, 'must be at least 0').max(900, 'must be at most 900').optional(),
+  ...customTasksShape,
 };
 type BaseEnv = z.infer<z.ZodObject<typeof baseShape>>;
 
 const resumeWait = (seconds: number | undefined) => (seconds !== undefined ? { dbResumeWaitMs: seconds * 1000 } : {});
 
-const toBase = (env: BaseEnv): BaseConfig => ({
+const toBase = (env: BaseEnv, _ctx: z.RefinementCtx): BaseConfig => ({
   stage: env[ENV_KEYS.stage],
+  customTasks: env[CUSTOM_TASKS_FIELD],
   logLevel: env[ENV_KEYS.powertoolsLogLevel],
   sleepParameter: env[ENV_KEYS.sleepParameter],
   ...resumeWait(env[ENV_KEYS.dbResumeWaitSeconds]),
@@ -161,7 +175,7 @@ const toBase = (env: BaseEnv): BaseConfig => ({
 
 const processorSchema = z
   .object({ ...baseShape, [ENV_KEYS.notifierFunction]: optionalName })
-  .transform((env): ProcessorConfig => ({ ...toBase(env), notifierFunctionName: env[ENV_KEYS.notifierFunction] }));
+  .transform((env, ctx): ProcessorConfig => ({ ...toBase(env, ctx), notifierFunctionName: env[ENV_KEYS.notifierFunction] }));
 
 const schedulerSchema = z
   .object({
@@ -175,20 +189,21 @@ const schedulerSchema = z
       .optional(),
   })
   .transform(
-    (env): SchedulerConfig => ({
-      ...toBase(env),
+    (env, ctx): SchedulerConfig => ({
+      ...toBase(env, ctx),
       processorFunctionName: env[ENV_KEYS.processorFunction],
       sleepMaxMinutes: env[ENV_KEYS.sleepMaxMinutes],
     }),
   );
 
 const monitorSchema = z
-  .object({ ...baseShape, [ENV_KEYS.notifierFunction]: optionalName, [ENV_KEYS.processorFunction]: optionalName })
+  .object({ ...baseShape, ...monitorShape, [ENV_KEYS.notifierFunction]: optionalName, [ENV_KEYS.processorFunction]: optionalName })
   .transform(
-    (env): MonitorConfig => ({
-      ...toBase(env),
+    (env, ctx): MonitorConfig => ({
+      ...toBase(env, ctx),
       notifierFunctionName: env[ENV_KEYS.notifierFunction],
       processorFunctionName: env[ENV_KEYS.processorFunction],
+      monitor: toMonitorSettings(env),
     }),
   );
 
@@ -197,29 +212,31 @@ const retentionSchema = z
     ...baseShape,
     [ENV_KEYS.retentionDays]: z.coerce.number().int('must be a whole number').min(0).max(MAX_RETENTION_DAYS).default(DEFAULT_RETENTION_DAYS),
   })
-  .transform((env): RetentionConfig => ({ ...toBase(env), retentionDays: env[ENV_KEYS.retentionDays] }));
+  .transform((env, ctx): RetentionConfig => ({ ...toBase(env, ctx), retentionDays: env[ENV_KEYS.retentionDays] }));
 
 const notifierSchema = z
   .object({
     ...baseShape,
+    ...notificationShape,
     [ENV_KEYS.alertTopicArn]: arnOf('sns'),
     [ENV_KEYS.metricsNamespace]: nonEmpty,
     [ENV_KEYS.slackWebhookUrlSecretArn]: z.optional(arnOf('secretsmanager')),
     [ENV_KEYS.webhookSecretArn]: z.optional(arnOf('secretsmanager')),
   })
   .transform(
-    (env): NotifierConfig => ({
-      ...toBase(env),
+    (env, ctx): NotifierConfig => ({
+      ...toBase(env, ctx),
       alertTopicArn: env[ENV_KEYS.alertTopicArn],
       metricsNamespace: env[ENV_KEYS.metricsNamespace],
       slackWebhookUrlSecretArn: env[ENV_KEYS.slackWebhookUrlSecretArn],
       webhookSecretArn: env[ENV_KEYS.webhookSecretArn],
+      notification: toNotificationSettings(env),
     }),
   );
 
 const provisionerSchema = z
   .object({ ...baseShape, [ENV_KEYS.workerQueues]: jsonOf(z.array(workerQueueBindingSchema)) })
-  .transform((env): ProvisionerConfig => ({ ...toBase(env), workerQueues: env[ENV_KEYS.workerQueues] }));
+  .transform((env, ctx): ProvisionerConfig => ({ ...toBase(env, ctx), workerQueues: env[ENV_KEYS.workerQueues] }));
 
 /** A comma- or space-separated list. */
 const listOf = z
@@ -278,7 +295,7 @@ const apiSchema = z
   })
   .transform(
     (env, ctx): ApiConfig => ({
-      ...toBase(env),
+      ...toBase(env, ctx),
       declaredQueues: env[ENV_KEYS.declaredQueues] ?? [],
       processorFunctionName: env[ENV_KEYS.processorFunction],
       notifierFunctionName: env[ENV_KEYS.notifierFunction],
@@ -294,26 +311,26 @@ const migratorSchema = z
     [ENV_KEYS.dbAgentSecretArn]: z.optional(arnOf('secretsmanager')),
     [ENV_KEYS.dbRuntimeSecretArn]: z.optional(arnOf('secretsmanager')),
   })
-  .transform((env): MigratorConfig => ({
-    ...toBase(env),
+  .transform((env, ctx): MigratorConfig => ({
+    ...toBase(env, ctx),
     apiClientsSecretArn: env[ENV_KEYS.apiClientsSecretArn],
     databaseUserSecretArns: { agent: env[ENV_KEYS.dbAgentSecretArn], runtime: env[ENV_KEYS.dbRuntimeSecretArn] },
   }));
 
 /** Reads the processor's configuration. */
-export const parseProcessorConfig = (env: Environment): ProcessorConfig => parseWith(processorSchema, env, 'processor');
+export const parseProcessorConfig = (env: Environment): ProcessorConfig => parseWith(processorSchema, withCustomTasksField(env), 'processor');
 /** Reads the scheduler's configuration. */
-export const parseSchedulerConfig = (env: Environment): SchedulerConfig => parseWith(schedulerSchema, env, 'scheduler');
+export const parseSchedulerConfig = (env: Environment): SchedulerConfig => parseWith(schedulerSchema, withCustomTasksField(env), 'scheduler');
 /** Reads the monitor's configuration. */
-export const parseMonitorConfig = (env: Environment): MonitorConfig => parseWith(monitorSchema, env, 'monitor');
+export const parseMonitorConfig = (env: Environment): MonitorConfig => parseWith(monitorSchema, withCustomTasksField(env), 'monitor');
 /** Reads the retention pass's configuration. */
-export const parseRetentionConfig = (env: Environment): RetentionConfig => parseWith(retentionSchema, env, 'retention');
+export const parseRetentionConfig = (env: Environment): RetentionConfig => parseWith(retentionSchema, withCustomTasksField(env), 'retention');
 /** Reads the notifier's configuration. */
-export const parseNotifierConfig = (env: Environment): NotifierConfig => parseWith(notifierSchema, env, 'notifier');
+export const parseNotifierConfig = (env: Environment): NotifierConfig => parseWith(notifierSchema, withCustomTasksField(env), 'notifier');
 /** Reads the provisioner's configuration. */
 export const parseProvisionerConfig = (env: Environment): ProvisionerConfig =>
-  parseWith(provisionerSchema, env, 'provisioner');
+  parseWith(provisionerSchema, withCustomTasksField(env), 'provisioner');
 /** Reads the API function's configuration. */
-export const parseApiConfig = (env: Environment): ApiConfig => parseWith(apiSchema, env, 'api');
+export const parseApiConfig = (env: Environment): ApiConfig => parseWith(apiSchema, withCustomTasksField(env), 'api');
 /** Reads the migrator's configuration. */
-export const parseMigratorConfig = (env: Environment): MigratorConfig => parseWith(migratorSchema, env, 'migrator');
+export const parseMigratorConfig = (env: Environment): MigratorConfig => parseWith(migratorSchema, withCustomTasksField(env), 'migrator');

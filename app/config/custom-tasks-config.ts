@@ -6,6 +6,7 @@
  * Both set is a configuration error, as is a mapping that does not validate.
  */
 import { readFileSync } from 'node:fs';
+import { z } from 'zod';
 import { NO_CUSTOM_TASKS, parseCustomTasks } from '../../core/dsl/custom-tasks';
 import type { CustomTasks } from '../../core/dsl/custom-tasks';
 import { ConfigError } from '../../core/errors';
@@ -46,3 +47,30 @@ export function loadCustomTasks(env: Readonly<Record<string, string | undefined>
   if (file) return customTasksFromFile(file);
   return NO_CUSTOM_TASKS;
 }
+
+/** Where the configuration schemas find the pair of variables (parseWithCustomTasks puts them there). */
+export const CUSTOM_TASKS_FIELD = 'custom tasks';
+
+/**
+ * The custom tasks as a configuration fragment: one field holding both variables, so that a bad mapping (or both
+ * variables set) is reported with every other problem of the configuration.
+ */
+export const customTasksShape = {
+  [CUSTOM_TASKS_FIELD]: z
+    .object({ json: z.string().optional(), file: z.string().optional() })
+    .transform((pair, ctx): CustomTasks => {
+      try {
+        return loadCustomTasks({ [CUSTOM_TASKS_ENV.json]: pair.json, [CUSTOM_TASKS_ENV.file]: pair.file });
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        for (const problem of error.problems) ctx.addIssue({ code: 'custom', message: problem });
+        return NO_CUSTOM_TASKS;
+      }
+    }),
+};
+
+/** The environment with the custom tasks' two variables gathered into the fragment's field. */
+export const withCustomTasksField = (env: Readonly<Record<string, string | undefined>>) => ({
+  ...env,
+  [CUSTOM_TASKS_FIELD]: { json: env[CUSTOM_TASKS_ENV.json], file: env[CUSTOM_TASKS_ENV.file] },
+});

@@ -60,11 +60,51 @@ export const ENV_KEYS = {
   sleepMaxMinutes: 'KUROKO_SLEEP_MAX_MINUTES',
   /** The global retention policy in days (0 keeps forever); see core/services/retention-service.ts. */
   retentionDays: 'KUROKO_RETENTION_DAYS',
+  /** The monitor's thresholds (core/services/monitor-settings.ts has the defaults). */
+  assignmentDelaySeconds: 'KUROKO_ASSIGNMENT_DELAY_SECONDS',
+  noPidSeconds: 'KUROKO_NO_PID_SECONDS',
+  processAbsenceSeconds: 'KUROKO_PROCESS_ABSENCE_SECONDS',
+  workerLostSeconds: 'KUROKO_WORKER_LOST_SECONDS',
+  memoryFactor: 'KUROKO_MEMORY_FACTOR',
+  memoryMinExcessMb: 'KUROKO_MEMORY_MIN_EXCESS_MB',
+  /** The local mode and `kuroko server` (cli/dev-command.ts): how they listen, where they keep data, their loops. */
+  port: 'PORT',
+  host: 'KUROKO_HOST',
+  dataDir: 'KUROKO_DATA_DIR',
+  agents: 'KUROKO_AGENTS',
+  databaseUrl: 'KUROKO_DATABASE_URL',
+  logDir: 'KUROKO_LOG_DIR',
+  apiClients: 'KUROKO_API_CLIENTS',
+  /** `kuroko agent`: comma-separated queue names, command slots, and the user commands run as. */
+  queues: 'KUROKO_QUEUES',
+  slots: 'KUROKO_SLOTS',
+  runAs: 'KUROKO_RUN_AS',
+  monitorIntervalSeconds: 'KUROKO_MONITOR_INTERVAL_SECONDS',
+  agentHeartbeatSeconds: 'KUROKO_AGENT_HEARTBEAT_SECONDS',
   powertoolsServiceName: 'POWERTOOLS_SERVICE_NAME',
   powertoolsLogLevel: 'POWERTOOLS_LOG_LEVEL',
   nodeOptions: 'NODE_OPTIONS',
 } as const;
 export type EnvKey = (typeof ENV_KEYS)[keyof typeof ENV_KEYS];
+
+/** The variables of the monitor's thresholds. */
+export const MONITOR_ENV_KEYS = {
+  assignmentDelaySeconds: ENV_KEYS.assignmentDelaySeconds,
+  noPidSeconds: ENV_KEYS.noPidSeconds,
+  processAbsenceSeconds: ENV_KEYS.processAbsenceSeconds,
+  workerLostSeconds: ENV_KEYS.workerLostSeconds,
+  memoryFactor: ENV_KEYS.memoryFactor,
+  memoryMinExcessMb: ENV_KEYS.memoryMinExcessMb,
+} as const;
+
+/** The variables `kuroko agent` falls back to when an option is not given (cli/agent-command.ts). */
+export const AGENT_ENV_KEYS = {
+  databaseUrl: ENV_KEYS.databaseUrl,
+  queues: ENV_KEYS.queues,
+  slots: ENV_KEYS.slots,
+  logDir: ENV_KEYS.logDir,
+  runAs: ENV_KEYS.runAs,
+} as const;
 
 /** The Lambda functions of the AWS mode; each has `functions/<name>/handler.ts`. */
 export const LAMBDA_NAMES = {

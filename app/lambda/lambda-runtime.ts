@@ -1,6 +1,8 @@
 /**
- * What every Lambda handler shares: the Data API database and the engine services, built once per container
- * (module scope, reused by every warm invocation), a Powertools logger, and the middy wrapping.
+ * What every Lambda handler shares: the Data API database and the engine services with their stores (the
+ * composition root, app/engine-services.ts), built once per container (module scope, reused by every warm
+ * invocation), a Powertools logger, and the middy wrapping. The handler parses its configuration
+ * (app/config/config.ts) and its event; the work is in app/lambda/*-function.ts.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -14,7 +16,6 @@ import { dataApiUrl } from '../config/data-api-url';
 import { createEngineServices, type EngineServices, type EngineServicesOptions } from '../engine-services';
 import type { SleepGate } from '../../adapters/aws/sleep-gate';
 import { sleepGateFor } from './lambda-sleep';
-import { loadCustomTasks } from '../config/custom-tasks-config';
 
 export interface LambdaRuntime<C extends BaseConfig> {
   readonly config: C;
@@ -65,7 +66,7 @@ export function createLambdaRuntime<C extends BaseConfig>(config: C, options: La
     handle,
     sleep: options.sleep ?? sleepGateFor(config.sleepParameter, log),
     get services() {
-      services ??= createEngineServices(handle, { customTasks: loadCustomTasks(process.env), ...options.services });
+      services ??= createEngineServices(handle, { customTasks: config.customTasks, ...options.services });
       return services;
     },
     close: () => handle.close(),

@@ -17,17 +17,15 @@ import { createHttpApp } from '../../http/http-app';
 import type { ConsoleConfig } from '../../http/console/console-config';
 import { LocalSignIn } from '../../http/console/local-sign-in';
 import { createConsoleChannel, createHttpChannels, type NotificationSettings } from '../../adapters/channels/notification-channels';
-import { createNotifierRunner } from '../../app/notifier-runner';
-import { runMonitorPass, type MonitorSettings } from '../../core/services/monitor-service';
-import { MonitorRepository } from '../../db/repositories/monitor-repository';
+import type { MonitorSettings } from '../../core/services/monitor-service';
 import { createBackgroundLoop, type BackgroundLoop } from '../../app/background-loop';
-import { DEFAULT_RETENTION_DAYS, runRetentionPass } from '../../core/services/retention-service';
-import { RetentionRepository } from '../../db/repositories/retention-repository';
+import { DEFAULT_RETENTION_DAYS } from '../../core/services/retention-service';
+import { monitorPass, notifierPass, processorPass, retentionPass, schedulerPass } from '../../app/passes';
+import { NUDGE_TARGET, type NudgeTarget, type Pass } from '../../app/run-while-busy';
+import type { CustomTasks } from '../../core/dsl/custom-tasks';
 
 /** The retention pass runs once a day (and once at start). */
 const RETENTION_INTERVAL_MS = 86_400_000;
-import type { CustomTasks } from '../../core/dsl/custom-tasks';
-import { loadCustomTasks } from '../../app/config/custom-tasks-config';
 
 export interface RuntimeLogger {
   info(message: string, data?: Record<string, unknown>): void;
@@ -78,7 +76,7 @@ export interface RuntimeOptions {
   prepare?: (services: EngineServices) => Promise<void>;
   /** Serve the web console next to the API. */
   console?: ConsoleConfig;
-  /** Custom task types; default: KUROKO_CUSTOM_TASKS or KUROKO_CUSTOM_TASKS_FILE. */
+  /** Custom task types (the command reads KUROKO_CUSTOM_TASKS or KUROKO_CUSTOM_TASKS_FILE); default: none. */
   customTasks?: CustomTasks;
   /** The global retention policy in days (KUROKO_RETENTION_DAYS): 0 keeps forever; default 90. */
   retentionDays?: number;
@@ -117,39 +115,23 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const nudgeAgents = () => {
     for (const agent of agents) agent.nudge();
   };
-  const customTasks = options.customTasks ?? loadCustomTasks(process.env);
   const services = createEngineServices(handle, {
     declaredQueues: options.declaredQueues,
-    customTasks,
+    ...(options.customTasks ? { customTasks: options.customTasks } : {}),
     onChange: () => loops.processor?.nudge(),
   });
   await closeOnFailure(Promise.resolve(options.prepare?.(services)));
 
   const loopLogger = { error: (message: string, error: unknown) => logger.error(message, { error: describeError(error) }) };
-  loops.processor = createBackgroundLoop({
-    name: 'processor',
-    intervalMs: options.intervals.processorMs,
-    logger: loopLogger,
-    run: async () => {
-      const result = await services.processorPass();
-      // A committed step may have queued a command or announced an event: tell the agents and the notifier now
-      // rather than at their next poll.
-      if (result.committed > 0) {
-        nudgeAgents();
-        loops.notifier?.nudge();
-      }
-      return result.committed > 0;
-    },
-  });
-  loops.scheduler = createBackgroundLoop({
-    name: 'scheduler',
-    intervalMs: options.intervals.schedulerMs,
-    logger: loopLogger,
-    run: async () => {
-      const result = await services.schedulerPass();
-      if (result.launched > 0) loops.processor.nudge();
-    },
-  });
+  // What each pass wakes (app/passes.ts) reaches it here in process: another loop, or the in-process agents.
+  const nudge = (target: NudgeTarget) => {
+    if (target === NUDGE_TARGET.agents) nudgeAgents();
+    else loops[target]?.nudge();
+  };
+  const loopOf = <R extends object>(pass: Pass<R>, intervalMs: number, afterPass?: (result: R) => void) =>
+    createBackgroundLoop({ pass, intervalMs, nudge, logger: loopLogger, ...(afterPass ? { afterPass } : {}) });
+  loops.processor = loopOf(processorPass(services), options.intervals.processorMs);
+  loops.scheduler = loopOf(schedulerPass(services), options.intervals.schedulerMs);
 
   if (options.agents > 0) await closeOnFailure(mkdir(options.logDir, { recursive: true }));
   const logSink = new FileLogSink(options.logDir);
@@ -187,54 +169,27 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const links = { baseUrl: (options.notification.baseUrl ?? url).replace(/\/+$/, '') };
   const channels = createHttpChannels({ ...options.notification, links });
   if (options.consoleNotifications) channels.push(createConsoleChannel({ links, write: (line) => logger.info(line) }));
-  const notifierPass = createNotifierRunner({
-    db: handle.db,
-    clock: services.clock,
-    ids: services.ids,
-    channels,
-    onError: (error, context) => logger.warn('a notification failed; it will be retried', { ...context, error: describeError(error) }),
-  });
-  loops.notifier = createBackgroundLoop({
-    name: 'notifier',
-    intervalMs: options.intervals.notifierMs,
-    logger: loopLogger,
-    run: async () => {
-      const result = await notifierPass();
-      return result.claimed > 0;
-    },
-  });
-  const monitorStore = new MonitorRepository(handle.db, services.ids);
-  loops.monitor = createBackgroundLoop({
-    name: 'monitor',
-    intervalMs: options.intervals.monitorMs,
-    logger: loopLogger,
-    run: async () => {
-      const result = await runMonitorPass({ store: monitorStore, clock: services.clock, ids: services.ids, settings: options.monitor });
-      if (result.lostExecutions > 0) loops.processor.nudge();
-      if (Object.values(result.raised).some((n) => n > 0)) loops.notifier.nudge();
-    },
-  });
+  loops.notifier = loopOf(
+    notifierPass(services, {
+      channels: () => channels,
+      onError: (error, context) => logger.warn('a notification failed; it will be retried', { ...context, error: describeError(error) }),
+    }),
+    options.intervals.notifierMs,
+  );
+  loops.monitor = loopOf(monitorPass(services, options.monitor), options.intervals.monitorMs);
 
   // Daily: deletes finished and canceled instances past their retention, with their command log files.
-  const retentionStore = new RetentionRepository(handle.db);
   let shuttingDown = false;
-  loops.retention = createBackgroundLoop({
-    name: 'retention',
-    intervalMs: options.intervals.retentionMs ?? RETENTION_INTERVAL_MS,
-    logger: loopLogger,
-    run: async () => {
-      const result = await runRetentionPass({
-        store: retentionStore,
-        clock: services.clock,
-        globalDays: options.retentionDays ?? DEFAULT_RETENTION_DAYS,
-        removeOutput: async (executionIds) => {
-          for (const id of executionIds) await logSink.remove(id);
-        },
-        // A long backlog stops between batches at shutdown rather than holding it up.
-        shouldContinue: () => !shuttingDown,
-      });
-      if (result.deletedInstances > 0) logger.info('retention pass', { deletedInstances: result.deletedInstances, batches: result.batches });
+  const retention = retentionPass(services, {
+    globalDays: options.retentionDays ?? DEFAULT_RETENTION_DAYS,
+    removeOutput: async (executionIds) => {
+      for (const id of executionIds) await logSink.remove(id);
     },
+    // A long backlog stops between batches at shutdown rather than holding it up.
+    shouldContinue: () => !shuttingDown,
+  });
+  loops.retention = loopOf(retention, options.intervals.retentionMs ?? RETENTION_INTERVAL_MS, (result) => {
+    if (result.deletedInstances > 0) logger.info('retention pass', { deletedInstances: result.deletedInstances, batches: result.batches });
   });
 
   for (const agent of agents) await agent.start();

@@ -1,79 +1,14 @@
 /**
- * The API Lambda: the shared Hono app behind `hono/aws-lambda`. Configuration is parsed once per container; a
- * launch, retry or skip nudges the processor function so the first step does not wait for its schedule.
- * With an OpenID Connect provider configured, the web console is served next to `/v1`: its cookie-signing key
- * and the OIDC client secret are read from Secrets Manager once per container, on the first request.
- * Every successful write (the app's onWrite: any method but GET, HEAD and OPTIONS) ends an idle sleep, so the work
- * it created does not wait for the sleep's end (app/lambda/lambda-sleep.ts).
+ * The API Lambda: the shared Hono app behind `hono/aws-lambda` (http/lambda-api.ts). Configuration is parsed once
+ * per container, at cold start.
  */
-import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { readSecretString } from '../../adapters/aws/secrets';
-import { createLambdaNudger, noopNudger } from '../../adapters/aws/lambda-nudger';
-import { handle } from 'hono/aws-lambda';
 import type { LambdaContext, LambdaEvent } from 'hono/aws-lambda';
-import { CloudWatchLogSink } from '../../adapters/aws/cloudwatch-log-sink';
-import type { ConsoleConfig } from '../../http/console/console-config';
-import { parseApiConfig, type ApiConsoleBinding } from '../../app/config/config';
-import { createHttpApp } from '../../http/http-app';
-import { consoleConfigFromBinding } from '../../http/console-binding';
+import { parseApiConfig } from '../../app/config/config';
 import { RESUME_WAIT_MS } from '../../app/lambda/lambda-resume';
 import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
-import { lazyRetrying } from '../../app/lazy-retrying';
+import { apiFunction } from '../../http/lambda-api';
 
-const apiConfig = parseApiConfig(process.env);
-export const runtime = createLambdaRuntime(apiConfig, {
-  services: { declaredQueues: apiConfig.declaredQueues },
-  resumeWaitMs: RESUME_WAIT_MS.api,
-});
-const { config } = runtime;
-const processor = config.processorFunctionName
-  ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.processorFunctionName, logger: runtime.log })
-  : noopNudger;
-// One Lambda container serves one request at a time, so module-level flags belong to the current request.
-let processorHasWork = false;
-/** The method of a write that succeeded: it ends an idle sleep. */
-let wrote: string | undefined;
-
-/** Reads the console's two secrets; the rest of its configuration was checked with the api's. */
-async function loadConsoleConfig(binding: ApiConsoleBinding): Promise<ConsoleConfig> {
-  const secrets = new SecretsManagerClient({});
-  const read = (secretId: string) => readSecretString(secrets, secretId);
-  const [signingKey, clientSecret] = await Promise.all([read(binding.signingSecretArn), read(binding.oidcClientSecretArn)]);
-  return consoleConfigFromBinding(binding, { signingKey, clientSecret });
-}
-
-const buildHandler = async () => {
-  const consoleConfig = config.console ? await loadConsoleConfig(config.console) : undefined;
-  const app = createHttpApp({
-    services: runtime.services,
-    logger: runtime.log,
-    declaredQueues: config.declaredQueues,
-    // The agents stream each command's output to this group; the output endpoint reads it back.
-    ...(config.executionLogGroupName
-      ? { outputs: new CloudWatchLogSink({ client: new CloudWatchLogsClient({}), logGroupName: config.executionLogGroupName }) }
-      : {}),
-    onLaunch: () => {
-      processorHasWork = true;
-    },
-    onWrite: (method) => {
-      wrote = method;
-    },
-    ...(consoleConfig ? { console: { config: consoleConfig } } : {}),
-  });
-  return handle(app);
-};
-
-// A failed secret read fails that request (the runtime logs it) and the next one retries.
-const ready = lazyRetrying(buildHandler);
-
-export const handler = lambdaHandler(runtime, async (event: LambdaEvent, context: LambdaContext) => {
-  processorHasWork = false;
-  wrote = undefined;
-  const response = await (await ready())(event, context);
-  // Lambda freezes the container on return: the nudge and the wake are sent before, not left in flight. Neither
-  // fails the request: a failed nudge waits for the processor's schedule, a failed wake for the sleep's end.
-  await Promise.all([processorHasWork ? processor.nudge() : undefined, wrote ? runtime.sleep.wake(`api ${wrote}`, new Date()) : undefined]);
-  return response;
-});
+const config = parseApiConfig(process.env);
+export const runtime = createLambdaRuntime(config, { services: { declaredQueues: config.declaredQueues }, resumeWaitMs: RESUME_WAIT_MS.api });
+const api = apiFunction(runtime);
+export const handler = lambdaHandler(runtime, (event: LambdaEvent, context: LambdaContext) => api(event, context));

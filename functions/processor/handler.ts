@@ -1,34 +1,13 @@
 /**
- * The processor: on the one-minute tick or a nudge (after a launch, a finished command), runs processor passes
- * while they move tokens, then nudges the notifier if anything was written.
+ * The processor: on the one-minute tick or a nudge, processor passes while they move tokens, then a nudge to the
+ * notifier if anything was written (app/lambda/processor-function.ts, app/passes.ts).
  */
-import type { Context } from 'aws-lambda';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { createLambdaNudger, noopNudger } from '../../adapters/aws/lambda-nudger';
 import { parseProcessorConfig } from '../../app/config/config';
 import { parseTickEvent } from '../../app/lambda/lambda-events';
-import { runProcessorLoop } from '../../app/lambda/lambda-processor-loop';
-import { RESUME_WAIT_MS, tickUnlessResuming } from '../../app/lambda/lambda-resume';
-import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
-import { skipWhileAsleep } from '../../app/lambda/lambda-sleep';
+import { processorFunction } from '../../app/lambda/processor-function';
+import { RESUME_WAIT_MS } from '../../app/lambda/lambda-resume';
+import { createLambdaRuntime } from '../../app/lambda/lambda-runtime';
+import { tickHandler } from '../../app/lambda/lambda-tick';
 
 export const runtime = createLambdaRuntime(parseProcessorConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.longTick });
-const { config, logger } = runtime;
-const notifier = config.notifierFunctionName
-  ? createLambdaNudger({ client: new LambdaClient({}), functionName: config.notifierFunctionName, logger: runtime.log })
-  : noopNudger;
-
-export const handler = lambdaHandler(runtime, (event: unknown, context: Context) =>
-  tickUnlessResuming(runtime.log, 'processor', () => tick(event, context)),
-);
-
-async function tick(event: unknown, context: Context) {
-  const trigger = parseTickEvent(event);
-  const asleep = await skipWhileAsleep(runtime.sleep, trigger);
-  if (asleep) return asleep;
-  const result = await runProcessorLoop(() => runtime.services.processorPass(), () => context.getRemainingTimeInMillis());
-  // Lambda freezes the container on return: the nudge is sent before, not left in flight.
-  if (result.committed > 0) await notifier.nudge();
-  logger.info('processor done', { trigger, ...result });
-  return result;
-}
+export const handler = tickHandler(runtime, 'processor', parseTickEvent, processorFunction(runtime));

@@ -5,7 +5,6 @@
  */
 import type { Context } from 'aws-lambda';
 import { runRetentionPass } from '../../core/services/retention-service';
-import { RetentionRepository } from '../../db/repositories/retention-repository';
 import { parseRetentionConfig } from '../../app/config/config';
 import { RESUME_WAIT_MS, tickUnlessResuming } from '../../app/lambda/lambda-resume';
 import { createLambdaRuntime, lambdaHandler } from '../../app/lambda/lambda-runtime';
@@ -16,13 +15,11 @@ export const STOP_BEFORE_TIMEOUT_MS = 60_000;
 // A 15-minute timeout (cdk/stacks/engine-stack.ts): a daily pass waits out a resume as long as the migrator does.
 export const runtime = createLambdaRuntime(parseRetentionConfig(process.env), { resumeWaitMs: RESUME_WAIT_MS.migrator });
 const { config, logger } = runtime;
-let store: RetentionRepository | undefined;
 
 export const handler = lambdaHandler(runtime, (_event: unknown, context: Context) =>
   tickUnlessResuming(runtime.log, 'retention', async () => {
-    store ??= new RetentionRepository(runtime.handle.db);
     const result = await runRetentionPass({
-      store,
+      store: runtime.services.stores.retention,
       clock: runtime.services.clock,
       globalDays: config.retentionDays,
       shouldContinue: () => context.getRemainingTimeInMillis() > STOP_BEFORE_TIMEOUT_MS,

@@ -3,7 +3,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, ValidationError } from '../../core/errors';
 import type { EventType } from '../../core/model';
-import { MONITOR_ENV_KEYS } from '../../core/services/monitor-service';
+import { MONITOR_ENV_KEYS } from '../../app/config/env-keys';
 import { fromDbTime } from '../../db/column-codec';
 import { parseMonitorConfig } from '../../app/config/config';
 import { ENV_KEYS } from '../../app/config/env-keys';

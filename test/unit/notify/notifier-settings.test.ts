@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../core/errors';
-import { DEFAULT_MONITOR_SETTINGS, exceedsExpectation, expectedPeakKb, readMonitorSettings } from '../../../core/services/monitor-service';
+import { DEFAULT_MONITOR_SETTINGS, exceedsExpectation, expectedPeakKb } from '../../../core/services/monitor-service';
+import { readMonitorSettings } from '../../../app/config/monitor-settings';
 import { retryDelayMs } from '../../../core/services/notifier-service';
 import { deliveryUuid, signWebhookBody } from '../../../adapters/channels/notification-channels';
 import { readNotificationSettings } from '../../../app/config/notification-settings';
