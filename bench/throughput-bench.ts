@@ -194,7 +194,7 @@ function meteredHandle(url: string) {
   return { handle, measure };
 }
 
-/** Copies of one instance (its instance, token and running execution rows) under new ids. */
+/** Copies of one instance (its instance, token and running execution rows) under new ids (rows as read, hence the casts). */
 async function cloneInFlight(db: Kysely<Database>, instanceId: number, copies: number): Promise<void> {
   const instance = await db.selectFrom('job_instances').selectAll().where('id', '=', instanceId).executeTakeFirstOrThrow();
   const token = await db.selectFrom('tokens').selectAll().where('job_instance_id', '=', instanceId).executeTakeFirstOrThrow();
@@ -202,9 +202,9 @@ async function cloneInFlight(db: Kysely<Database>, instanceId: number, copies: n
   for (let start = 0; start < copies; start += INSERT_BATCH) {
     const n = Math.min(INSERT_BATCH, copies - start);
     const ids = Array.from({ length: n }, (_, i) => FIRST_CLONE_ID + (start + i) * 10);
-    await db.insertInto('job_instances').values(ids.map((id) => ({ ...instance, id }))).execute();
-    await db.insertInto('tokens').values(ids.map((id) => ({ ...token, id: id + 1, uuid: randomUUID(), job_instance_id: id }))).execute();
-    await db.insertInto('executions').values(ids.map((id) => ({ ...execution, id: id + 2, uuid: randomUUID(), token_id: id + 1, job_instance_id: id }))).execute();
+    await db.insertInto('job_instances').values(ids.map((id) => ({ ...instance, id })) as never).execute();
+    await db.insertInto('tokens').values(ids.map((id) => ({ ...token, id: id + 1, uuid: randomUUID(), job_instance_id: id })) as never).execute();
+    await db.insertInto('executions').values(ids.map((id) => ({ ...execution, id: id + 2, uuid: randomUUID(), token_id: id + 1, job_instance_id: id })) as never).execute();
   }
 }
 

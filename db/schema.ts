@@ -118,6 +118,10 @@ export interface TokenTable {
   version: number;
   created_at: DbTime;
   updated_at: DbTime;
+  /** When the next step is due (the epoch: at once); see migration 0009. */
+  wake_at: ColumnType<Date | string, Date | undefined, Date>;
+  /** The sub process instance the token waits for, if any. */
+  waits_on_instance_id: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface ExecutionTable {

@@ -1,0 +1,44 @@
+/**
+ * Throughput (issue 18): passes whose cost follows the work, not the backlog.
+ * - tokens.wake_at: when the token's next step is due. The processor reads the tokens whose time has come (by
+ *   `tokens_wake_idx`) and those whose command ended (by `executions_finished_idx`), instead of every token in
+ *   flight. New rows default to the epoch, due at once, so a token written by any path is stepped.
+ * - tokens.waits_on_instance_id: the sub process a token waits for, so the sub instance's end wakes it by index.
+ * - tokens(job_definition_id): prevent_multi looks up a definition's tokens in flight by index, not by a scan.
+ * - executions(finished_at): finished commands waiting for their step, and orphans to archive, by index (the idle
+ *   processor pass scanned every execution).
+ */
+import { sql, type Kysely, type Migration } from 'kysely';
+import { columnTypes } from './column-types';
+
+// Kysely's migration contract hands migrations an untyped Kysely.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyKysely = Kysely<any>;
+
+/** The epoch in the stored time format of every dialect: due at once. */
+const EPOCH = '1970-01-01 00:00:00.000';
+
+async function up(db: AnyKysely): Promise<void> {
+  const types = columnTypes(db);
+  await db.schema
+    .alterTable('tokens')
+    .addColumn('wake_at', types.time, (col) => col.notNull().defaultTo(sql.lit(EPOCH)))
+    .execute();
+  await db.schema.alterTable('tokens').addColumn('waits_on_instance_id', types.id).execute();
+  await db.schema.createIndex('tokens_wake_idx').on('tokens').column('wake_at').execute();
+  await db.schema.createIndex('tokens_waits_on_idx').on('tokens').column('waits_on_instance_id').execute();
+  await db.schema.createIndex('tokens_definition_idx').on('tokens').column('job_definition_id').execute();
+  await db.schema.createIndex('executions_finished_idx').on('executions').column('finished_at').execute();
+}
+
+async function down(db: AnyKysely): Promise<void> {
+  await db.schema.dropIndex('executions_finished_idx').on('executions').execute();
+  await db.schema.dropIndex('tokens_definition_idx').on('tokens').execute();
+  await db.schema.dropIndex('tokens_waits_on_idx').on('tokens').execute();
+  await db.schema.dropIndex('tokens_wake_idx').on('tokens').execute();
+  await db.schema.alterTable('tokens').dropColumn('waits_on_instance_id').execute();
+  await db.schema.alterTable('tokens').dropColumn('wake_at').execute();
+}
+
+/** Adds the columns and indexes that let the processor, prevent_multi and the idle pass read only what is due. */
+export const throughput: Migration = { up, down };
