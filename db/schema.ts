@@ -214,6 +214,8 @@ export interface EventTable {
   token_id: number | null;
   message: string;
   created_at: DbTime;
+  /** 1 once every channel has a delivery row for the event (migration 0009); the notifier reads the 0s. */
+  notified: ColumnType<number, number | undefined, number>;
 }
 
 export interface EventDeliveryTable {

@@ -7,6 +7,9 @@
  * - tokens(job_definition_id): prevent_multi looks up a definition's tokens in flight by index, not by a scan.
  * - executions(finished_at): finished commands waiting for their step, and orphans to archive, by index (the idle
  *   processor pass scanned every execution).
+ * - events.notified: 1 once every channel has its delivery row. The notifier reads the events still at 0 by
+ *   `events_unnotified_idx` instead of checking every event of its window against its deliveries on every pass.
+ *   Events that already have delivery rows start settled.
  */
 import { sql, type Kysely, type Migration } from 'kysely';
 import { columnTypes } from './column-types';
@@ -29,9 +32,14 @@ async function up(db: AnyKysely): Promise<void> {
   await db.schema.createIndex('tokens_waits_on_idx').on('tokens').column('waits_on_instance_id').execute();
   await db.schema.createIndex('tokens_definition_idx').on('tokens').column('job_definition_id').execute();
   await db.schema.createIndex('executions_finished_idx').on('executions').column('finished_at').execute();
+  await db.schema.alterTable('events').addColumn('notified', 'integer', (col) => col.notNull().defaultTo(0)).execute();
+  await db.updateTable('events').set({ notified: 1 }).where('id', 'in', db.selectFrom('event_deliveries').select('event_id')).execute();
+  await db.schema.createIndex('events_unnotified_idx').on('events').columns(['notified', 'created_at']).execute();
 }
 
 async function down(db: AnyKysely): Promise<void> {
+  await db.schema.dropIndex('events_unnotified_idx').on('events').execute();
+  await db.schema.alterTable('events').dropColumn('notified').execute();
   await db.schema.dropIndex('executions_finished_idx').on('executions').execute();
   await db.schema.dropIndex('tokens_definition_idx').on('tokens').execute();
   await db.schema.dropIndex('tokens_waits_on_idx').on('tokens').execute();
