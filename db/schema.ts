@@ -76,6 +76,8 @@ export interface JobScheduleTable {
   job_definition_id: number;
   cron: string;
   created_at: DbTime;
+  /** The schedule's next slot as the scheduler last computed it; NULL until then (migration 0009). */
+  next_fire_at: ColumnType<Date | string | null, Date | null | undefined, Date | null>;
 }
 
 export interface JobSuspendScheduleTable {

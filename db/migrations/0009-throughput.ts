@@ -10,6 +10,9 @@
  * - events.notified: 1 once every channel has its delivery row. The notifier reads the events still at 0 by
  *   `events_unnotified_idx` instead of checking every event of its window against its deliveries on every pass.
  *   Events that already have delivery rows start settled.
+ * - job_schedules.next_fire_at: the scheduler reads the schedules due now (by `job_schedules_next_fire_idx`; NULL,
+ *   as a schedule written by any path starts, is due) instead of every definition with its schedules, and
+ *   job_definitions(updated_at) finds the definitions edited since the last pass (a new time zone moves the slots).
  */
 import { sql, type Kysely, type Migration } from 'kysely';
 import { columnTypes } from './column-types';
@@ -35,9 +38,15 @@ async function up(db: AnyKysely): Promise<void> {
   await db.schema.alterTable('events').addColumn('notified', 'integer', (col) => col.notNull().defaultTo(0)).execute();
   await db.updateTable('events').set({ notified: 1 }).where('id', 'in', db.selectFrom('event_deliveries').select('event_id')).execute();
   await db.schema.createIndex('events_unnotified_idx').on('events').columns(['notified', 'created_at']).execute();
+  await db.schema.alterTable('job_schedules').addColumn('next_fire_at', types.time).execute();
+  await db.schema.createIndex('job_schedules_next_fire_idx').on('job_schedules').column('next_fire_at').execute();
+  await db.schema.createIndex('job_definitions_updated_idx').on('job_definitions').column('updated_at').execute();
 }
 
 async function down(db: AnyKysely): Promise<void> {
+  await db.schema.dropIndex('job_definitions_updated_idx').on('job_definitions').execute();
+  await db.schema.dropIndex('job_schedules_next_fire_idx').on('job_schedules').execute();
+  await db.schema.alterTable('job_schedules').dropColumn('next_fire_at').execute();
   await db.schema.dropIndex('events_unnotified_idx').on('events').execute();
   await db.schema.alterTable('events').dropColumn('notified').execute();
   await db.schema.dropIndex('executions_finished_idx').on('executions').execute();
