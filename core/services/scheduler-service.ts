@@ -28,6 +28,11 @@ export const NEVER_FIRES = new Date('9999-12-31T23:59:59.000Z');
  */
 export const EDIT_MARGIN_MS = 5 * 60_000;
 
+/** Due schedules read per page. */
+export const DUE_PAGE = 400;
+/** Pages one pass takes at most (the next pass continues). */
+const MAX_DUE_PAGES = 100;
+
 /** One cron slot of one definition: the launch key of invariant 2. */
 export interface SlotKey {
   definitionId: number;
@@ -43,11 +48,13 @@ export interface SchedulerStore {
   /** Reads the time of the last pass and moves it forward to `now` (never back); undefined on the very first pass. */
   advanceLastPass(now: Date): Promise<Date | undefined>;
   listScheduledDefinitions(): Promise<ScheduledDefinition[]>;
+  /** Makes the schedules of definitions edited at or after `since` due (a new time zone moves their slots). */
+  reopenEdited(since: Date): Promise<void>;
   /**
-   * The definitions with a schedule due at `now` (its next fire time reached, or not computed yet), and those edited
-   * at or after `changedSince`, each with only those schedules (`crons`) and all its suspend schedules.
+   * Up to `limit` schedules due at `now` (next fire time reached, or not computed yet), grouped by definition (each
+   * with only those schedules as `crons`, and all its suspend schedules).
    */
-  listDueDefinitions(now: Date, changedSince: Date): Promise<ScheduledDefinition[]>;
+  listDueDefinitions(now: Date, limit: number): Promise<ScheduledDefinition[]>;
   /** Records each schedule's next fire time. */
   setNextFires(fires: readonly NextFire[]): Promise<void>;
   /** Records the slot and launches it in one transaction; false when the slot was already recorded. */
@@ -79,8 +86,26 @@ export async function runSchedulerPass(store: SchedulerStore, clock: Clock, ids:
   const last = (await store.advanceLastPass(now)) ?? new Date(now.getTime() - FIRST_PASS_LOOKBACK_MS);
   const result: SchedulerPassResult = { launched: 0, missed: 0, skipped: 0, duplicates: 0 };
   if (last >= now) return result;
+  await store.reopenEdited(new Date(last.getTime() - EDIT_MARGIN_MS));
+  // Each page's schedules get their next fire time after now, so the next read returns the following ones.
+  for (let page = 0; page < MAX_DUE_PAGES; page++) {
+    const due = await store.listDueDefinitions(now, DUE_PAGE);
+    await planDue(due, store, ids, now, last, result);
+    if (due.reduce((n, d) => n + d.crons.length, 0) < DUE_PAGE) break;
+  }
+  return result;
+}
+
+async function planDue(
+  due: readonly ScheduledDefinition[],
+  store: SchedulerStore,
+  ids: IdGenerator,
+  now: Date,
+  last: Date,
+  result: SchedulerPassResult,
+): Promise<void> {
   const nextFires: NextFire[] = [];
-  for (const scheduled of await store.listDueDefinitions(now, new Date(last.getTime() - EDIT_MARGIN_MS))) {
+  for (const scheduled of due) {
     const { definition } = scheduled;
     // A definition created mid-window has no slots before it existed.
     const from = last > definition.createdAt ? last : definition.createdAt;
@@ -127,7 +152,6 @@ export async function runSchedulerPass(store: SchedulerStore, clock: Clock, ids:
     }
   }
   await store.setNextFires(nextFires);
-  return result;
 }
 
 function parsedCrons(texts: readonly string[]): CronExpression[] {

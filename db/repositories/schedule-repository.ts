@@ -1,11 +1,11 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { EventRecord } from '../../core/model';
 import type { Clock, IdGenerator, LaunchRequest } from '../../core/ports';
-import type { NextFire, ScheduledDefinition, SchedulerStore, SlotKey, SlotOutcome } from '../../core/services/scheduler-service';
+import { NEVER_FIRES, type NextFire, type ScheduledDefinition, type SchedulerStore, type SlotKey, type SlotOutcome } from '../../core/services/scheduler-service';
 import { fromDbBool, fromDbInt, fromDbTime } from '../column-codec';
 import { isDuplicateKeyError } from '../db-errors';
 import type { Database } from '../schema';
-import { chunked, readInChunks } from './paging';
+import { chunked } from './paging';
 import type { LaunchRepository } from './launch-repository';
 import { insertEvents } from './log-event-writer';
 import { withTransaction } from './transaction';
@@ -105,35 +105,40 @@ export class ScheduleRepository implements SchedulerStore {
     return out;
   }
 
-  async listDueDefinitions(now: Date, changedSince: Date): Promise<ScheduledDefinition[]> {
-    // By index: schedules due (or never computed), and the definitions edited lately; nothing else is read.
+  async reopenEdited(since: Date): Promise<void> {
+    const edited = await this.db.selectFrom('job_definitions').select('id').where('updated_at', '>=', since).execute();
+    for (const chunk of chunked(edited.map((row) => fromDbInt(row.id)))) {
+      await this.db.updateTable('job_schedules').set({ next_fire_at: null }).where('job_definition_id', 'in', chunk).execute();
+    }
+  }
+
+  async listDueDefinitions(now: Date, limit: number): Promise<ScheduledDefinition[]> {
+    // By index (job_schedules_next_fire_idx): the due schedules only; a pass with nothing due reads no definition.
     const due = await this.db
       .selectFrom('job_schedules')
-      .select(['job_definition_id', 'cron'])
+      .select(['id', 'job_definition_id', 'cron'])
       .where((eb) => eb.or([eb('next_fire_at', 'is', null), eb('next_fire_at', '<=', now)]))
+      .limit(limit)
       .execute();
-    const edited = await this.db.selectFrom('job_definitions').select('id').where('updated_at', '>=', changedSince).execute();
-    const crons = new Map<number, Set<string>>();
-    const add = (id: number, cron: string) => crons.set(id, (crons.get(id) ?? new Set()).add(cron));
-    for (const row of due) add(fromDbInt(row.job_definition_id), row.cron);
-    const editedIds = edited.map((row) => fromDbInt(row.id));
-    for (const [id, list] of (await readInChunks(editedIds, async (chunk) => [...(await readSchedules(this.db, 'job_schedules', chunk))])).values()) {
-      for (const cron of list) add(id, cron);
+    if (due.length === 0) return [];
+    const crons = new Map<number, string[]>();
+    for (const row of due) {
+      const id = fromDbInt(row.job_definition_id);
+      crons.set(id, [...(crons.get(id) ?? []), row.cron]);
     }
     const ids = [...crons.keys()];
-    if (ids.length === 0) return [];
-    const out: ScheduledDefinition[] = [];
-    for (const chunk of chunked(ids, SCHEDULED_PAGE)) {
-      const [rows, suspends] = await Promise.all([
-        this.db.selectFrom('job_definitions').select(SCHEDULABLE_COLUMNS).where('id', 'in', chunk).orderBy('id').execute(),
-        readSchedules(this.db, 'job_suspend_schedules', chunk),
-      ]);
-      for (const row of rows) {
-        const id = fromDbInt(row.id);
-        out.push({ definition: schedulable(row), crons: [...(crons.get(id) ?? [])], suspendCrons: suspends.get(id) ?? [] });
-      }
-    }
-    return out;
+    const [rows, suspends] = await Promise.all([
+      this.db.selectFrom('job_definitions').select(SCHEDULABLE_COLUMNS).where('id', 'in', ids).orderBy('id').execute(),
+      readSchedules(this.db, 'job_suspend_schedules', ids),
+    ]);
+    const found = new Set(rows.map((row) => fromDbInt(row.id)));
+    // A schedule left by a definition deleted meanwhile never fires: it must not stay due.
+    const orphans = due.filter((row) => !found.has(fromDbInt(row.job_definition_id))).map((row) => fromDbInt(row.id));
+    if (orphans.length > 0) await this.db.updateTable('job_schedules').set({ next_fire_at: NEVER_FIRES }).where('id', 'in', orphans).execute();
+    return rows.map((row) => {
+      const id = fromDbInt(row.id);
+      return { definition: schedulable(row), crons: crons.get(id) ?? [], suspendCrons: suspends.get(id) ?? [] };
+    });
   }
 
   async setNextFires(fires: readonly NextFire[]): Promise<void> {

@@ -40,7 +40,8 @@ async function tick(event: unknown) {
     {
       advanceLastPass: (now) => schedules.advanceLastPass(now),
       listScheduledDefinitions: () => (passSchedules = schedules.listScheduledDefinitions()),
-      listDueDefinitions: (now, changedSince) => schedules.listDueDefinitions(now, changedSince),
+      reopenEdited: (since) => schedules.reopenEdited(since),
+      listDueDefinitions: (now, limit) => schedules.listDueDefinitions(now, limit),
       setNextFires: (fires) => schedules.setNextFires(fires),
       launchSlot: (slot, request) => schedules.launchSlot(slot, request),
       recordSlot: (slot, outcome, event) => schedules.recordSlot(slot, outcome, event),
