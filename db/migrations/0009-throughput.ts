@@ -13,6 +13,10 @@
  * - job_schedules.next_fire_at: the scheduler reads the schedules due now (by `job_schedules_next_fire_idx`; NULL,
  *   as a schedule written by any path starts, is due) instead of every definition with its schedules, and
  *   job_definitions(updated_at) finds the definitions edited since the last pass (a new time zone moves the slots).
+ * - job_instances(finished_at, canceled_at, error_at): `/v1/stats/instance` and the monitor's instances in error
+ *   count and read the open instances from the index, not every instance ever run (a canceled instance keeps a
+ *   NULL finished_at, so the single-column index of 0008 still led to every canceled one).
+ * - memory_samples(sampled_at): the monitor's recent memory peaks read the recent samples, not the whole history.
  */
 import { sql, type Kysely, type Migration } from 'kysely';
 import { columnTypes } from './column-types';
@@ -41,9 +45,13 @@ async function up(db: AnyKysely): Promise<void> {
   await db.schema.alterTable('job_schedules').addColumn('next_fire_at', types.time).execute();
   await db.schema.createIndex('job_schedules_next_fire_idx').on('job_schedules').column('next_fire_at').execute();
   await db.schema.createIndex('job_definitions_updated_idx').on('job_definitions').column('updated_at').execute();
+  await db.schema.createIndex('job_instances_open_idx').on('job_instances').columns(['finished_at', 'canceled_at', 'error_at']).execute();
+  await db.schema.createIndex('memory_samples_sampled_idx').on('memory_samples').column('sampled_at').execute();
 }
 
 async function down(db: AnyKysely): Promise<void> {
+  await db.schema.dropIndex('memory_samples_sampled_idx').on('memory_samples').execute();
+  await db.schema.dropIndex('job_instances_open_idx').on('job_instances').execute();
   await db.schema.dropIndex('job_definitions_updated_idx').on('job_definitions').execute();
   await db.schema.dropIndex('job_schedules_next_fire_idx').on('job_schedules').execute();
   await db.schema.alterTable('job_schedules').dropColumn('next_fire_at').execute();

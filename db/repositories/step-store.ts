@@ -190,12 +190,14 @@ export class StepStore implements StepReader, StepWriter {
           if (!(await this.writeToken(trx, outcome))) throw new LostRace();
           await this.writeRest(trx, outcome);
         });
-        return true;
       } catch (error) {
         // A deadlock victim was rolled back whole: like a lost race, the token is stepped again next pass.
         if (error instanceof LostRace || isRetryableLockError(error)) return false;
         throw error;
       }
+      const patch = outcome.instancePatch;
+      if (patch?.finishedAt || patch?.canceledAt) await this.wakeWaitersOf(outcome.instanceId);
+      return true;
     }
     try {
       if (!(await this.writeToken(this.db, outcome))) return false;
@@ -242,7 +244,7 @@ export class StepStore implements StepReader, StepWriter {
 
   /** Applies a cancel if the instance is still open; false when it had already ended. */
   async cancel(cancellation: InstanceCancellation): Promise<boolean> {
-    return withTransaction(this.db, this.ids, cancellation.kills.length + cancellation.logs.length, async (trx) => {
+    const canceled = await withTransaction(this.db, this.ids, cancellation.kills.length + cancellation.logs.length, async (trx) => {
       const result = await trx
         .updateTable('job_instances')
         .set({ canceled_at: cancellation.canceledAt })
@@ -252,12 +254,13 @@ export class StepStore implements StepReader, StepWriter {
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) return false;
       await this.endInstance(trx, cancellation.instanceId);
-      await this.wakeWaitersOf(trx, cancellation.instanceId);
       await this.requestKills(trx, cancellation.kills);
       await insertLogs(trx, this.ids, cancellation.logs);
       await insertEvents(trx, cancellation.events);
       return true;
     });
+    if (canceled) await this.wakeWaitersOf(cancellation.instanceId);
+    return canceled;
   }
 
   private async writeToken(db: Db, outcome: StepOutcome): Promise<boolean> {
@@ -289,10 +292,19 @@ export class StepStore implements StepReader, StepWriter {
     await where(db.updateTable('tokens').set((eb) => ({ wake_at: this.clock.now(), version: eb('version', '+', 1) }))).execute();
   }
 
-  /** An instance that ended wakes the tokens waiting for it: its sub process parent, and `wait:` tokens. */
-  private async wakeWaitersOf(db: Db, instanceId: number): Promise<void> {
-    await this.wake(db, (qb) => qb.where('waits_on_instance_id', '=', instanceId));
-    await this.wake(db, (qb) => qb.where('status', '=', TOKEN_STATUS.waiting));
+  /**
+   * An instance that ended wakes the tokens waiting for it: its sub process parent, and `wait:` tokens. After the
+   * commit, on their own: these range updates would otherwise hold their index locks for the whole transaction.
+   * Should the process die in between, the waiters' recheck (WAITING_RECHECK_MS) finds the end instead.
+   */
+  private async wakeWaitersOf(instanceId: number): Promise<void> {
+    try {
+      await this.wake(this.db, (qb) => qb.where('waits_on_instance_id', '=', instanceId));
+      await this.wake(this.db, (qb) => qb.where('status', '=', TOKEN_STATUS.waiting));
+    } catch (error) {
+      // A waiter being written meanwhile is stepped again anyway; the recheck covers the rest.
+      if (!isRetryableLockError(error)) throw error;
+    }
   }
 
   private async writeRest(trx: Transaction<Database>, outcome: StepOutcome): Promise<void> {
@@ -309,7 +321,6 @@ export class StepStore implements StepReader, StepWriter {
         })
         .where('id', '=', outcome.instanceId)
         .execute();
-      if (patch.finishedAt || patch.canceledAt) await this.wakeWaitersOf(trx, outcome.instanceId);
     }
     if (outcome.deleteInstanceTokens) await this.endInstance(trx, outcome.instanceId);
     if (outcome.newExecution) await trx.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
