@@ -1,13 +1,19 @@
 /**
  * Issue 18: the passes cost what the work costs, not what the backlog holds. Over the Data API (every statement a
  * billed call), the metered SDK client counts the statements and the rows returned: one step with 300 instances in
- * flight costs the same as with 3, an idle processor pass too, and a scheduler pass with nothing due reads no more
- * with 60 scheduled definitions than with 5.
+ * flight costs the same as with 3, an idle processor pass too, a scheduler pass with nothing due reads no more
+ * with 60 scheduled definitions than with 5, and a notifier pass with nothing new reads no event however many it
+ * has delivered.
  */
 import { randomUUID } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EVENT_TYPE } from '../../core/model';
+import type { NotificationChannel } from '../../core/notify/notification-channel';
+import { runNotifierPass } from '../../core/services/notifier-service';
 import { nextFireTime, parseCronOrThrow } from '../../core/schedule';
+import { EventDeliveryRepository } from '../../db/repositories/event-delivery-repository';
+import { insertEvents } from '../../db/repositories/log-event-writer';
 import { fromDbTime } from '../../db/column-codec';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
 import { createIdGenerator } from '../../db/id-generator';
@@ -23,6 +29,7 @@ interface Metered {
   tdb: TestDatabase;
   /** Direct MariaDB, for setup and for playing the agent. */
   mysql: Kysely<Database>;
+  mysqlUrl: string;
   close(): Promise<void>;
 }
 
@@ -50,6 +57,7 @@ async function openMetered(): Promise<Metered> {
     meter,
     tdb,
     mysql: mysql.db,
+    mysqlUrl: scratch.url,
     async close() {
       await handle.close();
       meter.client.destroy();
@@ -162,5 +170,54 @@ describe('throughput: a scheduler pass with nothing due reads no definition', ()
     await m.mysql.updateTable('job_definitions').set({ time_zone: 'Asia/Tokyo', updated_at: new Date() }).where('id', '=', 1_000).execute();
     await services.schedulerPass();
     expect((await nextFire()).getTime()).toBe(nextFireTime(cron, new Date(), 'Asia/Tokyo')!.getTime());
+  }, 120_000);
+});
+
+describe('throughput: a notifier pass reads only events not yet settled', () => {
+  let m: Metered;
+  beforeAll(async () => {
+    m = await openMetered();
+  }, 120_000);
+  afterAll(async () => {
+    await m?.close();
+  });
+
+  it('reads as many rows after 60 delivered events as after 3: none of them again', async () => {
+    // On one MariaDB connection, so its handler counters (rows the engine read, returned or not) are the pass's.
+    const one = createDatabase(m.mysqlUrl, { poolSize: 1 });
+    const handlerReads = async () =>
+      (await sql<{ Value: string }>`SHOW SESSION STATUS LIKE 'Handler_read%'`.execute(one.db)).rows.reduce((n, r) => n + Number(r.Value), 0);
+    const sent: number[] = [];
+    const channel: NotificationChannel = { name: 'console', kind: 'console', send: async (d) => void sent.push(d.input.event.id) };
+    await insertDefinition(m.mysql, 1, 'noop:\n', { notifyAll: true });
+    const store = new EventDeliveryRepository(one.db);
+    const pass = () => runNotifierPass({ store, channels: [channel], clock: { now: () => new Date() }, ids: m.tdb.idGenerator });
+    let nextId = 1_000;
+    const deliver = async (count: number) => {
+      const events = Array.from({ length: count }, () => ({
+        id: (nextId += 10),
+        type: EVENT_TYPE.launch,
+        instanceId: null,
+        definitionId: 1,
+        tokenId: null,
+        message: 'launched',
+        createdAt: new Date(),
+      }));
+      await insertEvents(m.mysql, events);
+      while ((await pass()).claimed > 0);
+      expect(sent).toEqual(expect.arrayContaining(events.map((e) => e.id)));
+      const before = await handlerReads();
+      await pass();
+      return (await handlerReads()) - before;
+    };
+    try {
+      const small = await deliver(3);
+      const large = await deliver(60);
+      expect(sent).toHaveLength(63);
+      // The old scan looked at every event of the window and its deliveries: 57 more events, 100 more rows at least.
+      expect(large - small).toBeLessThan(10);
+    } finally {
+      await one.close();
+    }
   }, 120_000);
 });
