@@ -76,6 +76,8 @@ export interface JobScheduleTable {
   job_definition_id: number;
   cron: string;
   created_at: DbTime;
+  /** The schedule's next slot as the scheduler last computed it; NULL until then (migration 0009). */
+  next_fire_at: ColumnType<Date | string | null, Date | null | undefined, Date | null>;
 }
 
 export interface JobSuspendScheduleTable {
@@ -118,6 +120,10 @@ export interface TokenTable {
   version: number;
   created_at: DbTime;
   updated_at: DbTime;
+  /** When the next step is due (the epoch: at once); see migration 0009. */
+  wake_at: ColumnType<Date | string, Date | undefined, Date>;
+  /** The sub process instance the token waits for, if any. */
+  waits_on_instance_id: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface ExecutionTable {
@@ -210,6 +216,8 @@ export interface EventTable {
   token_id: number | null;
   message: string;
   created_at: DbTime;
+  /** 1 once every channel has a delivery row for the event (migration 0009); the notifier reads the 0s. */
+  notified: ColumnType<number, number | undefined, number>;
 }
 
 export interface EventDeliveryTable {

@@ -31,6 +31,9 @@ export function schedulerFunction(runtime: LambdaRuntime<SchedulerConfig>) {
     const store = {
       advanceLastPass: (now: Date) => schedules.advanceLastPass(now),
       listScheduledDefinitions: () => (passSchedules = schedules.listScheduledDefinitions()),
+      reopenEdited: schedules.reopenEdited.bind(schedules),
+      listDueDefinitions: schedules.listDueDefinitions.bind(schedules),
+      setNextFires: schedules.setNextFires.bind(schedules),
       launchSlot: schedules.launchSlot.bind(schedules),
       recordSlot: schedules.recordSlot.bind(schedules),
     };

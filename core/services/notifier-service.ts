@@ -96,9 +96,15 @@ export interface NotifierStore {
    * When each channel was first seen by a notifier (recorded now for new ones): events created before that minus
    * the backfill period never go to it, so enabling a channel does not replay history.
    */
-  channelEpochs(channels: readonly string[], now: Date): Promise<Map<string, Date>>;
-  /** Events created at or after `since` without a delivery row for at least one of `channels`, oldest first. */
+  channelEpochs(channels: readonly string[], now: Date, backfillFrom?: Date): Promise<Map<string, Date>>;
+  /**
+   * Events created at or after `since` not yet marked notified (a delivery row may be missing for one of
+   * `channels`), oldest first. Settled events are not read again. A new channel reopens those created at or after
+   * `backfillFrom` (channelEpochs).
+   */
   findUndeliveredEvents(channels: readonly string[], since: Date, limit: number): Promise<EventRecord[]>;
+  /** Marks events as having a delivery row on every channel: findUndeliveredEvents skips them from now on. */
+  markNotified(eventIds: readonly number[]): Promise<void>;
   /** The channels (of those given) that already have a delivery row, per event. */
   findDeliveryChannels(eventIds: readonly number[], channels: readonly string[]): Promise<Map<number, Set<string>>>;
   /** Inserts the rows; answers those this call inserted (a pair another notifier inserted first is left out). */
@@ -178,7 +184,7 @@ export async function channelScanStart(
   settings: Pick<NotifierSettings, 'maxEventAgeMs' | 'channelBackfillMs'>,
 ): Promise<ChannelScanStart> {
   if (names.length === 0) return { starts: new Map(), since: now };
-  const epochs = await store.channelEpochs(names, now);
+  const epochs = await store.channelEpochs(names, now, new Date(now.getTime() - settings.channelBackfillMs));
   const horizon = now.getTime() - settings.maxEventAgeMs;
   const starts = new Map(names.map((n) => [n, Math.max(horizon, (epochs.get(n) ?? now).getTime() - settings.channelBackfillMs)]));
   return { starts, since: new Date(Math.min(...starts.values())) };
@@ -232,7 +238,13 @@ export async function runNotifierPass(deps: NotifierDeps): Promise<NotifierPassR
       });
     }
   }
-  for (const row of await store.insertDeliveries(rows)) {
+  const inserted = await store.insertDeliveries(rows);
+  // An event is settled once each channel has its row: those this pass inserted and those that were there. A pair
+  // another notifier won, or left locked, keeps its event open for the next pass to check again.
+  const written = new Set(inserted.map((r) => r.id));
+  const open = new Set(rows.filter((r) => !written.has(r.id)).map((r) => r.eventId));
+  await store.markNotified(events.filter((e) => !open.has(e.id)).map((e) => e.id));
+  for (const row of inserted) {
     if (row.status === DELIVERY_STATUS.skipped) {
       result.skipped++;
       continue;

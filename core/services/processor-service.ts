@@ -1,16 +1,70 @@
 import type { WorkflowEngine } from '../engine/workflow-engine';
-import type { Token } from '../model';
-import type { StepReader, StepWriter } from '../ports';
+import { TOKEN_STATUS, type Execution, type Token } from '../model';
+import type { StepOutcome, StepReader, StepWriter } from '../ports';
 
-/** The processor's view of the store. */
+/**
+ * The processor's view of the store. A pass reads only the tokens that have something to do: those whose wake
+ * time has come (set with every write of the token, and by whatever the token waits for: a child's end, a sub
+ * process's end, another job's end) and those whose command ended. A token left unchanged by its step is put
+ * back to sleep until its next recheck, so nothing is read again and again while it waits. Every processable
+ * token is due again within RUNNING_RECHECK_MS at the latest: that bound is the safety net for a lost wake-up.
+ */
 export interface ProcessorStore extends StepReader, StepWriter {
-  /** Up to `limit` working or waiting tokens with ids above `afterId`, in id order. */
-  listProcessableTokens(afterId: number, limit: number): Promise<Token[]>;
+  /** Up to `limit` tokens whose step is due now or whose command ended, with their executions prefetched. */
+  listDueTokens(limit: number): Promise<Token[]>;
   /** Loads what the engine will read for these tokens in as few queries as possible. */
   prefetch(tokens: readonly Token[]): Promise<void>;
   clearPrefetch(): void;
+  /** A step that changed nothing: the token sleeps until `wakeWhenUnchanged` says (fenced on its version). */
+  postpone(token: Token): Promise<void>;
   /** Archives finished commands whose token is gone (canceled or critical instances); returns how many. */
   archiveOrphanedExecutions(): Promise<number>;
+}
+
+/** Wake time of a token due at once (the column's default, so a token written by any path is stepped). */
+export const WAKE_NOW = new Date(0);
+/** Wake time of a token with nothing left to do (finished, failed, critical): only a retry or skip moves it. */
+export const WAKE_NEVER = new Date('9999-12-31T23:59:59.000Z');
+/**
+ * A token whose command runs is found by the command's end (an index on executions.finished_at); it is stepped
+ * this often anyway for its timeout and expected time, which count in minutes.
+ */
+export const RUNNING_RECHECK_MS = 60_000;
+/**
+ * A token waiting for children, a sub process or other jobs is woken by their end; it is stepped this often
+ * anyway (the `wait:` timeout, and the safety net should a wake-up be lost).
+ */
+export const WAITING_RECHECK_MS = 5_000;
+
+const MS_PER_SECOND = 1_000;
+
+function processable(token: Token): boolean {
+  return token.status === TOKEN_STATUS.working || token.status === TOKEN_STATUS.waiting;
+}
+
+function sleepsUntil(token: Token, now: Date): Date | undefined {
+  const sleep = token.context.SLEEP;
+  return sleep !== undefined && sleep * MS_PER_SECOND > now.getTime() ? new Date(sleep * MS_PER_SECOND) : undefined;
+}
+
+/** When a token written by this outcome is next due. */
+export function wakeAfterCommit(outcome: StepOutcome, now: Date): Date {
+  const token = outcome.token;
+  if (!token || !processable(token)) return WAKE_NEVER;
+  const recheck = new Date(now.getTime() + RUNNING_RECHECK_MS);
+  if (outcome.newExecution) return recheck;
+  const sleep = sleepsUntil(token, now);
+  if (!sleep) return now;
+  return sleep < recheck ? sleep : recheck;
+}
+
+/** When a token whose step changed nothing is next due. */
+export function wakeWhenUnchanged(token: Token, execution: Execution | undefined, now: Date): Date {
+  if (!processable(token)) return WAKE_NEVER;
+  if (execution && execution.finishedAt === null) return new Date(now.getTime() + RUNNING_RECHECK_MS);
+  const recheck = new Date(now.getTime() + WAITING_RECHECK_MS);
+  const sleep = sleepsUntil(token, now);
+  return sleep && sleep < recheck ? sleep : recheck;
 }
 
 export interface ProcessorPassResult {
@@ -24,11 +78,9 @@ export interface ProcessorPassResult {
 
 /** Default tokens read per query. */
 export const DEFAULT_PROCESSOR_BATCH_SIZE = 200;
+/** Batches one pass takes at most; the loop running passes comes back at once while a pass commits. */
+const MAX_BATCHES_PER_PASS = 10;
 
-/**
- * One processor pass: every processable token is stepped once (one node at most). Safe with several processors
- * at once: each outcome is fenced on the token's version, so a token moves once however many step it.
- */
 export interface ProcessorPassOptions {
   /** Tokens read per query. */
   batchSize?: number;
@@ -39,6 +91,10 @@ export interface ProcessorPassOptions {
   concurrency?: number;
 }
 
+/**
+ * One processor pass: every due token is stepped once (one node at most). Safe with several processors at once:
+ * each outcome is fenced on the token's version, so a token moves once however many step it.
+ */
 export async function runProcessorPass(
   store: ProcessorStore,
   engine: WorkflowEngine,
@@ -47,11 +103,10 @@ export async function runProcessorPass(
   const batchSize = options.batchSize ?? DEFAULT_PROCESSOR_BATCH_SIZE;
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const result: ProcessorPassResult = { stepped: 0, committed: 0, lostRaces: 0 };
-  let afterId = 0;
-  for (;;) {
-    const tokens = await store.listProcessableTokens(afterId, batchSize);
+  for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch++) {
+    const tokens = await store.listDueTokens(batchSize);
     if (tokens.length === 0) break;
-    await store.prefetch(tokens);
+    const before = result.committed;
     try {
       let next = 0;
       const worker = async () => {
@@ -59,8 +114,8 @@ export async function runProcessorPass(
           const token = tokens[next++]!;
           result.stepped++;
           const outcome = await engine.step(token);
-          if (!outcome) continue;
-          if (await store.commit(outcome)) result.committed++;
+          if (!outcome) await store.postpone(token);
+          else if (await store.commit(outcome)) result.committed++;
           else result.lostRaces++;
         }
       };
@@ -68,8 +123,7 @@ export async function runProcessorPass(
     } finally {
       store.clearPrefetch();
     }
-    afterId = tokens[tokens.length - 1]!.id;
-    if (tokens.length < batchSize) break;
+    if (tokens.length < batchSize || result.committed === before) break;
   }
   await store.archiveOrphanedExecutions();
   return result;

@@ -1,6 +1,6 @@
 import { EVENT_TYPE, type Definition, type EventRecord } from '../model';
 import type { Clock, IdGenerator, LaunchRequest } from '../ports';
-import { isSuspended, parseCron, planSlots, scheduledLaunchedBy, slotsBetween, type CronExpression } from '../schedule';
+import { isSuspended, nextFireTime, parseCron, planSlots, scheduledLaunchedBy, slotsBetween, type CronExpression } from '../schedule';
 
 /** What a scheduler pass needs of a definition (its description and script are not read). */
 export type SchedulableDefinition = Pick<Definition, 'id' | 'name' | 'timeZone' | 'suspended' | 'catchUpWindowMinutes' | 'createdAt'>;
@@ -11,6 +11,27 @@ export interface ScheduledDefinition {
   crons: readonly string[];
   suspendCrons: readonly string[];
 }
+
+/** A schedule's next slot, as computed by a pass. */
+export interface NextFire {
+  definitionId: number;
+  cron: string;
+  at: Date;
+}
+
+/** The next fire time of a schedule that never fires (an invalid cron, or a date that never comes). */
+export const NEVER_FIRES = new Date('9999-12-31T23:59:59.000Z');
+
+/**
+ * Definitions edited this long before the last pass are looked at again: a writer's clock a little behind the
+ * scheduler's still has its time zone change seen.
+ */
+export const EDIT_MARGIN_MS = 5 * 60_000;
+
+/** Due schedules read per page. */
+export const DUE_PAGE = 400;
+/** Pages one pass takes at most (the next pass continues). */
+const MAX_DUE_PAGES = 100;
 
 /** One cron slot of one definition: the launch key of invariant 2. */
 export interface SlotKey {
@@ -27,6 +48,15 @@ export interface SchedulerStore {
   /** Reads the time of the last pass and moves it forward to `now` (never back); undefined on the very first pass. */
   advanceLastPass(now: Date): Promise<Date | undefined>;
   listScheduledDefinitions(): Promise<ScheduledDefinition[]>;
+  /** Makes the schedules of definitions edited at or after `since` due (a new time zone moves their slots). */
+  reopenEdited(since: Date): Promise<void>;
+  /**
+   * Up to `limit` schedules due at `now` (next fire time reached, or not computed yet), grouped by definition (each
+   * with only those schedules as `crons`, and all its suspend schedules).
+   */
+  listDueDefinitions(now: Date, limit: number): Promise<ScheduledDefinition[]>;
+  /** Records each schedule's next fire time. */
+  setNextFires(fires: readonly NextFire[]): Promise<void>;
   /** Records the slot and launches it in one transaction; false when the slot was already recorded. */
   launchSlot(slot: SlotKey, request: LaunchRequest): Promise<boolean>;
   /** Records a slot that will not launch, with its event if any; false when the slot was already recorded. */
@@ -46,19 +76,42 @@ export const FIRST_PASS_LOOKBACK_MS = 60_000;
 
 /**
  * One scheduler pass: every cron slot in (last pass, now] is launched, missed or skipped (D9), each recorded
- * under a unique key so that two schedulers running at once never launch a slot twice.
+ * under a unique key so that two schedulers running at once never launch a slot twice. Only the schedules whose
+ * next fire time has come are read (and those of definitions edited since the last pass); each gets its next fire
+ * time after now. A schedule is due at its first slot after the time its next fire was computed, which is no later
+ * than the last pass, so every slot in (last pass, now] belongs to a due schedule.
  */
 export async function runSchedulerPass(store: SchedulerStore, clock: Clock, ids: IdGenerator): Promise<SchedulerPassResult> {
   const now = clock.now();
   const last = (await store.advanceLastPass(now)) ?? new Date(now.getTime() - FIRST_PASS_LOOKBACK_MS);
   const result: SchedulerPassResult = { launched: 0, missed: 0, skipped: 0, duplicates: 0 };
   if (last >= now) return result;
-  for (const scheduled of await store.listScheduledDefinitions()) {
+  await store.reopenEdited(new Date(last.getTime() - EDIT_MARGIN_MS));
+  // Each page's schedules get their next fire time after now, so the next read returns the following ones.
+  for (let page = 0; page < MAX_DUE_PAGES; page++) {
+    const due = await store.listDueDefinitions(now, DUE_PAGE);
+    await planDue(due, store, ids, now, last, result);
+    if (due.reduce((n, d) => n + d.crons.length, 0) < DUE_PAGE) break;
+  }
+  return result;
+}
+
+async function planDue(
+  due: readonly ScheduledDefinition[],
+  store: SchedulerStore,
+  ids: IdGenerator,
+  now: Date,
+  last: Date,
+  result: SchedulerPassResult,
+): Promise<void> {
+  const nextFires: NextFire[] = [];
+  for (const scheduled of due) {
     const { definition } = scheduled;
     // A definition created mid-window has no slots before it existed.
     const from = last > definition.createdAt ? last : definition.createdAt;
     const suspendCrons = parsedCrons(scheduled.suspendCrons);
     for (const [cronText, cron] of scheduled.crons.map((c) => [c, parseCron(c)] as const)) {
+      nextFires.push({ definitionId: definition.id, cron: cronText, at: (cron.ok ? nextFireTime(cron.cron, now, definition.timeZone) : undefined) ?? NEVER_FIRES });
       if (!cron.ok) continue;
       const plan = planSlots({
         slots: slotsBetween(cron.cron, from, now, definition.timeZone),
@@ -98,7 +151,7 @@ export async function runSchedulerPass(store: SchedulerStore, clock: Clock, ids:
       }
     }
   }
-  return result;
+  await store.setNextFires(nextFires);
 }
 
 function parsedCrons(texts: readonly string[]): CronExpression[] {

@@ -5,7 +5,8 @@
  *   (better-sqlite3 binds neither);
  * - transactions start with BEGIN IMMEDIATE, so a transaction takes the write lock up front and waits for it
  *   under busy_timeout. A deferred BEGIN that reads and then writes fails with SQLITE_BUSY_SNAPSHOT when another
- *   process (a CLI next to the server) wrote in between; taking the lock first serialises writers instead.
+ *   process (a CLI next to the server) wrote in between; taking the lock first serialises writers instead;
+ * - prepared statements are cached by SQL text (see `cachePreparedStatements`).
  */
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
@@ -20,6 +21,34 @@ export interface SqliteDialectOptions {
   /** A file path, or ':memory:'. */
   filename: string;
   busyTimeoutMs?: number;
+}
+
+/** Prepared statements kept per database handle, least recently used dropped first. */
+export const SQLITE_STATEMENT_CACHE_SIZE = 500;
+
+/**
+ * Keeps prepared statements by SQL text: Kysely prepares every statement again on each call, which cost more than
+ * running it (83,000 prepares, 3.8 s, for 1,000 jobs). The repositories build a bounded set of SQL texts (values
+ * are parameters; IN lists vary in length but are chunked), so the cache stays warm. A statement being iterated
+ * still being iterated is busy: a call meanwhile gets a statement of its own, not cached.
+ */
+function cachePreparedStatements(db: BetterSqlite3.Database): void {
+  const prepare = db.prepare.bind(db);
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  db.prepare = ((source: string) => {
+    const cached = cache.get(source);
+    if (cached && !cached.busy) {
+      // Re-inserted: a Map iterates in insertion order, so the first key is the least recently used.
+      cache.delete(source);
+      cache.set(source, cached);
+      return cached;
+    }
+    const statement = prepare(source);
+    if (cached) return statement;
+    cache.set(source, statement);
+    if (cache.size > SQLITE_STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+    return statement;
+  }) as BetterSqlite3.Database['prepare'];
 }
 
 /** Encodes one parameter the way better-sqlite3 can bind it and the other dialects store it. */
@@ -133,6 +162,7 @@ export class KurokoSqliteDialect extends SqliteDialect {
         // better-sqlite3 waits synchronously: a lock held by another connection of this same process can never be
         // released meanwhile, so one process opens one handle per file; the timeout is for other processes.
         db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? SQLITE_BUSY_TIMEOUT_MS}`);
+        cachePreparedStatements(db);
         file.db = db;
         return Promise.resolve(db);
       },

@@ -10,6 +10,7 @@ import { rowWidths } from './0004-row-widths';
 import { sessionsAndLoginLimits } from './0005-sessions-and-login-limits';
 import { kuroko2Import } from './0007-kuroko2-import';
 import { retention } from './0008-retention';
+import { throughput } from './0009-throughput';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial_schema': initialSchema,
@@ -19,4 +20,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0005_sessions_and_login_limits': sessionsAndLoginLimits,
   '0007_kuroko2_import': kuroko2Import,
   '0008_retention': retention,
+  '0009_throughput': throughput,
 });

@@ -1,10 +1,11 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import type { EventRecord } from '../../core/model';
 import type { Clock, IdGenerator, LaunchRequest } from '../../core/ports';
-import type { ScheduledDefinition, SchedulerStore, SlotKey, SlotOutcome } from '../../core/services/scheduler-service';
+import { NEVER_FIRES, type NextFire, type ScheduledDefinition, type SchedulerStore, type SlotKey, type SlotOutcome } from '../../core/services/scheduler-service';
 import { fromDbBool, fromDbInt, fromDbTime } from '../column-codec';
 import { isDuplicateKeyError } from '../db-errors';
 import type { Database } from '../schema';
+import { chunked } from './paging';
 import type { LaunchRepository } from './launch-repository';
 import { insertEvents } from './log-event-writer';
 import { withTransaction } from './transaction';
@@ -19,6 +20,22 @@ const SCHEDULER_STATE_NAME = 'scheduler';
  * RESPONSE_BUDGET_BYTES, and its IN lists within IN_LIST_MAX ids (db/repositories/paging.ts).
  */
 const SCHEDULED_PAGE = 400;
+
+/** The columns of a definition a pass reads. */
+const SCHEDULABLE_COLUMNS = ['id', 'name', 'time_zone', 'suspended', 'catch_up_window_minutes', 'created_at'] as const;
+
+type SchedulableRow = Pick<Selectable<Database['job_definitions']>, (typeof SCHEDULABLE_COLUMNS)[number]>;
+
+function schedulable(row: SchedulableRow): ScheduledDefinition['definition'] {
+  return {
+    id: fromDbInt(row.id),
+    name: row.name,
+    timeZone: row.time_zone,
+    suspended: fromDbBool(row.suspended),
+    catchUpWindowMinutes: Number(row.catch_up_window_minutes),
+    createdAt: fromDbTime(row.created_at),
+  };
+}
 
 /** Thrown inside a transaction to roll it back when the slot was already recorded. */
 class SlotTaken extends Error {}
@@ -65,7 +82,7 @@ export class ScheduleRepository implements SchedulerStore {
     for (;;) {
       const rows = await this.db
         .selectFrom('job_definitions')
-        .select(['id', 'name', 'time_zone', 'suspended', 'catch_up_window_minutes', 'created_at'])
+        .select(SCHEDULABLE_COLUMNS)
         .where('id', '>', afterId)
         .where((eb) => eb.exists(eb.selectFrom('job_schedules').select('job_schedules.id').whereRef('job_schedules.job_definition_id', '=', 'job_definitions.id')))
         .orderBy('id')
@@ -77,14 +94,7 @@ export class ScheduleRepository implements SchedulerStore {
       for (const row of rows) {
         const id = fromDbInt(row.id);
         out.push({
-          definition: {
-            id,
-            name: row.name,
-            timeZone: row.time_zone,
-            suspended: fromDbBool(row.suspended),
-            catchUpWindowMinutes: Number(row.catch_up_window_minutes),
-            createdAt: fromDbTime(row.created_at),
-          },
+          definition: schedulable(row),
           crons: crons.get(id) ?? [],
           suspendCrons: suspends.get(id) ?? [],
         });
@@ -93,6 +103,53 @@ export class ScheduleRepository implements SchedulerStore {
       afterId = ids[ids.length - 1] ?? afterId;
     }
     return out;
+  }
+
+  async reopenEdited(since: Date): Promise<void> {
+    const edited = await this.db.selectFrom('job_definitions').select('id').where('updated_at', '>=', since).execute();
+    for (const chunk of chunked(edited.map((row) => fromDbInt(row.id)))) {
+      await this.db.updateTable('job_schedules').set({ next_fire_at: null }).where('job_definition_id', 'in', chunk).execute();
+    }
+  }
+
+  async listDueDefinitions(now: Date, limit: number): Promise<ScheduledDefinition[]> {
+    // By index (job_schedules_next_fire_idx): the due schedules only; a pass with nothing due reads no definition.
+    const due = await this.db
+      .selectFrom('job_schedules')
+      .select(['id', 'job_definition_id', 'cron'])
+      .where((eb) => eb.or([eb('next_fire_at', 'is', null), eb('next_fire_at', '<=', now)]))
+      .limit(limit)
+      .execute();
+    if (due.length === 0) return [];
+    const crons = new Map<number, string[]>();
+    for (const row of due) {
+      const id = fromDbInt(row.job_definition_id);
+      crons.set(id, [...(crons.get(id) ?? []), row.cron]);
+    }
+    const ids = [...crons.keys()];
+    const [rows, suspends] = await Promise.all([
+      this.db.selectFrom('job_definitions').select(SCHEDULABLE_COLUMNS).where('id', 'in', ids).orderBy('id').execute(),
+      readSchedules(this.db, 'job_suspend_schedules', ids),
+    ]);
+    const found = new Set(rows.map((row) => fromDbInt(row.id)));
+    // A schedule left by a definition deleted meanwhile never fires: it must not stay due.
+    const orphans = due.filter((row) => !found.has(fromDbInt(row.job_definition_id))).map((row) => fromDbInt(row.id));
+    if (orphans.length > 0) await this.db.updateTable('job_schedules').set({ next_fire_at: NEVER_FIRES }).where('id', 'in', orphans).execute();
+    return rows.map((row) => {
+      const id = fromDbInt(row.id);
+      return { definition: schedulable(row), crons: crons.get(id) ?? [], suspendCrons: suspends.get(id) ?? [] };
+    });
+  }
+
+  async setNextFires(fires: readonly NextFire[]): Promise<void> {
+    for (const fire of fires) {
+      await this.db
+        .updateTable('job_schedules')
+        .set({ next_fire_at: fire.at })
+        .where('job_definition_id', '=', fire.definitionId)
+        .where('cron', '=', fire.cron)
+        .execute();
+    }
   }
 
   async launchSlot(slot: SlotKey, request: LaunchRequest): Promise<boolean> {

@@ -1,9 +1,10 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Transaction, UpdateQueryBuilder, UpdateResult } from 'kysely';
 import type { InstanceCancellation } from '../../core/engine/workflow-engine';
 import { historyOf } from '../../core/engine/workflow-engine';
 import { formatExecutionResult } from '../../core/engine/execution-result';
 import { LOG_LEVEL, TOKEN_STATUS, type Definition, type Execution, type Instance, type Token } from '../../core/model';
 import type { Clock, IdGenerator, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
+import { wakeAfterCommit, wakeWhenUnchanged } from '../../core/services/processor-service';
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
@@ -11,6 +12,8 @@ import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, readInChunks, rowWi
 import { withTransaction } from './transaction';
 import type { LaunchRepository } from './launch-repository';
 import { fromExecution, fromExecutionHistory, fromToken, toDefinition, toExecution, toInstance, toToken } from './row-mappers';
+
+type TokenUpdate = UpdateQueryBuilder<Database, 'tokens', 'tokens', UpdateResult>;
 
 /** Ids one launch hands out: token, two events, two log lines, and a spare. */
 const IDS_PER_LAUNCH = 6;
@@ -62,7 +65,38 @@ export class StepStore implements StepReader, StepWriter {
     this.executionCache = undefined;
   }
 
-  /** Up to `limit` working or waiting tokens with ids above `afterId`, in id order. */
+  /**
+   * Up to `limit` tokens with something to do, their executions prefetched: those whose command ended (by
+   * executions_finished_idx) and those whose wake time has come (by tokens_wake_idx). Reads no other token.
+   */
+  async listDueTokens(limit: number): Promise<Token[]> {
+    const now = this.clock.now();
+    const ended = await this.db.selectFrom('executions').select('token_id').where('finished_at', 'is not', null).orderBy('finished_at').limit(limit).execute();
+    const endedIds = [...new Set(ended.map((r) => Number(r.token_id)))];
+    const widths = endedIds.length === 0 ? [] : rowWidths(await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('id', 'in', endedIds).execute());
+    const seen = new Set(widths.map((w) => w.id));
+    if (widths.length < limit) {
+      const due = await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('wake_at', '<=', now).orderBy('wake_at').limit(limit - widths.length).execute();
+      for (const width of rowWidths(due)) if (!seen.has(width.id)) widths.push(width);
+    }
+    if (widths.length === 0) return [];
+    const tokens = (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
+    await this.prefetch(tokens);
+    return tokens;
+  }
+
+  /** A step that changed nothing: the token sleeps until its next recheck, unless it moved (or was woken) meanwhile. */
+  async postpone(token: Token): Promise<void> {
+    const wakeAt = wakeWhenUnchanged(token, this.executionCache?.get(token.id), this.clock.now());
+    try {
+      await this.db.updateTable('tokens').set({ wake_at: wakeAt }).where('id', '=', token.id).where('version', '=', token.version).execute();
+    } catch (error) {
+      // Another writer holds the row: it is changing the token, which is stepped again anyway.
+      if (!isRetryableLockError(error)) throw error;
+    }
+  }
+
+  /** Up to `limit` working or waiting tokens with ids above `afterId`, in id order (a full scan, for tools and tests). */
   async listProcessableTokens(afterId: number, limit: number): Promise<Token[]> {
     // Ids and widths first, then the rows in chunks that fit a Data API response at any token size.
     const widths = rowWidths(
@@ -156,12 +190,14 @@ export class StepStore implements StepReader, StepWriter {
           if (!(await this.writeToken(trx, outcome))) throw new LostRace();
           await this.writeRest(trx, outcome);
         });
-        return true;
       } catch (error) {
         // A deadlock victim was rolled back whole: like a lost race, the token is stepped again next pass.
         if (error instanceof LostRace || isRetryableLockError(error)) return false;
         throw error;
       }
+      const patch = outcome.instancePatch;
+      if (patch?.finishedAt || patch?.canceledAt) await this.wakeWaitersOf(outcome.instanceId);
+      return true;
     }
     try {
       if (!(await this.writeToken(this.db, outcome))) return false;
@@ -208,7 +244,7 @@ export class StepStore implements StepReader, StepWriter {
 
   /** Applies a cancel if the instance is still open; false when it had already ended. */
   async cancel(cancellation: InstanceCancellation): Promise<boolean> {
-    return withTransaction(this.db, this.ids, cancellation.kills.length + cancellation.logs.length, async (trx) => {
+    const canceled = await withTransaction(this.db, this.ids, cancellation.kills.length + cancellation.logs.length, async (trx) => {
       const result = await trx
         .updateTable('job_instances')
         .set({ canceled_at: cancellation.canceledAt })
@@ -223,6 +259,8 @@ export class StepStore implements StepReader, StepWriter {
       await insertEvents(trx, cancellation.events);
       return true;
     });
+    if (canceled) await this.wakeWaitersOf(cancellation.instanceId);
+    return canceled;
   }
 
   private async writeToken(db: Db, outcome: StepOutcome): Promise<boolean> {
@@ -232,13 +270,41 @@ export class StepStore implements StepReader, StepWriter {
       return Number(result.numDeletedRows) === 1;
     }
     const { path, status, message, context, version, updated_at } = fromToken(outcome.token);
+    const wake_at = wakeAfterCommit(outcome, this.clock.now());
+    const waits_on_instance_id = outcome.token.context.sub_process_id ?? null;
     const result = await db
       .updateTable('tokens')
-      .set({ path, status, message, context, version, updated_at })
+      .set({ path, status, message, context, version, updated_at, wake_at, waits_on_instance_id })
       .where('id', '=', fenced.id)
       .where('version', '=', fenced.version)
       .executeTakeFirst();
-    return Number(result.numUpdatedRows) === 1;
+    if (Number(result.numUpdatedRows) !== 1) return false;
+    // A fork's child that ends wakes its parent, which waits for all of them.
+    if (outcome.token.status === TOKEN_STATUS.finished && outcome.token.parentId !== null) await this.wake(db, (qb) => qb.where('id', '=', outcome.token!.parentId!));
+    return true;
+  }
+
+  /**
+   * Makes tokens due now. The version moves too, so a processor that stepped one of them on what it read before
+   * can neither write that outcome nor put the token back to sleep: it steps it again on fresh reads.
+   */
+  private async wake(db: Db, where: (qb: TokenUpdate) => TokenUpdate): Promise<void> {
+    await where(db.updateTable('tokens').set((eb) => ({ wake_at: this.clock.now(), version: eb('version', '+', 1) }))).execute();
+  }
+
+  /**
+   * An instance that ended wakes the tokens waiting for it: its sub process parent, and `wait:` tokens. After the
+   * commit, on their own: these range updates would otherwise hold their index locks for the whole transaction.
+   * Should the process die in between, the waiters' recheck (WAITING_RECHECK_MS) finds the end instead.
+   */
+  private async wakeWaitersOf(instanceId: number): Promise<void> {
+    try {
+      await this.wake(this.db, (qb) => qb.where('waits_on_instance_id', '=', instanceId));
+      await this.wake(this.db, (qb) => qb.where('status', '=', TOKEN_STATUS.waiting));
+    } catch (error) {
+      // A waiter being written meanwhile is stepped again anyway; the recheck covers the rest.
+      if (!isRetryableLockError(error)) throw error;
+    }
   }
 
   private async writeRest(trx: Transaction<Database>, outcome: StepOutcome): Promise<void> {

@@ -2,7 +2,8 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fromDbBool, fromDbTime, fromNullableDbTime } from '../../db/column-codec';
 import type { DatabaseHandle } from '../../db/connection';
 import { isDuplicateKeyError, isRetryableLockError } from '../../db/db-errors';
@@ -352,6 +353,21 @@ describe('sqlite: file settings', () => {
       const timeout = await sql<{ timeout: number }>`pragma busy_timeout`.execute(t.db);
       expect(timeout.rows[0]?.timeout).toBeGreaterThan(0);
     } finally {
+      await t.close();
+    }
+  });
+
+  it('prepares a statement once and reuses it', async () => {
+    const prepare = vi.spyOn(BetterSqlite3.prototype, 'prepare');
+    const t = await createTestDatabase('sqlite', { migrate: false });
+    try {
+      await sql`create table numbers (n integer)`.execute(t.db);
+      await sql`insert into numbers values (1), (2), (3)`.execute(t.db);
+      prepare.mockClear();
+      for (let i = 0; i < 20; i++) expect((await sql<{ n: number }>`select n from numbers where n >= ${1} order by n`.execute(t.db)).rows).toHaveLength(3);
+      expect(prepare).toHaveBeenCalledTimes(1);
+    } finally {
+      prepare.mockRestore();
       await t.close();
     }
   });

@@ -80,10 +80,13 @@ describe('scheduler handler', () => {
   it('launches a slot at most once when a second scheduler covers the same window', async () => {
     await waitFor(() => new Date().getUTCSeconds() <= LATEST_START_SECOND, { timeoutMs: MINUTE_MS, intervalMs: 200 });
     await insertDefinition(tdb.db, 3, 'noop:\n', { crons: ['* * * * *'], createdAt: new Date(Date.now() - 10 * MINUTE_MS) });
-    // Put the scheduler's mark one minute back (so this minute's slot is in the window) and tick twice over
-    // that same window, as two overlapping invocations would read it.
+    // Put the scheduler's mark one minute back (so this minute's slot is in the window) and the schedule's next fire
+    // time back to unknown, and tick twice over that same window, as two overlapping invocations would read it.
     const rewound = new Date(Date.now() - MINUTE_MS);
-    const rewind = () => tdb.db.updateTable('scheduler_state').set({ last_pass_at: rewound }).where('name', '=', SCHEDULER_STATE).execute();
+    const rewind = async () => {
+      await tdb.db.updateTable('scheduler_state').set({ last_pass_at: rewound }).where('name', '=', SCHEDULER_STATE).execute();
+      await tdb.db.updateTable('job_schedules').set({ next_fire_at: null }).where('job_definition_id', '=', 3).execute();
+    };
     await rewind();
     await tick();
     expect(await instancesOf(3)).toHaveLength(1);

@@ -31,6 +31,8 @@ export interface MeasuredStatement {
 
 export interface LimitStats {
   statements: number;
+  /** Rows returned by every statement, summed. */
+  rowsReturned: number;
   maxSqlChars: number;
   maxRowBytes: number;
   maxResponseBytes: number;
@@ -79,7 +81,7 @@ export function createLimitMeter(options: { endpoint: string; region?: string })
     endpoint: options.endpoint,
     credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
   });
-  let stats: LimitStats = { statements: 0, maxSqlChars: 0, maxRowBytes: 0, maxResponseBytes: 0 };
+  let stats: LimitStats = { statements: 0, rowsReturned: 0, maxSqlChars: 0, maxRowBytes: 0, maxResponseBytes: 0 };
   let violations: string[] = [];
   const flag = (line: string) => {
     if (violations.length < MAX_VIOLATIONS_KEPT) violations.push(line);
@@ -105,6 +107,7 @@ export function createLimitMeter(options: { endpoint: string; region?: string })
         responseBytes: responseBytes(output),
       };
       stats.statements++;
+      stats.rowsReturned += measured.rows;
       if (measured.sqlChars > stats.maxSqlChars) Object.assign(stats, { maxSqlChars: measured.sqlChars, widestSql: measured });
       if (measured.maxRowBytes > stats.maxRowBytes) Object.assign(stats, { maxRowBytes: measured.maxRowBytes, widestRow: measured });
       if (measured.responseBytes > stats.maxResponseBytes) Object.assign(stats, { maxResponseBytes: measured.responseBytes, largestResponse: measured });
@@ -121,7 +124,7 @@ export function createLimitMeter(options: { endpoint: string; region?: string })
     stats: () => ({ ...stats }),
     violations: () => [...violations],
     reset() {
-      stats = { statements: 0, maxSqlChars: 0, maxRowBytes: 0, maxResponseBytes: 0 };
+      stats = { statements: 0, rowsReturned: 0, maxSqlChars: 0, maxRowBytes: 0, maxResponseBytes: 0 };
       violations = [];
     },
   };
