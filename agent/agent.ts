@@ -8,6 +8,7 @@ import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { LeaseLostError, errorMessage } from '../core/errors';
+import { databaseAlignedClock } from '../db/database-clock';
 import { DEFAULT_QUEUE, type Execution } from '../core/model';
 import type { Clock, IdGenerator } from '../core/ports';
 import type { DatabaseHandle } from '../db/connection';
@@ -52,6 +53,8 @@ const LEFTOVER_WINDOW_MS = 15 * 60_000;
 export const DEFAULT_OUTPUT_FLUSH_MS = 1_000;
 /** How often the memory schedule is looked at; each group is sampled on its own clamp(n², 1 s, 30 min) schedule. */
 const MEMORY_TICK_MS = 1_000;
+/** How often the offset from the database's clock is measured again. */
+const CLOCK_SYNC_MS = 60_000;
 /** Database errors back off exponentially from the poll interval up to this. */
 const MAX_BACKOFF_MS = 30_000;
 /** Deregistration is retried this many times (a start is retried for a lease: the script waits at its gate). */
@@ -157,6 +160,8 @@ interface Job {
   startRecorded: boolean;
   /** Resolves when the job left the agent (finish written, given up, or lost). */
   ended: Promise<void>;
+  /** performance.now() until which the lease is known to be ours: the claim's or last renewal's call plus the lease. */
+  leaseUntil: number;
 }
 
 interface Wakeable {
@@ -228,7 +233,16 @@ function passSignal(pgid: number, signal: string): string {
 
 /** Creates a worker agent; nothing happens until start(). */
 export function createAgent(options: AgentOptions): Agent {
-  const clock = options.clock ?? { now: () => new Date() };
+  // Without a clock given, the host's clock aligned on the database's: rows stamped minutes off would make the
+  // monitor judge this worker lost at once (behind) or too late (ahead).
+  const aligned = options.clock === undefined ? databaseAlignedClock(options.database.db, options.database.dialect) : undefined;
+  const clock = options.clock ?? aligned!;
+  let clockSyncedAt = Number.NEGATIVE_INFINITY;
+  const syncClock = async (): Promise<void> => {
+    if (aligned === undefined || performance.now() - clockSyncedAt < CLOCK_SYNC_MS) return;
+    clockSyncedAt = performance.now();
+    await aligned.sync().catch((error: unknown) => logger.warn('could not read the database clock', { error: errorMessage(error) }));
+  };
   const ids = options.ids ?? createIdGenerator(options.database.db);
   const hostname = options.hostname ?? osHostname();
   const queues = options.queues && options.queues.length > 0 ? [...options.queues] : [DEFAULT_QUEUE];
@@ -345,7 +359,7 @@ export function createAgent(options: AgentOptions): Agent {
 
   const statusFileOf = (executionId: number, attempt: number): string => join(options.statusDir ?? '.', `${executionId}.${attempt}.status`);
 
-  const launch = (execution: Execution): void => {
+  const launch = (execution: Execution, leaseUntil: number): void => {
     let resolveEnded!: () => void;
     const job: Job = {
       execution,
@@ -364,6 +378,7 @@ export function createAgent(options: AgentOptions): Agent {
       startedAt: undefined,
       startRecorded: false,
       ended: new Promise((resolve) => (resolveEnded = resolve)),
+      leaseUntil,
     };
     running.set(execution.id, job);
     unsettled.add(execution.id);
@@ -524,9 +539,10 @@ export function createAgent(options: AgentOptions): Agent {
   const claimOnce = async (): Promise<void> => {
     const free = slots - running.size;
     if (free <= 0 || suspended || stopping || workerId === undefined) return;
+    const claimedAt = performance.now();
     const claimed = await queueRepo.claim({ workerId, hostname, queues, limit: free, leaseMs, now: clock.now() });
     // stop() may have begun during the claim; what was claimed is still run and recorded (drain covers it).
-    for (const execution of claimed) launch(execution);
+    for (const execution of claimed) launch(execution, claimedAt + leaseMs);
   };
 
   /** Whether an idle worker may leave; when it may not, its idle period starts again. */
@@ -581,7 +597,9 @@ export function createAgent(options: AgentOptions): Agent {
       holds.push({ id: job.execution.id, attempt: job.attempt });
       if (job.command?.pid !== undefined) pids[job.execution.id] = job.command.pid;
     }
+    await syncClock();
     const now = clock.now();
+    const renewedAt = performance.now();
     let flags = await workerRepo.heartbeat(workerId, { now, pids, draining: stopping });
     if (flags === undefined) {
       // Our row was removed (judged lost while we were cut off): carry on as a new worker.
@@ -603,6 +621,7 @@ export function createAgent(options: AgentOptions): Agent {
       const job = running.get(hold.id);
       // A job that finished meanwhile dropped out of the renewal by its own finish, not by losing its lease.
       if (job !== undefined && !job.finishing && !current.has(hold.id)) leaseLost(job, 'lease renewal');
+      else if (job !== undefined) job.leaseUntil = renewedAt + leaseMs;
     }
     await pickUpSignals();
   };
@@ -703,6 +722,18 @@ export function createAgent(options: AgentOptions): Agent {
     }
   };
 
+  /**
+   * A command whose lease could not be renewed for a whole lease (the database unreachable from here) is killed by
+   * its own agent: once the monitor judges the worker lost (a threshold longer than the lease and the kill grace) and
+   * someone retries, the retry must not run beside it. Its finish is not written; the monitor finishes it as lost.
+   */
+  const expireLeases = (): void => {
+    const now = performance.now();
+    for (const job of running.values()) {
+      if (!job.lost && !job.finishing && now >= job.leaseUntil) leaseLost(job, `its lease of ${leaseMs} ms ran out unrenewed`);
+    }
+  };
+
   const sampleMemory = (): void => {
     const now = performance.now();
     for (const job of running.values()) {
@@ -798,6 +829,7 @@ export function createAgent(options: AgentOptions): Agent {
     registering = (async () => {
       // The shells write their exit status there: it must exist before the first command does.
       if (options.statusDir !== undefined) await mkdir(options.statusDir, { recursive: true });
+      await syncClock();
       workerId = await workerRepo.register({ hostname, queues, slots, now: clock.now() });
       ownWorkerIds.push(workerId);
       lastBusyAt = performance.now();
@@ -805,7 +837,10 @@ export function createAgent(options: AgentOptions): Agent {
       if (stopping) return;
       claimLoop = runClaimLoop();
       heartbeatLoop = runHeartbeatLoop();
-      memoryTimer = setInterval(sampleMemory, Math.min(MEMORY_TICK_MS, Math.max(1, memorySchedule(0))));
+      memoryTimer = setInterval(() => {
+        expireLeases();
+        sampleMemory();
+      }, Math.min(MEMORY_TICK_MS, Math.max(1, memorySchedule(0))));
     })();
     await registering;
   };
