@@ -8,10 +8,10 @@ import { mkdir, readFile, readdir, stat, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { LeaseLostError, errorMessage } from '../core/errors';
-import { databaseAlignedClock } from '../db/database-clock';
 import { DEFAULT_QUEUE, type Execution } from '../core/model';
 import type { Clock, IdGenerator } from '../core/ports';
 import type { DatabaseHandle } from '../db/connection';
+import { databaseAlignedClock } from '../db/database-clock';
 import { createIdGenerator } from '../db/id-generator';
 import {
   ExecutionQueueRepository,
