@@ -5,7 +5,8 @@
  * 4. one agent cut off from the database for longer than its lease (and than the worker-lost threshold) while its
  *    command runs, then reconnecting; another agent of the same queue is there to run the retry;
  * 5. agents whose clocks are minutes ahead of and behind the database and the engine;
- * 6. an agent whose log folder fails (writes answer ENOSPC) while its commands print.
+ * 6. an agent whose log folder fails (writes answer ENOSPC, then it is removed) and an EC2 agent whose CloudWatch
+ *    Logs calls fail (throttled, 5xx) while their commands print.
  */
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +18,7 @@ import { poll } from './processes';
 import { startProxy } from './proxy';
 import type { ScenarioRow } from './report';
 import { closeStage, conclude, openStage, randomBetween, type Harness, type Stage } from './scenario';
-import { agentLogDir, httpControl, startAgent, startServer, type AgentSpec, type ApiProcess } from './topology';
+import { agentLogDir, httpControl, startAgent, startEc2Agent, startServer, type AgentSpec, type ApiProcess, type Ec2Agent } from './topology';
 import { DEF, launchMains, launchWithKey, seedDefinitions, settle, type Control } from './workload';
 
 const MAINS = 6;
@@ -164,31 +165,41 @@ export async function skewScenario(harness: Harness): Promise<ScenarioRow> {
 
 export async function logSinkScenario(harness: Harness): Promise<ScenarioRow> {
   let s: SelfHosted | undefined;
+  let ec2: Ec2Agent | undefined;
   try {
-    s = await openSelfHosted(harness, '6 log folder failing (ENOSPC, gone)', 6000, { longSeconds: 8 });
+    s = await openSelfHosted(harness, '6 log folder and CloudWatch Logs failing', 6000, { longSeconds: 8 });
     const self = s;
     const spec = agentSpec(s, 'chaos-6');
     s.agents.push(startAgent(spec));
-    await workersUp(s, 1);
+    // An EC2 agent beside it, whose command output goes to CloudWatch Logs.
+    ec2 = await startEc2Agent(s.databaseUrl, '@default');
+    await workersUp(s, 2);
     const launches = launchMains(s.control, s.stage.w, 's6', MAINS, 20_000);
-    const longs = Promise.all([0, 1, 2].map((i) => launchWithKey(self.control, self.stage.w.base + DEF.long, `s6-long-${i}`)));
+    const longs = Promise.all([0, 1, 2, 3].map((i) => launchWithKey(self.control, self.stage.w.base + DEF.long, `s6-long-${i}`)));
     await delay(3_000);
-    // The disk fills up: every log file the agent opens from now on answers ENOSPC, then the folder disappears.
+    // The disk fills up: every log file the agent opens from now on answers ENOSPC, then the folder disappears;
+    // CloudWatch Logs throttles every call, then fails half of them.
     rmSync(spec.logDir, { recursive: true, force: true });
     mkdirSync(spec.logDir);
     const last = await self.handle.db.selectFrom('executions').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     const from = Number(last?.id ?? 0);
     for (let id = from; id < from + 2_000; id++) symlinkSync('/dev/full', join(spec.logDir, `${id}.log`));
-    harness.log('6: log folder full');
+    ec2.aws.failLogs(1);
+    harness.log('6: log folder full, CloudWatch Logs failing every call');
     await delay(10_000);
     rmSync(spec.logDir, { recursive: true, force: true });
-    harness.log('6: log folder removed');
+    ec2.aws.failLogs(0.5);
+    harness.log('6: log folder removed, CloudWatch Logs failing half the calls');
     await delay(8_000);
     mkdirSync(spec.logDir, { recursive: true });
-    harness.log('6: log folder back');
+    ec2.aws.failLogs(0);
+    harness.log(`6: log folder back, CloudWatch Logs healed (${ec2.aws.failedLogCalls()} calls failed)`);
     await Promise.all([launches, longs]);
+    const onEc2 = await self.handle.db.selectFrom('execution_histories').select('id').where('worker_id', 'is not', null).where('hostname', 'not like', 'chaos-%').execute();
+    harness.log(`6: ${onEc2.length} commands ran on the EC2 agent`);
     return await conclude(harness, s.stage, self.handle.db, s.control);
   } finally {
+    await ec2?.close();
     await closeSelfHosted(harness, s);
   }
 }

@@ -1,9 +1,13 @@
 /**
- * The processes of a run: `kuroko dev`, `kuroko server` and `kuroko agent` as child processes (bin/kuroko.js), and
- * the API control over HTTP (launches with Idempotency-Key, retry and skip of tokens).
+ * The processes of a run: `kuroko dev`, `kuroko server` and `kuroko agent` as child processes (bin/kuroko.js), the
+ * EC2 agent, and the API control over HTTP (launches with Idempotency-Key, retry and skip of tokens).
  */
 import { join } from 'node:path';
-import { KUROKO_BIN, poll, spawnTracked, type Tracked } from './processes';
+import type { AgentParameter } from '../../app/config/config-schemas';
+import { ENV_KEYS } from '../../app/config/env-keys';
+import { startDataApiServer } from '../../test/helpers/data-api-server';
+import { startFakeAws, type FakeAws } from '../../test/helpers/fake-aws-server';
+import { KUROKO_BIN, ROOT, poll, spawnTracked, type Tracked } from './processes';
 import type { Control } from './workload';
 
 export const API_CLIENT = { name: 'chaos', secret: 'chaos-admin-secret-0123' };
@@ -112,4 +116,51 @@ export function startAgent(spec: AgentSpec): Tracked {
 /** An agent's own log folder under the scenario's folder. */
 export function agentLogDir(dir: string, hostname: string): string {
   return join(dir, `logs-${hostname}`);
+}
+
+export interface Ec2Agent {
+  process: Tracked;
+  aws: FakeAws;
+  close(): Promise<void>;
+}
+
+/**
+ * The EC2 agent (agent/main.ts from the sources) on `mysqlUrl`'s database through a Data API stand-in of its own,
+ * with SSM, Lambda and CloudWatch Logs faked on loopback (its command output goes to CloudWatch Logs).
+ */
+export async function startEc2Agent(mysqlUrl: string, queue: string): Promise<Ec2Agent> {
+  const dataApi = await startDataApiServer({ mysqlUrl });
+  const parameter: AgentParameter = {
+    stage: 'chaos',
+    region: 'us-east-1',
+    database: { clusterArn: dataApi.resourceArn, secretArn: dataApi.secretArn, databaseName: new URL(mysqlUrl).pathname.slice(1), endpoint: dataApi.endpoint },
+    queue,
+    slots: 8,
+    idleMinutes: 60,
+    executionLogGroupName: '/kuroko/chaos/executions',
+    processorFunctionName: 'kuroko-chaos-processor',
+    shutdownWhenIdle: false,
+  };
+  const aws = await startFakeAws(JSON.stringify(parameter));
+  const agent = spawnTracked('ec2 agent', process.execPath, ['--import', 'tsx', join(ROOT, 'agent/main.ts')], {
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      [ENV_KEYS.agentConfigParameter]: '/kuroko/chaos/agent-config',
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'chaos',
+      AWS_SECRET_ACCESS_KEY: 'chaos-secret-key',
+      AWS_ENDPOINT_URL: aws.endpoint,
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+  });
+  return {
+    process: agent,
+    aws,
+    async close() {
+      await agent.stop('SIGTERM');
+      await aws.close();
+      await dataApi.close();
+    },
+  };
 }
