@@ -49,6 +49,7 @@ async function main(): Promise<number> {
         const row = await run(harness);
         rows.push(row);
         for (const finding of row.findings.slice(0, 10)) log(`  ${row.scenario}: ${finding}`);
+        if (row.unsettled > 0) log(`  ${row.scenario}: ${row.unsettled} instance(s) still in error or waiting at the end (movable, not lost)`);
       } catch (error) {
         log(`scenario ${id} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
         rows.push({ scenario: `${id} (harness error)`, instances: 0, executions: 0, duplicated: 0, lost: 1, announcedTwice: 0, alerts: 0, recoverSeconds: Number.NaN, unsettled: 0, findings: [] });

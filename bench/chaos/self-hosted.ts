@@ -179,7 +179,7 @@ export async function logSinkScenario(harness: Harness): Promise<ScenarioRow> {
     await delay(3_000);
     // The disk fills up: every log file the agent opens from now on answers ENOSPC, then the folder disappears;
     // CloudWatch Logs throttles every call, then fails half of them.
-    rmSync(spec.logDir, { recursive: true, force: true });
+    rmSync(spec.logDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
     mkdirSync(spec.logDir);
     const last = await self.handle.db.selectFrom('executions').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     const from = Number(last?.id ?? 0);
@@ -187,7 +187,7 @@ export async function logSinkScenario(harness: Harness): Promise<ScenarioRow> {
     ec2.aws.failLogs(1);
     harness.log('6: log folder full, CloudWatch Logs failing every call');
     await delay(10_000);
-    rmSync(spec.logDir, { recursive: true, force: true });
+    rmSync(spec.logDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
     ec2.aws.failLogs(0.5);
     harness.log('6: log folder removed, CloudWatch Logs failing half the calls');
     await delay(8_000);
