@@ -15,6 +15,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { errorMessage } from '../core/errors';
+import { databaseAlignedClock } from '../db/database-clock';
 import { createIdGenerator } from '../db/id-generator';
 import { ExecutionQueueRepository } from '../db/repositories/execution-queue-repository';
 import { WorkerRepository } from '../db/repositories/worker-repository';
@@ -46,6 +47,8 @@ export { describeKill } from './process-kill';
 
 /** How often the memory schedule is looked at; each group is sampled on its own clamp(n², 1 s, 30 min) schedule. */
 const MEMORY_TICK_MS = 1_000;
+/** How often the offset from the database's clock is measured again. */
+const CLOCK_SYNC_MS = 60_000;
 /** Deregistration is retried this many times. */
 const DEREGISTER_ATTEMPTS = 5;
 
@@ -67,7 +70,10 @@ export interface Agent {
 
 /** Creates a worker agent; nothing happens until start(). */
 export function createAgent(options: AgentOptions): Agent {
-  const settings = resolveAgentSettings(options);
+  // Without a clock given, the host's clock aligned on the database's: rows stamped minutes off would make the
+  // monitor judge this worker lost at once (behind) or too late (ahead).
+  const aligned = options.clock === undefined ? databaseAlignedClock(options.database.db, options.database.dialect) : undefined;
+  const settings = resolveAgentSettings(aligned === undefined ? options : { ...options, clock: aligned });
   const { clock, logger, hostname, queues, slots } = settings;
   const ids = options.ids ?? createIdGenerator(options.database.db);
   const queue = new ExecutionQueueRepository(options.database, ids);
@@ -95,10 +101,16 @@ export function createAgent(options: AgentOptions): Agent {
   const jobs = new JobTable();
   const writes = new FencedWrites(queue, settings);
   const runner = new JobRunner(settings, queue, writes, jobs, () => claims.wake());
-  const claims = new ClaimLoop({ settings, queue, identity, jobs, control, launch: (execution) => runner.launch(execution) });
+  const claims = new ClaimLoop({ settings, queue, identity, jobs, control, launch: (execution, leaseUntil) => runner.launch(execution, leaseUntil) });
   const signals = new SignalDelivery(settings, queue, jobs);
   const leftovers = new LeftoverSweeper(settings, queue, jobs, identity);
-  const heartbeat = new Heartbeat({ settings, queue, workers, identity, jobs, signals, leftovers, control });
+  let clockSyncedAt = Number.NEGATIVE_INFINITY;
+  const syncClock = async (): Promise<void> => {
+    if (aligned === undefined || performance.now() - clockSyncedAt < CLOCK_SYNC_MS) return;
+    clockSyncedAt = performance.now();
+    await aligned.sync().catch((error: unknown) => logger.warn('could not read the database clock', { error: errorMessage(error) }));
+  };
+  const heartbeat = new Heartbeat({ settings, queue, workers, identity, jobs, signals, leftovers, control, syncClock });
 
   const drain = async (reason: string): Promise<void> => {
     lifecycle.stopping = true;
@@ -142,13 +154,17 @@ export function createAgent(options: AgentOptions): Agent {
     lifecycle.registering = (async () => {
       // The shells write their exit status there: it must exist before the first command does.
       if (settings.statusDir !== undefined) await mkdir(settings.statusDir, { recursive: true });
+      await syncClock();
       const workerId = await identity.register(clock.now());
       jobs.markBusy();
       logger.info(`worker ${workerId} on ${hostname} serves ${queues.join(', ')} with ${slots} slot(s)`);
       if (lifecycle.stopping) return;
       claims.start();
       heartbeat.start();
-      lifecycle.memoryTimer = setInterval(() => runner.sampleMemory(), Math.min(MEMORY_TICK_MS, Math.max(1, settings.memorySchedule(0))));
+      lifecycle.memoryTimer = setInterval(() => {
+        runner.expireLeases();
+        runner.sampleMemory();
+      }, Math.min(MEMORY_TICK_MS, Math.max(1, settings.memorySchedule(0))));
     })();
     await lifecycle.registering;
   };

@@ -24,7 +24,7 @@ export interface ClaimLoopParts {
   identity: WorkerIdentity;
   jobs: JobTable;
   control: AgentControl;
-  launch: (execution: Execution) => void;
+  launch: (execution: Execution, leaseUntil: number) => void;
 }
 
 export class ClaimLoop {
@@ -89,9 +89,10 @@ export class ClaimLoop {
     const workerId = identity.id;
     if (free <= 0 || identity.suspended || control.stopping || workerId === undefined) return;
     const { hostname, queues, leaseMs, clock } = settings;
+    const claimedAt = performance.now();
     const claimed = await queue.claim({ workerId, hostname, queues, limit: free, leaseMs, now: clock.now() });
     // stop() may have begun during the claim; what was claimed is still run and recorded (drain covers it).
-    for (const execution of claimed) this.parts.launch(execution);
+    for (const execution of claimed) this.parts.launch(execution, claimedAt + leaseMs);
   }
 
   async #checkLostClaims(): Promise<void> {

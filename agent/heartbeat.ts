@@ -24,6 +24,8 @@ export interface HeartbeatParts {
   signals: SignalDelivery;
   leftovers: LeftoverSweeper;
   control: AgentControl;
+  /** Measures the offset from the database's clock again when it is due (a no-op with a given clock). */
+  syncClock: () => Promise<void>;
 }
 
 export class Heartbeat {
@@ -82,7 +84,9 @@ export class Heartbeat {
       holds.push({ id: job.id, attempt: job.attempt });
       if (job.command?.pid !== undefined) pids[job.id] = job.command.pid;
     }
+    await this.parts.syncClock();
     const now = settings.clock.now();
+    const renewedAt = performance.now();
     let flags = await workers.heartbeat(workerId, { now, pids, draining: control.stopping });
     if (flags === undefined) {
       const renewed = await identity.register(now);
@@ -101,6 +105,7 @@ export class Heartbeat {
       const job = jobs.get(hold.id);
       // A job that finished meanwhile dropped out of the renewal by its own finish, not by losing its lease.
       if (job !== undefined && !job.finishing && !current.has(hold.id)) job.loseLease('lease renewal');
+      else if (job !== undefined) job.leaseUntil = renewedAt + settings.leaseMs;
     }
     await this.parts.signals.pickUp();
   }

@@ -29,9 +29,22 @@ export class JobRunner {
     return join(this.settings.statusDir ?? '.', `${executionId}.${attempt}.status`);
   }
 
-  launch(execution: Execution): void {
+  /**
+   * A command whose lease could not be renewed for a whole lease (the database unreachable from here) is killed by
+   * its own agent: once the monitor judges the worker lost (a threshold longer than the lease and the kill grace) and
+   * someone retries, the retry must not run beside it. Its finish is not written; the monitor finishes it as lost.
+   */
+  expireLeases(): void {
+    const now = performance.now();
+    for (const job of this.jobs.all()) {
+      if (!job.lost && !job.finishing && now >= job.leaseUntil) job.loseLease(`its lease of ${this.settings.leaseMs} ms ran out unrenewed`);
+    }
+  }
+
+  launch(execution: Execution, leaseUntil: number): void {
     const { settings } = this;
     const job = new Job(execution, settings.logger, settings.killGraceMs);
+    job.leaseUntil = leaseUntil;
     this.jobs.add(job);
     let spawned = false;
     const command = startCommand(

@@ -27,6 +27,8 @@ export class Job {
   readonly flush = { timer: undefined as NodeJS.Timeout | undefined, queued: false, lastAt: performance.now() };
   /** Memory samples taken, and when the next one is due (performance.now()). */
   readonly memory = { samples: 0, nextAt: Number.POSITIVE_INFINITY };
+  /** performance.now() until which the lease is known to be ours: the claim's or last renewal's call plus the lease. */
+  leaseUntil = Number.POSITIVE_INFINITY;
   /** Signal rows being delivered, so a signal is not delivered twice. */
   readonly signalsInFlight = new Set<number>();
   /** Resolves when the job left the agent (finish written, given up, or lost). */

@@ -17,3 +17,29 @@ export async function readDatabaseClock(db: Kysely<Database>, dialect: DialectNa
   if (value === undefined) return undefined;
   return value instanceof Date ? value : new Date(`${String(value).replace(' ', 'T')}Z`);
 }
+
+/** A clock that reads `local` corrected by its offset from the database's clock, measured at each `sync()`. */
+export interface DatabaseAlignedClock {
+  now(): Date;
+  /** Measures the offset again (one query); keeps the last offset when the database does not answer. */
+  sync(): Promise<void>;
+}
+
+/**
+ * The agent's clock: the rows it stamps (heartbeats, claims, leases, starts, finishes) are read by the monitor and
+ * the engine on other hosts, so a host whose clock is minutes off would be judged lost at once (behind) or never
+ * (ahead). Aligned on the database's clock, the common reference, half the query's round trip taken as its delay.
+ * On SQLite the database is a file on this host: no offset.
+ */
+export function databaseAlignedClock(db: Kysely<Database>, dialect: DialectName, local: () => number = () => Date.now()): DatabaseAlignedClock {
+  let offsetMs = 0;
+  return {
+    now: () => new Date(local() + offsetMs),
+    async sync() {
+      const before = local();
+      const reference = await readDatabaseClock(db, dialect);
+      const after = local();
+      if (reference !== undefined) offsetMs = reference.getTime() - (before + after) / 2;
+    },
+  };
+}

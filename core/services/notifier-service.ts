@@ -308,8 +308,10 @@ async function deliverOne(
     failure = error ?? new Error('channel failed without an error');
   }
   if (failure === undefined) {
-    // A store error here fails the pass like a crash would: the claim expires and the event is sent again.
-    await store.markDelivered(w.deliveryId, clock.now());
+    // A mark that fails would have the event sent again once the claim expires: a transient store error (a dropped
+    // call, a 5xx) is tried again at once, the update being idempotent (pending to delivered). One that persists
+    // fails the pass like a crash would: the claim expires and the event is sent again (the at-least-once edge).
+    await markDelivered(store, w.deliveryId, clock.now());
     result.delivered++;
     return;
   }
@@ -322,6 +324,20 @@ async function deliverOne(
     const next = new Date(clock.now().getTime() + retryDelayMs(w.attempt, settings));
     await store.markRetry(w.deliveryId, w.attempt, next, message);
     result.retried++;
+  }
+}
+
+/** Attempts at marking a sent delivery before the pass fails. */
+const MARK_DELIVERED_ATTEMPTS = 3;
+
+async function markDelivered(store: NotifierStore, deliveryId: number, at: Date): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await store.markDelivered(deliveryId, at);
+      return;
+    } catch (error) {
+      if (attempt >= MARK_DELIVERED_ATTEMPTS) throw error;
+    }
   }
 }
 

@@ -59,6 +59,13 @@ export interface DataApiFaults {
   throttleRate?: number;
   /** Share of calls answered 503 ServiceUnavailableError / 500 InternalServerErrorException, before anything runs. */
   serverErrorRate?: number;
+  /** Share of calls whose connection is dropped before anything runs (a call that timed out on its way). */
+  dropRate?: number;
+  /**
+   * Share of calls that run (a statement, a commit) and whose connection is then dropped instead of answered: the
+   * client sees an error for a change the database made (a timeout after the commit).
+   */
+  lostAnswerRate?: number;
   /** The random source (tests pass a deterministic one). */
   random?: () => number;
 }
@@ -119,6 +126,12 @@ export interface DataApiServer {
   resumingAnswers(): number;
   /** Replaces the injected faults (none: `{}`). */
   setFaults(faults: DataApiFaults): void;
+  /**
+   * Cuts the caller off after `calls` more calls: from then on every call's connection is dropped unanswered, as when
+   * a Lambda is stopped mid-pass, until `restore()`. Open transactions stay open until they expire.
+   */
+  cutOffAfter(calls: number): void;
+  restore(): void;
   /** The largest result (bytes of result data of one call) and row seen since start, for benches. */
   largest(): { responseBytes: number; rowBytes: number };
   close(): Promise<void>;
@@ -751,16 +764,32 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
     }
   }
 
+  /** Calls left before the cut-off (cutOffAfter); undefined when not armed. */
+  let callsBeforeCutOff: number | undefined;
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     calls++;
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
+    const random = faults.random ?? Math.random;
+    if (callsBeforeCutOff !== undefined && callsBeforeCutOff-- <= 0) {
+      req.socket.destroy();
+      return;
+    }
+    if (faults.dropRate && random() < faults.dropRate) {
+      req.socket.destroy();
+      return;
+    }
     try {
       if (req.method !== 'POST') throw new DataApiError(HTTP_NOT_FOUND, 'NotFoundException', 'Only POST is served');
       const text = Buffer.concat(chunks).toString('utf8');
       const body = (text ? JSON.parse(text) : {}) as ExecuteRequest;
       const result = await route(new URL(req.url ?? '/', 'http://localhost').pathname, body);
+      if (faults.lostAnswerRate && random() < faults.lostAnswerRate) {
+        req.socket.destroy();
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(result));
     } catch (err) {
@@ -799,6 +828,12 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
     clusterState: () => state(now()),
     resumeCount: () => resumes,
     resumingAnswers: () => resumingAnswers,
+    cutOffAfter(n) {
+      callsBeforeCutOff = n;
+    },
+    restore() {
+      callsBeforeCutOff = undefined;
+    },
     setFaults(next) {
       faults = next;
     },

@@ -1,7 +1,8 @@
 /**
  * AWS services the benches reach on loopback through AWS_ENDPOINT_URL (or a per-service AWS_ENDPOINT_URL_*), with
  * the real SDK clients: SSM holds one parameter (GetParameter reads it, PutParameter replaces it), Lambda accepts
- * invocations, SNS accepts publishes, and any other JSON call (CloudWatch Logs) gets an empty success.
+ * invocations, SNS accepts publishes, and any other JSON call (CloudWatch Logs) gets an empty success, unless
+ * `failLogs` makes CloudWatch Logs answer throttling or server errors (a sink failing while commands print).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,11 +12,17 @@ const JSON_TYPE = 'application/x-amz-json-1.1';
 export interface FakeAws {
   /** `http://127.0.0.1:<port>`. */
   endpoint: string;
+  /** From now on, this share of CloudWatch Logs calls answers ThrottlingException (400) or a 500; 0 heals. */
+  failLogs(rate: number): void;
+  /** CloudWatch Logs calls answered with an error so far. */
+  failedLogCalls(): number;
   close(): Promise<void>;
 }
 
 export async function startFakeAws(parameter: string): Promise<FakeAws> {
   let value = parameter;
+  let logsFailureRate = 0;
+  let failedLogs = 0;
   const server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -28,6 +35,14 @@ export async function startFakeAws(parameter: string): Promise<FakeAws> {
         return;
       }
       response.setHeader('content-type', JSON_TYPE);
+      if (target.startsWith('Logs_') && Math.random() < logsFailureRate) {
+        failedLogs++;
+        const throttled = Math.random() < 0.5;
+        response.statusCode = throttled ? 400 : 500;
+        response.setHeader('x-amzn-errortype', throttled ? 'ThrottlingException' : 'ServiceUnavailableException');
+        response.end(JSON.stringify({ __type: throttled ? 'ThrottlingException' : 'ServiceUnavailableException', message: 'Rate exceeded' }));
+        return;
+      }
       if (request.url?.endsWith('/invocations')) response.statusCode = 202;
       if (target === 'AmazonSSM.GetParameter') response.end(JSON.stringify({ Parameter: { Value: value, Type: 'String' } }));
       else if (target === 'AmazonSSM.PutParameter') {
@@ -38,5 +53,9 @@ export async function startFakeAws(parameter: string): Promise<FakeAws> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return { endpoint: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    failLogs: (rate) => (logsFailureRate = rate),
+    failedLogCalls: () => failedLogs,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

@@ -289,6 +289,23 @@ describeEachDialect('notifier', (dialect) => {
     expect(channel.sent).toHaveLength(2);
   });
 
+  it('marks a sent delivery again when the first mark fails on a transient error, so it is not sent twice (npm run chaos scenario 2)', async () => {
+    const [event] = await insertSyntheticEvents(tdb.db, tdb.idGenerator, 1, clock.now());
+    const channel = new RecordingChannel();
+    const repository = new EventDeliveryRepository(tdb.db);
+    let failures = 1;
+    const flaky: NotifierStore = Object.assign(Object.create(repository) as EventDeliveryRepository, {
+      markDelivered: async (id: number, at: Date) => {
+        if (failures-- > 0) throw new Error('ServiceUnavailableError: Service unavailable');
+        return repository.markDelivered(id, at);
+      },
+    });
+    await passWith([channel], FAST, flaky);
+    clock.advance(FAST.claimTimeoutMs! + 1);
+    await passWith([channel]);
+    expect(channel.keys()).toEqual([deliveryKeyOf(event!.id, 'recording')]);
+  });
+
   it('delivers each event once when two notifiers run at the same time, for new events and for due retries', async () => {
     const events = await insertSyntheticEvents(tdb.db, tdb.idGenerator, 30, clock.now());
     const other = tdb.openAnother();
