@@ -18,8 +18,3 @@ export function isEmailAddress(text: string): boolean {
 export function normalizeDomain(domain: string): string {
   return domain.toLowerCase().replace(/^@/, '');
 }
-
-/** The console's base URL as links are built on it: without trailing slashes. */
-export function trimBaseUrl(url: string): string {
-  return url.replace(/\/+$/, '');
-}

@@ -16,7 +16,8 @@ import {
   type DatabaseConfig,
   type Environment,
 } from './config-schemas';
-import { isEmailAddress, normalizeDomain, normalizeEmail, trimBaseUrl } from '../../core/sign-in-rules';
+import { isEmailAddress, normalizeDomain, normalizeEmail } from '../../core/sign-in-rules';
+import { trimBaseUrl } from '../../core/urls';
 import { ENV_KEYS, LOG_LEVELS, SLEEP_MAX_MINUTES } from './env-keys';
 import { DEFAULT_RETENTION_DAYS, MAX_RETENTION_DAYS } from '../../core/services/retention-service';
 import type { MonitorSettings } from '../../core/services/monitor-service';

@@ -3,6 +3,7 @@
  * local mode's (local-config.ts) include it. On AWS the Slack URL and the webhook key may come from secrets instead,
  * read on the first invocation and checked by the same rules (`withChannelSecrets`).
  */
+import { trimBaseUrl } from '../../core/urls';
 import { z } from 'zod';
 import type { NotificationSettings } from '../../adapters/channels/notification-channels';
 import { parseWith, type Environment } from './config-schemas';
@@ -34,7 +35,7 @@ type NotificationEnv = z.infer<z.ZodObject<typeof notificationShape>>;
 /** The channels' settings; links point at the base URL (the HTTP API's, which serves the console). */
 export function toNotificationSettings(env: NotificationEnv): NotificationSettings {
   return {
-    links: { baseUrl: (env[NOTIFICATION_ENV_KEYS.baseUrl] ?? DEFAULT_BASE_URL).replace(/\/+$/, '') },
+    links: { baseUrl: trimBaseUrl(env[NOTIFICATION_ENV_KEYS.baseUrl] ?? DEFAULT_BASE_URL) },
     slackWebhookUrl: env[NOTIFICATION_ENV_KEYS.slackWebhookUrl],
     webhookSecret: env[NOTIFICATION_ENV_KEYS.webhookSecret],
     ...(env[NOTIFICATION_ENV_KEYS.webhookAllowLinkLocal] === 'true' ? { webhookAllowLinkLocal: true } : {}),

@@ -3,6 +3,7 @@
  * instances, let the pure planFleet decide, then terminate and launch through the EC2 adapter. A failing queue
  * does not stop the others; the run fails at the end so the function's error alarm sees it.
  */
+import type { Logger } from '../../core/ports';
 import { KurokoError, errorMessage } from '../../core/errors';
 import type { Clock } from '../../core/ports';
 import {
@@ -23,10 +24,7 @@ export interface FleetPort {
   terminate(instanceIds: readonly string[]): Promise<void>;
 }
 
-export interface PassLogger {
-  info(message: string, data?: Record<string, unknown>): void;
-  error(message: string, data?: Record<string, unknown>): void;
-}
+export type PassLogger = Pick<Logger, 'info' | 'error'>;
 
 export interface ProvisionerPassDeps {
   queues: readonly WorkerQueueBinding[];

@@ -9,6 +9,7 @@
  *   through the api, which ends the sleep after every write; work from inside (a nudge, an agent's finish) only
  *   exists while something is in flight, when the scheduler does not sleep. So no work waits for a sleep's end.
  */
+import type { Logger } from '../../core/ports';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { ALWAYS_AWAKE, createSsmSleepGate, type SleepGate } from '../../adapters/aws/sleep-gate';
 import { errorMessage } from '../../core/errors';
@@ -21,10 +22,7 @@ export interface Asleep {
   asleepUntil: string;
 }
 
-interface GateLog {
-  info(message: string, data?: Record<string, unknown>): void;
-  warn(message: string, data?: Record<string, unknown>): void;
-}
+type GateLog = Pick<Logger, 'info' | 'warn'>;
 
 /** The gate of a function: the SSM parameter when configured, else never asleep. */
 export function sleepGateFor(parameterName: string | undefined, logger: GateLog): SleepGate {

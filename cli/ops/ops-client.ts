@@ -3,6 +3,7 @@
  * KUROKO_CLIENT as `name:secret`), a client generated from our own OpenAPI document (openapi-fetch over
  * cli/ops/api-types.ts), and one readable message for every API error body.
  */
+import { trimBaseUrl } from '../../core/urls';
 import createClient from 'openapi-fetch';
 import type { components, paths } from './api-types';
 
@@ -46,7 +47,7 @@ export function connect(options: { url?: string | undefined; client?: string | u
   if (!credentials) problems.push('no API client: give --client NAME:SECRET or set KUROKO_CLIENT');
   else if (colon <= 0 || colon === credentials.length - 1) problems.push('--client / KUROKO_CLIENT must be NAME:SECRET');
   if (problems.length > 0 || !url || !credentials) throw new UsageError(problems.join('\n'));
-  const baseUrl = url.replace(/\/+$/, '');
+  const baseUrl = trimBaseUrl(url);
   const client = createClient<paths>({
     baseUrl,
     headers: { authorization: `Basic ${Buffer.from(credentials).toString('base64')}`, 'user-agent': 'kuroko-cli' },

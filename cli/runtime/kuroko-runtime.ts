@@ -3,6 +3,8 @@
  * scheduler, notifier and monitor loops, and (in the local mode) in-process agents, over one database.
  * Nothing here holds state a restart cannot rebuild from the rows.
  */
+import type { Logger } from '../../core/ports';
+import { trimBaseUrl } from '../../core/urls';
 import { mkdir } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
@@ -27,11 +29,7 @@ import type { CustomTasks } from '../../core/dsl/custom-tasks';
 /** The retention pass runs once a day (and once at start). */
 const RETENTION_INTERVAL_MS = 86_400_000;
 
-export interface RuntimeLogger {
-  info(message: string, data?: Record<string, unknown>): void;
-  warn(message: string, data?: Record<string, unknown>): void;
-  error(message: string, data?: Record<string, unknown>): void;
-}
+export type RuntimeLogger = Logger;
 
 export interface RuntimeIntervals {
   processorMs: number;
@@ -166,7 +164,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const port = typeof address === 'object' && address ? address.port : options.port;
   const url = `http://${options.host === '0.0.0.0' ? '127.0.0.1' : options.host}:${port}`;
 
-  const links = { baseUrl: (options.notification.baseUrl ?? url).replace(/\/+$/, '') };
+  const links = { baseUrl: trimBaseUrl(options.notification.baseUrl ?? url) };
   const channels = createHttpChannels({ ...options.notification, links });
   if (options.consoleNotifications) channels.push(createConsoleChannel({ links, write: (line) => logger.info(line) }));
   loops.notifier = loopOf(
@@ -196,7 +194,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   for (const loop of Object.values(loops)) loop.start();
 
   let stopping: Promise<void> | undefined;
-  const consoleBase = (options.console?.baseUrl ?? url).replace(/\/+$/, '');
+  const consoleBase = trimBaseUrl(options.console?.baseUrl ?? url);
   return {
     url,
     ...(localSignIn ? { consoleSignInLink: () => localSignIn.link(consoleBase) } : {}),

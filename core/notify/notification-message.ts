@@ -3,6 +3,7 @@
  * and for the mail-like channel a subject and body a person can act on (job, what happened, the last log lines,
  * a link, and what to do next). Pure: channels turn these values into requests.
  */
+import { trimBaseUrl } from '../urls';
 import { EVENT_TYPE, instanceStatus, type Definition, type EventRecord, type EventType, type Instance, type LogEntry } from '../model';
 import { levelOf, NOTIFICATION_LEVEL, type NotificationLevel } from './notification-rules';
 
@@ -41,7 +42,7 @@ export function jobName(input: Pick<NotificationInput, 'definition' | 'event'>):
 
 /** Link to the definition's page. */
 export function definitionUrl(links: LinkSettings, definitionId: number): string {
-  return `${trimSlash(links.baseUrl)}/definitions/${definitionId}`;
+  return `${trimBaseUrl(links.baseUrl)}/definitions/${definitionId}`;
 }
 
 /** Link to the instance's page (Kuroko2's route: `/definitions/:id/instances/:iid`). */
@@ -53,11 +54,7 @@ export function instanceUrl(links: LinkSettings, definitionId: number, instanceI
 export function eventUrl(links: LinkSettings, event: Pick<EventRecord, 'definitionId' | 'instanceId'>): string {
   if (event.definitionId !== null && event.instanceId !== null) return instanceUrl(links, event.definitionId, event.instanceId);
   if (event.definitionId !== null) return definitionUrl(links, event.definitionId);
-  return `${trimSlash(links.baseUrl)}/`;
-}
-
-function trimSlash(url: string): string {
-  return url.replace(/\/+$/, '');
+  return `${trimBaseUrl(links.baseUrl)}/`;
 }
 
 /** Kuroko2's chat text (ChatMessageBuilder) for an event, extended to the monitor's alerts. */

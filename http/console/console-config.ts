@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from '../../core/errors';
-import { isEmailAddress, normalizeDomain, normalizeEmail, trimBaseUrl } from '../../core/sign-in-rules';
+import { isEmailAddress, normalizeDomain, normalizeEmail } from '../../core/sign-in-rules';
+import { trimBaseUrl } from '../../core/urls';
 import { ENV_KEYS } from '../../app/config/env-keys';
 
 export const CONSOLE_ENV_KEYS = {

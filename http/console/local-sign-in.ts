@@ -3,6 +3,7 @@
  * terminal at start, valid once and for a short while. Tokens live in this process's memory only, which is right:
  * the process that printed the link is the one that serves it, and a restart prints a new one.
  */
+import { trimBaseUrl } from '../../core/urls';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Long enough to open the link after reading the start-up banner; short enough that an old scrollback is useless. */
@@ -34,7 +35,7 @@ export class LocalSignIn {
 
   /** The link to print: the base URL with a fresh token. */
   link(baseUrl: string): string {
-    return `${baseUrl.replace(/\/+$/, '')}${LOCAL_SIGN_IN_PATH}?token=${this.issue()}`;
+    return `${trimBaseUrl(baseUrl)}${LOCAL_SIGN_IN_PATH}?token=${this.issue()}`;
   }
 
   /** True once for a valid unexpired token; the token is spent either way. */
