@@ -28,6 +28,9 @@ import { RetentionRepository } from '../../db/repositories/retention-repository'
 const RETENTION_INTERVAL_MS = 86_400_000;
 import type { CustomTasks } from '../../core/dsl/custom-tasks';
 import { loadCustomTasks } from '../../app/config/custom-tasks-config';
+import { createFinishWatch } from '../../app/finish-watch'; // wakeups (issue 18)
+import { DEFAULT_HOT_POLL_MS } from '../../core/poll-pace'; // wakeups (issue 18)
+import { FinishProbeRepository } from '../../db/repositories/finish-probe-repository'; // wakeups (issue 18)
 
 export interface RuntimeLogger {
   info(message: string, data?: Record<string, unknown>): void;
@@ -46,6 +49,8 @@ export interface RuntimeIntervals {
   agentHeartbeatMs: number;
   /** How often the retention pass runs (daily unless set). */
   retentionMs?: number;
+  /** How often the server looks for finishes of separate agents while commands are in flight (default 2; 0: off). */
+  finishWatchMs?: number;
 }
 
 export const DEFAULT_INTERVALS: RuntimeIntervals = {
@@ -126,6 +131,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   await closeOnFailure(Promise.resolve(options.prepare?.(services)));
 
   const loopLogger = { error: (message: string, error: unknown) => logger.error(message, { error: describeError(error) }) };
+  // wakeups (issue 18): separate agents reach only the database; see app/finish-watch.ts.
+  const finishProbe = new FinishProbeRepository(handle.db);
+  const finishWatch = createFinishWatch({
+    probe: () => finishProbe.probe(),
+    onFinished: () => loops.processor.nudge(),
+    pace: { hotMs: options.intervals.finishWatchMs ?? DEFAULT_HOT_POLL_MS, idleMs: options.intervals.processorMs },
+    onError: (error) => loopLogger.error('finish watch failed', error),
+  });
   loops.processor = createBackgroundLoop({
     name: 'processor',
     intervalMs: options.intervals.processorMs,
@@ -136,6 +149,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       // rather than at their next poll.
       if (result.committed > 0) {
         nudgeAgents();
+        finishWatch.wake(); // wakeups (issue 18)
         loops.notifier?.nudge();
       }
       return result.committed > 0;
@@ -239,6 +253,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   for (const agent of agents) await agent.start();
   for (const loop of Object.values(loops)) loop.start();
+  finishWatch.start(); // wakeups (issue 18)
 
   let stopping: Promise<void> | undefined;
   const consoleBase = (options.console?.baseUrl ?? url).replace(/\/+$/, '');
@@ -252,7 +267,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       shuttingDown = true;
       stopping ??= (async () => {
         await Promise.all(agents.map((agent) => agent.stop('shutting down')));
-        await Promise.all(Object.values(loops).map((loop) => loop.stop()));
+        await Promise.all([...Object.values(loops).map((loop) => loop.stop()), finishWatch.stop()]); // wakeups: finishWatch
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await handle.close();
       })();
