@@ -106,7 +106,7 @@ export function createAgent(options: AgentOptions): Agent {
     lifecycle.stopping = true;
     await lifecycle.registering.catch(() => undefined);
     const claimsSettled = await claims.stop();
-    await doorbell?.stop();
+    doorbell?.stop();
     logger.info(`stopping (${reason}): claims are over; waiting up to ${settings.drainGraceMs} ms for ${jobs.size} command(s)`);
     // Tell the database at once that this worker drains, rather than at the next heartbeat.
     heartbeat.wake();

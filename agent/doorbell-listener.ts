@@ -17,6 +17,7 @@ export class DoorbellListener {
   readonly #stopping = new AbortController();
   #loop: Promise<void> = Promise.resolve();
 
+
   constructor(
     private readonly doorbell: Doorbell,
     private readonly onRing: () => void,
@@ -28,9 +29,13 @@ export class DoorbellListener {
     this.#loop = this.#run();
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Aborts the listen under way. Does not wait for it: a client that ignores the abort must not hold up the drain,
+   * and a ring that still arrives only wakes a claim loop that has already stopped.
+   */
+  stop(): void {
     this.#stopping.abort();
-    await this.#loop;
+    void this.#loop;
   }
 
   async #run(): Promise<void> {

@@ -5,8 +5,8 @@
  * listen (adapters/aws/sqs-doorbell.ts, a long-polled SQS queue), instead of reading the Data API every second.
  */
 export interface Doorbell {
-  /** Rings; may fail (the caller logs it and goes on: the listeners' fallback poll covers it). */
-  ring(): Promise<void>;
+  /** Rings (count: how many commands were queued, so as many listeners may wake); may fail (the caller logs it and goes on: the listeners' fallback poll covers it). */
+  ring(count?: number): Promise<void>;
   /**
    * Waits up to about maxWaitMs for a ring; resolves true when one came, false when the wait ended without one or
    * the signal aborted it. Rejects only when the bell cannot be reached.
