@@ -17,7 +17,6 @@ export class DoorbellListener {
   readonly #stopping = new AbortController();
   #loop: Promise<void> = Promise.resolve();
 
-
   constructor(
     private readonly doorbell: Doorbell,
     private readonly onRing: () => void,

@@ -38,6 +38,7 @@ import { EngineFunction } from '../constructs/engine-function';
 import { FunctionAlarms } from '../constructs/function-alarms';
 import { COMPLETE_SECRET_ARN, consoleOidcOf, type DeployConfig } from '../deploy-config';
 import { acknowledge } from '../nag';
+import { DoorbellQueue } from '../constructs/doorbell-queue'; // wakeups (issue 18)
 
 /** The functions that run on a one-minute EventBridge schedule (the provisioner's lives in the WorkersStack). */
 export const TICKING_FUNCTIONS = [
@@ -97,6 +98,8 @@ export class EngineStack extends Stack {
   readonly consoleSigningKey: secretsmanager.Secret | undefined;
   /** The idle-sleep hint; only when the deploy config leaves idle sleep on. */
   readonly sleepParameter: ssm.StringParameter | undefined;
+  /** wakeups (issue 18): the SQS doorbell the processor rings for the agents on EC2. */
+  readonly doorbell: DoorbellQueue;
 
   constructor(scope: Construct, id: string, props: EngineStackProps) {
     super(scope, id, props);
@@ -170,6 +173,8 @@ export class EngineStack extends Stack {
     const processor = make(LAMBDA_NAMES.processor, 'Advances tokens one node per step', {
       timeout: PROCESSOR_TIMEOUT,
     }).bindNudge(notifier, ENV_KEYS.notifierFunction);
+    this.doorbell = new DoorbellQueue(this, 'Doorbell', { stage }); // wakeups (issue 18)
+    this.doorbell.bindRinger(processor); // wakeups (issue 18)
     const scheduler = make(LAMBDA_NAMES.scheduler, 'Launches cron slots at most once').bindNudge(
       processor,
       ENV_KEYS.processorFunction,
