@@ -166,7 +166,7 @@ describe('WorkersStack: the worker role', () => {
 
   it('long-polls the engine\'s doorbell queue, which only the processor may ring (issue 18)', () => {
     const listen = statements.find((s) => s.actions.includes('sqs:ReceiveMessage'));
-    expect(listen?.actions.sort()).toEqual(['sqs:DeleteMessage', 'sqs:ReceiveMessage']);
+    expect([...(listen?.actions ?? [])].sort()).toEqual(['sqs:DeleteMessage', 'sqs:ReceiveMessage']);
     expect(listen?.resources).toHaveLength(1);
     expect(JSON.stringify(listen?.resources)).toContain('Doorbell');
     const engine = Template.fromStack(built.engine);
