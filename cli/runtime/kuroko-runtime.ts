@@ -49,7 +49,11 @@ export interface RuntimeIntervals {
   agentHeartbeatMs: number;
   /** How often the retention pass runs (daily unless set). */
   retentionMs?: number;
-  /** How often the server looks for finishes of separate agents while commands are in flight (default 2; 0: off). */
+  /**
+   * How often the server looks for finishes of separate agents while commands are in flight: default 2 ms without
+   * in-process agents, off with them (their finishes nudge the processor, and on SQLite the look shares the thread
+   * that serves HTTP); 0 turns it off.
+   */
   finishWatchMs?: number;
 }
 
@@ -136,7 +140,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const finishWatch = createFinishWatch({
     probe: () => finishProbe.probe(),
     onFinished: () => loops.processor.nudge(),
-    pace: { hotMs: options.intervals.finishWatchMs ?? DEFAULT_HOT_POLL_MS, idleMs: options.intervals.processorMs },
+    pace: { hotMs: options.intervals.finishWatchMs ?? (options.agents === 0 ? DEFAULT_HOT_POLL_MS : 0), idleMs: options.intervals.processorMs },
     onError: (error) => loopLogger.error('finish watch failed', error),
   });
   loops.processor = createBackgroundLoop({
