@@ -4,6 +4,7 @@
 import { hostname as osHostname } from 'node:os';
 import { errorMessage } from '../core/errors';
 import { DEFAULT_QUEUE } from '../core/model';
+import type { Doorbell } from '../core/doorbell';
 import type { Clock, IdGenerator } from '../core/ports';
 import type { DatabaseHandle } from '../db/connection';
 import type { LogSink } from '../adapters/logs/file-log-sink';
@@ -40,6 +41,14 @@ export interface AgentOptions {
   queues?: readonly string[];
   slots?: number;
   pollIntervalMs?: number;
+  /**
+   * Adaptive polling (core/poll-pace.ts): while a command runs or ran within the last two seconds, look for work
+   * this often (one indexed read) instead of every pollIntervalMs, then slow down to pollIntervalMs. For a separate
+   * agent on MariaDB, which nothing else wakes; undefined or 0 keeps the fixed poll (the Data API bills every read).
+   */
+  hotPollMs?: number;
+  /** Woken when it rings (on AWS, the SQS queue the processor rings); pollIntervalMs stays the fallback. */
+  doorbell?: Doorbell;
   heartbeatIntervalMs?: number;
   leaseMs?: number;
   /** Between SIGTERM and SIGKILL when a command is killed. */
@@ -86,6 +95,7 @@ export interface AgentSettings {
   readonly queues: string[];
   readonly slots: number;
   readonly pollIntervalMs: number;
+  readonly hotPollMs: number;
   readonly heartbeatIntervalMs: number;
   readonly leaseMs: number;
   readonly killGraceMs: number;
@@ -113,6 +123,7 @@ export function resolveAgentSettings(options: AgentOptions): AgentSettings {
     queues: options.queues && options.queues.length > 0 ? [...options.queues] : [DEFAULT_QUEUE],
     slots,
     pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+    hotPollMs: options.hotPollMs ?? 0,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
     killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,

@@ -5,7 +5,7 @@
  * agent registers as a new worker, and what its predecessor held is judged from outside by the monitor (D10).
  *
  * This file puts the parts together and runs the lifecycle (start, drain, stop):
- * - claim-loop.ts: poll, claim, hand to free slots; `nudge()` wakes it;
+ * - claim-loop.ts: poll, claim, hand to free slots; `nudge()` wakes it, and so does a doorbell (doorbell-listener.ts);
  * - heartbeat.ts: the worker row's heartbeat and the leases' renewal;
  * - job.ts, fenced-writes.ts, job-runner.ts: one claimed execution, its fenced writes (pid before the script runs,
  *   output, finish), and running it;
@@ -21,6 +21,7 @@ import { ExecutionQueueRepository } from '../db/repositories/execution-queue-rep
 import { WorkerRepository } from '../db/repositories/worker-repository';
 import { resolveAgentSettings, type AgentOptions } from './agent-settings';
 import { ClaimLoop } from './claim-loop';
+import { DoorbellListener } from './doorbell-listener';
 import { FINISH_RETRY_MS, FencedWrites, retrying } from './fenced-writes';
 import { Heartbeat } from './heartbeat';
 import { JobTable } from './job';
@@ -111,11 +112,13 @@ export function createAgent(options: AgentOptions): Agent {
     await aligned.sync().catch((error: unknown) => logger.warn('could not read the database clock', { error: errorMessage(error) }));
   };
   const heartbeat = new Heartbeat({ settings, queue, workers, identity, jobs, signals, leftovers, control, syncClock });
+  const doorbell = options.doorbell && new DoorbellListener(options.doorbell, () => claims.wake(), logger, settings.pollIntervalMs);
 
   const drain = async (reason: string): Promise<void> => {
     lifecycle.stopping = true;
     await lifecycle.registering.catch(() => undefined);
     const claimsSettled = await claims.stop();
+    doorbell?.stop();
     logger.info(`stopping (${reason}): claims are over; waiting up to ${settings.drainGraceMs} ms for ${jobs.size} command(s)`);
     // Tell the database at once that this worker drains, rather than at the next heartbeat.
     heartbeat.wake();
@@ -160,6 +163,7 @@ export function createAgent(options: AgentOptions): Agent {
       logger.info(`worker ${workerId} on ${hostname} serves ${queues.join(', ')} with ${slots} slot(s)`);
       if (lifecycle.stopping) return;
       claims.start();
+      doorbell?.start();
       heartbeat.start();
       lifecycle.memoryTimer = setInterval(() => {
         runner.expireLeases();

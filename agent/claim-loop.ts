@@ -1,5 +1,5 @@
 /**
- * The claim loop: every poll interval, or at once when woken (wake(): a finished command freed a slot, the local
+ * The claim loop: every poll interval (adaptive with hotPollMs: core/poll-pace.ts), or at once when woken (wake(): a finished command freed a slot, the local
  * mode queued a command, a doorbell rang), claims up to the free slots' worth of executions of the agent's queues
  * and hands each to the job runner. Database errors back off exponentially.
  *
@@ -10,6 +10,7 @@
  * With an idle timeout, the loop asks the agent to stop once nothing ran for that long (and mayStopIdle agrees).
  */
 import { errorMessage } from '../core/errors';
+import { DEFAULT_HOT_WINDOW_MS, nextPollMs } from '../core/poll-pace';
 import type { Execution } from '../core/model';
 import type { ExecutionQueueRepository } from '../db/repositories/execution-queue-repository';
 import type { AgentControl, AgentSettings } from './agent-settings';
@@ -79,8 +80,15 @@ export class ClaimLoop {
         break;
       }
       if (control.stopping) break;
-      await this.#waker.sleep(failures > 0 ? backoffMs(failures, settings.pollIntervalMs) : settings.pollIntervalMs);
+      await this.#waker.sleep(failures > 0 ? backoffMs(failures, settings.pollIntervalMs) : this.#pollDelayMs());
     }
+  }
+
+  /** The fixed poll interval, or with adaptive polling a few milliseconds while work was recently in flight. */
+  #pollDelayMs(): number {
+    const { settings, jobs } = this.parts;
+    const pace = { hotMs: settings.hotPollMs, hotWindowMs: DEFAULT_HOT_WINDOW_MS, idleMs: settings.pollIntervalMs };
+    return nextPollMs(pace, jobs.size > 0, performance.now() - jobs.lastBusyAt);
   }
 
   async #claimOnce(): Promise<void> {
@@ -90,7 +98,9 @@ export class ClaimLoop {
     if (free <= 0 || identity.suspended || control.stopping || workerId === undefined) return;
     const { hostname, queues, leaseMs, clock } = settings;
     const claimedAt = performance.now();
-    const claimed = await queue.claim({ workerId, hostname, queues, limit: free, leaseMs, now: clock.now() });
+    // Adaptive polling looks often: a read that finds nothing spares the empty transaction.
+    const probeFirst = settings.hotPollMs > 0;
+    const claimed = await queue.claim({ workerId, hostname, queues, limit: free, leaseMs, now: clock.now(), probeFirst });
     // stop() may have begun during the claim; what was claimed is still run and recorded (drain covers it).
     for (const execution of claimed) this.parts.launch(execution, claimedAt + leaseMs);
   }

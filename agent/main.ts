@@ -23,19 +23,23 @@ import { dataApiUrl } from '../app/config/data-api-url';
 import type * as Ec2Fleet from '../adapters/aws/ec2-fleet';
 import { fetchInstanceId } from '../adapters/aws/instance-metadata';
 import { createLambdaNudger } from '../adapters/aws/lambda-nudger';
+import { SqsDoorbell } from '../adapters/aws/sqs-doorbell';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { readParameter } from '../adapters/aws/ssm-parameters';
 import { ConfigError } from '../core/errors';
 import { createDatabase, type DatabaseHandle } from '../db/connection';
 import { parseAgentParameter, type AgentParameter, type Environment } from '../app/config/config-schemas';
 import { ENV_KEYS } from '../app/config/env-keys';
 import { FleetRepository } from '../db/repositories/fleet-repository';
-import { createAgent, type AgentLogger } from './agent';
+import { DEFAULT_POLL_INTERVAL_MS, createAgent, type AgentLogger } from './agent';
 import { mayLeaveIdle } from './idle-exit';
 import { CloudWatchLogSink } from '../adapters/aws/cloudwatch-log-sink';
 import { DEFAULT_SHELL_PATH } from './process-runner';
 import { prepareRunAs } from './run-as';
 
 const MS_PER_MINUTE = 60_000;
+/** With a doorbell, the longest wait between two looks at the Data API when idle (a lost ring costs at most this). */
+export const DOORBELL_IDLE_POLL_MS = 30_000;
 
 export const AGENT_EXIT = { signal: 'signal', idle: 'idle' } as const;
 export type AgentExit = (typeof AGENT_EXIT)[keyof typeof AGENT_EXIT];
@@ -45,6 +49,7 @@ export interface AwsAgentDeps {
   ssm?: SSMClient;
   logs?: CloudWatchLogsClient;
   lambda?: LambdaClient;
+  sqs?: SQSClient;
   ec2?: EC2Client;
   /** The instance id (IMDSv2 by default); undefined when not on EC2. */
   instanceId?: () => Promise<string | undefined>;
@@ -126,6 +131,9 @@ export async function runAwsAgent(deps: AwsAgentDeps): Promise<AwsAgentResult> {
     logger,
   });
   const minInstances = config.minInstances ?? 0;
+  // With the doorbell (issue 18), the Data API is read every second only while work is in flight; idle, the wait
+  // grows to DOORBELL_IDLE_POLL_MS and the processor's ring wakes the agent.
+  const doorbell = config.doorbellQueueUrl && new SqsDoorbell({ client: deps.sqs ?? new SQSClient({ region: config.region }), queueUrl: config.doorbellQueueUrl });
   const agent = createAgent({
     database,
     hostname,
@@ -140,6 +148,7 @@ export async function runAwsAgent(deps: AwsAgentDeps): Promise<AwsAgentResult> {
     onExecutionFinished: () => void processor.nudge(),
     // systemd (KillMode=mixed) kills what a dead agent leaves; an instance is never reused by another agent either.
     leftoverCheckMs: 0,
+    ...(doorbell ? { doorbell, hotPollMs: DEFAULT_POLL_INTERVAL_MS, pollIntervalMs: DOORBELL_IDLE_POLL_MS } : {}),
     ...(deps.pollIntervalMs !== undefined ? { pollIntervalMs: deps.pollIntervalMs } : {}),
   });
 

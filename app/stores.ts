@@ -15,6 +15,7 @@ import { LaunchRepository } from '../db/repositories/launch-repository';
 import { LoginLimitRepository } from '../db/repositories/login-limit-repository';
 import { MonitorRepository } from '../db/repositories/monitor-repository';
 import { QueryRepository } from '../db/repositories/query-repository';
+import { FinishProbeRepository } from '../db/repositories/finish-probe-repository';
 import { RetentionRepository } from '../db/repositories/retention-repository';
 import { ScheduleRepository } from '../db/repositories/schedule-repository';
 import { SleepRepository } from '../db/repositories/sleep-repository';
@@ -42,6 +43,8 @@ export interface Stores {
   fleet: FleetRepository;
   deliveries: EventDeliveryRepository;
   retention: RetentionRepository;
+  /** What the server's finish watch reads (app/finish-watch.ts). */
+  finishProbe: FinishProbeRepository;
   /** What script validation reads: definitions, queues, custom tasks. */
   validationContext(): Promise<ValidationContext>;
 }
@@ -65,6 +68,7 @@ export function createStores(handle: DatabaseHandle, options: StoreOptions): Sto
     fleet: new FleetRepository(db),
     deliveries: new EventDeliveryRepository(db),
     retention: new RetentionRepository(db),
+    finishProbe: new FinishProbeRepository(db),
     validationContext,
   };
 }

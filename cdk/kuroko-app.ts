@@ -51,6 +51,7 @@ export function buildKurokoApp(app: App, config: DeployConfig, options: BuildOpt
     workerSubnetsArePublic: data.workerSubnetsArePublic,
     executionLogGroup: engine.executionLogGroup,
     processor: engine.functions.processor,
+    doorbell: engine.doorbell,
     alertTopic: engine.alertTopic,
     ...(config.idleSleep.enabled ? { sleepParameterName: sleepParameterName(stage) } : {}),
   });

@@ -53,6 +53,7 @@ export class Kuroko extends Construct {
       workerSubnetsArePublic: this.data.workerSubnetsArePublic,
       executionLogGroup: this.engine.executionLogGroup,
       processor: this.engine.functions.processor,
+      doorbell: this.engine.doorbell,
       alertTopic: this.engine.alertTopic,
       ...(config.idleSleep.enabled ? { sleepParameterName: sleepParameterName(config.stageName) } : {}),
     });

@@ -12,6 +12,7 @@ import { DEFAULT_SHELL_PATH } from '../agent/process-runner';
 import { prepareRunAs, type RunAsUser } from '../agent/run-as';
 import { ConfigError, errorMessage } from '../core/errors';
 import { DEFAULT_QUEUE } from '../core/model';
+import { DEFAULT_HOT_POLL_MS } from '../core/poll-pace';
 import { createDatabase, parseDatabaseUrl } from '../db/connection';
 import { assertSchemaNotNewer } from '../db/migrator';
 import { lastValue, parseCliArgs } from './cli-args';
@@ -209,6 +210,9 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
     database,
     queues: config.queues,
     slots: config.slots,
+    // Nothing wakes a separate agent but the database: poll it every few ms while work is in flight (issue 18),
+    // except over the Data API, where every read is a billed call.
+    hotPollMs: database.capabilities.costlyStatements ? 0 : DEFAULT_HOT_POLL_MS,
     logSink,
     logger,
     // Exit statuses next to the logs: a restarted agent records what ended while it was dead.

@@ -46,6 +46,10 @@ export const EVIDENCE: Readonly<Record<string, readonly Evidence[]>> = {
   'kms:Decrypt': [{ impliedBy: 'sns:Publish', doc: SNS_SSE }],
   'kms:GenerateDataKey*': [{ impliedBy: 'sns:Publish', doc: SNS_SSE }],
   'lambda:InvokeFunction': [{ call: 'InvokeCommand' }],
+  // The doorbell (adapters/aws/sqs-doorbell.ts): batch actions are authorised by the single action's name.
+  'sqs:SendMessage': [{ call: 'SendMessageBatchCommand' }],
+  'sqs:ReceiveMessage': [{ call: 'ReceiveMessageCommand' }],
+  'sqs:DeleteMessage': [{ call: 'DeleteMessageBatchCommand' }],
   'logs:CreateLogStream': [{ call: 'CreateLogStreamCommand' }, { lambdaRuntime: true, doc: LAMBDA_LOGS }, { userData: /\baws logs [^\n]*\bcreate-log-stream\b/ }],
   'logs:PutLogEvents': [{ call: 'PutLogEventsCommand' }, { lambdaRuntime: true, doc: LAMBDA_LOGS }, { userData: /\baws logs [^\n]*\bput-log-events\b/ }],
   'logs:GetLogEvents': [{ call: 'GetLogEventsCommand' }],

@@ -36,6 +36,10 @@ describe('Lambda configuration', () => {
       logLevel: 'INFO',
       database: { clusterArn: CLUSTER, secretArn: SECRET, databaseName: 'kuroko' },
       notifierFunctionName: undefined,
+      doorbellQueueUrl: undefined,
+      // Every Lambda's schema now carries the idle-sleep parameter and the custom tasks (one schema per process).
+      sleepParameter: undefined,
+      customTasks: new Map(),
     });
     expect(parseSchedulerConfig({ ...base, [ENV_KEYS.processorFunction]: 'p' }).processorFunctionName).toBe('p');
   });

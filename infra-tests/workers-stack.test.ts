@@ -1,4 +1,4 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { ENV_KEYS, WORKER_TAGS } from '../app/config/env-keys';
 import { DATA_API_ACTIONS } from '../cdk/constructs/database-binding';
@@ -157,8 +157,20 @@ describe('WorkersStack: the worker role', () => {
         'lambda:InvokeFunction',
         's3:GetObject',
         'ec2:TerminateInstances',
+        // The doorbell the processor rings (issue 18): receive and delete only.
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
       ].sort(),
     );
+  });
+
+  it('long-polls the engine\'s doorbell queue, which only the processor may ring (issue 18)', () => {
+    const listen = statements.find((s) => s.actions.includes('sqs:ReceiveMessage'));
+    expect([...(listen?.actions ?? [])].sort()).toEqual(['sqs:DeleteMessage', 'sqs:ReceiveMessage']);
+    expect(listen?.resources).toHaveLength(1);
+    expect(JSON.stringify(listen?.resources)).toContain('Doorbell');
+    const engine = Template.fromStack(built.engine);
+    engine.hasResourceProperties('AWS::SQS::Queue', { MessageRetentionPeriod: 60, ReceiveMessageWaitTimeSeconds: 20, SqsManagedSseEnabled: true });
   });
 
   it('scopes the Data API to the cluster and the secret to the agent user\'s, never the master\'s', () => {

@@ -33,6 +33,8 @@ export interface AgentParameter {
   readonly shutdownWhenIdle?: boolean;
   /** The queue keeps this many live workers: an idle agent among them does not leave (agent/idle-exit.ts). */
   readonly minInstances?: number;
+  /** The SQS doorbell the processor rings when it queued commands (adapters/aws/sqs-doorbell.ts); issue 18. */
+  readonly doorbellQueueUrl?: string;
 }
 
 const QUEUE_NAME = /^@?[\w-]{1,180}$/;
@@ -95,6 +97,7 @@ const agentParameterSchema = z.object({
   processorFunctionName: nonEmpty,
   shutdownWhenIdle: z.optional(z.boolean({ error: 'must be true or false' })),
   minInstances: z.optional(intAtLeast(0)),
+  doorbellQueueUrl: z.optional(nonEmpty),
 }) satisfies z.ZodMiniType<AgentParameter>;
 
 /** Reads the JSON of a worker queue's SSM parameter (the agent's configuration on AWS). */

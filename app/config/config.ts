@@ -63,6 +63,8 @@ export interface WorkerQueueBinding {
 export interface ProcessorConfig extends BaseConfig {
   /** Nudged after a step that wrote events, so notifications do not wait for the next minute. */
   readonly notifierFunctionName: string | undefined;
+  /** Rung when a pass queued commands, so agents on EC2 need not poll the Data API every second (issue 18). */
+  readonly doorbellQueueUrl: string | undefined;
 }
 export interface SchedulerConfig extends BaseConfig {
   /** Nudged after a cron launch, so the first step does not wait for the next minute. */
@@ -175,8 +177,14 @@ const toBase = (env: BaseEnv, _ctx: z.RefinementCtx): BaseConfig => ({
 });
 
 const processorSchema = z
-  .object({ ...baseShape, [ENV_KEYS.notifierFunction]: optionalName })
-  .transform((env, ctx): ProcessorConfig => ({ ...toBase(env, ctx), notifierFunctionName: env[ENV_KEYS.notifierFunction] }));
+  .object({ ...baseShape, [ENV_KEYS.notifierFunction]: optionalName, [ENV_KEYS.doorbellQueueUrl]: optionalName })
+  .transform(
+    (env, ctx): ProcessorConfig => ({
+      ...toBase(env, ctx),
+      notifierFunctionName: env[ENV_KEYS.notifierFunction],
+      doorbellQueueUrl: env[ENV_KEYS.doorbellQueueUrl],
+    }),
+  );
 
 const schedulerSchema = z
   .object({

@@ -28,6 +28,8 @@ export const ENV_KEYS = {
   executionLogGroup: 'KUROKO_EXECUTION_LOG_GROUP',
   processorFunction: 'KUROKO_PROCESSOR_FUNCTION',
   notifierFunction: 'KUROKO_NOTIFIER_FUNCTION',
+  /** The SQS doorbell queue the processor rings when a pass queued commands (issue 18). */
+  doorbellQueueUrl: 'KUROKO_DOORBELL_QUEUE_URL',
   declaredQueues: 'KUROKO_DECLARED_QUEUES',
   workerQueues: 'KUROKO_WORKER_QUEUES',
   apiClientsSecretArn: 'KUROKO_API_CLIENTS_SECRET_ARN',

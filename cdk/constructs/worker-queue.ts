@@ -17,6 +17,7 @@ import type { AgentParameter } from '../../app/config/config-schemas';
 import { ENV_KEYS, WORKER_TAGS } from '../../app/config/env-keys';
 import type { WorkerQueueConfig } from '../deploy-config';
 import { AGENT_BUNDLE_FILE, type AgentAsset } from './agent-asset';
+import type { DoorbellQueue } from './doorbell-queue';
 import { EC2_AGENT_ENV, EC2_AGENT_NODE_FLAGS, EC2_FLEET_FILE, WORKER_NODE_MAJOR } from '../../scripts/agent-bundle';
 import { grantDataApi, type DatabaseBinding } from './database-binding';
 import { AGENT_ENV_FILE, IMDS_FIREWALL_SERVICE, JOB_USER, workerIsolationCommands } from './worker-isolation';
@@ -44,6 +45,8 @@ export interface WorkerQueueProps {
   readonly database: DatabaseBinding;
   readonly executionLogGroup: logs.ILogGroup;
   readonly processor: lambda.IFunction;
+  /** The doorbell the agents long-poll. */
+  readonly doorbell?: DoorbellQueue;
   readonly agentAsset: AgentAsset;
   readonly securityGroup: ec2.ISecurityGroup;
   readonly subnets: readonly ec2.ISubnet[];
@@ -77,6 +80,7 @@ export class WorkerQueue extends Construct {
       minInstances: queue.minInstances,
       executionLogGroupName: props.executionLogGroup.logGroupName,
       processorFunctionName: props.processor.functionName,
+      ...(props.doorbell ? { doorbellQueueUrl: props.doorbell.queue.queueUrl } : {}),
     };
     this.parameter = new ssm.StringParameter(this, 'AgentConfig', {
       parameterName: `/kuroko/${stage}/workers/${queueSlug(queue.name)}/agent-config`,
@@ -101,6 +105,7 @@ export class WorkerQueue extends Construct {
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['ssm:GetParameter'], resources: [this.parameter.parameterArn] }),
     );
+    props.doorbell?.bindListener(this.role);
     // After a finished command the agent nudges the processor so the token moves on within seconds.
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [props.processor.functionArn] }),

@@ -38,6 +38,7 @@ import { EngineFunction } from '../constructs/engine-function';
 import { FunctionAlarms } from '../constructs/function-alarms';
 import { COMPLETE_SECRET_ARN, consoleOidcOf, type DeployConfig } from '../deploy-config';
 import { acknowledge } from '../nag';
+import { DoorbellQueue } from '../constructs/doorbell-queue';
 
 /** The functions that run on a one-minute EventBridge schedule (the provisioner's lives in the WorkersStack). */
 export const TICKING_FUNCTIONS = [
@@ -101,6 +102,8 @@ export class KurokoEngine extends Construct {
   readonly consoleSigningKey: secretsmanager.Secret | undefined;
   /** The idle-sleep hint; only when the deploy config leaves idle sleep on. */
   readonly sleepParameter: ssm.StringParameter | undefined;
+  /** The SQS doorbell the processor rings for the agents on EC2. */
+  readonly doorbell: DoorbellQueue;
 
   /** The migration custom resource: nothing that ticks may start before it. */
   readonly migrations: CustomResource;
@@ -142,6 +145,8 @@ export class KurokoEngine extends Construct {
     const processor = make(LAMBDA_NAMES.processor, 'Advances tokens one node per step', {
       timeout: PROCESSOR_TIMEOUT,
     }).bindNudge(notifier, ENV_KEYS.notifierFunction);
+    this.doorbell = new DoorbellQueue(this, 'Doorbell', { stage });
+    this.doorbell.bindRinger(processor);
     const scheduler = make(LAMBDA_NAMES.scheduler, 'Launches cron slots at most once').bindNudge(
       processor,
       ENV_KEYS.processorFunction,
@@ -375,12 +380,13 @@ export class EngineStack extends Stack {
   readonly apiUrl: string;
   readonly consoleSigningKey: secretsmanager.Secret | undefined;
   readonly sleepParameter: ssm.StringParameter | undefined;
+  readonly doorbell: DoorbellQueue;
 
   constructor(scope: Construct, id: string, props: EngineStackProps) {
     super(scope, id, props);
     const c = (this.contents = new KurokoEngine(this, 'Default', props));
     ({ functions: this.functions, alertTopic: this.alertTopic, executionLogGroup: this.executionLogGroup, httpApi: this.httpApi } = c);
-    ({ apiUrl: this.apiUrl, consoleSigningKey: this.consoleSigningKey, sleepParameter: this.sleepParameter } = c);
+    ({ apiUrl: this.apiUrl, consoleSigningKey: this.consoleSigningKey, sleepParameter: this.sleepParameter, doorbell: this.doorbell } = c);
   }
 }
 

@@ -28,6 +28,7 @@ import { FunctionAlarms } from '../constructs/function-alarms';
 import { WorkerQueue, queueSlug } from '../constructs/worker-queue';
 import type { DeployConfig } from '../deploy-config';
 import { acknowledge } from '../nag';
+import type { DoorbellQueue } from '../constructs/doorbell-queue';
 
 const PROVISIONER_TIMEOUT = Duration.seconds(60);
 const INSTANCE_WILDCARD = 'Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*';
@@ -44,6 +45,8 @@ export interface KurokoWorkersProps {
   readonly workerSubnetsArePublic: boolean;
   readonly executionLogGroup: logs.ILogGroup;
   readonly processor: lambda.IFunction;
+  /** The agents long-poll it (cdk/constructs/doorbell-queue.ts). */
+  readonly doorbell?: DoorbellQueue;
   readonly alertTopic: sns.ITopic;
   readonly logRetention: logs.RetentionDays;
   /**
@@ -87,6 +90,7 @@ export class KurokoWorkers extends Construct {
           database: props.agentDatabase,
           executionLogGroup: props.executionLogGroup,
           processor: props.processor,
+          ...(props.doorbell ? { doorbell: props.doorbell } : {}),
           agentAsset,
           securityGroup,
           subnets: props.workerSubnets,

@@ -28,6 +28,8 @@ import type { CustomTasks } from '../../core/dsl/custom-tasks';
 
 /** The retention pass runs once a day (and once at start). */
 const RETENTION_INTERVAL_MS = 86_400_000;
+import { createFinishWatch } from '../../app/finish-watch';
+import { DEFAULT_HOT_POLL_MS } from '../../core/poll-pace';
 
 export type RuntimeLogger = Logger;
 
@@ -42,6 +44,12 @@ export interface RuntimeIntervals {
   agentHeartbeatMs: number;
   /** How often the retention pass runs (daily unless set). */
   retentionMs?: number;
+  /**
+   * How often the server looks for finishes of separate agents while commands are in flight: default 2 ms without
+   * in-process agents, off with them (their finishes nudge the processor, and on SQLite the look shares the thread
+   * that serves HTTP); 0 turns it off.
+   */
+  finishWatchMs?: number;
 }
 
 export const DEFAULT_INTERVALS: RuntimeIntervals = {
@@ -121,6 +129,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   await closeOnFailure(Promise.resolve(options.prepare?.(services)));
 
   const loopLogger = { error: (message: string, error: unknown) => logger.error(message, { error: describeError(error) }) };
+  // Separate agents reach only the database: the finish watch nudges the processor when one of their commands
+  // ends, and a committed step wakes it to watch closely again (app/finish-watch.ts, issue 18).
+  const finishWatch = createFinishWatch({
+    probe: () => services.stores.finishProbe.probe(),
+    onFinished: () => loops.processor?.nudge(),
+    pace: { hotMs: options.intervals.finishWatchMs ?? (options.agents === 0 ? DEFAULT_HOT_POLL_MS : 0), idleMs: options.intervals.processorMs },
+    onError: (error) => loopLogger.error('finish watch failed', error),
+  });
   // What each pass wakes (app/passes.ts) reaches it here in process: another loop, or the in-process agents.
   const nudge = (target: NudgeTarget) => {
     if (target === NUDGE_TARGET.agents) nudgeAgents();
@@ -128,7 +144,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   };
   const loopOf = <R extends object>(pass: Pass<R>, intervalMs: number, afterPass?: (result: R) => void) =>
     createBackgroundLoop({ pass, intervalMs, nudge, logger: loopLogger, ...(afterPass ? { afterPass } : {}) });
-  loops.processor = loopOf(processorPass(services), options.intervals.processorMs);
+  loops.processor = loopOf(processorPass(services), options.intervals.processorMs, (result) => {
+    if (result.committed > 0) finishWatch.wake();
+  });
   loops.scheduler = loopOf(schedulerPass(services), options.intervals.schedulerMs);
 
   if (options.agents > 0) await closeOnFailure(mkdir(options.logDir, { recursive: true }));
@@ -192,6 +210,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
   for (const agent of agents) await agent.start();
   for (const loop of Object.values(loops)) loop.start();
+  finishWatch.start();
 
   let stopping: Promise<void> | undefined;
   const consoleBase = trimBaseUrl(options.console?.baseUrl ?? url);
@@ -205,7 +224,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       shuttingDown = true;
       stopping ??= (async () => {
         await Promise.all(agents.map((agent) => agent.stop('shutting down')));
-        await Promise.all(Object.values(loops).map((loop) => loop.stop()));
+        await Promise.all([...Object.values(loops).map((loop) => loop.stop()), finishWatch.stop()]);
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await handle.close();
       })();

@@ -32,6 +32,8 @@ export interface ClaimRequest {
   limit: number;
   leaseMs: number;
   now: Date;
+  /** Read first whether anything waits, and skip the transaction when nothing does (adaptive polling). */
+  probeFirst?: boolean;
 }
 
 /** One claimed execution the agent holds: the pair every fenced write names. */
@@ -115,7 +117,7 @@ export class ExecutionQueueRepository {
   async claim(request: ClaimRequest): Promise<Execution[]> {
     if (request.limit <= 0 || request.queues.length === 0) return [];
     const { db, capabilities } = this.handle;
-    if (capabilities.costlyStatements) {
+    if (capabilities.costlyStatements || request.probeFirst === true) {
       // An idle agent polls every second or so; one cheap read spares the three calls of an empty transaction.
       const probe = await this.unclaimed(db, request.queues, 1).execute();
       if (probe.length === 0) return [];

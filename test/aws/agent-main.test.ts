@@ -2,6 +2,7 @@ import { CloudWatchLogsClient, CreateLogStreamCommand, PutLogEventsCommand } fro
 import { EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runAwsAgent } from '../../agent/main';
@@ -20,6 +21,7 @@ const ssm = mockClient(SSMClient);
 const logs = mockClient(CloudWatchLogsClient);
 const lambda = mockClient(LambdaClient);
 const ec2 = mockClient(EC2Client);
+const sqs = mockClient(SQSClient);
 const PARAMETER = '/kuroko/test/workers/at.default/agent-config';
 const INSTANCE_ID = 'i-0123456789abcdef0';
 const credentials = { accessKeyId: 'x', secretAccessKey: 'x' };
@@ -49,7 +51,7 @@ afterAll(async () => {
   await tdb?.close();
 });
 beforeEach(() => {
-  for (const mock of [ssm, logs, lambda, ec2]) mock.reset();
+  for (const mock of [ssm, logs, lambda, ec2, sqs]) mock.reset();
   ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify(parameter) } });
   logs.on(CreateLogStreamCommand).resolves({}).on(PutLogEventsCommand).resolves({});
   lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
@@ -138,6 +140,34 @@ describe('agent entry on EC2', () => {
     expect(result).toMatchObject({ exit: 'idle', ended: 'terminated' });
     expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([[INSTANCE_ID]]);
     await tdb.db.deleteFrom('workers').where('id', '=', keeper).execute();
+  }, IDLE_TEST_TIMEOUT_MS);
+
+  it('with a doorbell queue, long-polls it and claims when it rings (issue 18)', async () => {
+    const doorbellQueueUrl = 'https://sqs.us-east-1.amazonaws.com/123456789012/kuroko-test-doorbell';
+    ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, doorbellQueueUrl, shutdownWhenIdle: false }) } });
+    // Every long poll waits until the test rings (or the agent stops): a ring is the only thing that returns one.
+    const rings: (() => void)[] = [];
+    sqs.on(ReceiveMessageCommand).callsFake(
+      () => new Promise((resolve) => rings.push(() => resolve({ Messages: [{ MessageId: 'm', ReceiptHandle: 'h', Body: 'ring' }] }))),
+    );
+    sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: '0' }] });
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 2, 'execute: echo rung\n');
+    const running = runAwsAgent({ ...deps(() => Promise.resolve()), sqs: new SQSClient({ region: 'us-east-1', credentials }), idleTimeoutMs: 4_000 });
+    await waitFor(() => rings.length > 0, { description: 'the first long poll' });
+    const receive = sqs.commandCalls(ReceiveMessageCommand)[0]!.args[0].input;
+    expect([receive.QueueUrl, receive.WaitTimeSeconds]).toEqual([doorbellQueueUrl, 20]);
+    const { instance } = await services.operations.launch({ definitionId: 2, launchedBy: 'test' });
+    while ((await services.processorPass()).committed > 0);
+    rings.shift()!();
+    await waitFor(async () => (await tdb.db.selectFrom('executions').select('finished_at').where('job_instance_id', '=', instance.id).executeTakeFirst())?.finished_at, {
+      timeoutMs: 20_000,
+      description: 'the command to finish',
+    });
+    expect(sqs.commandCalls(DeleteMessageBatchCommand).map((c) => c.args[0].input.Entries)).toContainEqual([{ Id: '0', ReceiptHandle: 'h' }]);
+    for (const ring of rings.splice(0)) ring();
+    expect(await running).toMatchObject({ exit: 'idle' });
+    for (let i = 0; i < 3; i++) await services.processorPass();
   }, IDLE_TEST_TIMEOUT_MS);
 
   it('refuses to start without the parameter name or with an invalid parameter', async () => {

@@ -1,4 +1,5 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../core/errors';
@@ -12,6 +13,8 @@ import { applyEnv, awake, functionEnv, lambdaContext, scheduledEvent } from './f
 const NOTIFIER = 'kuroko-test-notifier';
 const PROCESSOR = 'kuroko-test-processor';
 const lambda = mockClient(LambdaClient);
+const sqs = mockClient(SQSClient);
+const DOORBELL = 'https://sqs.us-east-1.amazonaws.com/123456789012/kuroko-test-doorbell';
 
 let tdb: TestDatabase;
 let processor: typeof ProcessorModule;
@@ -19,7 +22,7 @@ let scheduler: typeof SchedulerModule;
 
 beforeAll(async () => {
   tdb = await createTestDatabase('data-api');
-  applyEnv(functionEnv(tdb, { [ENV_KEYS.notifierFunction]: NOTIFIER, [ENV_KEYS.processorFunction]: PROCESSOR }));
+  applyEnv(functionEnv(tdb, { [ENV_KEYS.notifierFunction]: NOTIFIER, [ENV_KEYS.processorFunction]: PROCESSOR, [ENV_KEYS.doorbellQueueUrl]: DOORBELL }));
   processor = await import('../../functions/processor/handler');
   scheduler = await import('../../functions/scheduler/handler');
 });
@@ -31,12 +34,34 @@ afterAll(async () => {
 beforeEach(() => {
   lambda.reset();
   lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+  sqs.reset();
+  sqs.on(SendMessageBatchCommand).resolves({ Successful: [] });
 });
 
 const invokedFunctions = () =>
   lambda.commandCalls(InvokeCommand).map((c) => ({ name: c.args[0].input.FunctionName, type: c.args[0].input.InvocationType }));
 
 describe('processor handler', () => {
+  it('rings the agents\' doorbell when a pass queued a command, and not when nothing moved (issue 18)', async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 7, 'execute: echo rung\n');
+    const { instance } = await services.operations.launch({ definitionId: 7, launchedBy: 'test' });
+    const moved = awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    expect(moved.committed).toBeGreaterThan(0);
+    const rings = sqs.commandCalls(SendMessageBatchCommand).map((c) => c.args[0].input);
+    expect(rings.map((input) => input.QueueUrl)).toEqual([DOORBELL]);
+    expect(rings[0]!.Entries!.length).toBe(Math.min(10, moved.committed));
+    sqs.resetHistory();
+    // A failing doorbell never fails the tick: the agents' fallback poll covers it.
+    sqs.on(SendMessageBatchCommand).rejects(new Error('AccessDenied'));
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    expect(await statusOf(tdb.db, instance.id)).toBe('success');
+    sqs.resetHistory();
+    expect(awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR))).committed).toBe(0);
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
   it('moves tokens on a scheduled event and on a nudge, then nudges the notifier', async () => {
     const services = servicesFor(tdb);
     await insertDefinition(tdb.db, 1, 'noop:\nexecute: echo hi\nnoop:\n');
