@@ -169,7 +169,9 @@ export async function logSinkScenario(harness: Harness): Promise<ScenarioRow> {
   try {
     s = await openSelfHosted(harness, '6 log folder and CloudWatch Logs failing', 6000, { longSeconds: 8 });
     const self = s;
-    const spec = agentSpec(s, 'chaos-6');
+    // Two slots: the self-hosted agent polls every few ms while work is in flight (issue 18's wake-ups) and would
+    // otherwise claim every command before the EC2 agent, which reads the Data API once a second, saw one.
+    const spec = { ...agentSpec(s, 'chaos-6'), slots: 2 };
     s.agents.push(startAgent(spec));
     // An EC2 agent beside it, whose command output goes to CloudWatch Logs.
     ec2 = await startEc2Agent(s.databaseUrl, '@default');
