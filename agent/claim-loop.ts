@@ -9,6 +9,7 @@
  *
  * With an idle timeout, the loop asks the agent to stop once nothing ran for that long (and mayStopIdle agrees).
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { errorMessage } from '../core/errors';
 import { DEFAULT_HOT_WINDOW_MS, nextPollMs } from '../core/poll-pace';
 import type { Execution } from '../core/model';
@@ -81,6 +82,9 @@ export class ClaimLoop {
       }
       if (control.stopping) break;
       await this.#waker.sleep(failures > 0 ? backoffMs(failures, settings.pollIntervalMs) : this.#pollDelayMs());
+      // Let the rest of this turn of the event loop happen first: the commands that ended in it free their slots
+      // and the processor's pass queues what it queues, so one claim takes them all instead of one claim each.
+      await nextTurn();
     }
   }
 

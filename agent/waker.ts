@@ -1,29 +1,31 @@
 /**
  * A sleep that can be cut short: the claim loop's poll wait (wake() is its nudge: a finished command, the local
  * mode's processor, a doorbell from outside) and the heartbeat's interval (woken when a stop begins and ends).
+ * A plain timer and its resolve rather than an aborted timers/promises sleep: an abort builds an AbortError with
+ * its stack, and the claim loop is woken once per finished command (a busy local agent, hundreds a second).
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 
 export class Waker {
-  #sleeping: AbortController | undefined;
+  #sleeping: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
   /** A wake() that came while nobody slept: the next sleep returns at once. */
   #woken = false;
 
   /** Waits ms, or less if wake() is called meanwhile (or was called since the last sleep). */
-  async sleep(ms: number): Promise<void> {
+  sleep(ms: number): Promise<void> {
     if (this.#woken) {
       this.#woken = false;
-      return;
+      return Promise.resolve();
     }
-    const sleeping = new AbortController();
-    this.#sleeping = sleeping;
-    try {
-      await sleep(ms, undefined, { signal: sleeping.signal });
-    } catch (error) {
-      if (!sleeping.signal.aborted) throw error;
-    } finally {
-      if (this.#sleeping === sleeping) this.#sleeping = undefined;
-    }
+    return new Promise((resolve) => {
+      const sleeping = {
+        resolve,
+        timer: setTimeout(() => {
+          if (this.#sleeping === sleeping) this.#sleeping = undefined;
+          resolve();
+        }, ms),
+      };
+      this.#sleeping = sleeping;
+    });
   }
 
   /** Ends the current sleep, or the next one if none is under way. */
@@ -34,6 +36,7 @@ export class Waker {
       return;
     }
     this.#sleeping = undefined;
-    sleeping.abort();
+    clearTimeout(sleeping.timer);
+    sleeping.resolve();
   }
 }

@@ -1,6 +1,8 @@
 /**
  * A pass run periodically in a long-running process (`kuroko dev`, `kuroko server`) that can also be nudged:
- * `nudge()` runs it as soon as the current run ends instead of waiting for the next tick. Each run goes through
+ * `nudge()` runs it as soon as the current run ends instead of waiting for the next tick. Nudges are gathered: the
+ * run they ask for starts once the current turn of the event loop is over (or after `nudgeDelayMs`), so the commands
+ * that ended in the same turn, or the steps committed within the delay, make one run instead of one each. Each run goes through
  * the shared run-while-busy loop (app/run-while-busy.ts): a pass that reports more work is followed at once by
  * another, up to a limit, and what it nudges is woken after each pass. Errors are logged and retried with backoff;
  * they never stop the loop.
@@ -31,6 +33,11 @@ export interface BackgroundLoopOptions<R extends object> {
   logger: LoopLogger;
   /** Longest wait after repeated failures. */
   maxBackoffMs?: number;
+  /**
+   * How long a nudge may wait for more nudges before its run starts (default 0: at the end of the event loop's
+   * current turn). A pass nobody waits on (the notifier) gathers a busy processor's nudges into one run this way.
+   */
+  nudgeDelayMs?: number;
 }
 
 const DEFAULT_MAX_BACKOFF_MS = 30_000;
@@ -42,6 +49,8 @@ export function createBackgroundLoop<R extends object>(options: BackgroundLoopOp
   const { pass } = options;
   const maxBackoff = options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS;
   let timer: NodeJS.Timeout | undefined;
+  /** A nudge's run not started yet: later nudges join it. */
+  let nudged: { cancel(): void } | undefined;
   let running: Promise<void> | undefined;
   let again = false;
   let stopped = true;
@@ -97,12 +106,24 @@ export function createBackgroundLoop<R extends object>(options: BackgroundLoopOp
       void kick();
     },
     nudge() {
-      if (stopped) return;
-      void kick();
+      if (stopped || nudged) return;
+      const run = () => {
+        nudged = undefined;
+        if (!stopped) void kick();
+      };
+      if (options.nudgeDelayMs) {
+        const delayed = setTimeout(run, options.nudgeDelayMs);
+        nudged = { cancel: () => clearTimeout(delayed) };
+      } else {
+        const immediate = setImmediate(run);
+        nudged = { cancel: () => clearImmediate(immediate) };
+      }
     },
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      nudged?.cancel();
+      nudged = undefined;
       await running;
     },
     runOnce: () => kick(),

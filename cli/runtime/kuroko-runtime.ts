@@ -26,6 +26,11 @@ import { monitorPass, notifierPass, processorPass, retentionPass, schedulerPass 
 import { NUDGE_TARGET, type NudgeTarget, type Pass } from '../../app/run-while-busy';
 import type { CustomTasks } from '../../core/dsl/custom-tasks';
 
+/**
+ * How long the notifier gathers nudges before it runs: a busy processor commits hundreds of steps a second and
+ * nudges it after each, while one run delivers everything announced so far (its poll is notifierMs anyway).
+ */
+const NOTIFIER_NUDGE_DELAY_MS = 100;
 /** The retention pass runs once a day (and once at start). */
 const RETENTION_INTERVAL_MS = 86_400_000;
 import { createFinishWatch } from '../../app/finish-watch';
@@ -142,10 +147,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     if (target === NUDGE_TARGET.agents) nudgeAgents();
     else loops[target]?.nudge();
   };
-  const loopOf = <R extends object>(pass: Pass<R>, intervalMs: number, afterPass?: (result: R) => void) =>
-    createBackgroundLoop({ pass, intervalMs, nudge, logger: loopLogger, ...(afterPass ? { afterPass } : {}) });
-  loops.processor = loopOf(processorPass(services), options.intervals.processorMs, (result) => {
-    if (result.committed > 0) finishWatch.wake();
+  const loopOf = <R extends object>(pass: Pass<R>, intervalMs: number, more: { afterPass?: (result: R) => void; nudgeDelayMs?: number } = {}) =>
+    createBackgroundLoop({ pass, intervalMs, nudge, logger: loopLogger, ...more });
+  loops.processor = loopOf(processorPass(services), options.intervals.processorMs, {
+    afterPass: (result) => {
+      if (result.committed > 0) finishWatch.wake();
+    },
   });
   loops.scheduler = loopOf(schedulerPass(services), options.intervals.schedulerMs);
 
@@ -191,6 +198,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       onError: (error, context) => logger.warn('a notification failed; it will be retried', { ...context, error: describeError(error) }),
     }),
     options.intervals.notifierMs,
+    { nudgeDelayMs: NOTIFIER_NUDGE_DELAY_MS },
   );
   loops.monitor = loopOf(monitorPass(services, options.monitor), options.intervals.monitorMs);
 
@@ -204,8 +212,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     // A long backlog stops between batches at shutdown rather than holding it up.
     shouldContinue: () => !shuttingDown,
   });
-  loops.retention = loopOf(retention, options.intervals.retentionMs ?? RETENTION_INTERVAL_MS, (result) => {
-    if (result.deletedInstances > 0) logger.info('retention pass', { deletedInstances: result.deletedInstances, batches: result.batches });
+  loops.retention = loopOf(retention, options.intervals.retentionMs ?? RETENTION_INTERVAL_MS, {
+    afterPass: (result) => {
+      if (result.deletedInstances > 0) logger.info('retention pass', { deletedInstances: result.deletedInstances, batches: result.batches });
+    },
   });
 
   for (const agent of agents) await agent.start();
