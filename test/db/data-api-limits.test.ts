@@ -235,9 +235,12 @@ describe('data-api limits: a scheduler pass over 10,000 definitions', () => {
     expect(stats.maxResponseBytes).toBeLessThan(RESPONSE_LIMIT);
     expect(stats.maxSqlChars).toBeLessThan(65_536 / 4);
 
-    // A whole pass (no slot due in the minute it looks at) reads the same way.
+    // A whole pass (no slot due in the minute it looks at) reads the same way. The first one records every
+    // schedule's next fire time: schedules firing at the same time share an UPDATE, so 20,000 schedules cost a
+    // few hundred statements, not one each.
     ldb.meter.reset();
     await services.schedulerPass();
+    expect(ldb.meter.stats().statements).toBeLessThan(DEFINITIONS / 10);
     await services.schedulerPass();
     expect(ldb.meter.violations()).toEqual([]);
   }, 300_000);
