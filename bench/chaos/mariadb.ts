@@ -3,15 +3,13 @@
  * test/helpers/global-setup.ts starts one), so it can be stopped and restarted without touching the machine's
  * shared server. Its datadir is removed at the end.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
+import { installDataDir, MARIADBD, mariadbdArgs } from '../../test/helpers/mariadbd';
 import { freePort, poll, spawnTracked, type Tracked } from './processes';
 
-const MARIADBD = '/usr/sbin/mariadbd';
-const INSTALL_DB = ['/usr/bin/mariadb-install-db', '/usr/bin/mysql_install_db'];
 const START_TIMEOUT_MS = 60_000;
 
 export interface Mariadb {
@@ -35,12 +33,9 @@ async function answers(url: string): Promise<boolean> {
 }
 
 export async function startMariadb(): Promise<Mariadb> {
-  const installDb = INSTALL_DB.find((p) => existsSync(p));
-  if (!existsSync(MARIADBD) || !installDb) throw new Error('chaos needs mariadbd and mariadb-install-db: apt-get install mariadb-server');
+  if (!existsSync(MARIADBD)) throw new Error('chaos needs mariadbd: apt-get install mariadb-server');
   const dir = mkdtempSync(join(tmpdir(), 'kuroko-chaos-mariadb-'));
-  const dataDir = join(dir, 'data');
-  const install = spawnSync(installDb, ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root'], { encoding: 'utf8' });
-  if (install.status !== 0) throw new Error(`mariadb-install-db failed: ${install.stderr || install.stdout}`);
+  const dataDir = installDataDir(dir);
   const port = await freePort();
   const serverUrl = `mysql://root@127.0.0.1:${port}/`;
   let server: Tracked | undefined;
@@ -61,21 +56,7 @@ export async function startMariadb(): Promise<Mariadb> {
       return mariadb.databaseUrl(name);
     },
     async start() {
-      server = spawnTracked('mariadbd', MARIADBD, [
-        '--no-defaults',
-        `--datadir=${dataDir}`,
-        `--port=${port}`,
-        '--bind-address=127.0.0.1',
-        `--socket=${join(dir, 'mysqld.sock')}`,
-        `--pid-file=${join(dir, 'mysqld.pid')}`,
-        '--user=root',
-        '--skip-name-resolve',
-        '--character-set-server=utf8mb4',
-        '--collation-server=utf8mb4_bin',
-        '--innodb-buffer-pool-size=64M',
-        '--innodb-flush-log-at-trx-commit=2',
-        '--max-connections=500',
-      ], {}, true);
+      server = spawnTracked('mariadbd', MARIADBD, mariadbdArgs(dir, dataDir, port, ['--max-connections=500']), {}, true);
       const up = await poll(() => answers(serverUrl), START_TIMEOUT_MS);
       if (!up) throw new Error(`the chaos mariadbd did not start on port ${port}: ${server.output().slice(-500)}`);
     },

@@ -5,7 +5,7 @@
 import type { Transaction } from 'kysely';
 import { LOG_LEVEL } from '../../core/model';
 import type { LogLevel } from '../../core/model';
-import type { IdGenerator } from '../../core/ports';
+import type { ExecutionHistory, IdGenerator } from '../../core/ports';
 import type { Database } from '../schema';
 import { IMPORT_KIND, type Kuroko2ImportTables } from './kuroko2-import-tables';
 
@@ -37,17 +37,8 @@ export function chunkLogs<T extends { message: string }>(logs: readonly T[]): T[
   return chunks;
 }
 
-export interface ImportedExecution {
-  queue: string;
-  shell: string;
-  hostname: string | null;
-  workerId: number | null;
-  pid: number | null;
-  startedAt: Date | null;
-  finishedAt: Date;
-  exitStatus: number | null;
-  termSignal: string | null;
-}
+/** An imported command's history: an ExecutionHistory before the ids of the rows it will belong to exist. */
+export type ImportedExecution = Omit<ExecutionHistory, 'id' | 'executionId' | 'instanceId' | 'definitionId' | 'tokenId'>;
 
 export interface ImportedInstance {
   sourceId: number;

@@ -13,67 +13,16 @@
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROW_LIMITS, utf8Bytes } from '../../core/row-limits';
-import { createDatabase, type DatabaseHandle } from '../../db/connection';
-import { createIdGenerator } from '../../db/id-generator';
-import { migrateToLatest } from '../../db/migrator';
 import { ExecutionQueueRepository } from '../../db/repositories/execution-queue-repository';
 import { MonitorRepository } from '../../db/repositories/monitor-repository';
 import type { Database } from '../../db/schema';
 import { createHarness, type ApiHarness } from '../api/api-fixtures';
-import { createLimitMeter, type LimitMeter } from '../helpers/data-api-limits';
-import { startDataApiServer, type DataApiServer } from '../helpers/data-api-server';
+import { openMeteredDatabase, type MeteredDatabase } from '../helpers/metered-data-api';
 import { definitionRow, servicesFor } from '../helpers/engine-fixtures';
-import { createMysqlDatabase, type TestDatabase } from '../helpers/test-database';
 
 const KIB = 1024;
 const ROW_LIMIT = 64 * KIB;
 const RESPONSE_LIMIT = 1024 * KIB;
-
-/** A MariaDB database behind a local Data API server, a metered handle on it and a plain MariaDB handle for setup. */
-interface LimitedDatabase {
-  meter: LimitMeter;
-  /** The product's handle: every statement through the metered Data API client. */
-  handle: DatabaseHandle;
-  /** Direct MariaDB, for bulk setup that is not what is being measured. */
-  mysql: Kysely<Database>;
-  tdb: TestDatabase;
-  close(): Promise<void>;
-}
-
-async function openLimitedDatabase(): Promise<LimitedDatabase> {
-  const scratch = await createMysqlDatabase();
-  const server: DataApiServer = await startDataApiServer({ mysqlUrl: scratch.url });
-  const url =
-    `data-api://${server.resourceArn}?secret=${encodeURIComponent(server.secretArn)}` +
-    `&database=${scratch.name}&endpoint=${encodeURIComponent(server.endpoint)}&region=us-east-1`;
-  const mysqlHandle = createDatabase(scratch.url);
-  await migrateToLatest(mysqlHandle.db);
-  const meter = createLimitMeter({ endpoint: server.endpoint });
-  const handle = createDatabase(url, { dataApiClient: meter.client });
-  const tdb: TestDatabase = {
-    dialect: 'data-api',
-    db: handle.db,
-    capabilities: handle.capabilities,
-    url,
-    idGenerator: createIdGenerator(handle.db, { blockSize: 1000 }),
-    dataApi: server,
-    openAnother: () => createDatabase(url),
-    close: async () => undefined,
-  };
-  return {
-    meter,
-    handle,
-    mysql: mysqlHandle.db,
-    tdb,
-    async close() {
-      await handle.close();
-      meter.client.destroy();
-      await mysqlHandle.close();
-      await server.close();
-      await scratch.drop();
-    },
-  };
-}
 
 /** A realistic 30-line script: env, a fork, executes with arguments and Japanese comments. */
 function thirtyLineScript(n: number): string {
@@ -113,10 +62,10 @@ async function bulkDefinitions(
 }
 
 describe('data-api limits: wide text users type fits a 64 KB row', () => {
-  let ldb: LimitedDatabase;
+  let ldb: MeteredDatabase;
   let h: ApiHarness;
   beforeAll(async () => {
-    ldb = await openLimitedDatabase();
+    ldb = await openMeteredDatabase();
     h = await createHarness(ldb.tdb);
   });
   afterAll(async () => {
@@ -206,9 +155,9 @@ describe('data-api limits: wide text users type fits a 64 KB row', () => {
 
 describe('data-api limits: a scheduler pass over 10,000 definitions', () => {
   const DEFINITIONS = 10_000;
-  let ldb: LimitedDatabase;
+  let ldb: MeteredDatabase;
   beforeAll(async () => {
-    ldb = await openLimitedDatabase();
+    ldb = await openMeteredDatabase();
     // ~2 KB of Japanese description and a 30-line script each, two schedules, every tenth with a suspend schedule.
     const ids = await bulkDefinitions(ldb.mysql, DEFINITIONS, {
       firstId: 1_000_000,
@@ -248,11 +197,11 @@ describe('data-api limits: a scheduler pass over 10,000 definitions', () => {
 
 describe('data-api limits: GET /v1/definitions without a limit', () => {
   const DEFINITIONS = 150;
-  let ldb: LimitedDatabase;
+  let ldb: MeteredDatabase;
   let h: ApiHarness;
   let ids: number[];
   beforeAll(async () => {
-    ldb = await openLimitedDatabase();
+    ldb = await openMeteredDatabase();
     h = await createHarness(ldb.tdb);
     // 12,000 bytes of description each: 1.8 MB in all, more than one Data API response can carry.
     ids = await bulkDefinitions(ldb.mysql, DEFINITIONS, { firstId: 10_000, description: (i) => `${i}:${'お'.repeat(4000)}`, crons: [] });

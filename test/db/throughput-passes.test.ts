@@ -6,7 +6,7 @@
  * has delivered.
  */
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVENT_TYPE } from '../../core/model';
 import type { NotificationChannel } from '../../core/notify/notification-channel';
@@ -15,61 +15,12 @@ import { nextFireTime, parseCronOrThrow } from '../../core/schedule';
 import { EventDeliveryRepository } from '../../db/repositories/event-delivery-repository';
 import { insertEvents } from '../../db/repositories/log-event-writer';
 import { fromDbTime } from '../../db/column-codec';
-import { createDatabase, type DatabaseHandle } from '../../db/connection';
-import { createIdGenerator } from '../../db/id-generator';
-import { migrateToLatest } from '../../db/migrator';
-import type { Database } from '../../db/schema';
-import { createLimitMeter, type LimitMeter } from '../helpers/data-api-limits';
-import { startDataApiServer, type DataApiServer } from '../helpers/data-api-server';
+import { createDatabase } from '../../db/connection';
+import { openMeteredDatabase, type MeteredDatabase } from '../helpers/metered-data-api';
 import { definitionRow, insertDefinition, servicesFor } from '../helpers/engine-fixtures';
-import { createMysqlDatabase, type TestDatabase } from '../helpers/test-database';
-
-interface Metered {
-  meter: LimitMeter;
-  tdb: TestDatabase;
-  /** Direct MariaDB, for setup and for playing the agent. */
-  mysql: Kysely<Database>;
-  mysqlUrl: string;
-  close(): Promise<void>;
-}
-
-async function openMetered(): Promise<Metered> {
-  const scratch = await createMysqlDatabase();
-  const server: DataApiServer = await startDataApiServer({ mysqlUrl: scratch.url });
-  const url =
-    `data-api://${server.resourceArn}?secret=${encodeURIComponent(server.secretArn)}` +
-    `&database=${scratch.name}&endpoint=${encodeURIComponent(server.endpoint)}&region=us-east-1`;
-  const mysql: DatabaseHandle = createDatabase(scratch.url);
-  await migrateToLatest(mysql.db);
-  const meter = createLimitMeter({ endpoint: server.endpoint });
-  const handle = createDatabase(url, { dataApiClient: meter.client });
-  const tdb: TestDatabase = {
-    dialect: 'data-api',
-    db: handle.db,
-    capabilities: handle.capabilities,
-    url,
-    idGenerator: createIdGenerator(handle.db, { blockSize: 1000 }),
-    dataApi: server,
-    openAnother: () => createDatabase(url),
-    close: async () => undefined,
-  };
-  return {
-    meter,
-    tdb,
-    mysql: mysql.db,
-    mysqlUrl: scratch.url,
-    async close() {
-      await handle.close();
-      meter.client.destroy();
-      await mysql.close();
-      await server.close();
-      await scratch.drop();
-    },
-  };
-}
 
 /** Statements and rows returned by `work`. */
-async function cost(m: Metered, work: () => Promise<unknown>): Promise<{ statements: number; rows: number }> {
+async function cost(m: MeteredDatabase, work: () => Promise<unknown>): Promise<{ statements: number; rows: number }> {
   m.meter.reset();
   await work();
   const stats = m.meter.stats();
@@ -77,10 +28,10 @@ async function cost(m: Metered, work: () => Promise<unknown>): Promise<{ stateme
 }
 
 describe('throughput: a processor step costs the same at any backlog', () => {
-  let m: Metered;
+  let m: MeteredDatabase;
   let nextCloneId = 10_000_000;
   beforeAll(async () => {
-    m = await openMetered();
+    m = await openMeteredDatabase();
   }, 120_000);
   afterAll(async () => {
     await m?.close();
@@ -135,9 +86,9 @@ describe('throughput: a processor step costs the same at any backlog', () => {
 });
 
 describe('throughput: a scheduler pass with nothing due reads no definition', () => {
-  let m: Metered;
+  let m: MeteredDatabase;
   beforeAll(async () => {
-    m = await openMetered();
+    m = await openMeteredDatabase();
   }, 120_000);
   afterAll(async () => {
     await m?.close();
@@ -174,9 +125,9 @@ describe('throughput: a scheduler pass with nothing due reads no definition', ()
 });
 
 describe('throughput: a notifier pass reads only events not yet settled', () => {
-  let m: Metered;
+  let m: MeteredDatabase;
   beforeAll(async () => {
-    m = await openMetered();
+    m = await openMeteredDatabase();
   }, 120_000);
   afterAll(async () => {
     await m?.close();

@@ -12,7 +12,8 @@
  * The teardown drops every `kuroko_test_<run>_…` database left, the template and the databases `reuse` kept.
  * A run of the `unit` project alone (`npm run test:fast`) needs no database: it looks for none and migrates nothing.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { installDataDir, MARIADBD, mariadbdArgs } from './mariadbd';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -37,8 +38,6 @@ declare module 'vitest' {
 }
 
 export const DEFAULT_TEST_MYSQL_URL = 'mysql://root@127.0.0.1:3306/test';
-const MARIADBD = '/usr/sbin/mariadbd';
-const INSTALL_DB_CANDIDATES = ['/usr/bin/mariadb-install-db', '/usr/bin/mysql_install_db'];
 const PROBE_TIMEOUT_MS = 2_000;
 const START_TIMEOUT_MS = 60_000;
 const START_POLL_MS = 200;
@@ -78,36 +77,18 @@ interface ThrowawayMariadb {
 }
 
 async function startThrowawayMariadb(): Promise<ThrowawayMariadb> {
-  const installDb = INSTALL_DB_CANDIDATES.find((p) => existsSync(p));
-  if (!installDb) throw new Error(`found ${MARIADBD} but no mariadb-install-db next to it`);
   const dir = mkdtempSync(join(tmpdir(), 'kuroko-mariadb-'));
-  const dataDir = join(dir, 'data');
-  const install = spawnSync(
-    installDb,
-    ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--user=root'],
-    { encoding: 'utf8' },
-  );
-  if (install.status !== 0) {
+  let dataDir: string;
+  try {
+    dataDir = installDataDir(dir);
+  } catch (error) {
     rmSync(dir, { recursive: true, force: true });
-    throw new Error(`mariadb-install-db failed: ${install.stderr || install.stdout}`);
+    throw error;
   }
   const port = await freePort();
   const child: ChildProcess = spawn(
     MARIADBD,
-    [
-      '--no-defaults',
-      `--datadir=${dataDir}`,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--socket=${join(dir, 'mysqld.sock')}`,
-      `--pid-file=${join(dir, 'mysqld.pid')}`,
-      '--user=root',
-      '--skip-name-resolve',
-      '--character-set-server=utf8mb4',
-      '--collation-server=utf8mb4_bin',
-      '--innodb-buffer-pool-size=64M',
-      '--innodb-flush-log-at-trx-commit=2',
-    ],
+    mariadbdArgs(dir, dataDir, port),
     { stdio: 'ignore' },
   );
   const url = `mysql://root@127.0.0.1:${port}/test`;
