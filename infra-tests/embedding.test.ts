@@ -65,7 +65,7 @@ describe('the standalone stacks built from the same constructs', () => {
       expect.arrayContaining(['ClusterEB0386A7', 'DatabaseSecret86DBB7B3', 'RuntimeDatabaseSecretE7205402', 'AgentDatabaseSecret9E99916E', 'Vpc8378EB38']),
     );
     expect(ids(built.templates.engine)).toEqual(
-      expect.arrayContaining(['ExecutionLogs6FEE23C8', 'AlertTopic2720D535', 'AdminApiClientD7AB3C1C', 'WebhookSigningKeyA6F91456', 'Migrations', 'Processor60228016']),
+      expect.arrayContaining(['ExecutionLogs6FEE23C8', 'AlertTopic2720D535', 'Migrations', 'Processor60228016']),
     );
     expect(ids(built.templates.workers)).toEqual(expect.arrayContaining(['Provisioner21C549B7', 'WorkerBootLogs034FB4E5', 'QueueatdefaultLaunchTemplate9D41F57E']));
   });

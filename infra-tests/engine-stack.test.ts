@@ -232,13 +232,20 @@ describe('EngineStack: alerts', () => {
   });
 
   it('signs webhooks with a generated key the notifier alone reads, and publishes where to find it', () => {
-    const [keyId] = Object.keys(engine.findResources('AWS::SecretsManager::Secret', { Properties: { Description: Match.stringLikeRegexp('signs definition webhooks') } }));
+    const name = '/kuroko/dev/webhook-signing-key';
     const env = lambdaProps(fnIds['notifier']).Environment.Variables;
-    expect(env[ENV_KEYS.webhookSecretArn]).toEqual({ Ref: keyId });
+    expect(env[ENV_KEYS.webhookSecretParameter]).toBe(name);
     expect(env[ENV_KEYS.slackWebhookUrlSecretArn]).toBeUndefined();
-    const readers = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`"${keyId}"`));
-    expect(readers.map((s) => [s.actions, s.roles])).toEqual([[['secretsmanager:GetSecretValue'], [logicalId(stack, stack.functions.notifier.executionRole)]]]);
-    expect(engine.findOutputs('WebhookSigningKeySecretArn')).toMatchObject({ WebhookSigningKeySecretArn: { Value: { Ref: keyId } } });
+    // The migrator creates it (PutParameter only: it never reads the key back), the notifier reads it; nobody else.
+    const grants = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`:parameter${name}`));
+    expect(grants.map((s) => [s.actions, s.roles])).toEqual(
+      expect.arrayContaining([
+        [['ssm:GetParameter'], [logicalId(stack, stack.functions.notifier.executionRole)]],
+        [['ssm:PutParameter'], [logicalId(stack, stack.functions.migrator.executionRole)]],
+      ]),
+    );
+    expect(grants).toHaveLength(2);
+    expect(engine.findOutputs('WebhookSigningKeyParameter')).toMatchObject({ WebhookSigningKeyParameter: { Value: name } });
   });
 
   it('gives the notifier the Slack webhook URL secret the deploy config names, by name or complete ARN', () => {
@@ -311,15 +318,22 @@ describe('EngineStack: execution output and migrations', () => {
     });
   });
 
-  it('gives the migrator the bootstrap admin API client secret, and nobody else', () => {
-    const [secretId] = Object.keys(
-      engine.findResources('AWS::SecretsManager::Secret', {
-        Properties: { GenerateSecretString: Match.objectLike({ GenerateStringKey: 'secret' }) },
-      }),
-    );
-    expect(lambdaProps(fnIds['migrator']).Environment.Variables[ENV_KEYS.apiClientsSecretArn]).toEqual({ Ref: secretId });
-    const readers = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`"${secretId}"`));
-    expect(readers.flatMap((s) => s.roles)).toEqual([logicalId(stack, stack.functions.migrator.executionRole)]);
+  it('gives the migrator the bootstrap admin API client parameter, and nobody else', () => {
+    const name = '/kuroko/dev/admin-api-client';
+    expect(lambdaProps(fnIds['migrator']).Environment.Variables[ENV_KEYS.apiClientsParameter]).toBe(name);
+    const grants = iamStatements(engine).filter((s) => JSON.stringify(s.resources).includes(`:parameter${name}`));
+    expect(grants.map((s) => [s.actions, s.roles])).toEqual([[['ssm:PutParameter', 'ssm:GetParameter'], [logicalId(stack, stack.functions.migrator.executionRole)]]]);
+  });
+
+  it('keeps the generated keys out of Secrets Manager (issue 17: 0.40 USD a secret a month), and reruns the migrator when their names change', () => {
+    // Only the three database logins remain: the Data API signs in with a Secrets Manager secret (secretArn).
+    expect(Object.keys(engine.findResources('AWS::SecretsManager::Secret'))).toEqual([]);
+    engine.hasResourceProperties('Custom::KurokoMigrations', {
+      SecureParameters: ['/kuroko/dev/admin-api-client', '/kuroko/dev/webhook-signing-key'],
+    });
+    // The notifier's new configuration waits for the migrator that creates its key (an upgrade).
+    const notifierResource = (engine.toJSON() as { Resources: Record<string, { DependsOn?: string[] }> }).Resources[fnIds['notifier'] ?? '']!;
+    expect(notifierResource.DependsOn).toEqual(expect.arrayContaining(['Migrations']));
   });
 });
 
@@ -338,8 +352,8 @@ describe('EngineStack: console sign-in', () => {
     const env = lambdaProps(fnIds['api']).Environment.Variables;
     for (const key of CONSOLE_KEYS) expect(env[key], key).toBeUndefined();
     expect(stack.consoleSigningKey).toBeUndefined();
-    // The bootstrap admin client's secret and the webhook signing key.
-    engine.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    // The bootstrap admin client's secret and the webhook signing key are SSM parameters the migrator creates.
+    engine.resourceCountIs('AWS::SecretsManager::Secret', 0);
     expect(engine.findOutputs('ConsoleRedirectUri')).toEqual({});
   });
 

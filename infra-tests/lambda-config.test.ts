@@ -46,7 +46,7 @@ describe('Lambda configuration', () => {
 
   it('lists every missing or malformed variable by name', () => {
     const message = messageOf(() =>
-      parseNotifierConfig({ [ENV_KEYS.dbClusterArn]: SECRET, [ENV_KEYS.powertoolsLogLevel]: 'LOUD', [ENV_KEYS.webhookSecretArn]: 'webhook-key' }),
+      parseNotifierConfig({ [ENV_KEYS.dbClusterArn]: SECRET, [ENV_KEYS.powertoolsLogLevel]: 'LOUD', [ENV_KEYS.webhookSecretParameter]: 'webhook-key' }),
     );
     for (const expected of [
       `${ENV_KEYS.stage}: is required`,
@@ -56,7 +56,7 @@ describe('Lambda configuration', () => {
       `${ENV_KEYS.alertTopicArn}: is required`,
       `${ENV_KEYS.metricsNamespace}: is required`,
       `${ENV_KEYS.powertoolsLogLevel}:`,
-      `${ENV_KEYS.webhookSecretArn}: must be an ARN of secretsmanager`,
+      `${ENV_KEYS.webhookSecretParameter}: must be an SSM parameter name`,
     ]) {
       expect(message).toContain(expected);
     }
@@ -107,9 +107,11 @@ describe('Lambda configuration', () => {
     );
   });
 
-  it('accepts an optional admin client secret for the migrator, as an ARN', () => {
-    expect(parseMigratorConfig({ ...base, [ENV_KEYS.apiClientsSecretArn]: SECRET }).apiClientsSecretArn).toBe(SECRET);
-    expect(messageOf(() => parseMigratorConfig({ ...base, [ENV_KEYS.apiClientsSecretArn]: 'admin' }))).toContain('must be an ARN of secretsmanager');
+  it('accepts the optional admin client and webhook key parameters for the migrator, as parameter names', () => {
+    const names = { [ENV_KEYS.apiClientsParameter]: '/kuroko/dev/admin-api-client', [ENV_KEYS.webhookSecretParameter]: '/kuroko/dev/webhook-signing-key' };
+    expect(parseMigratorConfig({ ...base, ...names })).toMatchObject({ apiClientsParameter: '/kuroko/dev/admin-api-client', webhookSecretParameter: '/kuroko/dev/webhook-signing-key' });
+    // An ARN (or a secret's) is not a name GetParameter and the grants agree on.
+    expect(messageOf(() => parseMigratorConfig({ ...base, [ENV_KEYS.apiClientsParameter]: SECRET }))).toContain('must be an SSM parameter name');
   });
 
   it('reads the agent parameter JSON that the WorkersStack writes', () => {

@@ -68,10 +68,9 @@ describe('least privilege: every stack', () => {
       const agent = secretOf(owner, built.data.agentDatabase);
       // Issue 13: a worker (so a job command that reached its credentials) can never read the master or runtime secret.
       if (roles.some((r) => workerRoles.includes(r))) return resource === agent;
-      if (roles.includes(roleOf(engine.functions.migrator))) return [master, runtime, agent].includes(resource) || resource.includes('AdminApiClient');
+      if (roles.includes(roleOf(engine.functions.migrator))) return [master, runtime, agent].includes(resource);
       if (resource === runtime) return true;
       if (roles.includes(roleOf(engine.functions.api))) return resource === signingKey || /secret:kuroko\/dev\/oidc-client-\?{6}"/.test(resource);
-      if (roles.includes(roleOf(engine.functions.notifier))) return /^\{"Ref":"WebhookSigningKey[0-9A-F]{8}"\}$/.test(resource);
       return false;
     };
     let checked = 0;
@@ -89,6 +88,33 @@ describe('least privilege: every stack', () => {
     }
     expect(checked).toBeGreaterThanOrEqual(8);
     expect([...masterReaders]).toEqual([roleOf(engine.functions.migrator)]);
+  });
+
+  it('scopes the generated SecureString parameters: the admin client\'s to the migrator, the webhook key to the notifier (issue 17)', () => {
+    // The AWS-managed aws/ssm key lets every principal of the account decrypt
+    // (https://docs.aws.amazon.com/systems-manager/latest/userguide/ps-restrict-decryption.html), so these grants are
+    // the whole access control: no role may reach the parameters by a wider ARN, a worker role least of all.
+    const engine = built.engine;
+    const roleOf = (fn: { executionRole: unknown }) => logicalId(engine, fn.executionRole as Parameters<typeof logicalId>[1]);
+    const found: string[] = [];
+    for (const { statements } of all) {
+      for (const s of statements.filter((st) => st.actions.some((a) => a.startsWith('ssm:')))) {
+        for (const resource of s.resources.map((r) => JSON.stringify(r))) {
+          expect(resource, s.holder).not.toMatch(/parameter\/kuroko\/dev\/\*|parameter\/\*|"\*"/);
+          const key = /parameter\/kuroko\/dev\/(admin-api-client|webhook-signing-key)"/.exec(resource)?.[1];
+          if (key === undefined) continue;
+          const who = s.roles.map((r) => (r === roleOf(engine.functions.migrator) ? 'migrator' : r === roleOf(engine.functions.notifier) ? 'notifier' : r));
+          found.push(`${key}: ${who.join(',')} ${s.actions.join(',')}`);
+        }
+      }
+    }
+    expect(found.sort()).toEqual([
+      'admin-api-client: migrator ssm:PutParameter,ssm:GetParameter',
+      'webhook-signing-key: migrator ssm:PutParameter',
+      'webhook-signing-key: notifier ssm:GetParameter',
+    ]);
+    // Nothing grants kms:Decrypt on the AWS-managed key or any other: none is needed.
+    expect(all.flatMap(({ statements }) => statements).filter((s) => s.actions.includes('kms:Decrypt'))).toEqual([]);
   });
 
   it('bounds every mutating EC2 action on a wildcard ARN (instance/*, volume/*...) by a condition', () => {

@@ -88,9 +88,9 @@ export interface NotifierConfig extends BaseConfig {
   readonly metricsNamespace: string;
   /** A secret holding the Slack incoming-webhook URL; without it (or KUROKO_SLACK_WEBHOOK_URL) there is no Slack. */
   readonly slackWebhookUrlSecretArn: string | undefined;
-  /** A secret holding the key that signs definition webhooks (X-Kuroko2-Signature). */
-  readonly webhookSecretArn: string | undefined;
-  /** The channels' settings from the variables; the two secrets above, when set, replace theirs. */
+  /** A SecureString parameter holding the key that signs definition webhooks (X-Kuroko2-Signature). */
+  readonly webhookSecretParameter: string | undefined;
+  /** The channels' settings from the variables; the secret and the parameter above, when set, replace theirs. */
   readonly notification: NotificationSettings;
 }
 export interface ProvisionerConfig extends BaseConfig {
@@ -124,13 +124,17 @@ export interface ApiConsoleBinding {
   readonly baseUrl: string;
 }
 export interface MigratorConfig extends BaseConfig {
-  /** A Secrets Manager secret `{"name","secret"}` for the first admin API client, created if absent. */
-  readonly apiClientsSecretArn: string | undefined;
+  /** A SecureString parameter `{"name","secret"}` for the first admin API client: created if absent, then read. */
+  readonly apiClientsParameter: string | undefined;
+  /** The webhook key's SecureString parameter, created if absent (the migrator never reads it; the notifier does). */
+  readonly webhookSecretParameter: string | undefined;
   /** Secrets of the MySQL users the migrator creates and grants (agent: the claim loop's tables; runtime: rows, no DDL). */
   readonly databaseUserSecretArns: { readonly agent: string | undefined; readonly runtime: string | undefined };
 }
 
 const optionalName = z.string().trim().min(1).optional();
+/** An SSM parameter's full name (a path from the root: the grants name it so), not its ARN. */
+const parameterName = z.string().regex(/^\/[\w.\-/]+$/, 'must be an SSM parameter name such as /kuroko/prod/name');
 
 const workerQueueBindingSchema = z
   .object({
@@ -230,7 +234,7 @@ const notifierSchema = z
     [ENV_KEYS.alertTopicArn]: arnOf('sns'),
     [ENV_KEYS.metricsNamespace]: nonEmpty,
     [ENV_KEYS.slackWebhookUrlSecretArn]: z.optional(arnOf('secretsmanager')),
-    [ENV_KEYS.webhookSecretArn]: z.optional(arnOf('secretsmanager')),
+    [ENV_KEYS.webhookSecretParameter]: z.optional(parameterName),
   })
   .transform(
     (env, ctx): NotifierConfig => ({
@@ -238,7 +242,7 @@ const notifierSchema = z
       alertTopicArn: env[ENV_KEYS.alertTopicArn],
       metricsNamespace: env[ENV_KEYS.metricsNamespace],
       slackWebhookUrlSecretArn: env[ENV_KEYS.slackWebhookUrlSecretArn],
-      webhookSecretArn: env[ENV_KEYS.webhookSecretArn],
+      webhookSecretParameter: env[ENV_KEYS.webhookSecretParameter],
       notification: toNotificationSettings(env),
     }),
   );
@@ -316,13 +320,15 @@ const apiSchema = z
 const migratorSchema = z
   .object({
     ...baseShape,
-    [ENV_KEYS.apiClientsSecretArn]: z.optional(arnOf('secretsmanager')),
+    [ENV_KEYS.apiClientsParameter]: z.optional(parameterName),
+    [ENV_KEYS.webhookSecretParameter]: z.optional(parameterName),
     [ENV_KEYS.dbAgentSecretArn]: z.optional(arnOf('secretsmanager')),
     [ENV_KEYS.dbRuntimeSecretArn]: z.optional(arnOf('secretsmanager')),
   })
   .transform((env, ctx): MigratorConfig => ({
     ...toBase(env, ctx),
-    apiClientsSecretArn: env[ENV_KEYS.apiClientsSecretArn],
+    apiClientsParameter: env[ENV_KEYS.apiClientsParameter],
+    webhookSecretParameter: env[ENV_KEYS.webhookSecretParameter],
     databaseUserSecretArns: { agent: env[ENV_KEYS.dbAgentSecretArn], runtime: env[ENV_KEYS.dbRuntimeSecretArn] },
   }));
 

@@ -22,9 +22,13 @@ export const ENV_KEYS = {
   slackWebhookUrl: 'KUROKO_SLACK_WEBHOOK_URL',
   /** HMAC key of the definition webhooks' X-Kuroko2-Signature. */
   webhookSecret: 'KUROKO_WEBHOOK_SECRET',
-  /** On AWS: Secrets Manager secrets holding the Slack webhook URL and the webhook key, read at cold start. */
+  /** On AWS: the operator's Secrets Manager secret holding the Slack webhook URL, read at cold start. */
   slackWebhookUrlSecretArn: 'KUROKO_SLACK_WEBHOOK_URL_SECRET_ARN',
-  webhookSecretArn: 'KUROKO_WEBHOOK_SECRET_ARN',
+  /**
+   * On AWS: the SSM SecureString parameter holding the webhook key (the migrator creates it, the notifier reads it
+   * at cold start). A parameter, not a Secrets Manager secret: standard parameters cost nothing (issue 17).
+   */
+  webhookSecretParameter: 'KUROKO_WEBHOOK_SECRET_PARAMETER',
   executionLogGroup: 'KUROKO_EXECUTION_LOG_GROUP',
   processorFunction: 'KUROKO_PROCESSOR_FUNCTION',
   notifierFunction: 'KUROKO_NOTIFIER_FUNCTION',
@@ -32,7 +36,8 @@ export const ENV_KEYS = {
   doorbellQueueUrl: 'KUROKO_DOORBELL_QUEUE_URL',
   declaredQueues: 'KUROKO_DECLARED_QUEUES',
   workerQueues: 'KUROKO_WORKER_QUEUES',
-  apiClientsSecretArn: 'KUROKO_API_CLIENTS_SECRET_ARN',
+  /** On AWS: the SSM SecureString parameter `{"name","secret"}` of the first admin API client (the migrator's). */
+  apiClientsParameter: 'KUROKO_API_CLIENTS_PARAMETER',
   /** The console's cookie-signing key: a Secrets Manager secret the api reads at cold start. */
   consoleSecretArn: 'KUROKO_CONSOLE_SECRET_ARN',
   /** The console's cookie-signing key itself (the local mode and self-hosted servers). */

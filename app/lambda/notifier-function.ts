@@ -10,7 +10,9 @@
 import type { Context } from 'aws-lambda';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { readSecretString } from '../../adapters/aws/secrets';
+import { readParameter } from '../../adapters/aws/ssm-parameters';
 import { createSnsChannel } from '../../adapters/aws/sns-channel';
 import { createHttpChannels } from '../../adapters/channels/notification-channels';
 import { describeError } from '../../core/errors';
@@ -47,14 +49,17 @@ export function notifierFunction(runtime: LambdaRuntime<NotifierConfig>) {
   const { config, logger } = runtime;
 
   /**
-   * The channels, built on the first invocation: the Slack URL and the webhook key are read from their Secrets
-   * Manager secrets when named (the CDK app generates the webhook key; the operator names the Slack secret), else
-   * taken from KUROKO_SLACK_WEBHOOK_URL and KUROKO_WEBHOOK_SECRET. Links point at the HTTP API, which serves the console.
+   * The channels, built on the first invocation: the Slack URL is read from the operator's Secrets Manager secret
+   * and the webhook key from its SecureString parameter (the migrator generates it) when named, else taken from
+   * KUROKO_SLACK_WEBHOOK_URL and KUROKO_WEBHOOK_SECRET. Links point at the HTTP API, which serves the console.
    */
   async function buildChannels(): Promise<NotificationChannel[]> {
-    const secrets = new SecretsManagerClient({});
-    const read = (arn: string | undefined) => (arn === undefined ? Promise.resolve(undefined) : readSecretString(secrets, arn));
-    const [slackWebhookUrl, webhookSecret] = await Promise.all([read(config.slackWebhookUrlSecretArn), read(config.webhookSecretArn)]);
+    const slackArn = config.slackWebhookUrlSecretArn;
+    const keyName = config.webhookSecretParameter;
+    const [slackWebhookUrl, webhookSecret] = await Promise.all([
+      slackArn === undefined ? undefined : readSecretString(new SecretsManagerClient({}), slackArn),
+      keyName === undefined ? undefined : readParameter(new SSMClient({}), keyName),
+    ]);
     const notification = withChannelSecrets(config.notification, { slackWebhookUrl, webhookSecret });
     return [
       createSnsChannel({ client: new SNSClient({}), topicArn: config.alertTopicArn, links: notification.links }),

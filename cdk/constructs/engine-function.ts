@@ -2,7 +2,7 @@
  * A Lambda function of the engine with the project's defaults, plus `bind*` helpers that set an environment
  * variable and the matching IAM grant together (Powertools' `bindTable` pattern), so the two cannot drift.
  */
-import { Duration, RemovalPolicy, aws_iam as iam, aws_lambda as lambda, aws_logs as logs, type aws_ssm as ssm } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, aws_iam as iam, aws_lambda as lambda, aws_logs as logs, type aws_ssm as ssm } from 'aws-cdk-lib';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { Construct } from 'constructs';
 import { ENV_KEYS, type EnvKey, type LambdaName } from '../../app/config/env-keys';
@@ -114,6 +114,22 @@ export class EngineFunction extends NodejsFunction {
     // GetParameter and PutParameter are the calls adapters/aws/sleep-gate.ts makes; grantRead would add three reads it never makes.
     const actions = access === 'readWrite' ? ['ssm:GetParameter', 'ssm:PutParameter'] : ['ssm:GetParameter'];
     this.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [parameter.parameterArn] }));
+    return this;
+  }
+
+  /**
+   * Tells this function a SecureString parameter the migrator generates (cdk/stacks/engine-stack.ts, issue 17) under
+   * `envKey`. `read` grants GetParameter on it alone; `create` grants PutParameter alone (the migrator puts it with
+   * Overwrite=false, adapters/aws/secure-parameters.ts); the migrator reads the admin client's, so it gets both.
+   * No kms grant: the parameters use the AWS-managed aws/ssm key, whose key policy already lets the account's
+   * principals decrypt through Parameter Store (infra-tests/granted-actions.test.ts cites the page), so what a role
+   * may read is decided by the ssm grant on the parameter's ARN.
+   */
+  bindSecureParameter(envKey: EnvKey, name: string, access: readonly ('read' | 'create')[]): this {
+    this.addEnvironment(envKey, name);
+    const actions = access.map((a) => (a === 'read' ? 'ssm:GetParameter' : 'ssm:PutParameter'));
+    const arn = Stack.of(this).formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.replace(/^\//, '') });
+    this.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [arn] }));
     return this;
   }
 

@@ -66,10 +66,8 @@ const API_TIMEOUT = Duration.seconds(29);
 /** The backlog counts as stuck when it never drains to zero in this many consecutive 5-minute periods. */
 const OUTBOX_STUCK_PERIODS = 3;
 const ALARM_PERIOD = Duration.minutes(5);
-const API_CLIENT_SECRET_LENGTH = 40;
 /** Well above the console's 32-character minimum for its HMAC-SHA256 key. */
 const CONSOLE_SIGNING_KEY_LENGTH = 64;
-const WEBHOOK_SIGNING_KEY_LENGTH = 64;
 /** Secrets Manager appends a hyphen and six random characters to a secret's name in its ARN. */
 const SECRET_SUFFIX_PATTERN = '-??????';
 export { CLOUDWATCH_SERVICE } from '../constructs/alert-topic';
@@ -138,7 +136,7 @@ export class KurokoEngine extends Construct {
     notifier.addEnvironment(ENV_KEYS.alertTopicArn, this.alertTopic.topicArn);
     notifier.addEnvironment(ENV_KEYS.metricsNamespace, OUTBOX_METRIC.namespace);
     this.alertTopic.grantPublish(notifier);
-    const webhookKey = this.bindNotificationSecrets(notifier, config);
+    this.bindNotificationSecrets(notifier, config);
     // The outbox metric reaches CloudWatch as EMF lines in the notifier's log (app/lambda/lambda-metrics.ts):
     // no PutMetricData call, so no grant for it.
 
@@ -174,16 +172,12 @@ export class KurokoEngine extends Construct {
     const migrator = make(LAMBDA_NAMES.migrator, 'Applies database migrations at deploy time', {
       timeout: MIGRATOR_TIMEOUT,
     });
-    const adminClient = new secretsmanager.Secret(this, 'AdminApiClient', {
-      description: `Kuroko ${stage}: the first admin API client, created by the migrator if absent`,
-      generateSecretString: {
-        secretStringTemplate: JSON.stringify({ name: 'admin' }),
-        generateStringKey: 'secret',
-        excludePunctuation: true,
-        passwordLength: API_CLIENT_SECRET_LENGTH,
-      },
-    });
-    migrator.bindSecret(ENV_KEYS.apiClientsSecretArn, adminClient.secretArn);
+    // The first admin API client and the webhook key are SecureString parameters, not Secrets Manager secrets (0.40
+    // USD a month each): CloudFormation cannot create one, so the migrator generates both on the first deploy.
+    const adminClientParameter = adminApiClientParameterName(stage);
+    const webhookKeyParameter = webhookSigningKeyParameterName(stage);
+    migrator.bindSecureParameter(ENV_KEYS.apiClientsParameter, adminClientParameter, ['create', 'read']);
+    migrator.bindSecureParameter(ENV_KEYS.webhookSecretParameter, webhookKeyParameter, ['create']);
     // The migrator reads the users' generated passwords to create them; nothing else reads these two and the master.
     migrator.bindSecret(ENV_KEYS.dbRuntimeSecretArn, props.runtimeDatabase.secretArn);
     migrator.bindSecret(ENV_KEYS.dbAgentSecretArn, props.agentDatabase.secretArn);
@@ -290,8 +284,12 @@ export class KurokoEngine extends Construct {
     const migrations = (this.migrations = new CustomResource(this, 'Migrations', {
       serviceToken: provider.serviceToken,
       resourceType: 'Custom::KurokoMigrations',
-      properties: { Trigger: props.migrationTrigger },
+      // The parameters it creates are properties too: a deploy that adds or renames one runs the migrator, so an
+      // upgrade from the Secrets Manager secrets creates them even when no migration changed.
+      properties: { Trigger: props.migrationTrigger, SecureParameters: [adminClientParameter, webhookKeyParameter] },
     }));
+    // The notifier reads the webhook key the migrator creates: on an upgrade its new configuration waits for it.
+    notifier.node.addDependency(migrations);
     // On a first deploy the ticks must not start before the schema exists (the Workers stack, with the
     // provisioner's tick, already deploys after this whole stack).
     for (const tick of ticks) tick.node.addDependency(migrations);
@@ -299,11 +297,10 @@ export class KurokoEngine extends Construct {
     new CfnOutput(this, 'ApiUrl', { value: this.apiUrl });
     new CfnOutput(this, 'AlertTopicArn', { value: this.alertTopic.topicArn });
     new CfnOutput(this, 'ExecutionLogGroupName', { value: this.executionLogGroup.logGroupName });
-    new CfnOutput(this, 'AdminApiClientSecretArn', { value: adminClient.secretArn });
+    new CfnOutput(this, 'AdminApiClientParameter', { value: adminClientParameter });
     // Webhook receivers verify X-Kuroko2-Signature with this key.
-    new CfnOutput(this, 'WebhookSigningKeySecretArn', { value: webhookKey.secretArn });
+    new CfnOutput(this, 'WebhookSigningKeyParameter', { value: webhookKeyParameter });
 
-    acknowledge(adminClient, 'AwsSolutions-SMG4', 'The secret bootstraps the first admin API client once; the client is then managed through the API, where its hash lives, so rotating this copy would change nothing.');
     if (config.alerts.kmsKey) acknowledge(notifier.executionRole, 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]', 'Publishing to the KMS-encrypted alert topic needs kms:GenerateDataKey* (GenerateDataKey and its WithoutPlaintext form) on that one key only; grantPublish scopes it to the key ARN.');
     acknowledge(provider, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', 'The Provider framework function is created by aws-cdk-lib with AWSLambdaBasicExecutionRole; it only writes its own logs and has no data access.');
     const migratorLogicalId = stack.getLogicalId(migrator.node.defaultChild as CfnElement);
@@ -311,23 +308,18 @@ export class KurokoEngine extends Construct {
   }
 
   /**
-   * The notifier's secrets, read by ARN at its first invocation and by it alone: a generated key that signs every
-   * definition webhook (X-Kuroko2-Signature), and the Slack incoming-webhook URL when the deploy config names the
+   * The notifier's keys, read at its first invocation and by it alone: the generated key that signs every definition
+   * webhook (X-Kuroko2-Signature; a SecureString parameter the migrator creates; receivers hold a copy, so it is
+   * rotated by hand with them, cdk/README.md), and the Slack incoming-webhook URL when the deploy config names the
    * operator's secret holding it.
    */
-  private bindNotificationSecrets(notifier: EngineFunction, config: DeployConfig): secretsmanager.Secret {
-    const webhookKey = new secretsmanager.Secret(this, 'WebhookSigningKey', {
-      description: `Kuroko ${config.stageName}: signs definition webhooks (X-Kuroko2-Signature)`,
-      generateSecretString: { excludePunctuation: true, passwordLength: WEBHOOK_SIGNING_KEY_LENGTH },
-    });
-    notifier.bindSecret(ENV_KEYS.webhookSecretArn, webhookKey.secretArn);
-    acknowledge(webhookKey, 'AwsSolutions-SMG4', 'Receivers hold a copy of the key to verify signatures, so it cannot rotate on its own; an operator rotates it by hand with the receivers (rotate-secret, then redeploy).');
+  private bindNotificationSecrets(notifier: EngineFunction, config: DeployConfig): void {
+    notifier.bindSecureParameter(ENV_KEYS.webhookSecretParameter, webhookSigningKeyParameterName(config.stageName), ['read']);
     const slackSecret = config.notifications.slackWebhookUrlSecret;
     if (slackSecret !== undefined) {
       const slack = this.operatorSecret(slackSecret);
       notifier.bindSecret(ENV_KEYS.slackWebhookUrlSecretArn, slack.secretId, slack.policyArn);
     }
-    return webhookKey;
   }
 
   /**
@@ -395,6 +387,9 @@ export class EngineStack extends Stack {
  * that a config change removes (idle sleep off) while another stack still imports it fails the deploy.
  */
 export const sleepParameterName = (stage: string): string => `/kuroko/${stage}/sleep`;
+/** The SecureString parameters the migrator generates (functions/migrator/migrator-function.ts). */
+export const adminApiClientParameterName = (stage: string): string => `/kuroko/${stage}/admin-api-client`;
+export const webhookSigningKeyParameterName = (stage: string): string => `/kuroko/${stage}/webhook-signing-key`;
 
 /** Construct id of a function: `processor` becomes `Processor`. */
 export const fnId = (name: LambdaName): string => name.charAt(0).toUpperCase() + name.slice(1);

@@ -5,8 +5,11 @@
  * stateless stack). Failures are thrown; the Provider framework reports them to CloudFormation.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { z } from 'zod';
 import { readSecretString } from '../../adapters/aws/secrets';
+import { ensureSecureParameter, generateKey } from '../../adapters/aws/secure-parameters';
+import { readParameter } from '../../adapters/aws/ssm-parameters';
 import { ConfigError } from '../../core/errors';
 import { DATABASE_ROLE, ensureDatabaseUser, type DatabaseRole } from '../../db/database-users';
 import { migrateToLatest, migrationNames } from '../../db/migrator';
@@ -16,6 +19,10 @@ import { CUSTOM_RESOURCE_REQUEST, type CustomResourceEvent, type CustomResourceR
 import type { LambdaRuntime } from '../../app/lambda/lambda-runtime';
 
 const adminClientSecret = z.object({ name: z.string().min(1), secret: z.string().min(1) });
+/** 20 random bytes (40 hex characters) for the admin client, 32 (64) for the webhook key: as the secrets were. */
+const ADMIN_SECRET_BYTES = 20;
+const WEBHOOK_KEY_BYTES = 32;
+export const ADMIN_CLIENT_NAME = 'admin';
 const databaseUserSecret = z.object({ username: z.string().min(1), password: z.string().min(1) });
 
 /** One custom-resource request's work. */
@@ -23,14 +30,33 @@ export function migratorFunction(runtime: LambdaRuntime<MigratorConfig>) {
   const { config, logger } = runtime;
 
   /**
-   * Creates the deployment's first admin API client from its generated secret, so the API can be used right after
-   * `cdk deploy`. A client of that name whose secret and scope already match is left alone.
+   * Creates the deployment's first admin API client from its SecureString parameter (generated on the first deploy),
+   * so the API can be used right after `cdk deploy`. A client of that name whose secret and scope already match is
+   * left alone.
    */
-  async function ensureAdminClient(secretArn: string): Promise<string> {
-    const parsed = adminClientSecret.safeParse(JSON.parse(await readSecretString(new SecretsManagerClient({}), secretArn)));
-    if (!parsed.success) throw new ConfigError([`secret ${secretArn} must hold {"name","secret"}: ${parsed.error.message}`]);
+  async function ensureAdminClient(ssm: SSMClient, name: string): Promise<string> {
+    await ensureSecureParameter(
+      ssm,
+      name,
+      () => JSON.stringify({ name: ADMIN_CLIENT_NAME, secret: generateKey(ADMIN_SECRET_BYTES) }),
+      'Kuroko: the first admin API client, created by the migrator if absent',
+    );
+    let value: unknown;
+    try {
+      value = JSON.parse(await readParameter(ssm, name));
+    } catch {
+      value = undefined;
+    }
+    const parsed = adminClientSecret.safeParse(value);
+    // The message names the parameter, never its value.
+    if (!parsed.success) throw new ConfigError([`parameter ${name} must hold {"name","secret"}: ${parsed.error.issues.map((i) => i.path.join('.') || 'value').join(', ')}`]);
     await ensureApiClients(runtime.services.stores.apiClients, [{ ...parsed.data, scope: 'admin' }]);
     return parsed.data.name;
+  }
+
+  /** Generates the webhook key on the first deploy; the notifier reads it (the migrator only creates it). */
+  async function ensureWebhookKey(ssm: SSMClient, name: string): Promise<string> {
+    return ensureSecureParameter(ssm, name, () => generateKey(WEBHOOK_KEY_BYTES), 'Kuroko: signs definition webhooks (X-Kuroko2-Signature)');
   }
 
   /**
@@ -63,8 +89,10 @@ export function migratorFunction(runtime: LambdaRuntime<MigratorConfig>) {
     const run = await migrateToLatest(runtime.handle.db);
     const latest = migrationNames().at(-1) ?? '';
     const databaseUsers = await ensureDatabaseUsers();
-    const adminClient = config.apiClientsSecretArn ? await ensureAdminClient(config.apiClientsSecretArn) : undefined;
-    logger.info(`${request.RequestType}: schema at ${latest}`, { applied: run.applied, adminClient, databaseUsers });
+    const ssm = new SSMClient({});
+    const adminClient = config.apiClientsParameter ? await ensureAdminClient(ssm, config.apiClientsParameter) : undefined;
+    const webhookKey = config.webhookSecretParameter ? await ensureWebhookKey(ssm, config.webhookSecretParameter) : undefined;
+    logger.info(`${request.RequestType}: schema at ${latest}`, { applied: run.applied, adminClient, webhookKey, databaseUsers });
     return { PhysicalResourceId: physicalResourceId, Data: { Applied: run.applied.length, Latest: latest } };
   };
 }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../core/errors';
@@ -17,10 +17,10 @@ const NOTIFIER = 'kuroko-test-notifier';
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:kuroko-test-alerts';
 const BASE_URL = 'https://kuroko.example.test';
 const WEBHOOK_SECRET = 'webhook-secret-1';
-/** The generated key's secret, as the CDK app passes it (the notifier reads it at its first invocation). */
-const WEBHOOK_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:kuroko-test-webhook-key-AbCdEf';
+/** The generated key's SecureString parameter, as the CDK app names it (the notifier reads it at its first invocation). */
+const WEBHOOK_KEY_PARAMETER = '/kuroko/test/webhook-signing-key';
 const sns = mockClient(SNSClient);
-const secrets = mockClient(SecretsManagerClient);
+const ssm = mockClient(SSMClient);
 
 interface Received {
   headers: IncomingHttpHeaders;
@@ -48,10 +48,13 @@ beforeAll(async () => {
       [ENV_KEYS.alertTopicArn]: TOPIC,
       [ENV_KEYS.metricsNamespace]: OUTBOX_METRIC.namespace,
       [ENV_KEYS.baseUrl]: `${BASE_URL}/`,
-      [ENV_KEYS.webhookSecretArn]: WEBHOOK_SECRET_ARN,
+      [ENV_KEYS.webhookSecretParameter]: WEBHOOK_KEY_PARAMETER,
     }),
   );
-  secrets.on(GetSecretValueCommand, { SecretId: WEBHOOK_SECRET_ARN }).rejectsOnce(new Error('AccessDeniedException')).resolves({ SecretString: WEBHOOK_SECRET });
+  ssm
+    .on(GetParameterCommand, { Name: WEBHOOK_KEY_PARAMETER, WithDecryption: true })
+    .rejectsOnce(new Error('AccessDeniedException'))
+    .resolves({ Parameter: { Value: WEBHOOK_SECRET } });
   notifier = await import('../../functions/notifier/handler');
 });
 afterAll(async () => {
@@ -105,15 +108,18 @@ describe('notifier handler', () => {
   it('fails an invocation whose webhook key cannot be read, and reads it again on the next', async () => {
     await expect(notifier.handler({ nudge: true }, lambdaContext(NOTIFIER))).rejects.toThrow(/AccessDeniedException/);
     expect(sns.commandCalls(PublishCommand)).toHaveLength(0);
-    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(1);
     // The next invocation reads the key again, and goes through.
     await expect(notifier.handler({ nudge: true }, lambdaContext(NOTIFIER))).resolves.toMatchObject({ stoppedBy: 'idle' });
-    expect(secrets.commandCalls(GetSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([WEBHOOK_SECRET_ARN, WEBHOOK_SECRET_ARN]);
+    expect(ssm.commandCalls(GetParameterCommand).map((c) => c.args[0].input)).toEqual([
+      { Name: WEBHOOK_KEY_PARAMETER, WithDecryption: true },
+      { Name: WEBHOOK_KEY_PARAMETER, WithDecryption: true },
+    ]);
   });
 
   it('publishes an outbox event to the alert topic once, posts the webhook, and reports the backlog drained', async () => {
     const instanceId = await failingInstance(1);
-    const keyReads = secrets.commandCalls(GetSecretValueCommand).length;
+    const keyReads = ssm.commandCalls(GetParameterCommand).length;
 
     const first = await notifier.handler(scheduledEvent('kuroko-test-NotifierTick'), lambdaContext(NOTIFIER));
     expect(first).toMatchObject({ delivered: 2, retried: 0, failed: 0, backlog: 0, stoppedBy: 'idle' });
@@ -136,7 +142,7 @@ describe('notifier handler', () => {
     const hook = received[0]!;
     // Signed with the key read from its secret, which was read once for all the invocations that follow.
     expect(hook.headers['x-kuroko2-signature']).toBe(signWebhookBody(hook.body, WEBHOOK_SECRET));
-    expect(secrets.commandCalls(GetSecretValueCommand)).toHaveLength(keyReads);
+    expect(ssm.commandCalls(GetParameterCommand)).toHaveLength(keyReads);
     expect(JSON.parse(hook.body)).toMatchObject({ action: 'notify_failure', level: 'FAILURE' });
 
     const [metric] = emfDocuments();
