@@ -23,8 +23,11 @@ export interface WorkInFlight {
   workers: number;
   /** Notification deliveries waiting for a retry. */
   pendingDeliveries: number;
-  /** Events recent enough that the notifier may not have settled them yet. */
-  recentEvents: number;
+  /**
+   * Recent events the notifier has not settled yet (some channel still without its delivery row: events.notified
+   * is 0). A settled event keeps nothing awake: its retries are pending deliveries, counted above.
+   */
+  unsettledEvents: number;
 }
 
 export interface SleepSettings {
@@ -42,7 +45,11 @@ export const DEFAULT_SLEEP_SETTINGS: SleepSettings = {
   minSleepMs: 5 * MINUTE_MS,
 };
 
-/** How long an event keeps the engine awake (the notifier is nudged at once; this covers its retries). */
+/**
+ * How long an event the notifier has not settled keeps the engine awake at most (the notifier is nudged at once and
+ * ticks every minute while awake; a notifier that keeps failing has its error alarm). Issue 17: it was every event
+ * of the last 15 minutes, settled or not, which kept Aurora awake 15 minutes after every job for nothing.
+ */
 export const RECENT_EVENT_MS = 15 * MINUTE_MS;
 /** A worker heart-beating within this is alive for the purpose of sleep (the monitor judges it lost long before). */
 export const RECENT_WORKER_MS = 30 * MINUTE_MS;

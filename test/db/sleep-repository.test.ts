@@ -19,7 +19,7 @@ describeEachDialect('sleep repository', (dialect) => {
 
   it('counts each kind of work in flight, and nothing on an idle database', async () => {
     const now = new Date();
-    expect(await sleeps.workInFlight(now)).toEqual({ tokens: 0, executions: 0, workers: 0, pendingDeliveries: 0, recentEvents: 0 });
+    expect(await sleeps.workInFlight(now)).toEqual({ tokens: 0, executions: 0, workers: 0, pendingDeliveries: 0, unsettledEvents: 0 });
 
     const services = servicesFor(tdb);
     await insertDefinition(tdb.db, 1, 'execute: echo hi\n');
@@ -53,7 +53,27 @@ describeEachDialect('sleep repository', (dialect) => {
 
     const work = await sleeps.workInFlight(now);
     // The launch wrote its own recent event; the two old ones do not count.
-    expect(work).toEqual({ tokens: 1, executions: 1, workers: 1, pendingDeliveries: 1, recentEvents: 1 });
+    expect(work).toEqual({ tokens: 1, executions: 1, workers: 1, pendingDeliveries: 1, unsettledEvents: 1 });
+  });
+
+  it('counts a recent event until the notifier settles it (every channel has its row), then no longer (issue 17)', async () => {
+    const now = new Date();
+    const event = { type: 'launch' as const, job_instance_id: null, job_definition_id: 1, token_id: null, message: 'm' };
+    await tdb.db
+      .insertInto('events')
+      .values([
+        { id: 911, ...event, created_at: new Date(now.getTime() - MINUTE) },
+        { id: 912, ...event, created_at: new Date(now.getTime() - 2 * MINUTE) },
+        // Unsettled, but older than RECENT_EVENT_MS: the bound on how long one keeps the engine awake.
+        { id: 913, ...event, created_at: new Date(now.getTime() - 16 * MINUTE) },
+      ])
+      .execute();
+    expect((await sleeps.workInFlight(now)).unsettledEvents).toBe(2);
+    // The notifier settled 911 (skipped or delivered on every channel): it keeps nothing awake any more.
+    await tdb.db.updateTable('events').set({ notified: 1 }).where('id', '=', 911).execute();
+    expect((await sleeps.workInFlight(now)).unsettledEvents).toBe(1);
+    await tdb.db.updateTable('events').set({ notified: 1 }).where('id', '=', 912).execute();
+    expect(await sleeps.workInFlight(now)).toEqual({ tokens: 0, executions: 0, workers: 0, pendingDeliveries: 0, unsettledEvents: 0 });
   });
 
   it('lists the error times of instances still in error only (the monitor repository, for the reminders)', async () => {

@@ -4,7 +4,7 @@ import { DEFAULT_SLEEP_SETTINGS, type WorkInFlight } from '../../core/services/s
 import { sleepIfIdle, type SleepSource } from '../../app/lambda/lambda-sleep';
 
 const NOW = new Date('2026-03-01T12:00:00Z');
-const IDLE: WorkInFlight = { tokens: 0, executions: 0, workers: 0, pendingDeliveries: 0, recentEvents: 0 };
+const IDLE: WorkInFlight = { tokens: 0, executions: 0, workers: 0, pendingDeliveries: 0, unsettledEvents: 0 };
 
 /** A gate that keeps its value in memory and can be told to fail its sleep write. */
 function memoryGate(options: { failSleep?: boolean } = {}) {

@@ -6,7 +6,7 @@ import type { ScheduledDefinition } from '../../../core/services/scheduler-servi
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
 const NOW = new Date('2026-03-01T12:00:30Z');
-const IDLE: WorkInFlight = { tokens: 0, executions: 0, workers: 0, pendingDeliveries: 0, recentEvents: 0 };
+const IDLE: WorkInFlight = { tokens: 0, executions: 0, workers: 0, pendingDeliveries: 0, unsettledEvents: 0 };
 
 const scheduled = (crons: string[], timeZone = 'UTC', suspended = false): ScheduledDefinition => ({
   definition: { id: 1, timeZone, suspended } as Definition,
