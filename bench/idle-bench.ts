@@ -50,6 +50,8 @@ const AUTO_PAUSE_MINUTES = [5, 10];
 const RESUME_MS = 15_000;
 const DAILY_HOUR = 3;
 const RETENTION_HOUR = 4;
+/** The retention function's name: the scheduler's nudge to it is run in the same simulated minute. */
+const RETENTION_FUNCTION = 'kuroko-bench-retention';
 const API_CLIENT = { name: 'bench-reader', secret: 'bench-reader-secret' };
 /** List price, us-east-1: 0.12 USD per ACU-hour; the smallest running size is 0.5 ACU. */
 const USD_PER_ACU_HOUR = 0.12;
@@ -136,10 +138,14 @@ async function runDay(mode: Mode): Promise<DayResult> {
     [ENV_KEYS.alertTopicArn]: 'arn:aws:sns:us-east-1:123456789012:kuroko-bench-alerts',
     [ENV_KEYS.metricsNamespace]: 'KurokoBench',
     [ENV_KEYS.declaredQueues]: '["@default"]',
-    ...(mode === 'on' ? { [ENV_KEYS.sleepParameter]: '/kuroko/bench/sleep' } : {}),
+    // As the CDK app does with idle sleep: the scheduler nudges the retention function in a wake when a pass is owed.
+    ...(mode === 'on'
+      ? { [ENV_KEYS.sleepParameter]: '/kuroko/bench/sleep', [ENV_KEYS.retentionFunction]: RETENTION_FUNCTION, [ENV_KEYS.retentionHourUtc]: String(RETENTION_HOUR) }
+      : {}),
     AWS_REGION: 'us-east-1',
     AWS_ENDPOINT_URL_SSM: aws.endpoint,
     AWS_ENDPOINT_URL_SNS: aws.endpoint,
+    AWS_ENDPOINT_URL_LAMBDA: aws.endpoint,
     AWS_ACCESS_KEY_ID: 'bench',
     AWS_SECRET_ACCESS_KEY: 'bench',
   });
@@ -167,13 +173,15 @@ async function runDay(mode: Mode): Promise<DayResult> {
       const at = START + minute * MINUTE_MS;
       clock.set(at);
       const before = server.callCount();
-      const due = minute === RETENTION_HOUR * 60 ? [...handlers, retention] : handlers;
-      for (const { handler } of due) {
+      const due: { handler: unknown; event?: unknown }[] = minute === RETENTION_HOUR * 60 ? [...handlers, retention] : [...handlers];
+      aws.takeInvocations();
+      for (let i = 0; i < due.length; i++) {
+        const { handler, event } = due[i]!;
         invocations++;
         const callsBefore = server.callCount();
         try {
           const result = await (handler as (event: unknown, context: unknown) => Promise<unknown>)(
-            scheduledEvent('kuroko-bench-Tick', new Date(at).toISOString()),
+            event ?? scheduledEvent('kuroko-bench-Tick', new Date(at).toISOString()),
             // The retention function's 15-minute timeout; the ticks return long before theirs.
             lambdaContext('kuroko-bench', () => 15 * MINUTE_MS),
           );
@@ -185,6 +193,8 @@ async function runDay(mode: Mode): Promise<DayResult> {
           passes++;
           if (handler === handlers[3]?.handler) metricHours.add(Math.floor(minute / 60));
         }
+        // A nudge to the retention function (Lambda's asynchronous invoke) runs it within the same minute.
+        if (aws.takeInvocations().includes(RETENTION_FUNCTION)) due.push({ handler: retention.handler, event: { nudge: true } });
       }
       if (server.callCount() > before) activeMinutes.push(minute);
       if (minute % 240 === 0) process.stderr.write(`  ${mode}: ${minute / 60} h simulated\n`);

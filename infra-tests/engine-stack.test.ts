@@ -102,7 +102,8 @@ describe('EngineStack: nudges', () => {
 
   it.each([
     ['api', ['processor', 'notifier']],
-    ['scheduler', ['processor']],
+    // The retention function: the scheduler starts an owed pass in a wake (issue 17; idle sleep is on by default).
+    ['scheduler', ['processor', 'retention']],
     ['processor', ['notifier']],
     ['monitor', ['processor', 'notifier']],
     ['notifier', []],
@@ -111,7 +112,7 @@ describe('EngineStack: nudges', () => {
     const resources = invokeGrants(caller).flatMap((s) => s.resources);
     expect(resources).toEqual(targets.map(arnOf));
     for (const target of targets) {
-      const key = target === 'processor' ? ENV_KEYS.processorFunction : ENV_KEYS.notifierFunction;
+      const key = target === 'processor' ? ENV_KEYS.processorFunction : target === 'retention' ? ENV_KEYS.retentionFunction : ENV_KEYS.notifierFunction;
       expect(lambdaProps(fnIds[caller]).Environment.Variables[key]).toEqual({ Ref: fnIds[target] });
     }
   });
@@ -265,7 +266,8 @@ describe('EngineStack: idle sleep', () => {
 
   it('creates the sleep parameter awake; the ticking functions read it, the scheduler and the api also write it', () => {
     engine.hasResourceProperties('AWS::SSM::Parameter', { Name: '/kuroko/dev/sleep', Type: 'String', Tier: 'Standard', Value: INITIAL_SLEEP_VALUE });
-    const sleepers = ['api', 'monitor', 'notifier', 'processor', 'scheduler'];
+    // The retention function reads it to leave its pass to the next wake (issue 17).
+    const sleepers = ['api', 'monitor', 'notifier', 'processor', 'retention', 'scheduler'];
     for (const [name, id] of Object.entries(fnIds)) {
       const env = lambdaProps(id).Environment.Variables;
       expect(env[ENV_KEYS.sleepParameter] === undefined ? undefined : name).toBe(sleepers.includes(name) ? name : undefined);
@@ -277,7 +279,8 @@ describe('EngineStack: idle sleep', () => {
     const actionsOf = (n: string) => new Set(grants.filter((s) => s.roles.includes(roleOf(n))).flatMap((s) => s.actions));
     const read = ['ssm:GetParameter'];
     expect(new Set(grants.flatMap((s) => s.roles))).toEqual(new Set(sleepers.map(roleOf)));
-    for (const name of ['monitor', 'notifier', 'processor']) expect(actionsOf(name)).toEqual(new Set(read));
+    for (const name of ['monitor', 'notifier', 'processor', 'retention']) expect(actionsOf(name)).toEqual(new Set(read));
+    expect(lambdaProps(fnIds['scheduler']).Environment.Variables[ENV_KEYS.retentionHourUtc]).toBe('4');
     for (const name of ['api', 'scheduler']) expect(actionsOf(name)).toEqual(new Set([...read, 'ssm:PutParameter']));
   });
 
@@ -290,6 +293,8 @@ describe('EngineStack: idle sleep', () => {
     off.templates.engine.resourceCountIs('AWS::SSM::Parameter', 0);
     const offEnv = off.templates.engine.findResources('AWS::Lambda::Function');
     expect(JSON.stringify(offEnv)).not.toContain(ENV_KEYS.sleepParameter);
+    // Without idle sleep the retention pass keeps its own hour: nobody nudges it.
+    expect(JSON.stringify(offEnv)).not.toContain(ENV_KEYS.retentionFunction);
     expect(JSON.stringify(off.templates.workers.findResources('AWS::Lambda::Function'))).not.toContain(ENV_KEYS.sleepParameter);
   });
 });

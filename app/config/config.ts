@@ -71,6 +71,8 @@ export interface SchedulerConfig extends BaseConfig {
   readonly processorFunctionName: string | undefined;
   /** The longest idle sleep the scheduler publishes; undefined: no cap (until the next thing due). */
   readonly sleepMaxMinutes: number | undefined;
+  /** Nudged when the engine goes to sleep with a retention pass owed (app/lambda/scheduler-function.ts). */
+  readonly retention: { readonly functionName: string; readonly hourUtc: number } | undefined;
 }
 export interface MonitorConfig extends BaseConfig {
   readonly notifierFunctionName: string | undefined;
@@ -190,6 +192,9 @@ const processorSchema = z
     }),
   );
 
+const retentionNudgeOf = (functionName: string | undefined, hourUtc: number) =>
+  functionName === undefined ? undefined : { functionName, hourUtc };
+
 const schedulerSchema = z
   .object({
     ...baseShape,
@@ -200,12 +205,15 @@ const schedulerSchema = z
       .min(SLEEP_MAX_MINUTES.min)
       .max(SLEEP_MAX_MINUTES.max)
       .optional(),
+    [ENV_KEYS.retentionFunction]: optionalName,
+    [ENV_KEYS.retentionHourUtc]: z.coerce.number().int('must be a whole number').min(0).max(23).default(4),
   })
   .transform(
     (env, ctx): SchedulerConfig => ({
       ...toBase(env, ctx),
       processorFunctionName: env[ENV_KEYS.processorFunction],
       sleepMaxMinutes: env[ENV_KEYS.sleepMaxMinutes],
+      retention: retentionNudgeOf(env[ENV_KEYS.retentionFunction], env[ENV_KEYS.retentionHourUtc]),
     }),
   );
 

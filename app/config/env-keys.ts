@@ -67,6 +67,12 @@ export const ENV_KEYS = {
   sleepMaxMinutes: 'KUROKO_SLEEP_MAX_MINUTES',
   /** The global retention policy in days (0 keeps forever); see core/services/retention-service.ts. */
   retentionDays: 'KUROKO_RETENTION_DAYS',
+  /**
+   * On the scheduler with idle sleep: the retention function it nudges when it puts the engine to sleep and a pass is
+   * owed since the daily slot at KUROKO_RETENTION_HOUR_UTC (issue 17: the pass rides on a wake instead of its own).
+   */
+  retentionFunction: 'KUROKO_RETENTION_FUNCTION',
+  retentionHourUtc: 'KUROKO_RETENTION_HOUR_UTC',
   /** The monitor's thresholds (core/services/monitor-settings.ts has the defaults). */
   assignmentDelaySeconds: 'KUROKO_ASSIGNMENT_DELAY_SECONDS',
   noPidSeconds: 'KUROKO_NO_PID_SECONDS',

@@ -3,7 +3,10 @@
  * With an idle-sleep parameter it then decides whether the engine may sleep until the next due slot
  * (app/lambda/lambda-sleep.ts).
  */
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { createLambdaNudger, noopNudger } from '../../adapters/aws/lambda-nudger';
 import { DEFAULT_MONITOR_SETTINGS } from '../../core/services/monitor-service';
+import { isRetentionDue } from '../../core/services/retention-service';
 import { runSchedulerPass, type ScheduledDefinition } from '../../core/services/scheduler-service';
 import { DEFAULT_SLEEP_SETTINGS } from '../../core/services/sleep-plan';
 import type { SchedulerConfig } from '../config/config';
@@ -22,6 +25,10 @@ export function schedulerFunction(runtime: LambdaRuntime<SchedulerConfig>) {
   const nudgers = lambdaNudgers(runtime.log, { processor: config.processorFunctionName });
   // No cap unless configured: asleep until just before the next thing due (SLEEP_MAX_MINUTES when nothing is).
   const sleepSettings = { ...DEFAULT_SLEEP_SETTINGS, maxSleepMs: (config.sleepMaxMinutes ?? SLEEP_MAX_MINUTES.max) * MINUTE_MS };
+  const retention = config.retention;
+  const retentionNudger = retention
+    ? createLambdaNudger({ client: new LambdaClient({}), functionName: retention.functionName, logger: runtime.log })
+    : noopNudger;
   return async (_trigger: TickKind) => {
     const { services } = runtime;
     const { schedules, sleeps, monitor } = services.stores;
@@ -57,7 +64,16 @@ export function schedulerFunction(runtime: LambdaRuntime<SchedulerConfig>) {
         settings: sleepSettings,
       });
     }
-    runtime.logger.info('scheduler done', { ...result, ...sleep });
+    // The engine goes to sleep: a retention pass owed since its daily slot runs in this wake (issue 17); one more read.
+    let retentionNudged = false;
+    if (retention && sleep !== undefined && 'asleepUntil' in sleep) {
+      const now = services.clock.now();
+      if (isRetentionDue(await services.stores.retention.lastPassStartedAt(), now, retention.hourUtc)) {
+        await retentionNudger.nudge();
+        retentionNudged = true;
+      }
+    }
+    runtime.logger.info('scheduler done', { ...result, ...sleep, ...(retentionNudged ? { retentionNudged } : {}) });
     return { ...result, ...(sleep ? { sleep } : {}) };
   };
 }

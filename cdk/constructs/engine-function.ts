@@ -144,7 +144,10 @@ export class EngineFunction extends NodejsFunction {
   }
 
   /** Lets this function nudge `target` (an asynchronous invoke) and tells it the target's name under `envKey`. */
-  bindNudge(target: lambda.IFunction, envKey: typeof ENV_KEYS.processorFunction | typeof ENV_KEYS.notifierFunction): this {
+  bindNudge(
+    target: lambda.IFunction,
+    envKey: typeof ENV_KEYS.processorFunction | typeof ENV_KEYS.notifierFunction | typeof ENV_KEYS.retentionFunction,
+  ): this {
     this.addEnvironment(envKey, target.functionName);
     // The unqualified ARN only: `grantInvoke` would add `:*` (every version and alias) as well.
     this.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [target.functionArn] }));

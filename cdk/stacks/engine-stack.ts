@@ -200,8 +200,12 @@ export class KurokoEngine extends Construct {
         })
       : undefined;
     if (this.sleepParameter) {
-      for (const fn of [processor, monitor, notifier]) fn.bindSleep(this.sleepParameter, 'read');
+      for (const fn of [processor, monitor, notifier, retention]) fn.bindSleep(this.sleepParameter, 'read');
       for (const fn of [scheduler, api]) fn.bindSleep(this.sleepParameter, 'readWrite');
+      // Issue 17: the daily retention pass rides on a wake instead of waking Aurora at its hour: asleep at its hour, it
+      // leaves the pass to the next wake, and the scheduler nudges it when it next puts the engine to sleep.
+      scheduler.bindNudge(retention, ENV_KEYS.retentionFunction);
+      scheduler.addEnvironment(ENV_KEYS.retentionHourUtc, String(config.retention.hourUtc));
       const maxMinutes = config.idleSleep.maxMinutes;
       if (maxMinutes !== undefined) scheduler.addEnvironment(ENV_KEYS.sleepMaxMinutes, String(maxMinutes));
     }
@@ -215,7 +219,8 @@ export class KurokoEngine extends Construct {
       });
     });
 
-    // Its own daily schedule: one pass a day, not a tick (it reads no sleep, so it runs on an idle engine too).
+    // Its own daily schedule: one pass a day, not a tick. With idle sleep, an engine asleep until a wake within a day
+    // leaves the pass to that wake (app/lambda/retention-function.ts); asleep longer, it runs at its hour anyway.
     ticks.push(
       new events.Rule(this, 'RetentionSchedule', {
         description: `Runs the retention pass daily at ${config.retention.hourUtc}:00 UTC`,

@@ -141,3 +141,27 @@ export async function runRetentionPass(deps: RetentionDeps): Promise<RetentionPa
   }
   return result;
 }
+
+/**
+ * Issue 17: the daily pass rides on a wake the engine has anyway instead of waking Aurora at its own hour. At its
+ * hour, an engine asleep until at most RETENTION_DEFER_MAX_MS ahead leaves the pass to that wake (shouldDefer); the
+ * scheduler, when it next puts the engine to sleep, starts the pass if none has started since the last daily slot
+ * (isDue). An engine asleep longer, or awake, runs it at its hour as before; so a pass is at most about a day late.
+ */
+export const RETENTION_DEFER_MAX_MS = DAY_MS;
+
+/** The latest daily slot (`hourUtc`:00 UTC) at or before `now`. */
+export function latestRetentionSlot(now: Date, hourUtc: number): Date {
+  const slot = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), hourUtc));
+  return slot.getTime() <= now.getTime() ? slot : new Date(slot.getTime() - DAY_MS);
+}
+
+/** Whether a pass is owed: none started yet, or none since the latest daily slot. */
+export function isRetentionDue(lastStartedAt: Date | undefined, now: Date, hourUtc: number): boolean {
+  return lastStartedAt === undefined || lastStartedAt.getTime() < latestRetentionSlot(now, hourUtc).getTime();
+}
+
+/** Whether the scheduled pass leaves its work to the engine's next wake: asleep, and that wake is within a day. */
+export function shouldDeferRetention(asleepUntil: Date | undefined, now: Date): boolean {
+  return asleepUntil !== undefined && asleepUntil.getTime() - now.getTime() <= RETENTION_DEFER_MAX_MS;
+}

@@ -19,14 +19,39 @@ import {
   type RetentionRule,
   type RetentionStore,
 } from '../../core/services/retention-service';
-import { fromDbInt } from '../column-codec';
+import { fromDbInt, fromDbTime } from '../column-codec';
+import { isDuplicateKeyError } from '../db-errors';
 import type { Database } from '../schema';
+
+/** The scheduler_state row holding when the last retention pass started (core/services/retention-service.ts isRetentionDue). */
+export const RETENTION_STATE_NAME = 'retention';
 
 /** Execution ids read per query while collecting a batch's command outputs. */
 const EXECUTION_ID_PAGE = 5_000;
 
 export class RetentionRepository implements RetentionStore {
   constructor(private readonly db: Kysely<Database>) {}
+
+  /** When the last pass started; undefined before the first. */
+  async lastPassStartedAt(): Promise<Date | undefined> {
+    const row = await this.db.selectFrom('scheduler_state').select('last_pass_at').where('name', '=', RETENTION_STATE_NAME).executeTakeFirst();
+    return row ? fromDbTime(row.last_pass_at) : undefined;
+  }
+
+  /** Records that a pass starts now (before it deletes anything, so a pass started meanwhile is not started twice). */
+  async recordPassStart(now: Date): Promise<void> {
+    const updated = await this.db
+      .updateTable('scheduler_state')
+      .set({ last_pass_at: now, updated_at: now })
+      .where('name', '=', RETENTION_STATE_NAME)
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) > 0) return;
+    try {
+      await this.db.insertInto('scheduler_state').values({ name: RETENTION_STATE_NAME, last_pass_at: now, updated_at: now }).execute();
+    } catch (error) {
+      if (!isDuplicateKeyError(error)) throw error;
+    }
+  }
 
   async listRetentionOverrides(): Promise<DefinitionRetention[]> {
     const rows = await this.db.selectFrom('job_definitions').select(['id', 'retention_days']).where('retention_days', 'is not', null).execute();

@@ -1,7 +1,7 @@
 /**
  * AWS services the benches reach on loopback through AWS_ENDPOINT_URL (or a per-service AWS_ENDPOINT_URL_*), with
  * the real SDK clients: SSM holds one parameter (GetParameter reads it, PutParameter replaces it), Lambda accepts
- * invocations, SNS accepts publishes, and any other JSON call (CloudWatch Logs) gets an empty success, unless
+ * invocations (and records to which function), SNS accepts publishes, and any other JSON call (CloudWatch Logs) gets an empty success, unless
  * `failLogs` makes CloudWatch Logs answer throttling or server errors (a sink failing while commands print).
  */
 import { createServer } from 'node:http';
@@ -16,6 +16,8 @@ export interface FakeAws {
   failLogs(rate: number): void;
   /** CloudWatch Logs calls answered with an error so far. */
   failedLogCalls(): number;
+  /** The function names of the Lambda invocations received since the last call (and forgets them). */
+  takeInvocations(): string[];
   close(): Promise<void>;
 }
 
@@ -23,6 +25,7 @@ export async function startFakeAws(parameter: string): Promise<FakeAws> {
   let value = parameter;
   let logsFailureRate = 0;
   let failedLogs = 0;
+  let invoked: string[] = [];
   const server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
@@ -43,7 +46,10 @@ export async function startFakeAws(parameter: string): Promise<FakeAws> {
         response.end(JSON.stringify({ __type: throttled ? 'ThrottlingException' : 'ServiceUnavailableException', message: 'Rate exceeded' }));
         return;
       }
-      if (request.url?.endsWith('/invocations')) response.statusCode = 202;
+      if (request.url?.endsWith('/invocations')) {
+        response.statusCode = 202;
+        invoked.push(decodeURIComponent(/\/functions\/([^/]+)\/invocations/.exec(request.url)?.[1] ?? ''));
+      }
       if (target === 'AmazonSSM.GetParameter') response.end(JSON.stringify({ Parameter: { Value: value, Type: 'String' } }));
       else if (target === 'AmazonSSM.PutParameter') {
         value = (JSON.parse(body) as { Value: string }).Value;
@@ -57,5 +63,10 @@ export async function startFakeAws(parameter: string): Promise<FakeAws> {
     endpoint: `http://127.0.0.1:${port}`,
     failLogs: (rate) => (logsFailureRate = rate),
     failedLogCalls: () => failedLogs,
+    takeInvocations: () => {
+      const taken = invoked;
+      invoked = [];
+      return taken;
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
