@@ -80,6 +80,7 @@ export function idleMonth(day: IdleDay, fixed = alwaysOn()): [string, number, st
     ['CloudWatch alarms', fixed.alarms * USD.alarm, `${fixed.alarms} alarms (synthesized) x ${USD.alarm}`],
     ['Secrets Manager', fixed.secrets * USD.secret, `${fixed.secrets} secrets (synthesized) x ${USD.secret}`],
     ['KMS keys', fixed.kmsKeys * USD.kmsKeyFirstYear, `${fixed.kmsKeys} customer managed keys (synthesized) x ${USD.kmsKeyFirstYear} (first year)`],
-    ['SSM parameter, EventBridge schedules', 0, 'standard tier and scheduled rules: no charge'],
+    // The admin client's and the webhook key's SecureString parameters are created by the migrator, not the templates.
+    ['SSM parameters, EventBridge schedules', 0, 'standard tier (the sleep hint; the two generated keys, SecureString with aws/ssm) and scheduled rules: no charge'],
   ];
 }
