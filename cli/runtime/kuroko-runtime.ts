@@ -162,7 +162,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (options.agents > 0) await closeOnFailure(mkdir(options.logDir, { recursive: true }));
   const logSink = new FileLogSink(options.logDir);
   const agentLogger: AgentLogger = { info: logger.info, warn: logger.warn, error: logger.error };
-  // The agents' commands are spawned from a worker thread: spawn() blocks its thread, here the passes' and the API's.
+  // The agents spawn their commands through a small spawner process (agent/spawner.ts): spawn() blocks the thread
+  // that calls it, here the one of the passes and the API.
   if (options.agents > 0) spawner = startSpawner({ logger: agentLogger });
   for (let i = 0; i < options.agents; i++) {
     agents.push(
