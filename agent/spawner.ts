@@ -57,6 +57,9 @@ interface Host {
   end(): Promise<void>;
 }
 
+/** How many ended commands whose pipes were still open keep receiving output (see startSpawner's `late`). */
+const LATE_OUTPUT_KEPT = 1_000;
+
 /** A command started by the host, as the agent follows it. */
 interface Followed {
   command: RunningCommand;
@@ -111,6 +114,15 @@ function processHost(url: string): Host {
 export function startSpawner(options: SpawnerOptions): Spawner {
   const { logger } = options;
   const followed = new Map<number, Followed>();
+  /**
+   * Commands that ended with their output pipe still open (a background grandchild holds it): what it writes later
+   * still reaches onOutput, as on the agent's own thread. The oldest are forgotten past LATE_OUTPUT_KEPT.
+   */
+  const late = new Map<number, Followed>();
+  const keepForLateOutput = (id: number, entry: Followed): void => {
+    late.set(id, entry);
+    if (late.size > LATE_OUTPUT_KEPT) late.delete(late.keys().next().value as number);
+  };
   /** Messages posted before the host said it is ready (replayed on this thread if it never is). */
   let queued: ToSpawner[] | undefined = [];
   let state: 'loading' | 'ready' | 'gone' = 'loading';
@@ -134,6 +146,7 @@ export function startSpawner(options: SpawnerOptions): Spawner {
     const entry = followed.get(id);
     if (entry === undefined) return;
     followed.delete(id);
+    if (!result.outputDrained) keepForLateOutput(id, entry);
     if (followed.size === 0) host.hold(false);
     if (entry.command.pid === undefined) entry.resolveSpawned(undefined);
     if (entry.hookError !== undefined) result.hookError ??= entry.hookError;
@@ -156,6 +169,11 @@ export function startSpawner(options: SpawnerOptions): Spawner {
       for (const early of backlog) host.post(early);
       return;
     }
+    if (message.type === 'output') {
+      const entry = followed.get(message.id) ?? late.get(message.id);
+      if (entry !== undefined) callHook(entry, () => entry.hooks.onOutput?.(message.chunk));
+      return;
+    }
     const entry = followed.get(message.id);
     if (entry === undefined) return;
     if (message.type === 'spawned') {
@@ -166,8 +184,6 @@ export function startSpawner(options: SpawnerOptions): Spawner {
         callHook(entry, () => entry.hooks.onSpawn?.(pid));
       }
       entry.resolveSpawned(message.pid);
-    } else if (message.type === 'output') {
-      callHook(entry, () => entry.hooks.onOutput?.(message.chunk));
     } else if (message.type === 'done') {
       settle(message.id, message.result);
     } else {

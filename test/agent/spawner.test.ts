@@ -90,6 +90,16 @@ describe('the spawner', () => {
     expect(lines.every((line, i) => line === `${i + 1} 漢字テキスト`)).toBe(true);
   });
 
+  it('delivers output a grandchild writes after done, as on the agent thread', async () => {
+    const go = join(scratch, 'late-go');
+    const r = run(`(while [ ! -f '${go}' ]; do sleep 0.02; done; echo late) & echo early`, { outputDrainMs: 100 });
+    const result = await r.command.done;
+    expect(result.outputDrained).toBe(false);
+    expect(r.output()).toBe('early\n');
+    writeFileSync(go, '');
+    await waitFor(() => r.output() === 'early\nlate\n', { description: 'the late output' });
+  });
+
   it('holds a gated command until open(), and shut() ends it unrun', async () => {
     const opened = join(scratch, 'opened');
     const gated = run(`echo "$LINENO" > '${opened}'`, { gated: true });
