@@ -9,7 +9,7 @@ import type { Clock, IdGenerator } from '../core/ports';
 import type { DatabaseHandle } from '../db/connection';
 import type { LogSink } from '../adapters/logs/file-log-sink';
 import { sampleIntervalMs } from './memory-sampler';
-import { DEFAULT_SHELL_PATH, type InheritedEnv } from './process-runner';
+import { DEFAULT_SHELL_PATH, startCommand, type CommandStarter, type InheritedEnv } from './process-runner';
 import type { RunAsUser } from './run-as';
 import { silentLogger, type Logger } from '../core/ports';
 
@@ -67,6 +67,12 @@ export interface AgentOptions {
   memorySchedule?: (sampleCount: number) => number;
   logSink: LogSink;
   shellPath?: string;
+  /**
+   * How commands are started: process-runner's startCommand on the agent's thread by default; `kuroko dev` passes
+   * agent/command-thread.ts's, which spawns from a worker thread so the passes and the API sharing the thread do
+   * not wait on each fork.
+   */
+  startCommand?: CommandStarter;
   /** HOME, PATH, LANG handed to every command (the command's ENV wins). */
   inheritEnv?: InheritedEnv;
   /** Run every command as this user (`--run-as`, resolved and checked by agent/run-as.ts prepareRunAs). */
@@ -106,6 +112,7 @@ export interface AgentSettings {
   readonly memorySchedule: (sampleCount: number) => number;
   readonly logSink: LogSink;
   readonly shellPath: string;
+  readonly startCommand: CommandStarter;
   readonly inheritEnv: InheritedEnv;
   readonly runAs: RunAsUser | undefined;
   readonly onExecutionFinished: ((executionId: number) => void) | undefined;
@@ -134,6 +141,7 @@ export function resolveAgentSettings(options: AgentOptions): AgentSettings {
     memorySchedule: options.memorySchedule ?? sampleIntervalMs,
     logSink: options.logSink,
     shellPath: options.shellPath ?? DEFAULT_SHELL_PATH,
+    startCommand: options.startCommand ?? startCommand,
     inheritEnv: options.inheritEnv ?? {},
     runAs: options.runAs,
     onExecutionFinished: options.onExecutionFinished,

@@ -12,7 +12,7 @@ import { reportFinished, type AgentSettings } from './agent-settings';
 import type { FencedWrites } from './fenced-writes';
 import { Job, type JobTable } from './job';
 import { sampleProcessGroupRss } from './memory-sampler';
-import { startCommand, type CommandResult } from './process-runner';
+import type { CommandResult } from './process-runner';
 
 export class JobRunner {
   constructor(
@@ -46,8 +46,7 @@ export class JobRunner {
     const job = new Job(execution, settings.logger, settings.killGraceMs);
     job.leaseUntil = leaseUntil;
     this.jobs.add(job);
-    let spawned = false;
-    const command = startCommand(
+    const command = settings.startCommand(
       // Gated: the script runs only once its pid is in the database (FencedWrites.start); an agent that dies before
       // the write takes the command's gate with it.
       {
@@ -61,15 +60,14 @@ export class JobRunner {
       },
       {
         onSpawn: (pid) => {
-          spawned = true;
+          // The first sample waits one interval, so a short command costs no memory statement at all.
+          job.memory.nextAt = performance.now() + settings.memorySchedule(0);
           this.writes.start(job, pid);
         },
         onOutput: (chunk) => this.writes.output(job, chunk),
       },
     );
     job.command = command;
-    // The first sample waits one interval, so a short command costs no memory statement at all.
-    if (spawned) job.memory.nextAt = performance.now() + settings.memorySchedule(0);
     void command.done
       .then((result) => this.#complete(job, result))
       .catch((error: unknown) => settings.logger.error(`execution ${execution.id} ended badly`, { error: errorMessage(error) }))

@@ -114,10 +114,12 @@ export interface CommandResult {
 }
 
 export interface RunningCommand {
-  /** Undefined when the shell could not be spawned. */
+  /** Undefined when the shell could not be spawned, or (started off-thread, agent/command-thread.ts) not yet. */
   pid: number | undefined;
   /** Equals pid: the command leads its own group. */
   pgid: number | undefined;
+  /** Resolves with the pid once the spawn is over (right after onSpawn), or undefined when it failed. */
+  spawned: Promise<number | undefined>;
   /** Resolves (never rejects) when the leader has exited and its output has drained (see CommandResult). */
   done: Promise<CommandResult>;
   /** SIGTERM to the group, SIGKILL after graceMs if any member is left. Never rejects. */
@@ -127,6 +129,9 @@ export interface RunningCommand {
   /** A gated command: ends it before its script runs (exit GATE_CLOSED_STATUS). No-op otherwise. */
   shut(): void;
 }
+
+/** startCommand, or an equivalent that spawns elsewhere (agent/command-thread.ts). */
+export type CommandStarter = (spec: CommandSpec, hooks?: RunHooks) => RunningCommand;
 
 /** Starts a command in a new process group and streams its merged output to the hooks. */
 export function startCommand(given: CommandSpec, hooks: RunHooks = {}): RunningCommand {
@@ -165,6 +170,7 @@ export function startCommand(given: CommandSpec, hooks: RunHooks = {}): RunningC
   const notStarted = (done: Promise<CommandResult>): RunningCommand => ({
     pid: undefined,
     pgid: undefined,
+    spawned: Promise.resolve(undefined),
     done,
     kill: () => Promise.resolve(nothingToKill()),
     open: () => {},
@@ -224,7 +230,7 @@ export function startCommand(given: CommandSpec, hooks: RunHooks = {}): RunningC
     if (gate === undefined || gate === null || gate.writableEnded) return;
     gate.end(`${word}\n`);
   };
-  return { pid, pgid: pid, done, kill: (graceMs) => killProcessGroup(pid, graceMs), open: () => openGate('go'), shut: () => openGate('no') };
+  return { pid, pgid: pid, spawned: Promise.resolve(pid), done, kill: (graceMs) => killProcessGroup(pid, graceMs), open: () => openGate('go'), shut: () => openGate('no') };
 }
 
 /**

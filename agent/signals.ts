@@ -50,6 +50,8 @@ export class SignalDelivery {
     const { killGraceMs, logger, clock } = this.settings;
     let result: string;
     const command = job.command;
+    // A command started off-thread may not have its pid yet: wait for the spawn rather than call it unstarted.
+    await command?.spawned;
     if (signal.attempt < job.attempt) {
       result = `ignored: meant for attempt ${signal.attempt}, attempt ${job.attempt} is running`;
     } else if (command?.pgid === undefined) {

@@ -11,11 +11,12 @@
  * - one scheduler pass with nothing due at 100, 1,000 and 10,000 scheduled definitions on MariaDB.
  * Rows read are MariaDB's handler reads (Handler_read_*) on the one connection the measured code uses.
  * KUROKO_BENCH_QUICK=1 runs smaller sizes (W2 200 jobs, W3 1,000, backlogs 10 / 1,000 / 3,000).
- * KUROKO_BENCH_ONLY=W,step,scheduler picks parts.
+ * KUROKO_BENCH_ONLY=W,step,scheduler picks parts; KUROKO_BENCH_MODES=dev,server picks the modes W runs in, and
+ * W1, W2 or W3 in KUROKO_BENCH_ONLY one workload.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const QUICK = process.env.KUROKO_BENCH_QUICK === '1';
 const ONLY = new Set((process.env.KUROKO_BENCH_ONLY ?? 'W,step,scheduler').split(','));
+const MODES = new Set((process.env.KUROKO_BENCH_MODES ?? 'dev,server').split(','));
 const W1_STEPS = 50;
 const W2_JOBS = QUICK ? 200 : 1_000;
 const W3_JOBS = QUICK ? 1_000 : 5_000;
@@ -148,6 +150,36 @@ async function w1(mode: Mode): Promise<number> {
     await run.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * CPU seconds this process's main thread has used (utime + stime of /proc/self/task/<pid>/stat), or undefined off
+ * Linux. Unlike wall-clock figures it barely moves with the machine's load: in `kuroko dev` that thread runs the
+ * passes, the API and the agent's loop, and is what W1 and W2 wait on.
+ */
+function mainThreadCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+/** USER_HZ: 100 on every Linux this runs on (sysconf(_SC_CLK_TCK)). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** Adds a row with the main thread's and the whole process's CPU ms per job of `work`. */
+async function withCpuPerJob<T>(label: string, mode: Mode, jobs: number, work: () => Promise<T>): Promise<T> {
+  const mainBefore = mainThreadCpuSeconds();
+  const before = process.cpuUsage();
+  const result = await work();
+  const mainAfter = mainThreadCpuSeconds();
+  const used = process.cpuUsage(before);
+  const main = mainBefore === undefined || mainAfter === undefined ? 'n/a' : (((mainAfter - mainBefore) * 1000) / jobs).toFixed(2);
+  add(`${label}: CPU ms per job, main thread / whole bench process`, mode.name, `${main} / ${((used.user + used.system) / 1000 / jobs).toFixed(2)}`);
+  return result;
 }
 
 async function jobsPerSecond(mode: Mode, script: string, jobs: number): Promise<number> {
@@ -263,15 +295,25 @@ async function schedulerCost(definitions: number): Promise<{ ms: number; stateme
 }
 
 const benchStarted = performance.now();
-if (ONLY.has('W')) {
+const workload = (name: string) => ONLY.has('W') || ONLY.has(name);
+if (['W1', 'W2', 'W3'].some(workload)) {
   const buildDir = mkdtempSync(join(tmpdir(), 'kuroko-bench-tp-build-'));
   try {
-    const modes = [devMode, serverMode(await buildSelfHostedAgent(buildDir))];
+    const modes = [
+      ...(MODES.has('dev') ? [devMode] : []),
+      ...(MODES.has('server') ? [serverMode(await buildSelfHostedAgent(buildDir))] : []),
+    ];
     for (const mode of modes) {
       console.error(`${mode.name}...`);
-      add(`W1 ${W1_STEPS} sequential steps: median ms exit -> next start`, mode.name, (await w1(mode)).toFixed(1));
-      add(`W2 ${W2_JOBS} \`true\` jobs on ${SLOTS} slots: jobs/s`, mode.name, (await jobsPerSecond(mode, 'execute: true\n', W2_JOBS)).toFixed(1));
-      add(`W3 ${W3_JOBS} no-op jobs: jobs/s`, mode.name, (await jobsPerSecond(mode, 'noop:\n', W3_JOBS)).toFixed(1));
+      if (workload('W1')) {
+        const gap = await withCpuPerJob('W1 (per step)', mode, W1_STEPS, () => w1(mode));
+        add(`W1 ${W1_STEPS} sequential steps: median ms exit -> next start`, mode.name, gap.toFixed(1));
+      }
+      if (workload('W2')) {
+        const rate = await withCpuPerJob('W2', mode, W2_JOBS, () => jobsPerSecond(mode, 'execute: true\n', W2_JOBS));
+        add(`W2 ${W2_JOBS} \`true\` jobs on ${SLOTS} slots: jobs/s`, mode.name, rate.toFixed(1));
+      }
+      if (workload('W3')) add(`W3 ${W3_JOBS} no-op jobs: jobs/s`, mode.name, (await jobsPerSecond(mode, 'noop:\n', W3_JOBS)).toFixed(1));
     }
   } finally {
     rmSync(buildDir, { recursive: true, force: true });

@@ -38,6 +38,7 @@ export const SLOW_TESTS = [
   'test/agent/memory-sampler.test.ts',
   'test/agent/process-runner-log-sink.test.ts',
   'test/agent/process-runner.test.ts',
+  'test/agent/spawner.test.ts',
   'test/agent/start-gate.test.ts',
   'test/api/openapi-lint.test.ts',
   'test/cli/doctor-command.test.ts',

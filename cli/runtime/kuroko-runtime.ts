@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describeError } from '../../core/errors';
 import { serve, type ServerType } from '@hono/node-server';
 import { createAgent, type Agent, type AgentLogger } from '../../agent/agent';
+import { startSpawner, type Spawner } from '../../agent/spawner';
 import { FileLogSink } from '../../adapters/logs/file-log-sink';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
 import { migrateToLatest } from '../../db/migrator';
@@ -109,12 +110,14 @@ export interface Runtime {
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { logger } = options;
   const handle: DatabaseHandle = createDatabase(options.databaseUrl);
+  let spawner: Spawner | undefined;
   // A start that fails (database refused, port in use) closes the pool, so the command exits with its message
   // instead of hanging on open sockets.
   const closeOnFailure = async <T>(step: Promise<T>): Promise<T> => {
     try {
       return await step;
     } catch (error) {
+      await spawner?.close();
       await handle.close().catch(() => undefined);
       throw error;
     }
@@ -159,6 +162,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   if (options.agents > 0) await closeOnFailure(mkdir(options.logDir, { recursive: true }));
   const logSink = new FileLogSink(options.logDir);
   const agentLogger: AgentLogger = { info: logger.info, warn: logger.warn, error: logger.error };
+  // The agents spawn their commands through a small spawner process (agent/spawner.ts): spawn() blocks the thread
+  // that calls it, here the one of the passes and the API.
+  if (options.agents > 0) spawner = startSpawner({ logger: agentLogger });
   for (let i = 0; i < options.agents; i++) {
     agents.push(
       createAgent({
@@ -170,6 +176,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         heartbeatIntervalMs: options.intervals.agentHeartbeatMs,
         logSink,
         statusDir: options.logDir,
+        ...(spawner !== undefined ? { startCommand: spawner.start } : {}),
         logger: agentLogger,
         onExecutionFinished: () => loops.processor.nudge(),
       }),
@@ -234,6 +241,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       shuttingDown = true;
       stopping ??= (async () => {
         await Promise.all(agents.map((agent) => agent.stop('shutting down')));
+        await spawner?.close();
         await Promise.all([...Object.values(loops).map((loop) => loop.stop()), finishWatch.stop()]);
         await new Promise<void>((resolve) => server.close(() => resolve()));
         await handle.close();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { createAgent, type Agent, type AgentOptions } from '../../agent/agent';
+import { startSpawner } from '../../agent/spawner';
 import { FileLogSink } from '../../adapters/logs/file-log-sink';
 import type { Execution } from '../../core/model';
 import type { DatabaseHandle } from '../../db/connection';
@@ -73,7 +74,10 @@ export interface TestAgent {
 export function testAgent(database: DatabaseHandle, options: Partial<AgentOptions> = {}): TestAgent {
   const logDir = mkdtempSync(join(tmpdir(), 'kuroko-agent-logs-'));
   const logSink = new FileLogSink(logDir);
+  // KUROKO_TEST_SPAWNER=1 runs the agent suites with commands started as `kuroko dev` starts them (agent/spawner.ts).
+  const spawner = process.env.KUROKO_TEST_SPAWNER === '1' && options.startCommand === undefined ? startSpawner({ logger: console }) : undefined;
   const agent = createAgent({
+    ...(spawner !== undefined ? { startCommand: spawner.start } : {}),
     database,
     logSink,
     inheritEnv: AGENT_ENV,
@@ -90,6 +94,7 @@ export function testAgent(database: DatabaseHandle, options: Partial<AgentOption
     logDir,
     async dispose() {
       await agent.stop('test over');
+      await spawner?.close();
       await logSink.closeAll();
       rmSync(logDir, { recursive: true, force: true });
     },
