@@ -56,7 +56,7 @@ export function createFinishWatch(options: FinishWatchOptions): FinishWatch {
       try {
         const seen = await options.probe();
         failures = 0;
-        busy = seen.inFlight > 0;
+        busy = seen.inFlight;
         if (signature !== undefined && seen.finishedSignature !== signature) {
           busy = true;
           options.onFinished();
