@@ -15,6 +15,11 @@ export interface ProcessorStore extends StepReader, StepWriter {
   /** Loads what the engine will read for these tokens in as few queries as possible. */
   prefetch(tokens: readonly Token[]): Promise<void>;
   clearPrefetch(): void;
+  /**
+   * Wakes the tokens waiting for the instances this pass's steps ended (sub process parents, `wait:` tokens): once
+   * per batch rather than after each step. Should the process die first, the waiters' recheck finds the ends.
+   */
+  wakeWaiters(): Promise<void>;
   /** A step that changed nothing: the token sleeps until `wakeWhenUnchanged` says (fenced on its version). */
   postpone(token: Token): Promise<void>;
   /** Archives finished commands whose token is gone (canceled or critical instances); returns how many. */
@@ -120,6 +125,7 @@ export async function runProcessorPass(
         }
       };
       await Promise.all(Array.from({ length: Math.min(concurrency, tokens.length) }, worker));
+      await store.wakeWaiters();
     } finally {
       store.clearPrefetch();
     }

@@ -9,14 +9,12 @@ import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
 import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, readInChunks, rowWidths, scanWidths } from './paging';
+import { idsFor, needsTransaction } from './step-outcome-shape';
 import { withTransaction } from './transaction';
 import type { LaunchRepository } from './launch-repository';
 import { fromExecution, fromExecutionHistory, fromToken, toDefinition, toExecution, toInstance, toToken } from './row-mappers';
 
 type TokenUpdate = UpdateQueryBuilder<Database, 'tokens', 'tokens', UpdateResult>;
-
-/** Ids one launch hands out: token, two events, two log lines, and a spare. */
-const IDS_PER_LAUNCH = 6;
 
 /** Orphaned executions archived per pass. */
 const ORPHAN_BATCH = 100;
@@ -38,6 +36,8 @@ class LostRace extends Error {}
  */
 export class StepStore implements StepReader, StepWriter {
   private executionCache: Map<number, Execution | undefined> | undefined;
+  /** Instances ended by this pass's steps whose waiters wakeWaiters() has not woken yet. */
+  private readonly endedInstances = new Set<number>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -58,6 +58,16 @@ export class StepStore implements StepReader, StepWriter {
       for (const row of rows) cache.set(Number(row.token_id), toExecution(row));
     }
     this.executionCache = cache;
+  }
+
+  /**
+   * Wakes the tokens waiting for the instances the steps of this pass ended, with two statements for all of them
+   * (a busy pass ends hundreds of instances; two statements each were a fifth of a job's cost, issue 18).
+   */
+  async wakeWaiters(): Promise<void> {
+    const ended = [...this.endedInstances];
+    this.endedInstances.clear();
+    await this.wakeWaitersOf(ended);
   }
 
   /** Forgets prefetched reads (call at the end of a pass). */
@@ -196,7 +206,11 @@ export class StepStore implements StepReader, StepWriter {
         throw error;
       }
       const patch = outcome.instancePatch;
-      if (patch?.finishedAt || patch?.canceledAt) await this.wakeWaitersOf(outcome.instanceId);
+      if (patch?.finishedAt || patch?.canceledAt) {
+        // In a processor pass, the batch's ended instances wake their waiters together (wakeWaiters).
+        if (this.executionCache !== undefined) this.endedInstances.add(outcome.instanceId);
+        else await this.wakeWaitersOf([outcome.instanceId]);
+      }
       return true;
     }
     try {
@@ -259,7 +273,7 @@ export class StepStore implements StepReader, StepWriter {
       await insertEvents(trx, cancellation.events);
       return true;
     });
-    if (canceled) await this.wakeWaitersOf(cancellation.instanceId);
+    if (canceled) await this.wakeWaitersOf([cancellation.instanceId]);
     return canceled;
   }
 
@@ -297,9 +311,10 @@ export class StepStore implements StepReader, StepWriter {
    * commit, on their own: these range updates would otherwise hold their index locks for the whole transaction.
    * Should the process die in between, the waiters' recheck (WAITING_RECHECK_MS) finds the end instead.
    */
-  private async wakeWaitersOf(instanceId: number): Promise<void> {
+  private async wakeWaitersOf(instanceIds: readonly number[]): Promise<void> {
+    if (instanceIds.length === 0) return;
     try {
-      await this.wake(this.db, (qb) => qb.where('waits_on_instance_id', '=', instanceId));
+      for (const chunk of chunked(instanceIds)) await this.wake(this.db, (qb) => qb.where('waits_on_instance_id', 'in', chunk));
       await this.wake(this.db, (qb) => qb.where('status', '=', TOKEN_STATUS.waiting));
     } catch (error) {
       // A waiter being written meanwhile is stepped again anyway; the recheck covers the rest.
@@ -371,23 +386,4 @@ export class StepStore implements StepReader, StepWriter {
         .execute();
     }
   }
-}
-
-/** Ids a transactional commit may hand out: its logs and signals, and each launch's instance rows. */
-function idsFor(outcome: StepOutcome): number {
-  return outcome.logs.length + outcome.kills.length + outcome.launches.length * IDS_PER_LAUNCH;
-}
-
-/** Outcomes beyond "move the token, log, queue its command" must commit atomically with their events. */
-function needsTransaction(outcome: StepOutcome): boolean {
-  return (
-    outcome.instancePatch !== undefined ||
-    outcome.deleteInstanceTokens === true ||
-    outcome.newTokens.length > 0 ||
-    outcome.archivedExecution !== undefined ||
-    outcome.kills.length > 0 ||
-    outcome.launches.length > 0 ||
-    outcome.events.length > 0 ||
-    outcome.token === null
-  );
 }
