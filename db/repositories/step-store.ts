@@ -205,6 +205,7 @@ export class StepStore implements StepReader, StepWriter {
         if (error instanceof LostRace || isRetryableLockError(error)) return false;
         throw error;
       }
+      this.rememberExecutionOf(outcome);
       const patch = outcome.instancePatch;
       if (patch?.finishedAt || patch?.canceledAt) {
         // In a processor pass, the batch's ended instances wake their waiters together (wakeWaiters).
@@ -230,7 +231,17 @@ export class StepStore implements StepReader, StepWriter {
       }
     }
     await insertLogs(this.db, this.ids, outcome.logs);
+    this.rememberExecutionOf(outcome);
     return true;
+  }
+
+  /**
+   * After a commit, what the pass knows of the token's execution without reading: the one it queued, or none once
+   * it archived the last (a step of the same token in this pass then reads nothing).
+   */
+  private rememberExecutionOf(outcome: StepOutcome): void {
+    if (outcome.newExecution) this.executionCache?.set(outcome.tokenId, outcome.newExecution);
+    else if (outcome.archivedExecution) this.executionCache?.set(outcome.tokenId, undefined);
   }
 
   /** Archives finished commands whose token is gone (canceled or critical instances), logging their result. */

@@ -1,12 +1,14 @@
 /**
  * Issue 18: a processor pass that ends many instances wakes their waiters (sub process parents, `wait:` tokens)
- * with one pair of statements per batch, not a pair per instance, and the waiters still wake.
+ * with one pair of statements per batch, not a pair per instance, and the waiters still wake; and a token its step
+ * leaves due at once is stepped again in the same pass (a finished command archived and the next one queued, a
+ * chain of noops), reading no execution for it.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { INSTANCE_STATUS } from '../../core/model';
 import { createEngineServices } from '../../app/engine-services';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
-import { insertDefinition, runUntilIdle, statusOf } from '../helpers/engine-fixtures';
+import { finishExecutionsAsAgent, insertDefinition, runUntilIdle, statusOf } from '../helpers/engine-fixtures';
 import { describeEachDialect, createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 const JOBS = 30;
@@ -15,12 +17,14 @@ describeEachDialect('processor pass batching', (dialect) => {
   let tdb: TestDatabase;
   let counted: DatabaseHandle;
   const wakeStatements: string[] = [];
+  const executionReads: string[] = [];
   beforeAll(async () => {
     tdb = await createTestDatabase(dialect);
     counted = createDatabase(tdb.url, {
       log: (event) => {
         const text = event.query.sql;
         if (/^update .tokens. set .wake_at. = \?, .version. = .version. \+ \?/.test(text)) wakeStatements.push(text);
+        if (/^select .* from .executions. where .token_id. = \?/.test(text)) executionReads.push(text);
       },
     });
   });
@@ -41,5 +45,28 @@ describeEachDialect('processor pass batching', (dialect) => {
     // One pair per batch that ended something, at most one batch per pass here; a pair per instance was 62.
     expect(wakeStatements.length).toBeLessThanOrEqual(2 * passes);
     expect(wakeStatements.length).toBeLessThan(JOBS);
+  });
+
+  it('steps a token again in the same pass while its step leaves it due at once', async () => {
+    await insertDefinition(tdb.db, 3, 'noop:\nnoop:\nnoop:\nnoop:\n');
+    await insertDefinition(tdb.db, 4, 'execute: true\nexecute: true\n');
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    const noops = (await services.operations.launch({ definitionId: 3, launchedBy: 'test' })).instance.id;
+    await services.processorPass();
+    expect(await statusOf(tdb.db, noops)).toBe(INSTANCE_STATUS.success);
+
+    const commands = (await services.operations.launch({ definitionId: 4, launchedBy: 'test' })).instance.id;
+    await services.processorPass();
+    const first = await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', commands).execute();
+    expect(first).toHaveLength(1);
+    await finishExecutionsAsAgent(tdb.db);
+    executionReads.length = 0;
+    // One pass archives the finished command and queues the next one, reading no execution on the way.
+    await services.processorPass();
+    const second = await tdb.db.selectFrom('executions').select(['id', 'finished_at']).where('job_instance_id', '=', commands).execute();
+    expect(second).toHaveLength(1);
+    expect(second[0]!.id).not.toBe(first[0]!.id);
+    expect(second[0]!.finished_at).toBeNull();
+    expect(executionReads).toEqual([]);
   });
 });
