@@ -2,17 +2,18 @@ import type { Kysely, Transaction, UpdateQueryBuilder, UpdateResult } from 'kyse
 import type { InstanceCancellation } from '../../core/engine/workflow-engine';
 import { historyOf } from '../../core/engine/workflow-engine';
 import { formatExecutionResult } from '../../core/engine/execution-result';
-import { LOG_LEVEL, TOKEN_STATUS, type Definition, type Execution, type Instance, type Token } from '../../core/model';
+import { LOG_LEVEL, TOKEN_STATUS, type Execution, type Token } from '../../core/model';
 import type { Clock, IdGenerator, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
 import { wakeAfterCommit, wakeWhenUnchanged } from '../../core/services/processor-service';
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
-import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, readInChunks, rowWidths, scanWidths } from './paging';
+import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, rowWidths } from './paging';
 import { idsFor, needsTransaction } from './step-outcome-shape';
+import { StepReads } from './step-reads';
 import { withTransaction } from './transaction';
 import type { LaunchRepository } from './launch-repository';
-import { fromExecution, fromExecutionHistory, fromToken, toDefinition, toExecution, toInstance, toToken } from './row-mappers';
+import { fromExecution, fromExecutionHistory, fromToken, toExecution, toToken } from './row-mappers';
 
 type TokenUpdate = UpdateQueryBuilder<Database, 'tokens', 'tokens', UpdateResult>;
 
@@ -34,23 +35,34 @@ class LostRace extends Error {}
  * and if the process dies before the rest, the next step simply queues the command again (the unique key on
  * `executions.token_id` keeps it single). Anything else is written in one transaction with its events (outbox).
  */
-export class StepStore implements StepReader, StepWriter {
+export class StepStore extends StepReads implements StepReader, StepWriter {
   private executionCache: Map<number, Execution | undefined> | undefined;
   /** Instances ended by this pass's steps whose waiters wakeWaiters() has not woken yet. */
   private readonly endedInstances = new Set<number>();
 
   constructor(
-    private readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
     private readonly launches: LaunchRepository,
-  ) {}
+    /**
+     * Read rows in pages sized by their widths first (the Data API's 1 MiB responses); elsewhere a pass reads its
+     * tokens and executions at once, two round trips fewer on the way from a finish to the next command.
+     */
+    private readonly options: { boundedReads: boolean } = { boundedReads: true },
+  ) {
+    super(db);
+  }
 
   /** Loads the executions of these tokens in one query; later reads for them hit the cache. */
   async prefetch(tokens: readonly Token[]): Promise<void> {
     const cache = new Map<number, Execution | undefined>();
     for (const token of tokens) cache.set(token.id, undefined);
     for (const chunk of chunked(tokens.map((t) => t.id))) {
+      if (!this.options.boundedReads) {
+        for (const row of await this.db.selectFrom('executions').selectAll().where('token_id', 'in', chunk).execute()) cache.set(Number(row.token_id), toExecution(row));
+        continue;
+      }
       const widths = rowWidths(
         await this.db.selectFrom('executions').select(['id', EXECUTION_WIDTH.as('wide')]).where('token_id', 'in', chunk).execute(),
       );
@@ -83,6 +95,7 @@ export class StepStore implements StepReader, StepWriter {
     const now = this.clock.now();
     const ended = await this.db.selectFrom('executions').select('token_id').where('finished_at', 'is not', null).orderBy('finished_at').limit(limit).execute();
     const endedIds = [...new Set(ended.map((r) => Number(r.token_id)))];
+    if (!this.options.boundedReads) return this.listDueUnbounded(endedIds, limit, now);
     const widths = endedIds.length === 0 ? [] : rowWidths(await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('id', 'in', endedIds).execute());
     const seen = new Set(widths.map((w) => w.id));
     if (widths.length < limit) {
@@ -92,6 +105,18 @@ export class StepStore implements StepReader, StepWriter {
     if (widths.length === 0) return [];
     const tokens = (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
     await this.prefetch(tokens);
+    return tokens;
+  }
+
+  private async listDueUnbounded(endedIds: number[], limit: number, now: Date): Promise<Token[]> {
+    const rows = endedIds.length === 0 ? [] : await this.db.selectFrom('tokens').selectAll().where('id', 'in', endedIds).execute();
+    if (rows.length < limit) {
+      const seen = new Set(rows.map((row) => Number(row.id)));
+      const due = await this.db.selectFrom('tokens').selectAll().where('wake_at', '<=', now).orderBy('wake_at').limit(limit - rows.length).execute();
+      rows.push(...due.filter((row) => !seen.has(Number(row.id))));
+    }
+    const tokens = rows.map(toToken);
+    if (tokens.length > 0) await this.prefetch(tokens);
     return tokens;
   }
 
@@ -106,91 +131,12 @@ export class StepStore implements StepReader, StepWriter {
     }
   }
 
-  /** Up to `limit` working or waiting tokens with ids above `afterId`, in id order (a full scan, for tools and tests). */
-  async listProcessableTokens(afterId: number, limit: number): Promise<Token[]> {
-    // Ids and widths first, then the rows in chunks that fit a Data API response at any token size.
-    const widths = rowWidths(
-      await this.db
-        .selectFrom('tokens')
-        .select(['id', TOKEN_WIDTH.as('wide')])
-        .where('status', 'in', [TOKEN_STATUS.working, TOKEN_STATUS.waiting])
-        .where('id', '>', afterId)
-        .orderBy('id')
-        .limit(limit)
-        .execute(),
-    );
-    return (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
-  }
-
   async findExecutionByToken(tokenId: number): Promise<Execution | undefined> {
     if (this.executionCache?.has(tokenId)) return this.executionCache.get(tokenId);
     const row = await this.db.selectFrom('executions').selectAll().where('token_id', '=', tokenId).executeTakeFirst();
     return row ? toExecution(row) : undefined;
   }
 
-  async findInstance(instanceId: number): Promise<Instance | undefined> {
-    const row = await this.db.selectFrom('job_instances').selectAll().where('id', '=', instanceId).executeTakeFirst();
-    return row ? toInstance(row) : undefined;
-  }
-
-  async findDefinition(definitionId: number): Promise<Definition | undefined> {
-    const row = await this.db.selectFrom('job_definitions').selectAll().where('id', '=', definitionId).executeTakeFirst();
-    return row ? toDefinition(row) : undefined;
-  }
-
-  async findToken(tokenId: number): Promise<Token | undefined> {
-    const row = await this.db.selectFrom('tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
-    return row ? toToken(row) : undefined;
-  }
-
-  async findTokens(tokenIds: readonly number[]): Promise<Token[]> {
-    const rows = await readInChunks(tokenIds, async (chunk) => {
-      const widths = rowWidths(await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('id', 'in', chunk).execute());
-      return readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute());
-    });
-    return rows.map(toToken);
-  }
-
-  async findTokensByInstance(instanceId: number): Promise<Token[]> {
-    const widths = await scanWidths((afterId, limit) =>
-      this.db
-        .selectFrom('tokens')
-        .select(['id', TOKEN_WIDTH.as('wide')])
-        .where('job_instance_id', '=', instanceId)
-        .where('id', '>', afterId)
-        .orderBy('id')
-        .limit(limit)
-        .execute(),
-    );
-    return (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
-  }
-
-  async findExecutionsByInstance(instanceId: number): Promise<Execution[]> {
-    const widths = await scanWidths((afterId, limit) =>
-      this.db
-        .selectFrom('executions')
-        .select(['id', EXECUTION_WIDTH.as('wide')])
-        .where('job_instance_id', '=', instanceId)
-        .where('id', '>', afterId)
-        .orderBy('id')
-        .limit(limit)
-        .execute(),
-    );
-    return (await readByWidth(widths, (ids) => this.db.selectFrom('executions').selectAll().where('id', 'in', ids).execute())).map(toExecution);
-  }
-
-  async findFinishedInstanceCreatedBetween(definitionId: number, from: Date, to: Date): Promise<Instance | undefined> {
-    const row = await this.db
-      .selectFrom('job_instances')
-      .selectAll()
-      .where('job_definition_id', '=', definitionId)
-      .where('finished_at', 'is not', null)
-      .where('created_at', '>=', from)
-      .where('created_at', '<=', to)
-      .orderBy('id')
-      .executeTakeFirst();
-    return row ? toInstance(row) : undefined;
-  }
 
   async commit(outcome: StepOutcome): Promise<boolean> {
     this.executionCache?.delete(outcome.tokenId);
