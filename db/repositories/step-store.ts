@@ -39,6 +39,8 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
   private executionCache: Map<number, Execution | undefined> | undefined;
   /** Instances ended by this pass's steps whose waiters wakeWaiters() has not woken yet. */
   private readonly endedInstances = new Set<number>();
+  /** Whether finished commands without a token may exist (see noteOrphans); the first pass looks. */
+  private orphansPossible = true;
 
   constructor(
     db: Kysely<Database>,
@@ -95,8 +97,9 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     const now = this.clock.now();
     const ended = await this.db.selectFrom('executions').select('token_id').where('finished_at', 'is not', null).orderBy('finished_at').limit(limit).execute();
     const endedIds = [...new Set(ended.map((r) => Number(r.token_id)))];
-    if (!this.options.boundedReads) return this.listDueUnbounded(endedIds, limit, now);
+    if (!this.options.boundedReads) return this.listDueUnbounded(endedIds, limit, now, ended.length >= limit);
     const widths = endedIds.length === 0 ? [] : rowWidths(await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('id', 'in', endedIds).execute());
+    this.noteOrphans(ended.length >= limit, endedIds, widths.length);
     const seen = new Set(widths.map((w) => w.id));
     if (widths.length < limit) {
       const due = await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('wake_at', '<=', now).orderBy('wake_at').limit(limit - widths.length).execute();
@@ -108,8 +111,9 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     return tokens;
   }
 
-  private async listDueUnbounded(endedIds: number[], limit: number, now: Date): Promise<Token[]> {
+  private async listDueUnbounded(endedIds: number[], limit: number, now: Date, endedFull: boolean): Promise<Token[]> {
     const rows = endedIds.length === 0 ? [] : await this.db.selectFrom('tokens').selectAll().where('id', 'in', endedIds).execute();
+    this.noteOrphans(endedFull, endedIds, rows.length);
     if (rows.length < limit) {
       const seen = new Set(rows.map((row) => Number(row.id)));
       const due = await this.db.selectFrom('tokens').selectAll().where('wake_at', '<=', now).orderBy('wake_at').limit(limit - rows.length).execute();
@@ -190,8 +194,20 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     else if (outcome.archivedExecution) this.executionCache?.set(outcome.tokenId, undefined);
   }
 
-  /** Archives finished commands whose token is gone (canceled or critical instances), logging their result. */
+  /**
+   * A finished command whose token is gone is an orphan: the listing sees it among the ended commands when their
+   * tokens are not all found, or cannot tell when its read of them was full.
+   */
+  private noteOrphans(endedFull: boolean, endedTokenIds: readonly number[], tokensFound: number): void {
+    if (endedFull || tokensFound < endedTokenIds.length) this.orphansPossible = true;
+  }
+
+  /**
+   * Archives finished commands whose token is gone (canceled or critical instances), logging their result. Reads
+   * nothing after a look found none, until a listing of the ended commands shows one may exist again.
+   */
   async archiveOrphanedExecutions(limit = ORPHAN_BATCH): Promise<number> {
+    if (!this.orphansPossible) return 0;
     const rows = await this.db
       .selectFrom('executions as e')
       .selectAll('e')
@@ -199,6 +215,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
       .where(({ not, exists, selectFrom }) => not(exists(selectFrom('tokens as t').select('t.id').whereRef('t.id', '=', 'e.token_id'))))
       .limit(limit)
       .execute();
+    if (rows.length < limit) this.orphansPossible = false;
     for (const row of rows) {
       const execution = toExecution(row);
       await withTransaction(this.db, this.ids, 2, async (trx) => {

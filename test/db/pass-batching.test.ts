@@ -19,6 +19,7 @@ describeEachDialect('processor pass batching', (dialect) => {
   const wakeStatements: string[] = [];
   const executionReads: string[] = [];
   const widthReads: string[] = [];
+  const orphanReads: string[] = [];
   beforeAll(async () => {
     tdb = await createTestDatabase(dialect);
     counted = createDatabase(tdb.url, {
@@ -26,6 +27,7 @@ describeEachDialect('processor pass batching', (dialect) => {
         const text = event.query.sql;
         if (/^update .tokens. set .wake_at. = \?, .version. = .version. \+ \?/.test(text)) wakeStatements.push(text);
         if (/^select .* from .executions. where .token_id. = \?/.test(text)) executionReads.push(text);
+        if (/not exists \(select .t.\..id. from .tokens. as .t./.test(text)) orphanReads.push(text);
         if (/^select .id., coalesce\(length.* as .wide. from .(tokens|executions)./.test(text)) widthReads.push(text);
       },
     });
@@ -74,5 +76,26 @@ describeEachDialect('processor pass batching', (dialect) => {
     expect(second[0]!.id).not.toBe(first[0]!.id);
     expect(second[0]!.finished_at).toBeNull();
     expect(executionReads).toEqual([]);
+  });
+
+  it('looks for finished commands without a token only when the listing of ended commands shows one, and archives it', async () => {
+    await insertDefinition(tdb.db, 5, 'execute: sleep 100\n');
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    const { instance } = await services.operations.launch({ definitionId: 5, launchedBy: 'test' });
+    await services.processorPass();
+    await tdb.db.updateTable('executions').set({ claimed_at: new Date(), started_at: new Date(), attempt: 1, pid: 99 }).where('job_instance_id', '=', instance.id).execute();
+    await services.operations.cancel(instance.id, 'test');
+    await services.processorPass();
+    orphanReads.length = 0;
+    await services.processorPass();
+    expect(orphanReads).toEqual([]);
+    // The canceled command ends: its token is gone, so the next pass finds it and archives it.
+    await tdb.db.updateTable('executions').set({ finished_at: new Date(), exit_status: 143 }).where('job_instance_id', '=', instance.id).execute();
+    await services.processorPass();
+    expect(orphanReads).toHaveLength(1);
+    expect(await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', instance.id).execute()).toEqual([]);
+    expect(await tdb.db.selectFrom('execution_histories').select('id').where('job_instance_id', '=', instance.id).execute()).toHaveLength(1);
+    await services.processorPass();
+    expect(orphanReads).toHaveLength(1);
   });
 });
