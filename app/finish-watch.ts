@@ -21,6 +21,12 @@ export interface FinishWatchOptions {
   /** hotMs and idleMs (the processor's interval); hotWindowMs defaults to core's. */
   pace: Omit<PollPace, 'hotWindowMs'> & { hotWindowMs?: number };
   onError: (error: unknown) => void;
+  /**
+   * While true (a processor pass runs), the watch does not read: the pass steps what had finished when it listed,
+   * and the signature kept from before the pause still shows what finished after (issue 18: the reads were a
+   * quarter of a busy server's statements).
+   */
+  paused?: () => boolean;
 }
 
 export interface FinishWatch {
@@ -55,6 +61,11 @@ export function createFinishWatch(options: FinishWatchOptions): FinishWatch {
       woken = false;
       const began = performance.now();
       let busy = false;
+      if (options.paused?.()) {
+        lastBusyAt = began;
+        await wait(pace.hotMs);
+        continue;
+      }
       try {
         const seen = await options.probe();
         failures = 0;
