@@ -72,6 +72,8 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
       for (const row of rows) cache.set(Number(row.token_id), toExecution(row));
     }
     this.executionCache = cache;
+    // Unbounded reads only: an instance row holds the script and the environment (the Data API's 1 MiB answers).
+    if (!this.options.boundedReads) this.startInstanceBatch(tokens.map((t) => t.instanceId));
   }
 
   /**
@@ -87,6 +89,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
   /** Forgets prefetched reads (call at the end of a pass). */
   clearPrefetch(): void {
     this.executionCache = undefined;
+    this.endInstanceBatch();
   }
 
   /**
@@ -190,6 +193,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
    * it archived the last (a step of the same token in this pass then reads nothing).
    */
   private rememberExecutionOf(outcome: StepOutcome): void {
+    if (outcome.instancePatch !== undefined || outcome.deleteInstanceTokens === true) this.forgetInstance(outcome.instanceId);
     if (outcome.newExecution) this.executionCache?.set(outcome.tokenId, outcome.newExecution);
     else if (outcome.archivedExecution) this.executionCache?.set(outcome.tokenId, undefined);
   }

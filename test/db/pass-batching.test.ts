@@ -20,6 +20,7 @@ describeEachDialect('processor pass batching', (dialect) => {
   const executionReads: string[] = [];
   const widthReads: string[] = [];
   const orphanReads: string[] = [];
+  const instanceReads: string[] = [];
   beforeAll(async () => {
     tdb = await createTestDatabase(dialect);
     counted = createDatabase(tdb.url, {
@@ -27,6 +28,7 @@ describeEachDialect('processor pass batching', (dialect) => {
         const text = event.query.sql;
         if (/^update .tokens. set .wake_at. = \?, .version. = .version. \+ \?/.test(text)) wakeStatements.push(text);
         if (/^select .* from .executions. where .token_id. = \?/.test(text)) executionReads.push(text);
+        if (/^select \* from .job_instances. where .id. (=|in)/.test(text)) instanceReads.push(text);
         if (/not exists \(select .t.\..id. from .tokens. as .t./.test(text)) orphanReads.push(text);
         if (/^select .id., coalesce\(length.* as .wide. from .(tokens|executions)./.test(text)) widthReads.push(text);
       },
@@ -97,5 +99,17 @@ describeEachDialect('processor pass batching', (dialect) => {
     expect(await tdb.db.selectFrom('execution_histories').select('id').where('job_instance_id', '=', instance.id).execute()).toHaveLength(1);
     await services.processorPass();
     expect(orphanReads).toHaveLength(1);
+  });
+
+  it('reads the instances of a batch in one statement when its steps end them', async () => {
+    await insertDefinition(tdb.db, 6, 'noop:\n');
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    const ids = [];
+    for (let i = 0; i < 12; i++) ids.push((await services.operations.launch({ definitionId: 6, launchedBy: 'test' })).instance.id);
+    instanceReads.length = 0;
+    await services.processorPass();
+    for (const id of ids) expect(await statusOf(tdb.db, id)).toBe(INSTANCE_STATUS.success);
+    // The Data API reads each on its own (an instance row holds the script: its answers are bounded).
+    expect(instanceReads).toHaveLength(dialect === 'data-api' ? ids.length : 1);
   });
 });
