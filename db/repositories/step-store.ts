@@ -146,7 +146,18 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
 
 
   async commit(outcome: StepOutcome): Promise<boolean> {
-    this.executionCache?.delete(outcome.tokenId);
+    let committed = false;
+    try {
+      committed = await this.write(outcome);
+    } finally {
+      // What the pass knows of the token's execution stays true only after its own write.
+      if (committed) this.rememberExecutionOf(outcome);
+      else this.executionCache?.delete(outcome.tokenId);
+    }
+    return committed;
+  }
+
+  private async write(outcome: StepOutcome): Promise<boolean> {
     if (needsTransaction(outcome)) {
       try {
         await withTransaction(this.db, this.ids, idsFor(outcome), async (trx) => {
@@ -158,7 +169,6 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
         if (error instanceof LostRace || isRetryableLockError(error)) return false;
         throw error;
       }
-      this.rememberExecutionOf(outcome);
       const patch = outcome.instancePatch;
       if (patch?.finishedAt || patch?.canceledAt) {
         // In a processor pass, the batch's ended instances wake their waiters together (wakeWaiters).
@@ -184,13 +194,12 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
       }
     }
     await insertLogs(this.db, this.ids, outcome.logs);
-    this.rememberExecutionOf(outcome);
     return true;
   }
 
   /**
-   * After a commit, what the pass knows of the token's execution without reading: the one it queued, or none once
-   * it archived the last (a step of the same token in this pass then reads nothing).
+   * After a commit, what the pass knows of the token's execution without reading: the one it queued, none once it
+   * archived the last, else what it knew before (a step of the same token in this pass then reads nothing).
    */
   private rememberExecutionOf(outcome: StepOutcome): void {
     if (outcome.instancePatch !== undefined || outcome.deleteInstanceTokens === true) this.forgetInstance(outcome.instanceId);
