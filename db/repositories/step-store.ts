@@ -6,7 +6,7 @@ import { LOG_LEVEL, TOKEN_STATUS, type Execution, type Token } from '../../core/
 import type { Clock, IdGenerator, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
 import { wakeAfterCommit, wakeWhenUnchanged } from '../../core/services/processor-service';
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
-import type { Database } from '../schema';
+import type { Database, TokenRow } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
 import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, rowWidths } from './paging';
 import { idsFor, needsTransaction } from './step-outcome-shape';
@@ -98,9 +98,9 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
    */
   async listDueTokens(limit: number): Promise<Token[]> {
     const now = this.clock.now();
+    if (!this.options.boundedReads) return this.listDueUnbounded(limit, now);
     const ended = await this.db.selectFrom('executions').select('token_id').where('finished_at', 'is not', null).orderBy('finished_at').limit(limit).execute();
     const endedIds = [...new Set(ended.map((r) => Number(r.token_id)))];
-    if (!this.options.boundedReads) return this.listDueUnbounded(endedIds, limit, now, ended.length >= limit);
     const widths = endedIds.length === 0 ? [] : rowWidths(await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('id', 'in', endedIds).execute());
     this.noteOrphans(ended.length >= limit, endedIds, widths.length);
     const seen = new Set(widths.map((w) => w.id));
@@ -114,9 +114,19 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     return tokens;
   }
 
-  private async listDueUnbounded(endedIds: number[], limit: number, now: Date, endedFull: boolean): Promise<Token[]> {
-    const rows = endedIds.length === 0 ? [] : await this.db.selectFrom('tokens').selectAll().where('id', 'in', endedIds).execute();
-    this.noteOrphans(endedFull, endedIds, rows.length);
+  /** The same with the ended commands' tokens read in the same statement (a row without a token is an orphan's). */
+  private async listDueUnbounded(limit: number, now: Date): Promise<Token[]> {
+    const ended = await this.db
+      .selectFrom('executions as e')
+      .leftJoin('tokens as t', 't.id', 'e.token_id')
+      .selectAll('t')
+      .select('e.token_id as ended_token_id')
+      .where('e.finished_at', 'is not', null)
+      .orderBy('e.finished_at')
+      .limit(limit)
+      .execute();
+    const rows = ended.filter((row) => row.id !== null) as unknown as TokenRow[];
+    this.noteOrphans(ended.length >= limit, ended.map((row) => Number(row.ended_token_id)), rows.length);
     if (rows.length < limit) {
       const seen = new Set(rows.map((row) => Number(row.id)));
       const due = await this.db.selectFrom('tokens').selectAll().where('wake_at', '<=', now).orderBy('wake_at').limit(limit - rows.length).execute();
