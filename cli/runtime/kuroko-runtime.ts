@@ -139,11 +139,21 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const loopLogger = { error: (message: string, error: unknown) => logger.error(message, { error: describeError(error) }) };
   // Separate agents reach only the database: the finish watch nudges the processor when one of their commands
   // ends, and a committed step wakes it to watch closely again (app/finish-watch.ts, issue 18).
+  let processing = false;
+  const watchedRun = async <R>(run: () => Promise<R>): Promise<R> => {
+    processing = true;
+    try {
+      return await run();
+    } finally {
+      processing = false;
+    }
+  };
   const finishWatch = createFinishWatch({
     probe: () => services.stores.finishProbe.probe(),
     onFinished: () => loops.processor?.nudge(),
     pace: { hotMs: options.intervals.finishWatchMs ?? (options.agents === 0 ? DEFAULT_HOT_POLL_MS : 0), idleMs: options.intervals.processorMs },
     onError: (error) => loopLogger.error('finish watch failed', error),
+    paused: () => processing,
   });
   // What each pass wakes (app/passes.ts) reaches it here in process: another loop, or the in-process agents.
   const nudge = (target: NudgeTarget) => {
@@ -152,7 +162,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   };
   const loopOf = <R extends object>(pass: Pass<R>, intervalMs: number, more: { afterPass?: (result: R) => void; nudgeDelayMs?: number } = {}) =>
     createBackgroundLoop({ pass, intervalMs, nudge, logger: loopLogger, ...more });
-  loops.processor = loopOf(processorPass(services), options.intervals.processorMs, {
+  const processor = processorPass(services);
+  loops.processor = loopOf({ ...processor, run: (budget) => watchedRun(() => processor.run(budget)) }, options.intervals.processorMs, {
     afterPass: (result) => {
       if (result.committed > 0) finishWatch.wake();
     },

@@ -148,6 +148,11 @@ export interface NotifierPassResult {
   skipped: number;
   /** Claims not sent because too little of the claim was left; they come back when it expires. */
   deferred: number;
+  /**
+   * Reads that came back a full batch (due retries, new events): more may be waiting right away. A pass that read
+   * less has seen everything announced before it began; what was announced during it comes with its own nudge.
+   */
+  fullBatches: number;
 }
 
 /** The delay before attempt `attempt + 1` after attempt `attempt` failed: doubling from the base, capped. */
@@ -194,7 +199,7 @@ export async function channelScanStart(
 export async function runNotifierPass(deps: NotifierDeps): Promise<NotifierPassResult> {
   const settings = { ...DEFAULT_NOTIFIER_SETTINGS, ...deps.settings };
   const { store, clock, ids } = deps;
-  const result: NotifierPassResult = { claimed: 0, delivered: 0, retried: 0, failed: 0, skipped: 0, deferred: 0 };
+  const result: NotifierPassResult = { claimed: 0, delivered: 0, retried: 0, failed: 0, skipped: 0, deferred: 0, fullBatches: 0 };
   const byName = new Map(deps.channels.map((c) => [c.name, c]));
   const names = [...byName.keys()];
   if (names.length === 0) return result;
@@ -203,7 +208,9 @@ export async function runNotifierPass(deps: NotifierDeps): Promise<NotifierPassR
   const claimUntil = new Date(now.getTime() + settings.claimTimeoutMs);
   const work: Work[] = [];
 
-  for (const due of await store.findDueDeliveries(names, now, settings.batchSize)) {
+  const dueDeliveries = await store.findDueDeliveries(names, now, settings.batchSize);
+  if (dueDeliveries.length >= settings.batchSize) result.fullBatches++;
+  for (const due of dueDeliveries) {
     const channel = byName.get(due.channel);
     if (channel && (await store.reclaimDelivery(due, now, claimUntil))) {
       work.push({ deliveryId: due.id, eventId: due.eventId, channel, attempt: due.attempts + 1 });
@@ -212,6 +219,7 @@ export async function runNotifierPass(deps: NotifierDeps): Promise<NotifierPassR
 
   const { starts, since } = await channelScanStart(store, names, now, settings);
   const events = await store.findUndeliveredEvents(names, since, settings.batchSize);
+  if (events.length >= settings.batchSize) result.fullBatches++;
   const existing = await store.findDeliveryChannels(events.map((e) => e.id), names);
 
   const retriedEventIds = work.map((w) => w.eventId).filter((id) => !events.some((e) => e.id === id));

@@ -15,6 +15,11 @@ export interface ProcessorStore extends StepReader, StepWriter {
   /** Loads what the engine will read for these tokens in as few queries as possible. */
   prefetch(tokens: readonly Token[]): Promise<void>;
   clearPrefetch(): void;
+  /**
+   * Wakes the tokens waiting for the instances this pass's steps ended (sub process parents, `wait:` tokens): once
+   * per batch rather than after each step. Should the process die first, the waiters' recheck finds the ends.
+   */
+  wakeWaiters(): Promise<void>;
   /** A step that changed nothing: the token sleeps until `wakeWhenUnchanged` says (fenced on its version). */
   postpone(token: Token): Promise<void>;
   /** Archives finished commands whose token is gone (canceled or critical instances); returns how many. */
@@ -67,6 +72,23 @@ export function wakeWhenUnchanged(token: Token, execution: Execution | undefined
   return sleep && sleep < recheck ? sleep : recheck;
 }
 
+/**
+ * Steps one token may take in one pass: a chain of quick nodes goes on at once, and a long one (a loop of noops)
+ * still leaves room for the others; the rest waits for the next pass, which the committed steps bring at once.
+ */
+const MAX_STEPS_PER_TOKEN = 10;
+
+/**
+ * The token to step again at once after this committed outcome: one still working with nothing to wait for (no
+ * command queued, no sleep, no children, no sub process, no kill), as the outcome wrote it. Undefined otherwise.
+ */
+export function dueAgainAtOnce(outcome: StepOutcome): Token | undefined {
+  const token = outcome.token;
+  if (!token || token.status !== TOKEN_STATUS.working || token.context.SLEEP !== undefined) return undefined;
+  if (outcome.newExecution || outcome.newTokens.length > 0 || outcome.launches.length > 0 || outcome.kills.length > 0) return undefined;
+  return token;
+}
+
 export interface ProcessorPassResult {
   /** Tokens the engine looked at. */
   stepped: number;
@@ -111,15 +133,27 @@ export async function runProcessorPass(
       let next = 0;
       const worker = async () => {
         while (next < tokens.length) {
-          const token = tokens[next++]!;
-          result.stepped++;
-          const outcome = await engine.step(token);
-          if (!outcome) await store.postpone(token);
-          else if (await store.commit(outcome)) result.committed++;
-          else result.lostRaces++;
+          let token: Token | undefined = tokens[next++]!;
+          // A token its step left due at once (a finished command archived, a noop passed) is stepped again here
+          // on what the step wrote, instead of waiting for the next pass to list it (issue 18: half of W1's gap).
+          for (let steps = 0; token !== undefined && steps < MAX_STEPS_PER_TOKEN; steps++) {
+            result.stepped++;
+            const outcome = await engine.step(token);
+            if (!outcome) {
+              await store.postpone(token);
+              break;
+            }
+            if (!(await store.commit(outcome))) {
+              result.lostRaces++;
+              break;
+            }
+            result.committed++;
+            token = dueAgainAtOnce(outcome);
+          }
         }
       };
       await Promise.all(Array.from({ length: Math.min(concurrency, tokens.length) }, worker));
+      await store.wakeWaiters();
     } finally {
       store.clearPrefetch();
     }

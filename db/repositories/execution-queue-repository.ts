@@ -14,7 +14,7 @@ import type { IdGenerator } from '../../core/ports';
 import { fromDbInt, fromDbTime } from '../column-codec';
 import type { DatabaseCapabilities } from '../connection';
 import { isRetryableLockError } from '../db-errors';
-import type { Database, ExecutionTable } from '../schema';
+import type { Database, ExecutionRow, ExecutionTable } from '../schema';
 import { outputColumns, toExecution } from './row-mappers';
 
 /** Lengths of the bounded text columns (see the initial migration). */
@@ -140,22 +140,33 @@ export class ExecutionQueueRepository {
     // SQLite has no row locks but serialises writers (BEGIN IMMEDIATE): the transaction alone makes the
     // select-then-update atomic. MySQL skips rows another agent has locked instead of waiting for them. The
     // ids are read first because MySQL rejects LIMIT inside an IN (subquery) (error 1235).
-    let select = this.unclaimed(trx, request.queues, request.limit);
-    if (this.handle.capabilities.skipLocked) select = select.forUpdate().skipLocked();
-    const ids = (await select.execute()).map((row) => fromDbInt(row.id));
+    const { skipLocked, costlyStatements } = this.handle.capabilities;
+    // Where responses are unbounded, the locked rows are read whole at once and the claim's own values applied to
+    // them: the rows are locked (or the writer serialised), so the UPDATE changes every one, and the re-read after
+    // it is one round trip on the way from a queued command to its start (issue 18). The Data API reads ids first.
+    const whole = trx.selectFrom('executions').selectAll().where('claimed_at', 'is', null).where('queue', 'in', [...request.queues]).orderBy('id').limit(request.limit);
+    const locked = costlyStatements
+      ? await (skipLocked ? this.unclaimed(trx, request.queues, request.limit).forUpdate().skipLocked() : this.unclaimed(trx, request.queues, request.limit)).execute()
+      : await (skipLocked ? whole.forUpdate().skipLocked() : whole).execute();
+    const ids = locked.map((row) => fromDbInt(row.id));
     if (ids.length === 0) return [];
-    await trx
+    const leaseExpiresAt = new Date(request.now.getTime() + request.leaseMs);
+    const claimed = await trx
       .updateTable('executions')
       .set((eb) => ({
         claimed_at: request.now,
         worker_id: request.workerId,
         hostname: request.hostname,
-        lease_expires_at: new Date(request.now.getTime() + request.leaseMs),
+        lease_expires_at: leaseExpiresAt,
         attempt: eb('attempt', '+', 1),
       }))
       .where('id', 'in', ids)
       .where('claimed_at', 'is', null)
-      .execute();
+      .executeTakeFirst();
+    if (!costlyStatements && Number(claimed.numUpdatedRows) === ids.length) {
+      const { workerId, hostname, now } = request;
+      return (locked as ExecutionRow[]).map((row) => ({ ...toExecution(row), claimedAt: now, workerId, hostname, leaseExpiresAt, attempt: Number(row.attempt) + 1 }));
+    }
     const rows = await trx.selectFrom('executions').selectAll().where('id', 'in', ids).orderBy('id').execute();
     return rows.filter((row) => row.worker_id !== null && fromDbInt(row.worker_id) === request.workerId).map(toExecution);
   }

@@ -2,21 +2,20 @@ import type { Kysely, Transaction, UpdateQueryBuilder, UpdateResult } from 'kyse
 import type { InstanceCancellation } from '../../core/engine/workflow-engine';
 import { historyOf } from '../../core/engine/workflow-engine';
 import { formatExecutionResult } from '../../core/engine/execution-result';
-import { LOG_LEVEL, TOKEN_STATUS, type Definition, type Execution, type Instance, type Token } from '../../core/model';
+import { LOG_LEVEL, TOKEN_STATUS, type Execution, type Token } from '../../core/model';
 import type { Clock, IdGenerator, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
 import { wakeAfterCommit, wakeWhenUnchanged } from '../../core/services/processor-service';
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
-import type { Database } from '../schema';
+import type { Database, TokenRow } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
-import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, readInChunks, rowWidths, scanWidths } from './paging';
+import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, rowWidths } from './paging';
+import { idsFor, needsTransaction } from './step-outcome-shape';
+import { StepReads } from './step-reads';
 import { withTransaction } from './transaction';
 import type { LaunchRepository } from './launch-repository';
-import { fromExecution, fromExecutionHistory, fromToken, toDefinition, toExecution, toInstance, toToken } from './row-mappers';
+import { fromExecution, fromExecutionHistory, fromToken, toExecution, toToken } from './row-mappers';
 
 type TokenUpdate = UpdateQueryBuilder<Database, 'tokens', 'tokens', UpdateResult>;
-
-/** Ids one launch hands out: token, two events, two log lines, and a spare. */
-const IDS_PER_LAUNCH = 6;
 
 /** Orphaned executions archived per pass. */
 const ORPHAN_BATCH = 100;
@@ -36,21 +35,36 @@ class LostRace extends Error {}
  * and if the process dies before the rest, the next step simply queues the command again (the unique key on
  * `executions.token_id` keeps it single). Anything else is written in one transaction with its events (outbox).
  */
-export class StepStore implements StepReader, StepWriter {
+export class StepStore extends StepReads implements StepReader, StepWriter {
   private executionCache: Map<number, Execution | undefined> | undefined;
+  /** Instances ended by this pass's steps whose waiters wakeWaiters() has not woken yet. */
+  private readonly endedInstances = new Set<number>();
+  /** Whether finished commands without a token may exist (see noteOrphans); the first pass looks. */
+  private orphansPossible = true;
 
   constructor(
-    private readonly db: Kysely<Database>,
+    db: Kysely<Database>,
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
     private readonly launches: LaunchRepository,
-  ) {}
+    /**
+     * Read rows in pages sized by their widths first (the Data API's 1 MiB responses); elsewhere a pass reads its
+     * tokens and executions at once, two round trips fewer on the way from a finish to the next command.
+     */
+    private readonly options: { boundedReads: boolean } = { boundedReads: true },
+  ) {
+    super(db);
+  }
 
   /** Loads the executions of these tokens in one query; later reads for them hit the cache. */
   async prefetch(tokens: readonly Token[]): Promise<void> {
     const cache = new Map<number, Execution | undefined>();
     for (const token of tokens) cache.set(token.id, undefined);
     for (const chunk of chunked(tokens.map((t) => t.id))) {
+      if (!this.options.boundedReads) {
+        for (const row of await this.db.selectFrom('executions').selectAll().where('token_id', 'in', chunk).execute()) cache.set(Number(row.token_id), toExecution(row));
+        continue;
+      }
       const widths = rowWidths(
         await this.db.selectFrom('executions').select(['id', EXECUTION_WIDTH.as('wide')]).where('token_id', 'in', chunk).execute(),
       );
@@ -58,11 +72,24 @@ export class StepStore implements StepReader, StepWriter {
       for (const row of rows) cache.set(Number(row.token_id), toExecution(row));
     }
     this.executionCache = cache;
+    // Unbounded reads only: an instance row holds the script and the environment (the Data API's 1 MiB answers).
+    if (!this.options.boundedReads) this.startInstanceBatch(tokens.map((t) => t.instanceId));
+  }
+
+  /**
+   * Wakes the tokens waiting for the instances the steps of this pass ended, with two statements for all of them
+   * (a busy pass ends hundreds of instances; two statements each were a fifth of a job's cost, issue 18).
+   */
+  async wakeWaiters(): Promise<void> {
+    const ended = [...this.endedInstances];
+    this.endedInstances.clear();
+    await this.wakeWaitersOf(ended);
   }
 
   /** Forgets prefetched reads (call at the end of a pass). */
   clearPrefetch(): void {
     this.executionCache = undefined;
+    this.endInstanceBatch();
   }
 
   /**
@@ -71,9 +98,11 @@ export class StepStore implements StepReader, StepWriter {
    */
   async listDueTokens(limit: number): Promise<Token[]> {
     const now = this.clock.now();
+    if (!this.options.boundedReads) return this.listDueUnbounded(limit, now);
     const ended = await this.db.selectFrom('executions').select('token_id').where('finished_at', 'is not', null).orderBy('finished_at').limit(limit).execute();
     const endedIds = [...new Set(ended.map((r) => Number(r.token_id)))];
     const widths = endedIds.length === 0 ? [] : rowWidths(await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('id', 'in', endedIds).execute());
+    this.noteOrphans(ended.length >= limit, endedIds, widths.length);
     const seen = new Set(widths.map((w) => w.id));
     if (widths.length < limit) {
       const due = await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('wake_at', '<=', now).orderBy('wake_at').limit(limit - widths.length).execute();
@@ -82,6 +111,29 @@ export class StepStore implements StepReader, StepWriter {
     if (widths.length === 0) return [];
     const tokens = (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
     await this.prefetch(tokens);
+    return tokens;
+  }
+
+  /** The same with the ended commands' tokens read in the same statement (a row without a token is an orphan's). */
+  private async listDueUnbounded(limit: number, now: Date): Promise<Token[]> {
+    const ended = await this.db
+      .selectFrom('executions as e')
+      .leftJoin('tokens as t', 't.id', 'e.token_id')
+      .selectAll('t')
+      .select('e.token_id as ended_token_id')
+      .where('e.finished_at', 'is not', null)
+      .orderBy('e.finished_at')
+      .limit(limit)
+      .execute();
+    const rows = ended.filter((row) => row.id !== null) as unknown as TokenRow[];
+    this.noteOrphans(ended.length >= limit, ended.map((row) => Number(row.ended_token_id)), rows.length);
+    if (rows.length < limit) {
+      const seen = new Set(rows.map((row) => Number(row.id)));
+      const due = await this.db.selectFrom('tokens').selectAll().where('wake_at', '<=', now).orderBy('wake_at').limit(limit - rows.length).execute();
+      rows.push(...due.filter((row) => !seen.has(Number(row.id))));
+    }
+    const tokens = rows.map(toToken);
+    if (tokens.length > 0) await this.prefetch(tokens);
     return tokens;
   }
 
@@ -96,94 +148,26 @@ export class StepStore implements StepReader, StepWriter {
     }
   }
 
-  /** Up to `limit` working or waiting tokens with ids above `afterId`, in id order (a full scan, for tools and tests). */
-  async listProcessableTokens(afterId: number, limit: number): Promise<Token[]> {
-    // Ids and widths first, then the rows in chunks that fit a Data API response at any token size.
-    const widths = rowWidths(
-      await this.db
-        .selectFrom('tokens')
-        .select(['id', TOKEN_WIDTH.as('wide')])
-        .where('status', 'in', [TOKEN_STATUS.working, TOKEN_STATUS.waiting])
-        .where('id', '>', afterId)
-        .orderBy('id')
-        .limit(limit)
-        .execute(),
-    );
-    return (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
-  }
-
   async findExecutionByToken(tokenId: number): Promise<Execution | undefined> {
     if (this.executionCache?.has(tokenId)) return this.executionCache.get(tokenId);
     const row = await this.db.selectFrom('executions').selectAll().where('token_id', '=', tokenId).executeTakeFirst();
     return row ? toExecution(row) : undefined;
   }
 
-  async findInstance(instanceId: number): Promise<Instance | undefined> {
-    const row = await this.db.selectFrom('job_instances').selectAll().where('id', '=', instanceId).executeTakeFirst();
-    return row ? toInstance(row) : undefined;
-  }
-
-  async findDefinition(definitionId: number): Promise<Definition | undefined> {
-    const row = await this.db.selectFrom('job_definitions').selectAll().where('id', '=', definitionId).executeTakeFirst();
-    return row ? toDefinition(row) : undefined;
-  }
-
-  async findToken(tokenId: number): Promise<Token | undefined> {
-    const row = await this.db.selectFrom('tokens').selectAll().where('id', '=', tokenId).executeTakeFirst();
-    return row ? toToken(row) : undefined;
-  }
-
-  async findTokens(tokenIds: readonly number[]): Promise<Token[]> {
-    const rows = await readInChunks(tokenIds, async (chunk) => {
-      const widths = rowWidths(await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('id', 'in', chunk).execute());
-      return readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute());
-    });
-    return rows.map(toToken);
-  }
-
-  async findTokensByInstance(instanceId: number): Promise<Token[]> {
-    const widths = await scanWidths((afterId, limit) =>
-      this.db
-        .selectFrom('tokens')
-        .select(['id', TOKEN_WIDTH.as('wide')])
-        .where('job_instance_id', '=', instanceId)
-        .where('id', '>', afterId)
-        .orderBy('id')
-        .limit(limit)
-        .execute(),
-    );
-    return (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
-  }
-
-  async findExecutionsByInstance(instanceId: number): Promise<Execution[]> {
-    const widths = await scanWidths((afterId, limit) =>
-      this.db
-        .selectFrom('executions')
-        .select(['id', EXECUTION_WIDTH.as('wide')])
-        .where('job_instance_id', '=', instanceId)
-        .where('id', '>', afterId)
-        .orderBy('id')
-        .limit(limit)
-        .execute(),
-    );
-    return (await readByWidth(widths, (ids) => this.db.selectFrom('executions').selectAll().where('id', 'in', ids).execute())).map(toExecution);
-  }
-
-  async findFinishedInstanceCreatedBetween(definitionId: number, from: Date, to: Date): Promise<Instance | undefined> {
-    const row = await this.db
-      .selectFrom('job_instances')
-      .selectAll()
-      .where('job_definition_id', '=', definitionId)
-      .where('finished_at', 'is not', null)
-      .where('created_at', '>=', from)
-      .where('created_at', '<=', to)
-      .orderBy('id')
-      .executeTakeFirst();
-    return row ? toInstance(row) : undefined;
-  }
 
   async commit(outcome: StepOutcome): Promise<boolean> {
-    this.executionCache?.delete(outcome.tokenId);
+    let committed = false;
+    try {
+      committed = await this.write(outcome);
+    } finally {
+      // What the pass knows of the token's execution stays true only after its own write.
+      if (committed) this.rememberExecutionOf(outcome);
+      else this.executionCache?.delete(outcome.tokenId);
+    }
+    return committed;
+  }
+
+  private async write(outcome: StepOutcome): Promise<boolean> {
     if (needsTransaction(outcome)) {
       try {
         await withTransaction(this.db, this.ids, idsFor(outcome), async (trx) => {
@@ -196,7 +180,11 @@ export class StepStore implements StepReader, StepWriter {
         throw error;
       }
       const patch = outcome.instancePatch;
-      if (patch?.finishedAt || patch?.canceledAt) await this.wakeWaitersOf(outcome.instanceId);
+      if (patch?.finishedAt || patch?.canceledAt) {
+        // In a processor pass, the batch's ended instances wake their waiters together (wakeWaiters).
+        if (this.executionCache !== undefined) this.endedInstances.add(outcome.instanceId);
+        else await this.wakeWaitersOf([outcome.instanceId]);
+      }
       return true;
     }
     try {
@@ -219,8 +207,30 @@ export class StepStore implements StepReader, StepWriter {
     return true;
   }
 
-  /** Archives finished commands whose token is gone (canceled or critical instances), logging their result. */
+  /**
+   * After a commit, what the pass knows of the token's execution without reading: the one it queued, none once it
+   * archived the last, else what it knew before (a step of the same token in this pass then reads nothing).
+   */
+  private rememberExecutionOf(outcome: StepOutcome): void {
+    if (outcome.instancePatch !== undefined || outcome.deleteInstanceTokens === true) this.forgetInstance(outcome.instanceId);
+    if (outcome.newExecution) this.executionCache?.set(outcome.tokenId, outcome.newExecution);
+    else if (outcome.archivedExecution) this.executionCache?.set(outcome.tokenId, undefined);
+  }
+
+  /**
+   * A finished command whose token is gone is an orphan: the listing sees it among the ended commands when their
+   * tokens are not all found, or cannot tell when its read of them was full.
+   */
+  private noteOrphans(endedFull: boolean, endedTokenIds: readonly number[], tokensFound: number): void {
+    if (endedFull || tokensFound < endedTokenIds.length) this.orphansPossible = true;
+  }
+
+  /**
+   * Archives finished commands whose token is gone (canceled or critical instances), logging their result. Reads
+   * nothing after a look found none, until a listing of the ended commands shows one may exist again.
+   */
   async archiveOrphanedExecutions(limit = ORPHAN_BATCH): Promise<number> {
+    if (!this.orphansPossible) return 0;
     const rows = await this.db
       .selectFrom('executions as e')
       .selectAll('e')
@@ -228,6 +238,7 @@ export class StepStore implements StepReader, StepWriter {
       .where(({ not, exists, selectFrom }) => not(exists(selectFrom('tokens as t').select('t.id').whereRef('t.id', '=', 'e.token_id'))))
       .limit(limit)
       .execute();
+    if (rows.length < limit) this.orphansPossible = false;
     for (const row of rows) {
       const execution = toExecution(row);
       await withTransaction(this.db, this.ids, 2, async (trx) => {
@@ -259,7 +270,7 @@ export class StepStore implements StepReader, StepWriter {
       await insertEvents(trx, cancellation.events);
       return true;
     });
-    if (canceled) await this.wakeWaitersOf(cancellation.instanceId);
+    if (canceled) await this.wakeWaitersOf([cancellation.instanceId]);
     return canceled;
   }
 
@@ -297,9 +308,10 @@ export class StepStore implements StepReader, StepWriter {
    * commit, on their own: these range updates would otherwise hold their index locks for the whole transaction.
    * Should the process die in between, the waiters' recheck (WAITING_RECHECK_MS) finds the end instead.
    */
-  private async wakeWaitersOf(instanceId: number): Promise<void> {
+  private async wakeWaitersOf(instanceIds: readonly number[]): Promise<void> {
+    if (instanceIds.length === 0) return;
     try {
-      await this.wake(this.db, (qb) => qb.where('waits_on_instance_id', '=', instanceId));
+      for (const chunk of chunked(instanceIds)) await this.wake(this.db, (qb) => qb.where('waits_on_instance_id', 'in', chunk));
       await this.wake(this.db, (qb) => qb.where('status', '=', TOKEN_STATUS.waiting));
     } catch (error) {
       // A waiter being written meanwhile is stepped again anyway; the recheck covers the rest.
@@ -371,23 +383,4 @@ export class StepStore implements StepReader, StepWriter {
         .execute();
     }
   }
-}
-
-/** Ids a transactional commit may hand out: its logs and signals, and each launch's instance rows. */
-function idsFor(outcome: StepOutcome): number {
-  return outcome.logs.length + outcome.kills.length + outcome.launches.length * IDS_PER_LAUNCH;
-}
-
-/** Outcomes beyond "move the token, log, queue its command" must commit atomically with their events. */
-function needsTransaction(outcome: StepOutcome): boolean {
-  return (
-    outcome.instancePatch !== undefined ||
-    outcome.deleteInstanceTokens === true ||
-    outcome.newTokens.length > 0 ||
-    outcome.archivedExecution !== undefined ||
-    outcome.kills.length > 0 ||
-    outcome.launches.length > 0 ||
-    outcome.events.length > 0 ||
-    outcome.token === null
-  );
 }

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LeaseLostError } from '../../core/errors';
 import { fromDbTime } from '../../db/column-codec';
+import { createDatabase } from '../../db/connection';
 import { ExecutionQueueRepository } from '../../db/repositories/execution-queue-repository';
 import { WorkerRepository } from '../../db/repositories/worker-repository';
 import { waitFor } from '../helpers/wait-for';
@@ -50,6 +51,27 @@ describeEachDialect('agent repositories', (dialect) => {
     expect(await claim(['q1', 'q2'], 5)).toEqual([]);
     expect(await claim([], 5)).toEqual([]);
     expect(await claim(['other'], 0)).toEqual([]);
+  });
+
+  it('returns the claimed rows as they now are, without reading them again where responses are unbounded', async () => {
+    const selects: string[] = [];
+    const counted = createDatabase(tdb.url, { log: (event) => void (/^select/i.test(event.query.sql) && selects.push(event.query.sql)) });
+    try {
+      await queueExecutions(tdb.db, [
+        { id: 1051, shell: 'echo a', queue: 'reread', env: { B: 'ü' } },
+        { id: 1052, shell: 'echo b', queue: 'reread' },
+      ]);
+      const claimed = await new ExecutionQueueRepository(counted, tdb.idGenerator).claim({ workerId: 81, hostname: 'host-r', queues: ['reread'], limit: 5, leaseMs: LEASE_MS, now: T0 });
+      expect(claimed).toEqual(await queue.executionsById([1051, 1052]).then((rows) => rows.sort((a, b) => a.id - b.id)));
+      expect(claimed.map((e) => [e.id, e.attempt, e.workerId])).toEqual([
+        [1051, 1, 81],
+        [1052, 1, 81],
+      ]);
+      // The locked read and, on the Data API only, the re-read of the rows (ids first there: bounded responses).
+      expect(selects).toHaveLength(tdb.capabilities.costlyStatements ? 3 : 1);
+    } finally {
+      await counted.close();
+    }
   });
 
   it('does not re-claim an execution whose lease expired (the monitor decides, D10)', async () => {

@@ -19,6 +19,7 @@ import type { Database } from '../../db/schema';
 import { createSlackChannel, createWebhookChannel, deliveryUuid } from '../../adapters/channels/notification-channels';
 import { insertDefinition, runUntilIdle, servicesFor } from '../helpers/engine-fixtures';
 import { FakeClock } from '../helpers/in-memory-store';
+import { NOTIFIER_POLICY } from '../../app/passes';
 import { createTestDatabase, describeEachDialect, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
 
@@ -241,6 +242,17 @@ describeEachDialect('notifier', (dialect) => {
     await passWith([mail], FAST, withMail);
     expect(mail.sent.map((d) => d.input.event.type)).toEqual([EVENT_TYPE.failure, EVENT_TYPE.failure]);
     expect(withMail.logRequests.map((ids) => [...ids].sort())).toEqual([failures.map((e) => e.id).sort()]);
+  });
+
+  it('reports a full batch only when a read came back full, so a busy server runs it again at once only then', async () => {
+    await insertSyntheticEvents(tdb.db, tdb.idGenerator, 5, clock.now());
+    const channel = new RecordingChannel();
+    const full = await passWith([channel], { ...FAST, batchSize: 3 });
+    expect(full).toMatchObject({ claimed: 3, fullBatches: 1 });
+    expect(NOTIFIER_POLICY.more(full)).toBe(true);
+    const rest = await passWith([channel], { ...FAST, batchSize: 3 });
+    expect(rest).toMatchObject({ claimed: 2, fullBatches: 0 });
+    expect(NOTIFIER_POLICY.more(rest)).toBe(false);
   });
 
   it('loses nothing and re-sends nothing marked delivered when a notifier hangs mid-batch and a new one takes over', async () => {
