@@ -4,8 +4,12 @@
  * - W1: 50 sequential `execute: true` steps in one job, median ms from one command's exit to the next start;
  * - W2: 1,000 independent `execute: true` jobs on 8 slots, jobs/s from the first launch to the last finish;
  * - W3: 5,000 `noop:` jobs, jobs/s;
- * each in `kuroko dev` (SQLite, one in-process agent with 8 slots) and `kuroko server` on MariaDB with a separate
- * agent process (the `npm run build:agent` bundle, 8 slots).
+ * each in `kuroko dev` (SQLite, one in-process agent with 8 slots), `kuroko server` on MariaDB with a separate
+ * agent process (the `npm run build:agent` bundle, 8 slots), `kuroko server` on MariaDB with one in-process agent
+ * (`--agents 1`, 8 slots), and the AWS mode (bench/lambda-mode.ts: the Lambda handlers and an EC2 agent process with
+ * 8 slots over the Data API stand-in at KUROKO_BENCH_LATENCY_MS, 25 by default, per call; SQS and Lambda's Invoke on
+ * loopback). In the AWS mode W2 and W3 run 200 and 1,000 jobs (launches pay the Data API too), W1 also prints the
+ * Data API calls per step by caller, and an idle window after W1 the calls made while nothing is in flight.
  * - statements and rows read per step with 10, 1,000 and 10,000 instances in flight on MariaDB (each with a running
  *   command): one command finishes, then the processor passes until its step is written; and an idle pass;
  * - one scheduler pass with nothing due at 100, 1,000 and 10,000 scheduled definitions on MariaDB.
@@ -31,6 +35,7 @@ import { buildSelfHostedAgent } from '../scripts/agent-bundle';
 import { definitionRow, insertDefinition } from '../test/helpers/engine-fixtures';
 import { createMysqlDatabase } from '../test/helpers/test-database';
 import { waitFor } from '../test/helpers/wait-for';
+import { openLambdaWorld, type CallCounts, type LambdaWorld } from './lambda-mode';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -46,6 +51,12 @@ const LAUNCH_CONCURRENCY = 8;
 const INSERT_BATCH = 500;
 const FIRST_CLONE_ID = 10_000_000;
 const JOB_TIMEOUT_MS = 600_000;
+const LATENCY_MS = Number(process.env.KUROKO_BENCH_LATENCY_MS ?? 25);
+const LAMBDA_W2_JOBS = 200;
+const LAMBDA_W3_JOBS = 1_000;
+/** After W1 in the AWS mode: a pause for the last invocations and the agent's hot polls to end, then the window. */
+const IDLE_SETTLE_MS = 5_000;
+const IDLE_WINDOW_MS = 20_000;
 const quiet = { info: () => {}, warn: () => {}, error: (m: string, d?: unknown) => console.error(m, d) };
 
 const rows: string[][] = [];
@@ -59,9 +70,22 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
+interface Run {
+  db: Kysely<Database>;
+  launch(definitionId: number): Promise<number>;
+  stop(): Promise<void>;
+  /** The definition to use (modes that share one database across runs); 1 otherwise. */
+  definitionId?: number;
+  /** Data API calls so far, by caller (the AWS mode). */
+  calls?: () => CallCounts;
+  settled?: () => Promise<void>;
+}
+
 interface Mode {
   name: string;
-  start(dir: string): Promise<{ db: Kysely<Database>; launch(definitionId: number): Promise<number>; stop(): Promise<void> }>;
+  /** Jobs for W2 and W3 when not the default. */
+  sizes?: { w2: number; w3: number };
+  start(dir: string): Promise<Run>;
 }
 
 function runtimeOn(databaseUrl: string, dir: string, agents: number) {
@@ -92,6 +116,30 @@ const devMode: Mode = {
     };
   },
 };
+
+const serverInProcessMode: Mode = {
+  name: 'kuroko server --agents 1 (MariaDB, in-process agent)',
+  async start(dir) {
+    const scratch = await createMysqlDatabase(MYSQL_URL);
+    const runtime = await runtimeOn(scratch.url, dir, 1);
+    return {
+      db: runtime.services.handle.db,
+      launch: async (definitionId) => (await runtime.services.operations.launch({ definitionId, launchedBy: 'bench' })).instance.id,
+      stop: async () => {
+        await runtime.stop();
+        await scratch.drop();
+      },
+    };
+  },
+};
+
+function lambdaMode(world: () => Promise<LambdaWorld>): Mode {
+  return {
+    name: `AWS: Lambda functions + EC2 agent, Data API ${LATENCY_MS} ms/call`,
+    sizes: { w2: LAMBDA_W2_JOBS, w3: LAMBDA_W3_JOBS },
+    start: async () => (await world()).start(),
+  };
+}
 
 function serverMode(bundle: string): Mode {
   return {
@@ -134,16 +182,36 @@ async function waitAllFinished(db: Kysely<Database>): Promise<void> {
   if (failed.length > 0) throw new Error(`${failed.length} bench instances did not succeed`);
 }
 
-async function w1(mode: Mode): Promise<number> {
+const callsBetween = (a: CallCounts, b: CallCounts) => ({ functions: b.functions - a.functions, agent: b.agent - a.agent, api: b.api - a.api });
+
+interface W1Result {
+  medianMs: number;
+  /** Data API calls of the whole workflow, by caller (the AWS mode). */
+  calls?: CallCounts;
+  /** Data API calls in IDLE_WINDOW_MS with nothing in flight, after the workflow (the AWS mode). */
+  idle?: CallCounts;
+}
+
+async function w1(mode: Mode): Promise<W1Result> {
   const dir = mkdtempSync(join(tmpdir(), 'kuroko-bench-tp-'));
   const run = await mode.start(dir);
   try {
-    await insertDefinition(run.db, 1, 'execute: true\n'.repeat(W1_STEPS));
-    const instanceId = await run.launch(1);
+    const definitionId = run.definitionId ?? 1;
+    await insertDefinition(run.db, definitionId, 'execute: true\n'.repeat(W1_STEPS));
+    const before = run.calls?.();
+    const instanceId = await run.launch(definitionId);
     await waitAllFinished(run.db);
+    await run.settled?.();
     const histories = await run.db.selectFrom('execution_histories').select(['started_at', 'finished_at']).where('job_instance_id', '=', instanceId).execute();
     const runs = histories.map((h) => ({ start: fromDbTime(h.started_at!).getTime(), end: fromDbTime(h.finished_at).getTime() })).sort((a, b) => a.start - b.start);
-    return median(runs.slice(1).map((r, i) => r.start - runs[i]!.end));
+    const medianMs = median(runs.slice(1).map((r, i) => r.start - runs[i]!.end));
+    if (before === undefined || run.calls === undefined) return { medianMs };
+    const calls = callsBetween(before, run.calls());
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+    await run.settled?.();
+    const idleFrom = run.calls();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+    return { medianMs, calls, idle: callsBetween(idleFrom, run.calls()) };
   } finally {
     await run.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -154,13 +222,14 @@ async function jobsPerSecond(mode: Mode, script: string, jobs: number): Promise<
   const dir = mkdtempSync(join(tmpdir(), 'kuroko-bench-tp-'));
   const run = await mode.start(dir);
   try {
-    await insertDefinition(run.db, 1, script);
+    const definitionId = run.definitionId ?? 1;
+    await insertDefinition(run.db, definitionId, script);
     const started = Date.now();
     let launched = 0;
     const launcher = async () => {
       while (launched < jobs) {
         launched++;
-        await run.launch(1);
+        await run.launch(definitionId);
       }
     };
     await Promise.all(Array.from({ length: LAUNCH_CONCURRENCY }, launcher));
@@ -262,19 +331,42 @@ async function schedulerCost(definitions: number): Promise<{ ms: number; stateme
   }
 }
 
+/** KUROKO_BENCH_MODES=dev,server,AWS: modes whose name contains one of these (all by default). */
+const MODES = (process.env.KUROKO_BENCH_MODES ?? '').split(',').filter((m) => m !== '');
+let world: Promise<LambdaWorld> | undefined;
+const openWorld = async (): Promise<LambdaWorld> => {
+  // The functions' logs and the notifier's metric lines (JSON on stdout) would mix with the table.
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) =>
+    String(chunk).startsWith('{') ? true : write(chunk, ...rest)) as typeof process.stdout.write;
+  return openLambdaWorld({ mysqlUrl: MYSQL_URL, latencyMs: LATENCY_MS, awsLatencyMs: LATENCY_MS, slots: SLOTS, root: ROOT });
+};
+
 const benchStarted = performance.now();
 if (ONLY.has('W')) {
   const buildDir = mkdtempSync(join(tmpdir(), 'kuroko-bench-tp-build-'));
   try {
-    const modes = [devMode, serverMode(await buildSelfHostedAgent(buildDir))];
-    for (const mode of modes) {
+    const modes = [devMode, serverMode(await buildSelfHostedAgent(buildDir)), serverInProcessMode, lambdaMode(() => (world ??= openWorld()))];
+    for (const mode of modes.filter((m) => MODES.length === 0 || MODES.some((k) => m.name.includes(k)))) {
       console.error(`${mode.name}...`);
-      add(`W1 ${W1_STEPS} sequential steps: median ms exit -> next start`, mode.name, (await w1(mode)).toFixed(1));
-      add(`W2 ${W2_JOBS} \`true\` jobs on ${SLOTS} slots: jobs/s`, mode.name, (await jobsPerSecond(mode, 'execute: true\n', W2_JOBS)).toFixed(1));
-      add(`W3 ${W3_JOBS} no-op jobs: jobs/s`, mode.name, (await jobsPerSecond(mode, 'noop:\n', W3_JOBS)).toFixed(1));
+      const first = await w1(mode);
+      add(`W1 ${W1_STEPS} sequential steps: median ms exit -> next start`, mode.name, first.medianMs.toFixed(1));
+      if (first.calls) {
+        const c = first.calls;
+        add(`W1: Data API calls per step, functions / agent / launch`, mode.name, [c.functions, c.agent, c.api].map((n) => (n / W1_STEPS).toFixed(1)).join(' / '));
+      }
+      if (first.idle) {
+        const c = first.idle;
+        add(`idle ${IDLE_WINDOW_MS / 1000} s after W1: Data API calls, functions / agent`, mode.name, `${c.functions} / ${c.agent}`);
+      }
+      const w2Jobs = mode.sizes?.w2 ?? W2_JOBS;
+      const w3Jobs = mode.sizes?.w3 ?? W3_JOBS;
+      add(`W2 ${w2Jobs} \`true\` jobs on ${SLOTS} slots: jobs/s`, mode.name, (await jobsPerSecond(mode, 'execute: true\n', w2Jobs)).toFixed(1));
+      add(`W3 ${w3Jobs} no-op jobs: jobs/s`, mode.name, (await jobsPerSecond(mode, 'noop:\n', w3Jobs)).toFixed(1));
     }
   } finally {
     rmSync(buildDir, { recursive: true, force: true });
+    if (world) await (await world).close();
   }
 }
 if (ONLY.has('step')) {

@@ -170,6 +170,49 @@ describe('agent entry on EC2', () => {
     for (let i = 0; i < 3; i++) await services.processorPass();
   }, IDLE_TEST_TIMEOUT_MS);
 
+  // The reverse wake-up (issue 18): a finish recorded on EC2 asks Lambda to run the processor at once instead of at
+  // its next tick. InvocationType Event: Lambda queues the event and answers at once, the function runs on its own
+  // (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html); it may run an event more than once
+  // (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html), harmless for a nudge.
+  it('invokes the processor asynchronously after finishes are recorded, one invoke in flight however many finish together', async () => {
+    ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, slots: 4, shutdownWhenIdle: false }) } });
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 3, 'execute: true\n');
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await services.operations.launch({ definitionId: 3, launchedBy: 'test' })).instance.id);
+    while ((await services.processorPass()).committed > 0);
+    const finishedNow = async () =>
+      (await tdb.db.selectFrom('executions').select('id').where('job_instance_id', 'in', ids).where('finished_at', 'is not', null).execute()).length;
+    // Each invoke takes 300 ms: finishes that land meanwhile must wait behind it, not open invokes of their own.
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const finishedAtInvoke: number[] = [];
+    lambda.on(InvokeCommand).callsFake(async () => {
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      finishedAtInvoke.push(await finishedNow());
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      inFlight--;
+      return { StatusCode: 202 };
+    });
+    const result = await runAwsAgent(deps(() => Promise.resolve()));
+    expect(result).toMatchObject({ exit: 'idle', ended: undefined });
+    expect(await finishedNow()).toBe(4);
+
+    const invokes = lambda.commandCalls(InvokeCommand).map((c) => c.args[0].input);
+    expect(invokes.length).toBeGreaterThan(0);
+    expect(invokes.length).toBeLessThanOrEqual(4);
+    for (const input of invokes) {
+      expect(input).toMatchObject({ FunctionName: 'kuroko-test-processor', InvocationType: 'Event' });
+      expect(JSON.parse(new TextDecoder().decode(input.Payload as Uint8Array))).toEqual({ nudge: true });
+    }
+    expect(mostInFlight).toBe(1);
+    // Sent after a finish was written, and the last one after the last finish: the processor reads every result.
+    expect(finishedAtInvoke[0]).toBeGreaterThan(0);
+    expect(finishedAtInvoke.at(-1)).toBe(4);
+    while ((await services.processorPass()).committed > 0);
+    for (const id of ids) expect(await statusOf(tdb.db, id)).toBe('success');
+  }, IDLE_TEST_TIMEOUT_MS);
+
   it('refuses to start without the parameter name or with an invalid parameter', async () => {
     await expect(runAwsAgent({ ...deps(() => Promise.resolve()), env: {} })).rejects.toBeInstanceOf(ConfigError);
     ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, slots: 0 }) } });
