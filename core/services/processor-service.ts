@@ -74,6 +74,8 @@ export interface ProcessorPassResult {
   committed: number;
   /** Outcomes another processor wrote first (harmless: that one's step counts). */
   lostRaces: number;
+  /** Committed outcomes that queued a command (what the agents' doorbell is rung for). */
+  queued: number;
 }
 
 /** Default tokens read per query. */
@@ -102,7 +104,7 @@ export async function runProcessorPass(
 ): Promise<ProcessorPassResult> {
   const batchSize = options.batchSize ?? DEFAULT_PROCESSOR_BATCH_SIZE;
   const concurrency = Math.max(1, options.concurrency ?? 1);
-  const result: ProcessorPassResult = { stepped: 0, committed: 0, lostRaces: 0 };
+  const result: ProcessorPassResult = { stepped: 0, committed: 0, lostRaces: 0, queued: 0 };
   for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch++) {
     const tokens = await store.listDueTokens(batchSize);
     if (tokens.length === 0) break;
@@ -115,7 +117,10 @@ export async function runProcessorPass(
           result.stepped++;
           const outcome = await engine.step(token);
           if (!outcome) await store.postpone(token);
-          else if (await store.commit(outcome)) result.committed++;
+          else if (await store.commit(outcome)) {
+            result.committed++;
+            if (outcome.newExecution) result.queued++;
+          }
           else result.lostRaces++;
         }
       };
