@@ -47,12 +47,24 @@ const FUNCTION_NAMES = {
 /** The functions' timeouts (cdk/stacks/engine-stack.ts: the processor 60 s, the others the default 30 s). */
 const TIMEOUT_MS: Record<string, number> = { [FUNCTION_NAMES.processor]: 60_000 };
 const DEFAULT_TIMEOUT_MS = 30_000;
+/** MariaDB connections of the functions' Data API stand-in. */
+const FUNCTIONS_POOL = 40;
 /** EventBridge's rate(1 minute) rules. */
 const TICK_MS = 60_000;
 const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench-secret-key' };
 const AGENT_PARAMETER_NAME = `/kuroko/${STAGE}/workers/default/agent-config`;
 
-type Handler = (event: unknown, context: unknown) => Promise<unknown>;
+interface HandlerModule {
+  handler: (event: unknown, context: unknown) => Promise<unknown>;
+  runtime: { close(): Promise<void> };
+}
+/** The functions' entry points (functions/<name>/handler.ts), by function name. */
+const HANDLER_FILES: Record<string, string> = {
+  [FUNCTION_NAMES.processor]: '../functions/processor/handler.ts',
+  [FUNCTION_NAMES.notifier]: '../functions/notifier/handler.ts',
+  [FUNCTION_NAMES.scheduler]: '../functions/scheduler/handler.ts',
+  [FUNCTION_NAMES.monitor]: '../functions/monitor/handler.ts',
+};
 
 /** Data API calls so far, by caller. */
 export interface CallCounts {
@@ -75,6 +87,8 @@ export interface LambdaWorld {
   start(): Promise<LambdaRun>;
   /** Invocations so far, by function, and those that threw. */
   invocations(): Readonly<Record<string, number>>;
+  /** Execution environments started so far, by function. */
+  environments(): Readonly<Record<string, number>>;
   close(): Promise<void>;
 }
 
@@ -83,19 +97,46 @@ export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: nu
   const scratch = await createMysqlDatabase(options.mysqlUrl);
   const direct = createDatabase(scratch.url);
   await migrateToLatest(direct.db);
-  const stand = (): Promise<DataApiServer> => startDataApiServer({ mysqlUrl: scratch.url, latencyMs: options.latencyMs });
-  const [functionsApi, agentApi, apiApi] = await Promise.all([stand(), stand(), stand()]);
+  // The service pools connections in front of the cluster; the functions' stand-in gets more, as many environments
+  // call at once (MariaDB's default max_connections, 151, is shared with whatever else runs).
+  const stand = (poolSize: number): Promise<DataApiServer> => startDataApiServer({ mysqlUrl: scratch.url, latencyMs: options.latencyMs, poolSize });
+  const [functionsApi, agentApi, apiApi] = await Promise.all([stand(FUNCTIONS_POOL), stand(10), stand(10)]);
 
-  const handlers = new Map<string, Handler>();
+  // One warm execution environment runs one invocation at a time; an invocation that finds every environment of its
+  // function busy gets a new one, as Lambda scales out (no cold start is modelled). Each environment is a module
+  // instance of its own (a `?env=N` import), so it has its own database client, as a container would.
+  const environments = new Map<string, { busy: boolean; module: HandlerModule }[]>();
   const running = new Set<Promise<unknown>>();
   const invocations: Record<string, number> = {};
+  const environmentOf = async (functionName: string): Promise<{ busy: boolean; module: HandlerModule } | undefined> => {
+    const entry = HANDLER_FILES[functionName];
+    if (entry === undefined) return undefined;
+    const pool = environments.get(functionName) ?? [];
+    environments.set(functionName, pool);
+    const free = pool.find((e) => !e.busy);
+    if (free) {
+      free.busy = true;
+      return free;
+    }
+    const environment = { busy: true, module: undefined as unknown as HandlerModule };
+    pool.push(environment);
+    environment.module = (await import(`${new URL(entry, import.meta.url).href}?env=${pool.length}`)) as HandlerModule;
+    return environment;
+  };
   const invoke = (functionName: string, event: unknown): void => {
-    const handler = handlers.get(functionName);
-    if (handler === undefined) return;
+    if (HANDLER_FILES[functionName] === undefined) return;
     invocations[functionName] = (invocations[functionName] ?? 0) + 1;
     const began = performance.now();
     const timeoutMs = TIMEOUT_MS[functionName] ?? DEFAULT_TIMEOUT_MS;
-    const run: Promise<unknown> = handler(event, lambdaContext(functionName, () => timeoutMs - (performance.now() - began)))
+    const run: Promise<unknown> = (async () => {
+      const environment = await environmentOf(functionName);
+      if (environment === undefined) return;
+      try {
+        await environment.module.handler(event, lambdaContext(functionName, () => timeoutMs - (performance.now() - began)));
+      } finally {
+        environment.busy = false;
+      }
+    })()
       .catch((error: unknown) => {
         invocations.failed = (invocations.failed ?? 0) + 1;
         console.error(`${functionName} failed`, error);
@@ -127,19 +168,9 @@ export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: nu
     AWS_ENDPOINT_URL_SSM: aws.endpoint,
     ...CREDENTIALS,
   });
-  const [processor, notifier, scheduler, monitor] = await Promise.all([
-    import('../functions/processor/handler'),
-    import('../functions/notifier/handler'),
-    import('../functions/scheduler/handler'),
-    import('../functions/monitor/handler'),
-  ]);
-  handlers.set(FUNCTION_NAMES.processor, processor.handler as Handler);
-  handlers.set(FUNCTION_NAMES.notifier, notifier.handler as Handler);
-  handlers.set(FUNCTION_NAMES.scheduler, scheduler.handler as Handler);
-  handlers.set(FUNCTION_NAMES.monitor, monitor.handler as Handler);
   const trace =
     process.env.KUROKO_BENCH_TRACE === '1'
-      ? setInterval(() => console.error('  trace', JSON.stringify({ invocations, running: running.size, aws: aws.calls(), functions: functionsApi.callCount(), agent: agentApi.callCount() })), 2_000)
+      ? setInterval(() => console.error('  trace', JSON.stringify({ invocations, environments: [...environments].map(([n, p]) => `${n}:${p.length}`), running: running.size, aws: aws.calls(), functions: functionsApi.callCount(), agent: agentApi.callCount() })), 2_000)
       : undefined;
   const ticks = setInterval(() => {
     for (const name of Object.values(FUNCTION_NAMES)) invoke(name, scheduledEvent(`${name}-tick`, new Date().toISOString()));
@@ -177,6 +208,7 @@ export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: nu
 
   return {
     invocations: () => ({ ...invocations }),
+    environments: () => Object.fromEntries([...environments].map(([name, pool]) => [name, pool.length])),
     async start() {
       const agent = spawn(process.execPath, ['--import', 'tsx', join(options.root, 'agent/main.ts')], {
         cwd: options.root,
@@ -226,7 +258,7 @@ export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: nu
       await settled();
       await nudgeProcessor.settled();
       lambdaClient.destroy();
-      await Promise.all([processor, notifier, scheduler, monitor].map((h) => h.runtime.close()));
+      await Promise.all([...environments.values()].flat().map((e) => e.module.runtime.close()));
       await apiHandle.close();
       await direct.close();
       await aws.close();

@@ -8,7 +8,7 @@
  * agent process (the `npm run build:agent` bundle, 8 slots), `kuroko server` on MariaDB with one in-process agent
  * (`--agents 1`, 8 slots), and the AWS mode (bench/lambda-mode.ts: the Lambda handlers and an EC2 agent process with
  * 8 slots over the Data API stand-in at KUROKO_BENCH_LATENCY_MS, 25 by default, per call; SQS and Lambda's Invoke on
- * loopback). In the AWS mode W2 and W3 run 200 and 1,000 jobs (launches pay the Data API too), W1 also prints the
+ * loopback). In the AWS mode W2 and W3 run 100 and 300 jobs (launches pay the Data API too), W1 also prints the
  * Data API calls per step by caller, and an idle window after W1 the calls made while nothing is in flight.
  * - statements and rows read per step with 10, 1,000 and 10,000 instances in flight on MariaDB (each with a running
  *   command): one command finishes, then the processor passes until its step is written; and an idle pass;
@@ -52,8 +52,8 @@ const INSERT_BATCH = 500;
 const FIRST_CLONE_ID = 10_000_000;
 const JOB_TIMEOUT_MS = 600_000;
 const LATENCY_MS = Number(process.env.KUROKO_BENCH_LATENCY_MS ?? 25);
-const LAMBDA_W2_JOBS = 200;
-const LAMBDA_W3_JOBS = 1_000;
+const LAMBDA_W2_JOBS = 100;
+const LAMBDA_W3_JOBS = 300;
 /** After W1 in the AWS mode: a pause for the last invocations and the agent's hot polls to end, then the window. */
 const IDLE_SETTLE_MS = 5_000;
 const IDLE_WINDOW_MS = 20_000;
@@ -363,6 +363,12 @@ if (ONLY.has('W')) {
       const w3Jobs = mode.sizes?.w3 ?? W3_JOBS;
       add(`W2 ${w2Jobs} \`true\` jobs on ${SLOTS} slots: jobs/s`, mode.name, (await jobsPerSecond(mode, 'execute: true\n', w2Jobs)).toFixed(1));
       add(`W3 ${w3Jobs} no-op jobs: jobs/s`, mode.name, (await jobsPerSecond(mode, 'noop:\n', w3Jobs)).toFixed(1));
+    }
+    if (world) {
+      const opened = await world;
+      const made = opened.environments();
+      const counts = Object.entries(opened.invocations()).map(([name, n]) => `${name.replace('kuroko-bench-', '')} ${n}${made[name] ? ` (${made[name]} env)` : ''}`);
+      add('AWS mode: invocations (execution environments) by function', 'all AWS runs above', counts.join(', '));
     }
   } finally {
     rmSync(buildDir, { recursive: true, force: true });
