@@ -91,7 +91,8 @@ export class ClaimLoop {
   /** The fixed poll interval, or with adaptive polling a few milliseconds while work was recently in flight. */
   #pollDelayMs(): number {
     const { settings, jobs } = this.parts;
-    const pace = { hotMs: settings.hotPollMs, hotWindowMs: DEFAULT_HOT_WINDOW_MS, idleMs: settings.pollIntervalMs };
+    // With a doorbell, an idle agent reads nothing until its fallback poll: the ring is what wakes it.
+    const pace = { hotMs: settings.hotPollMs, hotWindowMs: DEFAULT_HOT_WINDOW_MS, idleMs: settings.pollIntervalMs, ramp: !settings.doorbell };
     return nextPollMs(pace, jobs.size > 0, performance.now() - jobs.lastBusyAt);
   }
 
