@@ -71,6 +71,24 @@ export interface CallCounts {
   functions: number;
   agent: number;
   api: number;
+  /** EventBridge ticks delivered so far (each of the four functions once a minute), not Data API calls. */
+  ticks: number;
+}
+
+export const callsBetween = (a: CallCounts, b: CallCounts): CallCounts => ({
+  functions: b.functions - a.functions,
+  agent: b.agent - a.agent,
+  api: b.api - a.api,
+  ticks: b.ticks - a.ticks,
+});
+/** `functions / agent / launch` calls per job (or step). */
+export const perJob = (c: CallCounts, jobs: number): string => [c.functions, c.agent, c.api].map((n) => (n / jobs).toFixed(1)).join(' / ');
+
+/** Drops the JSON lines the functions write on stdout (their logs, the notifier's metric), which would mix with a table. */
+export function quietStdout(): void {
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) =>
+    String(chunk).startsWith('{') ? true : write(chunk, ...rest)) as typeof process.stdout.write;
 }
 
 export interface LambdaRun {
@@ -172,7 +190,9 @@ export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: nu
     process.env.KUROKO_BENCH_TRACE === '1'
       ? setInterval(() => console.error('  trace', JSON.stringify({ invocations, environments: [...environments].map(([n, p]) => `${n}:${p.length}`), running: running.size, aws: aws.calls(), functions: functionsApi.callCount(), agent: agentApi.callCount() })), 2_000)
       : undefined;
+  let tickCount = 0;
   const ticks = setInterval(() => {
+    tickCount++;
     for (const name of Object.values(FUNCTION_NAMES)) invoke(name, scheduledEvent(`${name}-tick`, new Date().toISOString()));
   }, TICK_MS);
 
@@ -243,7 +263,7 @@ export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: nu
           await nudgeProcessor.nudge();
           return instance.id;
         },
-        calls: () => ({ functions: functionsApi.callCount(), agent: agentApi.callCount(), api: apiApi.callCount() }),
+        calls: () => ({ functions: functionsApi.callCount(), agent: agentApi.callCount(), api: apiApi.callCount(), ticks: tickCount }),
         settled,
         stop: async () => {
           agent.kill('SIGTERM');

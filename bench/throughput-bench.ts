@@ -35,7 +35,7 @@ import { buildSelfHostedAgent } from '../scripts/agent-bundle';
 import { definitionRow, insertDefinition } from '../test/helpers/engine-fixtures';
 import { createMysqlDatabase } from '../test/helpers/test-database';
 import { waitFor } from '../test/helpers/wait-for';
-import { openLambdaWorld, type CallCounts, type LambdaWorld } from './lambda-mode';
+import { callsBetween, openLambdaWorld, perJob, quietStdout, type CallCounts, type LambdaWorld } from './lambda-mode';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -182,7 +182,6 @@ async function waitAllFinished(db: Kysely<Database>): Promise<void> {
   if (failed.length > 0) throw new Error(`${failed.length} bench instances did not succeed`);
 }
 
-const callsBetween = (a: CallCounts, b: CallCounts) => ({ functions: b.functions - a.functions, agent: b.agent - a.agent, api: b.api - a.api });
 
 interface W1Result {
   medianMs: number;
@@ -218,12 +217,13 @@ async function w1(mode: Mode): Promise<W1Result> {
   }
 }
 
-async function jobsPerSecond(mode: Mode, script: string, jobs: number): Promise<number> {
+async function jobsPerSecond(mode: Mode, script: string, jobs: number): Promise<{ rate: number; calls?: CallCounts }> {
   const dir = mkdtempSync(join(tmpdir(), 'kuroko-bench-tp-'));
   const run = await mode.start(dir);
   try {
     const definitionId = run.definitionId ?? 1;
     await insertDefinition(run.db, definitionId, script);
+    const before = run.calls?.();
     const started = Date.now();
     let launched = 0;
     const launcher = async () => {
@@ -235,7 +235,8 @@ async function jobsPerSecond(mode: Mode, script: string, jobs: number): Promise<
     await Promise.all(Array.from({ length: LAUNCH_CONCURRENCY }, launcher));
     await waitAllFinished(run.db);
     const last = await run.db.selectFrom('job_instances').select((eb) => eb.fn.max('finished_at').as('at')).executeTakeFirstOrThrow();
-    return jobs / ((fromDbTime(last.at as string).getTime() - started) / 1000);
+    const rate = jobs / ((fromDbTime(last.at as string).getTime() - started) / 1000);
+    return before && run.calls ? { rate, calls: callsBetween(before, run.calls()) } : { rate };
   } finally {
     await run.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -335,10 +336,7 @@ async function schedulerCost(definitions: number): Promise<{ ms: number; stateme
 const MODES = (process.env.KUROKO_BENCH_MODES ?? '').split(',').filter((m) => m !== '');
 let world: Promise<LambdaWorld> | undefined;
 const openWorld = async (): Promise<LambdaWorld> => {
-  // The functions' logs and the notifier's metric lines (JSON on stdout) would mix with the table.
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array, ...rest: never[]) =>
-    String(chunk).startsWith('{') ? true : write(chunk, ...rest)) as typeof process.stdout.write;
+  quietStdout();
   return openLambdaWorld({ mysqlUrl: MYSQL_URL, latencyMs: LATENCY_MS, awsLatencyMs: LATENCY_MS, slots: SLOTS, root: ROOT });
 };
 
@@ -353,16 +351,19 @@ if (ONLY.has('W')) {
       add(`W1 ${W1_STEPS} sequential steps: median ms exit -> next start`, mode.name, first.medianMs.toFixed(1));
       if (first.calls) {
         const c = first.calls;
-        add(`W1: Data API calls per step, functions / agent / launch`, mode.name, [c.functions, c.agent, c.api].map((n) => (n / W1_STEPS).toFixed(1)).join(' / '));
+        add(`W1: Data API calls per step, functions / agent / launch`, mode.name, perJob(c, W1_STEPS));
       }
       if (first.idle) {
         const c = first.idle;
-        add(`idle ${IDLE_WINDOW_MS / 1000} s after W1: Data API calls, functions / agent`, mode.name, `${c.functions} / ${c.agent}`);
+        add(`idle ${IDLE_WINDOW_MS / 1000} s after W1: Data API calls, functions / agent (minute ticks in it)`, mode.name, `${c.functions} / ${c.agent} (${c.ticks})`);
       }
       const w2Jobs = mode.sizes?.w2 ?? W2_JOBS;
       const w3Jobs = mode.sizes?.w3 ?? W3_JOBS;
-      add(`W2 ${w2Jobs} \`true\` jobs on ${SLOTS} slots: jobs/s`, mode.name, (await jobsPerSecond(mode, 'execute: true\n', w2Jobs)).toFixed(1));
-      add(`W3 ${w3Jobs} no-op jobs: jobs/s`, mode.name, (await jobsPerSecond(mode, 'noop:\n', w3Jobs)).toFixed(1));
+      for (const [label, script, jobs] of [[`W2 ${w2Jobs} \`true\` jobs on ${SLOTS} slots`, 'execute: true\n', w2Jobs], [`W3 ${w3Jobs} no-op jobs`, 'noop:\n', w3Jobs]] as const) {
+        const { rate, calls } = await jobsPerSecond(mode, script, jobs);
+        add(`${label}: jobs/s`, mode.name, rate.toFixed(1));
+        if (calls) add(`${label}: Data API calls per job, functions / agent / launch`, mode.name, perJob(calls, jobs));
+      }
     }
     if (world) {
       const opened = await world;
