@@ -16,6 +16,8 @@
  *   read from the loopback SSM, its output sent to the loopback CloudWatch Logs, its finishes nudging the processor.
  * - A launch goes through the engine services over the Data API and then nudges the processor, as the API function
  *   does.
+ * - KUROKO_BENCH_PROCESSOR_CONCURRENCY=N (throughput-bench) models a reserved concurrency of N on the processor, which
+ *   is not deployed: an invocation beyond it is throttled and retried as Lambda retries throttled asynchronous events.
  * The state lives in one database for the whole mode (the handlers are bound to it at import), so each run gets a
  * definition id of its own.
  */
@@ -111,7 +113,17 @@ export interface LambdaWorld {
 }
 
 /** Sets up the database, the stand-ins and the functions once; each start() runs a fresh EC2 agent process. */
-export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: number; awsLatencyMs: number; slots: number; root: string }): Promise<LambdaWorld> {
+export interface LambdaWorldOptions {
+  mysqlUrl: string;
+  latencyMs: number;
+  awsLatencyMs: number;
+  slots: number;
+  root: string;
+  /** Models the processor's reserved concurrency (throttled events retried as Lambda does); none by default, as deployed. */
+  processorConcurrency?: number;
+}
+
+export async function openLambdaWorld(options: LambdaWorldOptions): Promise<LambdaWorld> {
   const scratch = await createMysqlDatabase(options.mysqlUrl);
   const direct = createDatabase(scratch.url);
   await migrateToLatest(direct.db);
@@ -124,6 +136,7 @@ export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: nu
   // function busy gets a new one, as Lambda scales out (no cold start is modelled). Each environment is a module
   // instance of its own (a `?env=N` import), so it has its own database client, as a container would.
   const environments = new Map<string, { busy: boolean; module: HandlerModule }[]>();
+  const throttles = new Set<NodeJS.Timeout>();
   const running = new Set<Promise<unknown>>();
   const invocations: Record<string, number> = {};
   const environmentOf = async (functionName: string): Promise<{ busy: boolean; module: HandlerModule } | undefined> => {
@@ -141,8 +154,18 @@ export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: nu
     environment.module = (await import(`${new URL(entry, import.meta.url).href}?env=${pool.length}`)) as HandlerModule;
     return environment;
   };
-  const invoke = (functionName: string, event: unknown): void => {
+  const active: Record<string, number> = {};
+  const invoke = (functionName: string, event: unknown, attempt = 0): void => {
     if (HANDLER_FILES[functionName] === undefined) return;
+    if (functionName === FUNCTION_NAMES.processor && (active[functionName] ?? 0) >= (options.processorConcurrency ?? Number.POSITIVE_INFINITY)) {
+      // Reserved concurrency reached: Lambda puts the event back in its queue and retries it, 1 s after the first
+      // attempt and exponentially longer up to 5 minutes (invocation-async-error-handling.html).
+      invocations.throttled = (invocations.throttled ?? 0) + 1;
+      const retry = setTimeout(() => invoke(functionName, event, attempt + 1), Math.min(300_000, 1_000 * 2 ** attempt));
+      throttles.add(retry);
+      return;
+    }
+    active[functionName] = (active[functionName] ?? 0) + 1;
     invocations[functionName] = (invocations[functionName] ?? 0) + 1;
     const began = performance.now();
     const timeoutMs = TIMEOUT_MS[functionName] ?? DEFAULT_TIMEOUT_MS;
@@ -155,6 +178,7 @@ export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: nu
         environment.busy = false;
       }
     })()
+      .finally(() => (active[functionName] = (active[functionName] ?? 1) - 1))
       .catch((error: unknown) => {
         invocations.failed = (invocations.failed ?? 0) + 1;
         console.error(`${functionName} failed`, error);
@@ -274,6 +298,7 @@ export async function openLambdaWorld(options: { mysqlUrl: string; latencyMs: nu
     },
     async close() {
       clearInterval(ticks);
+      for (const retry of throttles) clearTimeout(retry);
       clearInterval(trace);
       await settled();
       await nudgeProcessor.settled();

@@ -135,7 +135,7 @@ const serverInProcessMode: Mode = {
 
 function lambdaMode(world: () => Promise<LambdaWorld>): Mode {
   return {
-    name: `AWS: Lambda functions + EC2 agent, Data API ${LATENCY_MS} ms/call`,
+    name: `AWS: Lambda functions + EC2 agent, Data API ${LATENCY_MS} ms/call${process.env.KUROKO_BENCH_PROCESSOR_CONCURRENCY ? `, processor reserved ${process.env.KUROKO_BENCH_PROCESSOR_CONCURRENCY}` : ''}`,
     sizes: { w2: LAMBDA_W2_JOBS, w3: LAMBDA_W3_JOBS },
     start: async () => (await world()).start(),
   };
@@ -337,7 +337,8 @@ const MODES = (process.env.KUROKO_BENCH_MODES ?? '').split(',').filter((m) => m 
 let world: Promise<LambdaWorld> | undefined;
 const openWorld = async (): Promise<LambdaWorld> => {
   quietStdout();
-  return openLambdaWorld({ mysqlUrl: MYSQL_URL, latencyMs: LATENCY_MS, awsLatencyMs: LATENCY_MS, slots: SLOTS, root: ROOT });
+  const reserved = Number(process.env.KUROKO_BENCH_PROCESSOR_CONCURRENCY ?? 0);
+  return openLambdaWorld({ mysqlUrl: MYSQL_URL, latencyMs: LATENCY_MS, awsLatencyMs: LATENCY_MS, slots: SLOTS, root: ROOT, ...(reserved > 0 ? { processorConcurrency: reserved } : {}) });
 };
 
 const benchStarted = performance.now();
