@@ -130,6 +130,9 @@ export async function runProcessorPass(
     }
     if (tokens.length < batchSize || result.committed === before) break;
   }
-  await store.archiveOrphanedExecutions();
+  // Only in a pass that moved nothing (the last of every busy run, and any pass with no work): a pass that commits is
+  // followed by another at once, and its one read would sit between a command's end and the next command's queueing.
+  // An orphan is a finished command whose token is gone; it moves nothing, so the pass after it always archives.
+  if (result.committed === 0) await store.archiveOrphanedExecutions();
   return result;
 }
