@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runAwsAgent } from '../../agent/main';
 import { silentAgentLogger } from '../../agent/agent';
 import { ConfigError } from '../../core/errors';
-import { parseDatabaseUrl } from '../../db/connection';
+import { createDatabase, parseDatabaseUrl } from '../../db/connection';
 import { createIdGenerator } from '../../db/id-generator';
 import { WorkerRepository } from '../../db/repositories/worker-repository';
 import type { AgentParameter } from '../../app/config/config-schemas';
@@ -211,6 +211,46 @@ describe('agent entry on EC2', () => {
     expect(finishedAtInvoke.at(-1)).toBe(4);
     while ((await services.processorPass()).committed > 0);
     for (const id of ids) expect(await statusOf(tdb.db, id)).toBe('success');
+  }, IDLE_TEST_TIMEOUT_MS);
+
+  it('claims without the probe read when the doorbell rang (issue 18: one Data API round trip less per step)', async () => {
+    const doorbellQueueUrl = 'https://sqs.us-east-1.amazonaws.com/123456789012/kuroko-test-doorbell';
+    ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, doorbellQueueUrl, shutdownWhenIdle: false }) } });
+    const rings: (() => void)[] = [];
+    sqs.on(ReceiveMessageCommand).callsFake(
+      () => new Promise((resolve) => rings.push(() => resolve({ Messages: [{ MessageId: 'm', ReceiptHandle: 'h', Body: 'ring' }] }))),
+    );
+    sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: '0' }] });
+    const statements: string[] = [];
+    const openDatabase = (url: string) => createDatabase(url, { log: (event) => void statements.push(event.query.sql) });
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 4, 'execute: echo rung\n');
+    // No poll before the test ends (10 minutes): after the ring, only the ring makes it claim.
+    const onSignal: ((signal: NodeJS.Signals) => void)[] = [];
+    const signals = { on: (_: string, handler: (signal: NodeJS.Signals) => void) => onSignal.push(handler), off: () => undefined };
+    const running = runAwsAgent({
+      ...deps(() => Promise.resolve()),
+      sqs: new SQSClient({ region: 'us-east-1', credentials }),
+      openDatabase,
+      pollIntervalMs: 600_000,
+      signals: signals as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
+    });
+    await waitFor(() => rings.length > 0, { description: 'the first long poll' });
+    const { instance } = await services.operations.launch({ definitionId: 4, launchedBy: 'test' });
+    while ((await services.processorPass()).committed > 0);
+    const fromRing = statements.length;
+    rings.shift()!();
+    await waitFor(async () => (await tdb.db.selectFrom('executions').select('finished_at').where('job_instance_id', '=', instance.id).executeTakeFirst())?.finished_at, {
+      timeoutMs: 20_000,
+      description: 'the command to finish',
+    });
+    // The Data API makes the agent read whether anything waits before each claim; a ring already said so.
+    const firstLook = statements.slice(fromRing).find((text) => /from `executions` where `claimed_at` is null/.test(text));
+    expect(firstLook).toMatch(/for update skip locked/);
+    onSignal[0]!('SIGTERM');
+    for (const ring of rings.splice(0)) ring();
+    expect(await running).toMatchObject({ exit: 'signal' });
+    for (let i = 0; i < 3; i++) await services.processorPass();
   }, IDLE_TEST_TIMEOUT_MS);
 
   it('refuses to start without the parameter name or with an invalid parameter', async () => {
