@@ -102,6 +102,8 @@ export interface AgentSettings {
   readonly slots: number;
   readonly pollIntervalMs: number;
   readonly hotPollMs: number;
+  /** A doorbell wakes the claim loop: after the hot window it waits pollIntervalMs at once (no ramp down). */
+  readonly doorbell: boolean;
   readonly heartbeatIntervalMs: number;
   readonly leaseMs: number;
   readonly killGraceMs: number;
@@ -131,6 +133,7 @@ export function resolveAgentSettings(options: AgentOptions): AgentSettings {
     slots,
     pollIntervalMs: options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
     hotPollMs: options.hotPollMs ?? 0,
+    doorbell: options.doorbell !== undefined,
     heartbeatIntervalMs: options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS,
     leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
     killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,

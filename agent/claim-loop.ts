@@ -34,6 +34,8 @@ export class ClaimLoop {
   #loop: Promise<void> = Promise.resolve();
   /** Until this time (performance.now()) claims whose answer was lost are looked for; undefined when none may be. */
   #claimInDoubtUntil: number | undefined;
+  /** Set by wakeForWork(), cleared by the next claim. */
+  #workAnnounced = false;
 
   constructor(private readonly parts: ClaimLoopParts) {}
 
@@ -43,6 +45,12 @@ export class ClaimLoop {
 
   /** Claims now instead of at the next poll. */
   wake(): void {
+    this.#waker.wake();
+  }
+
+  /** Claims now, without the probe read: work was announced (a doorbell rang), one round trip less before it runs. */
+  wakeForWork(): void {
+    this.#workAnnounced = true;
     this.#waker.wake();
   }
 
@@ -91,7 +99,8 @@ export class ClaimLoop {
   /** The fixed poll interval, or with adaptive polling a few milliseconds while work was recently in flight. */
   #pollDelayMs(): number {
     const { settings, jobs } = this.parts;
-    const pace = { hotMs: settings.hotPollMs, hotWindowMs: DEFAULT_HOT_WINDOW_MS, idleMs: settings.pollIntervalMs };
+    // With a doorbell, an idle agent reads nothing until its fallback poll: the ring is what wakes it.
+    const pace = { hotMs: settings.hotPollMs, hotWindowMs: DEFAULT_HOT_WINDOW_MS, idleMs: settings.pollIntervalMs, ramp: !settings.doorbell };
     return nextPollMs(pace, jobs.size > 0, performance.now() - jobs.lastBusyAt);
   }
 
@@ -104,7 +113,9 @@ export class ClaimLoop {
     const claimedAt = performance.now();
     // Adaptive polling looks often: a read that finds nothing spares the empty transaction.
     const probeFirst = settings.hotPollMs > 0;
-    const claimed = await queue.claim({ workerId, hostname, queues, limit: free, leaseMs, now: clock.now(), probeFirst });
+    const expectWork = this.#workAnnounced;
+    this.#workAnnounced = false;
+    const claimed = await queue.claim({ workerId, hostname, queues, limit: free, leaseMs, now: clock.now(), probeFirst, expectWork });
     // stop() may have begun during the claim; what was claimed is still run and recorded (drain covers it).
     for (const execution of claimed) this.parts.launch(execution, claimedAt + leaseMs);
   }

@@ -131,8 +131,8 @@ export async function runAwsAgent(deps: AwsAgentDeps): Promise<AwsAgentResult> {
     logger,
   });
   const minInstances = config.minInstances ?? 0;
-  // With the doorbell (issue 18), the Data API is read every second only while work is in flight; idle, the wait
-  // grows to DOORBELL_IDLE_POLL_MS and the processor's ring wakes the agent.
+  // With the doorbell (issue 18), the Data API is read every second only while work is in flight (and 2 s after);
+  // then the wait is DOORBELL_IDLE_POLL_MS at once, and the processor's ring wakes the agent.
   const doorbell = config.doorbellQueueUrl && new SqsDoorbell({ client: deps.sqs ?? new SQSClient({ region: config.region }), queueUrl: config.doorbellQueueUrl });
   const agent = createAgent({
     database,

@@ -31,7 +31,7 @@ export const NOTIFIER_SAFETY_MARGIN_MS = 5_000;
 
 export const PROCESSOR_POLICY: PassPolicy<ProcessorPassResult> = {
   name: PASS_NAME.processor,
-  empty: { stepped: 0, committed: 0, lostRaces: 0 },
+  empty: { stepped: 0, committed: 0, lostRaces: 0, queued: 0 },
   // A chain of quick steps (a noop, then the next node) completes in one run instead of one tick per node; a pass
   // that commits nothing leaves the rest to the agents, which nudge again.
   more: (r) => r.committed > 0,

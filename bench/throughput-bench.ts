@@ -4,15 +4,19 @@
  * - W1: 50 sequential `execute: true` steps in one job, median ms from one command's exit to the next start;
  * - W2: 1,000 independent `execute: true` jobs on 8 slots, jobs/s from the first launch to the last finish;
  * - W3: 5,000 `noop:` jobs, jobs/s;
- * each in `kuroko dev` (SQLite, one in-process agent with 8 slots) and `kuroko server` on MariaDB with a separate
- * agent process (the `npm run build:agent` bundle, 8 slots).
+ * each in `kuroko dev` (SQLite, one in-process agent with 8 slots), `kuroko server` on MariaDB with a separate
+ * agent process (the `npm run build:agent` bundle, 8 slots), `kuroko server` on MariaDB with one in-process agent
+ * (`--agents 1`, 8 slots), and the AWS mode (bench/lambda-mode.ts: the Lambda handlers and an EC2 agent process with
+ * 8 slots over the Data API stand-in at KUROKO_BENCH_LATENCY_MS, 25 by default, per call; SQS and Lambda's Invoke on
+ * loopback). In the AWS mode W2 and W3 run 100 and 300 jobs (launches pay the Data API too), W1 also prints the
+ * Data API calls per step by caller, and an idle window after W1 the calls made while nothing is in flight.
  * - statements and rows read per step with 10, 1,000 and 10,000 instances in flight on MariaDB (each with a running
  *   command): one command finishes, then the processor passes until its step is written; and an idle pass;
  * - one scheduler pass with nothing due at 100, 1,000 and 10,000 scheduled definitions on MariaDB.
  * Rows read are MariaDB's handler reads (Handler_read_*) on the one connection the measured code uses.
  * KUROKO_BENCH_QUICK=1 runs smaller sizes (W2 200 jobs, W3 1,000, backlogs 10 / 1,000 / 3,000).
- * KUROKO_BENCH_ONLY=W,step,scheduler picks parts; KUROKO_BENCH_MODES=dev,server picks the modes W runs in, and
- * W1, W2 or W3 in KUROKO_BENCH_ONLY one workload.
+ * KUROKO_BENCH_ONLY=W,step,scheduler picks parts (W1, W2 or W3 one workload); KUROKO_BENCH_MODES=dev,server,AWS
+ * picks the modes W runs in (those whose name contains one of them; all by default).
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -32,12 +36,12 @@ import { buildSelfHostedAgent } from '../scripts/agent-bundle';
 import { definitionRow, insertDefinition } from '../test/helpers/engine-fixtures';
 import { createMysqlDatabase } from '../test/helpers/test-database';
 import { waitFor } from '../test/helpers/wait-for';
+import { callsBetween, openLambdaWorld, perJob, quietStdout, type CallCounts, type LambdaWorld } from './lambda-mode';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
 const QUICK = process.env.KUROKO_BENCH_QUICK === '1';
 const ONLY = new Set((process.env.KUROKO_BENCH_ONLY ?? 'W,step,scheduler').split(','));
-const MODES = new Set((process.env.KUROKO_BENCH_MODES ?? 'dev,server').split(','));
 const W1_STEPS = 50;
 const W2_JOBS = QUICK ? 200 : 1_000;
 const W3_JOBS = QUICK ? 1_000 : 5_000;
@@ -48,6 +52,12 @@ const LAUNCH_CONCURRENCY = 8;
 const INSERT_BATCH = 500;
 const FIRST_CLONE_ID = 10_000_000;
 const JOB_TIMEOUT_MS = 600_000;
+const LATENCY_MS = Number(process.env.KUROKO_BENCH_LATENCY_MS ?? 25);
+const LAMBDA_W2_JOBS = 100;
+const LAMBDA_W3_JOBS = 300;
+/** After W1 in the AWS mode: a pause for the last invocations and the agent's hot polls to end, then the window. */
+const IDLE_SETTLE_MS = 5_000;
+const IDLE_WINDOW_MS = 20_000;
 const quiet = { info: () => {}, warn: () => {}, error: (m: string, d?: unknown) => console.error(m, d) };
 
 const rows: string[][] = [];
@@ -61,9 +71,22 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
+interface Run {
+  db: Kysely<Database>;
+  launch(definitionId: number): Promise<number>;
+  stop(): Promise<void>;
+  /** The definition to use (modes that share one database across runs); 1 otherwise. */
+  definitionId?: number;
+  /** Data API calls so far, by caller (the AWS mode). */
+  calls?: () => CallCounts;
+  settled?: () => Promise<void>;
+}
+
 interface Mode {
   name: string;
-  start(dir: string): Promise<{ db: Kysely<Database>; launch(definitionId: number): Promise<number>; stop(): Promise<void> }>;
+  /** Jobs for W2 and W3 when not the default. */
+  sizes?: { w2: number; w3: number };
+  start(dir: string): Promise<Run>;
 }
 
 function runtimeOn(databaseUrl: string, dir: string, agents: number) {
@@ -94,6 +117,30 @@ const devMode: Mode = {
     };
   },
 };
+
+const serverInProcessMode: Mode = {
+  name: 'kuroko server --agents 1 (MariaDB, in-process agent)',
+  async start(dir) {
+    const scratch = await createMysqlDatabase(MYSQL_URL);
+    const runtime = await runtimeOn(scratch.url, dir, 1);
+    return {
+      db: runtime.services.handle.db,
+      launch: async (definitionId) => (await runtime.services.operations.launch({ definitionId, launchedBy: 'bench' })).instance.id,
+      stop: async () => {
+        await runtime.stop();
+        await scratch.drop();
+      },
+    };
+  },
+};
+
+function lambdaMode(world: () => Promise<LambdaWorld>): Mode {
+  return {
+    name: `AWS: Lambda functions + EC2 agent, Data API ${LATENCY_MS} ms/call${process.env.KUROKO_BENCH_PROCESSOR_CONCURRENCY ? `, processor reserved ${process.env.KUROKO_BENCH_PROCESSOR_CONCURRENCY}` : ''}`,
+    sizes: { w2: LAMBDA_W2_JOBS, w3: LAMBDA_W3_JOBS },
+    start: async () => (await world()).start(),
+  };
+}
 
 function serverMode(bundle: string): Mode {
   return {
@@ -136,16 +183,35 @@ async function waitAllFinished(db: Kysely<Database>): Promise<void> {
   if (failed.length > 0) throw new Error(`${failed.length} bench instances did not succeed`);
 }
 
-async function w1(mode: Mode): Promise<number> {
+
+interface W1Result {
+  medianMs: number;
+  /** Data API calls of the whole workflow, by caller (the AWS mode). */
+  calls?: CallCounts;
+  /** Data API calls in IDLE_WINDOW_MS with nothing in flight, after the workflow (the AWS mode). */
+  idle?: CallCounts;
+}
+
+async function w1(mode: Mode): Promise<W1Result> {
   const dir = mkdtempSync(join(tmpdir(), 'kuroko-bench-tp-'));
   const run = await mode.start(dir);
   try {
-    await insertDefinition(run.db, 1, 'execute: true\n'.repeat(W1_STEPS));
-    const instanceId = await run.launch(1);
+    const definitionId = run.definitionId ?? 1;
+    await insertDefinition(run.db, definitionId, 'execute: true\n'.repeat(W1_STEPS));
+    const before = run.calls?.();
+    const instanceId = await run.launch(definitionId);
     await waitAllFinished(run.db);
+    await run.settled?.();
     const histories = await run.db.selectFrom('execution_histories').select(['started_at', 'finished_at']).where('job_instance_id', '=', instanceId).execute();
     const runs = histories.map((h) => ({ start: fromDbTime(h.started_at!).getTime(), end: fromDbTime(h.finished_at).getTime() })).sort((a, b) => a.start - b.start);
-    return median(runs.slice(1).map((r, i) => r.start - runs[i]!.end));
+    const medianMs = median(runs.slice(1).map((r, i) => r.start - runs[i]!.end));
+    if (before === undefined || run.calls === undefined) return { medianMs };
+    const calls = callsBetween(before, run.calls());
+    await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
+    await run.settled?.();
+    const idleFrom = run.calls();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+    return { medianMs, calls, idle: callsBetween(idleFrom, run.calls()) };
   } finally {
     await run.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -182,23 +248,26 @@ async function withCpuPerJob<T>(label: string, mode: Mode, jobs: number, work: (
   return result;
 }
 
-async function jobsPerSecond(mode: Mode, script: string, jobs: number): Promise<number> {
+async function jobsPerSecond(mode: Mode, script: string, jobs: number): Promise<{ rate: number; calls?: CallCounts }> {
   const dir = mkdtempSync(join(tmpdir(), 'kuroko-bench-tp-'));
   const run = await mode.start(dir);
   try {
-    await insertDefinition(run.db, 1, script);
+    const definitionId = run.definitionId ?? 1;
+    await insertDefinition(run.db, definitionId, script);
+    const before = run.calls?.();
     const started = Date.now();
     let launched = 0;
     const launcher = async () => {
       while (launched < jobs) {
         launched++;
-        await run.launch(1);
+        await run.launch(definitionId);
       }
     };
     await Promise.all(Array.from({ length: LAUNCH_CONCURRENCY }, launcher));
     await waitAllFinished(run.db);
     const last = await run.db.selectFrom('job_instances').select((eb) => eb.fn.max('finished_at').as('at')).executeTakeFirstOrThrow();
-    return jobs / ((fromDbTime(last.at as string).getTime() - started) / 1000);
+    const rate = jobs / ((fromDbTime(last.at as string).getTime() - started) / 1000);
+    return before && run.calls ? { rate, calls: callsBetween(before, run.calls()) } : { rate };
   } finally {
     await run.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -294,29 +363,50 @@ async function schedulerCost(definitions: number): Promise<{ ms: number; stateme
   }
 }
 
+/** KUROKO_BENCH_MODES=dev,server,AWS: modes whose name contains one of these (all by default). */
+const MODES = (process.env.KUROKO_BENCH_MODES ?? '').split(',').filter((m) => m !== '');
+let world: Promise<LambdaWorld> | undefined;
+const openWorld = async (): Promise<LambdaWorld> => {
+  quietStdout();
+  const reserved = Number(process.env.KUROKO_BENCH_PROCESSOR_CONCURRENCY ?? 0);
+  return openLambdaWorld({ mysqlUrl: MYSQL_URL, latencyMs: LATENCY_MS, awsLatencyMs: LATENCY_MS, slots: SLOTS, root: ROOT, ...(reserved > 0 ? { processorConcurrency: reserved } : {}) });
+};
+
 const benchStarted = performance.now();
 const workload = (name: string) => ONLY.has('W') || ONLY.has(name);
 if (['W1', 'W2', 'W3'].some(workload)) {
   const buildDir = mkdtempSync(join(tmpdir(), 'kuroko-bench-tp-build-'));
   try {
-    const modes = [
-      ...(MODES.has('dev') ? [devMode] : []),
-      ...(MODES.has('server') ? [serverMode(await buildSelfHostedAgent(buildDir))] : []),
-    ];
-    for (const mode of modes) {
+    const modes = [devMode, serverMode(await buildSelfHostedAgent(buildDir)), serverInProcessMode, lambdaMode(() => (world ??= openWorld()))];
+    for (const mode of modes.filter((m) => MODES.length === 0 || MODES.some((k) => m.name.includes(k)))) {
       console.error(`${mode.name}...`);
       if (workload('W1')) {
-        const gap = await withCpuPerJob('W1 (per step)', mode, W1_STEPS, () => w1(mode));
-        add(`W1 ${W1_STEPS} sequential steps: median ms exit -> next start`, mode.name, gap.toFixed(1));
+        const first = await withCpuPerJob('W1 (per step)', mode, W1_STEPS, () => w1(mode));
+        add(`W1 ${W1_STEPS} sequential steps: median ms exit -> next start`, mode.name, first.medianMs.toFixed(1));
+        if (first.calls) add(`W1: Data API calls per step, functions / agent / launch`, mode.name, perJob(first.calls, W1_STEPS));
+        if (first.idle) {
+          const c = first.idle;
+          add(`idle ${IDLE_WINDOW_MS / 1000} s after W1: Data API calls, functions / agent (minute ticks in it)`, mode.name, `${c.functions} / ${c.agent} (${c.ticks})`);
+        }
       }
-      if (workload('W2')) {
-        const rate = await withCpuPerJob('W2', mode, W2_JOBS, () => jobsPerSecond(mode, 'execute: true\n', W2_JOBS));
-        add(`W2 ${W2_JOBS} \`true\` jobs on ${SLOTS} slots: jobs/s`, mode.name, rate.toFixed(1));
+      const w2Jobs = mode.sizes?.w2 ?? W2_JOBS;
+      const w3Jobs = mode.sizes?.w3 ?? W3_JOBS;
+      for (const [name, label, script, jobs] of [['W2', `W2 ${w2Jobs} \`true\` jobs on ${SLOTS} slots`, 'execute: true\n', w2Jobs], ['W3', `W3 ${w3Jobs} no-op jobs`, 'noop:\n', w3Jobs]] as const) {
+        if (!workload(name)) continue;
+        const { rate, calls } = await withCpuPerJob(name, mode, jobs, () => jobsPerSecond(mode, script, jobs));
+        add(`${label}: jobs/s`, mode.name, rate.toFixed(1));
+        if (calls) add(`${label}: Data API calls per job, functions / agent / launch`, mode.name, perJob(calls, jobs));
       }
-      if (workload('W3')) add(`W3 ${W3_JOBS} no-op jobs: jobs/s`, mode.name, (await jobsPerSecond(mode, 'noop:\n', W3_JOBS)).toFixed(1));
+    }
+    if (world) {
+      const opened = await world;
+      const made = opened.environments();
+      const counts = Object.entries(opened.invocations()).map(([name, n]) => `${name.replace('kuroko-bench-', '')} ${n}${made[name] ? ` (${made[name]} env)` : ''}`);
+      add('AWS mode: invocations (execution environments) by function', 'all AWS runs above', counts.join(', '));
     }
   } finally {
     rmSync(buildDir, { recursive: true, force: true });
+    if (world) await (await world).close();
   }
 }
 if (ONLY.has('step')) {

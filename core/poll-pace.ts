@@ -13,6 +13,12 @@ export interface PollPace {
   hotWindowMs: number;
   /** The longest wait: the old fixed poll interval. */
   idleMs: number;
+  /**
+   * false: after the hot window, wait idleMs at once instead of growing towards it. For a process something else
+   * wakes (an agent listening to a doorbell): its idle poll is only the fallback for a lost wake-up, so nothing is
+   * in flight and it reads nothing until then. Default true.
+   */
+  ramp?: boolean;
 }
 
 /** A new fixed interval's default hot window: long enough to span the hand-off between two steps of a workflow. */
@@ -26,5 +32,6 @@ const IDLE_FRACTION = 20;
 export function nextPollMs(pace: PollPace, busy: boolean, idleForMs: number): number {
   if (pace.hotMs <= 0) return pace.idleMs;
   if (busy || idleForMs < pace.hotWindowMs) return Math.min(pace.hotMs, pace.idleMs);
+  if (pace.ramp === false) return pace.idleMs;
   return Math.min(pace.idleMs, Math.max(pace.hotMs, Math.floor(idleForMs / IDLE_FRACTION)));
 }

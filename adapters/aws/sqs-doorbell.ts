@@ -7,8 +7,8 @@
  *
  * SQS hands each message to one receiver, so a ring sends one message per command queued (up to ten in one
  * SendMessageBatch) and a listener takes one message per receive: several queued commands wake several agents.
- * Received messages are deleted at once; one whose delete fails comes back after the visibility timeout, a
- * harmless extra wake-up, and the queue's one-minute retention drops rings nobody heard.
+ * Received messages are deleted at once, beside the wake-up rather than before it; one whose delete fails comes back
+ * after the visibility timeout, a harmless extra wake-up, and the queue's one-minute retention drops rings nobody heard.
  *
  * Long polling limits (Amazon SQS Developer Guide, "Setting-up long polling in Amazon SQS",
  * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/best-practices-setting-up-long-polling.html):
@@ -60,8 +60,9 @@ export class SqsDoorbell implements Doorbell {
     }
     const handles = messages.flatMap((message) => (message.ReceiptHandle ? [message.ReceiptHandle] : []));
     if (handles.length > 0) {
-      // A failed delete only brings the ring back after the visibility timeout: never worth failing the wake-up.
-      await this.options.client
+      // Not awaited: the ring is reported at once, the delete's round trip runs while the agent claims. A failed
+      // (or late) delete only brings the ring back after the visibility timeout: never worth failing the wake-up.
+      void this.options.client
         .send(
           new DeleteMessageBatchCommand({
             QueueUrl: this.options.queueUrl,

@@ -27,9 +27,17 @@ export function lambdaNudgers(log: LogPort, functions: { processor?: string | un
   return { [NUDGE_TARGET.processor]: nudgerFor(functions.processor), [NUDGE_TARGET.notifier]: nudgerFor(functions.notifier) };
 }
 
-/** Runs the pass while it is busy and time is left, then sends what it nudged. */
-export async function runPassTick<R extends object>(pass: Pass<R>, nudgers: LambdaNudgers, remainingMs?: () => number): Promise<BusyRun<R>> {
-  const { total, nudges } = await runWhileBusy(pass, remainingMs ? { remainingMs } : {});
+/**
+ * Runs the pass while it is busy and time is left, then sends what it nudged. `afterPass` sees each pass's result as
+ * it comes (the processor rings the agents' doorbell there, before its next pass).
+ */
+export async function runPassTick<R extends object>(
+  pass: Pass<R>,
+  nudgers: LambdaNudgers,
+  remainingMs?: () => number,
+  afterPass?: (result: R) => void,
+): Promise<BusyRun<R>> {
+  const { total, nudges } = await runWhileBusy(pass, { ...(remainingMs ? { remainingMs } : {}), ...(afterPass ? { afterPass } : {}) });
   await Promise.all([...nudges].map((target) => nudgers[target]?.nudge()));
   return total;
 }

@@ -1,7 +1,7 @@
 /**
  * The processor function: on the one-minute tick or a nudge (after a launch, a finished command), processor passes
  * while they move tokens and time is left (app/passes.ts), then a nudge to the notifier and a ring of the agents'
- * doorbell (the SQS queue EC2 agents long-poll, issue 18) if anything was written.
+ * doorbell (the SQS queue EC2 agents long-poll, issue 18) after each pass that queued commands.
  */
 import type { Context } from 'aws-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -21,9 +21,14 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>) {
   // A failed ring costs the agents their fallback poll, never the tick.
   const ring = async (n: number) => doorbell?.ring(n).catch((error: unknown) => runtime.log.warn('could not ring the doorbell', { error: String(error) }));
   return async (trigger: TickKind, context: Context) => {
-    const result = await runPassTick(pass, nudgers, () => context.getRemainingTimeInMillis());
-    // Lambda freezes the container on return: the ring is sent before, not left in flight.
-    if (result.committed > 0) await ring(result.committed);
+    // Rung after each pass that queued commands (one message per command), not after the loop: the agents claim
+    // while the next pass runs (the last pass of a run finds nothing: Data API calls the agents need not wait for).
+    const rings: Promise<unknown>[] = [];
+    const result = await runPassTick(pass, nudgers, () => context.getRemainingTimeInMillis(), (r) => {
+      if (r.queued > 0) rings.push(ring(r.queued));
+    });
+    // Lambda freezes the container on return: the rings are sent before, not left in flight.
+    await Promise.all(rings);
     runtime.logger.info('processor done', { trigger, ...result });
     return result;
   };

@@ -96,6 +96,8 @@ export interface ProcessorPassResult {
   committed: number;
   /** Outcomes another processor wrote first (harmless: that one's step counts). */
   lostRaces: number;
+  /** Committed outcomes that queued a command (what the agents' doorbell is rung for). */
+  queued: number;
 }
 
 /** Default tokens read per query. */
@@ -124,7 +126,7 @@ export async function runProcessorPass(
 ): Promise<ProcessorPassResult> {
   const batchSize = options.batchSize ?? DEFAULT_PROCESSOR_BATCH_SIZE;
   const concurrency = Math.max(1, options.concurrency ?? 1);
-  const result: ProcessorPassResult = { stepped: 0, committed: 0, lostRaces: 0 };
+  const result: ProcessorPassResult = { stepped: 0, committed: 0, lostRaces: 0, queued: 0 };
   for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch++) {
     const tokens = await store.listDueTokens(batchSize);
     if (tokens.length === 0) break;
@@ -148,6 +150,7 @@ export async function runProcessorPass(
               break;
             }
             result.committed++;
+            if (outcome.newExecution) result.queued++;
             token = dueAgainAtOnce(outcome);
           }
         }
@@ -159,6 +162,9 @@ export async function runProcessorPass(
     }
     if (tokens.length < batchSize || result.committed === before) break;
   }
-  await store.archiveOrphanedExecutions();
+  // Only in a pass that moved nothing (the last of every busy run, and any pass with no work): a pass that commits is
+  // followed by another at once, and its one read would sit between a command's end and the next command's queueing.
+  // An orphan is a finished command whose token is gone; it moves nothing, so the pass after it always archives.
+  if (result.committed === 0) await store.archiveOrphanedExecutions();
   return result;
 }

@@ -34,6 +34,8 @@ export interface ClaimRequest {
   now: Date;
   /** Read first whether anything waits, and skip the transaction when nothing does (adaptive polling). */
   probeFirst?: boolean;
+  /** Work was just announced (a doorbell rang): claim without the probe, whatever the above and the dialect say. */
+  expectWork?: boolean;
 }
 
 /** One claimed execution the agent holds: the pair every fenced write names. */
@@ -117,7 +119,7 @@ export class ExecutionQueueRepository {
   async claim(request: ClaimRequest): Promise<Execution[]> {
     if (request.limit <= 0 || request.queues.length === 0) return [];
     const { db, capabilities } = this.handle;
-    if (capabilities.costlyStatements || request.probeFirst === true) {
+    if (request.expectWork !== true && (capabilities.costlyStatements || request.probeFirst === true)) {
       // An idle agent polls every second or so; one cheap read spares the three calls of an empty transaction.
       const probe = await this.unclaimed(db, request.queues, 1).execute();
       if (probe.length === 0) return [];

@@ -7,7 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Doorbell } from '../../core/doorbell';
-import type { DatabaseHandle } from '../../db/connection';
+import { DEFAULT_HOT_WINDOW_MS } from '../../core/poll-pace';
+import { createDatabase, type DatabaseHandle } from '../../db/connection';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
 import { executionRow, queueExecutions, testAgent, type TestAgent } from './agent-fixtures';
@@ -101,6 +102,25 @@ describe('wake-ups of a separate agent on MariaDB', () => {
     expect((await executionRow(tdb.db, second)).claimedAt).toBeNull();
     await bell.ring();
     expect((await finished(second)).outputHead).toBe('second\n');
+  });
+
+  it('with a doorbell, reads nothing once the hot window after its work is over, until its fallback poll', async () => {
+    // Its own connection, counting statements; no heartbeat in the window, so every statement would be a claim poll.
+    let statements = 0;
+    const counted = createDatabase(tdb.url, { log: () => void statements++ });
+    try {
+      const first = await queue('quiet', 'echo first');
+      await startAgent('quiet', { database: counted, pollIntervalMs: TEN_MINUTES, hotPollMs: 50, heartbeatIntervalMs: TEN_MINUTES, doorbell: new MemoryDoorbell() });
+      await finished(first);
+      // The hot window (2 s after the last command) polls every 50 ms; after it, nothing is in flight.
+      await sleep(DEFAULT_HOT_WINDOW_MS + 500);
+      const before = statements;
+      await sleep(2_000);
+      expect(statements - before).toBe(0);
+    } finally {
+      await Promise.all(agents.splice(0).map((a) => a.dispose()));
+      await counted.close();
+    }
   });
 
   it('still claims by its fallback poll when the ring is lost', async () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { runAwsAgent } from '../../agent/main';
 import { silentAgentLogger } from '../../agent/agent';
 import { ConfigError } from '../../core/errors';
-import { parseDatabaseUrl } from '../../db/connection';
+import { createDatabase, parseDatabaseUrl } from '../../db/connection';
 import { createIdGenerator } from '../../db/id-generator';
 import { WorkerRepository } from '../../db/repositories/worker-repository';
 import type { AgentParameter } from '../../app/config/config-schemas';
@@ -167,6 +167,89 @@ describe('agent entry on EC2', () => {
     expect(sqs.commandCalls(DeleteMessageBatchCommand).map((c) => c.args[0].input.Entries)).toContainEqual([{ Id: '0', ReceiptHandle: 'h' }]);
     for (const ring of rings.splice(0)) ring();
     expect(await running).toMatchObject({ exit: 'idle' });
+    for (let i = 0; i < 3; i++) await services.processorPass();
+  }, IDLE_TEST_TIMEOUT_MS);
+
+  // The reverse wake-up (issue 18): a finish recorded on EC2 asks Lambda to run the processor at once instead of at
+  // its next tick. InvocationType Event: Lambda queues the event and answers at once, the function runs on its own
+  // (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html); it may run an event more than once
+  // (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html), harmless for a nudge.
+  it('invokes the processor asynchronously after finishes are recorded, one invoke in flight however many finish together', async () => {
+    ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, slots: 4, shutdownWhenIdle: false }) } });
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 3, 'execute: true\n');
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await services.operations.launch({ definitionId: 3, launchedBy: 'test' })).instance.id);
+    while ((await services.processorPass()).committed > 0);
+    const finishedNow = async () =>
+      (await tdb.db.selectFrom('executions').select('id').where('job_instance_id', 'in', ids).where('finished_at', 'is not', null).execute()).length;
+    // Each invoke takes 300 ms: finishes that land meanwhile must wait behind it, not open invokes of their own.
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const finishedAtInvoke: number[] = [];
+    lambda.on(InvokeCommand).callsFake(async () => {
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      finishedAtInvoke.push(await finishedNow());
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      inFlight--;
+      return { StatusCode: 202 };
+    });
+    const result = await runAwsAgent(deps(() => Promise.resolve()));
+    expect(result).toMatchObject({ exit: 'idle', ended: undefined });
+    expect(await finishedNow()).toBe(4);
+
+    const invokes = lambda.commandCalls(InvokeCommand).map((c) => c.args[0].input);
+    expect(invokes.length).toBeGreaterThan(0);
+    expect(invokes.length).toBeLessThanOrEqual(4);
+    for (const input of invokes) {
+      expect(input).toMatchObject({ FunctionName: 'kuroko-test-processor', InvocationType: 'Event' });
+      expect(JSON.parse(new TextDecoder().decode(input.Payload as Uint8Array))).toEqual({ nudge: true });
+    }
+    expect(mostInFlight).toBe(1);
+    // Sent after a finish was written, and the last one after the last finish: the processor reads every result.
+    expect(finishedAtInvoke[0]).toBeGreaterThan(0);
+    expect(finishedAtInvoke.at(-1)).toBe(4);
+    while ((await services.processorPass()).committed > 0);
+    for (const id of ids) expect(await statusOf(tdb.db, id)).toBe('success');
+  }, IDLE_TEST_TIMEOUT_MS);
+
+  it('claims without the probe read when the doorbell rang (issue 18: one Data API round trip less per step)', async () => {
+    const doorbellQueueUrl = 'https://sqs.us-east-1.amazonaws.com/123456789012/kuroko-test-doorbell';
+    ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, doorbellQueueUrl, shutdownWhenIdle: false }) } });
+    const rings: (() => void)[] = [];
+    sqs.on(ReceiveMessageCommand).callsFake(
+      () => new Promise((resolve) => rings.push(() => resolve({ Messages: [{ MessageId: 'm', ReceiptHandle: 'h', Body: 'ring' }] }))),
+    );
+    sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: '0' }] });
+    const statements: string[] = [];
+    const openDatabase = (url: string) => createDatabase(url, { log: (event) => void statements.push(event.query.sql) });
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 4, 'execute: echo rung\n');
+    // No poll before the test ends (10 minutes): after the ring, only the ring makes it claim.
+    const onSignal: ((signal: NodeJS.Signals) => void)[] = [];
+    const signals = { on: (_: string, handler: (signal: NodeJS.Signals) => void) => onSignal.push(handler), off: () => undefined };
+    const running = runAwsAgent({
+      ...deps(() => Promise.resolve()),
+      sqs: new SQSClient({ region: 'us-east-1', credentials }),
+      openDatabase,
+      pollIntervalMs: 600_000,
+      signals: signals as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
+    });
+    await waitFor(() => rings.length > 0, { description: 'the first long poll' });
+    const { instance } = await services.operations.launch({ definitionId: 4, launchedBy: 'test' });
+    while ((await services.processorPass()).committed > 0);
+    const fromRing = statements.length;
+    rings.shift()!();
+    await waitFor(async () => (await tdb.db.selectFrom('executions').select('finished_at').where('job_instance_id', '=', instance.id).executeTakeFirst())?.finished_at, {
+      timeoutMs: 20_000,
+      description: 'the command to finish',
+    });
+    // The Data API makes the agent read whether anything waits before each claim; a ring already said so.
+    const firstLook = statements.slice(fromRing).find((text) => /from `executions` where `claimed_at` is null/.test(text));
+    expect(firstLook).toMatch(/for update skip locked/);
+    onSignal[0]!('SIGTERM');
+    for (const ring of rings.splice(0)) ring();
+    expect(await running).toMatchObject({ exit: 'signal' });
     for (let i = 0; i < 3; i++) await services.processorPass();
   }, IDLE_TEST_TIMEOUT_MS);
 

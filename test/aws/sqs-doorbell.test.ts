@@ -46,6 +46,16 @@ describe('SQS doorbell', () => {
     expect(deletes).toEqual([{ QueueUrl: queueUrl, Entries: [{ Id: '0', ReceiptHandle: 'handle-1' }] }]);
   });
 
+  it('reports the ring without waiting for the delete (the agent claims meanwhile)', async () => {
+    sqs.on(ReceiveMessageCommand).resolves({ Messages: [{ MessageId: 'm1', ReceiptHandle: 'handle-1', Body: RING_BODY }] });
+    let release!: () => void;
+    sqs.on(DeleteMessageBatchCommand).callsFake(() => new Promise((resolve) => (release = () => resolve({ Successful: [{ Id: '0' }], Failed: [] }))));
+    const heard = await Promise.race([bell().listen(20_000, open()), new Promise((resolve) => setTimeout(() => resolve('waited for the delete'), 1_000))]);
+    expect(heard).toBe(true);
+    expect(sqs.commandCalls(DeleteMessageBatchCommand)).toHaveLength(1);
+    release();
+  });
+
   it('reports no ring after an empty long poll, and deletes nothing', async () => {
     sqs.on(ReceiveMessageCommand).resolves({});
     expect(await bell().listen(20_000, open())).toBe(false);

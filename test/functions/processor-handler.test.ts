@@ -50,7 +50,9 @@ describe('processor handler', () => {
     expect(moved.committed).toBeGreaterThan(0);
     const rings = sqs.commandCalls(SendMessageBatchCommand).map((c) => c.args[0].input);
     expect(rings.map((input) => input.QueueUrl)).toEqual([DOORBELL]);
-    expect(rings[0]!.Entries!.length).toBe(Math.min(10, moved.committed));
+    // One message per command queued (one here), so as many agents wake.
+    expect(moved.queued).toBe(1);
+    expect(rings[0]!.Entries!.length).toBe(1);
     sqs.resetHistory();
     // A failing doorbell never fails the tick: the agents' fallback poll covers it.
     sqs.on(SendMessageBatchCommand).rejects(new Error('AccessDenied'));
@@ -60,6 +62,32 @@ describe('processor handler', () => {
     sqs.resetHistory();
     expect(awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR))).committed).toBe(0);
     expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
+  it('rings as soon as a pass queued a command, before the passes that follow it in the same invocation (issue 18)', async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 8, 'execute: echo one\nexecute: echo two\n');
+    const { instance } = await services.operations.launch({ definitionId: 8, launchedBy: 'test' });
+    awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    // The first command's finish: one pass moves the token past it, the next queues the second command, a third
+    // finds nothing. The ring must not wait for that third pass: count the Data API calls made after it.
+    let callsAtRing: number | undefined;
+    sqs.on(SendMessageBatchCommand).callsFake(() => {
+      callsAtRing ??= tdb.dataApi!.callCount();
+      return { Successful: [] };
+    });
+    const moved = awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    const callsAtReturn = tdb.dataApi!.callCount();
+    expect(moved.committed).toBeGreaterThanOrEqual(2);
+    expect(await tdb.db.selectFrom('executions').select('shell').where('job_instance_id', '=', instance.id).where('finished_at', 'is', null).execute()).toEqual([
+      { shell: 'echo two' },
+    ]);
+    expect(callsAtRing).toBeDefined();
+    expect(callsAtReturn).toBeGreaterThan(callsAtRing!);
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    expect(await statusOf(tdb.db, instance.id)).toBe('success');
   });
 
   it('moves tokens on a scheduled event and on a nudge, then nudges the notifier', async () => {

@@ -16,6 +16,13 @@ describe('nextPollMs (adaptive polling)', () => {
     expect(nextPollMs(pace, false, 3_600_000)).toBe(1_000);
   });
 
+  it('without the ramp (a doorbell wakes the process), waits the fixed interval as soon as the hot window ends', () => {
+    const rung = { ...pace, ramp: false };
+    expect(nextPollMs(rung, false, 1_999)).toBe(2);
+    expect(nextPollMs(rung, true, 60_000)).toBe(2);
+    expect(nextPollMs(rung, false, 2_000)).toBe(1_000);
+  });
+
   it('keeps the fixed interval when adaptive polling is off', () => {
     expect(nextPollMs({ ...pace, hotMs: 0 }, true, 0)).toBe(1_000);
   });

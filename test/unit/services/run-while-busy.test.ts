@@ -6,13 +6,13 @@ import { runWhileBusy, type Pass } from '../../../app/run-while-busy';
 /** A processor pass that commits the given counts in turn, then nothing. */
 function scripted(commits: number[]): Pass<{ stepped: number; committed: number; lostRaces: number }> {
   let i = 0;
-  return { ...PROCESSOR_POLICY, run: async () => ({ stepped: 1, committed: commits[i++] ?? 0, lostRaces: 0 }) };
+  return { ...PROCESSOR_POLICY, run: async () => ({ stepped: 1, committed: commits[i++] ?? 0, lostRaces: 0, queued: 0 }) };
 }
 
 describe('runWhileBusy', () => {
   it('runs while a pass reports more, adds up the results and gathers the nudges once', async () => {
     const { total, nudges } = await runWhileBusy(scripted([2, 3]));
-    expect(total).toEqual({ stepped: 3, committed: 5, lostRaces: 0, passes: 3, stoppedBy: 'idle' });
+    expect(total).toEqual({ stepped: 3, committed: 5, lostRaces: 0, queued: 0, passes: 3, stoppedBy: 'idle' });
     expect([...nudges].sort()).toEqual(['agents', 'notifier']);
   });
 
