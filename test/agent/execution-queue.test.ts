@@ -2,6 +2,7 @@
  * The agent's repositories on every dialect: claims hand out attempts, fenced writes refuse stale attempts, leases,
  * signals, memory samples and worker rows; and a real agent runs a real command end to end.
  */
+import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LeaseLostError } from '../../core/errors';
 import { fromDbTime } from '../../db/column-codec';
@@ -69,6 +70,24 @@ describeEachDialect('agent repositories', (dialect) => {
       ]);
       // The locked read and, on the Data API only, the re-read of the rows (ids first there: bounded responses).
       expect(selects).toHaveLength(tdb.capabilities.costlyStatements ? 3 : 1);
+    } finally {
+      await counted.close();
+    }
+  });
+
+  it('claims without a SET TRANSACTION round trip on a pool whose sessions run READ COMMITTED (issue 18)', async () => {
+    const statements: string[] = [];
+    const counted = createDatabase(tdb.url, { readCommitted: true, log: (event) => void statements.push(event.query.sql) });
+    try {
+      await queueExecutions(tdb.db, [{ id: 1061, shell: 'echo rc', queue: 'session-rc' }]);
+      const claimed = await new ExecutionQueueRepository(counted, tdb.idGenerator).claim({ workerId: 82, hostname: 'host-rc', queues: ['session-rc'], limit: 5, leaseMs: LEASE_MS, now: T0 });
+      expect(claimed.map((e) => [e.id, e.attempt, e.workerId])).toEqual([[1061, 1, 82]]);
+      expect(statements.filter((sql) => /^set /i.test(sql))).toEqual([]);
+      if (dialect === 'mysql') {
+        // The session really is READ COMMITTED (MariaDB names the variable tx_isolation, MySQL 8 transaction_isolation).
+        const { rows } = await sql<{ level: string }>`select @@session.tx_isolation as level`.execute(counted.db).catch(() => sql<{ level: string }>`select @@session.transaction_isolation as level`.execute(counted.db));
+        expect(rows[0]?.level).toBe('READ-COMMITTED');
+      }
     } finally {
       await counted.close();
     }
