@@ -204,7 +204,8 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
     }
     logger.info(`commands run as ${runAs.name} (uid ${runAs.uid}, gid ${runAs.gid})`);
   }
-  const database = createDatabase(config.databaseUrl);
+  // The agent's only transactions are its claims, which run READ COMMITTED: set once per session, not per claim.
+  const database = createDatabase(config.databaseUrl, { readCommitted: true });
   const logSink = new FileLogSink(config.logDir);
   const agent = createAgent({
     database,

@@ -46,6 +46,11 @@ export interface DatabaseHandle {
   db: Kysely<Database>;
   dialect: DialectName;
   capabilities: DatabaseCapabilities;
+  /**
+   * Every session of the pool already runs READ COMMITTED (MySQL, CreateDatabaseOptions.readCommitted): a
+   * transaction that wants it needs no `SET TRANSACTION` round trip first.
+   */
+  readCommittedSessions?: boolean;
   /** Closes the pool / file / client; the handle is unusable afterwards. */
   close(): Promise<void>;
 }
@@ -61,6 +66,12 @@ export interface CreateDatabaseOptions {
   log?: KyselyConfig['log'];
   /** Data API: how long a call waits out a paused cluster's resume, and retry logs (db/dialects/data-api-retry.ts). */
   dataApiRetry?: DataApiRetryOptions;
+  /**
+   * MySQL: every pooled session runs READ COMMITTED (set once when it connects) instead of REPEATABLE READ. For a
+   * process whose only transactions want READ COMMITTED anyway (the agent's claims, issue 18); SQLite and the Data
+   * API ignore it.
+   */
+  readCommitted?: boolean;
 }
 
 export type DatabaseUrl =
@@ -141,7 +152,7 @@ export function mysqlPoolOptions(uri: string, poolSize = DEFAULT_POOL_SIZE): Poo
   };
 }
 
-async function createMysqlPool(uri: string, poolSize: number | undefined): Promise<Pool> {
+async function createMysqlPool(uri: string, poolSize: number | undefined, readCommitted: boolean): Promise<Pool> {
   // mysql2 is CommonJS: its module.exports is the default export everywhere (Node, vitest, esbuild chunks), while
   // named exports exist only where Node's CommonJS lexer made them.
   const { createPool } = (await import('mysql2')).default;
@@ -149,6 +160,8 @@ async function createMysqlPool(uri: string, poolSize: number | undefined): Promi
   // NOW() and friends in UTC too; the stored values never depend on it (times are written by the app).
   pool.on('connection', (connection) => {
     connection.query("SET time_zone = '+00:00'");
+    // Queued before any statement of the pool's user, like the time zone (mysql2 runs a connection's commands in order).
+    if (readCommitted) connection.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
   });
   return pool;
 }
@@ -179,7 +192,7 @@ export function createDatabase(url: string, options: CreateDatabaseOptions = {})
       break;
     case 'mysql': {
       // mysql2's current typings are stricter than the pool shape Kysely 0.27 declares; the runtime API matches.
-      dialect = new MysqlDialect({ pool: async () => (await createMysqlPool(parsed.uri, options.poolSize)) as unknown as MysqlPool });
+      dialect = new MysqlDialect({ pool: async () => (await createMysqlPool(parsed.uri, options.poolSize, options.readCommitted === true)) as unknown as MysqlPool });
       break;
     }
     case 'data-api': {
@@ -203,6 +216,7 @@ export function createDatabase(url: string, options: CreateDatabaseOptions = {})
     db,
     dialect: parsed.dialect,
     capabilities: CAPABILITIES[parsed.dialect],
+    readCommittedSessions: parsed.dialect === 'mysql' && options.readCommitted === true,
     close() {
       closed ??= db.destroy().then(closeExtra);
       return closed;

@@ -103,6 +103,8 @@ export interface LostCommand {
 export interface QueueDatabase {
   db: Kysely<Database>;
   capabilities: DatabaseCapabilities;
+  /** The sessions already run READ COMMITTED (DatabaseHandle.readCommittedSessions): claims skip `SET TRANSACTION`. */
+  readCommittedSessions?: boolean;
 }
 
 /** Claims, fenced progress writes, kill signals and memory samples of the executions an agent runs. */
@@ -127,11 +129,10 @@ export class ExecutionQueueRepository {
     for (let retry = 0; ; retry++) {
       try {
         // READ COMMITTED: the locking read then takes no gap locks, so racing agents and the processor's inserts
-        // of new executions do not wait on each other. SQLite and the Data API ignore the setting.
-        return await db
-          .transaction()
-          .setIsolationLevel('read committed')
-          .execute((trx) => this.claimIn(trx, request));
+        // of new executions do not wait on each other. SQLite and the Data API ignore the setting. A pool whose
+        // sessions run READ COMMITTED already (the separate agent's) spares the SET TRANSACTION round trip.
+        const transaction = this.handle.readCommittedSessions === true ? db.transaction() : db.transaction().setIsolationLevel('read committed');
+        return await transaction.execute((trx) => this.claimIn(trx, request));
       } catch (error) {
         if (retry >= CLAIM_LOCK_RETRIES || !isRetryableLockError(error)) throw error;
       }

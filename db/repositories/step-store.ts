@@ -334,11 +334,14 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
         .where('id', '=', outcome.instanceId)
         .execute();
     }
-    if (outcome.deleteInstanceTokens) await this.endInstance(trx, outcome.instanceId);
+    const archived = outcome.archivedExecution;
+    // A job whose last command ended: the instance's end deletes that command's row too, one statement (issue 18).
+    const archivedAtEnd = outcome.deleteInstanceTokens === true && archived?.instanceId === outcome.instanceId ? archived.executionId : undefined;
+    if (outcome.deleteInstanceTokens) await this.endInstance(trx, outcome.instanceId, archivedAtEnd);
     if (outcome.newExecution) await trx.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
-    if (outcome.archivedExecution) {
-      await trx.insertInto('execution_histories').values(fromExecutionHistory(outcome.archivedExecution)).execute();
-      await trx.deleteFrom('executions').where('id', '=', outcome.archivedExecution.executionId).execute();
+    if (archived) {
+      await trx.insertInto('execution_histories').values(fromExecutionHistory(archived)).execute();
+      if (archivedAtEnd === undefined) await trx.deleteFrom('executions').where('id', '=', archived.executionId).execute();
     }
     await this.requestKills(trx, outcome.kills);
     for (const launch of outcome.launches) await this.launches.launchIn(trx, launch);
@@ -347,12 +350,17 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
   }
 
   /**
-   * Removes every token of an ended instance and the commands nobody claimed yet. Running commands are stopped
+   * Removes every token of an ended instance and the commands nobody claimed yet (and the archived one, by id, in
+   * the same statement). Running commands are stopped
    * by the kill requests the engine puts in the same outcome (critical, cancel).
    */
-  private async endInstance(trx: Transaction<Database>, instanceId: number): Promise<void> {
+  private async endInstance(trx: Transaction<Database>, instanceId: number, archivedExecutionId?: number): Promise<void> {
     await trx.deleteFrom('tokens').where('job_instance_id', '=', instanceId).execute();
-    await trx.deleteFrom('executions').where('job_instance_id', '=', instanceId).where('claimed_at', 'is', null).execute();
+    await trx
+      .deleteFrom('executions')
+      .where('job_instance_id', '=', instanceId)
+      .where((eb) => (archivedExecutionId === undefined ? eb('claimed_at', 'is', null) : eb.or([eb('claimed_at', 'is', null), eb('id', '=', archivedExecutionId)])))
+      .execute();
   }
 
   /** Marks each execution's kill request once and queues a TERM for the attempt that holds it. */

@@ -2,6 +2,7 @@
  * The agent's repositories on every dialect: claims hand out attempts, fenced writes refuse stale attempts, leases,
  * signals, memory samples and worker rows; and a real agent runs a real command end to end.
  */
+import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LeaseLostError } from '../../core/errors';
 import { fromDbTime } from '../../db/column-codec';
@@ -69,6 +70,24 @@ describeEachDialect('agent repositories', (dialect) => {
       ]);
       // The locked read and, on the Data API only, the re-read of the rows (ids first there: bounded responses).
       expect(selects).toHaveLength(tdb.capabilities.costlyStatements ? 3 : 1);
+    } finally {
+      await counted.close();
+    }
+  });
+
+  it('claims without a SET TRANSACTION round trip on a pool whose sessions run READ COMMITTED (issue 18)', async () => {
+    const statements: string[] = [];
+    const counted = createDatabase(tdb.url, { readCommitted: true, log: (event) => void statements.push(event.query.sql) });
+    try {
+      await queueExecutions(tdb.db, [{ id: 1061, shell: 'echo rc', queue: 'session-rc' }]);
+      const claimed = await new ExecutionQueueRepository(counted, tdb.idGenerator).claim({ workerId: 82, hostname: 'host-rc', queues: ['session-rc'], limit: 5, leaseMs: LEASE_MS, now: T0 });
+      expect(claimed.map((e) => [e.id, e.attempt, e.workerId])).toEqual([[1061, 1, 82]]);
+      expect(statements.filter((sql) => /^set /i.test(sql))).toEqual([]);
+      if (dialect === 'mysql') {
+        // The session really is READ COMMITTED (MariaDB names the variable tx_isolation, MySQL 8 transaction_isolation).
+        const { rows } = await sql<{ level: string }>`select @@session.tx_isolation as level`.execute(counted.db).catch(() => sql<{ level: string }>`select @@session.transaction_isolation as level`.execute(counted.db));
+        expect(rows[0]?.level).toBe('READ-COMMITTED');
+      }
     } finally {
       await counted.close();
     }
@@ -200,4 +219,42 @@ describeEachDialect('agent repositories', (dialect) => {
       await handle.close();
     }
   });
+});
+
+it('mysql: a claim reads as many rows with 2,000 commands of another queue in the table as with 3', async () => {
+  const tdb = await createTestDatabase('mysql');
+  // One connection, so the session's handler counters (rows the engine read, returned or not) are the claim's.
+  const metered = createDatabase(tdb.url, { poolSize: 1, readCommitted: true });
+  const handlerReads = async () =>
+    (await sql<{ Value: string }>`SHOW SESSION STATUS LIKE 'Handler_read%'`.execute(metered.db)).rows.reduce((n, r) => n + Number(r.Value), 0);
+  const queue = new ExecutionQueueRepository(metered, tdb.idGenerator);
+  let nextId = 10_000;
+  // Commands of another queue, older (lower ids) than the one to claim, half running (claimed), half waiting; and as
+  // many newer ones waiting in this queue, which make an id-order scan look cheap to the optimizer.
+  const readsOfClaim = async (others: number) => {
+    // What the last round left waiting in `mine` is running by now.
+    await tdb.db.updateTable('executions').set({ claimed_at: T0, worker_id: 5, hostname: 'host-busy', attempt: 1 }).where('queue', '=', 'mine').where('claimed_at', 'is', null).execute();
+    const ids = Array.from({ length: others }, () => (nextId += 2));
+    await queueExecutions(tdb.db, ids.map((id) => ({ id, shell: 'sleep 100', queue: 'busy' })));
+    await tdb.db.updateTable('executions').set({ claimed_at: T0, worker_id: 5, hostname: 'host-busy', attempt: 1 }).where('id', 'in', ids.filter((_, i) => i % 2 === 0)).execute();
+    const mine = (nextId += 2);
+    await queueExecutions(tdb.db, [{ id: mine, shell: 'true', queue: 'mine' }]);
+    await queueExecutions(tdb.db, Array.from({ length: others }, () => ({ id: (nextId += 2), shell: 'true', queue: 'mine' })));
+    // No ANALYZE: the table statistics lag behind, as they do while a busy table grows.
+    const before = await handlerReads();
+    const claimed = await queue.claim({ workerId: 9, hostname: 'host-mine', queues: ['mine'], limit: 1, leaseMs: LEASE_MS, now: T0 });
+    const read = (await handlerReads()) - before;
+    expect(claimed.map((e) => e.id)).toEqual([mine]);
+    return read;
+  };
+  try {
+    const small = await readsOfClaim(3);
+    const large = await readsOfClaim(2_000);
+    // A scan of the primary key in id order (the plan EXPLAIN shows on a nearly empty table) would read every older
+    // row of the other queue and of this one's running commands: thousands more. MariaDB 10.11 walks (queue, claimed_at).
+    expect(large - small).toBeLessThan(10);
+  } finally {
+    await metered.close();
+    await tdb.close();
+  }
 });

@@ -22,12 +22,14 @@ describeEachDialect('processor pass batching', (dialect) => {
   const orphanReads: string[] = [];
   const instanceReads: string[] = [];
   const selects: string[] = [];
+  const executionDeletes: string[] = [];
   beforeAll(async () => {
     tdb = await createTestDatabase(dialect);
     counted = createDatabase(tdb.url, {
       log: (event) => {
         const text = event.query.sql;
         if (/^select/i.test(text)) selects.push(text);
+        if (/^delete from .executions./.test(text)) executionDeletes.push(text);
         if (/^update .tokens. set .wake_at. = \?, .version. = .version. \+ \?/.test(text)) wakeStatements.push(text);
         if (/^select .* from .executions. where .token_id. = \?/.test(text)) executionReads.push(text);
         if (/^select \* from .job_instances. where .id. (=|in)/.test(text)) instanceReads.push(text);
@@ -119,5 +121,24 @@ describeEachDialect('processor pass batching', (dialect) => {
     for (const id of ids) expect(await statusOf(tdb.db, id)).toBe(INSTANCE_STATUS.success);
     // The Data API reads each on its own (an instance row holds the script: its answers are bounded).
     expect(instanceReads).toHaveLength(dialect === 'data-api' ? ids.length : 1);
+  });
+
+  it('ends a job whose last command finished with one delete from executions: the archived row and the unclaimed ones', async () => {
+    await insertDefinition(tdb.db, 7, 'execute: true\n');
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    const done = (await services.operations.launch({ definitionId: 7, launchedBy: 'test' })).instance.id;
+    const waiting = (await services.operations.launch({ definitionId: 7, launchedBy: 'test' })).instance.id;
+    await services.processorPass();
+    const finishedAt = new Date();
+    await tdb.db.updateTable('executions').set({ attempt: 1, claimed_at: finishedAt, started_at: finishedAt, pid: 4242, finished_at: finishedAt, exit_status: 0 }).where('job_instance_id', '=', done).execute();
+    executionDeletes.length = 0;
+    await services.processorPass();
+    expect(await statusOf(tdb.db, done)).toBe(INSTANCE_STATUS.success);
+    // The instance's end and the archive of its command were two deletes.
+    expect(executionDeletes).toHaveLength(1);
+    expect(await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', done).execute()).toEqual([]);
+    expect(await tdb.db.selectFrom('execution_histories').select('exit_status').where('job_instance_id', '=', done).execute()).toEqual([{ exit_status: 0 }]);
+    // Another job's queued command stays queued.
+    expect(await tdb.db.selectFrom('executions').select('claimed_at').where('job_instance_id', '=', waiting).execute()).toEqual([{ claimed_at: null }]);
   });
 });
