@@ -76,7 +76,7 @@ export function wakeWhenUnchanged(token: Token, execution: Execution | undefined
  * Steps one token may take in one pass: a chain of quick nodes goes on at once, and a long one (a loop of noops)
  * still leaves room for the others; the rest waits for the next pass, which the committed steps bring at once.
  */
-const MAX_STEPS_PER_TOKEN = 10;
+export const MAX_STEPS_PER_TOKEN = 10;
 
 /**
  * The token to step again at once after this committed outcome: one still working with nothing to wait for (no

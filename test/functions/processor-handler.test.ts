@@ -1,3 +1,4 @@
+import { MAX_STEPS_PER_TOKEN } from '../../core/services/processor-service';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -116,7 +117,8 @@ describe('processor handler', () => {
 
   it('stops looping when the remaining time falls under the safety margin', async () => {
     const services = servicesFor(tdb);
-    await insertDefinition(tdb.db, 2, 'noop:\nnoop:\nnoop:\nnoop:\n');
+    // More steps than one pass chains for a token (MAX_STEPS_PER_TOKEN), so one pass cannot finish the job.
+    await insertDefinition(tdb.db, 2, 'noop:\n'.repeat(3 * MAX_STEPS_PER_TOKEN));
     await services.operations.launch({ definitionId: 2, launchedBy: 'test' });
     const result = awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR, () => 1_000)));
     expect(result).toMatchObject({ passes: 1, stoppedBy: 'time' });

@@ -12,6 +12,7 @@ function storeWith(duePerPass: Token[][]) {
     listDueTokens: async () => duePerPass[pass] ?? [],
     prefetch: async () => undefined,
     clearPrefetch: () => undefined,
+    wakeWaiters: async () => undefined,
     postpone: async () => undefined,
     commit: async () => true,
     archiveOrphanedExecutions: async () => {
