@@ -96,7 +96,7 @@ export async function runWhileBusy<R extends object>(pass: Pass<R>, options: Run
     }
     const result = await pass.run(budget);
     passes++;
-    total = addUp(total, result);
+    total = addUpResults(total, result);
     const wakes = pass.nudges(result);
     for (const target of wakes) nudges.add(target);
     options.afterPass?.(result, wakes);
@@ -105,8 +105,8 @@ export async function runWhileBusy<R extends object>(pass: Pass<R>, options: Run
   return { total: { ...total, passes, stoppedBy }, nudges };
 }
 
-/** Numbers add up; anything else takes the latest pass's value. */
-function addUp<R extends object>(total: R, result: R): R {
+/** Numbers add up; anything else takes the latest pass's value (also for whole runs: passes add up). */
+export function addUpResults<R extends object>(total: R, result: R): R {
   const sum: Record<string, unknown> = { ...(total as Record<string, unknown>) };
   for (const [key, value] of Object.entries(result)) {
     const before = sum[key];

@@ -12,6 +12,7 @@ import { DefinitionRepository } from '../db/repositories/definition-repository';
 import { EventDeliveryRepository } from '../db/repositories/event-delivery-repository';
 import { FleetRepository } from '../db/repositories/fleet-repository';
 import { LaunchRepository } from '../db/repositories/launch-repository';
+import { LeaseRepository } from '../db/repositories/lease-repository';
 import { LoginLimitRepository } from '../db/repositories/login-limit-repository';
 import { MonitorRepository } from '../db/repositories/monitor-repository';
 import { QueryRepository } from '../db/repositories/query-repository';
@@ -43,6 +44,8 @@ export interface Stores {
   fleet: FleetRepository;
   deliveries: EventDeliveryRepository;
   retention: RetentionRepository;
+  /** The processor's single-runner lease on AWS (app/lambda/processor-lease.ts). */
+  processorLease: LeaseRepository;
   /** What the server's finish watch reads (app/finish-watch.ts). */
   finishProbe: FinishProbeRepository;
   /** What script validation reads: definitions, queues, custom tasks. */
@@ -68,6 +71,7 @@ export function createStores(handle: DatabaseHandle, options: StoreOptions): Sto
     fleet: new FleetRepository(db),
     deliveries: new EventDeliveryRepository(db),
     retention: new RetentionRepository(db),
+    processorLease: new LeaseRepository(db, clock),
     finishProbe: new FinishProbeRepository(db),
     validationContext,
   };

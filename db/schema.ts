@@ -247,6 +247,14 @@ export interface SchedulerStateTable {
   updated_at: DbTime;
 }
 
+/** A pass run by a single runner per deployment (migration 0010, db/repositories/lease-repository.ts). */
+export interface LeaseTable {
+  name: string;
+  holder: string | null;
+  held_until: DbTime;
+  rerun_requests: number;
+}
+
 export interface ApiClientTable {
   id: number;
   name: string;
@@ -319,6 +327,7 @@ export interface Database {
   event_deliveries: EventDeliveryTable;
   schedule_slots: ScheduleSlotTable;
   scheduler_state: SchedulerStateTable;
+  leases: LeaseTable;
   api_clients: ApiClientTable;
   memory_samples: MemorySampleTable;
   alerts: AlertTable;

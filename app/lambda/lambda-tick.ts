@@ -29,15 +29,21 @@ export function lambdaNudgers(log: LogPort, functions: { processor?: string | un
 
 /**
  * Runs the pass while it is busy and time is left, then sends what it nudged. `afterPass` sees each pass's result as
- * it comes (the processor rings the agents' doorbell there, before its next pass).
+ * it comes (the processor rings the agents' doorbell there, before its next pass); `keepGoing` false stops the run
+ * before its next pass (the processor lost its lease).
  */
 export async function runPassTick<R extends object>(
   pass: Pass<R>,
   nudgers: LambdaNudgers,
   remainingMs?: () => number,
   afterPass?: (result: R) => void,
+  keepGoing?: () => boolean,
 ): Promise<BusyRun<R>> {
-  const { total, nudges } = await runWhileBusy(pass, { ...(remainingMs ? { remainingMs } : {}), ...(afterPass ? { afterPass } : {}) });
+  const { total, nudges } = await runWhileBusy(pass, {
+    ...(remainingMs ? { remainingMs } : {}),
+    ...(afterPass ? { afterPass } : {}),
+    ...(keepGoing ? { keepGoing } : {}),
+  });
   await Promise.all([...nudges].map((target) => nudgers[target]?.nudge()));
   return total;
 }

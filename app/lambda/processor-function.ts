@@ -1,16 +1,19 @@
 /**
  * The processor function: on the one-minute tick or a nudge (after a launch, a finished command), processor passes
  * while they move tokens and time is left (app/passes.ts), then a nudge to the notifier and a ring of the agents'
- * doorbell (the SQS queue EC2 agents long-poll, issue 18) after each pass that queued commands.
+ * doorbell (the SQS queue EC2 agents long-poll, issue 18) after each pass that queued commands. One invocation at a
+ * time runs passes: the others ask the holder of the processor's lease to run again and return (./processor-lease.ts).
  */
 import type { Context } from 'aws-lambda';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDoorbell } from '../../adapters/aws/sqs-doorbell';
 import type { ProcessorConfig } from '../config/config';
-import { processorPass } from '../passes';
+import { PROCESSOR_SAFETY_MARGIN_MS, processorPass } from '../passes';
+import type { Pass } from '../run-while-busy';
 import type { TickKind } from './lambda-events';
 import type { LambdaRuntime } from './lambda-runtime';
 import { lambdaNudgers, runPassTick } from './lambda-tick';
+import { runLeased, type LeaseGuard } from './processor-lease';
 
 /** One invocation's work. */
 export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>) {
@@ -24,12 +27,33 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>) {
     // Rung after each pass that queued commands (one message per command), not after the loop: the agents claim
     // while the next pass runs (the last pass of a run finds nothing: Data API calls the agents need not wait for).
     const rings: Promise<unknown>[] = [];
-    const result = await runPassTick(pass, nudgers, () => context.getRemainingTimeInMillis(), (r) => {
-      if (r.queued > 0) rings.push(ring(r.queued));
-    });
+    const remainingMs = () => context.getRemainingTimeInMillis();
+    const lease = runtime.services.stores.processorLease;
+    const result = await runLeased(pass.empty, { lease, remainingMs, marginMs: PROCESSOR_SAFETY_MARGIN_MS }, (guard) =>
+      runPassTick(
+        leased(pass, guard),
+        nudgers,
+        remainingMs,
+        (r) => {
+          if (r.queued > 0) rings.push(ring(r.queued));
+        },
+        guard.held,
+      ),
+    );
     // Lambda freezes the container on return: the rings are sent before, not left in flight.
     await Promise.all(rings);
     runtime.logger.info('processor done', { trigger, ...result });
     return result;
+  };
+}
+
+/** The pass, renewing the lease first when half of it is used. */
+function leased<R>(pass: Pass<R>, guard: LeaseGuard): Pass<R> {
+  return {
+    ...pass,
+    run: async (budget) => {
+      await guard.renewIfDue();
+      return pass.run(budget);
+    },
   };
 }

@@ -11,6 +11,7 @@ import { sessionsAndLoginLimits } from './0005-sessions-and-login-limits';
 import { kuroko2Import } from './0007-kuroko2-import';
 import { retention } from './0008-retention';
 import { throughput } from './0009-throughput';
+import { leases } from './0010-leases';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial_schema': initialSchema,
@@ -21,4 +22,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0007_kuroko2_import': kuroko2Import,
   '0008_retention': retention,
   '0009_throughput': throughput,
+  '0010_leases': leases,
 });

@@ -18,7 +18,7 @@ const ALL_TABLES: (keyof Database)[] = [
   'job_definitions', 'tags', 'job_definition_tags', 'script_revisions', 'job_schedules', 'job_suspend_schedules',
   'job_instances', 'tokens', 'executions', 'execution_histories', 'workers', 'process_signals', 'instance_logs',
   'events', 'event_deliveries', 'schedule_slots', 'scheduler_state', 'api_clients', 'memory_samples', 'alerts',
-  'id_blocks',
+  'id_blocks', 'leases',
 ];
 
 /** Instants at the edges of DST changes (US and EU), far dates, and sub-second values. */

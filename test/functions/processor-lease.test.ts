@@ -1,0 +1,92 @@
+/**
+ * The processor as a single runner per deployment (issue 18, app/lambda/processor-lease.ts): real handlers over the
+ * Data API stand-in. Asynchronous invocations are not bounded by anything but the account's concurrency (reserved
+ * concurrency is opt-in: https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html), so two
+ * nudges in the same second start two invocations: the lease makes the second one ask the first to run again.
+ */
+import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ENV_KEYS } from '../../app/config/env-keys';
+import { PROCESSOR_LEASE } from '../../db/repositories/lease-repository';
+import { finishExecutionsAsAgent, insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
+import type * as ProcessorModule from '../../functions/processor/handler';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+import { applyEnv, awake, functionEnv, lambdaContext } from './function-fixtures';
+
+const NOTIFIER = 'kuroko-test-notifier';
+const PROCESSOR = 'kuroko-test-processor';
+const lambda = mockClient(LambdaClient);
+const sqs = mockClient(SQSClient);
+const DOORBELL = 'https://sqs.us-east-1.amazonaws.com/123456789012/kuroko-test-doorbell';
+
+let tdb: TestDatabase;
+let processor: typeof ProcessorModule;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('data-api');
+  applyEnv(functionEnv(tdb, { [ENV_KEYS.notifierFunction]: NOTIFIER, [ENV_KEYS.processorFunction]: PROCESSOR, [ENV_KEYS.doorbellQueueUrl]: DOORBELL }));
+  processor = await import('../../functions/processor/handler');
+});
+afterAll(async () => {
+  await processor?.runtime.close();
+  await tdb?.close();
+});
+beforeEach(() => {
+  lambda.reset();
+  lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+  sqs.reset();
+  sqs.on(SendMessageBatchCommand).resolves({ Successful: [] });
+});
+
+const leaseRow = () => tdb.db.selectFrom('leases').select(['holder', 'rerun_requests']).where('name', '=', PROCESSOR_LEASE).executeTakeFirstOrThrow();
+const nudge = () => processor.handler({ nudge: true }, lambdaContext(PROCESSOR));
+
+describe('processor lease', () => {
+  it('runs one invocation at a time: a second one returns after two calls and the holder runs again for its work', async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 21, 'execute: echo leased\n');
+    const { instance } = await services.operations.launch({ definitionId: 21, launchedBy: 'test' });
+    // The holder's first run queues the command and nudges the notifier before it lets the lease go: there, an
+    // agent finishes the command (work made visible while the holder runs) and its nudge starts a second invocation.
+    let second: Awaited<ReturnType<typeof nudge>> | undefined;
+    let secondCalls = 0;
+    lambda.on(InvokeCommand).callsFake(async () => {
+      if (second === undefined) {
+        expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+        const before = tdb.dataApi!.callCount();
+        second = await nudge();
+        secondCalls = tdb.dataApi!.callCount() - before;
+      }
+      return { StatusCode: 202 };
+    });
+    const first = awake(await nudge());
+    const other = awake(second!);
+    expect(other).toMatchObject({ passes: 0, committed: 0, heldElsewhere: true });
+    // The take, then the rerun request: no pass.
+    expect(secondCalls).toBe(2);
+    // The holder ran again for the request and stepped the finished command: nothing waits for the next tick.
+    expect(first).toMatchObject({ heldElsewhere: false, reruns: 1, stoppedBy: 'idle' });
+    expect(await statusOf(tdb.db, instance.id)).toBe('success');
+    expect(await leaseRow()).toEqual({ holder: null, rerun_requests: 0 });
+  });
+
+  it('leaves a live lease to its holder and takes over one that lapsed (a crashed holder)', async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 22, 'execute: echo taken over\n');
+    const { instance } = await services.operations.launch({ definitionId: 22, launchedBy: 'test' });
+    const queued = () => tdb.db.selectFrom('executions').select('shell').where('job_instance_id', '=', instance.id).execute();
+    await tdb.db.updateTable('leases').set({ holder: 'crashed', held_until: new Date(Date.now() + 60_000) }).where('name', '=', PROCESSOR_LEASE).execute();
+    expect(awake(await nudge())).toMatchObject({ passes: 0, heldElsewhere: true });
+    expect(await queued()).toEqual([]);
+    expect(await leaseRow()).toEqual({ holder: 'crashed', rerun_requests: 1 });
+    // The holder died: its lease lapses, and the next invocation (a nudge, or the one-minute tick) takes it over.
+    await tdb.db.updateTable('leases').set({ held_until: new Date(Date.now() - 1_000) }).where('name', '=', PROCESSOR_LEASE).execute();
+    const run = awake(await nudge());
+    expect(run).toMatchObject({ heldElsewhere: false, reruns: 0 });
+    expect(run.committed).toBeGreaterThan(0);
+    expect(await queued()).toEqual([{ shell: 'echo taken over' }]);
+    expect(await leaseRow()).toEqual({ holder: null, rerun_requests: 0 });
+  });
+});
