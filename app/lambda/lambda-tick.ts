@@ -36,7 +36,7 @@ export async function runPassTick<R extends object>(
   pass: Pass<R>,
   nudgers: LambdaNudgers,
   remainingMs?: () => number,
-  afterPass?: (result: R) => void,
+  afterPass?: (result: R, nudges: readonly NudgeTarget[]) => void,
   keepGoing?: () => boolean,
 ): Promise<BusyRun<R>> {
   const { total, nudges } = await runWhileBusy(pass, {

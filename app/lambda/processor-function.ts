@@ -26,22 +26,25 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>) {
   return async (trigger: TickKind, context: Context) => {
     // Rung after each pass that queued commands (one message per command), not after the loop: the agents claim
     // while the next pass runs (the last pass of a run finds nothing: Data API calls the agents need not wait for).
-    const rings: Promise<unknown>[] = [];
+    // The notifier too is nudged after each pass that committed, not when the run ends: as the one runner, a busy
+    // invocation's run lasts as long as finishes keep coming (up to the time margin), and events would wait for it.
+    const sends: Promise<unknown>[] = [];
     const remainingMs = () => context.getRemainingTimeInMillis();
     const lease = runtime.services.stores.processorLease;
-    const result = await runLeased(pass.empty, { lease, remainingMs, marginMs: PROCESSOR_SAFETY_MARGIN_MS }, (guard) =>
-      runPassTick(
-        leased(pass, guard),
-        nudgers,
-        remainingMs,
-        (r) => {
-          if (r.queued > 0) rings.push(ring(r.queued));
-        },
-        guard.held,
-      ),
-    );
-    // Lambda freezes the container on return: the rings are sent before, not left in flight.
-    await Promise.all(rings);
+    const result = await runLeased(pass.empty, { lease, remainingMs, marginMs: PROCESSOR_SAFETY_MARGIN_MS }, async (guard) => {
+      try {
+        return await runPassTick(leased(pass, guard), {}, remainingMs, (r, wakes) => {
+          if (r.queued > 0) sends.push(ring(r.queued));
+          for (const target of wakes) {
+            const nudger = nudgers[target];
+            if (nudger) sends.push(nudger.nudge());
+          }
+        }, guard.held);
+      } finally {
+        // Sent before the lease is let go, and before Lambda freezes the container on return: nothing left in flight.
+        await Promise.allSettled(sends.splice(0));
+      }
+    });
     runtime.logger.info('processor done', { trigger, ...result });
     return result;
   };

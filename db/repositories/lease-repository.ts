@@ -85,6 +85,7 @@ export class LeaseRepository {
         .set({ holder: null, held_until: EPOCH })
         .where('name', '=', this.name)
         .where('holder', '=', holder)
+        .where('rerun_requests', '=', 0)
         .executeTakeFirst(),
     );
   }

@@ -51,21 +51,17 @@ describe('processor lease', () => {
     // The holder's first run queues the command and nudges the notifier before it lets the lease go: there, an
     // agent finishes the command (work made visible while the holder runs) and its nudge starts a second invocation.
     let second: Awaited<ReturnType<typeof nudge>> | undefined;
-    let secondCalls = 0;
     lambda.on(InvokeCommand).callsFake(async () => {
       if (second === undefined) {
+        second = 'pending' as unknown as typeof second;
         expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
-        const before = tdb.dataApi!.callCount();
         second = await nudge();
-        secondCalls = tdb.dataApi!.callCount() - before;
       }
       return { StatusCode: 202 };
     });
     const first = awake(await nudge());
     const other = awake(second!);
     expect(other).toMatchObject({ passes: 0, committed: 0, heldElsewhere: true });
-    // The take, then the rerun request: no pass.
-    expect(secondCalls).toBe(2);
     // The holder ran again for the request and stepped the finished command: nothing waits for the next tick.
     expect(first).toMatchObject({ heldElsewhere: false, reruns: 1, stoppedBy: 'idle' });
     expect(await statusOf(tdb.db, instance.id)).toBe('success');
@@ -78,7 +74,10 @@ describe('processor lease', () => {
     const { instance } = await services.operations.launch({ definitionId: 22, launchedBy: 'test' });
     const queued = () => tdb.db.selectFrom('executions').select('shell').where('job_instance_id', '=', instance.id).execute();
     await tdb.db.updateTable('leases').set({ holder: 'crashed', held_until: new Date(Date.now() + 60_000) }).where('name', '=', PROCESSOR_LEASE).execute();
+    const before = tdb.dataApi!.callCount();
     expect(awake(await nudge())).toMatchObject({ passes: 0, heldElsewhere: true });
+    // The take, then the rerun request: no pass.
+    expect(tdb.dataApi!.callCount() - before).toBe(2);
     expect(await queued()).toEqual([]);
     expect(await leaseRow()).toEqual({ holder: 'crashed', rerun_requests: 1 });
     // The holder died: its lease lapses, and the next invocation (a nudge, or the one-minute tick) takes it over.
@@ -88,5 +87,30 @@ describe('processor lease', () => {
     expect(run.committed).toBeGreaterThan(0);
     expect(await queued()).toEqual([{ shell: 'echo taken over' }]);
     expect(await leaseRow()).toEqual({ holder: null, rerun_requests: 0 });
+  });
+
+  it('nudges the notifier after each pass that committed, not when the holder\'s run ends', async () => {
+    const services = servicesFor(tdb);
+    await finishExecutionsAsAgent(tdb.db);
+    awake(await nudge());
+    await insertDefinition(tdb.db, 23, 'execute: echo one\nexecute: echo two\n');
+    const { instance } = await services.operations.launch({ definitionId: 23, launchedBy: 'test' });
+    awake(await nudge());
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    // The finish: one pass moves the token past the command, the next queues the second command, a third finds
+    // nothing, then the lease is let go. The notifier's nudge must not wait for the third pass.
+    let callsAtNudge: number | undefined;
+    lambda.on(InvokeCommand).callsFake(() => {
+      callsAtNudge ??= tdb.dataApi!.callCount();
+      return { StatusCode: 202 };
+    });
+    const run = awake(await nudge());
+    const callsAfterNudge = tdb.dataApi!.callCount() - callsAtNudge!;
+    expect(run.committed).toBeGreaterThanOrEqual(2);
+    expect(await tdb.db.selectFrom('executions').select('shell').where('job_instance_id', '=', instance.id).where('finished_at', 'is', null).execute()).toEqual([
+      { shell: 'echo two' },
+    ]);
+    // More than the release alone (one call) came after it: at least the pass that found nothing.
+    expect(callsAfterNudge).toBeGreaterThan(2);
   });
 });
