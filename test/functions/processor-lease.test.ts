@@ -9,6 +9,8 @@ import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ENV_KEYS } from '../../app/config/env-keys';
+import { TICK_KIND } from '../../app/lambda/lambda-events';
+import { processorFunction } from '../../app/lambda/processor-function';
 import { PROCESSOR_LEASE } from '../../db/repositories/lease-repository';
 import { finishExecutionsAsAgent, insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import type * as ProcessorModule from '../../functions/processor/handler';
@@ -89,7 +91,9 @@ describe('processor lease', () => {
     expect(await leaseRow()).toEqual({ holder: null, rerun_requests: 0 });
   });
 
-  it('nudges the notifier after each pass that committed, not when the holder\'s run ends', async () => {
+  it('nudges the notifier while the holder\'s run goes on, not only when it ends', async () => {
+    // Every pass that committed, here (the default waits a second between nudges, which a test run never lasts).
+    const eager = processorFunction(processor.runtime, { notifierNudgeEveryMs: 0 });
     const services = servicesFor(tdb);
     await finishExecutionsAsAgent(tdb.db);
     awake(await nudge());
@@ -104,7 +108,7 @@ describe('processor lease', () => {
       callsAtNudge ??= tdb.dataApi!.callCount();
       return { StatusCode: 202 };
     });
-    const run = awake(await nudge());
+    const run = await eager(TICK_KIND.nudge, lambdaContext(PROCESSOR));
     const callsAfterNudge = tdb.dataApi!.callCount() - callsAtNudge!;
     expect(run.committed).toBeGreaterThanOrEqual(2);
     expect(await tdb.db.selectFrom('executions').select('shell').where('job_instance_id', '=', instance.id).where('finished_at', 'is', null).execute()).toEqual([
