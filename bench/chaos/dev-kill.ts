@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createDatabase } from '../../db/connection';
 import { dataDirPaths } from '../../cli/runtime/kuroko-runtime';
-import { freePort } from './processes';
+import { freePort } from '../../test/helpers/free-port';
 import type { ScenarioRow } from './report';
 import { closeStage, conclude, openStage, randomBetween, type Harness } from './scenario';
 import { httpControl, startDev, type ApiProcess } from './topology';

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import { installDataDir, MARIADBD, mariadbdArgs } from '../../test/helpers/mariadbd';
-import { freePort, poll, spawnTracked, type Tracked } from './processes';
+import { freePort } from '../../test/helpers/free-port';
+import { poll, spawnTracked, type Tracked } from './processes';
 
 const START_TIMEOUT_MS = 60_000;
 

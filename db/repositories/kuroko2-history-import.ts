@@ -4,7 +4,7 @@
  */
 import type { Transaction } from 'kysely';
 import { LOG_LEVEL } from '../../core/model';
-import type { LogLevel } from '../../core/model';
+import type { Instance, LogLevel } from '../../core/model';
 import type { ExecutionHistory, IdGenerator } from '../../core/ports';
 import type { Database } from '../schema';
 import { IMPORT_KIND, type Kuroko2ImportTables } from './kuroko2-import-tables';
@@ -40,16 +40,9 @@ export function chunkLogs<T extends { message: string }>(logs: readonly T[]): T[
 /** An imported command's history: an ExecutionHistory before the ids of the rows it will belong to exist. */
 export type ImportedExecution = Omit<ExecutionHistory, 'id' | 'executionId' | 'instanceId' | 'definitionId' | 'tokenId'>;
 
-export interface ImportedInstance {
+/** An imported instance: an Instance before its id exists, with what Kuroko2 kept of it. */
+export interface ImportedInstance extends Omit<Instance, 'id'> {
   sourceId: number;
-  definitionId: number;
-  script: string;
-  launchedBy: string;
-  retrying: boolean;
-  createdAt: Date;
-  finishedAt: Date | null;
-  canceledAt: Date | null;
-  errorAt: Date | null;
   logs: { level: string; message: string; createdAt: Date }[];
   executions: ImportedExecution[];
   memory: { rssKb: number; sampledAt: Date } | null;

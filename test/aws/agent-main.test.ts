@@ -16,6 +16,7 @@ import { ENV_KEYS } from '../../app/config/env-keys';
 import { insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
+import { DOORBELL, PROCESSOR } from '../functions/function-fixtures';
 
 const ssm = mockClient(SSMClient);
 const logs = mockClient(CloudWatchLogsClient);
@@ -43,7 +44,7 @@ beforeAll(async () => {
     slots: 2,
     idleMinutes: 10,
     executionLogGroupName: '/kuroko/test/executions',
-    processorFunctionName: 'kuroko-test-processor',
+    processorFunctionName: PROCESSOR,
     shutdownWhenIdle: true,
   };
 });
@@ -57,6 +58,20 @@ beforeEach(() => {
   lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
   ec2.on(TerminateInstancesCommand).resolves({});
 });
+
+/**
+ * Points the agent's parameter at a doorbell queue whose every long poll waits until the test rings (or the agent
+ * stops): a ring is the only thing that returns one. Answers the pending polls' resolvers, first in first.
+ */
+function useDoorbell(): (() => void)[] {
+  ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, doorbellQueueUrl: DOORBELL, shutdownWhenIdle: false }) } });
+  const rings: (() => void)[] = [];
+  sqs.on(ReceiveMessageCommand).callsFake(
+    () => new Promise((resolve) => rings.push(() => resolve({ Messages: [{ MessageId: 'm', ReceiptHandle: 'h', Body: 'ring' }] }))),
+  );
+  sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: '0' }] });
+  return rings;
+}
 
 const deps = (shutdown: () => Promise<void>) => ({
   env: { [ENV_KEYS.agentConfigParameter]: PARAMETER, AWS_REGION: 'us-east-1', PATH: process.env.PATH ?? '/usr/bin:/bin' },
@@ -102,7 +117,7 @@ describe('agent entry on EC2', () => {
     expect(ec2.commandCalls(TerminateInstancesCommand).map((c) => c.args[0].input.InstanceIds)).toEqual([[INSTANCE_ID]]);
     const output = logs.commandCalls(PutLogEventsCommand).flatMap((c) => c.args[0].input.logEvents ?? []).map((e) => e.message).join('');
     expect(output).toBe('hello from ec2\n');
-    expect(lambda.commandCalls(InvokeCommand)[0]!.args[0].input).toMatchObject({ FunctionName: 'kuroko-test-processor', InvocationType: 'Event' });
+    expect(lambda.commandCalls(InvokeCommand)[0]!.args[0].input).toMatchObject({ FunctionName: PROCESSOR, InvocationType: 'Event' });
     // A clean idle stop deregisters the worker.
     expect(await tdb.db.selectFrom('workers').selectAll().execute()).toEqual([]);
   });
@@ -143,20 +158,13 @@ describe('agent entry on EC2', () => {
   }, IDLE_TEST_TIMEOUT_MS);
 
   it('with a doorbell queue, long-polls it and claims when it rings (issue 18)', async () => {
-    const doorbellQueueUrl = 'https://sqs.us-east-1.amazonaws.com/123456789012/kuroko-test-doorbell';
-    ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, doorbellQueueUrl, shutdownWhenIdle: false }) } });
-    // Every long poll waits until the test rings (or the agent stops): a ring is the only thing that returns one.
-    const rings: (() => void)[] = [];
-    sqs.on(ReceiveMessageCommand).callsFake(
-      () => new Promise((resolve) => rings.push(() => resolve({ Messages: [{ MessageId: 'm', ReceiptHandle: 'h', Body: 'ring' }] }))),
-    );
-    sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: '0' }] });
+    const rings = useDoorbell();
     const services = servicesFor(tdb);
     await insertDefinition(tdb.db, 2, 'execute: echo rung\n');
     const running = runAwsAgent({ ...deps(() => Promise.resolve()), sqs: new SQSClient({ region: 'us-east-1', credentials }), idleTimeoutMs: 4_000 });
     await waitFor(() => rings.length > 0, { description: 'the first long poll' });
     const receive = sqs.commandCalls(ReceiveMessageCommand)[0]!.args[0].input;
-    expect([receive.QueueUrl, receive.WaitTimeSeconds]).toEqual([doorbellQueueUrl, 20]);
+    expect([receive.QueueUrl, receive.WaitTimeSeconds]).toEqual([DOORBELL, 20]);
     const { instance } = await services.operations.launch({ definitionId: 2, launchedBy: 'test' });
     while ((await services.processorPass()).committed > 0);
     rings.shift()!();
@@ -202,7 +210,7 @@ describe('agent entry on EC2', () => {
     expect(invokes.length).toBeGreaterThan(0);
     expect(invokes.length).toBeLessThanOrEqual(4);
     for (const input of invokes) {
-      expect(input).toMatchObject({ FunctionName: 'kuroko-test-processor', InvocationType: 'Event' });
+      expect(input).toMatchObject({ FunctionName: PROCESSOR, InvocationType: 'Event' });
       expect(JSON.parse(new TextDecoder().decode(input.Payload as Uint8Array))).toEqual({ nudge: true });
     }
     expect(mostInFlight).toBe(1);
@@ -214,13 +222,7 @@ describe('agent entry on EC2', () => {
   }, IDLE_TEST_TIMEOUT_MS);
 
   it('claims without the probe read when the doorbell rang (issue 18: one Data API round trip less per step)', async () => {
-    const doorbellQueueUrl = 'https://sqs.us-east-1.amazonaws.com/123456789012/kuroko-test-doorbell';
-    ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, doorbellQueueUrl, shutdownWhenIdle: false }) } });
-    const rings: (() => void)[] = [];
-    sqs.on(ReceiveMessageCommand).callsFake(
-      () => new Promise((resolve) => rings.push(() => resolve({ Messages: [{ MessageId: 'm', ReceiptHandle: 'h', Body: 'ring' }] }))),
-    );
-    sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: '0' }] });
+    const rings = useDoorbell();
     const statements: string[] = [];
     const openDatabase = (url: string) => createDatabase(url, { log: (event) => void statements.push(event.query.sql) });
     const services = servicesFor(tdb);

@@ -10,10 +10,9 @@ import type * as ApiModule from '../../functions/api/handler';
 import { basicAuth } from '../api/api-fixtures';
 import { insertDefinition, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { applyEnv, functionEnv, httpApiEvent, lambdaContext } from './function-fixtures';
+import { applyEnv, functionEnv, httpApiEvent, lambdaContext, PROCESSOR } from './function-fixtures';
 
 const API = 'kuroko-test-api';
-const PROCESSOR = 'kuroko-test-processor';
 const LAUNCHER = { name: 'batch-launcher', secret: 'launch-secret-0001' };
 const READER = { name: 'dashboard', secret: 'read-secret-000001' };
 const lambda = mockClient(LambdaClient);

@@ -10,6 +10,11 @@ import type { DatabaseResuming } from '../../app/lambda/lambda-resume';
 import type { Asleep } from '../../app/lambda/lambda-sleep';
 import type { TestDatabase } from '../helpers/test-database';
 
+/** The function names and the doorbell queue the handler tests configure (functionEnv's extras) and expect invoked. */
+export const NOTIFIER = 'kuroko-test-notifier';
+export const PROCESSOR = 'kuroko-test-processor';
+export const DOORBELL = 'https://sqs.us-east-1.amazonaws.com/123456789012/kuroko-test-doorbell';
+
 /** The environment of a function bound to the test database (as EngineFunction.bindDatabase sets it). */
 export function functionEnv(tdb: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
   const url = parseDatabaseUrl(tdb.url);

@@ -23,7 +23,12 @@ let tdb: TestDatabase;
 let migrator: typeof MigratorModule;
 const context = () => lambdaContext('kuroko-test-migrator', () => 300_000);
 
-/** A Parameter Store stand-in: PutParameter without Overwrite refuses an existing name, as SSM does. */
+/**
+ * A Parameter Store stand-in: PutParameter without Overwrite refuses an existing name, and GetParameter answers a
+ * SecureString's ciphertext unless WithDecryption is true, as SSM does ("Return decrypted values for secure string
+ * parameters. This flag is ignored for String and StringList parameter types":
+ * https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_GetParameter.html).
+ */
 let stored: Map<string, { value: string; type: string | undefined }>;
 function serveParameters(): void {
   ssm.reset();
@@ -34,10 +39,12 @@ function serveParameters(): void {
     stored.set(input.Name, { value: input.Value, type: input.Type });
     return { Version: 1, Tier: 'Standard' };
   });
-  ssm.on(GetParameterCommand).callsFake((input: { Name: string }) => {
+  ssm.on(GetParameterCommand).callsFake((input: { Name: string; WithDecryption?: boolean }) => {
     const found = stored.get(input.Name);
     if (!found) throw Object.assign(new Error('not found'), { name: 'ParameterNotFound' });
-    return { Parameter: { Name: input.Name, Value: found.value, Type: found.type } };
+    const encrypted = found.type === 'SecureString' && input.WithDecryption !== true;
+    const value = encrypted ? Buffer.from(`kms-ciphertext:${found.value}`).toString('base64') : found.value;
+    return { Parameter: { Name: input.Name, Value: value, Type: found.type } };
   });
 }
 

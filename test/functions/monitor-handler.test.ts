@@ -11,10 +11,8 @@ import type * as MonitorModule from '../../functions/monitor/handler';
 import type * as ProcessorModule from '../../functions/processor/handler';
 import { insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { applyEnv, awake, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
+import { applyEnv, awake, functionEnv, lambdaContext, NOTIFIER, PROCESSOR, scheduledEvent } from './function-fixtures';
 
-const NOTIFIER = 'kuroko-test-notifier';
-const PROCESSOR = 'kuroko-test-processor';
 const MONITOR = 'kuroko-test-monitor';
 const MINUTE_MS = 60_000;
 const lambda = mockClient(LambdaClient);

@@ -11,9 +11,8 @@ import { signWebhookBody } from '../../adapters/channels/notification-channels';
 import type * as NotifierModule from '../../functions/notifier/handler';
 import { insertDefinition, runUntilIdle, servicesFor } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { applyEnv, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
+import { applyEnv, functionEnv, lambdaContext, NOTIFIER, scheduledEvent } from './function-fixtures';
 
-const NOTIFIER = 'kuroko-test-notifier';
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:kuroko-test-alerts';
 const BASE_URL = 'https://kuroko.example.test';
 const WEBHOOK_SECRET = 'webhook-secret-1';

@@ -9,13 +9,10 @@ import { finishExecutionsAsAgent, insertDefinition, servicesFor, statusOf } from
 import type * as ProcessorModule from '../../functions/processor/handler';
 import type * as SchedulerModule from '../../functions/scheduler/handler';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { applyEnv, awake, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
+import { applyEnv, awake, DOORBELL, functionEnv, lambdaContext, NOTIFIER, PROCESSOR, scheduledEvent } from './function-fixtures';
 
-const NOTIFIER = 'kuroko-test-notifier';
-const PROCESSOR = 'kuroko-test-processor';
 const lambda = mockClient(LambdaClient);
 const sqs = mockClient(SQSClient);
-const DOORBELL = 'https://sqs.us-east-1.amazonaws.com/123456789012/kuroko-test-doorbell';
 
 let tdb: TestDatabase;
 let processor: typeof ProcessorModule;

@@ -15,13 +15,10 @@ import { PROCESSOR_LEASE } from '../../db/repositories/lease-repository';
 import { finishExecutionsAsAgent, insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import type * as ProcessorModule from '../../functions/processor/handler';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { applyEnv, awake, functionEnv, lambdaContext } from './function-fixtures';
+import { applyEnv, awake, DOORBELL, functionEnv, lambdaContext, NOTIFIER, PROCESSOR } from './function-fixtures';
 
-const NOTIFIER = 'kuroko-test-notifier';
-const PROCESSOR = 'kuroko-test-processor';
 const lambda = mockClient(LambdaClient);
 const sqs = mockClient(SQSClient);
-const DOORBELL = 'https://sqs.us-east-1.amazonaws.com/123456789012/kuroko-test-doorbell';
 
 let tdb: TestDatabase;
 let processor: typeof ProcessorModule;

@@ -8,9 +8,8 @@ import type * as SchedulerModule from '../../functions/scheduler/handler';
 import { insertDefinition } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { waitFor } from '../helpers/wait-for';
-import { applyEnv, awake, functionEnv, lambdaContext, scheduledEvent } from './function-fixtures';
+import { applyEnv, awake, functionEnv, lambdaContext, PROCESSOR, scheduledEvent } from './function-fixtures';
 
-const PROCESSOR = 'kuroko-test-processor';
 const SCHEDULER = 'kuroko-test-scheduler';
 const MINUTE_MS = 60_000;
 /** The scheduler_state row holding the scheduler's mark (db/repositories/schedule-repository.ts). */

@@ -17,7 +17,6 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
@@ -25,6 +24,7 @@ import type { TestProject } from 'vitest/node';
 import { findChromium, REQUIRE_CHROMIUM_ENV } from '../../cli/chromium-finder';
 import { createMysqlTemplate, createSqliteTemplate, dropDatabasesNamed } from './database-template';
 import type { DatabaseTemplates } from './database-template';
+import { freePort } from './free-port';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -59,17 +59,6 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 interface ThrowawayMariadb {
   url: string;
