@@ -33,8 +33,8 @@ import { createDatabase } from '../db/connection';
 import { migrateToLatest } from '../db/migrator';
 import type { Database } from '../db/schema';
 import { applyEnv, lambdaContext, scheduledEvent } from '../test/functions/function-fixtures';
-import { startDataApiServer, type DataApiServer } from '../test/helpers/data-api-server';
-import { startFakeAws } from '../test/helpers/fake-aws-server';
+import { startDataApiServer, type DataApiCall, type DataApiServer } from '../test/helpers/data-api-server';
+import { startFakeAws, type FakeAwsCall } from '../test/helpers/fake-aws-server';
 import { createMysqlDatabase } from '../test/helpers/test-database';
 import { waitFor } from '../test/helpers/wait-for';
 
@@ -53,6 +53,9 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const FUNCTIONS_POOL = 40;
 /** EventBridge's rate(1 minute) rules. */
 const TICK_MS = 60_000;
+const wallNow = () => performance.timeOrigin + performance.now();
+/** `kuroko-bench-processor` -> `processor`. */
+const shortName = (functionName: string) => functionName.replace('kuroko-bench-', '');
 const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench-secret-key' };
 const AGENT_PARAMETER_NAME = `/kuroko/${STAGE}/workers/default/agent-config`;
 
@@ -103,8 +106,22 @@ export interface LambdaRun {
   settled(): Promise<void>;
 }
 
+/**
+ * One entry of a timeline (KUROKO_BENCH_W1_TIMELINE): a Data API call (`who` the function environment, `agent` or
+ * `api`), an AWS call (`sqs`, `lambda`) or a function invocation, with wall-clock ms.
+ */
+export interface TimelineEntry {
+  who: string;
+  kind: 'data-api' | 'aws' | 'invocation';
+  what: string;
+  startedAt: number;
+  endedAt: number;
+}
+
 export interface LambdaWorld {
   start(): Promise<LambdaRun>;
+  /** What was recorded so far when opened with `timeline` (else empty), in order of start. */
+  timeline(): TimelineEntry[];
   /** Invocations so far, by function, and those that threw. */
   invocations(): Readonly<Record<string, number>>;
   /** Execution environments started so far, by function. */
@@ -121,6 +138,8 @@ export interface LambdaWorldOptions {
   root: string;
   /** Models the processor's reserved concurrency (throttled events retried as Lambda does); none by default, as deployed. */
   processorConcurrency?: number;
+  /** Records every Data API call, AWS call and invocation with its caller and times (timeline()). */
+  timeline?: boolean;
 }
 
 export async function openLambdaWorld(options: LambdaWorldOptions): Promise<LambdaWorld> {
@@ -129,8 +148,17 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
   await migrateToLatest(direct.db);
   // The service pools connections in front of the cluster; the functions' stand-in gets more, as many environments
   // call at once (MariaDB's default max_connections, 151, is shared with whatever else runs).
-  const stand = (poolSize: number): Promise<DataApiServer> => startDataApiServer({ mysqlUrl: scratch.url, latencyMs: options.latencyMs, poolSize });
-  const [functionsApi, agentApi, apiApi] = await Promise.all([stand(FUNCTIONS_POOL), stand(10), stand(10)]);
+  const timeline: TimelineEntry[] = [];
+  const record = (who: string, call: DataApiCall) =>
+    timeline.push({ who, kind: 'data-api', what: `${call.operation === 'Execute' ? '' : `${call.operation} `}${call.sql ?? ''}${call.error ? ` -> ${call.error}` : ''}`, startedAt: call.startedAt, endedAt: call.endedAt });
+  const stand = (poolSize: number, who: string): Promise<DataApiServer> =>
+    startDataApiServer({
+      mysqlUrl: scratch.url,
+      latencyMs: options.latencyMs,
+      poolSize,
+      ...(options.timeline ? { onCall: (call: DataApiCall) => record(call.caller ?? who, call) } : {}),
+    });
+  const [functionsApi, agentApi, apiApi] = await Promise.all([stand(FUNCTIONS_POOL, 'functions'), stand(10, 'agent'), stand(10, 'api')]);
 
   // One warm execution environment runs one invocation at a time; an invocation that finds every environment of its
   // function busy gets a new one, as Lambda scales out (no cold start is modelled). Each environment is a module
@@ -151,9 +179,18 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
     }
     const environment = { busy: true, module: undefined as unknown as HandlerModule };
     pool.push(environment);
-    environment.module = (await import(`${new URL(entry, import.meta.url).href}?env=${pool.length}`)) as HandlerModule;
+    const n = pool.length;
+    // Each environment's Data API endpoint carries its name as a path (`<endpoint>/processor-1`), so the stand-in
+    // tells the callers apart; the handler reads it at import, so imports go one at a time.
+    const imported = importing.then(async () => {
+      process.env[ENV_KEYS.dataApiEndpoint] = `${functionsApi.endpoint}/${shortName(functionName)}-${n}`;
+      return (await import(`${new URL(entry, import.meta.url).href}?env=${n}`)) as HandlerModule;
+    });
+    importing = imported.catch(() => undefined);
+    environment.module = await imported;
     return environment;
   };
+  let importing: Promise<unknown> = Promise.resolve();
   const active: Record<string, number> = {};
   const invoke = (functionName: string, event: unknown, attempt = 0): void => {
     if (HANDLER_FILES[functionName] === undefined) return;
@@ -172,10 +209,16 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
     const run: Promise<unknown> = (async () => {
       const environment = await environmentOf(functionName);
       if (environment === undefined) return;
+      const startedAt = wallNow();
       try {
         await environment.module.handler(event, lambdaContext(functionName, () => timeoutMs - (performance.now() - began)));
       } finally {
         environment.busy = false;
+        if (options.timeline) {
+          const n = (environments.get(functionName) ?? []).indexOf(environment) + 1;
+          const trigger = (event as { source?: string } | undefined)?.source === 'aws.events' ? 'tick' : 'nudge';
+          timeline.push({ who: `${shortName(functionName)}-${n}`, kind: 'invocation', what: `invocation (${trigger})`, startedAt, endedAt: wallNow() });
+        }
       }
     })()
       .finally(() => (active[functionName] = (active[functionName] ?? 1) - 1))
@@ -186,7 +229,22 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
       .finally(() => running.delete(run));
     running.add(run);
   };
-  const aws = await startFakeAws('', { latencyMs: options.awsLatencyMs, onInvoke: (name, payload) => invoke(name, payload) });
+  const aws = await startFakeAws('', {
+    latencyMs: options.awsLatencyMs,
+    onInvoke: (name, payload) => invoke(name, payload),
+    ...(options.timeline
+      ? {
+          onCall: (call: FakeAwsCall) =>
+            timeline.push({
+              who: call.service,
+              kind: 'aws',
+              what: `${call.operation.replace('kuroko-bench-', '')}${call.received === undefined ? '' : call.received ? ' (a message)' : ' (empty)'}`,
+              startedAt: call.startedAt,
+              endedAt: call.endedAt,
+            }),
+        }
+      : {}),
+  });
   const doorbellQueueUrl = `${aws.endpoint}/123456789012/kuroko-${STAGE}-doorbell`;
 
   applyEnv({
@@ -251,6 +309,7 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
   let nextDefinitionId = 1;
 
   return {
+    timeline: () => [...timeline].sort((a, b) => a.startedAt - b.startedAt),
     invocations: () => ({ ...invocations }),
     environments: () => Object.fromEntries([...environments].map(([name, pool]) => [name, pool.length])),
     async start() {

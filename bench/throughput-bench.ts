@@ -14,6 +14,8 @@
  *   command): one command finishes, then the processor passes until its step is written; and an idle pass;
  * - one scheduler pass with nothing due at 100, 1,000 and 10,000 scheduled definitions on MariaDB.
  * Rows read are MariaDB's handler reads (Handler_read_*) on the one connection the measured code uses.
+ * KUROKO_BENCH_W1_TIMELINE=1 (AWS mode) also prints the timeline of W1's median step: every Data API call (by
+ * function environment, agent or api), SQS and Lambda call and invocation from one command's exit to the next start.
  * KUROKO_BENCH_QUICK=1 runs smaller sizes (W2 200 jobs, W3 1,000, backlogs 10 / 1,000 / 3,000).
  * KUROKO_BENCH_ONLY=W,step,scheduler picks parts (W1, W2 or W3 one workload); KUROKO_BENCH_MODES=dev,server,AWS
  * picks the modes W runs in (those whose name contains one of them; all by default).
@@ -36,7 +38,7 @@ import { buildSelfHostedAgent } from '../scripts/agent-bundle';
 import { definitionRow, insertDefinition } from '../test/helpers/engine-fixtures';
 import { createMysqlDatabase } from '../test/helpers/test-database';
 import { waitFor } from '../test/helpers/wait-for';
-import { callsBetween, openLambdaWorld, perJob, quietStdout, type CallCounts, type LambdaWorld } from './lambda-mode';
+import { callsBetween, openLambdaWorld, perJob, quietStdout, type CallCounts, type LambdaWorld, type TimelineEntry } from './lambda-mode';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MYSQL_URL = process.env.KUROKO_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
@@ -53,6 +55,7 @@ const INSERT_BATCH = 500;
 const FIRST_CLONE_ID = 10_000_000;
 const JOB_TIMEOUT_MS = 600_000;
 const LATENCY_MS = Number(process.env.KUROKO_BENCH_LATENCY_MS ?? 25);
+const W1_TIMELINE = process.env.KUROKO_BENCH_W1_TIMELINE === '1';
 const LAMBDA_W2_JOBS = 100;
 const LAMBDA_W3_JOBS = 300;
 /** After W1 in the AWS mode: a pause for the last invocations and the agent's hot polls to end, then the window. */
@@ -190,6 +193,8 @@ interface W1Result {
   calls?: CallCounts;
   /** Data API calls in IDLE_WINDOW_MS with nothing in flight, after the workflow (the AWS mode). */
   idle?: CallCounts;
+  /** Each step's exit and the next start (wall-clock ms), for the timeline. */
+  gaps?: { exit: number; next: number }[];
 }
 
 async function w1(mode: Mode): Promise<W1Result> {
@@ -205,17 +210,56 @@ async function w1(mode: Mode): Promise<W1Result> {
     const histories = await run.db.selectFrom('execution_histories').select(['started_at', 'finished_at']).where('job_instance_id', '=', instanceId).execute();
     const runs = histories.map((h) => ({ start: fromDbTime(h.started_at!).getTime(), end: fromDbTime(h.finished_at).getTime() })).sort((a, b) => a.start - b.start);
     const medianMs = median(runs.slice(1).map((r, i) => r.start - runs[i]!.end));
+    const gaps = runs.slice(1).map((r, i) => ({ exit: runs[i]!.end, next: r.start }));
     if (before === undefined || run.calls === undefined) return { medianMs };
     const calls = callsBetween(before, run.calls());
     await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
     await run.settled?.();
     const idleFrom = run.calls();
     await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
-    return { medianMs, calls, idle: callsBetween(idleFrom, run.calls()) };
+    return { medianMs, calls, idle: callsBetween(idleFrom, run.calls()), gaps };
   } finally {
     await run.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Where a Data API call's SQL comes from, in a few words (the timeline's reader need not parse SQL). */
+function sqlShape(what: string): string {
+  const text = what.replace(/\s+/g, ' ');
+  const verb = /^(select|update|insert into|delete from|BeginTransaction|CommitTransaction|RollbackTransaction)/i.exec(text)?.[1] ?? text.slice(0, 12);
+  const table = /(?:from|update|into) `?(\w+)`?/i.exec(text)?.[1] ?? '';
+  const where = /where (.{0,70})/i.exec(text)?.[1] ?? '';
+  return `${verb} ${table}${where ? ` where ${where}` : ''}`.slice(0, 110);
+}
+
+/**
+ * Prints what ran from the exit of W1's median step to the next start: each entry's start and end in ms after the
+ * exit, who made it and what. Then the Data API calls that started in every gap, by caller, averaged over the steps.
+ */
+function printTimeline(entries: readonly TimelineEntry[], gaps: readonly { exit: number; next: number }[]): void {
+  const sorted = [...gaps].sort((a, b) => a.next - a.exit - (b.next - b.exit));
+  const gap = sorted[Math.floor(sorted.length / 2)];
+  if (gap === undefined) return;
+  const slack = 5;
+  console.error(`\n  W1 timeline of the median step (${(gap.next - gap.exit).toFixed(0)} ms): ms after the command's exit`);
+  for (const e of entries) {
+    if (e.endedAt < gap.exit - slack || e.startedAt > gap.next + slack) continue;
+    // Long polls that began long before: only their answer matters.
+    const from = e.startedAt < gap.exit - 1_000 ? '   ...' : (e.startedAt - gap.exit).toFixed(0).padStart(6);
+    const shape = e.kind === 'data-api' ? sqlShape(e.what) : e.what;
+    console.error(`  ${from} ${(e.endedAt - gap.exit).toFixed(0).padStart(6)}  ${e.who.padEnd(12)} ${shape}`);
+  }
+  const byWho = new Map<string, number>();
+  for (const g of gaps) {
+    for (const e of entries) {
+      if (e.kind !== 'data-api' || e.startedAt < g.exit || e.startedAt > g.next) continue;
+      const who = e.who.replace(/-\d+$/, '');
+      byWho.set(who, (byWho.get(who) ?? 0) + 1);
+    }
+  }
+  const average = [...byWho].map(([who, n]) => `${who} ${(n / gaps.length).toFixed(1)}`).join(', ');
+  console.error(`  Data API calls started between an exit and the next start, per step: ${average}\n`);
 }
 
 /**
@@ -369,7 +413,15 @@ let world: Promise<LambdaWorld> | undefined;
 const openWorld = async (): Promise<LambdaWorld> => {
   quietStdout();
   const reserved = Number(process.env.KUROKO_BENCH_PROCESSOR_CONCURRENCY ?? 0);
-  return openLambdaWorld({ mysqlUrl: MYSQL_URL, latencyMs: LATENCY_MS, awsLatencyMs: LATENCY_MS, slots: SLOTS, root: ROOT, ...(reserved > 0 ? { processorConcurrency: reserved } : {}) });
+  return openLambdaWorld({
+    mysqlUrl: MYSQL_URL,
+    latencyMs: LATENCY_MS,
+    awsLatencyMs: LATENCY_MS,
+    slots: SLOTS,
+    root: ROOT,
+    timeline: W1_TIMELINE,
+    ...(reserved > 0 ? { processorConcurrency: reserved } : {}),
+  });
 };
 
 const benchStarted = performance.now();
@@ -384,6 +436,7 @@ if (['W1', 'W2', 'W3'].some(workload)) {
         const first = await withCpuPerJob('W1 (per step)', mode, W1_STEPS, () => w1(mode));
         add(`W1 ${W1_STEPS} sequential steps: median ms exit -> next start`, mode.name, first.medianMs.toFixed(1));
         if (first.calls) add(`W1: Data API calls per step, functions / agent / launch`, mode.name, perJob(first.calls, W1_STEPS));
+        if (W1_TIMELINE && world && first.gaps) printTimeline((await world).timeline(), first.gaps);
         if (first.idle) {
           const c = first.idle;
           add(`idle ${IDLE_WINDOW_MS / 1000} s after W1: Data API calls, functions / agent (minute ticks in it)`, mode.name, `${c.functions} / ${c.agent} (${c.ticks})`);

@@ -99,6 +99,25 @@ export interface DataApiServerOptions {
   faults?: DataApiFaults;
   /** The clock of pauses and resumes (a bench's simulated one); Date.now by default. */
   now?: () => number;
+  /** Told of every call once answered (benches build per-call timelines from it). */
+  onCall?: (call: DataApiCall) => void;
+}
+
+/** One call as the stand-in served it, for timelines: wall-clock ms (fractional) from arrival to answer. */
+export interface DataApiCall {
+  /** `Execute`, `BatchExecute`, `BeginTransaction`, `CommitTransaction`, `RollbackTransaction`. */
+  operation: string;
+  /**
+   * Who called, when the client's endpoint has a path (`<endpoint>/processor` sends `/processor/Execute`): the path
+   * before the operation, so one stand-in can tell its callers apart.
+   */
+  caller?: string;
+  sql?: string;
+  inTransaction: boolean;
+  startedAt: number;
+  endedAt: number;
+  /** The error type answered, if any. */
+  error?: string;
 }
 
 /** The state of the simulated cluster. */
@@ -450,6 +469,13 @@ const MULTI_STATEMENTS = "Multi-statements aren't supported.";
 const RESUMING_MESSAGE =
   'The Aurora DB instance is resuming after being auto-paused. Please wait a few seconds and try again.';
 
+/** `/processor/Execute` -> caller `/processor`, operation `/Execute` (no caller: ''). */
+function splitPath(url: string | undefined): { caller: string; operation: string } {
+  const path = new URL(url ?? '/', 'http://localhost').pathname;
+  const cut = path.lastIndexOf('/');
+  return { caller: path.slice(0, cut), operation: path.slice(cut) };
+}
+
 /** Starts the stand-in on 127.0.0.1 on a free port. */
 export async function startDataApiServer(options: DataApiServerOptions): Promise<DataApiServer> {
   const resourceArn = options.resourceArn ?? DEFAULT_RESOURCE_ARN;
@@ -769,6 +795,26 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     calls++;
+    const startedAt = performance.timeOrigin + performance.now();
+    let body: ExecuteRequest = {};
+    let error: string | undefined;
+    try {
+      await serve(req, res, (b) => (body = b), (e) => (error = e));
+    } finally {
+      const { caller, operation } = splitPath(req.url);
+      options.onCall?.({
+        operation: operation.slice(1),
+        ...(caller !== '' ? { caller: caller.slice(1) } : {}),
+        ...(body.sql !== undefined ? { sql: body.sql } : {}),
+        inTransaction: body.transactionId !== undefined,
+        startedAt,
+        endedAt: performance.timeOrigin + performance.now(),
+        ...(error !== undefined ? { error } : {}),
+      });
+    }
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse, parsed: (body: ExecuteRequest) => void, failed: (type: string) => void): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     if (latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, latencyMs));
@@ -785,7 +831,8 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
       if (req.method !== 'POST') throw new DataApiError(HTTP_NOT_FOUND, 'NotFoundException', 'Only POST is served');
       const text = Buffer.concat(chunks).toString('utf8');
       const body = (text ? JSON.parse(text) : {}) as ExecuteRequest;
-      const result = await route(new URL(req.url ?? '/', 'http://localhost').pathname, body);
+      parsed(body);
+      const result = await route(splitPath(req.url).operation, body);
       if (faults.lostAnswerRate && random() < faults.lostAnswerRate) {
         req.socket.destroy();
         return;
@@ -794,6 +841,7 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
       res.end(JSON.stringify(result));
     } catch (err) {
       const e = asDataApiError(err);
+      failed(e.type);
       // restJson1: the SDK reads the error's name from this header and its members from the body.
       res.writeHead(e.status, { 'content-type': 'application/json', 'x-amzn-errortype': e.type });
       res.end(JSON.stringify({ message: e.message, ...e.extra }));

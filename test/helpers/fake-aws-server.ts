@@ -21,6 +21,18 @@ export interface FakeAwsOptions {
   latencyMs?: number;
   /** Called for each Lambda invocation the server accepted: the function name (as sent) and the parsed payload. */
   onInvoke?: (functionName: string, payload: unknown, invocationType: string) => void;
+  /** Told of every answer as it is sent (benches build timelines from it): service, operation, wall-clock ms. */
+  onCall?: (call: FakeAwsCall) => void;
+}
+
+/** One answered call: `operation` is the target (`AmazonSQS.SendMessageBatch`) or `Invoke <function>`. */
+export interface FakeAwsCall {
+  service: string;
+  operation: string;
+  startedAt: number;
+  endedAt: number;
+  /** ReceiveMessage: whether a message came. */
+  received?: boolean;
 }
 
 export interface FakeAws {
@@ -103,12 +115,18 @@ export async function startFakeAws(parameter: string, options: FakeAwsOptions = 
   const latencyMs = options.latencyMs ?? 0;
   const counts: Record<string, number> = {};
   const sqs = sqsQueues();
-  const answer = (response: ServerResponse, service: string, send: () => void) => {
+  const wallNow = () => performance.timeOrigin + performance.now();
+  const answer = (response: ServerResponse, service: string, send: () => void, call?: { operation: string; startedAt: number; received?: boolean }) => {
     counts[service] = (counts[service] ?? 0) + 1;
-    if (latencyMs > 0) setTimeout(send, latencyMs);
-    else send();
+    const sent = () => {
+      send();
+      if (call) options.onCall?.({ service, ...call, endedAt: wallNow() });
+    };
+    if (latencyMs > 0) setTimeout(sent, latencyMs);
+    else sent();
   };
   const server = createServer((request, response) => {
+    const startedAt = wallNow();
     let body = '';
     request.on('data', (chunk: Buffer) => (body += chunk.toString()));
     request.on('end', () => {
@@ -122,7 +140,7 @@ export async function startFakeAws(parameter: string, options: FakeAwsOptions = 
         return;
       }
       if (target.startsWith('AmazonSQS.')) {
-        void serveSqs(target.slice('AmazonSQS.'.length), body, request.url ?? '/', response);
+        void serveSqs(target.slice('AmazonSQS.'.length), body, request.url ?? '/', response, startedAt);
         return;
       }
       response.setHeader('content-type', JSON_TYPE);
@@ -139,10 +157,15 @@ export async function startFakeAws(parameter: string, options: FakeAwsOptions = 
         const type = String(request.headers['x-amz-invocation-type'] ?? 'RequestResponse');
         const functionName = decodeURIComponent(invoked[1]!);
         invocations.push(functionName);
-        answer(response, 'lambda', () => {
-          response.statusCode = 202;
-          response.end('{}');
-        });
+        answer(
+          response,
+          'lambda',
+          () => {
+            response.statusCode = 202;
+            response.end('{}');
+          },
+          { operation: `Invoke ${functionName}`, startedAt },
+        );
         // Lambda queues an asynchronous event and answers 202; the function runs on its own.
         options.onInvoke?.(functionName, body === '' ? undefined : (JSON.parse(body) as unknown), type);
         return;
@@ -158,7 +181,7 @@ export async function startFakeAws(parameter: string, options: FakeAwsOptions = 
     });
   });
 
-  async function serveSqs(operation: string, body: string, path: string, response: ServerResponse): Promise<void> {
+  async function serveSqs(operation: string, body: string, path: string, response: ServerResponse, startedAt: number): Promise<void> {
     const input = JSON.parse(body || '{}') as { QueueUrl?: string; Entries?: { Id: string; MessageBody: string }[]; WaitTimeSeconds?: number };
     const url = input.QueueUrl ?? `http://localhost${path}`;
     let result: unknown = {};
@@ -169,10 +192,16 @@ export async function startFakeAws(parameter: string, options: FakeAwsOptions = 
       result = await sqs.receive(url, input.WaitTimeSeconds ?? 0, closed);
     } else if (operation === 'DeleteMessageBatch') result = sqs.delete(input.Entries ?? []);
     if (response.destroyed) return;
-    answer(response, 'sqs', () => {
-      response.setHeader('content-type', SQS_JSON_TYPE);
-      response.end(JSON.stringify(result));
-    });
+    const received = operation === 'ReceiveMessage' ? { received: ((result as { Messages?: unknown[] }).Messages ?? []).length > 0 } : {};
+    answer(
+      response,
+      'sqs',
+      () => {
+        response.setHeader('content-type', SQS_JSON_TYPE);
+        response.end(JSON.stringify(result));
+      },
+      { operation, startedAt, ...received },
+    );
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
