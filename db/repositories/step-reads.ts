@@ -1,9 +1,41 @@
 /** The step store's plain reads (db/repositories/step-store.ts): tokens, instances, definitions, executions. */
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { TOKEN_STATUS, type Definition, type Execution, type Instance, type Token } from '../../core/model';
-import type { Database } from '../schema';
-import { EXECUTION_WIDTH, TOKEN_WIDTH, readByWidth, readInChunks, rowWidths, scanWidths } from './paging';
+import type { Database, ExecutionRow, ExecutionTable, TokenRow } from '../schema';
+import { EXECUTION_WIDTH, NARROW_ROW_BYTES, TOKEN_WIDTH, readByWidth, readInChunks, rowWidths, scanWidths, widthOf, type RowWidth } from './paging';
 import { toDefinition, toExecution, toInstance, toToken } from './row-mappers';
+
+/** Every column of `executions`, read beside a token's under `e_<column>` (the pass's joined read). */
+const EXECUTION_COLUMNS = [
+  'id', 'uuid', 'token_id', 'job_instance_id', 'job_definition_id', 'queue', 'shell', 'env', 'created_at', 'attempt', 'worker_id',
+  'hostname', 'lease_expires_at', 'claimed_at', 'pid', 'started_at', 'finished_at', 'exit_status', 'term_signal', 'output_head',
+  'output_tail', 'kill_requested_at', 'lost_reason',
+] as const satisfies readonly (keyof ExecutionTable)[];
+/** Fails to compile when a migration adds a column to `executions` that the joined read would leave out. */
+const EVERY_EXECUTION_COLUMN: Exclude<keyof ExecutionTable, (typeof EXECUTION_COLUMNS)[number]> extends never ? true : never = true;
+void EVERY_EXECUTION_COLUMN;
+
+/** The wide columns of a token and of its execution in the pass's join (tokens `t`, executions `e`). */
+const JOINED_TOKEN_WIDTH = widthOf('t.script', 't.context', 't.message');
+const JOINED_EXECUTION_WIDTH = widthOf('e.shell', 'e.env', 'e.output_head', 'e.output_tail');
+
+/** What a pass's listing found: the due tokens' widths (with their executions'), and what the orphan check needs. */
+export interface DueListing {
+  /** Due tokens, those whose command ended first; bytes count the token's row and its execution's. */
+  widths: RowWidth[];
+  /** The listing of ended commands was full: more may wait, orphans among them. */
+  endedFull: boolean;
+  /** Tokens of the ended commands listed, found or not. */
+  endedTokenIds: number[];
+  /** How many of those tokens exist (fewer: an ended command's token is gone, an orphan). */
+  endedFound: number;
+}
+
+/** A due token as the pass's joined read found it, with its execution (if any) read in the same statement. */
+export interface DueToken {
+  token: Token;
+  execution: Execution | undefined;
+}
 
 interface InstanceBatch {
   ids: readonly number[];
@@ -30,6 +62,69 @@ export class StepReads {
         .execute(),
     );
     return (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
+  }
+
+  /**
+   * The due tokens' ids and widths in one statement (issue 18: three before, each a Data API call on the way from a
+   * command's end to the next command): the tokens of ended commands (executions_finished_idx) and those whose wake
+   * time has come (tokens_wake_idx), up to `limit` of each, with the width of each token's execution.
+   */
+  async listDueWidths(limit: number, now: Date): Promise<DueListing> {
+    const ended = this.db
+      .selectFrom('executions as e')
+      .leftJoin('tokens as t', 't.id', 'e.token_id')
+      .select(['e.token_id as token_id', 't.id as found_id', JOINED_TOKEN_WIDTH.as('wide'), JOINED_EXECUTION_WIDTH.as('execution_wide'), sql<number>`1`.as('ended'), 'e.finished_at as due_at'])
+      .where('e.finished_at', 'is not', null)
+      .orderBy('e.finished_at')
+      .limit(limit);
+    const woken = this.db
+      .selectFrom('tokens as t')
+      .leftJoin('executions as e', 'e.token_id', 't.id')
+      .select(['t.id as token_id', 't.id as found_id', JOINED_TOKEN_WIDTH.as('wide'), JOINED_EXECUTION_WIDTH.as('execution_wide'), sql<number>`0`.as('ended'), 't.wake_at as due_at'])
+      .where('t.wake_at', '<=', now)
+      .orderBy('t.wake_at')
+      .limit(limit);
+    const rows = await this.db
+      .selectFrom(ended.as('ended'))
+      .selectAll()
+      .unionAll(this.db.selectFrom(woken.as('woken')).selectAll())
+      .orderBy('ended', 'desc')
+      .orderBy('due_at')
+      .execute();
+    const endedRows = rows.filter((row) => Number(row.ended) === 1);
+    const endedTokenIds = [...new Set(endedRows.map((row) => Number(row.token_id)))];
+    const found = new Set(endedRows.flatMap((row) => (row.found_id === null ? [] : [Number(row.found_id)])));
+    const widths: RowWidth[] = [];
+    const seen = new Set<number>();
+    for (const row of rows) {
+      if (row.found_id === null || widths.length >= limit) continue;
+      const id = Number(row.found_id);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      widths.push({ id, bytes: Number(row.wide ?? 0) + Number(row.execution_wide ?? 0) + 2 * NARROW_ROW_BYTES });
+    }
+    return { widths, endedFull: endedRows.length >= limit, endedTokenIds, endedFound: found.size };
+  }
+
+  /**
+   * The listed tokens with their executions, in one statement per response's worth (usually one): a token and its
+   * execution read together are one snapshot, so a pass never sees a token newer than what it knows of its command.
+   */
+  async readDueTokens(widths: readonly RowWidth[]): Promise<DueToken[]> {
+    const rows = await readByWidth(widths, (ids) =>
+      this.db
+        .selectFrom('tokens as t')
+        .leftJoin('executions as e', 'e.token_id', 't.id')
+        .selectAll('t')
+        .select(EXECUTION_COLUMNS.map((c) => sql.ref(`e.${c}`).as(`e_${c}`)))
+        .where('t.id', 'in', ids)
+        .execute(),
+    );
+    return rows.map((row) => {
+      const joined = row as unknown as Record<string, unknown>;
+      const execution = joined.e_id === null || joined.e_id === undefined ? undefined : toExecution(Object.fromEntries(EXECUTION_COLUMNS.map((c) => [c, joined[`e_${c}`]])) as unknown as ExecutionRow);
+      return { token: toToken(row as unknown as TokenRow), execution };
+    });
   }
 
   /**

@@ -8,7 +8,7 @@ import { wakeAfterCommit, wakeWhenUnchanged } from '../../core/services/processo
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database, TokenRow } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
-import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, rowWidths } from './paging';
+import { EXECUTION_WIDTH, chunked, readByWidth, rowWidths } from './paging';
 import { idsFor, needsTransaction } from './step-outcome-shape';
 import { StepReads } from './step-reads';
 import { withTransaction } from './transaction';
@@ -99,19 +99,16 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
   async listDueTokens(limit: number): Promise<Token[]> {
     const now = this.clock.now();
     if (!this.options.boundedReads) return this.listDueUnbounded(limit, now);
-    const ended = await this.db.selectFrom('executions').select('token_id').where('finished_at', 'is not', null).orderBy('finished_at').limit(limit).execute();
-    const endedIds = [...new Set(ended.map((r) => Number(r.token_id)))];
-    const widths = endedIds.length === 0 ? [] : rowWidths(await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('id', 'in', endedIds).execute());
-    this.noteOrphans(ended.length >= limit, endedIds, widths.length);
-    const seen = new Set(widths.map((w) => w.id));
-    if (widths.length < limit) {
-      const due = await this.db.selectFrom('tokens').select(['id', TOKEN_WIDTH.as('wide')]).where('wake_at', '<=', now).orderBy('wake_at').limit(limit - widths.length).execute();
-      for (const width of rowWidths(due)) if (!seen.has(width.id)) widths.push(width);
-    }
-    if (widths.length === 0) return [];
-    const tokens = (await readByWidth(widths, (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute())).map(toToken);
-    await this.prefetch(tokens);
-    return tokens;
+    // Two statements on the way from a command's end to the next command (issue 18; six before): the ids and widths
+    // of the due tokens and their executions, then tokens and executions joined, in pages that fit a response.
+    const listing = await this.listDueWidths(limit, now);
+    this.noteOrphans(listing.endedFull, listing.endedTokenIds, listing.endedFound);
+    if (listing.widths.length === 0) return [];
+    const due = await this.readDueTokens(listing.widths);
+    const cache = new Map<number, Execution | undefined>();
+    for (const { token, execution } of due) cache.set(token.id, execution);
+    this.executionCache = cache;
+    return due.map((d) => d.token);
   }
 
   /** The same with the ended commands' tokens read in the same statement (a row without a token is an orphan's). */

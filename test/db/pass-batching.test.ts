@@ -34,7 +34,7 @@ describeEachDialect('processor pass batching', (dialect) => {
         if (/^select .* from .executions. where .token_id. = \?/.test(text)) executionReads.push(text);
         if (/^select \* from .job_instances. where .id. (=|in)/.test(text)) instanceReads.push(text);
         if (/not exists \(select .t.\..id. from .tokens. as .t./.test(text)) orphanReads.push(text);
-        if (/^select .id., coalesce\(length.* as .wide. from .(tokens|executions)./.test(text)) widthReads.push(text);
+        if (/^select .*coalesce\(length.* as .wide./.test(text)) widthReads.push(text);
       },
     });
   });
@@ -80,6 +80,9 @@ describeEachDialect('processor pass batching', (dialect) => {
     await services.processorPass();
     // Outside the Data API: the ended commands with their tokens, the tokens due, their executions.
     if (dialect !== 'data-api') expect(selects).toHaveLength(3);
+    // On the Data API (issue 18): the due tokens' and their executions' widths in one statement, then tokens and
+    // executions joined in one (six statements before: each a call between a command's end and the next command).
+    if (dialect === 'data-api') expect(selects).toHaveLength(2);
     // Rows are read by their widths first only where responses are bounded (the Data API's 1 MiB).
     if (dialect === 'data-api') expect(widthReads.length).toBeGreaterThan(0);
     else expect(widthReads).toEqual([]);

@@ -111,7 +111,8 @@ describe('processor lease', () => {
     expect(await tdb.db.selectFrom('executions').select('shell').where('job_instance_id', '=', instance.id).where('finished_at', 'is', null).execute()).toEqual([
       { shell: 'echo two' },
     ]);
-    // More than the release alone (one call) came after it: at least the pass that found nothing.
-    expect(callsAfterNudge).toBeGreaterThan(2);
+    // More than the release alone (one call) came after it: at least the pass that found nothing (one call: its
+    // listing, which reads the due tokens and their executions' widths in one statement).
+    expect(callsAfterNudge).toBeGreaterThanOrEqual(2);
   });
 });
