@@ -8,9 +8,12 @@ import { ENV_KEYS } from '../../app/config/env-keys';
 import { finishExecutionsAsAgent, insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import type * as ProcessorModule from '../../functions/processor/handler';
 import type * as SchedulerModule from '../../functions/scheduler/handler';
+import type { DataApiCall } from '../helpers/data-api-server';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { applyEnv, awake, DOORBELL, functionEnv, lambdaContext, NOTIFIER, PROCESSOR, scheduledEvent } from './function-fixtures';
 
+/** Every Data API call of the file, as the stand-in served it. */
+const dataApiCalls: DataApiCall[] = [];
 const lambda = mockClient(LambdaClient);
 const sqs = mockClient(SQSClient);
 
@@ -19,7 +22,7 @@ let processor: typeof ProcessorModule;
 let scheduler: typeof SchedulerModule;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase('data-api');
+  tdb = await createTestDatabase('data-api', { dataApi: { onCall: (call) => dataApiCalls.push(call) } });
   applyEnv(functionEnv(tdb, { [ENV_KEYS.notifierFunction]: NOTIFIER, [ENV_KEYS.processorFunction]: PROCESSOR, [ENV_KEYS.doorbellQueueUrl]: DOORBELL }));
   processor = await import('../../functions/processor/handler');
   scheduler = await import('../../functions/scheduler/handler');
@@ -83,6 +86,31 @@ describe('processor handler', () => {
     ]);
     expect(callsAtRing).toBeDefined();
     expect(callsAtReturn).toBeGreaterThan(callsAtRing!);
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    expect(await statusOf(tdb.db, instance.id)).toBe('success');
+  });
+
+  it('reaches the doorbell within a dozen Data API calls of a command\'s finish: three before the first write (issue 18)', async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 9, 'execute: echo one\nexecute: echo two\n');
+    const { instance } = await services.operations.launch({ definitionId: 9, launchedBy: 'test' });
+    awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    let callsAtRing: number | undefined;
+    sqs.on(SendMessageBatchCommand).callsFake(() => {
+      callsAtRing ??= dataApiCalls.length;
+      return { Successful: [] };
+    });
+    const before = dataApiCalls.length;
+    awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    const beforeRing = dataApiCalls.slice(before, callsAtRing);
+    // The lease's take, then two reads: the due tokens' and their executions' widths, then both joined (six reads
+    // before: ended commands, their tokens' widths, woken tokens, tokens, executions' widths, executions).
+    expect(beforeRing[0]?.sql).toMatch(/^update `leases`/);
+    expect(beforeRing.slice(1).findIndex((c) => !/^select/i.test(c.sql ?? ''))).toBe(2);
+    // Then the archive's transaction and the next command's writes: a dozen calls or so, and the ring.
+    expect(beforeRing.length).toBeLessThanOrEqual(3 + 6 + 2 + 2);
     expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
     awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
     expect(await statusOf(tdb.db, instance.id)).toBe('success');
