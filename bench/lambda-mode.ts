@@ -18,6 +18,9 @@
  *   does.
  * - KUROKO_BENCH_PROCESSOR_CONCURRENCY=N (throughput-bench) models a reserved concurrency of N on the processor, which
  *   is not deployed: an invocation beyond it is throttled and retried as Lambda retries throttled asynchronous events.
+ * - Idle sleep is on, as the deploy config leaves it by default (issue 17): every function reads the sleep parameter
+ *   (loopback SSM), the scheduler puts the engine to sleep when nothing is in flight, and a launch ends a sleep as the
+ *   API function does. (The retention function, which the CDK app also names to the scheduler, is not modelled.)
  * The state lives in one database for the whole mode (the handlers are bound to it at import), so each run gets a
  * definition id of its own.
  */
@@ -25,7 +28,9 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import type { Kysely } from 'kysely';
+import { SSMClient } from '@aws-sdk/client-ssm';
 import { createLambdaNudger } from '../adapters/aws/lambda-nudger';
+import { createSsmSleepGate, INITIAL_SLEEP_VALUE } from '../adapters/aws/sleep-gate';
 import type { AgentParameter } from '../app/config/config-schemas';
 import { ENV_KEYS } from '../app/config/env-keys';
 import { createEngineServices } from '../app/engine-services';
@@ -58,6 +63,8 @@ const wallNow = () => performance.timeOrigin + performance.now();
 const shortName = (functionName: string) => functionName.replace('kuroko-bench-', '');
 const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'bench', AWS_SECRET_ACCESS_KEY: 'bench-secret-key' };
 const AGENT_PARAMETER_NAME = `/kuroko/${STAGE}/workers/default/agent-config`;
+/** cdk/stacks/engine-stack.ts sleepParameterName. */
+const SLEEP_PARAMETER_NAME = `/kuroko/${STAGE}/sleep`;
 
 interface HandlerModule {
   handler: (event: unknown, context: unknown) => Promise<unknown>;
@@ -104,6 +111,8 @@ export interface LambdaRun {
   calls(): CallCounts;
   /** Resolves once no function invocation is running. */
   settled(): Promise<void>;
+  /** Delivers EventBridge's scheduled event to each function now (as the minute's rules do) and waits for the runs. */
+  tick(): Promise<void>;
 }
 
 /**
@@ -260,6 +269,7 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
     [ENV_KEYS.processorFunction]: FUNCTION_NAMES.processor,
     [ENV_KEYS.notifierFunction]: FUNCTION_NAMES.notifier,
     [ENV_KEYS.doorbellQueueUrl]: doorbellQueueUrl,
+    [ENV_KEYS.sleepParameter]: SLEEP_PARAMETER_NAME,
     AWS_REGION: REGION,
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     AWS_ENDPOINT_URL_LAMBDA: aws.endpoint,
@@ -272,11 +282,13 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
     process.env.KUROKO_BENCH_TRACE === '1'
       ? setInterval(() => console.error('  trace', JSON.stringify({ invocations, environments: [...environments].map(([n, p]) => `${n}:${p.length}`), running: running.size, aws: aws.calls(), functions: functionsApi.callCount(), agent: agentApi.callCount() })), 2_000)
       : undefined;
+  aws.setParameter(INITIAL_SLEEP_VALUE, SLEEP_PARAMETER_NAME);
   let tickCount = 0;
-  const ticks = setInterval(() => {
+  const tick = () => {
     tickCount++;
     for (const name of Object.values(FUNCTION_NAMES)) invoke(name, scheduledEvent(`${name}-tick`, new Date().toISOString()));
-  }, TICK_MS);
+  };
+  const ticks = setInterval(tick, TICK_MS);
 
   const agentParameter: AgentParameter = {
     stage: STAGE,
@@ -290,7 +302,7 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
     shutdownWhenIdle: false,
     doorbellQueueUrl,
   };
-  aws.setParameter(JSON.stringify(agentParameter));
+  aws.setParameter(JSON.stringify(agentParameter), AGENT_PARAMETER_NAME);
 
   // The API function's part: launches over the Data API, then a nudge to the processor before it returns.
   const apiHandle = createDatabase(
@@ -303,6 +315,8 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
     credentials: { accessKeyId: CREDENTIALS.AWS_ACCESS_KEY_ID, secretAccessKey: CREDENTIALS.AWS_SECRET_ACCESS_KEY },
   });
   const nudgeProcessor = createLambdaNudger({ client: lambdaClient, functionName: FUNCTION_NAMES.processor });
+  const ssmClient = new SSMClient({ region: REGION, endpoint: aws.endpoint, credentials: { accessKeyId: CREDENTIALS.AWS_ACCESS_KEY_ID, secretAccessKey: CREDENTIALS.AWS_SECRET_ACCESS_KEY } });
+  const sleepGate = createSsmSleepGate({ client: ssmClient, parameterName: SLEEP_PARAMETER_NAME, logger: { info: () => {}, warn: (m) => console.error(m) } });
   const settled = async () => {
     while (running.size > 0) await Promise.all([...running]);
   };
@@ -343,8 +357,13 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
         definitionId,
         launch: async (id) => {
           const { instance } = await api.operations.launch({ definitionId: id, launchedBy: 'bench' });
-          await nudgeProcessor.nudge();
+          // As http/lambda-api.ts does after a write: the processor's nudge and the end of a sleep, side by side.
+          await Promise.all([nudgeProcessor.nudge(), sleepGate.wake('api launch', new Date())]);
           return instance.id;
+        },
+        tick: async () => {
+          tick();
+          await settled();
         },
         calls: () => ({ functions: functionsApi.callCount(), agent: agentApi.callCount(), api: apiApi.callCount(), ticks: tickCount }),
         settled,
@@ -362,6 +381,7 @@ export async function openLambdaWorld(options: LambdaWorldOptions): Promise<Lamb
       await settled();
       await nudgeProcessor.settled();
       lambdaClient.destroy();
+      ssmClient.destroy();
       await Promise.all([...environments.values()].flat().map((e) => e.module.runtime.close()));
       await apiHandle.close();
       await direct.close();

@@ -83,6 +83,8 @@ interface Run {
   /** Data API calls so far, by caller (the AWS mode). */
   calls?: () => CallCounts;
   settled?: () => Promise<void>;
+  /** Delivers the minute's scheduled events now and waits for the runs (the AWS mode). */
+  tick?: () => Promise<void>;
 }
 
 interface Mode {
@@ -191,10 +193,14 @@ interface W1Result {
   medianMs: number;
   /** Data API calls of the whole workflow, by caller (the AWS mode). */
   calls?: CallCounts;
-  /** Data API calls in IDLE_WINDOW_MS with nothing in flight, after the workflow (the AWS mode). */
+  /** Data API calls of the first tick after the workflow, which puts the engine to sleep (the AWS mode). */
+  fallAsleep?: CallCounts;
+  /** Data API calls in IDLE_WINDOW_MS with nothing in flight, after that tick, one more tick in it (the AWS mode). */
   idle?: CallCounts;
   /** Each step's exit and the next start (wall-clock ms), for the timeline. */
   gaps?: { exit: number; next: number }[];
+  /** Wall-clock ms of the falling-asleep tick's start, and the idle window's start and end, for the timeline. */
+  idleWindows?: { tick: number; from: number; to: number };
 }
 
 async function w1(mode: Mode): Promise<W1Result> {
@@ -215,13 +221,31 @@ async function w1(mode: Mode): Promise<W1Result> {
     const calls = callsBetween(before, run.calls());
     await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
     await run.settled?.();
+    // The minute's tick after the last job: with idle sleep (as deployed) the scheduler puts the engine to sleep.
+    const tickFrom = run.calls();
+    const tickAt = wallNow();
+    await run.tick?.();
+    const fallAsleep = callsBetween(tickFrom, run.calls());
     const idleFrom = run.calls();
+    const idleAt = wallNow();
+    await run.tick?.();
     await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
-    return { medianMs, calls, idle: callsBetween(idleFrom, run.calls()), gaps };
+    return { medianMs, calls, fallAsleep, idle: callsBetween(idleFrom, run.calls()), gaps, idleWindows: { tick: tickAt, from: idleAt, to: wallNow() } };
   } finally {
     await run.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const wallNow = () => performance.timeOrigin + performance.now();
+
+/** The Data API calls that started in [from, to), by caller (function environments, agent), and their SQL shapes. */
+function printCallsIn(label: string, entries: readonly TimelineEntry[], from: number, to: number): void {
+  const calls = entries.filter((e) => e.kind === 'data-api' && e.startedAt >= from && e.startedAt < to);
+  const byWho = new Map<string, string[]>();
+  for (const e of calls) byWho.set(e.who, [...(byWho.get(e.who) ?? []), sqlShape(e.what)]);
+  console.error(`  ${label}: ${calls.length} Data API calls`);
+  for (const [who, shapes] of byWho) console.error(`    ${who} ${shapes.length}: ${shapes.map((x) => x.slice(0, 60)).join(' | ')}`);
 }
 
 /** Where a Data API call's SQL comes from, in a few words (the timeline's reader need not parse SQL). */
@@ -437,9 +461,18 @@ if (['W1', 'W2', 'W3'].some(workload)) {
         add(`W1 ${W1_STEPS} sequential steps: median ms exit -> next start`, mode.name, first.medianMs.toFixed(1));
         if (first.calls) add(`W1: Data API calls per step, functions / agent / launch`, mode.name, perJob(first.calls, W1_STEPS));
         if (W1_TIMELINE && world && first.gaps) printTimeline((await world).timeline(), first.gaps);
+        if (W1_TIMELINE && world && first.idleWindows) {
+          const { tick, from, to } = first.idleWindows;
+          printCallsIn('first tick after W1', (await world).timeline(), tick, from);
+          printCallsIn(`idle ${IDLE_WINDOW_MS / 1000} s after it`, (await world).timeline(), from, to);
+        }
+        if (first.fallAsleep) {
+          const c = first.fallAsleep;
+          add(`first tick after W1 (the engine goes to sleep): Data API calls, functions / agent`, mode.name, `${c.functions} / ${c.agent}`);
+        }
         if (first.idle) {
           const c = first.idle;
-          add(`idle ${IDLE_WINDOW_MS / 1000} s after W1: Data API calls, functions / agent (minute ticks in it)`, mode.name, `${c.functions} / ${c.agent} (${c.ticks})`);
+          add(`idle ${IDLE_WINDOW_MS / 1000} s after it: Data API calls, functions / agent (minute ticks in it)`, mode.name, `${c.functions} / ${c.agent} (${c.ticks})`);
         }
       }
       const w2Jobs = mode.sizes?.w2 ?? W2_JOBS;

@@ -44,8 +44,11 @@ export interface FakeAws {
   failedLogCalls(): number;
   /** The function names of the Lambda invocations received since the last call (and forgets them). */
   takeInvocations(): string[];
-  /** Replaces the SSM parameter's value (a value that names this server's endpoint). */
-  setParameter(value: string): void;
+  /**
+   * Replaces the SSM parameter's value (a value that names this server's endpoint): the one every name reads, or with
+   * `name` that parameter's own (PutParameter writes a name's own value too).
+   */
+  setParameter(value: string, name?: string): void;
   /** Calls answered so far, by service (`lambda`, `sqs`, `ssm`, `logs`, `sns`, `other`). */
   calls(): Readonly<Record<string, number>>;
   close(): Promise<void>;
@@ -109,6 +112,7 @@ function sqsQueues() {
 
 export async function startFakeAws(parameter: string, options: FakeAwsOptions = {}): Promise<FakeAws> {
   let value = parameter;
+  const named = new Map<string, string>();
   let logsFailureRate = 0;
   let failedLogs = 0;
   let invocations: string[] = [];
@@ -172,9 +176,12 @@ export async function startFakeAws(parameter: string, options: FakeAwsOptions = 
       }
       const service = target.startsWith('AmazonSSM.') ? 'ssm' : target.startsWith('Logs_') ? 'logs' : 'other';
       answer(response, service, () => {
-        if (target === 'AmazonSSM.GetParameter') response.end(JSON.stringify({ Parameter: { Value: value, Type: 'String' } }));
-        else if (target === 'AmazonSSM.PutParameter') {
-          value = (JSON.parse(body) as { Value: string }).Value;
+        const input = (body === '' ? {} : JSON.parse(body)) as { Name?: string; Value?: string };
+        if (target === 'AmazonSSM.GetParameter') {
+          response.end(JSON.stringify({ Parameter: { Value: (input.Name !== undefined ? named.get(input.Name) : undefined) ?? value, Type: 'String' } }));
+        } else if (target === 'AmazonSSM.PutParameter') {
+          if (input.Name !== undefined) named.set(input.Name, String(input.Value));
+          else value = String(input.Value);
           response.end(JSON.stringify({ Version: 1 }));
         } else response.end('{}');
       });
@@ -215,7 +222,10 @@ export async function startFakeAws(parameter: string, options: FakeAwsOptions = 
       invocations = [];
       return taken;
     },
-    setParameter: (next) => (value = next),
+    setParameter: (next, name) => {
+      if (name === undefined) value = next;
+      else named.set(name, next);
+    },
     calls: () => ({ ...counts }),
     close: () =>
       new Promise<void>((resolve) => {
