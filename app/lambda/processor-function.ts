@@ -9,8 +9,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsDoorbell } from '../../adapters/aws/sqs-doorbell';
 import type { ProcessorConfig } from '../config/config';
 import { PROCESSOR_SAFETY_MARGIN_MS, processorPass } from '../passes';
-import type { NudgeTarget, Pass } from '../run-while-busy';
-import type { TickKind } from './lambda-events';
+import { STOPPED_BY, type NudgeTarget, type Pass } from '../run-while-busy';
+import { TICK_KIND, type TickKind } from './lambda-events';
 import type { LambdaRuntime } from './lambda-runtime';
 import { lambdaNudgers, runPassTick } from './lambda-tick';
 import { runLeased, type LeaseGuard } from './processor-lease';
@@ -50,6 +50,13 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>, optio
       pending.clear();
       sentAt = performance.now();
     };
+    // The one-minute tick is the safety net for lost nudges: with nothing due it ends after one read, without the
+    // lease's take and release (a nudge always takes the lease: the work it announces may be in a holder's pass).
+    if (trigger === TICK_KIND.scheduled && !(await runtime.services.steps.hasDueWork())) {
+      const idle = { ...pass.empty, passes: 0, stoppedBy: STOPPED_BY.idle, reruns: 0, heldElsewhere: false };
+      runtime.logger.info('processor done', { trigger, ...idle });
+      return idle;
+    }
     const remainingMs = () => context.getRemainingTimeInMillis();
     const lease = runtime.services.stores.processorLease;
     const result = await runLeased(pass.empty, { lease, remainingMs, marginMs: PROCESSOR_SAFETY_MARGIN_MS }, async (guard) => {

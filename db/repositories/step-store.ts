@@ -111,6 +111,13 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     return due.map((d) => d.token);
   }
 
+  /** Whether a pass would find anything now (a due token, an orphan), in one statement: the tick asks before its lease. */
+  async hasDueWork(): Promise<boolean> {
+    if (this.orphansPossible) return true;
+    const listing = await this.listDueWidths(1, this.clock.now());
+    return listing.widths.length > 0 || listing.endedTokenIds.length > listing.endedFound;
+  }
+
   /** The same with the ended commands' tokens read in the same statement (a row without a token is an orphan's). */
   private async listDueUnbounded(limit: number, now: Date): Promise<Token[]> {
     const ended = await this.db

@@ -15,7 +15,7 @@ import { PROCESSOR_LEASE } from '../../db/repositories/lease-repository';
 import { finishExecutionsAsAgent, insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
 import type * as ProcessorModule from '../../functions/processor/handler';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { applyEnv, awake, DOORBELL, functionEnv, lambdaContext, NOTIFIER, PROCESSOR } from './function-fixtures';
+import { applyEnv, awake, DOORBELL, functionEnv, lambdaContext, NOTIFIER, PROCESSOR, scheduledEvent } from './function-fixtures';
 
 const lambda = mockClient(LambdaClient);
 const sqs = mockClient(SQSClient);
@@ -85,6 +85,24 @@ describe('processor lease', () => {
     expect(run).toMatchObject({ heldElsewhere: false, reruns: 0 });
     expect(run.committed).toBeGreaterThan(0);
     expect(await queued()).toEqual([{ shell: 'echo taken over' }]);
+    expect(await leaseRow()).toEqual({ holder: null, rerun_requests: 0 });
+  });
+
+  it('ends a scheduled tick with nothing due after one call, without the lease; a tick with work due takes it', async () => {
+    // A first tick clears what a fresh container does not know yet (finished commands whose token is gone).
+    awake(await processor.handler(scheduledEvent('kuroko-test-ProcessorTick'), lambdaContext(PROCESSOR)));
+    await tdb.db.updateTable('leases').set({ holder: 'crashed', held_until: new Date(Date.now() + 60_000) }).where('name', '=', PROCESSOR_LEASE).execute();
+    const before = tdb.dataApi!.callCount();
+    expect(awake(await processor.handler(scheduledEvent('kuroko-test-ProcessorTick'), lambdaContext(PROCESSOR)))).toMatchObject({ passes: 0, heldElsewhere: false });
+    expect(tdb.dataApi!.callCount() - before).toBe(1);
+    // No rerun was asked of the holder: there was nothing to run for.
+    expect(await leaseRow()).toEqual({ holder: 'crashed', rerun_requests: 0 });
+    await tdb.db.updateTable('leases').set({ holder: null, held_until: new Date(0) }).where('name', '=', PROCESSOR_LEASE).execute();
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 24, 'noop:\n');
+    const { instance } = await services.operations.launch({ definitionId: 24, launchedBy: 'test' });
+    expect(awake(await processor.handler(scheduledEvent('kuroko-test-ProcessorTick'), lambdaContext(PROCESSOR)))).toMatchObject({ heldElsewhere: false, stoppedBy: 'idle' });
+    expect(await statusOf(tdb.db, instance.id)).toBe('success');
     expect(await leaseRow()).toEqual({ holder: null, rerun_requests: 0 });
   });
 
