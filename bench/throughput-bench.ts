@@ -193,14 +193,18 @@ interface W1Result {
   medianMs: number;
   /** Data API calls of the whole workflow, by caller (the AWS mode). */
   calls?: CallCounts;
-  /** Data API calls of the first tick after the workflow, which puts the engine to sleep (the AWS mode). */
-  fallAsleep?: CallCounts;
-  /** Data API calls in IDLE_WINDOW_MS with nothing in flight, after that tick, one more tick in it (the AWS mode). */
+  /** Data API calls of the first tick after the workflow, the agent still up (the AWS mode). */
+  firstTick?: CallCounts;
+  /** Data API calls in IDLE_WINDOW_MS with nothing in flight after that tick, one more tick in it, the agent up. */
   idle?: CallCounts;
+  /** The first tick once the agent left (the deployed agent's idle timeout): the scheduler puts the engine to sleep. */
+  fallAsleep?: CallCounts;
+  /** IDLE_WINDOW_MS after that, one more tick in it: the engine asleep. */
+  asleep?: CallCounts;
   /** Each step's exit and the next start (wall-clock ms), for the timeline. */
   gaps?: { exit: number; next: number }[];
-  /** Wall-clock ms of the falling-asleep tick's start, and the idle window's start and end, for the timeline. */
-  idleWindows?: { tick: number; from: number; to: number };
+  /** Where each idle measure began and ended (wall-clock ms), for the timeline. */
+  idleWindows?: { label: string; from: number; to: number }[];
 }
 
 async function w1(mode: Mode): Promise<W1Result> {
@@ -221,16 +225,27 @@ async function w1(mode: Mode): Promise<W1Result> {
     const calls = callsBetween(before, run.calls());
     await new Promise((resolve) => setTimeout(resolve, IDLE_SETTLE_MS));
     await run.settled?.();
-    // The minute's tick after the last job: with idle sleep (as deployed) the scheduler puts the engine to sleep.
-    const tickFrom = run.calls();
-    const tickAt = wallNow();
-    await run.tick?.();
-    const fallAsleep = callsBetween(tickFrom, run.calls());
-    const idleFrom = run.calls();
-    const idleAt = wallNow();
-    await run.tick?.();
-    await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
-    return { medianMs, calls, fallAsleep, idle: callsBetween(idleFrom, run.calls()), gaps, idleWindows: { tick: tickAt, from: idleAt, to: wallNow() } };
+    // With idle sleep (as deployed), the engine stays awake while an agent heart-beats (core/services/sleep-plan.ts):
+    // the deployed agent leaves after its idle minutes (10 by default). First the minutes before that, then after.
+    const windows: { label: string; from: number; to: number }[] = [];
+    const counts = run.calls;
+    const measure = async (label: string, work: () => Promise<void>): Promise<CallCounts> => {
+      const from = counts();
+      const at = wallNow();
+      await work();
+      windows.push({ label, from: at, to: wallNow() });
+      return callsBetween(from, counts());
+    };
+    const idleWindow = async () => {
+      await run.tick?.();
+      await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+    };
+    const firstTick = await measure('first tick after W1, agent up', async () => run.tick?.());
+    const idle = await measure(`idle ${IDLE_WINDOW_MS / 1000} s, agent up`, idleWindow);
+    await run.stop();
+    const fallAsleep = await measure('first tick once the agent left', async () => run.tick?.());
+    const asleep = await measure(`idle ${IDLE_WINDOW_MS / 1000} s, agent gone`, idleWindow);
+    return { medianMs, calls, firstTick, idle, fallAsleep, asleep, gaps, idleWindows: windows };
   } finally {
     await run.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -462,18 +477,15 @@ if (['W1', 'W2', 'W3'].some(workload)) {
         if (first.calls) add(`W1: Data API calls per step, functions / agent / launch`, mode.name, perJob(first.calls, W1_STEPS));
         if (W1_TIMELINE && world && first.gaps) printTimeline((await world).timeline(), first.gaps);
         if (W1_TIMELINE && world && first.idleWindows) {
-          const { tick, from, to } = first.idleWindows;
-          printCallsIn('first tick after W1', (await world).timeline(), tick, from);
-          printCallsIn(`idle ${IDLE_WINDOW_MS / 1000} s after it`, (await world).timeline(), from, to);
+          for (const { label, from, to } of first.idleWindows) printCallsIn(label, (await world).timeline(), from, to);
         }
-        if (first.fallAsleep) {
-          const c = first.fallAsleep;
-          add(`first tick after W1 (the engine goes to sleep): Data API calls, functions / agent`, mode.name, `${c.functions} / ${c.agent}`);
-        }
-        if (first.idle) {
-          const c = first.idle;
-          add(`idle ${IDLE_WINDOW_MS / 1000} s after it: Data API calls, functions / agent (minute ticks in it)`, mode.name, `${c.functions} / ${c.agent} (${c.ticks})`);
-        }
+        const idleRows: [string, CallCounts | undefined][] = [
+          ['first tick after W1, agent up (awake: a worker heart-beats)', first.firstTick],
+          [`idle ${IDLE_WINDOW_MS / 1000} s after it, agent up`, first.idle],
+          ['first tick once the agent left (the engine goes to sleep)', first.fallAsleep],
+          [`idle ${IDLE_WINDOW_MS / 1000} s after it, asleep`, first.asleep],
+        ];
+        for (const [label, c] of idleRows) if (c) add(`${label}: Data API calls, functions / agent (minute ticks in it)`, mode.name, `${c.functions} / ${c.agent} (${c.ticks})`);
       }
       const w2Jobs = mode.sizes?.w2 ?? W2_JOBS;
       const w3Jobs = mode.sizes?.w3 ?? W3_JOBS;
