@@ -2,7 +2,8 @@
 import { sql, type Kysely } from 'kysely';
 import { TOKEN_STATUS, type Definition, type Execution, type Instance, type Token } from '../../core/model';
 import type { Database, ExecutionRow, ExecutionTable, TokenRow } from '../schema';
-import { EXECUTION_WIDTH, NARROW_ROW_BYTES, TOKEN_WIDTH, readByWidth, readInChunks, rowWidths, scanWidths, widthOf, type RowWidth } from './paging';
+import { DATA_API_MAX_ROW_BYTES } from '../../core/row-limits';
+import { EXECUTION_WIDTH, NARROW_ROW_BYTES, RESPONSE_BUDGET_BYTES, TOKEN_WIDTH, chunkByBytes, readByWidth, readInChunks, rowWidths, scanWidths, widthOf, type RowWidth } from './paging';
 import { toDefinition, toExecution, toInstance, toToken } from './row-mappers';
 
 /** Every column of `executions`, read beside a token's under `e_<column>` (the pass's joined read). */
@@ -19,10 +20,16 @@ void EVERY_EXECUTION_COLUMN;
 const JOINED_TOKEN_WIDTH = widthOf('t.script', 't.context', 't.message');
 const JOINED_EXECUTION_WIDTH = widthOf('e.shell', 'e.env', 'e.output_head', 'e.output_tail');
 
+/** A due token's id and the bytes its row and its execution's row may take (`bytes`: both, as one joined row). */
+export interface DueWidth extends RowWidth {
+  tokenBytes: number;
+  executionBytes: number;
+}
+
 /** What a pass's listing found: the due tokens' widths (with their executions'), and what the orphan check needs. */
 export interface DueListing {
-  /** Due tokens, those whose command ended first; bytes count the token's row and its execution's. */
-  widths: RowWidth[];
+  /** Due tokens, those whose command ended first. */
+  widths: DueWidth[];
   /** The listing of ended commands was full: more may wait, orphans among them. */
   endedFull: boolean;
   /** Tokens of the ended commands listed, found or not. */
@@ -94,14 +101,16 @@ export class StepReads {
     const endedRows = rows.filter((row) => Number(row.ended) === 1);
     const endedTokenIds = [...new Set(endedRows.map((row) => Number(row.token_id)))];
     const found = new Set(endedRows.flatMap((row) => (row.found_id === null ? [] : [Number(row.found_id)])));
-    const widths: RowWidth[] = [];
+    const widths: DueWidth[] = [];
     const seen = new Set<number>();
     for (const row of rows) {
       if (row.found_id === null || widths.length >= limit) continue;
       const id = Number(row.found_id);
       if (seen.has(id)) continue;
       seen.add(id);
-      widths.push({ id, bytes: Number(row.wide ?? 0) + Number(row.execution_wide ?? 0) + 2 * NARROW_ROW_BYTES });
+      const tokenBytes = Number(row.wide ?? 0) + NARROW_ROW_BYTES;
+      const executionBytes = Number(row.execution_wide ?? 0) + NARROW_ROW_BYTES;
+      widths.push({ id, bytes: tokenBytes + executionBytes, tokenBytes, executionBytes });
     }
     return { widths, endedFull: endedRows.length >= limit, endedTokenIds, endedFound: found.size };
   }
@@ -109,9 +118,13 @@ export class StepReads {
   /**
    * The listed tokens with their executions, in one statement per response's worth (usually one): a token and its
    * execution read together are one snapshot, so a pass never sees a token newer than what it knows of its command.
+   * A pair that could pass the Data API's 64 KB per row as one row (the widest script, env and output) is read as
+   * two: the token first, then its execution by token, which is then at least as new.
    */
-  async readDueTokens(widths: readonly RowWidth[]): Promise<DueToken[]> {
-    const rows = await readByWidth(widths, (ids) =>
+  async readDueTokens(widths: readonly DueWidth[]): Promise<DueToken[]> {
+    const joinable = widths.filter((w) => w.bytes <= DATA_API_MAX_ROW_BYTES);
+    const apart = widths.filter((w) => w.bytes > DATA_API_MAX_ROW_BYTES);
+    const rows = await readByWidth(joinable, (ids) =>
       this.db
         .selectFrom('tokens as t')
         .leftJoin('executions as e', 'e.token_id', 't.id')
@@ -120,10 +133,29 @@ export class StepReads {
         .where('t.id', 'in', ids)
         .execute(),
     );
-    return rows.map((row) => {
+    const found = new Map<number, DueToken>();
+    for (const row of rows) {
       const joined = row as unknown as Record<string, unknown>;
       const execution = joined.e_id === null || joined.e_id === undefined ? undefined : toExecution(Object.fromEntries(EXECUTION_COLUMNS.map((c) => [c, joined[`e_${c}`]])) as unknown as ExecutionRow);
-      return { token: toToken(row as unknown as TokenRow), execution };
+      found.set(Number(row.id), { token: toToken(row as unknown as TokenRow), execution });
+    }
+    if (apart.length > 0) {
+      const tokens = await readByWidth(
+        apart.map((w) => ({ id: w.id, bytes: w.tokenBytes })),
+        (ids) => this.db.selectFrom('tokens').selectAll().where('id', 'in', ids).execute(),
+      );
+      for (const row of tokens) found.set(Number(row.id), { token: toToken(row), execution: undefined });
+      for (const chunk of chunkByBytes(apart, (w) => w.executionBytes, RESPONSE_BUDGET_BYTES)) {
+        const executions = await this.db.selectFrom('executions').selectAll().where('token_id', 'in', chunk.map((w) => w.id)).execute();
+        for (const row of executions) {
+          const due = found.get(Number(row.token_id));
+          if (due) due.execution = toExecution(row);
+        }
+      }
+    }
+    return widths.flatMap((w) => {
+      const due = found.get(w.id);
+      return due === undefined ? [] : [due];
     });
   }
 

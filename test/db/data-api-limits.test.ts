@@ -153,6 +153,43 @@ describe('data-api limits: wide text users type fits a 64 KB row', () => {
   });
 });
 
+describe('data-api limits: the processor reads the widest token with the widest command', () => {
+  let ldb: MeteredDatabase;
+  let h: ApiHarness;
+  beforeAll(async () => {
+    ldb = await openMeteredDatabase();
+    h = await createHarness(ldb.tdb);
+  });
+  afterAll(async () => {
+    await ldb?.close();
+  });
+
+  it('reads a token and its execution apart when together they could pass 64 KB in one row (issue 18)', async () => {
+    // The widest script: one command of 16 KiB of Japanese, so the token holds it (script) and so does the command.
+    const script = `execute: echo ${'あ'.repeat(Math.floor((ROW_LIMITS.scriptBytes - 20) / 3))}\n`;
+    const created = await h.call('POST', '/v1/definitions', { body: { name: 'widest pair', script, api_allowed: true } });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const { id } = (await created.json()) as { id: number };
+    const env = { NOTE: 'お'.repeat(Math.floor((ROW_LIMITS.launchEnvBytes - 20) / 3)) };
+    const launched = await h.call('POST', `/v1/definitions/${id}/instances`, { body: { env } });
+    expect(launched.status, await launched.clone().text()).toBe(201);
+    const instance = (await launched.json()) as { id: number };
+    for (let i = 0; i < 3; i++) await h.services.processorPass();
+    const queue = new ExecutionQueueRepository(ldb.handle, ldb.tdb.idGenerator);
+    const [execution] = await queue.claim({ workerId: 1, hostname: 'agent', queues: ['@default'], limit: 1, leaseMs: 60_000, now: new Date() });
+    expect(execution).toBeDefined();
+    const head = 'か'.repeat(Math.floor(ROW_LIMITS.outputHeadBytes / 3));
+    const tail = 'き'.repeat(Math.floor(ROW_LIMITS.outputTailBytes / 3));
+    await queue.recordStart(execution!.id, execution!.attempt, { pid: 4242, startedAt: new Date() });
+    await queue.finish(execution!.id, execution!.attempt, { head, tail, exitStatus: 0, termSignal: null, finishedAt: new Date() });
+    ldb.meter.reset();
+    for (let i = 0; i < 3; i++) await h.services.processorPass();
+    expect(ldb.meter.violations()).toEqual([]);
+    const detail = await h.call('GET', `/v1/definitions/${id}/instances/${instance.id}`);
+    expect(((await detail.json()) as { status: string }).status).toBe('success');
+  });
+});
+
 describe('data-api limits: a scheduler pass over 10,000 definitions', () => {
   const DEFINITIONS = 10_000;
   let ldb: MeteredDatabase;
