@@ -1,14 +1,15 @@
-import type { Kysely, Transaction, UpdateQueryBuilder, UpdateResult } from 'kysely';
+import { sql, type Insertable, type Kysely, type Transaction, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
 import type { InstanceCancellation } from '../../core/engine/workflow-engine';
 import { historyOf } from '../../core/engine/workflow-engine';
 import { formatExecutionResult } from '../../core/engine/execution-result';
 import { LOG_LEVEL, TOKEN_STATUS, type Execution, type Token } from '../../core/model';
-import type { Clock, IdGenerator, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
+import type { Clock, IdGenerator, InstancePatch, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
+import { utf8Bytes } from '../../core/row-limits';
 import { wakeAfterCommit, wakeWhenUnchanged } from '../../core/services/processor-service';
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database, TokenRow } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
-import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, rowWidths } from './paging';
+import { EXECUTION_WIDTH, RESPONSE_BUDGET_BYTES, TOKEN_WIDTH, chunkByBytes, chunked, readByWidth, rowWidths } from './paging';
 import { idsFor, needsTransaction } from './step-outcome-shape';
 import { StepReads } from './step-reads';
 import { withTransaction } from './transaction';
@@ -22,6 +23,24 @@ const ORPHAN_BATCH = 100;
 
 /** The signal a kill request starts with; the agent escalates to KILL after its grace period. */
 const KILL_SIGNAL = 'SIGTERM';
+
+/**
+ * Rows per multi-row INSERT of a batch (the Data API takes at most 65,536 characters of SQL; an executions row's
+ * placeholders take about 200).
+ */
+const ROWS_PER_INSERT = 100;
+
+/** Characters of a row's text columns: what sizes a multi-row INSERT's request. */
+function textLength(row: object): number {
+  let n = 0;
+  for (const value of Object.values(row)) if (typeof value === 'string') n += value.length;
+  return n;
+}
+
+/** Inserts rows in statements of at most ROWS_PER_INSERT rows and RESPONSE_BUDGET_BYTES of text (none when there are none). */
+async function insertRows<T extends 'tokens' | 'executions' | 'execution_histories'>(trx: Transaction<Database>, table: T, rows: readonly Insertable<Database[T]>[]): Promise<void> {
+  for (const chunk of chunkByBytes(rows, textLength, RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await trx.insertInto(table).values(chunk as never).execute();
+}
 
 /** Thrown inside a transaction to roll it back when the token's version moved on. */
 class LostRace extends Error {}
@@ -167,7 +186,151 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     return committed;
   }
 
-  private async write(outcome: StepOutcome): Promise<boolean> {
+  /**
+   * Takes a step not yet written as what this pass reads for its token: the next step of a chain (processor-service
+   * commitChains) reads the command this one queued or archived from here. commitChains then writes it, or forgets
+   * it when the chain lost its race.
+   */
+  stage(outcome: StepOutcome): void {
+    if (outcome.newExecution) this.executionCache?.set(outcome.tokenId, outcome.newExecution);
+    else if (outcome.archivedExecution) this.executionCache?.set(outcome.tokenId, undefined);
+  }
+
+  /**
+   * Writes chains of steps, each chain the steps one token took in a row (each step's expectedVersion the previous
+   * step's new version), in one transaction for all of them (issue 18: a commit per step was most of a no-op job's
+   * cost). Each chain is fenced once, on its first step's version, and writes its last step's token; a chain whose
+   * fence matched no row (another processor moved the token) writes nothing else and answers false. The rest of
+   * every chain's writes go in one statement per table where several write the same one. On an error (a deadlock
+   * victim, a duplicate command), every chain is written again on its own, so one bad outcome blocks no other.
+   */
+  async commitChains(chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]> {
+    if (chains.length === 0) return [];
+    if (chains.length === 1 && chains[0]!.length === 1) return [await this.commit(chains[0]![0]!)];
+    let results: boolean[];
+    let failure: unknown;
+    try {
+      results = await withTransaction(this.db, this.ids, chains.reduce((n, chain) => n + chain.reduce((m, o) => m + idsFor(o), 0), 0), (trx) =>
+        this.writeChains(trx, chains),
+      );
+    } catch {
+      results = [];
+      for (const chain of chains) {
+        try {
+          results.push(await this.writeChainAlone(chain));
+        } catch (error) {
+          failure ??= error;
+          results.push(false);
+        }
+      }
+    }
+    const ended: number[] = [];
+    chains.forEach((chain, i) => {
+      const first = chain[0]!;
+      if (!results[i]) {
+        this.executionCache?.delete(first.tokenId);
+        return;
+      }
+      for (const outcome of chain) {
+        this.rememberExecutionOf(outcome);
+        if (outcome.instancePatch?.finishedAt || outcome.instancePatch?.canceledAt) ended.push(outcome.instanceId);
+      }
+    });
+    if (this.executionCache !== undefined) for (const id of ended) this.endedInstances.add(id);
+    else await this.wakeWaitersOf(ended);
+    if (failure !== undefined) throw failure;
+    return results;
+  }
+
+  /** A chain on its own: one transaction fenced on its first step, or (a single step) the step's own commit. */
+  private async writeChainAlone(chain: readonly StepOutcome[]): Promise<boolean> {
+    if (chain.length === 1) return this.write(chain[0]!, false);
+    try {
+      return (await withTransaction(this.db, this.ids, chain.reduce((m, o) => m + idsFor(o), 0), (trx) => this.writeChains(trx, [chain])))[0]!;
+    } catch (error) {
+      if (isRetryableLockError(error)) return false;
+      throw error;
+    }
+  }
+
+  /** The writes of commitChains inside its transaction; which chains' fences matched. */
+  private async writeChains(trx: Transaction<Database>, chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]> {
+    const results: boolean[] = [];
+    const written: StepOutcome[] = [];
+    // Every fence first, one chain at a time: a chain whose token moved on writes nothing else.
+    for (const chain of chains) {
+      const last = chain[chain.length - 1]!;
+      const fenced = await this.writeToken(trx, { ...last, expectedVersion: chain[0]!.expectedVersion });
+      results.push(fenced);
+      if (fenced) written.push(...chain);
+    }
+    if (written.length === 0) return results;
+    // A job whose last command ended: the instance's end deletes that command's row too (see writeRest).
+    const endings = written.filter((o) => o.deleteInstanceTokens === true);
+    const archivedAtEnd = new Map<number, number>();
+    for (const o of endings) if (o.archivedExecution?.instanceId === o.instanceId) archivedAtEnd.set(o.instanceId, o.archivedExecution.executionId);
+    const endedWithRow = new Set(archivedAtEnd.values());
+    const archived = written.flatMap((o) => (o.archivedExecution ? [o.archivedExecution] : []));
+    // An archived command's row goes before its token's next command is queued (one row per token).
+    for (const chunk of chunked(archived.map((a) => a.executionId).filter((id) => !endedWithRow.has(id)))) {
+      await trx.deleteFrom('executions').where('id', 'in', chunk).execute();
+    }
+    await insertRows(trx, 'execution_histories', archived.map(fromExecutionHistory));
+    // Commands and forked tokens before any instance's end: written in the order of separate commits where the
+    // other step came first, so an instance ended in this batch removes what its other tokens queued in it.
+    await insertRows(trx, 'tokens', written.flatMap((o) => o.newTokens.map(fromToken)));
+    await insertRows(trx, 'executions', written.flatMap((o) => (o.newExecution ? [fromExecution(o.newExecution)] : [])));
+    await this.patchInstances(trx, written);
+    for (const chunk of chunked([...new Set(endings.map((o) => o.instanceId))])) {
+      await this.endInstances(trx, chunk, chunk.flatMap((id) => archivedAtEnd.get(id) ?? []));
+    }
+    for (const outcome of written) {
+      await this.requestKills(trx, outcome.kills);
+      for (const launch of outcome.launches) await this.launches.launchIn(trx, launch);
+    }
+    const logs = written.flatMap((o) => o.logs);
+    for (const chunk of chunkByBytes(logs, (l) => utf8Bytes(l.message), RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await insertLogs(trx, this.ids, chunk);
+    const events = written.flatMap((o) => o.events);
+    for (const chunk of chunkByBytes(events, (e) => utf8Bytes(e.message), RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await insertEvents(trx, chunk);
+    return results;
+  }
+
+  /**
+   * Each instance's patches, in step order (a later one wins a column), in one statement per chunk of instances:
+   * each column set through a CASE on the id, so instances patched with different times still share it.
+   */
+  private async patchInstances(trx: Transaction<Database>, outcomes: readonly StepOutcome[]): Promise<void> {
+    const patches = new Map<number, InstancePatch>();
+    for (const o of outcomes) if (o.instancePatch && Object.keys(o.instancePatch).length > 0) patches.set(o.instanceId, { ...patches.get(o.instanceId), ...o.instancePatch });
+    for (const chunk of chunked([...patches], ROWS_PER_INSERT)) {
+      const column = (name: 'finished_at' | 'canceled_at' | 'error_at' | 'retrying', value: (p: InstancePatch) => unknown) => {
+        const cases = chunk.flatMap(([id, p]) => (value(p) === undefined ? [] : [sql`when ${id} then ${value(p)}`]));
+        return cases.length === 0 ? undefined : sql`case ${sql.ref('id')} ${sql.join(cases, sql` `)} else ${sql.ref(name)} end`;
+      };
+      const set = Object.fromEntries(
+        (
+          [
+            ['finished_at', column('finished_at', (p) => p.finishedAt || undefined)],
+            ['canceled_at', column('canceled_at', (p) => p.canceledAt || undefined)],
+            ['error_at', column('error_at', (p) => p.errorAt)],
+            ['retrying', column('retrying', (p) => p.retrying)],
+          ] as const
+        ).filter(([, value]) => value !== undefined),
+      );
+      await trx
+        .updateTable('job_instances')
+        .set(set as never)
+        .where(
+          'id',
+          'in',
+          chunk.map(([id]) => id),
+        )
+        .execute();
+    }
+  }
+
+  /** `wake`: the instance ended by this outcome wakes its waiters (commitChains wakes them itself). */
+  private async write(outcome: StepOutcome, wake = true): Promise<boolean> {
     if (needsTransaction(outcome)) {
       try {
         await withTransaction(this.db, this.ids, idsFor(outcome), async (trx) => {
@@ -180,7 +343,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
         throw error;
       }
       const patch = outcome.instancePatch;
-      if (patch?.finishedAt || patch?.canceledAt) {
+      if (wake && (patch?.finishedAt || patch?.canceledAt)) {
         // In a processor pass, the batch's ended instances wake their waiters together (wakeWaiters).
         if (this.executionCache !== undefined) this.endedInstances.add(outcome.instanceId);
         else await this.wakeWaitersOf([outcome.instanceId]);
@@ -355,11 +518,19 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
    * by the kill requests the engine puts in the same outcome (critical, cancel).
    */
   private async endInstance(trx: Transaction<Database>, instanceId: number, archivedExecutionId?: number): Promise<void> {
-    await trx.deleteFrom('tokens').where('job_instance_id', '=', instanceId).execute();
+    await this.endInstances(trx, [instanceId], archivedExecutionId === undefined ? [] : [archivedExecutionId]);
+  }
+
+  /** endInstance for several instances at once (the archived commands all belong to them). */
+  private async endInstances(trx: Transaction<Database>, instanceIds: readonly number[], archivedExecutionIds: readonly number[]): Promise<void> {
+    const one = instanceIds.length === 1 ? instanceIds[0]! : undefined;
+    await (one === undefined ? trx.deleteFrom('tokens').where('job_instance_id', 'in', instanceIds) : trx.deleteFrom('tokens').where('job_instance_id', '=', one)).execute();
     await trx
       .deleteFrom('executions')
-      .where('job_instance_id', '=', instanceId)
-      .where((eb) => (archivedExecutionId === undefined ? eb('claimed_at', 'is', null) : eb.or([eb('claimed_at', 'is', null), eb('id', '=', archivedExecutionId)])))
+      .where((eb) => (one === undefined ? eb('job_instance_id', 'in', instanceIds) : eb('job_instance_id', '=', one)))
+      .where((eb) =>
+        archivedExecutionIds.length === 0 ? eb('claimed_at', 'is', null) : eb.or([eb('claimed_at', 'is', null), eb('id', 'in', archivedExecutionIds)]),
+      )
       .execute();
   }
 
