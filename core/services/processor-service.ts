@@ -121,6 +121,13 @@ export interface ProcessorPassOptions {
    * on a database where every statement is a slow round trip (the Data API) several in flight hide the latency.
    */
   concurrency?: number;
+  /**
+   * Transactions a round of steps is written in at once (default 1: one for the whole round). More only where each
+   * statement is a slow round trip (the Data API): a transaction runs one statement at a time. On MySQL, parallel
+   * transactions that end instances deadlock on each other's index gap locks, and a deadlock costs the round its
+   * batch (every chain is then written alone).
+   */
+  commitConcurrency?: number;
 }
 
 /**
@@ -141,7 +148,7 @@ export async function runProcessorPass(
     const before = result.committed;
     try {
       if (store.commitChains) {
-        await stepInChains(store, store.commitChains.bind(store), engine, tokens, concurrency, result);
+        await stepInChains(store, store.commitChains.bind(store), engine, tokens, { steps: concurrency, commits: Math.max(1, options.commitConcurrency ?? 1) }, result);
       } else {
         await stepOneByOne(store, engine, tokens, concurrency, result);
       }
@@ -211,7 +218,7 @@ const MIN_CHAINS_PER_COMMIT = 8;
 /**
  * Steps the batch in rounds. In a round, each token takes its steps in a row while each leaves it due at once (a
  * finished command archived and the next one queued, noop after noop), staged in the store rather than written;
- * then every token's chain is written at once (commitChains), in up to `concurrency` transactions, each chain fenced
+ * then every token's chain is written at once (commitChains), in up to `concurrency.commits` transactions, each chain fenced
  * on the version its first step read (issue 18: a commit per step was most of a no-op job's cost). A token whose
  * last step could not be chained on (it patched the instance) goes on in the next round.
  */
@@ -220,7 +227,7 @@ async function stepInChains(
   commitChains: NonNullable<ProcessorStore['commitChains']>,
   engine: WorkflowEngine,
   tokens: readonly Token[],
-  concurrency: number,
+  concurrency: { steps: number; commits: number },
   result: ProcessorPassResult,
 ): Promise<void> {
   let round = tokens.map((token) => ({ token, steps: 0 }));
@@ -253,8 +260,8 @@ async function stepInChains(
         if (chain.outcomes.length > 0) chains.push(chain);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency, round.length) }, worker));
-    const groups = Math.max(1, Math.min(concurrency, Math.floor(chains.length / MIN_CHAINS_PER_COMMIT)));
+    await Promise.all(Array.from({ length: Math.min(concurrency.steps, round.length) }, worker));
+    const groups = Math.max(1, Math.min(concurrency.commits, Math.floor(chains.length / MIN_CHAINS_PER_COMMIT)));
     const size = Math.ceil(chains.length / groups);
     const slices = Array.from({ length: Math.ceil(chains.length / size) }, (_, g) => chains.slice(g * size, (g + 1) * size));
     const written = (await Promise.all(slices.map((slice) => commitChains(slice.map((c) => c.outcomes))))).flat();
