@@ -248,7 +248,9 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     try {
       return (await withTransaction(this.db, this.ids, chain.reduce((m, o) => m + idsFor(o), 0), (trx) => this.writeChains(trx, [chain])))[0]!;
     } catch (error) {
-      if (isRetryableLockError(error)) return false;
+      // Rolled back whole, like a lost race: a deadlock victim, or another processor queued the token's command first
+      // (the unique key on executions.token_id). The token is stepped again on fresh reads.
+      if (isRetryableLockError(error) || isDuplicateKeyError(error)) return false;
       throw error;
     }
   }
