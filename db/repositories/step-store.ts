@@ -1,15 +1,15 @@
-import { sql, type Insertable, type Kysely, type Transaction, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
+import type { Kysely, Transaction, UpdateQueryBuilder, UpdateResult } from 'kysely';
 import type { InstanceCancellation } from '../../core/engine/workflow-engine';
 import { historyOf } from '../../core/engine/workflow-engine';
 import { formatExecutionResult } from '../../core/engine/execution-result';
 import { LOG_LEVEL, TOKEN_STATUS, type Execution, type Token } from '../../core/model';
-import type { Clock, IdGenerator, InstancePatch, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
-import { utf8Bytes } from '../../core/row-limits';
+import type { Clock, IdGenerator, StepOutcome, StepReader, StepWriter } from '../../core/ports';
 import { wakeAfterCommit, wakeWhenUnchanged } from '../../core/services/processor-service';
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database, TokenRow } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
-import { EXECUTION_WIDTH, RESPONSE_BUDGET_BYTES, TOKEN_WIDTH, chunkByBytes, chunked, readByWidth, rowWidths } from './paging';
+import { EXECUTION_WIDTH, TOKEN_WIDTH, chunked, readByWidth, rowWidths } from './paging';
+import { endInstances, requestKills, writeBatchRest, writeOutcomeRest } from './step-batch-writer';
 import { idsFor, needsTransaction } from './step-outcome-shape';
 import { StepReads } from './step-reads';
 import { withTransaction } from './transaction';
@@ -21,26 +21,8 @@ type TokenUpdate = UpdateQueryBuilder<Database, 'tokens', 'tokens', UpdateResult
 /** Orphaned executions archived per pass. */
 const ORPHAN_BATCH = 100;
 
-/** The signal a kill request starts with; the agent escalates to KILL after its grace period. */
-const KILL_SIGNAL = 'SIGTERM';
-
-/**
- * Rows per multi-row INSERT of a batch (the Data API takes at most 65,536 characters of SQL; an executions row's
- * placeholders take about 200).
- */
-const ROWS_PER_INSERT = 100;
-
-/** Characters of a row's text columns: what sizes a multi-row INSERT's request. */
-function textLength(row: object): number {
-  let n = 0;
-  for (const value of Object.values(row)) if (typeof value === 'string') n += value.length;
-  return n;
-}
-
-/** Inserts rows in statements of at most ROWS_PER_INSERT rows and RESPONSE_BUDGET_BYTES of text (none when there are none). */
-async function insertRows<T extends 'tokens' | 'executions' | 'execution_histories'>(trx: Transaction<Database>, table: T, rows: readonly Insertable<Database[T]>[]): Promise<void> {
-  for (const chunk of chunkByBytes(rows, textLength, RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await trx.insertInto(table).values(chunk as never).execute();
-}
+/** Ids the transaction writing these chains may hand out. */
+const idsForChains = (chains: readonly (readonly StepOutcome[])[]) => chains.flat().reduce((n, o) => n + idsFor(o), 0);
 
 /** Thrown inside a transaction to roll it back when the token's version moved on. */
 class LostRace extends Error {}
@@ -173,7 +155,6 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     return row ? toExecution(row) : undefined;
   }
 
-
   async commit(outcome: StepOutcome): Promise<boolean> {
     let committed = false;
     try {
@@ -186,11 +167,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     return committed;
   }
 
-  /**
-   * Takes a step not yet written as what this pass reads for its token: the next step of a chain (processor-service
-   * commitChains) reads the command this one queued or archived from here. commitChains then writes it, or forgets
-   * it when the chain lost its race.
-   */
+  /** A step not yet written, as the next step of its chain reads it (commitChains writes it, or forgets it if lost). */
   stage(outcome: StepOutcome): void {
     if (outcome.newExecution) this.executionCache?.set(outcome.tokenId, outcome.newExecution);
     else if (outcome.archivedExecution) this.executionCache?.set(outcome.tokenId, undefined);
@@ -210,9 +187,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     let results: boolean[];
     let failure: unknown;
     try {
-      results = await withTransaction(this.db, this.ids, chains.reduce((n, chain) => n + chain.reduce((m, o) => m + idsFor(o), 0), 0), (trx) =>
-        this.writeChains(trx, chains),
-      );
+      results = await withTransaction(this.db, this.ids, idsForChains(chains), (trx) => this.writeChains(trx, chains));
     } catch {
       results = [];
       for (const chain of chains) {
@@ -226,11 +201,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     }
     const ended: number[] = [];
     chains.forEach((chain, i) => {
-      const first = chain[0]!;
-      if (!results[i]) {
-        this.executionCache?.delete(first.tokenId);
-        return;
-      }
+      if (!results[i]) return void this.executionCache?.delete(chain[0]!.tokenId);
       for (const outcome of chain) {
         this.rememberExecutionOf(outcome);
         if (outcome.instancePatch?.finishedAt || outcome.instancePatch?.canceledAt) ended.push(outcome.instanceId);
@@ -246,7 +217,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
   private async writeChainAlone(chain: readonly StepOutcome[]): Promise<boolean> {
     if (chain.length === 1) return this.write(chain[0]!, false);
     try {
-      return (await withTransaction(this.db, this.ids, chain.reduce((m, o) => m + idsFor(o), 0), (trx) => this.writeChains(trx, [chain])))[0]!;
+      return (await withTransaction(this.db, this.ids, idsForChains([chain]), (trx) => this.writeChains(trx, [chain])))[0]!;
     } catch (error) {
       // Rolled back whole, like a lost race: a deadlock victim, or another processor queued the token's command first
       // (the unique key on executions.token_id). The token is stepped again on fresh reads.
@@ -266,69 +237,8 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
       results.push(fenced);
       if (fenced) written.push(...chain);
     }
-    if (written.length === 0) return results;
-    // A job whose last command ended: the instance's end deletes that command's row too (see writeRest).
-    const endings = written.filter((o) => o.deleteInstanceTokens === true);
-    const archivedAtEnd = new Map<number, number>();
-    for (const o of endings) if (o.archivedExecution?.instanceId === o.instanceId) archivedAtEnd.set(o.instanceId, o.archivedExecution.executionId);
-    const endedWithRow = new Set(archivedAtEnd.values());
-    const archived = written.flatMap((o) => (o.archivedExecution ? [o.archivedExecution] : []));
-    // An archived command's row goes before its token's next command is queued (one row per token).
-    for (const chunk of chunked(archived.map((a) => a.executionId).filter((id) => !endedWithRow.has(id)))) {
-      await trx.deleteFrom('executions').where('id', 'in', chunk).execute();
-    }
-    await insertRows(trx, 'execution_histories', archived.map(fromExecutionHistory));
-    // Commands and forked tokens before any instance's end: written in the order of separate commits where the
-    // other step came first, so an instance ended in this batch removes what its other tokens queued in it.
-    await insertRows(trx, 'tokens', written.flatMap((o) => o.newTokens.map(fromToken)));
-    await insertRows(trx, 'executions', written.flatMap((o) => (o.newExecution ? [fromExecution(o.newExecution)] : [])));
-    await this.patchInstances(trx, written);
-    for (const chunk of chunked([...new Set(endings.map((o) => o.instanceId))])) {
-      await this.endInstances(trx, chunk, chunk.flatMap((id) => archivedAtEnd.get(id) ?? []));
-    }
-    for (const outcome of written) {
-      await this.requestKills(trx, outcome.kills);
-      for (const launch of outcome.launches) await this.launches.launchIn(trx, launch);
-    }
-    const logs = written.flatMap((o) => o.logs);
-    for (const chunk of chunkByBytes(logs, (l) => utf8Bytes(l.message), RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await insertLogs(trx, this.ids, chunk);
-    const events = written.flatMap((o) => o.events);
-    for (const chunk of chunkByBytes(events, (e) => utf8Bytes(e.message), RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await insertEvents(trx, chunk);
+    if (written.length > 0) await writeBatchRest(trx, written, { ids: this.ids, clock: this.clock, launches: this.launches });
     return results;
-  }
-
-  /**
-   * Each instance's patches, in step order (a later one wins a column), in one statement per chunk of instances:
-   * each column set through a CASE on the id, so instances patched with different times still share it.
-   */
-  private async patchInstances(trx: Transaction<Database>, outcomes: readonly StepOutcome[]): Promise<void> {
-    const patches = new Map<number, InstancePatch>();
-    for (const o of outcomes) if (o.instancePatch && Object.keys(o.instancePatch).length > 0) patches.set(o.instanceId, { ...patches.get(o.instanceId), ...o.instancePatch });
-    for (const chunk of chunked([...patches], ROWS_PER_INSERT)) {
-      const column = (name: 'finished_at' | 'canceled_at' | 'error_at' | 'retrying', value: (p: InstancePatch) => unknown) => {
-        const cases = chunk.flatMap(([id, p]) => (value(p) === undefined ? [] : [sql`when ${id} then ${value(p)}`]));
-        return cases.length === 0 ? undefined : sql`case ${sql.ref('id')} ${sql.join(cases, sql` `)} else ${sql.ref(name)} end`;
-      };
-      const set = Object.fromEntries(
-        (
-          [
-            ['finished_at', column('finished_at', (p) => p.finishedAt || undefined)],
-            ['canceled_at', column('canceled_at', (p) => p.canceledAt || undefined)],
-            ['error_at', column('error_at', (p) => p.errorAt)],
-            ['retrying', column('retrying', (p) => p.retrying)],
-          ] as const
-        ).filter(([, value]) => value !== undefined),
-      );
-      await trx
-        .updateTable('job_instances')
-        .set(set as never)
-        .where(
-          'id',
-          'in',
-          chunk.map(([id]) => id),
-        )
-        .execute();
-    }
   }
 
   /** `wake`: the instance ended by this outcome wakes its waiters (commitChains wakes them itself). */
@@ -337,7 +247,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
       try {
         await withTransaction(this.db, this.ids, idsFor(outcome), async (trx) => {
           if (!(await this.writeToken(trx, outcome))) throw new LostRace();
-          await this.writeRest(trx, outcome);
+          await writeOutcomeRest(trx, outcome, { ids: this.ids, clock: this.clock, launches: this.launches });
         });
       } catch (error) {
         // A deadlock victim was rolled back whole: like a lost race, the token is stepped again next pass.
@@ -429,8 +339,8 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
         .where('canceled_at', 'is', null)
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) return false;
-      await this.endInstance(trx, cancellation.instanceId);
-      await this.requestKills(trx, cancellation.kills);
+      await endInstances(trx, [cancellation.instanceId], []);
+      await requestKills(trx, this.ids, this.clock, cancellation.kills);
       await insertLogs(trx, this.ids, cancellation.logs);
       await insertEvents(trx, cancellation.events);
       return true;
@@ -484,84 +394,4 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     }
   }
 
-  private async writeRest(trx: Transaction<Database>, outcome: StepOutcome): Promise<void> {
-    if (outcome.newTokens.length > 0) await trx.insertInto('tokens').values(outcome.newTokens.map(fromToken)).execute();
-    const patch = outcome.instancePatch;
-    if (patch && Object.keys(patch).length > 0) {
-      await trx
-        .updateTable('job_instances')
-        .set({
-          ...(patch.finishedAt ? { finished_at: patch.finishedAt } : {}),
-          ...(patch.canceledAt ? { canceled_at: patch.canceledAt } : {}),
-          ...(patch.errorAt !== undefined ? { error_at: patch.errorAt } : {}),
-          ...(patch.retrying !== undefined ? { retrying: patch.retrying } : {}),
-        })
-        .where('id', '=', outcome.instanceId)
-        .execute();
-    }
-    const archived = outcome.archivedExecution;
-    // A job whose last command ended: the instance's end deletes that command's row too, one statement (issue 18).
-    const archivedAtEnd = outcome.deleteInstanceTokens === true && archived?.instanceId === outcome.instanceId ? archived.executionId : undefined;
-    if (outcome.deleteInstanceTokens) await this.endInstance(trx, outcome.instanceId, archivedAtEnd);
-    if (outcome.newExecution) await trx.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
-    if (archived) {
-      await trx.insertInto('execution_histories').values(fromExecutionHistory(archived)).execute();
-      if (archivedAtEnd === undefined) await trx.deleteFrom('executions').where('id', '=', archived.executionId).execute();
-    }
-    await this.requestKills(trx, outcome.kills);
-    for (const launch of outcome.launches) await this.launches.launchIn(trx, launch);
-    await insertLogs(trx, this.ids, outcome.logs);
-    await insertEvents(trx, outcome.events);
-  }
-
-  /**
-   * Removes every token of an ended instance and the commands nobody claimed yet (and the archived one, by id, in
-   * the same statement). Running commands are stopped
-   * by the kill requests the engine puts in the same outcome (critical, cancel).
-   */
-  private async endInstance(trx: Transaction<Database>, instanceId: number, archivedExecutionId?: number): Promise<void> {
-    await this.endInstances(trx, [instanceId], archivedExecutionId === undefined ? [] : [archivedExecutionId]);
-  }
-
-  /** endInstance for several instances at once (the archived commands all belong to them). */
-  private async endInstances(trx: Transaction<Database>, instanceIds: readonly number[], archivedExecutionIds: readonly number[]): Promise<void> {
-    const one = instanceIds.length === 1 ? instanceIds[0]! : undefined;
-    await (one === undefined ? trx.deleteFrom('tokens').where('job_instance_id', 'in', instanceIds) : trx.deleteFrom('tokens').where('job_instance_id', '=', one)).execute();
-    await trx
-      .deleteFrom('executions')
-      .where((eb) => (one === undefined ? eb('job_instance_id', 'in', instanceIds) : eb('job_instance_id', '=', one)))
-      .where((eb) =>
-        archivedExecutionIds.length === 0 ? eb('claimed_at', 'is', null) : eb.or([eb('claimed_at', 'is', null), eb('id', 'in', archivedExecutionIds)]),
-      )
-      .execute();
-  }
-
-  /** Marks each execution's kill request once and queues a TERM for the attempt that holds it. */
-  private async requestKills(trx: Transaction<Database>, kills: readonly KillRequest[]): Promise<void> {
-    const now = this.clock.now();
-    for (const kill of kills) {
-      const marked = await trx
-        .updateTable('executions')
-        .set({ kill_requested_at: now })
-        .where('id', '=', kill.executionId)
-        .where('kill_requested_at', 'is', null)
-        .where('finished_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(marked.numUpdatedRows) === 0) continue;
-      const execution = await trx.selectFrom('executions').select('attempt').where('id', '=', kill.executionId).executeTakeFirstOrThrow();
-      await trx
-        .insertInto('process_signals')
-        .values({
-          id: await this.ids.nextId(),
-          execution_id: kill.executionId,
-          attempt: Number(execution.attempt),
-          signal: KILL_SIGNAL,
-          reason: kill.reason,
-          requested_at: now,
-          delivered_at: null,
-          result: null,
-        })
-        .execute();
-    }
-  }
 }
