@@ -89,7 +89,11 @@ export function createEngineServices(handle: DatabaseHandle, options: EngineServ
     launches,
     schedules,
     operations,
-    processorPass: () => runProcessorPass(steps, engine, { concurrency: options.processorConcurrency ?? defaultConcurrency(handle) }),
+    processorPass: () => {
+      const concurrency = options.processorConcurrency ?? defaultConcurrency(handle);
+      // A round's steps in one transaction, except where every statement is a round trip (processor-service.ts).
+      return runProcessorPass(steps, engine, { concurrency, commitConcurrency: handle.capabilities.costlyStatements ? concurrency : 1 });
+    },
     schedulerPass: () => runSchedulerPass(schedules, clock, ids),
   };
 }

@@ -4,8 +4,8 @@
  * each process, and CPU-seconds per job of the server, the agent and mariadbd (/proc/PID/stat).
  *
  * Each process reaches MariaDB through its own counting TCP proxy, which reads the client's command packets
- * (COM_QUERY, sequence 0) and sorts them by their first word; the bench launches through its own direct handle, so
- * launches are not counted in either process (they are the API's work). KUROKO_PROFILE_JOBS (default 300) jobs each
+ * (COM_QUERY, sequence 0) and sorts them by their first word; the bench launches (8 in flight, as the API would take
+ * them) through a third counting proxy, printed as the launches' statements per job. KUROKO_PROFILE_JOBS (default 300) jobs each
  * for W2, three times that for W3; W1 is one job of 50 steps, counted per step.
  * KUROKO_PROFILE_CPU_DIR: run the server and the agent with `node --cpu-prof` writing there.
  */
@@ -32,6 +32,8 @@ const COM_QUERY = 3;
 /** KUROKO_PROFILE_SHAPES=1 also prints each statement's shape (literals as ?) and how often it ran, per job. */
 const SHAPES = process.env.KUROKO_PROFILE_SHAPES === '1';
 const CLK_TCK = 100;
+/** Counted apart from the statements: writes made outside a transaction, each its own commit. */
+const AUTOCOMMIT = '(autocommit)';
 
 /** A proxy to 127.0.0.1:3306 counting the commands its clients send, by first word. */
 async function countingProxy(): Promise<{ port: number; counts: Map<string, number>; shapes: Map<string, number>; server: Server }> {
@@ -40,6 +42,8 @@ async function countingProxy(): Promise<{ port: number; counts: Map<string, numb
   const server = createServer((client) => {
     const upstream = connect(3306, '127.0.0.1');
     let pending = Buffer.alloc(0);
+    // Whether this connection is inside BEGIN ... COMMIT: a write outside one is a commit of its own (autocommit).
+    let inTransaction = false;
     client.on('data', (chunk: Buffer) => {
       upstream.write(chunk);
       pending = Buffer.concat([pending, chunk]);
@@ -51,6 +55,9 @@ async function countingProxy(): Promise<{ port: number; counts: Map<string, numb
           const text = pending.subarray(5, 4 + length).toString('utf8').trim();
           const word = text.split(/\s+/)[0]!.toLowerCase();
           counts.set(word, (counts.get(word) ?? 0) + 1);
+          if (word === 'begin' || word === 'start') inTransaction = true;
+          else if (word === 'commit' || word === 'rollback') inTransaction = false;
+          else if (!inTransaction && ['insert', 'update', 'delete'].includes(word)) counts.set(AUTOCOMMIT, (counts.get(AUTOCOMMIT) ?? 0) + 1);
           if (SHAPES) {
             const shape = text.replace(/'(?:[^'\\]|\\.)*'/g, '?').replace(/\b\d+(\.\d+)?\b/g, '?').replace(/\(\?(, \?)*\)/g, '(?..)').replace(/(\(\?\.\.\), )+/g, '').slice(0, 300);
             shapes.set(shape, (shapes.get(shape) ?? 0) + 1);
@@ -97,13 +104,16 @@ async function stop(child: ChildProcess): Promise<void> {
 
 const snapshot = (counts: Map<string, number>) => new Map(counts);
 function perJob(after: Map<string, number>, before: Map<string, number>, jobs: number): string {
-  const total = [...after].reduce((sum, [k, v]) => sum + v - (before.get(k) ?? 0), 0);
+  const delta = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+  const total = [...after].filter(([k]) => k !== AUTOCOMMIT).reduce((sum, [k, v]) => sum + v - (before.get(k) ?? 0), 0);
+  const commits = `commits ${((delta('commit') + delta(AUTOCOMMIT)) / jobs).toFixed(2)} (of them autocommit writes ${(delta(AUTOCOMMIT) / jobs).toFixed(2)})`;
   const parts = [...after]
+    .filter(([k]) => k !== AUTOCOMMIT)
     .map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const)
     .filter(([, v]) => v > 0)
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `${k} ${(v / jobs).toFixed(2)}`);
-  return `${(total / jobs).toFixed(2)} (${parts.join(', ')})`;
+  return `${(total / jobs).toFixed(2)} (${parts.join(', ')}); ${commits}`;
 }
 
 async function workload(name: string, script: string, jobs: number, perUnit = jobs): Promise<void> {
@@ -112,8 +122,10 @@ async function workload(name: string, script: string, jobs: number, perUnit = jo
   const handle = createDatabase(scratch.url);
   const serverProxy = await countingProxy();
   const agentProxy = await countingProxy();
+  const launchProxy = await countingProxy();
   const via = (port: number) => scratch.url.replace('127.0.0.1:3306', `127.0.0.1:${port}`);
   const children: ChildProcess[] = [];
+  let launchHandle: ReturnType<typeof createDatabase> | undefined;
   try {
     await migrateToLatest(handle.db);
     const bundle = await buildSelfHostedAgent(join(dir, 'build'));
@@ -124,13 +136,16 @@ async function workload(name: string, script: string, jobs: number, perUnit = jo
     children.push(agent);
     await waitFor(async () => (await handle.db.selectFrom('workers').select('id').execute()).length > 0, { timeoutMs: 60_000, description: 'the agent to register' });
     await insertDefinition(handle.db, 1, script);
-    const services = createEngineServices(handle);
+    // Launches through their own counting proxy: what the API's launches cost (group commit, issue 18).
+    launchHandle = createDatabase(via(launchProxy.port));
+    const services = createEngineServices(launchHandle);
     // Let both settle (the server's tsx start-up) before measuring.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const mariadb = mariadbPid();
     const cpu0 = [cpuSeconds(server.pid!), cpuSeconds(agent.pid!), cpuSeconds(mariadb)];
     const s0 = snapshot(serverProxy.counts);
     const a0 = snapshot(agentProxy.counts);
+    const l0 = snapshot(launchProxy.counts);
     const began = performance.now();
     let launched = 0;
     await Promise.all(
@@ -152,15 +167,18 @@ async function workload(name: string, script: string, jobs: number, perUnit = jo
     console.log(`  CPU ms per ${perUnit === jobs ? 'job' : 'step'}: server ${ms(0)}, agent ${ms(1)}, mariadbd ${ms(2)} (mariadbd includes other clients)`);
     console.log(`  server statements per ${perUnit === jobs ? 'job' : 'step'}: ${perJob(serverProxy.counts, s0, perUnit)}`);
     console.log(`  agent statements per ${perUnit === jobs ? 'job' : 'step'}:  ${perJob(agentProxy.counts, a0, perUnit)}`);
-    for (const [who, proxy] of [['server', serverProxy], ['agent', agentProxy]] as const) {
+    console.log(`  launch statements per ${perUnit === jobs ? 'job' : 'step'}: ${perJob(launchProxy.counts, l0, perUnit)} (8 launches in flight)`);
+    for (const [who, proxy] of [['server', serverProxy], ['agent', agentProxy], ['launch', launchProxy]] as const) {
       if (!SHAPES) break;
       console.log(`  ${who} statement shapes (per job, whole run):`);
       for (const [shape, n] of [...proxy.shapes].sort((a, b) => b[1] - a[1])) console.log(`    ${(n / perUnit).toFixed(2)}  ${shape}`);
     }
   } finally {
     for (const child of children) await stop(child);
+    await launchHandle?.close();
     serverProxy.server.close();
     agentProxy.server.close();
+    launchProxy.server.close();
     await handle.close();
     await scratch.drop();
     rmSync(dir, { recursive: true, force: true });

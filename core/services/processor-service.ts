@@ -24,6 +24,14 @@ export interface ProcessorStore extends StepReader, StepWriter {
   postpone(token: Token): Promise<void>;
   /** Archives finished commands whose token is gone (canceled or critical instances); returns how many. */
   archiveOrphanedExecutions(): Promise<number>;
+  /**
+   * Writes chains of steps together, each chain the steps of one token in a row, fenced once on its first step's
+   * version; answers per chain whether it was written (false: another processor moved the token first). A store
+   * without it gets each step committed on its own.
+   */
+  commitChains?(chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]>;
+  /** Takes a step not yet committed as what the next step of its token reads (with commitChains). */
+  stage?(outcome: StepOutcome): void;
 }
 
 /** Wake time of a token due at once (the column's default, so a token written by any path is stepped). */
@@ -113,6 +121,13 @@ export interface ProcessorPassOptions {
    * on a database where every statement is a slow round trip (the Data API) several in flight hide the latency.
    */
   concurrency?: number;
+  /**
+   * Transactions a round of steps is written in at once (default 1: one for the whole round). More only where each
+   * statement is a slow round trip (the Data API): a transaction runs one statement at a time. On MySQL, parallel
+   * transactions that end instances deadlock on each other's index gap locks, and a deadlock costs the round its
+   * batch (every chain is then written alone).
+   */
+  commitConcurrency?: number;
 }
 
 /**
@@ -132,30 +147,11 @@ export async function runProcessorPass(
     if (tokens.length === 0) break;
     const before = result.committed;
     try {
-      let next = 0;
-      const worker = async () => {
-        while (next < tokens.length) {
-          let token: Token | undefined = tokens[next++]!;
-          // A token its step left due at once (a finished command archived, a noop passed) is stepped again here
-          // on what the step wrote, instead of waiting for the next pass to list it (issue 18: half of W1's gap).
-          for (let steps = 0; token !== undefined && steps < MAX_STEPS_PER_TOKEN; steps++) {
-            result.stepped++;
-            const outcome = await engine.step(token);
-            if (!outcome) {
-              await store.postpone(token);
-              break;
-            }
-            if (!(await store.commit(outcome))) {
-              result.lostRaces++;
-              break;
-            }
-            result.committed++;
-            if (outcome.newExecution) result.queued++;
-            token = dueAgainAtOnce(outcome);
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(concurrency, tokens.length) }, worker));
+      if (store.commitChains) {
+        await stepInChains(store, store.commitChains.bind(store), engine, tokens, { steps: concurrency, commits: Math.max(1, options.commitConcurrency ?? 1) }, result);
+      } else {
+        await stepOneByOne(store, engine, tokens, concurrency, result);
+      }
       await store.wakeWaiters();
     } finally {
       store.clearPrefetch();
@@ -167,4 +163,118 @@ export async function runProcessorPass(
   // An orphan is a finished command whose token is gone; it moves nothing, so the pass after it always archives.
   if (result.committed === 0) await store.archiveOrphanedExecutions();
   return result;
+}
+
+/** Each step committed on its own (a store without commitChains). */
+async function stepOneByOne(store: ProcessorStore, engine: WorkflowEngine, tokens: readonly Token[], concurrency: number, result: ProcessorPassResult): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tokens.length) {
+      let token: Token | undefined = tokens[next++]!;
+      // A token its step left due at once (a finished command archived, a noop passed) is stepped again here
+      // on what the step wrote, instead of waiting for the next pass to list it (issue 18: half of W1's gap).
+      for (let steps = 0; token !== undefined && steps < MAX_STEPS_PER_TOKEN; steps++) {
+        result.stepped++;
+        const outcome = await engine.step(token);
+        if (!outcome) {
+          await store.postpone(token);
+          break;
+        }
+        if (!(await store.commit(outcome))) {
+          result.lostRaces++;
+          break;
+        }
+        result.committed++;
+        if (outcome.newExecution) result.queued++;
+        token = dueAgainAtOnce(outcome);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, tokens.length) }, worker));
+}
+
+/** The steps one token took in a row in one round of stepInChains, written together. */
+interface Chain {
+  outcomes: StepOutcome[];
+  /** Steps the token took in this pass so far. */
+  steps: number;
+  /** The token to step again once the chain is written (due at once, but its last step cannot be chained on). */
+  again?: Token;
+  /** The token whose last step changed nothing: put back to sleep once the chain is written. */
+  postpone?: Token;
+}
+
+/**
+ * A step whose next one may be taken before it is written: one that leaves the instance as it was read (the
+ * next step reads the instance from the pass's cache), and the token due at once.
+ */
+function chainsOn(outcome: StepOutcome): Token | undefined {
+  return outcome.instancePatch === undefined ? dueAgainAtOnce(outcome) : undefined;
+}
+
+/** Chains written per transaction at least, when a round's chains are split over `concurrency` transactions. */
+const MIN_CHAINS_PER_COMMIT = 8;
+
+/**
+ * Steps the batch in rounds. In a round, each token takes its steps in a row while each leaves it due at once (a
+ * finished command archived and the next one queued, noop after noop), staged in the store rather than written;
+ * then every token's chain is written at once (commitChains), in up to `concurrency.commits` transactions, each chain fenced
+ * on the version its first step read (issue 18: a commit per step was most of a no-op job's cost). A token whose
+ * last step could not be chained on (it patched the instance) goes on in the next round.
+ */
+async function stepInChains(
+  store: ProcessorStore,
+  commitChains: NonNullable<ProcessorStore['commitChains']>,
+  engine: WorkflowEngine,
+  tokens: readonly Token[],
+  concurrency: { steps: number; commits: number },
+  result: ProcessorPassResult,
+): Promise<void> {
+  let round = tokens.map((token) => ({ token, steps: 0 }));
+  while (round.length > 0) {
+    const chains: Chain[] = [];
+    let next = 0;
+    const worker = async () => {
+      while (next < round.length) {
+        const unit = round[next++]!;
+        const chain: Chain = { outcomes: [], steps: unit.steps };
+        let token: Token | undefined = unit.token;
+        while (token !== undefined && chain.steps < MAX_STEPS_PER_TOKEN) {
+          chain.steps++;
+          result.stepped++;
+          const outcome = await engine.step(token);
+          if (!outcome) {
+            if (chain.outcomes.length === 0) await store.postpone(token);
+            else chain.postpone = token;
+            break;
+          }
+          chain.outcomes.push(outcome);
+          const chained = store.stage ? chainsOn(outcome) : undefined;
+          if (chained === undefined) {
+            chain.again = dueAgainAtOnce(outcome);
+            break;
+          }
+          store.stage!(outcome);
+          token = chained;
+        }
+        if (chain.outcomes.length > 0) chains.push(chain);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency.steps, round.length) }, worker));
+    const groups = Math.max(1, Math.min(concurrency.commits, Math.floor(chains.length / MIN_CHAINS_PER_COMMIT)));
+    const size = Math.ceil(chains.length / groups);
+    const slices = Array.from({ length: Math.ceil(chains.length / size) }, (_, g) => chains.slice(g * size, (g + 1) * size));
+    const written = (await Promise.all(slices.map((slice) => commitChains(slice.map((c) => c.outcomes))))).flat();
+    round = [];
+    for (const [i, chain] of chains.entries()) {
+      if (!written[i]) {
+        result.lostRaces++;
+        continue;
+      }
+      result.committed += chain.outcomes.length;
+      result.queued += chain.outcomes.filter((o) => o.newExecution !== undefined).length;
+      if (chain.postpone) await store.postpone(chain.postpone);
+      if (chain.again && chain.steps < MAX_STEPS_PER_TOKEN) round.push({ token: chain.again, steps: chain.steps });
+    }
+  }
 }

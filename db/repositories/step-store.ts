@@ -3,12 +3,13 @@ import type { InstanceCancellation } from '../../core/engine/workflow-engine';
 import { historyOf } from '../../core/engine/workflow-engine';
 import { formatExecutionResult } from '../../core/engine/execution-result';
 import { LOG_LEVEL, TOKEN_STATUS, type Execution, type Token } from '../../core/model';
-import type { Clock, IdGenerator, KillRequest, StepOutcome, StepReader, StepWriter } from '../../core/ports';
+import type { Clock, IdGenerator, StepOutcome, StepReader, StepWriter } from '../../core/ports';
 import { wakeAfterCommit, wakeWhenUnchanged } from '../../core/services/processor-service';
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database, TokenRow } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
 import { EXECUTION_WIDTH, chunked, readByWidth, rowWidths } from './paging';
+import { endInstances, requestKills, writeBatchRest, writeOutcomeRest } from './step-batch-writer';
 import { idsFor, needsTransaction } from './step-outcome-shape';
 import { StepReads } from './step-reads';
 import { withTransaction } from './transaction';
@@ -20,8 +21,8 @@ type TokenUpdate = UpdateQueryBuilder<Database, 'tokens', 'tokens', UpdateResult
 /** Orphaned executions archived per pass. */
 const ORPHAN_BATCH = 100;
 
-/** The signal a kill request starts with; the agent escalates to KILL after its grace period. */
-const KILL_SIGNAL = 'SIGTERM';
+/** Ids the transaction writing these chains may hand out. */
+const idsForChains = (chains: readonly (readonly StepOutcome[])[]) => chains.flat().reduce((n, o) => n + idsFor(o), 0);
 
 /** Thrown inside a transaction to roll it back when the token's version moved on. */
 class LostRace extends Error {}
@@ -105,9 +106,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     this.noteOrphans(listing.endedFull, listing.endedTokenIds, listing.endedFound);
     if (listing.widths.length === 0) return [];
     const due = await this.readDueTokens(listing.widths);
-    const cache = new Map<number, Execution | undefined>();
-    for (const { token, execution } of due) cache.set(token.id, execution);
-    this.executionCache = cache;
+    this.executionCache = new Map(due.map(({ token, execution }) => [token.id, execution]));
     return due.map((d) => d.token);
   }
 
@@ -158,7 +157,6 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     return row ? toExecution(row) : undefined;
   }
 
-
   async commit(outcome: StepOutcome): Promise<boolean> {
     let committed = false;
     try {
@@ -171,12 +169,87 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     return committed;
   }
 
-  private async write(outcome: StepOutcome): Promise<boolean> {
+  /** A step not yet written, as the next step of its chain reads it (commitChains writes it, or forgets it if lost). */
+  stage(outcome: StepOutcome): void {
+    if (outcome.newExecution) this.executionCache?.set(outcome.tokenId, outcome.newExecution);
+    else if (outcome.archivedExecution) this.executionCache?.set(outcome.tokenId, undefined);
+  }
+
+  /**
+   * Writes chains of steps, each chain the steps one token took in a row (each step's expectedVersion the previous
+   * step's new version), in one transaction for all of them (issue 18: a commit per step was most of a no-op job's
+   * cost). Each chain is fenced once, on its first step's version, and writes its last step's token; a chain whose
+   * fence matched no row (another processor moved the token) writes nothing else and answers false. The rest of
+   * every chain's writes go in one statement per table where several write the same one. On an error (a deadlock
+   * victim, a duplicate command), every chain is written again on its own, so one bad outcome blocks no other.
+   */
+  async commitChains(chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]> {
+    if (chains.length === 0) return [];
+    if (chains.length === 1 && chains[0]!.length === 1) return [await this.commit(chains[0]![0]!)];
+    let results: boolean[];
+    let failure: unknown;
+    try {
+      results = await withTransaction(this.db, this.ids, idsForChains(chains), (trx) => this.writeChains(trx, chains));
+    } catch {
+      results = [];
+      for (const chain of chains) {
+        try {
+          results.push(await this.writeChainAlone(chain));
+        } catch (error) {
+          failure ??= error;
+          results.push(false);
+        }
+      }
+    }
+    const ended: number[] = [];
+    chains.forEach((chain, i) => {
+      if (!results[i]) return void this.executionCache?.delete(chain[0]!.tokenId);
+      for (const outcome of chain) {
+        this.rememberExecutionOf(outcome);
+        if (outcome.instancePatch?.finishedAt || outcome.instancePatch?.canceledAt) ended.push(outcome.instanceId);
+      }
+    });
+    if (this.executionCache !== undefined) for (const id of ended) this.endedInstances.add(id);
+    else await this.wakeWaitersOf(ended);
+    if (failure !== undefined) throw failure;
+    return results;
+  }
+
+  /** A chain on its own: one transaction fenced on its first step, or (a single step) the step's own commit. */
+  private async writeChainAlone(chain: readonly StepOutcome[]): Promise<boolean> {
+    if (chain.length === 1) return this.write(chain[0]!, false);
+    try {
+      return (await withTransaction(this.db, this.ids, idsForChains([chain]), (trx) => this.writeChains(trx, [chain])))[0]!;
+    } catch (error) {
+      // Rolled back whole, like a lost race: a deadlock victim, or another processor queued the token's command first
+      // (the unique key on executions.token_id). The token is stepped again on fresh reads.
+      if (isRetryableLockError(error) || isDuplicateKeyError(error)) return false;
+      throw error;
+    }
+  }
+
+  /** The writes of commitChains inside its transaction; which chains' fences matched. */
+  private async writeChains(trx: Transaction<Database>, chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]> {
+    const results: boolean[] = [];
+    const written: StepOutcome[] = [];
+    // Every fence first, one chain at a time: a chain whose token moved on writes nothing else.
+    for (const chain of chains) {
+      const last = chain[chain.length - 1]!;
+      const fenced = await this.writeToken(trx, { ...last, expectedVersion: chain[0]!.expectedVersion });
+      results.push(fenced);
+      if (fenced) written.push(...chain);
+    }
+    if (written.length > 0) await writeBatchRest(trx, written, { ids: this.ids, clock: this.clock, launches: this.launches });
+    return results;
+  }
+
+  /** `wake`: the instance ended by this outcome wakes its waiters (commitChains wakes them itself). */
+  private async write(outcome: StepOutcome, wake = true): Promise<boolean> {
     if (needsTransaction(outcome)) {
       try {
         await withTransaction(this.db, this.ids, idsFor(outcome), async (trx) => {
           if (!(await this.writeToken(trx, outcome))) throw new LostRace();
-          await this.writeRest(trx, outcome);
+          await writeOutcomeRest(trx, outcome, { ids: this.ids, clock: this.clock, launches: this.launches });
         });
       } catch (error) {
         // A deadlock victim was rolled back whole: like a lost race, the token is stepped again next pass.
@@ -184,7 +257,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
         throw error;
       }
       const patch = outcome.instancePatch;
-      if (patch?.finishedAt || patch?.canceledAt) {
+      if (wake && (patch?.finishedAt || patch?.canceledAt)) {
         // In a processor pass, the batch's ended instances wake their waiters together (wakeWaiters).
         if (this.executionCache !== undefined) this.endedInstances.add(outcome.instanceId);
         else await this.wakeWaitersOf([outcome.instanceId]);
@@ -268,8 +341,8 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
         .where('canceled_at', 'is', null)
         .executeTakeFirst();
       if (Number(result.numUpdatedRows) === 0) return false;
-      await this.endInstance(trx, cancellation.instanceId);
-      await this.requestKills(trx, cancellation.kills);
+      await endInstances(trx, [cancellation.instanceId], []);
+      await requestKills(trx, this.ids, this.clock, cancellation.kills);
       await insertLogs(trx, this.ids, cancellation.logs);
       await insertEvents(trx, cancellation.events);
       return true;
@@ -323,76 +396,4 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     }
   }
 
-  private async writeRest(trx: Transaction<Database>, outcome: StepOutcome): Promise<void> {
-    if (outcome.newTokens.length > 0) await trx.insertInto('tokens').values(outcome.newTokens.map(fromToken)).execute();
-    const patch = outcome.instancePatch;
-    if (patch && Object.keys(patch).length > 0) {
-      await trx
-        .updateTable('job_instances')
-        .set({
-          ...(patch.finishedAt ? { finished_at: patch.finishedAt } : {}),
-          ...(patch.canceledAt ? { canceled_at: patch.canceledAt } : {}),
-          ...(patch.errorAt !== undefined ? { error_at: patch.errorAt } : {}),
-          ...(patch.retrying !== undefined ? { retrying: patch.retrying } : {}),
-        })
-        .where('id', '=', outcome.instanceId)
-        .execute();
-    }
-    const archived = outcome.archivedExecution;
-    // A job whose last command ended: the instance's end deletes that command's row too, one statement (issue 18).
-    const archivedAtEnd = outcome.deleteInstanceTokens === true && archived?.instanceId === outcome.instanceId ? archived.executionId : undefined;
-    if (outcome.deleteInstanceTokens) await this.endInstance(trx, outcome.instanceId, archivedAtEnd);
-    if (outcome.newExecution) await trx.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
-    if (archived) {
-      await trx.insertInto('execution_histories').values(fromExecutionHistory(archived)).execute();
-      if (archivedAtEnd === undefined) await trx.deleteFrom('executions').where('id', '=', archived.executionId).execute();
-    }
-    await this.requestKills(trx, outcome.kills);
-    for (const launch of outcome.launches) await this.launches.launchIn(trx, launch);
-    await insertLogs(trx, this.ids, outcome.logs);
-    await insertEvents(trx, outcome.events);
-  }
-
-  /**
-   * Removes every token of an ended instance and the commands nobody claimed yet (and the archived one, by id, in
-   * the same statement). Running commands are stopped
-   * by the kill requests the engine puts in the same outcome (critical, cancel).
-   */
-  private async endInstance(trx: Transaction<Database>, instanceId: number, archivedExecutionId?: number): Promise<void> {
-    await trx.deleteFrom('tokens').where('job_instance_id', '=', instanceId).execute();
-    await trx
-      .deleteFrom('executions')
-      .where('job_instance_id', '=', instanceId)
-      .where((eb) => (archivedExecutionId === undefined ? eb('claimed_at', 'is', null) : eb.or([eb('claimed_at', 'is', null), eb('id', '=', archivedExecutionId)])))
-      .execute();
-  }
-
-  /** Marks each execution's kill request once and queues a TERM for the attempt that holds it. */
-  private async requestKills(trx: Transaction<Database>, kills: readonly KillRequest[]): Promise<void> {
-    const now = this.clock.now();
-    for (const kill of kills) {
-      const marked = await trx
-        .updateTable('executions')
-        .set({ kill_requested_at: now })
-        .where('id', '=', kill.executionId)
-        .where('kill_requested_at', 'is', null)
-        .where('finished_at', 'is', null)
-        .executeTakeFirst();
-      if (Number(marked.numUpdatedRows) === 0) continue;
-      const execution = await trx.selectFrom('executions').select('attempt').where('id', '=', kill.executionId).executeTakeFirstOrThrow();
-      await trx
-        .insertInto('process_signals')
-        .values({
-          id: await this.ids.nextId(),
-          execution_id: kill.executionId,
-          attempt: Number(execution.attempt),
-          signal: KILL_SIGNAL,
-          reason: kill.reason,
-          requested_at: now,
-          delivered_at: null,
-          result: null,
-        })
-        .execute();
-    }
-  }
 }

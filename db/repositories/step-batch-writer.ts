@@ -1,0 +1,180 @@
+/**
+ * The writes of a batch of step outcomes after their fences (StepStore.commitChains): one statement per table where
+ * several outcomes write the same one, in the order separate commits would have written them.
+ */
+import { sql, type Insertable, type Transaction } from 'kysely';
+import type { Clock, IdGenerator, InstancePatch, KillRequest, StepOutcome } from '../../core/ports';
+import { utf8Bytes } from '../../core/row-limits';
+import type { Database } from '../schema';
+import type { LaunchRepository } from './launch-repository';
+import { insertEvents, insertLogs } from './log-event-writer';
+import { RESPONSE_BUDGET_BYTES, chunkByBytes, chunked } from './paging';
+import { fromExecution, fromExecutionHistory, fromToken } from './row-mappers';
+
+/** The signal a kill request starts with; the agent escalates to KILL after its grace period. */
+const KILL_SIGNAL = 'SIGTERM';
+
+/**
+ * Rows per multi-row INSERT of a batch (the Data API takes at most 65,536 characters of SQL; an executions row's
+ * placeholders take about 200).
+ */
+const ROWS_PER_INSERT = 100;
+
+/** Characters of a row's text columns: what sizes a multi-row INSERT's request. */
+function textLength(row: object): number {
+  let n = 0;
+  for (const value of Object.values(row)) if (typeof value === 'string') n += value.length;
+  return n;
+}
+
+/** Inserts rows in statements of at most ROWS_PER_INSERT rows and RESPONSE_BUDGET_BYTES of text (none when there are none). */
+async function insertRows<T extends 'tokens' | 'executions' | 'execution_histories'>(trx: Transaction<Database>, table: T, rows: readonly Insertable<Database[T]>[]): Promise<void> {
+  for (const chunk of chunkByBytes(rows, textLength, RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await trx.insertInto(table).values(chunk as never).execute();
+}
+
+export interface BatchWriteDeps {
+  ids: IdGenerator;
+  clock: Clock;
+  launches: LaunchRepository;
+}
+
+/** Everything but the token row of one outcome whose fence matched, inside the caller's transaction. */
+export async function writeOutcomeRest(trx: Transaction<Database>, outcome: StepOutcome, deps: BatchWriteDeps): Promise<void> {
+  if (outcome.newTokens.length > 0) await trx.insertInto('tokens').values(outcome.newTokens.map(fromToken)).execute();
+  const patch = outcome.instancePatch;
+  if (patch && Object.keys(patch).length > 0) {
+    await trx
+      .updateTable('job_instances')
+      .set({
+        ...(patch.finishedAt ? { finished_at: patch.finishedAt } : {}),
+        ...(patch.canceledAt ? { canceled_at: patch.canceledAt } : {}),
+        ...(patch.errorAt !== undefined ? { error_at: patch.errorAt } : {}),
+        ...(patch.retrying !== undefined ? { retrying: patch.retrying } : {}),
+      })
+      .where('id', '=', outcome.instanceId)
+      .execute();
+  }
+  const archived = outcome.archivedExecution;
+  // A job whose last command ended: the instance's end deletes that command's row too, one statement (issue 18).
+  const archivedAtEnd = outcome.deleteInstanceTokens === true && archived?.instanceId === outcome.instanceId ? archived.executionId : undefined;
+  if (outcome.deleteInstanceTokens) await endInstances(trx, [outcome.instanceId], archivedAtEnd === undefined ? [] : [archivedAtEnd]);
+  if (outcome.newExecution) await trx.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
+  if (archived) {
+    await trx.insertInto('execution_histories').values(fromExecutionHistory(archived)).execute();
+    if (archivedAtEnd === undefined) await trx.deleteFrom('executions').where('id', '=', archived.executionId).execute();
+  }
+  await requestKills(trx, deps.ids, deps.clock, outcome.kills);
+  for (const launch of outcome.launches) await deps.launches.launchIn(trx, launch);
+  await insertLogs(trx, deps.ids, outcome.logs);
+  await insertEvents(trx, outcome.events);
+}
+
+/** Everything but the token rows of outcomes whose fences matched, inside the caller's transaction. */
+export async function writeBatchRest(trx: Transaction<Database>, written: readonly StepOutcome[], deps: BatchWriteDeps): Promise<void> {
+  // A job whose last command ended: the instance's end deletes that command's row too (see writeRest).
+  const endings = written.filter((o) => o.deleteInstanceTokens === true);
+  const archivedAtEnd = new Map<number, number>();
+  for (const o of endings) if (o.archivedExecution?.instanceId === o.instanceId) archivedAtEnd.set(o.instanceId, o.archivedExecution.executionId);
+  const endedWithRow = new Set(archivedAtEnd.values());
+  const archived = written.flatMap((o) => (o.archivedExecution ? [o.archivedExecution] : []));
+  // An archived command's row goes before its token's next command is queued (one row per token).
+  for (const chunk of chunked(archived.map((a) => a.executionId).filter((id) => !endedWithRow.has(id)))) {
+    await trx.deleteFrom('executions').where('id', 'in', chunk).execute();
+}
+  await insertRows(trx, 'execution_histories', archived.map(fromExecutionHistory));
+  // Commands and forked tokens before any instance's end: written in the order of separate commits where the
+  // other step came first, so an instance ended in this batch removes what its other tokens queued in it.
+  await insertRows(trx, 'tokens', written.flatMap((o) => o.newTokens.map(fromToken)));
+  await insertRows(trx, 'executions', written.flatMap((o) => (o.newExecution ? [fromExecution(o.newExecution)] : [])));
+  await patchInstances(trx, written);
+  for (const chunk of chunked([...new Set(endings.map((o) => o.instanceId))])) {
+    await endInstances(trx, chunk, chunk.flatMap((id) => archivedAtEnd.get(id) ?? []));
+  }
+  for (const outcome of written) {
+    await requestKills(trx, deps.ids, deps.clock, outcome.kills);
+    for (const launch of outcome.launches) await deps.launches.launchIn(trx, launch);
+  }
+  const logs = written.flatMap((o) => o.logs);
+  for (const chunk of chunkByBytes(logs, (l) => utf8Bytes(l.message), RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await insertLogs(trx, deps.ids, chunk);
+  const events = written.flatMap((o) => o.events);
+  for (const chunk of chunkByBytes(events, (e) => utf8Bytes(e.message), RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await insertEvents(trx, chunk);
+}
+
+/**
+ * Each instance's patches, in step order (a later one wins a column), in one statement per chunk of instances:
+ * each column set through a CASE on the id, so instances patched with different times still share it.
+ */
+async function patchInstances(trx: Transaction<Database>, outcomes: readonly StepOutcome[]): Promise<void> {
+  const patches = new Map<number, InstancePatch>();
+  for (const o of outcomes) if (o.instancePatch && Object.keys(o.instancePatch).length > 0) patches.set(o.instanceId, { ...patches.get(o.instanceId), ...o.instancePatch });
+  for (const chunk of chunked([...patches], ROWS_PER_INSERT)) {
+    const column = (name: 'finished_at' | 'canceled_at' | 'error_at' | 'retrying', value: (p: InstancePatch) => unknown) => {
+      const cases = chunk.flatMap(([id, p]) => (value(p) === undefined ? [] : [sql`when ${id} then ${value(p)}`]));
+      return cases.length === 0 ? undefined : sql`case ${sql.ref('id')} ${sql.join(cases, sql` `)} else ${sql.ref(name)} end`;
+    };
+    const set = Object.fromEntries(
+      (
+        [
+          ['finished_at', column('finished_at', (p) => p.finishedAt || undefined)],
+          ['canceled_at', column('canceled_at', (p) => p.canceledAt || undefined)],
+          ['error_at', column('error_at', (p) => p.errorAt)],
+          ['retrying', column('retrying', (p) => p.retrying)],
+        ] as const
+      ).filter(([, value]) => value !== undefined),
+    );
+    await trx
+      .updateTable('job_instances')
+      .set(set as never)
+      .where(
+        'id',
+        'in',
+        chunk.map(([id]) => id),
+      )
+      .execute();
+  }
+}
+
+/**
+ * Removes every token of ended instances and the commands nobody claimed yet, and the archived ones by id in the same
+ * statement (they all belong to these instances). Running commands are stopped by the outcome's kill requests.
+ */
+export async function endInstances(trx: Transaction<Database>, instanceIds: readonly number[], archivedExecutionIds: readonly number[]): Promise<void> {
+  const one = instanceIds.length === 1 ? instanceIds[0]! : undefined;
+  await (one === undefined ? trx.deleteFrom('tokens').where('job_instance_id', 'in', instanceIds) : trx.deleteFrom('tokens').where('job_instance_id', '=', one)).execute();
+  await trx
+    .deleteFrom('executions')
+    .where((eb) => (one === undefined ? eb('job_instance_id', 'in', instanceIds) : eb('job_instance_id', '=', one)))
+    .where((eb) =>
+      archivedExecutionIds.length === 0 ? eb('claimed_at', 'is', null) : eb.or([eb('claimed_at', 'is', null), eb('id', 'in', archivedExecutionIds)]),
+    )
+    .execute();
+}
+
+/** Marks each execution's kill request once and queues a TERM for the attempt that holds it. */
+export async function requestKills(trx: Transaction<Database>, ids: IdGenerator, clock: Clock, kills: readonly KillRequest[]): Promise<void> {
+  const now = clock.now();
+  for (const kill of kills) {
+    const marked = await trx
+      .updateTable('executions')
+      .set({ kill_requested_at: now })
+      .where('id', '=', kill.executionId)
+      .where('kill_requested_at', 'is', null)
+      .where('finished_at', 'is', null)
+      .executeTakeFirst();
+    if (Number(marked.numUpdatedRows) === 0) continue;
+    const execution = await trx.selectFrom('executions').select('attempt').where('id', '=', kill.executionId).executeTakeFirstOrThrow();
+    await trx
+      .insertInto('process_signals')
+      .values({
+        id: await ids.nextId(),
+        execution_id: kill.executionId,
+        attempt: Number(execution.attempt),
+        signal: KILL_SIGNAL,
+        reason: kill.reason,
+        requested_at: now,
+        delivered_at: null,
+        result: null,
+      })
+      .execute();
+  }
+}

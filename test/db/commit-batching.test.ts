@@ -1,0 +1,124 @@
+/**
+ * Issue 18: a processor pass writes the chains of steps of its batch together (a noop then the job's end in one
+ * chain, many tokens' chains in one transaction with one INSERT per table), each chain fenced on the version its
+ * first step read; and launches that arrive while another commits are committed together (group commit), each
+ * launch's prevent_multi and errors still its own.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createEngineServices } from '../../app/engine-services';
+import { NotFoundError } from '../../core/errors';
+import { INSTANCE_STATUS } from '../../core/model';
+import type { StepOutcome } from '../../core/ports';
+import { fromExecution } from '../../db/repositories/row-mappers';
+import { createDatabase, type DatabaseHandle } from '../../db/connection';
+import { eventTypes, insertDefinition, logMessages, statusOf } from '../helpers/engine-fixtures';
+import { describeEachDialect, createTestDatabase, type TestDatabase } from '../helpers/test-database';
+
+const JOBS = 20;
+
+describeEachDialect('batched commits', (dialect) => {
+  let tdb: TestDatabase;
+  let counted: DatabaseHandle;
+  const statements: string[] = [];
+  const count = (pattern: RegExp) => statements.filter((s) => pattern.test(s)).length;
+  beforeAll(async () => {
+    tdb = await createTestDatabase(dialect);
+    counted = createDatabase(tdb.url, { log: (event) => void statements.push(event.query.sql) });
+  });
+  afterAll(async () => {
+    await counted?.close();
+    await tdb?.close();
+  });
+
+  it(`ends ${JOBS} noop jobs in one pass with one INSERT per table for all of them, each job's logs and events intact`, async () => {
+    await insertDefinition(tdb.db, 1, 'noop:\n');
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    const ids: number[] = [];
+    for (let i = 0; i < JOBS; i++) ids.push((await services.operations.launch({ definitionId: 1, launchedBy: 'test' })).instance.id);
+    statements.length = 0;
+    const result = await services.processorPass();
+    expect(result.committed).toBe(2 * JOBS);
+    for (const id of ids) {
+      expect(await statusOf(tdb.db, id)).toBe(INSTANCE_STATUS.success);
+      expect(await eventTypes(tdb.db, id)).toEqual(['launch', 'finished']);
+      expect(await logMessages(tdb.db, id)).toHaveLength(3);
+    }
+    // Each chain (the noop, then the end) is fenced once; a statement per step was two fenced writes per job.
+    expect(count(/^(update|delete from) .tokens. .*where .id. = \S+ and .version. = \S+$/)).toBe(JOBS);
+    // The Data API writes the round in parallel transactions (each statement is a round trip there).
+    const transactions = dialect === 'data-api' ? 2 : 1;
+    expect(count(/^insert into .instance_logs./)).toBe(transactions);
+    expect(count(/^insert into .events./)).toBe(transactions);
+    expect(count(/^update .job_instances./)).toBe(transactions);
+  });
+
+  it('writes nothing of a chain whose token another processor moved, and the rest of the batch still commits', async () => {
+    await insertDefinition(tdb.db, 2, 'noop:\n');
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await services.operations.launch({ definitionId: 2, launchedBy: 'test' })).instance.id);
+    const steps = services.steps;
+    const commitChains = steps.commitChains.bind(steps);
+    const lost = ids[2]!;
+    // Another processor steps one token between this pass's steps and its commit.
+    steps.commitChains = async (chains: readonly (readonly StepOutcome[])[]) => {
+      await tdb.db.updateTable('tokens').set((eb) => ({ version: eb('version', '+', 1) })).where('job_instance_id', '=', lost).execute();
+      steps.commitChains = commitChains;
+      return commitChains(chains);
+    };
+    const result = await services.processorPass();
+    expect(result.lostRaces).toBe(1);
+    for (const id of ids) expect(await statusOf(tdb.db, id)).toBe(id === lost ? INSTANCE_STATUS.working : INSTANCE_STATUS.success);
+    expect(await logMessages(tdb.db, lost)).toHaveLength(1);
+    await services.processorPass();
+    expect(await statusOf(tdb.db, lost)).toBe(INSTANCE_STATUS.success);
+  });
+
+  it("writes each chain alone when the batch's transaction fails, so one bad outcome blocks no other", async () => {
+    await insertDefinition(tdb.db, 3, 'execute: true\n');
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await services.operations.launch({ definitionId: 3, launchedBy: 'test' })).instance.id);
+    const steps = services.steps;
+    const commitChains = steps.commitChains.bind(steps);
+    const bad = ids[1]!;
+    // Another processor queues that token's command first: the batch's INSERT of the commands hits the unique key.
+    steps.commitChains = async (chains: readonly (readonly StepOutcome[])[]) => {
+      steps.commitChains = commitChains;
+      const queued = chains.flat().find((o) => o.instanceId === bad && o.newExecution)!.newExecution!;
+      await tdb.db.insertInto('executions').values(fromExecution({ ...queued, id: queued.id + 1_000_000, uuid: 'other' })).execute();
+      return commitChains(chains);
+    };
+    const result = await services.processorPass();
+    expect(result.lostRaces).toBe(1);
+    const queued = await tdb.db.selectFrom('executions').select(['job_instance_id', 'uuid']).where('job_instance_id', 'in', ids).orderBy('job_instance_id').execute();
+    expect(queued.map((e) => Number(e.job_instance_id))).toEqual(ids);
+    expect(queued.find((e) => Number(e.job_instance_id) === bad)!.uuid).toBe('other');
+  });
+
+  it('commits launches that arrive together in one transaction; prevent_multi and a missing definition stay per launch', async () => {
+    await insertDefinition(tdb.db, 4, 'execute: sleep 100\n');
+    await insertDefinition(tdb.db, 5, 'execute: sleep 100\n', { preventMulti: 1 });
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    statements.length = 0;
+    const launches = Array.from({ length: 12 }, (_, i) => services.operations.launch({ definitionId: i === 7 ? 999 : i % 2 === 0 ? 4 : 5, launchedBy: `l${i}` }));
+    const settled = await Promise.allSettled(launches);
+    const missing = settled[7]!;
+    expect(missing.status).toBe('rejected');
+    expect((missing as PromiseRejectedResult).reason).toBeInstanceOf(NotFoundError);
+    const launched = settled.flatMap((s, i) => (s.status === 'fulfilled' ? [{ i, ...s.value }] : []));
+    expect(launched).toHaveLength(11);
+    // Definition 4 launches all six; definition 5 (prevent_multi) the first of its five only.
+    expect(launched.filter((l) => l.i % 2 === 0).every((l) => !l.blocked)).toBe(true);
+    expect(launched.filter((l) => l.i % 2 === 1 && !l.blocked)).toHaveLength(1);
+    const working = await tdb.db.selectFrom('tokens').select('job_definition_id').where('job_definition_id', 'in', [4, 5]).execute();
+    expect(working.filter((t) => Number(t.job_definition_id) === 5)).toHaveLength(1);
+    expect(working.filter((t) => Number(t.job_definition_id) === 4)).toHaveLength(6);
+    for (const l of launched) {
+      expect(await eventTypes(tdb.db, l.instance.id)).toEqual(l.blocked ? ['launch', 'cancellation'] : ['launch']);
+      expect(await logMessages(tdb.db, l.instance.id)).toHaveLength(l.blocked ? 2 : 1);
+    }
+    // The first launch commits alone; the eleven that arrived meanwhile in one transaction.
+    expect(count(/^insert into .job_instances./)).toBeLessThanOrEqual(2);
+  });
+});
