@@ -6,7 +6,7 @@
  *
  * | pass        | more right away when          | nudges                                        |
  * |-------------|-------------------------------|-----------------------------------------------|
- * | processor   | a pass committed an outcome   | agents and notifier, after a committed outcome |
+ * | processor   | a pass committed an outcome   | agents after a committed outcome, notifier after an event |
  * | scheduler   | never (one pass per tick)     | processor, after a launch                      |
  * | monitor     | never                         | processor after a loss, notifier after an alert |
  * | notifier    | a pass read a full batch      | nobody                                         |
@@ -31,12 +31,13 @@ export const NOTIFIER_SAFETY_MARGIN_MS = 5_000;
 
 export const PROCESSOR_POLICY: PassPolicy<ProcessorPassResult> = {
   name: PASS_NAME.processor,
-  empty: { stepped: 0, committed: 0, lostRaces: 0, queued: 0 },
+  empty: { stepped: 0, committed: 0, lostRaces: 0, queued: 0, announced: 0 },
   // A chain of quick steps (a noop, then the next node) completes in one run instead of one tick per node; a pass
   // that commits nothing leaves the rest to the agents, which nudge again.
   more: (r) => r.committed > 0,
-  // A committed step may have queued a command or announced an event.
-  nudges: (r) => (r.committed > 0 ? [NUDGE_TARGET.agents, NUDGE_TARGET.notifier] : []),
+  // A committed step may have queued a command or asked for a kill (the agents); the notifier only for the events
+  // written (issue 18: a step of a running job writes none, and a nudge costs the notifier a pass: 6 Data API calls).
+  nudges: (r) => [...(r.committed > 0 ? [NUDGE_TARGET.agents] : []), ...(r.announced > 0 ? [NUDGE_TARGET.notifier] : [])],
   // The first pass always runs; a later one only with the margin left (a pass must never be cut by a timeout).
   canStart: (b) => b.passes === 0 || b.remainingMs() >= PROCESSOR_SAFETY_MARGIN_MS,
 };

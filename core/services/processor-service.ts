@@ -97,6 +97,15 @@ export function dueAgainAtOnce(outcome: StepOutcome): Token | undefined {
   return token;
 }
 
+/**
+ * Events an outcome announces to the notifier: those it wrote, and for a root token's first step the launch's event,
+ * written with the token by the launch (whose caller nudges only the processor).
+ */
+export function announcedBy(outcome: StepOutcome): number {
+  const firstRootStep = outcome.expectedVersion === 0 && outcome.token?.parentId === null;
+  return outcome.events.length + (firstRootStep ? 1 : 0);
+}
+
 export interface ProcessorPassResult {
   /** Tokens the engine looked at. */
   stepped: number;
@@ -106,6 +115,8 @@ export interface ProcessorPassResult {
   lostRaces: number;
   /** Committed outcomes that queued a command (what the agents' doorbell is rung for). */
   queued: number;
+  /** Events the committed outcomes wrote or follow (announcedBy): what the notifier is nudged for. */
+  announced: number;
 }
 
 /** Default tokens read per query. */
@@ -141,7 +152,7 @@ export async function runProcessorPass(
 ): Promise<ProcessorPassResult> {
   const batchSize = options.batchSize ?? DEFAULT_PROCESSOR_BATCH_SIZE;
   const concurrency = Math.max(1, options.concurrency ?? 1);
-  const result: ProcessorPassResult = { stepped: 0, committed: 0, lostRaces: 0, queued: 0 };
+  const result: ProcessorPassResult = { stepped: 0, committed: 0, lostRaces: 0, queued: 0, announced: 0 };
   for (let batch = 0; batch < MAX_BATCHES_PER_PASS; batch++) {
     const tokens = await store.listDueTokens(batchSize);
     if (tokens.length === 0) break;
@@ -186,6 +197,7 @@ async function stepOneByOne(store: ProcessorStore, engine: WorkflowEngine, token
         }
         result.committed++;
         if (outcome.newExecution) result.queued++;
+        result.announced += announcedBy(outcome);
         token = dueAgainAtOnce(outcome);
       }
     }
@@ -273,6 +285,7 @@ async function stepInChains(
       }
       result.committed += chain.outcomes.length;
       result.queued += chain.outcomes.filter((o) => o.newExecution !== undefined).length;
+      result.announced += chain.outcomes.reduce((n, o) => n + announcedBy(o), 0);
       if (chain.postpone) await store.postpone(chain.postpone);
       if (chain.again && chain.steps < MAX_STEPS_PER_TOKEN) round.push({ token: chain.again, steps: chain.steps });
     }

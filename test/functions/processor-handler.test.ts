@@ -134,6 +134,27 @@ describe('processor handler', () => {
     expect(await statusOf(tdb.db, instance.id)).toBe('success');
   });
 
+  it('nudges no notifier for a step that announces nothing: a command finished and the next one queued (issue 18)', async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 4, 'execute: echo one\nexecute: echo two\n');
+    const { instance } = await services.operations.launch({ definitionId: 4, launchedBy: 'test' });
+    awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    expect(invokedFunctions()).toEqual([{ name: NOTIFIER, type: 'Event' }]);
+    lambda.reset();
+    lambda.on(InvokeCommand).resolves({ StatusCode: 202 });
+
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    const middle = awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    expect(middle.committed).toBeGreaterThanOrEqual(2);
+    expect(await tdb.db.selectFrom('executions').select('shell').where('job_instance_id', '=', instance.id).where('finished_at', 'is', null).execute()).toEqual([{ shell: 'echo two' }]);
+    expect(invokedFunctions()).toEqual([]);
+
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    expect(await statusOf(tdb.db, instance.id)).toBe('success');
+    expect(invokedFunctions()).toEqual([{ name: NOTIFIER, type: 'Event' }]);
+  });
+
   it('returns without nudging when nothing moved', async () => {
     const result = awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
     expect(result).toMatchObject({ passes: 1, committed: 0, stoppedBy: 'idle' });

@@ -23,7 +23,7 @@ function storeWith(duePerPass: Token[][]) {
   return { store, next: () => pass++, archives: () => archives };
 }
 
-const engine = { step: async (token: Token) => ({ tokenId: token.id }) as unknown as StepOutcome } as unknown as WorkflowEngine;
+const engine = { step: async (token: Token) => ({ tokenId: token.id, events: [] }) as unknown as StepOutcome } as unknown as WorkflowEngine;
 const token = { id: 1 } as Token;
 
 describe('processor pass', () => {

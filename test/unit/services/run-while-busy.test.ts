@@ -3,17 +3,28 @@ import { describe, expect, it } from 'vitest';
 import { MONITOR_POLICY, NOTIFIER_POLICY, PROCESSOR_POLICY, SCHEDULER_POLICY } from '../../../app/passes';
 import { runWhileBusy, type Pass } from '../../../app/run-while-busy';
 
-/** A processor pass that commits the given counts in turn, then nothing. */
-function scripted(commits: number[]): Pass<{ stepped: number; committed: number; lostRaces: number }> {
+/** A processor pass that commits the given counts in turn, then nothing; each commit writes `eventsEach` events. */
+function scripted(commits: number[], eventsEach = 1): Pass<{ stepped: number; committed: number; lostRaces: number }> {
   let i = 0;
-  return { ...PROCESSOR_POLICY, run: async () => ({ stepped: 1, committed: commits[i++] ?? 0, lostRaces: 0, queued: 0 }) };
+  return {
+    ...PROCESSOR_POLICY,
+    run: async () => {
+      const committed = commits[i++] ?? 0;
+      return { stepped: 1, committed, lostRaces: 0, queued: 0, announced: committed * eventsEach };
+    },
+  };
 }
 
 describe('runWhileBusy', () => {
   it('runs while a pass reports more, adds up the results and gathers the nudges once', async () => {
     const { total, nudges } = await runWhileBusy(scripted([2, 3]));
-    expect(total).toEqual({ stepped: 3, committed: 5, lostRaces: 0, queued: 0, passes: 3, stoppedBy: 'idle' });
+    expect(total).toEqual({ stepped: 3, committed: 5, lostRaces: 0, queued: 0, announced: 5, passes: 3, stoppedBy: 'idle' });
     expect([...nudges].sort()).toEqual(['agents', 'notifier']);
+  });
+
+  it('nudges the notifier only for passes that wrote events (issue 18: a running job\'s steps write none)', async () => {
+    const { nudges } = await runWhileBusy(scripted([2, 3], 0));
+    expect([...nudges]).toEqual(['agents']);
   });
 
   it('always runs the first processor pass, and no later one under the safety margin', async () => {
