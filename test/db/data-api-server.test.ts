@@ -289,6 +289,25 @@ describe('local Data API server: the service limits and failures, strict by defa
     expect((err as Error).message).toMatch(/Member must have length less than or equal to 65536/);
   });
 
+  // "the maximum size of the HTTP request submitted through the Data API is 4 MiB ... the Data API returns an error and
+  // doesn't process the request": https://docs.aws.amazon.com/rdsdataservice/latest/APIReference/API_BatchExecuteStatement.html
+  it('refuses a request over 4 MiB, parameters included, and runs nothing of it', async () => {
+    const { run } = await serve();
+    await run('create table if not exists big_params (id int primary key, body longtext)');
+    const insert = (id: number, chars: number) =>
+      run('insert into big_params (id, body) values (:id, :body)', {
+        parameters: [
+          { name: 'id', value: { longValue: id } },
+          { name: 'body', value: { stringValue: 'x'.repeat(chars) } },
+        ],
+      });
+    await expect(insert(1, 4 * 1024 * 1024 - 4_096)).resolves.toBeDefined();
+    const err = await failure(insert(2, 4 * 1024 * 1024));
+    expect(err).toBeInstanceOf(BadRequestException);
+    expect((err as Error).message).toMatch(/exceeds the limit of 4194304 bytes/);
+    expect((await run('select id from big_params order by id')).records?.map((r) => r[0]?.longValue)).toEqual([1]);
+  });
+
   // "Multi-statements aren't supported": https://docs.aws.amazon.com/AmazonRDS/latest/AuroraUserGuide/data-api.troubleshooting.html
   it('refuses multi-statements, but not a trailing semicolon or one in a literal', async () => {
     const { run } = await serve();

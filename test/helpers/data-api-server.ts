@@ -41,6 +41,8 @@ export interface DataApiLimits {
   maxRowBytes: number | false;
   /** Characters of `sql`: 65,536. */
   maxSqlLength: number | false;
+  /** Bytes of one request's body (SQL, parameters and the JSON around them): 4 MiB. */
+  maxRequestBytes: number | false;
   /** A call on a transaction that is running another answers "Transaction is still running a query". */
   oneStatementPerTransaction: boolean;
   /** `select 1; select 2` is refused. */
@@ -160,6 +162,7 @@ export const DATA_API_LIMITS: DataApiLimits = {
   maxResponseBytes: 1024 * 1024,
   maxRowBytes: 64 * 1024,
   maxSqlLength: 65_536,
+  maxRequestBytes: 4 * 1024 * 1024,
   oneStatementPerTransaction: true,
   rejectMultiStatements: true,
 };
@@ -167,6 +170,7 @@ const NO_LIMITS: DataApiLimits = {
   maxResponseBytes: false,
   maxRowBytes: false,
   maxSqlLength: false,
+  maxRequestBytes: false,
   oneStatementPerTransaction: false,
   rejectMultiStatements: false,
 };
@@ -829,7 +833,15 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
     }
     try {
       if (req.method !== 'POST') throw new DataApiError(HTTP_NOT_FOUND, 'NotFoundException', 'Only POST is served');
-      const text = Buffer.concat(chunks).toString('utf8');
+      const raw = Buffer.concat(chunks);
+      // "the maximum size of the HTTP request submitted through the Data API is 4 MiB. If the request exceeds this
+      // limit, the Data API returns an error and doesn't process the request" (it counts the headers too; they are
+      // a few hundred bytes here): https://docs.aws.amazon.com/rdsdataservice/latest/APIReference/API_BatchExecuteStatement.html.
+      // The page names no error; ours is a BadRequestException, the service's answer to every other invalid request.
+      if (limits.maxRequestBytes !== false && raw.length > limits.maxRequestBytes) {
+        throw new DataApiError(HTTP_BAD_REQUEST, 'BadRequestException', `Request size ${raw.length} exceeds the limit of ${limits.maxRequestBytes} bytes`);
+      }
+      const text = raw.toString('utf8');
       const body = (text ? JSON.parse(text) : {}) as ExecuteRequest;
       parsed(body);
       const result = await route(splitPath(req.url).operation, body);
