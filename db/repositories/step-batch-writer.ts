@@ -80,7 +80,7 @@ export async function writeBatchRest(trx: Transaction<Database>, written: readon
   // An archived command's row goes before its token's next command is queued (one row per token).
   for (const chunk of chunked(archived.map((a) => a.executionId).filter((id) => !endedWithRow.has(id)))) {
     await trx.deleteFrom('executions').where('id', 'in', chunk).execute();
-}
+  }
   await insertRows(trx, 'execution_histories', archived.map(fromExecutionHistory));
   // Commands and forked tokens before any instance's end: written in the order of separate commits where the
   // other step came first, so an instance ended in this batch removes what its other tokens queued in it.
