@@ -68,8 +68,40 @@ describeEachDialect('agent repositories', (dialect) => {
         [1051, 1, 81],
         [1052, 1, 81],
       ]);
-      // The locked read and, on the Data API only, the re-read of the rows (ids first there: bounded responses).
-      expect(selects).toHaveLength(tdb.capabilities.costlyStatements ? 3 : 1);
+      // One read: the locked read (SQLite), or the read of the rows the UPDATE claimed (MySQL dialects).
+      expect(selects).toHaveLength(1);
+    } finally {
+      await counted.close();
+    }
+  });
+
+  it('claims in one UPDATE and one read, without a transaction, where UPDATE ... LIMIT works (issue 18)', async () => {
+    if (!tdb.capabilities.updateLimit) return;
+    const statements: string[] = [];
+    const counted = createDatabase(tdb.url, { log: (event) => void statements.push(event.query.sql) });
+    try {
+      await queueExecutions(tdb.db, [
+        { id: 1071, shell: 'echo 1', queue: 'one-update' },
+        { id: 1072, shell: 'echo 2', queue: 'one-update' },
+        { id: 1073, shell: 'echo 3', queue: 'one-update' },
+      ]);
+      const counting = new ExecutionQueueRepository(counted, tdb.idGenerator);
+      const callsBefore = tdb.dataApi?.callCount();
+      const first = await counting.claim({ workerId: 83, hostname: 'host-u', queues: ['one-update'], limit: 2, leaseMs: LEASE_MS, now: T0 });
+      expect(first.map((e) => [e.id, e.attempt, e.workerId, e.claimedAt])).toEqual([
+        [1071, 1, 83, T0],
+        [1072, 1, 83, T0],
+      ]);
+      expect(statements.map((text) => text.split(' ')[0]!.toLowerCase())).toEqual(['update', 'select']);
+      // On the Data API: two calls, no BeginTransaction / CommitTransaction.
+      if (callsBefore !== undefined) expect(tdb.dataApi!.callCount() - callsBefore).toBe(2);
+      // The same worker in the same millisecond: the rows of the first claim match again and are left out.
+      const second = await counting.claim({ workerId: 83, hostname: 'host-u', queues: ['one-update'], limit: 2, leaseMs: LEASE_MS, now: T0 });
+      expect(second.map((e) => e.id)).toEqual([1073]);
+      // Nothing waits: one UPDATE that changes nothing, no read.
+      statements.length = 0;
+      expect(await counting.claim({ workerId: 83, hostname: 'host-u', queues: ['one-update'], limit: 2, leaseMs: LEASE_MS, now: T0 })).toEqual([]);
+      expect(statements).toHaveLength(1);
     } finally {
       await counted.close();
     }
