@@ -7,7 +7,7 @@
  * command twice on its own, and neither does this: the monitor finishes executions of lost workers as lost
  * (D10), and a person decides whether to retry. `lease_expires_at` is what the monitor reads to decide.
  */
-import { sql, type Kysely, type Transaction, type Updateable } from 'kysely';
+import type { Kysely, Transaction, Updateable } from 'kysely';
 import { LeaseLostError } from '../../core/errors';
 import type { Execution } from '../../core/model';
 import type { IdGenerator } from '../../core/ports';
@@ -15,11 +15,10 @@ import { fromDbInt, fromDbTime } from '../column-codec';
 import type { DatabaseCapabilities } from '../connection';
 import { isRetryableLockError } from '../db-errors';
 import type { Database, ExecutionRow, ExecutionTable } from '../schema';
+import { fencedUpdateMany, finishColumns, UpdateClaims } from './execution-update-writes';
 import { outputColumns, toExecution } from './row-mappers';
 
 /** Lengths of the bounded text columns (see the initial migration). */
-const TERM_SIGNAL_MAX = 32;
-const LOST_REASON_MAX = 1024;
 const SIGNAL_RESULT_MAX = 1024;
 /** A claim that deadlocks (MySQL may pick it as the victim) is simply run again this many times. */
 const CLAIM_LOCK_RETRIES = 3;
@@ -109,16 +108,15 @@ export interface QueueDatabase {
 
 /** Claims, fenced progress writes, kill signals and memory samples of the executions an agent runs. */
 export class ExecutionQueueRepository {
-  /**
-   * The last claim by update: its worker, time (ms) and ids. A later claim by the same worker at the same millisecond
-   * finds these rows too (see claimByUpdate) and leaves them out.
-   */
-  #lastClaim = { workerId: 0, at: Number.NaN, ids: new Set<number>() };
+  /** Claims by one UPDATE where the dialect can (MySQL, MariaDB, Aurora MySQL). */
+  readonly #updateClaims: UpdateClaims;
 
   constructor(
     private readonly handle: QueueDatabase,
     private readonly ids: IdGenerator,
-  ) {}
+  ) {
+    this.#updateClaims = new UpdateClaims(handle.db);
+  }
 
   /**
    * Atomically claims up to `limit` unclaimed executions of the given queues (lowest id first) and returns them
@@ -127,7 +125,7 @@ export class ExecutionQueueRepository {
   async claim(request: ClaimRequest): Promise<Execution[]> {
     if (request.limit <= 0 || request.queues.length === 0) return [];
     const { db, capabilities } = this.handle;
-    if (capabilities.updateLimit) return this.claimByUpdate(request);
+    if (capabilities.updateLimit) return this.#updateClaims.claim(request);
     if (request.expectWork !== true && (capabilities.costlyStatements || request.probeFirst === true)) {
       // An idle agent polls every second or so; one cheap read spares the three calls of an empty transaction.
       const probe = await this.unclaimed(db, request.queues, 1).execute();
@@ -144,62 +142,6 @@ export class ExecutionQueueRepository {
         if (retry >= CLAIM_LOCK_RETRIES || !isRetryableLockError(error)) throw error;
       }
     }
-  }
-
-  /**
-   * The claim as one autocommitted `UPDATE ... ORDER BY id LIMIT n` and, when it claimed anything, one read of the
-   * rows it claimed (issue 18: 2 statements instead of BEGIN, locking read, UPDATE, COMMIT; on the Data API 2 calls
-   * instead of 5, and 1 instead of the probe when nothing waits). The UPDATE locks each row it changes and re-checks
-   * `claimed_at IS NULL` on the row's latest version (READ COMMITTED's semi-consistent read), so two agents never
-   * claim one execution; the second waits for the first's row lock, which autocommit holds for one statement only.
-   * The rows are found again by this worker's id and the claim's time (#lastClaim); a lost answer to either statement is the claim loop's "claim in doubt", recovered as before (claimedWithoutStart).
-   */
-  private async claimByUpdate(request: ClaimRequest): Promise<Execution[]> {
-    const { db } = this.handle;
-    const { now } = request;
-    const leaseExpiresAt = new Date(now.getTime() + request.leaseMs);
-    for (let retry = 0; ; retry++) {
-      try {
-        const claimed = await db
-          .updateTable('executions')
-          .set((eb) => ({
-            claimed_at: now,
-            worker_id: request.workerId,
-            hostname: request.hostname,
-            lease_expires_at: leaseExpiresAt,
-            attempt: eb('attempt', '+', 1),
-          }))
-          .where('claimed_at', 'is', null)
-          .where('queue', 'in', [...request.queues])
-          // Kysely 0.27 has no orderBy on UPDATE. MariaDB plans `ORDER BY id LIMIT` of an UPDATE as a primary key
-          // scan (every older row read); with one queue, the index's own order (queue, claimed_at, id) is id order
-          // and walks (queue, claimed_at) as the unclaimed read does.
-          .modifyEnd(sql`order by ${sql.join(request.queues.length === 1 ? [sql.ref('queue'), sql.ref('claimed_at'), sql.ref('id')] : [sql.ref('id')])} limit ${sql.lit(Math.floor(request.limit))}`)
-          .executeTakeFirst();
-        if (Number(claimed.numUpdatedRows) === 0) return [];
-        break;
-      } catch (error) {
-        if (retry >= CLAIM_LOCK_RETRIES || !isRetryableLockError(error)) throw error;
-      }
-    }
-    const rows = await db
-      .selectFrom('executions')
-      .selectAll()
-      .where('worker_id', '=', request.workerId)
-      .where('claimed_at', '=', now)
-      .where('queue', 'in', [...request.queues])
-      .where('finished_at', 'is', null)
-      .where('started_at', 'is', null)
-      .where('pid', 'is', null)
-      .orderBy('id')
-      .execute();
-    // An earlier claim of this worker in the same millisecond left rows that match as well: they were handed out then.
-    // (Rows of one whose answer was lost are not remembered, so they are handed out now: claimed, never run, theirs.)
-    const last = this.#lastClaim;
-    const earlier = last.workerId === request.workerId && last.at === now.getTime() ? last.ids : new Set<number>();
-    const claimed = rows.map(toExecution).filter((execution) => !earlier.has(execution.id));
-    this.#lastClaim = { workerId: request.workerId, at: now.getTime(), ids: new Set([...earlier, ...claimed.map((execution) => execution.id)]) };
-    return claimed;
   }
 
   private async claimIn(trx: Transaction<Database>, request: ClaimRequest): Promise<Execution[]> {
@@ -289,6 +231,19 @@ export class ExecutionQueueRepository {
     return Number(result.numUpdatedRows);
   }
 
+  /**
+   * Records the pids of several starts in one statement, each fenced on its own attempt; answers the holds whose
+   * attempt no longer held the execution (their write changed nothing, the others' went through).
+   */
+  async recordStarts(starts: readonly (ExecutionHold & StartRecord)[]): Promise<ExecutionHold[]> {
+    return fencedUpdateMany(this.handle.db, (id, attempt, set) => this.fencedUpdate(id, attempt, set), starts.map((start) => ({ id: start.id, attempt: start.attempt, set: { pid: start.pid, started_at: start.startedAt } })));
+  }
+
+  /** Records several commands' ends in one statement, each fenced on its own attempt; answers the holds that were lost. */
+  async finishMany(finishes: readonly (ExecutionHold & { finish: FinishRecord })[]): Promise<ExecutionHold[]> {
+    return fencedUpdateMany(this.handle.db, (id, attempt, set) => this.fencedUpdate(id, attempt, set), finishes.map((item) => ({ id: item.id, attempt: item.attempt, set: finishColumns(item.finish) })));
+  }
+
   /** Records the pid right after spawn; throws LeaseLostError when the attempt no longer holds the execution. */
   async recordStart(id: number, attempt: number, start: StartRecord): Promise<void> {
     await this.fencedUpdate(id, attempt, { pid: start.pid, started_at: start.startedAt });
@@ -301,16 +256,7 @@ export class ExecutionQueueRepository {
 
   /** Records how the command ended; throws LeaseLostError (and changes nothing) for a stale or finished attempt. */
   async finish(id: number, attempt: number, finish: FinishRecord): Promise<void> {
-    const set: Updateable<ExecutionTable> = {
-      finished_at: finish.finishedAt,
-      exit_status: finish.exitStatus,
-      term_signal: finish.termSignal === null ? null : finish.termSignal.slice(0, TERM_SIGNAL_MAX),
-      ...outputColumns(finish.head, finish.tail),
-      lost_reason: finish.lostReason ? finish.lostReason.slice(0, LOST_REASON_MAX) : null,
-    };
-    if (finish.startedAt !== undefined) set.started_at = finish.startedAt;
-    if (finish.pid !== undefined) set.pid = finish.pid;
-    await this.fencedUpdate(id, attempt, set);
+    await this.fencedUpdate(id, attempt, finishColumns(finish));
   }
 
   /**
