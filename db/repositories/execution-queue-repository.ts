@@ -31,7 +31,10 @@ export interface ClaimRequest {
   limit: number;
   leaseMs: number;
   now: Date;
-  /** Read first whether anything waits, and skip the transaction when nothing does (adaptive polling). */
+  /**
+   * Read first whether anything waits, and skip the transaction when nothing does (adaptive polling). Only where the
+   * claim is a transaction (SQLite): a claim by one UPDATE is its own probe.
+   */
   probeFirst?: boolean;
   /** Work was just announced (a doorbell rang): claim without the probe, whatever the above and the dialect say. */
   expectWork?: boolean;
