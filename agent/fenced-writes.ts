@@ -7,10 +7,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LeaseLostError, errorMessage } from '../core/errors';
 import { backoffDelay } from '../core/backoff';
-import type { ExecutionQueueRepository, FinishRecord, OutputRecord } from '../db/repositories/execution-queue-repository';
+import type { ExecutionHold, ExecutionQueueRepository, FinishRecord, OutputRecord, StartRecord } from '../db/repositories/execution-queue-repository';
 import type { AgentSettings } from './agent-settings';
 import type { Job } from './job';
 import type { OutputBuffer } from './output-buffer';
+import { ReportBatcher } from './report-batcher';
 import type { CommandResult } from './process-runner';
 
 /** Database errors back off exponentially from the base interval up to this. */
@@ -46,10 +47,17 @@ export function outputColumns(buffer: OutputBuffer): OutputRecord {
 }
 
 export class FencedWrites {
+  /** Starts and finishes of several jobs that arrive together go in one statement each (report-batcher.ts). */
+  readonly #starts: ReportBatcher<ExecutionHold & StartRecord>;
+  readonly #finishes: ReportBatcher<ExecutionHold & { finish: FinishRecord }>;
+
   constructor(
     private readonly queue: ExecutionQueueRepository,
     private readonly settings: AgentSettings,
-  ) {}
+  ) {
+    this.#starts = new ReportBatcher((starts) => queue.recordStarts(starts));
+    this.#finishes = new ReportBatcher((finishes) => queue.finishMany(finishes));
+  }
 
   /**
    * Records the pid (written at once: an execution without a pid a minute after its claim is an alarm, invariant 4),
@@ -61,7 +69,7 @@ export class FencedWrites {
     job.startedAt = startedAt;
     void job.write('start', async () => {
       try {
-        await retrying(Number.POSITIVE_INFINITY, this.settings.leaseMs, () => this.queue.recordStart(job.id, job.attempt, { pid, startedAt }));
+        await retrying(Number.POSITIVE_INFINITY, this.settings.leaseMs, () => this.#starts.submit({ id: job.id, attempt: job.attempt, pid, startedAt }));
       } catch (error) {
         if (!(error instanceof LeaseLostError)) {
           job.command?.shut();
@@ -120,7 +128,7 @@ export class FencedWrites {
       };
       // Repeated only when the start never reached the database (a spawn failure, a database hiccup).
       if (!job.startRecorded) finish.startedAt = job.startedAt ?? finishedAt;
-      await retrying(Number.POSITIVE_INFINITY, FINISH_RETRY_MS, () => this.queue.finish(job.id, job.attempt, finish));
+      await retrying(Number.POSITIVE_INFINITY, FINISH_RETRY_MS, () => this.#finishes.submit({ id: job.id, attempt: job.attempt, finish }));
       recorded = true;
     });
     return recorded;

@@ -1,7 +1,7 @@
 /**
  * `npx tsx bench/throughput-profile.ts`: what one job of issue 18's W2 and W3 costs in `kuroko server` with a
  * separate built agent on MariaDB, in load-independent figures: statements and transactions (COMMITs) per job of
- * each process, and CPU-seconds per job of the server, the agent and mariadbd (/proc/PID/stat).
+ * each process, and CPU-seconds per job of the server, the agent, mariadbd and the agent's commands (/proc/PID/stat).
  *
  * Each process reaches MariaDB through its own counting TCP proxy, which reads the client's command packets
  * (COM_QUERY, sequence 0) and sorts them by their first word; the bench launches (8 in flight, as the API would take
@@ -82,6 +82,12 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
+/** CPU of the children a process waited for (cutime + cstime): for the agent, its commands' shells. */
+function childCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / CLK_TCK;
+}
+
 function mariadbPid(): number {
   return Number(execFileSync('pgrep', ['-x', 'mariadbd'], { encoding: 'utf8' }).trim().split('\n')[0]);
 }
@@ -142,7 +148,7 @@ async function workload(name: string, script: string, jobs: number, perUnit = jo
     // Let both settle (the server's tsx start-up) before measuring.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const mariadb = mariadbPid();
-    const cpu0 = [cpuSeconds(server.pid!), cpuSeconds(agent.pid!), cpuSeconds(mariadb)];
+    const cpu0 = [cpuSeconds(server.pid!), cpuSeconds(agent.pid!), cpuSeconds(mariadb), childCpuSeconds(agent.pid!)];
     const s0 = snapshot(serverProxy.counts);
     const a0 = snapshot(agentProxy.counts);
     const l0 = snapshot(launchProxy.counts);
@@ -161,10 +167,10 @@ async function workload(name: string, script: string, jobs: number, perUnit = jo
       { timeoutMs: 600_000, intervalMs: 50, description: 'all jobs to finish' },
     );
     const seconds = (performance.now() - began) / 1000;
-    const cpu1 = [cpuSeconds(server.pid!), cpuSeconds(agent.pid!), cpuSeconds(mariadb)];
+    const cpu1 = [cpuSeconds(server.pid!), cpuSeconds(agent.pid!), cpuSeconds(mariadb), childCpuSeconds(agent.pid!)];
     const ms = (i: number) => ((1000 * (cpu1[i]! - cpu0[i]!)) / perUnit).toFixed(2);
     console.log(`${name}: ${jobs} jobs in ${seconds.toFixed(1)} s (${(jobs / seconds).toFixed(0)} jobs/s, load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`);
-    console.log(`  CPU ms per ${perUnit === jobs ? 'job' : 'step'}: server ${ms(0)}, agent ${ms(1)}, mariadbd ${ms(2)} (mariadbd includes other clients)`);
+    console.log(`  CPU ms per ${perUnit === jobs ? 'job' : 'step'}: server ${ms(0)}, agent ${ms(1)}, mariadbd ${ms(2)} (mariadbd includes other clients); the agent's commands (shells) ${ms(3)}`);
     console.log(`  server statements per ${perUnit === jobs ? 'job' : 'step'}: ${perJob(serverProxy.counts, s0, perUnit)}`);
     console.log(`  agent statements per ${perUnit === jobs ? 'job' : 'step'}:  ${perJob(agentProxy.counts, a0, perUnit)}`);
     console.log(`  launch statements per ${perUnit === jobs ? 'job' : 'step'}: ${perJob(launchProxy.counts, l0, perUnit)} (8 launches in flight)`);

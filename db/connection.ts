@@ -34,12 +34,17 @@ export interface DatabaseCapabilities {
    * API): prefer one conditional UPDATE over a transaction, and batch reads.
    */
   costlyStatements: boolean;
+  /**
+   * `UPDATE ... ORDER BY ... LIMIT n` works (MySQL, MariaDB, Aurora MySQL; SQLite only when compiled with
+   * SQLITE_ENABLE_UPDATE_DELETE_LIMIT): a claim can be one locking statement instead of a transaction.
+   */
+  updateLimit: boolean;
 }
 
 const CAPABILITIES: Record<DialectName, DatabaseCapabilities> = {
-  sqlite: { skipLocked: false, rowLocks: false, serialWriters: true, costlyStatements: false },
-  mysql: { skipLocked: true, rowLocks: true, serialWriters: false, costlyStatements: false },
-  'data-api': { skipLocked: true, rowLocks: true, serialWriters: false, costlyStatements: true },
+  sqlite: { skipLocked: false, rowLocks: false, serialWriters: true, costlyStatements: false, updateLimit: false },
+  mysql: { skipLocked: true, rowLocks: true, serialWriters: false, costlyStatements: false, updateLimit: true },
+  'data-api': { skipLocked: true, rowLocks: true, serialWriters: false, costlyStatements: true, updateLimit: true },
 };
 
 export interface DatabaseHandle {

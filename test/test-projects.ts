@@ -10,6 +10,7 @@ export const UNIT_TESTS = [
   'test/unit/',
   'test/agent/idle-exit.test.ts',
   'test/agent/output-buffer.test.ts',
+  'test/agent/report-batcher.test.ts',
   'test/aws/cloudwatch-log-sink.test.ts',
   'test/aws/data-api-url.test.ts',
   'test/aws/ec2-fleet.test.ts',

@@ -15,11 +15,10 @@ import { fromDbInt, fromDbTime } from '../column-codec';
 import type { DatabaseCapabilities } from '../connection';
 import { isRetryableLockError } from '../db-errors';
 import type { Database, ExecutionRow, ExecutionTable } from '../schema';
+import { fencedUpdateMany, finishColumns, UpdateClaims } from './execution-update-writes';
 import { outputColumns, toExecution } from './row-mappers';
 
 /** Lengths of the bounded text columns (see the initial migration). */
-const TERM_SIGNAL_MAX = 32;
-const LOST_REASON_MAX = 1024;
 const SIGNAL_RESULT_MAX = 1024;
 /** A claim that deadlocks (MySQL may pick it as the victim) is simply run again this many times. */
 const CLAIM_LOCK_RETRIES = 3;
@@ -32,7 +31,10 @@ export interface ClaimRequest {
   limit: number;
   leaseMs: number;
   now: Date;
-  /** Read first whether anything waits, and skip the transaction when nothing does (adaptive polling). */
+  /**
+   * Read first whether anything waits, and skip the transaction when nothing does (adaptive polling). Only where the
+   * claim is a transaction (SQLite): a claim by one UPDATE is its own probe.
+   */
   probeFirst?: boolean;
   /** Work was just announced (a doorbell rang): claim without the probe, whatever the above and the dialect say. */
   expectWork?: boolean;
@@ -109,10 +111,15 @@ export interface QueueDatabase {
 
 /** Claims, fenced progress writes, kill signals and memory samples of the executions an agent runs. */
 export class ExecutionQueueRepository {
+  /** Claims by one UPDATE where the dialect can (MySQL, MariaDB, Aurora MySQL). */
+  readonly #updateClaims: UpdateClaims;
+
   constructor(
     private readonly handle: QueueDatabase,
     private readonly ids: IdGenerator,
-  ) {}
+  ) {
+    this.#updateClaims = new UpdateClaims(handle.db);
+  }
 
   /**
    * Atomically claims up to `limit` unclaimed executions of the given queues (lowest id first) and returns them
@@ -121,6 +128,7 @@ export class ExecutionQueueRepository {
   async claim(request: ClaimRequest): Promise<Execution[]> {
     if (request.limit <= 0 || request.queues.length === 0) return [];
     const { db, capabilities } = this.handle;
+    if (capabilities.updateLimit) return this.#updateClaims.claim(request);
     if (request.expectWork !== true && (capabilities.costlyStatements || request.probeFirst === true)) {
       // An idle agent polls every second or so; one cheap read spares the three calls of an empty transaction.
       const probe = await this.unclaimed(db, request.queues, 1).execute();
@@ -226,6 +234,19 @@ export class ExecutionQueueRepository {
     return Number(result.numUpdatedRows);
   }
 
+  /**
+   * Records the pids of several starts in one statement, each fenced on its own attempt; answers the holds whose
+   * attempt no longer held the execution (their write changed nothing, the others' went through).
+   */
+  async recordStarts(starts: readonly (ExecutionHold & StartRecord)[]): Promise<ExecutionHold[]> {
+    return fencedUpdateMany(this.handle.db, (id, attempt, set) => this.fencedUpdate(id, attempt, set), starts.map((start) => ({ id: start.id, attempt: start.attempt, set: { pid: start.pid, started_at: start.startedAt } })));
+  }
+
+  /** Records several commands' ends in one statement, each fenced on its own attempt; answers the holds that were lost. */
+  async finishMany(finishes: readonly (ExecutionHold & { finish: FinishRecord })[]): Promise<ExecutionHold[]> {
+    return fencedUpdateMany(this.handle.db, (id, attempt, set) => this.fencedUpdate(id, attempt, set), finishes.map((item) => ({ id: item.id, attempt: item.attempt, set: finishColumns(item.finish) })));
+  }
+
   /** Records the pid right after spawn; throws LeaseLostError when the attempt no longer holds the execution. */
   async recordStart(id: number, attempt: number, start: StartRecord): Promise<void> {
     await this.fencedUpdate(id, attempt, { pid: start.pid, started_at: start.startedAt });
@@ -238,16 +259,7 @@ export class ExecutionQueueRepository {
 
   /** Records how the command ended; throws LeaseLostError (and changes nothing) for a stale or finished attempt. */
   async finish(id: number, attempt: number, finish: FinishRecord): Promise<void> {
-    const set: Updateable<ExecutionTable> = {
-      finished_at: finish.finishedAt,
-      exit_status: finish.exitStatus,
-      term_signal: finish.termSignal === null ? null : finish.termSignal.slice(0, TERM_SIGNAL_MAX),
-      ...outputColumns(finish.head, finish.tail),
-      lost_reason: finish.lostReason ? finish.lostReason.slice(0, LOST_REASON_MAX) : null,
-    };
-    if (finish.startedAt !== undefined) set.started_at = finish.startedAt;
-    if (finish.pid !== undefined) set.pid = finish.pid;
-    await this.fencedUpdate(id, attempt, set);
+    await this.fencedUpdate(id, attempt, finishColumns(finish));
   }
 
   /**

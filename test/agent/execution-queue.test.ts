@@ -68,8 +68,41 @@ describeEachDialect('agent repositories', (dialect) => {
         [1051, 1, 81],
         [1052, 1, 81],
       ]);
-      // The locked read and, on the Data API only, the re-read of the rows (ids first there: bounded responses).
-      expect(selects).toHaveLength(tdb.capabilities.costlyStatements ? 3 : 1);
+      // One read: the locked read (SQLite), or the read of the rows the UPDATE claimed (MySQL dialects).
+      expect(selects).toHaveLength(1);
+    } finally {
+      await counted.close();
+    }
+  });
+
+  it('claims in one UPDATE and one read, without a transaction, where UPDATE ... LIMIT works (issue 18)', async () => {
+    // SQLite has no UPDATE ... LIMIT (without a compile option): it claims in a transaction.
+    if (dialect === 'sqlite') return;
+    const statements: string[] = [];
+    const counted = createDatabase(tdb.url, { log: (event) => void statements.push(event.query.sql) });
+    try {
+      await queueExecutions(tdb.db, [
+        { id: 1071, shell: 'echo 1', queue: 'one-update' },
+        { id: 1072, shell: 'echo 2', queue: 'one-update' },
+        { id: 1073, shell: 'echo 3', queue: 'one-update' },
+      ]);
+      const counting = new ExecutionQueueRepository(counted, tdb.idGenerator);
+      const callsBefore = tdb.dataApi?.callCount();
+      const first = await counting.claim({ workerId: 83, hostname: 'host-u', queues: ['one-update'], limit: 2, leaseMs: LEASE_MS, now: T0 });
+      expect(first.map((e) => [e.id, e.attempt, e.workerId, e.claimedAt])).toEqual([
+        [1071, 1, 83, T0],
+        [1072, 1, 83, T0],
+      ]);
+      expect(statements.map((text) => text.split(' ')[0]!.toLowerCase())).toEqual(['update', 'select']);
+      // On the Data API: two calls, no BeginTransaction / CommitTransaction.
+      if (callsBefore !== undefined) expect(tdb.dataApi!.callCount() - callsBefore).toBe(2);
+      // The same worker in the same millisecond: the rows of the first claim match again and are left out.
+      const second = await counting.claim({ workerId: 83, hostname: 'host-u', queues: ['one-update'], limit: 2, leaseMs: LEASE_MS, now: T0 });
+      expect(second.map((e) => e.id)).toEqual([1073]);
+      // Nothing waits: one UPDATE that changes nothing, no read.
+      statements.length = 0;
+      expect(await counting.claim({ workerId: 83, hostname: 'host-u', queues: ['one-update'], limit: 2, leaseMs: LEASE_MS, now: T0 })).toEqual([]);
+      expect(statements).toHaveLength(1);
     } finally {
       await counted.close();
     }
@@ -127,6 +160,54 @@ describeEachDialect('agent repositories', (dialect) => {
     ).rejects.toBeInstanceOf(LeaseLostError);
     const after = await executionRow(tdb.db, 1201);
     expect([after.pid, after.exitStatus, after.outputHead, after.finishedAt]).toEqual([4321, 255, 'héllo 🍣\n', T0]);
+  });
+
+  it('records several starts and finishes in one statement each, each fenced on its own attempt (issue 18)', async () => {
+    await queueExecutions(tdb.db, [
+      { id: 1251, shell: 'true', queue: 'many' },
+      { id: 1252, shell: 'true', queue: 'many' },
+      { id: 1253, shell: 'true', queue: 'many' },
+    ]);
+    const claimed = await claim(['many'], 3, 79);
+    expect(claimed.map((e) => e.attempt)).toEqual([1, 1, 1]);
+    // 1252 now belongs to attempt 2 (a manual re-queue and another claim): its attempt-1 reports must change nothing.
+    await tdb.db.updateTable('executions').set({ attempt: 2, worker_id: 99 }).where('id', '=', 1252).execute();
+    const staleRow = await executionRow(tdb.db, 1252);
+    const T1 = new Date(T0.getTime() + 1_000);
+    const statements: string[] = [];
+    const counted = createDatabase(tdb.url, { log: (event) => void statements.push(event.query.sql) });
+    try {
+      const batch = new ExecutionQueueRepository(counted, tdb.idGenerator);
+      const lostStarts = await batch.recordStarts([
+        { id: 1251, attempt: 1, pid: 501, startedAt: T0 },
+        { id: 1252, attempt: 1, pid: 502, startedAt: T0 },
+        { id: 1253, attempt: 1, pid: 503, startedAt: T1 },
+      ]);
+      expect(lostStarts).toEqual([{ id: 1252, attempt: 1 }]);
+      expect(statements.filter((text) => /^update/i.test(text))).toHaveLength(1);
+      const lostFinishes = await batch.finishMany([
+        { id: 1251, attempt: 1, finish: { exitStatus: 0, termSignal: null, finishedAt: T1, head: 'one ü', tail: '' } },
+        { id: 1252, attempt: 1, finish: { exitStatus: 0, termSignal: null, finishedAt: T1, head: 'stale', tail: '' } },
+        { id: 1253, attempt: 1, finish: { exitStatus: null, termSignal: 'SIGKILL', finishedAt: T1, head: 'three', tail: 'tail', startedAt: T0, pid: 603 } },
+      ]);
+      expect(lostFinishes).toEqual([{ id: 1252, attempt: 1 }]);
+      expect(statements.filter((text) => /^update/i.test(text))).toHaveLength(2);
+      // All still held: one statement, no read.
+      statements.length = 0;
+      await tdb.db.updateTable('executions').set({ finished_at: null }).where('id', 'in', [1251, 1253]).execute();
+      expect(await batch.recordStarts([
+        { id: 1251, attempt: 1, pid: 501, startedAt: T0 },
+        { id: 1253, attempt: 1, pid: 603, startedAt: T0 },
+      ])).toEqual([]);
+      expect(statements).toHaveLength(1);
+      await tdb.db.updateTable('executions').set({ finished_at: T1 }).where('id', 'in', [1251, 1253]).execute();
+    } finally {
+      await counted.close();
+    }
+    const [one, two, three] = await Promise.all([1251, 1252, 1253].map((id) => executionRow(tdb.db, id)));
+    expect([one!.pid, one!.startedAt, one!.exitStatus, one!.termSignal, one!.outputHead, one!.finishedAt]).toEqual([501, T0, 0, null, 'one ü', T1]);
+    expect(two).toEqual(staleRow);
+    expect([three!.pid, three!.startedAt, three!.exitStatus, three!.termSignal, three!.outputHead, three!.outputTail]).toEqual([603, T0, null, 'SIGKILL', 'three', 'tail']);
   });
 
   it('renews the leases still held in one statement and reports which ones are gone', async () => {

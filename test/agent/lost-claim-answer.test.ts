@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kysely, MysqlDialect, type DatabaseConnection, type Dialect, type MysqlPool } from 'kysely';
+import { Kysely, MysqlDialect, type CompiledQuery, type DatabaseConnection, type Dialect, type MysqlPool, type QueryResult } from 'kysely';
 import mysql2 from 'mysql2';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { mysqlPoolOptions, type DatabaseHandle } from '../../db/connection';
@@ -28,7 +28,7 @@ interface Fault {
   failLostClaimCheck: boolean;
 }
 
-/** A MySQL dialect whose claim COMMITs, while armed, reach the database and then fail towards the caller. */
+/** A MySQL dialect whose claims, while armed, commit on the database and then fail towards the caller. */
 function lostCommitDialect(uri: string, fault: Fault): Dialect {
   const pool = mysql2.createPool(mysqlPoolOptions(uri));
   pool.on('connection', (connection) => connection.query("SET time_zone = '+00:00'"));
@@ -36,6 +36,14 @@ function lostCommitDialect(uri: string, fault: Fault): Dialect {
   /** Connections whose open transaction has claimed executions. */
   const claiming = new WeakSet<DatabaseConnection>();
   const patched = new WeakSet<DatabaseConnection>();
+  const inTransaction = new WeakSet<DatabaseConnection>();
+  const loseAnswer = (): void => {
+    if (fault.armed <= 0) return;
+    fault.armed--;
+    fault.injected++;
+    // What mysql2 raises when the server's answer (to the claim's COMMIT or autocommitted UPDATE) never arrives.
+    throw Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true });
+  };
   return {
     createAdapter: () => inner.createAdapter(),
     createIntrospector: (db) => inner.createIntrospector(db),
@@ -49,26 +57,41 @@ function lostCommitDialect(uri: string, fault: Fault): Dialect {
         if (!patched.has(connection)) {
           patched.add(connection);
           const execute = connection.executeQuery.bind(connection);
-          connection.executeQuery = (query) => {
-            if (/^update `executions` set `claimed_at` =/.test(query.sql)) claiming.add(connection);
+          connection.executeQuery = async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
+            if (/^update `executions` set `claimed_at` =/.test(query.sql)) {
+              if (!inTransaction.has(connection)) {
+                // An autocommitted claim (one UPDATE, issue 18): it commits as it runs, and its answer is what is lost.
+                const result = await execute<R>(query);
+                if (Number(result.numAffectedRows ?? 0) > 0) loseAnswer();
+                return result;
+              }
+              claiming.add(connection);
+            }
             if (fault.failLostClaimCheck && /^select `id`, `attempt` from `executions` where `worker_id` in/.test(query.sql)) {
               return Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:3306'), { code: 'ECONNREFUSED' }));
             }
-            return execute(query);
+            return await execute<R>(query);
           };
         }
         return connection;
       };
+      const begin = driver.beginTransaction.bind(driver);
+      driver.beginTransaction = async (connection, settings) => {
+        await begin(connection, settings);
+        inTransaction.add(connection);
+      };
+      const rollback = driver.rollbackTransaction.bind(driver);
+      driver.rollbackTransaction = async (connection) => {
+        inTransaction.delete(connection);
+        claiming.delete(connection);
+        await rollback(connection);
+      };
       driver.commitTransaction = async (connection) => {
         const wasClaim = claiming.has(connection);
         claiming.delete(connection);
+        inTransaction.delete(connection);
         await commit(connection);
-        if (wasClaim && fault.armed > 0) {
-          fault.armed--;
-          fault.injected++;
-          // What mysql2 raises when the server's answer to COMMIT never arrives.
-          throw Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true });
-        }
+        if (wasClaim) loseAnswer();
       };
       return driver;
     },

@@ -246,9 +246,9 @@ describe('agent entry on EC2', () => {
       timeoutMs: 20_000,
       description: 'the command to finish',
     });
-    // The Data API makes the agent read whether anything waits before each claim; a ring already said so.
-    const firstLook = statements.slice(fromRing).find((text) => /from `executions` where `claimed_at` is null/.test(text));
-    expect(firstLook).toMatch(/for update skip locked/);
+    // No read of whether anything waits before the claim: the claim is one UPDATE (issue 18), its own probe.
+    const firstLook = statements.slice(fromRing).find((text) => /`executions`.* where `claimed_at` is null/.test(text));
+    expect(firstLook).toMatch(/^update `executions` set `claimed_at`/);
     onSignal[0]!('SIGTERM');
     for (const ring of rings.splice(0)) ring();
     expect(await running).toMatchObject({ exit: 'signal' });
