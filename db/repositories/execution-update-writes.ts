@@ -25,10 +25,11 @@ export interface FencedSet extends ExecutionHold {
 /** Claims by one UPDATE (MySQL, MariaDB, Aurora MySQL), remembering the last claim to tell its rows apart. */
 export class UpdateClaims {
   /**
-   * The last claim: its worker, time (ms) and ids. A later claim by the same worker at the same millisecond finds
-   * these rows too (see claim) and leaves them out.
+   * Each worker's last claim: its time (ms) and ids. A later claim by the same worker at the same millisecond finds
+   * these rows too (see claim) and leaves them out. Per worker: in-process agents share this repository, and another
+   * worker's claim in between must not make a worker forget its own.
    */
-  #lastClaim = { workerId: 0, at: Number.NaN, ids: new Set<number>() };
+  readonly #lastClaims = new Map<number, { at: number; ids: Set<number> }>();
 
   constructor(private readonly db: Kysely<Database>) {}
 
@@ -82,10 +83,10 @@ export class UpdateClaims {
       .execute();
     // An earlier claim of this worker in the same millisecond left rows that match as well: they were handed out then.
     // (Rows of one whose answer was lost are not remembered, so they are handed out now: claimed, never run, theirs.)
-    const last = this.#lastClaim;
-    const earlier = last.workerId === request.workerId && last.at === now.getTime() ? last.ids : new Set<number>();
+    const last = this.#lastClaims.get(request.workerId);
+    const earlier = last?.at === now.getTime() ? last.ids : new Set<number>();
     const claimed = rows.map(toExecution).filter((execution) => !earlier.has(execution.id));
-    this.#lastClaim = { workerId: request.workerId, at: now.getTime(), ids: new Set([...earlier, ...claimed.map((execution) => execution.id)]) };
+    this.#lastClaims.set(request.workerId, { at: now.getTime(), ids: new Set([...earlier, ...claimed.map((execution) => execution.id)]) });
     return claimed;
   }
 }

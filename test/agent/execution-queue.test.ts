@@ -97,8 +97,12 @@ describeEachDialect('agent repositories', (dialect) => {
       // On the Data API: two calls, no BeginTransaction / CommitTransaction.
       if (callsBefore !== undefined) expect(tdb.dataApi!.callCount() - callsBefore).toBe(2);
       // The same worker in the same millisecond: the rows of the first claim match again and are left out.
+      // Another worker (an in-process agent sharing the repository) claims in between, in the same millisecond.
+      await queueExecutions(tdb.db, [{ id: 1074, shell: 'echo 4', queue: 'one-update' }]);
+      const other = await counting.claim({ workerId: 84, hostname: 'host-v', queues: ['one-update'], limit: 1, leaseMs: LEASE_MS, now: T0 });
+      expect(other.map((e) => e.id)).toEqual([1073]);
       const second = await counting.claim({ workerId: 83, hostname: 'host-u', queues: ['one-update'], limit: 2, leaseMs: LEASE_MS, now: T0 });
-      expect(second.map((e) => e.id)).toEqual([1073]);
+      expect(second.map((e) => e.id)).toEqual([1074]);
       // Nothing waits: one UPDATE that changes nothing, no read.
       statements.length = 0;
       expect(await counting.claim({ workerId: 83, hostname: 'host-u', queues: ['one-update'], limit: 2, leaseMs: LEASE_MS, now: T0 })).toEqual([]);
