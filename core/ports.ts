@@ -18,6 +18,12 @@ export interface IdGenerator {
    * SQLite the one connection is busy inside the transaction, so a reservation there could never run.
    */
   ensureAvailable?(count: number): Promise<void>;
+  /**
+   * ensureAvailable for a transaction that may run beside others: the `count` ids stay set aside for it until the
+   * returned release is called, so transactions begun together never run out inside (a refill there waits for a
+   * connection, and on the Data API stand-in the ones open held them all: the processor's parallel commits hung).
+   */
+  hold?(count: number): Promise<() => void>;
 }
 
 /** A completed command, kept after its execution row is removed. */

@@ -47,6 +47,8 @@ export function createIdGenerator(db: Kysely<Database>, options: IdGeneratorOpti
   let refill: Promise<void> | null = null;
 
   const available = () => ranges.reduce((sum, r) => sum + (r.end - r.next), 0);
+  // Ids set aside by hold() for transactions under way: what they may still take.
+  let held = 0;
 
   async function reserve(size: number): Promise<void> {
     for (let attempt = 1; attempt <= MAX_RESERVATION_ATTEMPTS; attempt++) {
@@ -69,9 +71,9 @@ export function createIdGenerator(db: Kysely<Database>, options: IdGeneratorOpti
     throw new Error(`could not reserve an id block from "${sequence}" after ${MAX_RESERVATION_ATTEMPTS} attempts`);
   }
 
-  async function ensure(count: number): Promise<void> {
-    while (available() < count) {
-      const missing = count - available();
+  async function ensure(count: number, aside = 0): Promise<void> {
+    while (available() - aside < count) {
+      const missing = count - (available() - aside);
       refill ??= reserve(Math.max(blockSize, missing)).finally(() => {
         refill = null;
       });
@@ -92,7 +94,17 @@ export function createIdGenerator(db: Kysely<Database>, options: IdGeneratorOpti
         await ensure(1);
       }
     },
-    ensureAvailable: ensure,
+    ensureAvailable: (count) => ensure(count),
+    async hold(count: number): Promise<() => void> {
+      // Counted while held even once taken (an over-estimate: a later hold may refill early, never inside).
+      await ensure(count, held);
+      held += count;
+      let released = false;
+      return () => {
+        if (!released) held -= count;
+        released = true;
+      };
+    },
     uuid: () => randomUUID(),
     reservations: () => reservations,
   };

@@ -15,6 +15,11 @@ export async function withTransaction<T>(
   idsNeeded: number,
   fn: (trx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
-  await ids.ensureAvailable?.(idsNeeded + TRANSACTION_ID_MARGIN);
-  return db.transaction().execute(fn);
+  const count = idsNeeded + TRANSACTION_ID_MARGIN;
+  const release = ids.hold ? await ids.hold(count) : void (await ids.ensureAvailable?.(count));
+  try {
+    return await db.transaction().execute(fn);
+  } finally {
+    release?.();
+  }
 }
