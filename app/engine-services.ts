@@ -92,7 +92,7 @@ export function createEngineServices(handle: DatabaseHandle, options: EngineServ
     processorPass: () => {
       const concurrency = options.processorConcurrency ?? defaultConcurrency(handle);
       // A round's steps in one transaction, except where every statement is a round trip (processor-service.ts).
-      return runProcessorPass(steps, engine, { concurrency, commitConcurrency: handle.capabilities.costlyStatements ? concurrency : 1 });
+      return runProcessorPass(steps, engine, { concurrency });
     },
     schedulerPass: () => runSchedulerPass(schedules, clock, ids),
   };

@@ -122,8 +122,8 @@ async function run(dialect: string): Promise<Row> {
     await launchMany(bench, 1, NOOP_INSTANCES);
     const statementsPerLaunch = bench.count() / NOOP_INSTANCES;
 
-    // Noop-heavy: steady passes where every token stands on a noop.
-    await bench.services.processorPass(); // root -> first noop
+    // Noop-heavy: the passes that take every token through its noops (a pass chains a token's quick steps, up to
+    // MAX_STEPS_PER_TOKEN, and writes a batch's chains together: issue 18).
     bench.reset();
     const noop = await drain(bench);
     const statementsPerNoopStep = bench.count() / noop.steps;
@@ -134,9 +134,8 @@ async function run(dialect: string): Promise<Row> {
 
     // Execute: the step that queues the command and the step that reads its result, per command.
     await launchMany(bench, 3, EXECUTE_INSTANCES);
-    await bench.services.processorPass(); // root -> /0-execute
     bench.reset();
-    await bench.services.processorPass(); // queue the commands
+    await bench.services.processorPass(); // root -> /0-execute, chained with queueing the commands
     await finishExecutionsAsAgent(db);
     const agentStatements = 1 + EXECUTE_INSTANCES; // the stand-in agent's select and updates, not the engine's
     await bench.services.processorPass(); // read results, finish instances

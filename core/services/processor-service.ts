@@ -132,13 +132,6 @@ export interface ProcessorPassOptions {
    * on a database where every statement is a slow round trip (the Data API) several in flight hide the latency.
    */
   concurrency?: number;
-  /**
-   * Transactions a round of steps is written in at once (default 1: one for the whole round). More only where each
-   * statement is a slow round trip (the Data API): a transaction runs one statement at a time. On MySQL, parallel
-   * transactions that end instances deadlock on each other's index gap locks, and a deadlock costs the round its
-   * batch (every chain is then written alone).
-   */
-  commitConcurrency?: number;
 }
 
 /**
@@ -159,7 +152,7 @@ export async function runProcessorPass(
     const before = result.committed;
     try {
       if (store.commitChains) {
-        await stepInChains(store, store.commitChains.bind(store), engine, tokens, { steps: concurrency, commits: Math.max(1, options.commitConcurrency ?? 1) }, result);
+        await stepInChains(store, store.commitChains.bind(store), engine, tokens, concurrency, result);
       } else {
         await stepOneByOne(store, engine, tokens, concurrency, result);
       }
@@ -224,13 +217,10 @@ function chainsOn(outcome: StepOutcome): Token | undefined {
   return outcome.instancePatch === undefined ? dueAgainAtOnce(outcome) : undefined;
 }
 
-/** Chains written per transaction at least, when a round's chains are split over `concurrency` transactions. */
-const MIN_CHAINS_PER_COMMIT = 8;
-
 /**
  * Steps the batch in rounds. In a round, each token takes its steps in a row while each leaves it due at once (a
  * finished command archived and the next one queued, noop after noop), staged in the store rather than written;
- * then every token's chain is written at once (commitChains), in up to `concurrency.commits` transactions, each chain fenced
+ * then every token's chain is written at once (commitChains) in one transaction, each chain fenced
  * on the version its first step read (issue 18: a commit per step was most of a no-op job's cost). A token whose
  * last step could not be chained on (it patched the instance) goes on in the next round.
  */
@@ -239,7 +229,7 @@ async function stepInChains(
   commitChains: NonNullable<ProcessorStore['commitChains']>,
   engine: WorkflowEngine,
   tokens: readonly Token[],
-  concurrency: { steps: number; commits: number },
+  concurrency: number,
   result: ProcessorPassResult,
 ): Promise<void> {
   let round = tokens.map((token) => ({ token, steps: 0 }));
@@ -272,11 +262,10 @@ async function stepInChains(
         if (chain.outcomes.length > 0) chains.push(chain);
       }
     };
-    await Promise.all(Array.from({ length: Math.min(concurrency.steps, round.length) }, worker));
-    const groups = Math.max(1, Math.min(concurrency.commits, Math.floor(chains.length / MIN_CHAINS_PER_COMMIT)));
-    const size = Math.ceil(chains.length / groups);
-    const slices = Array.from({ length: Math.ceil(chains.length / size) }, (_, g) => chains.slice(g * size, (g + 1) * size));
-    const written = (await Promise.all(slices.map((slice) => commitChains(slice.map((c) => c.outcomes))))).flat();
+    await Promise.all(Array.from({ length: Math.min(concurrency, round.length) }, worker));
+    // One transaction for the round on every dialect. Parallel ones deadlocked on MariaDB's gap locks of the
+    // instance-end deletes, and on the Data API stand-in 16 at once stalled for good (bench:engine: 0 noop steps/s).
+    const written = await commitChains(chains.map((c) => c.outcomes));
     round = [];
     for (const [i, chain] of chains.entries()) {
       if (!written[i]) {
