@@ -151,18 +151,6 @@ describe('data-api limits: wide text users type fits a 64 KB row', () => {
     expect(ldb.meter.violations()).toEqual([]);
     expect(ldb.meter.stats().maxRowBytes).toBeGreaterThan(16 * KIB);
   });
-});
-
-describe('data-api limits: the processor reads the widest token with the widest command', () => {
-  let ldb: MeteredDatabase;
-  let h: ApiHarness;
-  beforeAll(async () => {
-    ldb = await openMeteredDatabase();
-    h = await createHarness(ldb.tdb);
-  });
-  afterAll(async () => {
-    await ldb?.close();
-  });
 
   it('reads a token and its execution apart when together they could pass 64 KB in one row (issue 18)', async () => {
     // The widest script: one command of 16 KiB of Japanese, so the token holds it (script) and so does the command.
