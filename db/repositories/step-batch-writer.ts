@@ -1,6 +1,7 @@
 /**
- * The writes of a batch of step outcomes after their fences (StepStore.commitChains): one statement per table where
- * several outcomes write the same one, in the order separate commits would have written them.
+ * The writes of step outcomes after their fences, for a batch (StepStore.commitChains) and for one outcome's own
+ * transaction alike: one statement per table where several outcomes write the same one, in the order separate
+ * commits would have written them.
  */
 import { sql, type Insertable, type Transaction } from 'kysely';
 import type { Clock, IdGenerator, InstancePatch, KillRequest, StepOutcome } from '../../core/ports';
@@ -38,40 +39,9 @@ export interface BatchWriteDeps {
   launches: LaunchRepository;
 }
 
-/** Everything but the token row of one outcome whose fence matched, inside the caller's transaction. */
-export async function writeOutcomeRest(trx: Transaction<Database>, outcome: StepOutcome, deps: BatchWriteDeps): Promise<void> {
-  if (outcome.newTokens.length > 0) await trx.insertInto('tokens').values(outcome.newTokens.map(fromToken)).execute();
-  const patch = outcome.instancePatch;
-  if (patch && Object.keys(patch).length > 0) {
-    await trx
-      .updateTable('job_instances')
-      .set({
-        ...(patch.finishedAt ? { finished_at: patch.finishedAt } : {}),
-        ...(patch.canceledAt ? { canceled_at: patch.canceledAt } : {}),
-        ...(patch.errorAt !== undefined ? { error_at: patch.errorAt } : {}),
-        ...(patch.retrying !== undefined ? { retrying: patch.retrying } : {}),
-      })
-      .where('id', '=', outcome.instanceId)
-      .execute();
-  }
-  const archived = outcome.archivedExecution;
-  // A job whose last command ended: the instance's end deletes that command's row too, one statement (issue 18).
-  const archivedAtEnd = outcome.deleteInstanceTokens === true && archived?.instanceId === outcome.instanceId ? archived.executionId : undefined;
-  if (outcome.deleteInstanceTokens) await endInstances(trx, [outcome.instanceId], archivedAtEnd === undefined ? [] : [archivedAtEnd]);
-  if (outcome.newExecution) await trx.insertInto('executions').values(fromExecution(outcome.newExecution)).execute();
-  if (archived) {
-    await trx.insertInto('execution_histories').values(fromExecutionHistory(archived)).execute();
-    if (archivedAtEnd === undefined) await trx.deleteFrom('executions').where('id', '=', archived.executionId).execute();
-  }
-  await requestKills(trx, deps.ids, deps.clock, outcome.kills);
-  for (const launch of outcome.launches) await deps.launches.launchIn(trx, launch);
-  await insertLogs(trx, deps.ids, outcome.logs);
-  await insertEvents(trx, outcome.events);
-}
-
 /** Everything but the token rows of outcomes whose fences matched, inside the caller's transaction. */
 export async function writeBatchRest(trx: Transaction<Database>, written: readonly StepOutcome[], deps: BatchWriteDeps): Promise<void> {
-  // A job whose last command ended: the instance's end deletes that command's row too (see writeRest).
+  // A job whose last command ended: the instance's end deletes that command's row too, in the same statement.
   const endings = written.filter((o) => o.deleteInstanceTokens === true);
   const archivedAtEnd = new Map<number, number>();
   for (const o of endings) if (o.archivedExecution?.instanceId === o.instanceId) archivedAtEnd.set(o.instanceId, o.archivedExecution.executionId);

@@ -9,7 +9,7 @@ import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database, TokenRow } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
 import { EXECUTION_WIDTH, chunked, readByWidth, rowWidths } from './paging';
-import { endInstances, requestKills, writeBatchRest, writeOutcomeRest } from './step-batch-writer';
+import { endInstances, requestKills, writeBatchRest } from './step-batch-writer';
 import { idsFor, needsTransaction } from './step-outcome-shape';
 import { StepReads } from './step-reads';
 import { withTransaction } from './transaction';
@@ -249,7 +249,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
       try {
         await withTransaction(this.db, this.ids, idsFor(outcome), async (trx) => {
           if (!(await this.writeToken(trx, outcome))) throw new LostRace();
-          await writeOutcomeRest(trx, outcome, { ids: this.ids, clock: this.clock, launches: this.launches });
+          await writeBatchRest(trx, [outcome], { ids: this.ids, clock: this.clock, launches: this.launches });
         });
       } catch (error) {
         // A deadlock victim was rolled back whole: like a lost race, the token is stepped again next pass.
