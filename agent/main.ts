@@ -145,7 +145,7 @@ export async function runAwsAgent(deps: AwsAgentDeps): Promise<AwsAgentResult> {
     logger,
     inheritEnv: { HOME: env.HOME, PATH: env.PATH, LANG: env.LANG },
     ...(runAs !== undefined ? { runAs } : {}),
-    onExecutionFinished: () => void processor.nudge(),
+    onExecutionFinished: (executionId) => void processor.nudge(executionId),
     // systemd (KillMode=mixed) kills what a dead agent leaves; an instance is never reused by another agent either.
     leftoverCheckMs: 0,
     ...(doorbell ? { doorbell, hotPollMs: DEFAULT_POLL_INTERVAL_MS, pollIntervalMs: DOORBELL_IDLE_POLL_MS } : {}),

@@ -4,6 +4,7 @@
  * Provider framework hands its onEvent function.
  */
 import { z } from 'zod';
+import { MAX_FINISHED_HINTS } from '../../adapters/aws/lambda-nudger';
 import { ValidationError } from '../../core/errors';
 
 /** EventBridge's scheduled event, as far as the functions read it. */
@@ -15,6 +16,8 @@ const scheduledEventSchema = z.object({
 });
 
 const nudgeEventSchema = z.object({ nudge: z.literal(true) });
+/** A nudge from an agent names the commands it just finished (adapters/aws/lambda-nudger.ts): hints, never state. */
+const finishedHintsSchema = z.object({ finished: z.array(z.number().int().positive()).max(MAX_FINISHED_HINTS) });
 
 export const TICK_KIND = { scheduled: 'scheduled', nudge: 'nudge' } as const;
 export type TickKind = (typeof TICK_KIND)[keyof typeof TICK_KIND];
@@ -26,6 +29,13 @@ export function parseTickEvent(event: unknown): TickKind {
   throw new ValidationError('expected an EventBridge scheduled event or {"nudge": true}', [
     { field: 'event', message: `got ${JSON.stringify(event)?.slice(0, 200)}` },
   ]);
+}
+
+/** The finished commands a nudge names; none for any other event, or for hints that are not a short list of ids. */
+export function finishedHintsOf(event: unknown): number[] {
+  if (!nudgeEventSchema.safeParse(event).success) return [];
+  const hints = finishedHintsSchema.safeParse(event);
+  return hints.success ? hints.data.finished : [];
 }
 
 export const CUSTOM_RESOURCE_REQUEST = { create: 'Create', update: 'Update', delete: 'Delete' } as const;

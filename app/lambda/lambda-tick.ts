@@ -62,7 +62,7 @@ export function tickHandler<C extends BaseConfig, T>(
   runtime: LambdaRuntime<C>,
   name: string,
   parse: (event: unknown) => TickKind,
-  tick: (trigger: TickKind, context: Context) => Promise<T>,
+  tick: (trigger: TickKind, context: Context, event: unknown) => Promise<T>,
   asleep: (skip: Asleep) => Promise<boolean> = () => Promise.resolve(true),
 ) {
   return lambdaHandler(runtime, (event: unknown, context: Context): Promise<T | Asleep | DatabaseResuming> =>
@@ -70,7 +70,7 @@ export function tickHandler<C extends BaseConfig, T>(
       const trigger = parse(event);
       const skip = await skipWhileAsleep(runtime.sleep, trigger);
       if (skip && (await asleep(skip))) return skip;
-      return tick(trigger, context);
+      return tick(trigger, context, event);
     }),
   );
 }

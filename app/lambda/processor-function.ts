@@ -10,7 +10,7 @@ import { SqsDoorbell } from '../../adapters/aws/sqs-doorbell';
 import type { ProcessorConfig } from '../config/config';
 import { PROCESSOR_SAFETY_MARGIN_MS, processorPass } from '../passes';
 import { STOPPED_BY, type NudgeTarget, type Pass } from '../run-while-busy';
-import { TICK_KIND, type TickKind } from './lambda-events';
+import { TICK_KIND, finishedHintsOf, type TickKind } from './lambda-events';
 import type { LambdaRuntime } from './lambda-runtime';
 import { lambdaNudgers, runPassTick } from './lambda-tick';
 import { runLeased, type LeaseGuard } from './processor-lease';
@@ -36,7 +36,7 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>, optio
   const doorbell = doorbellQueueUrl ? new SqsDoorbell({ client: new SQSClient({}), queueUrl: doorbellQueueUrl }) : undefined;
   // A failed ring costs the agents their fallback poll, never the tick.
   const ring = async (n: number) => doorbell?.ring(n).catch((error: unknown) => runtime.log.warn('could not ring the doorbell', { error: String(error) }));
-  return async (trigger: TickKind, context: Context) => {
+  return async (trigger: TickKind, context: Context, event?: unknown) => {
     // Rung after each pass that queued commands (one message per command), not after the loop: the agents claim
     // while the next pass runs (the last pass of a run finds nothing: Data API calls the agents need not wait for).
     const sends: Promise<unknown>[] = [];
@@ -59,6 +59,11 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>, optio
     }
     const remainingMs = () => context.getRemainingTimeInMillis();
     const lease = runtime.services.stores.processorLease;
+    // An agent's nudge names the commands it finished: their tokens are read beside the lease's take, and the first
+    // pass steps them without listing (issue 18: two serial Data API calls less on AWS W1's path). Dropped when
+    // another invocation holds the lease (the request this one leaves there brings its listing).
+    const hints = finishedHintsOf(event);
+    if (hints.length > 0) runtime.services.steps.hintFinished(hints);
     const result = await runLeased(pass.empty, { lease, remainingMs, marginMs: PROCESSOR_SAFETY_MARGIN_MS }, async (guard) => {
       try {
         return await runPassTick(leased(pass, guard), {}, remainingMs, (r, wakes) => {
@@ -71,8 +76,8 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>, optio
         // Sent before the lease is let go, and before Lambda freezes the container on return: nothing left in flight.
         await Promise.allSettled(sends.splice(0));
       }
-    });
-    runtime.logger.info('processor done', { trigger, ...result });
+    }).finally(() => runtime.services.steps.dropHint());
+    runtime.logger.info('processor done', { trigger, hinted: hints.length, ...result });
     return result;
   };
 }

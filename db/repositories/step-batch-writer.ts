@@ -3,14 +3,15 @@
  * transaction alike: one statement per table where several outcomes write the same one, in the order separate
  * commits would have written them.
  */
-import { sql, type Insertable, type Transaction } from 'kysely';
+import { SqliteAdapter, sql, type Insertable, type Transaction } from 'kysely';
 import type { Clock, IdGenerator, InstancePatch, KillRequest, StepOutcome } from '../../core/ports';
 import { utf8Bytes } from '../../core/row-limits';
-import type { Database } from '../schema';
+import type { Database, InsertableExecutionRow } from '../schema';
 import type { LaunchRepository } from './launch-repository';
 import { insertEvents, insertLogs } from './log-event-writer';
 import { RESPONSE_BUDGET_BYTES, chunkByBytes, chunked } from './paging';
 import { fromExecution, fromExecutionHistory, fromToken } from './row-mappers';
+import { EXECUTION_COLUMNS } from './step-reads';
 
 /** The signal a kill request starts with; the agent escalates to KILL after its grace period. */
 const KILL_SIGNAL = 'SIGTERM';
@@ -33,6 +34,22 @@ async function insertRows<T extends 'tokens' | 'executions' | 'execution_histori
   for (const chunk of chunkByBytes(rows, textLength, RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await trx.insertInto(table).values(chunk as never).execute();
 }
 
+/**
+ * Inserts executions, each replacing the row its token already has (the unique key executions_token_key): MySQL's
+ * ON DUPLICATE KEY UPDATE, SQLite's ON CONFLICT ... DO UPDATE. Every column is set, the id too: a report fenced on
+ * the archived command's id and attempt finds no row, as after a delete.
+ */
+async function replaceExecutions(trx: Transaction<Database>, rows: readonly InsertableExecutionRow[]): Promise<void> {
+  const sqlite = trx.getExecutor().adapter instanceof SqliteAdapter;
+  for (const chunk of chunkByBytes(rows, textLength, RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) {
+    const insert = trx.insertInto('executions').values(chunk);
+    await (sqlite
+      ? insert.onConflict((oc) => oc.column('token_id').doUpdateSet(Object.fromEntries(EXECUTION_COLUMNS.map((c) => [c, sql.ref(`excluded.${c}`)]))))
+      : insert.onDuplicateKeyUpdate(Object.fromEntries(EXECUTION_COLUMNS.map((c) => [c, sql`values(${sql.ref(c)})`])))
+    ).execute();
+  }
+}
+
 export interface BatchWriteDeps {
   ids: IdGenerator;
   clock: Clock;
@@ -47,15 +64,22 @@ export async function writeBatchRest(trx: Transaction<Database>, written: readon
   for (const o of endings) if (o.archivedExecution?.instanceId === o.instanceId) archivedAtEnd.set(o.instanceId, o.archivedExecution.executionId);
   const endedWithRow = new Set(archivedAtEnd.values());
   const archived = written.flatMap((o) => (o.archivedExecution ? [o.archivedExecution] : []));
-  // An archived command's row goes before its token's next command is queued (one row per token).
-  for (const chunk of chunked(archived.map((a) => a.executionId).filter((id) => !endedWithRow.has(id)))) {
-    await trx.deleteFrom('executions').where('id', 'in', chunk).execute();
-  }
+  const queued = written.flatMap((o) => (o.newExecution ? [o.newExecution] : []));
+  // A token whose finished command is archived and whose next one is queued here: the next command takes the old
+  // row's place (its token_id), one upsert instead of a delete and an insert (issue 18: a Data API call on the
+  // way from a command's exit to the next start). Safe under the chain's fence: only a step of this token writes
+  // its command, so the row under its token_id is the archived one.
+  const queuedTokens = new Set(queued.map((e) => e.tokenId));
+  const replaced = new Set(archived.flatMap((a) => (queuedTokens.has(a.tokenId) && !endedWithRow.has(a.executionId) ? [a.tokenId] : [])));
+  // Any other archived command's row goes before its token's next command is queued (one row per token).
+  const deleted = archived.filter((a) => !endedWithRow.has(a.executionId) && !replaced.has(a.tokenId)).map((a) => a.executionId);
+  for (const chunk of chunked(deleted)) await trx.deleteFrom('executions').where('id', 'in', chunk).execute();
   await insertRows(trx, 'execution_histories', archived.map(fromExecutionHistory));
   // Commands and forked tokens before any instance's end: written in the order of separate commits where the
   // other step came first, so an instance ended in this batch removes what its other tokens queued in it.
   await insertRows(trx, 'tokens', written.flatMap((o) => o.newTokens.map(fromToken)));
-  await insertRows(trx, 'executions', written.flatMap((o) => (o.newExecution ? [fromExecution(o.newExecution)] : [])));
+  await insertRows(trx, 'executions', queued.filter((e) => !replaced.has(e.tokenId)).map(fromExecution));
+  await replaceExecutions(trx, queued.filter((e) => replaced.has(e.tokenId)).map(fromExecution));
   await patchInstances(trx, written);
   for (const chunk of chunked([...new Set(endings.map((o) => o.instanceId))])) {
     await endInstances(trx, chunk, chunk.flatMap((id) => archivedAtEnd.get(id) ?? []));

@@ -6,8 +6,8 @@ import { DATA_API_MAX_ROW_BYTES } from '../../core/row-limits';
 import { EXECUTION_WIDTH, NARROW_ROW_BYTES, RESPONSE_BUDGET_BYTES, TOKEN_WIDTH, chunkByBytes, readByWidth, readInChunks, rowWidths, scanWidths, widthOf, type RowWidth } from './paging';
 import { toDefinition, toExecution, toInstance, toToken } from './row-mappers';
 
-/** Every column of `executions`, read beside a token's under `e_<column>` (the pass's joined read). */
-const EXECUTION_COLUMNS = [
+/** Every column of `executions`: read beside a token's under `e_<column>` (the pass's joined read), set by an upsert. */
+export const EXECUTION_COLUMNS = [
   'id', 'uuid', 'token_id', 'job_instance_id', 'job_definition_id', 'queue', 'shell', 'env', 'created_at', 'attempt', 'worker_id',
   'hostname', 'lease_expires_at', 'claimed_at', 'pid', 'started_at', 'finished_at', 'exit_status', 'term_signal', 'output_head',
   'output_tail', 'kill_requested_at', 'lost_reason',
@@ -50,6 +50,13 @@ interface InstanceBatch {
   /** Instances this store wrote during the batch. */
   written: Set<number>;
   loading?: Promise<void>;
+}
+
+/** A row of tokens `t` joined with executions `e` (columns `e_<column>`), as a token and its execution. */
+function dueTokenOf(row: object): DueToken {
+  const joined = row as Record<string, unknown>;
+  const execution = joined.e_id === null || joined.e_id === undefined ? undefined : toExecution(Object.fromEntries(EXECUTION_COLUMNS.map((c) => [c, joined[`e_${c}`]])) as unknown as ExecutionRow);
+  return { token: toToken(row as TokenRow), execution };
 }
 
 export class StepReads {
@@ -134,11 +141,7 @@ export class StepReads {
         .execute(),
     );
     const found = new Map<number, DueToken>();
-    for (const row of rows) {
-      const joined = row as unknown as Record<string, unknown>;
-      const execution = joined.e_id === null || joined.e_id === undefined ? undefined : toExecution(Object.fromEntries(EXECUTION_COLUMNS.map((c) => [c, joined[`e_${c}`]])) as unknown as ExecutionRow);
-      found.set(Number(row.id), { token: toToken(row as unknown as TokenRow), execution });
-    }
+    for (const row of rows) found.set(Number(row.id), dueTokenOf(row));
     if (apart.length > 0) {
       const tokens = await readByWidth(
         apart.map((w) => ({ id: w.id, bytes: w.tokenBytes })),
@@ -157,6 +160,52 @@ export class StepReads {
       const due = found.get(w.id);
       return due === undefined ? [] : [due];
     });
+  }
+
+  /** The read hintFinished started, for the next listDueTokens. */
+  private hinted: Promise<DueToken[]> | undefined;
+
+  /**
+   * Starts reading the tokens of these finished commands now (readFinished), for the next listDueTokens to take as
+   * its batch instead of listing: the processor function reads a nudge's hints beside its lease. Any earlier hint
+   * not taken is dropped; a read that fails leaves the listing to find the work.
+   */
+  hintFinished(executionIds: readonly number[]): void {
+    this.hinted = this.readFinished(executionIds).catch(() => []);
+  }
+
+  /** Forgets a hint not taken (its read is stale once the invocation that started it ends). */
+  dropHint(): void {
+    this.hinted = undefined;
+  }
+
+  /** What the hinted read found (at most `limit`), once; none without a hint. */
+  protected async takeHinted(limit: number): Promise<DueToken[]> {
+    const hinted = this.hinted;
+    this.hinted = undefined;
+    return hinted === undefined ? [] : (await hinted).slice(0, limit);
+  }
+
+  /**
+   * The tokens of these finished commands, each with its command, read as readDueTokens reads them (one snapshot) in
+   * one statement: a nudge's hints, read beside the processor's lease (issue 18: AWS W1 spent two serial calls on
+   * the lease and the listing before this read). A command not ended, or gone, or whose pair is too wide for its
+   * share of one response is left out: the pass's listing finds it.
+   */
+  async readFinished(executionIds: readonly number[]): Promise<DueToken[]> {
+    if (executionIds.length === 0) return [];
+    const maxPairBytes = Math.min(DATA_API_MAX_ROW_BYTES, Math.floor(RESPONSE_BUDGET_BYTES / executionIds.length)) - 2 * NARROW_ROW_BYTES;
+    const rows = await this.db
+      .selectFrom('executions as e')
+      .innerJoin('tokens as t', 't.id', 'e.token_id')
+      .selectAll('t')
+      .select(EXECUTION_COLUMNS.map((c) => sql.ref(`e.${c}`).as(`e_${c}`)))
+      .where('e.id', 'in', executionIds)
+      .where('e.finished_at', 'is not', null)
+      .where(sql<number>`${JOINED_TOKEN_WIDTH} + ${JOINED_EXECUTION_WIDTH}`, '<=', maxPairBytes)
+      .orderBy('e.finished_at')
+      .execute();
+    return rows.map(dueTokenOf);
   }
 
   /**

@@ -95,17 +95,19 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
 
   /**
    * Up to `limit` tokens with something to do, their executions prefetched: those whose command ended (by
-   * executions_finished_idx) and those whose wake time has come (by tokens_wake_idx). Reads no other token.
+   * executions_finished_idx) and those whose wake time has come (by tokens_wake_idx). Reads no other token. What a
+   * hint's read found (hintFinished), if any, is the batch instead.
    */
   async listDueTokens(limit: number): Promise<Token[]> {
+    let due = await this.takeHinted(limit);
     const now = this.clock.now();
-    if (!this.options.boundedReads) return this.listDueUnbounded(limit, now);
-    // Two statements on the way from a command's end to the next command (issue 18; six before): the ids and widths
-    // of the due tokens and their executions, then tokens and executions joined, in pages that fit a response.
-    const listing = await this.listDueWidths(limit, now);
-    this.noteOrphans(listing.endedFull, listing.endedTokenIds, listing.endedFound);
-    if (listing.widths.length === 0) return [];
-    const due = await this.readDueTokens(listing.widths);
+    if (due.length === 0 && !this.options.boundedReads) return this.listDueUnbounded(limit, now);
+    if (due.length === 0) {
+      // Two statements (issue 18; six before): the due tokens' and executions' widths, then both joined, in pages.
+      const listing = await this.listDueWidths(limit, now);
+      this.noteOrphans(listing.endedFull, listing.endedTokenIds, listing.endedFound);
+      due = await this.readDueTokens(listing.widths);
+    }
     this.executionCache = new Map(due.map(({ token, execution }) => [token.id, execution]));
     return due.map((d) => d.token);
   }
@@ -395,5 +397,4 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
       if (!isRetryableLockError(error)) throw error;
     }
   }
-
 }

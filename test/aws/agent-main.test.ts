@@ -189,6 +189,7 @@ describe('agent entry on EC2', () => {
     const ids: number[] = [];
     for (let i = 0; i < 4; i++) ids.push((await services.operations.launch({ definitionId: 3, launchedBy: 'test' })).instance.id);
     while ((await services.processorPass()).committed > 0);
+    const commands = (await tdb.db.selectFrom('executions').select('id').where('job_instance_id', 'in', ids).execute()).map((e) => Number(e.id));
     const finishedNow = async () =>
       (await tdb.db.selectFrom('executions').select('id').where('job_instance_id', 'in', ids).where('finished_at', 'is not', null).execute()).length;
     // Each invoke takes 300 ms: finishes that land meanwhile must wait behind it, not open invokes of their own.
@@ -209,10 +210,15 @@ describe('agent entry on EC2', () => {
     const invokes = lambda.commandCalls(InvokeCommand).map((c) => c.args[0].input);
     expect(invokes.length).toBeGreaterThan(0);
     expect(invokes.length).toBeLessThanOrEqual(4);
+    // Each names the commands whose finish it follows (hints the processor reads beside its lease), every one once.
+    const named: number[] = [];
     for (const input of invokes) {
       expect(input).toMatchObject({ FunctionName: PROCESSOR, InvocationType: 'Event' });
-      expect(JSON.parse(new TextDecoder().decode(input.Payload as Uint8Array))).toEqual({ nudge: true });
+      const event = JSON.parse(new TextDecoder().decode(input.Payload as Uint8Array)) as { nudge: true; finished: number[] };
+      expect(event).toEqual({ nudge: true, finished: expect.any(Array) });
+      named.push(...event.finished);
     }
+    expect(named.sort()).toEqual(commands.sort());
     expect(mostInFlight).toBe(1);
     // Sent after a finish was written, and the last one after the last finish: the processor reads every result.
     expect(finishedAtInvoke[0]).toBeGreaterThan(0);

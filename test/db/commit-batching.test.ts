@@ -11,7 +11,7 @@ import { INSTANCE_STATUS } from '../../core/model';
 import type { StepOutcome } from '../../core/ports';
 import { fromExecution } from '../../db/repositories/row-mappers';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
-import { eventTypes, insertDefinition, logMessages, statusOf } from '../helpers/engine-fixtures';
+import { eventTypes, finishExecutionsAsAgent, insertDefinition, logMessages, runUntilIdle, statusOf } from '../helpers/engine-fixtures';
 import { describeEachDialect, createTestDatabase, type TestDatabase } from '../helpers/test-database';
 
 const JOBS = 20;
@@ -93,6 +93,42 @@ describeEachDialect('batched commits', (dialect) => {
     const queued = await tdb.db.selectFrom('executions').select(['job_instance_id', 'uuid']).where('job_instance_id', 'in', ids).orderBy('job_instance_id').execute();
     expect(queued.map((e) => Number(e.job_instance_id))).toEqual(ids);
     expect(queued.find((e) => Number(e.job_instance_id) === bad)!.uuid).toBe('other');
+  });
+
+  // Issue 18: on the Data API every statement is a call on the way from a command's exit to the next start.
+  it.each([1, 6])("queues a token's next command in its archived command's row (%i job(s)): one upsert, no delete", async (jobs) => {
+    const definitionId = 10 + jobs;
+    await insertDefinition(tdb.db, definitionId, 'execute: echo one\nexecute: echo two\n');
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    const ids: number[] = [];
+    for (let i = 0; i < jobs; i++) ids.push((await services.operations.launch({ definitionId, launchedBy: 'test' })).instance.id);
+    await services.processorPass();
+    await finishExecutionsAsAgent(tdb.db);
+    const first = await tdb.db.selectFrom('executions').select(['id', 'token_id', 'attempt']).where('job_instance_id', 'in', ids).execute();
+    expect(first).toHaveLength(jobs);
+    statements.length = 0;
+    await services.processorPass();
+    // (Other tests' jobs that end here delete their rows by instance.)
+    expect(count(/^delete from .executions. where .id./)).toBe(0);
+    expect(count(/^insert into .executions. .*(on duplicate key update|on conflict)/)).toBe(1);
+    const next = await tdb.db.selectFrom('executions').selectAll().where('job_instance_id', 'in', ids).execute();
+    expect(next.map((e) => e.shell).sort()).toEqual(Array(jobs).fill('echo two'));
+    for (const row of next) {
+      const old = first.find((f) => Number(f.token_id) === Number(row.token_id))!;
+      // A new command: its own id, unclaimed, attempt 0, nothing of the finished one left in the row.
+      expect(Number(row.id)).not.toBe(Number(old.id));
+      expect(row.claimed_at).toBeNull();
+      expect(row.finished_at).toBeNull();
+      expect(Number(row.attempt)).toBe(0);
+      expect(row.output_head).toBe('');
+      // A late report of the finished command, fenced on its id and attempt, finds no row (as after a delete).
+      const late = await tdb.db.updateTable('executions').set({ pid: 1 }).where('id', '=', old.id).where('attempt', '=', old.attempt).executeTakeFirst();
+      expect(Number(late.numUpdatedRows)).toBe(0);
+    }
+    const histories = await tdb.db.selectFrom('execution_histories').select('execution_id').where('job_instance_id', 'in', ids).execute();
+    expect(histories.map((h) => Number(h.execution_id)).sort()).toEqual(first.map((f) => Number(f.id)).sort());
+    await runUntilIdle(services);
+    for (const id of ids) expect(await statusOf(tdb.db, id)).toBe(INSTANCE_STATUS.success);
   });
 
   it('commits launches that arrive together in one transaction; prevent_multi and a missing definition stay per launch', async () => {

@@ -21,8 +21,11 @@ let tdb: TestDatabase;
 let processor: typeof ProcessorModule;
 let scheduler: typeof SchedulerModule;
 
+/** Holds a call of the stand-in before it runs (a test sets it; none by default). */
+let gate: ((call: { operation: string; sql?: string }) => Promise<void>) | undefined;
+
 beforeAll(async () => {
-  tdb = await createTestDatabase('data-api', { dataApi: { onCall: (call) => dataApiCalls.push(call) } });
+  tdb = await createTestDatabase('data-api', { dataApi: { onCall: (call) => dataApiCalls.push(call), gate: (call) => gate?.(call) ?? Promise.resolve() } });
   applyEnv(functionEnv(tdb, { [ENV_KEYS.notifierFunction]: NOTIFIER, [ENV_KEYS.processorFunction]: PROCESSOR, [ENV_KEYS.doorbellQueueUrl]: DOORBELL }));
   processor = await import('../../functions/processor/handler');
   scheduler = await import('../../functions/scheduler/handler');
@@ -113,6 +116,49 @@ describe('processor handler', () => {
     expect(beforeRing.length).toBeLessThanOrEqual(3 + 6 + 2 + 2);
     expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
     awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    expect(await statusOf(tdb.db, instance.id)).toBe('success');
+  });
+
+  it("steps the commands an agent's nudge names, their tokens read beside the lease's take: no listing first (issue 18)", async () => {
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 13, 'execute: echo one\nexecute: echo two\n');
+    const { instance } = await services.operations.launch({ definitionId: 13, launchedBy: 'test' });
+    awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
+    const first = await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', instance.id).executeTakeFirstOrThrow();
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    // The lease's take waits until the hinted read has arrived: taken one after the other, it would wait in vain.
+    let hintedReadArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (hintedReadArrived = resolve));
+    let leaseWaitedInVain = false;
+    gate = async (call) => {
+      if (/`e`\.`id` in/.test(call.sql ?? '')) hintedReadArrived();
+      if (/^update `leases`/.test(call.sql ?? '')) {
+        await Promise.race([arrived, new Promise((resolve) => setTimeout(resolve, 2_000)).then(() => (leaseWaitedInVain = true))]);
+      }
+    };
+    let callsAtRing: number | undefined;
+    sqs.on(SendMessageBatchCommand).callsFake(() => {
+      callsAtRing ??= dataApiCalls.length;
+      return { Successful: [] };
+    });
+    const before = dataApiCalls.length;
+    try {
+      awake(await processor.handler({ nudge: true, finished: [Number(first.id)] }, lambdaContext(PROCESSOR)));
+    } finally {
+      gate = undefined;
+    }
+    expect(leaseWaitedInVain).toBe(false);
+    const beforeRing = dataApiCalls.slice(before, callsAtRing);
+    const beforeBegin = beforeRing.slice(0, beforeRing.findIndex((c) => c.operation === 'BeginTransaction'));
+    // The lease and the hinted read, nothing else: no listing of due tokens before the step's transaction.
+    expect(beforeBegin.map((c) => (/^update `leases`/.test(c.sql ?? '') ? 'lease' : /`e`\.`id` in/.test(c.sql ?? '') ? 'hinted' : c.sql)).sort()).toEqual(['hinted', 'lease']);
+    const next = await tdb.db.selectFrom('executions').select(['id', 'shell']).where('job_instance_id', '=', instance.id).executeTakeFirstOrThrow();
+    expect(next.shell).toBe('echo two');
+    // A hint is only a hint: one naming a command not finished (or not there) steps nothing itself, and the listing
+    // still finds what the database says is due; a malformed one is ignored.
+    expect(awake(await processor.handler({ nudge: true, finished: [Number(next.id), 987_654_321] }, lambdaContext(PROCESSOR))).committed).toBe(0);
+    expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
+    awake(await processor.handler({ nudge: true, finished: ['x', -1] }, lambdaContext(PROCESSOR)));
     expect(await statusOf(tdb.db, instance.id)).toBe('success');
   });
 

@@ -103,6 +103,8 @@ export interface DataApiServerOptions {
   now?: () => number;
   /** Told of every call once answered (benches build per-call timelines from it). */
   onCall?: (call: DataApiCall) => void;
+  /** Awaited before each call runs, once its body is read (tests hold one call until another has arrived). */
+  gate?: (call: { operation: string; sql?: string }) => Promise<void>;
 }
 
 /** One call as the stand-in served it, for timelines: wall-clock ms (fractional) from arrival to answer. */
@@ -844,6 +846,7 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
       const text = raw.toString('utf8');
       const body = (text ? JSON.parse(text) : {}) as ExecuteRequest;
       parsed(body);
+      await options.gate?.({ operation: splitPath(req.url).operation.slice(1), ...(body.sql !== undefined ? { sql: body.sql } : {}) });
       const result = await route(splitPath(req.url).operation, body);
       if (faults.lostAnswerRate && random() < faults.lostAnswerRate) {
         req.socket.destroy();
