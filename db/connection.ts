@@ -13,7 +13,7 @@ import { Kysely, MysqlDialect } from 'kysely';
 import type { Dialect, KyselyConfig, MysqlPool } from 'kysely';
 import type { Pool, PoolOptions } from 'mysql2';
 import { ConfigError } from '../core/errors';
-import { KurokoDataApiDialect } from './dialects/data-api-dialect';
+import { KurokoDataApiDialect, type TransactionPrimer } from './dialects/data-api-dialect';
 import type { DataApiRetryOptions } from './dialects/data-api-retry';
 import { KurokoSqliteDialect } from './dialects/sqlite-dialect';
 import type { Database } from './schema';
@@ -56,6 +56,8 @@ export interface DatabaseHandle {
    * transaction that wants it needs no `SET TRANSACTION` round trip first.
    */
   readCommittedSessions?: boolean;
+  /** The Data API only: begins a transaction ahead of need (db/dialects/data-api-dialect.ts). */
+  primer?: TransactionPrimer;
   /** Closes the pool / file / client; the handle is unusable afterwards. */
   close(): Promise<void>;
 }
@@ -222,6 +224,7 @@ export function createDatabase(url: string, options: CreateDatabaseOptions = {})
     dialect: parsed.dialect,
     capabilities: CAPABILITIES[parsed.dialect],
     readCommittedSessions: parsed.dialect === 'mysql' && options.readCommitted === true,
+    ...(dialect instanceof KurokoDataApiDialect ? { primer: dialect.primer } : {}),
     close() {
       closed ??= db.destroy().then(closeExtra);
       return closed;

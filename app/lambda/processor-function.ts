@@ -62,8 +62,14 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>, optio
     // An agent's nudge names the commands it finished: their tokens are read beside the lease's take, and the first
     // pass steps them without listing (issue 18: two serial Data API calls less on AWS W1's path). Dropped when
     // another invocation holds the lease (the request this one leaves there brings its listing).
+    // The step's transaction is begun beside them too (on the Data API: BeginTransaction is a call of its own); one
+    // not taken (the lease held elsewhere, nothing to step) is rolled back before the invocation returns.
     const hints = finishedHintsOf(event);
-    if (hints.length > 0) runtime.services.steps.hintFinished(hints);
+    const { primer } = runtime.services.handle;
+    if (hints.length > 0) {
+      runtime.services.steps.hintFinished(hints);
+      primer?.prime();
+    }
     const result = await runLeased(pass.empty, { lease, remainingMs, marginMs: PROCESSOR_SAFETY_MARGIN_MS }, async (guard) => {
       try {
         return await runPassTick(leased(pass, guard), {}, remainingMs, (r, wakes) => {
@@ -76,7 +82,10 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>, optio
         // Sent before the lease is let go, and before Lambda freezes the container on return: nothing left in flight.
         await Promise.allSettled(sends.splice(0));
       }
-    }).finally(() => runtime.services.steps.dropHint());
+    }).finally(async () => {
+      runtime.services.steps.dropHint();
+      await primer?.release();
+    });
     runtime.logger.info('processor done', { trigger, hinted: hints.length, ...result });
     return result;
   };

@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
-import type { RDSData } from '@aws-sdk/client-rds-data';
+import type { BeginTransactionCommandOutput, RDSData } from '@aws-sdk/client-rds-data';
 import { MysqlAdapter, sql } from 'kysely';
 import type { Kysely, MigrationLockOptions } from 'kysely';
 import { DataApiDialect } from 'kysely-data-api';
@@ -69,33 +69,62 @@ export interface KurokoDataApiConfig {
 /** The RDSData methods kysely-data-api calls, each waiting for the client the first time. */
 type DataApiCalls = Pick<RDSData, 'executeStatement' | 'beginTransaction' | 'commitTransaction' | 'rollbackTransaction'>;
 
-function deferredClient(client: () => Promise<RDSData>, retry: DataApiRetryOptions): DataApiCalls {
+/**
+ * A transaction begun ahead of need (issue 18): BeginTransaction is a call of its own, and a caller that knows a
+ * transaction will follow its reads (the processor function, handed finished commands to step) begins it beside
+ * them rather than after. The next transaction to begin takes it; one nobody took is rolled back on release().
+ */
+export interface TransactionPrimer {
+  /** Begins a transaction now for the next one to take (none if one is already waiting). */
+  prime(): void;
+  /** Rolls back a primed transaction nobody took (one call then, none otherwise). */
+  release(): Promise<void>;
+}
+
+type BeginInput = Parameters<RDSData['beginTransaction']>[0];
+
+function deferredClient(client: () => Promise<RDSData>, retry: DataApiRetryOptions, target: { resourceArn: string; secretArn: string; database: string }): DataApiCalls & TransactionPrimer {
+  const begin = (input: BeginInput) => withDataApiRetry({ operation: 'beginTransaction' }, retry, async () => (await client()).beginTransaction(input));
+  const rollback = (input: Parameters<RDSData['rollbackTransaction']>[0]) =>
+    withDataApiRetry({ operation: 'rollbackTransaction', transactionId: input.transactionId }, retry, async () => (await client()).rollbackTransaction(input));
+  let primed: Promise<BeginTransactionCommandOutput | undefined> | undefined;
   return {
+    prime() {
+      primed ??= begin({ ...target }).catch(() => undefined);
+    },
+    async release() {
+      const waiting = primed;
+      primed = undefined;
+      const transactionId = (await waiting)?.transactionId;
+      if (transactionId) await rollback({ resourceArn: target.resourceArn, secretArn: target.secretArn, transactionId }).catch(() => undefined);
+    },
     executeStatement: (input: Parameters<RDSData['executeStatement']>[0]) =>
       withDataApiRetry({ operation: 'executeStatement', sql: input.sql, transactionId: input.transactionId }, retry, async () =>
         (await client()).executeStatement(input),
       ),
-    beginTransaction: (input: Parameters<RDSData['beginTransaction']>[0]) =>
-      withDataApiRetry({ operation: 'beginTransaction' }, retry, async () => (await client()).beginTransaction(input)),
+    beginTransaction: async (input: BeginInput) => {
+      const waiting = primed;
+      primed = undefined;
+      // A primed begin that failed is simply begun again.
+      return (await waiting) ?? begin(input);
+    },
     commitTransaction: (input: Parameters<RDSData['commitTransaction']>[0]) =>
       withDataApiRetry({ operation: 'commitTransaction', transactionId: input.transactionId }, retry, async () =>
         (await client()).commitTransaction(input),
       ),
-    rollbackTransaction: (input: Parameters<RDSData['rollbackTransaction']>[0]) =>
-      withDataApiRetry({ operation: 'rollbackTransaction', transactionId: input.transactionId }, retry, async () =>
-        (await client()).rollbackTransaction(input),
-      ),
-  } as DataApiCalls;
+    rollbackTransaction: rollback,
+  } as DataApiCalls & TransactionPrimer;
 }
 
 /** kysely-data-api's MySQL dialect with a Data API safe migration lock, a client made on first use, and retries. */
 export class KurokoDataApiDialect extends DataApiDialect {
+  readonly primer: TransactionPrimer;
+
   constructor({ client, retry, ...target }: KurokoDataApiConfig) {
+    const calls = deferredClient(client, retry ?? { budgetMs: DEFAULT_RESUME_BUDGET_MS }, target);
     // kysely-data-api calls only the four methods above on its client.
-    super({
-      mode: 'mysql',
-      driver: { client: deferredClient(client, retry ?? { budgetMs: DEFAULT_RESUME_BUDGET_MS }) as RDSData, ...target },
-    });
+    super({ mode: 'mysql', driver: { client: calls as unknown as RDSData, ...target } });
+    this.primer = { prime: () => calls.prime(), release: () => calls.release() };
   }
 
   override createAdapter(): MysqlAdapter {

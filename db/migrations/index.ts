@@ -12,6 +12,7 @@ import { kuroko2Import } from './0007-kuroko2-import';
 import { retention } from './0008-retention';
 import { throughput } from './0009-throughput';
 import { leases } from './0010-leases';
+import { historyExecutionKey } from './0011-history-execution-key';
 
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial_schema': initialSchema,
@@ -23,4 +24,5 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0008_retention': retention,
   '0009_throughput': throughput,
   '0010_leases': leases,
+  '0011_history_execution_key': historyExecutionKey,
 });

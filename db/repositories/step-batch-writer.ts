@@ -4,11 +4,11 @@
  * commits would have written them.
  */
 import { SqliteAdapter, sql, type Insertable, type Transaction } from 'kysely';
-import type { Clock, IdGenerator, InstancePatch, KillRequest, StepOutcome } from '../../core/ports';
+import type { Clock, ExecutionHistory, IdGenerator, InstancePatch, KillRequest, StepOutcome } from '../../core/ports';
 import { utf8Bytes } from '../../core/row-limits';
 import type { Database, InsertableExecutionRow } from '../schema';
 import type { LaunchRepository } from './launch-repository';
-import { insertEvents, insertLogs } from './log-event-writer';
+import { insertEvents, insertLogs, type Db } from './log-event-writer';
 import { RESPONSE_BUDGET_BYTES, chunkByBytes, chunked } from './paging';
 import { fromExecution, fromExecutionHistory, fromToken } from './row-mappers';
 import { EXECUTION_COLUMNS } from './step-reads';
@@ -30,7 +30,7 @@ function textLength(row: object): number {
 }
 
 /** Inserts rows in statements of at most ROWS_PER_INSERT rows and RESPONSE_BUDGET_BYTES of text (none when there are none). */
-async function insertRows<T extends 'tokens' | 'executions' | 'execution_histories'>(trx: Transaction<Database>, table: T, rows: readonly Insertable<Database[T]>[]): Promise<void> {
+async function insertRows<T extends 'tokens' | 'executions'>(trx: Transaction<Database>, table: T, rows: readonly Insertable<Database[T]>[]): Promise<void> {
   for (const chunk of chunkByBytes(rows, textLength, RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) await trx.insertInto(table).values(chunk as never).execute();
 }
 
@@ -56,14 +56,51 @@ export interface BatchWriteDeps {
   launches: LaunchRepository;
 }
 
-/** Everything but the token rows of outcomes whose fences matched, inside the caller's transaction. */
-export async function writeBatchRest(trx: Transaction<Database>, written: readonly StepOutcome[], deps: BatchWriteDeps): Promise<void> {
+/**
+ * History rows, one per command (execution_histories_execution_key): a command's row already there is kept, so
+ * archiving twice (a history written beside a transaction that then rolled back, then the archive again) writes one.
+ */
+export async function insertHistories(db: Db, histories: readonly ExecutionHistory[]): Promise<void> {
+  const sqlite = db.getExecutor().adapter instanceof SqliteAdapter;
+  for (const chunk of chunkByBytes(histories.map(fromExecutionHistory), textLength, RESPONSE_BUDGET_BYTES, ROWS_PER_INSERT)) {
+    const insert = db.insertInto('execution_histories').values(chunk);
+    await (sqlite ? insert.onConflict((oc) => oc.column('execution_id').doNothing()) : insert.onDuplicateKeyUpdate({ execution_id: sql.ref('execution_id') })).execute();
+  }
+}
+
+/**
+ * On the Data API, where each statement is a serial call, the archived commands' history rows are written beside
+ * the step's transaction (autocommit, idempotent: insertHistories) while it fences and writes, and the transaction
+ * commits only once they are in (joinBeside): one call fewer on the way from a command's exit to the next start
+ * (issue 18). Rows of a chain whose fence then fails are the rows the step that won (or the orphan archive) writes.
+ * Not elsewhere: SQLite's one writer would only wait for the transaction. Undefined when nothing is archived; settles
+ * to the error rather than rejecting (a transaction that fails first never awaits it).
+ */
+export function historiesBeside(db: Db, outcomes: readonly StepOutcome[]): Promise<{ error: unknown } | undefined> | undefined {
+  const histories = archivedBy(outcomes);
+  return histories.length === 0 ? undefined : insertHistories(db, histories).then(() => undefined, (error: unknown) => ({ error }));
+}
+
+/** Waits for historiesBeside's write; throws its error (rolling the transaction back). */
+export async function joinBeside(beside: ReturnType<typeof historiesBeside>): Promise<void> {
+  const failed = await beside;
+  if (failed !== undefined) throw failed.error;
+}
+
+/** The archived commands of these outcomes, as history. */
+export const archivedBy = (outcomes: readonly StepOutcome[]): ExecutionHistory[] => outcomes.flatMap((o) => (o.archivedExecution ? [o.archivedExecution] : []));
+
+/**
+ * Everything but the token rows of outcomes whose fences matched, inside the caller's transaction. `historiesWritten`:
+ * the caller wrote the archived commands' history rows itself (StepStore, beside the transaction on the Data API).
+ */
+export async function writeBatchRest(trx: Transaction<Database>, written: readonly StepOutcome[], deps: BatchWriteDeps, historiesWritten = false): Promise<void> {
   // A job whose last command ended: the instance's end deletes that command's row too, in the same statement.
   const endings = written.filter((o) => o.deleteInstanceTokens === true);
   const archivedAtEnd = new Map<number, number>();
   for (const o of endings) if (o.archivedExecution?.instanceId === o.instanceId) archivedAtEnd.set(o.instanceId, o.archivedExecution.executionId);
   const endedWithRow = new Set(archivedAtEnd.values());
-  const archived = written.flatMap((o) => (o.archivedExecution ? [o.archivedExecution] : []));
+  const archived = archivedBy(written);
   const queued = written.flatMap((o) => (o.newExecution ? [o.newExecution] : []));
   // A token whose finished command is archived and whose next one is queued here: the next command takes the old
   // row's place (its token_id), one upsert instead of a delete and an insert (issue 18: a Data API call on the
@@ -74,7 +111,7 @@ export async function writeBatchRest(trx: Transaction<Database>, written: readon
   // Any other archived command's row goes before its token's next command is queued (one row per token).
   const deleted = archived.filter((a) => !endedWithRow.has(a.executionId) && !replaced.has(a.tokenId)).map((a) => a.executionId);
   for (const chunk of chunked(deleted)) await trx.deleteFrom('executions').where('id', 'in', chunk).execute();
-  await insertRows(trx, 'execution_histories', archived.map(fromExecutionHistory));
+  if (!historiesWritten) await insertHistories(trx, archived);
   // Commands and forked tokens before any instance's end: written in the order of separate commits where the
   // other step came first, so an instance ended in this batch removes what its other tokens queued in it.
   await insertRows(trx, 'tokens', written.flatMap((o) => o.newTokens.map(fromToken)));

@@ -9,12 +9,12 @@ import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database, TokenRow } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
 import { EXECUTION_WIDTH, chunked, readByWidth, rowWidths } from './paging';
-import { endInstances, requestKills, writeBatchRest } from './step-batch-writer';
+import { endInstances, historiesBeside, insertHistories, joinBeside, requestKills, writeBatchRest } from './step-batch-writer';
 import { idsFor, needsTransaction } from './step-outcome-shape';
 import { StepReads } from './step-reads';
 import { withTransaction } from './transaction';
 import type { LaunchRepository } from './launch-repository';
-import { fromExecution, fromExecutionHistory, fromToken, toExecution, toToken } from './row-mappers';
+import { fromExecution, fromToken, toExecution, toToken } from './row-mappers';
 
 type TokenUpdate = UpdateQueryBuilder<Database, 'tokens', 'tokens', UpdateResult>;
 
@@ -49,10 +49,10 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     private readonly clock: Clock,
     private readonly launches: LaunchRepository,
     /**
-     * Read rows in pages sized by their widths first (the Data API's 1 MiB responses); elsewhere a pass reads its
-     * tokens and executions at once, two round trips fewer on the way from a finish to the next command.
+     * boundedReads: rows in pages sized by their widths first (the Data API's 1 MiB responses; elsewhere tokens and
+     * executions at once). historiesBeside: history rows beside the step's transaction (step-batch-writer.ts).
      */
-    private readonly options: { boundedReads: boolean } = { boundedReads: true },
+    private readonly options: { boundedReads: boolean; historiesBeside?: boolean } = { boundedReads: true },
   ) {
     super(db);
   }
@@ -232,8 +232,8 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
 
   /** The writes of commitChains inside its transaction; which chains' fences matched. */
   private async writeChains(trx: Transaction<Database>, chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]> {
-    const results: boolean[] = [];
-    const written: StepOutcome[] = [];
+    const beside = this.options.historiesBeside ? historiesBeside(this.db, chains.flat()) : undefined;
+    const [results, written]: [boolean[], StepOutcome[]] = [[], []];
     // Every fence first, one chain at a time: a chain whose token moved on writes nothing else.
     for (const chain of chains) {
       const last = chain[chain.length - 1]!;
@@ -241,7 +241,8 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
       results.push(fenced);
       if (fenced) written.push(...chain);
     }
-    if (written.length > 0) await writeBatchRest(trx, written, { ids: this.ids, clock: this.clock, launches: this.launches });
+    if (written.length > 0) await writeBatchRest(trx, written, { ids: this.ids, clock: this.clock, launches: this.launches }, beside !== undefined);
+    await joinBeside(beside);
     return results;
   }
 
@@ -250,8 +251,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     if (needsTransaction(outcome)) {
       try {
         await withTransaction(this.db, this.ids, idsFor(outcome), async (trx) => {
-          if (!(await this.writeToken(trx, outcome))) throw new LostRace();
-          await writeBatchRest(trx, [outcome], { ids: this.ids, clock: this.clock, launches: this.launches });
+          if (!(await this.writeChains(trx, [[outcome]]))[0]) throw new LostRace();
         });
       } catch (error) {
         // A deadlock victim was rolled back whole: like a lost race, the token is stepped again next pass.
@@ -323,7 +323,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
       await withTransaction(this.db, this.ids, 2, async (trx) => {
         const deleted = await trx.deleteFrom('executions').where('id', '=', execution.id).executeTakeFirst();
         if (Number(deleted.numDeletedRows) === 0) return;
-        await trx.insertInto('execution_histories').values(fromExecutionHistory(historyOf(execution, await this.ids.nextId()))).execute();
+        await insertHistories(trx, [historyOf(execution, await this.ids.nextId())]);
         await insertLogs(trx, this.ids, [
           { instanceId: execution.instanceId, level: LOG_LEVEL.warn, message: `(execution ${execution.uuid}) ${formatExecutionResult(execution)}`, createdAt: this.clock.now() },
         ]);

@@ -126,12 +126,15 @@ describe('processor handler', () => {
     awake(await processor.handler({ nudge: true }, lambdaContext(PROCESSOR)));
     const first = await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', instance.id).executeTakeFirstOrThrow();
     expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
-    // The lease's take waits until the hinted read has arrived: taken one after the other, it would wait in vain.
+    // The lease's take waits until the hinted read and the step's BeginTransaction have arrived: sent one after the
+    // other, it would wait in vain.
     let hintedReadArrived!: () => void;
-    const arrived = new Promise<void>((resolve) => (hintedReadArrived = resolve));
+    let beginArrived!: () => void;
+    const arrived = Promise.all([new Promise<void>((resolve) => (hintedReadArrived = resolve)), new Promise<void>((resolve) => (beginArrived = resolve))]);
     let leaseWaitedInVain = false;
     gate = async (call) => {
       if (/`e`\.`id` in/.test(call.sql ?? '')) hintedReadArrived();
+      if (call.operation === 'BeginTransaction') beginArrived();
       if (/^update `leases`/.test(call.sql ?? '')) {
         await Promise.race([arrived, new Promise((resolve) => setTimeout(resolve, 2_000)).then(() => (leaseWaitedInVain = true))]);
       }
@@ -149,14 +152,20 @@ describe('processor handler', () => {
     }
     expect(leaseWaitedInVain).toBe(false);
     const beforeRing = dataApiCalls.slice(before, callsAtRing);
-    const beforeBegin = beforeRing.slice(0, beforeRing.findIndex((c) => c.operation === 'BeginTransaction'));
-    // The lease and the hinted read, nothing else: no listing of due tokens before the step's transaction.
-    expect(beforeBegin.map((c) => (/^update `leases`/.test(c.sql ?? '') ? 'lease' : /`e`\.`id` in/.test(c.sql ?? '') ? 'hinted' : c.sql)).sort()).toEqual(['hinted', 'lease']);
+    // (The history insert runs beside the fence, so it may be answered first: history-beside.test.ts.)
+    const beforeFence = beforeRing.slice(0, beforeRing.findIndex((c) => /^update `tokens`/.test(c.sql ?? ''))).filter((c) => !/^insert into `execution_histories`/.test(c.sql ?? ''));
+    // The lease, the hinted read and the transaction's begin, nothing else: no listing of due tokens first.
+    const shapes = beforeFence.map((c) => (/^update `leases`/.test(c.sql ?? '') ? 'lease' : /`e`\.`id` in/.test(c.sql ?? '') ? 'hinted' : c.operation === 'BeginTransaction' ? 'begin' : c.sql));
+    expect(shapes.sort()).toEqual(['begin', 'hinted', 'lease']);
     const next = await tdb.db.selectFrom('executions').select(['id', 'shell']).where('job_instance_id', '=', instance.id).executeTakeFirstOrThrow();
     expect(next.shell).toBe('echo two');
     // A hint is only a hint: one naming a command not finished (or not there) steps nothing itself, and the listing
     // still finds what the database says is due; a malformed one is ignored.
+    const beforeStale = dataApiCalls.length;
     expect(awake(await processor.handler({ nudge: true, finished: [Number(next.id), 987_654_321] }, lambdaContext(PROCESSOR))).committed).toBe(0);
+    // The transaction begun for it was not needed: rolled back before the invocation returned, none left open.
+    expect(dataApiCalls.slice(beforeStale).filter((c) => c.operation === 'RollbackTransaction')).toHaveLength(1);
+    expect(tdb.dataApi!.openTransactions()).toBe(0);
     expect(await finishExecutionsAsAgent(tdb.db)).toBe(1);
     awake(await processor.handler({ nudge: true, finished: ['x', -1] }, lambdaContext(PROCESSOR)));
     expect(await statusOf(tdb.db, instance.id)).toBe('success');
