@@ -112,7 +112,7 @@ export function createAgent(options: AgentOptions): Agent {
     await aligned.sync().catch((error: unknown) => logger.warn('could not read the database clock', { error: errorMessage(error) }));
   };
   const heartbeat = new Heartbeat({ settings, queue, workers, identity, jobs, signals, leftovers, control, syncClock });
-  const doorbell = options.doorbell && new DoorbellListener(options.doorbell, () => claims.wakeForWork(), logger, settings.pollIntervalMs);
+  const doorbell = options.doorbell && new DoorbellListener(options.doorbell, (hints) => claims.wakeForWork(hints), logger, settings.pollIntervalMs);
 
   const drain = async (reason: string): Promise<void> => {
     lifecycle.stopping = true;

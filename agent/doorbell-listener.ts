@@ -1,9 +1,10 @@
 /**
- * Listens to a doorbell (core/doorbell.ts) and wakes the claim loop when it rings. A bell that cannot be reached is
+ * Listens to a doorbell (core/doorbell.ts) and wakes the claim loop when it rings, handing it the executions the ring
+ * names (hints it may claim by id first). A bell that cannot be reached is
  * retried with backoff; meanwhile, and whenever a ring is lost, the claim loop's own poll finds the work.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Doorbell } from '../core/doorbell';
+import { hintsOf, type Doorbell } from '../core/doorbell';
 import { errorMessage } from '../core/errors';
 import type { AgentLogger } from './agent-settings';
 import { backoffMs } from './fenced-writes';
@@ -19,7 +20,7 @@ export class DoorbellListener {
 
   constructor(
     private readonly doorbell: Doorbell,
-    private readonly onRing: () => void,
+    private readonly onRing: (hints: readonly number[]) => void,
     private readonly logger: AgentLogger,
     private readonly maxRetryMs: number,
   ) {}
@@ -42,7 +43,8 @@ export class DoorbellListener {
     let failures = 0;
     while (!signal.aborted) {
       try {
-        if (await this.doorbell.listen(DOORBELL_LISTEN_MS, signal)) this.onRing();
+        const heard = await this.doorbell.listen(DOORBELL_LISTEN_MS, signal);
+        if (heard !== false) this.onRing(hintsOf(heard));
         failures = 0;
       } catch (error) {
         if (signal.aborted) break;

@@ -7,6 +7,9 @@
  *
  * SQS hands each message to one receiver, so a ring sends one message per command queued (up to ten in one
  * SendMessageBatch) and a listener takes one message per receive: several queued commands wake several agents.
+ * A message names the commands it was sent for (their execution ids, spread over the messages, at most
+ * MAX_RING_HINTS in all) so the agent that takes it can claim them by id, one Data API call instead of two; the
+ * ids are hints the claim checks, and a body without them (RING_BODY) is a plain ring.
  * Received messages are deleted at once, beside the wake-up rather than before it; one whose delete fails comes back
  * after the visibility timeout, a harmless extra wake-up, and the queue's one-minute retention drops rings nobody heard.
  *
@@ -17,7 +20,7 @@
  * SendMessageBatch entries are 1 to 10 (ReceiveMessage and SendMessageBatch in the SQS API Reference).
  */
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { Doorbell } from '../../core/doorbell';
+import type { Doorbell, DoorbellRing } from '../../core/doorbell';
 
 /** The longest long poll SQS allows, in seconds. */
 export const SQS_MAX_WAIT_SECONDS = 20;
@@ -25,8 +28,26 @@ export const SQS_MAX_WAIT_SECONDS = 20;
 export const SQS_MIN_WAIT_SECONDS = 1;
 /** Entries per SendMessageBatch, and messages per ReceiveMessage, at most. */
 export const SQS_MAX_BATCH = 10;
-/** The body of a ring: nothing a listener reads. */
+/** The body of a ring that names no command. */
 export const RING_BODY = 'ring';
+/** Execution ids one ring names at most (the rest are found by the ordinary claim). */
+export const MAX_RING_HINTS = 100;
+
+/** The body of a message naming these executions. */
+export const ringBody = (hints: readonly number[]): string => (hints.length === 0 ? RING_BODY : JSON.stringify({ hints }));
+
+/** The execution ids a message's body names: none for a plain ring or anything malformed. */
+export function hintsInBody(body: string | undefined): number[] {
+  if (body === undefined || body === RING_BODY) return [];
+  try {
+    const parsed: unknown = JSON.parse(body);
+    const hints = typeof parsed === 'object' && parsed !== null ? (parsed as { hints?: unknown }).hints : undefined;
+    if (!Array.isArray(hints)) return [];
+    return hints.filter((id): id is number => Number.isSafeInteger(id) && (id as number) > 0).slice(0, MAX_RING_HINTS);
+  } catch {
+    return [];
+  }
+}
 
 export interface SqsDoorbellOptions {
   client: SQSClient;
@@ -37,14 +58,19 @@ export interface SqsDoorbellOptions {
 export class SqsDoorbell implements Doorbell {
   constructor(private readonly options: SqsDoorbellOptions) {}
 
-  /** Sends `count` messages (1 to 10: one per command queued, so as many agents can wake). */
-  async ring(count = 1): Promise<void> {
-    const n = Math.max(1, Math.min(SQS_MAX_BATCH, Math.floor(count)));
-    const entries = Array.from({ length: n }, (_, i) => ({ Id: String(i), MessageBody: RING_BODY }));
+  /**
+   * Sends `count` messages (1 to 10: one per command queued, so as many agents can wake), the hints dealt out among
+   * them in turn: with up to ten commands queued, each message names one.
+   */
+  async ring(count = 1, hints: readonly number[] = []): Promise<void> {
+    const named = [...new Set(hints)].slice(0, MAX_RING_HINTS);
+    const n = Math.max(1, Math.min(SQS_MAX_BATCH, Math.floor(Math.max(count, named.length))));
+    const entries = Array.from({ length: n }, (_, i) => ({ Id: String(i), MessageBody: ringBody(named.filter((_, j) => j % n === i)) }));
     await this.options.client.send(new SendMessageBatchCommand({ QueueUrl: this.options.queueUrl, Entries: entries }));
   }
 
-  async listen(maxWaitMs: number, signal: AbortSignal): Promise<boolean> {
+  /** Resolves the ring with the ids its message names, true for a plain ring, false for none. */
+  async listen(maxWaitMs: number, signal: AbortSignal): Promise<boolean | DoorbellRing> {
     if (signal.aborted) return false;
     const waitSeconds = Math.max(SQS_MIN_WAIT_SECONDS, Math.min(SQS_MAX_WAIT_SECONDS, Math.ceil(maxWaitMs / 1000)));
     let messages;
@@ -71,6 +97,8 @@ export class SqsDoorbell implements Doorbell {
         )
         .catch(() => undefined);
     }
-    return messages.length > 0;
+    if (messages.length === 0) return false;
+    const named = [...new Set(messages.flatMap((message) => hintsInBody(message.Body)))];
+    return named.length > 0 ? { hints: named } : true;
   }
 }

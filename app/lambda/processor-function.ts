@@ -35,7 +35,7 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>, optio
   const { doorbellQueueUrl } = runtime.config;
   const doorbell = doorbellQueueUrl ? new SqsDoorbell({ client: new SQSClient({}), queueUrl: doorbellQueueUrl }) : undefined;
   // A failed ring costs the agents their fallback poll, never the tick.
-  const ring = async (n: number) => doorbell?.ring(n).catch((error: unknown) => runtime.log.warn('could not ring the doorbell', { error: String(error) }));
+  const ring = async (n: number, ids?: readonly number[]) => doorbell?.ring(n, ids).catch((error: unknown) => runtime.log.warn('could not ring the doorbell', { error: String(error) }));
   return async (trigger: TickKind, context: Context, event?: unknown) => {
     // Rung after each pass that queued commands (one message per command), not after the loop: the agents claim
     // while the next pass runs (the last pass of a run finds nothing: Data API calls the agents need not wait for).
@@ -73,7 +73,7 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>, optio
     const result = await runLeased(pass.empty, { lease, remainingMs, marginMs: PROCESSOR_SAFETY_MARGIN_MS }, async (guard) => {
       try {
         return await runPassTick(leased(pass, guard), {}, remainingMs, (r, wakes) => {
-          if (r.queued > 0) sends.push(ring(r.queued));
+          if (r.queued > 0) sends.push(ring(r.queued, r.queuedIds));
           for (const target of wakes) pending.add(target);
           if (performance.now() - sentAt >= nudgeEveryMs) sendPending();
         }, guard.held);

@@ -115,8 +115,26 @@ export interface ProcessorPassResult {
   lostRaces: number;
   /** Committed outcomes that queued a command (what the agents' doorbell is rung for). */
   queued: number;
+  /**
+   * The ids of the executions those outcomes queued, at most MAX_QUEUED_IDS (the doorbell's hints: agents may claim
+   * them by id). Absent when the pass queued none.
+   */
+  queuedIds?: number[];
   /** Events the committed outcomes wrote or follow (announcedBy): what the notifier is nudged for. */
   announced: number;
+}
+
+/** Queued executions' ids one pass result names at most. */
+export const MAX_QUEUED_IDS = 100;
+
+/** Counts the commands committed outcomes queued and notes their ids. */
+function noteQueued(result: ProcessorPassResult, outcomes: readonly StepOutcome[]): void {
+  for (const outcome of outcomes) {
+    if (outcome.newExecution === undefined) continue;
+    result.queued++;
+    const ids = (result.queuedIds ??= []);
+    if (ids.length < MAX_QUEUED_IDS) ids.push(outcome.newExecution.id);
+  }
 }
 
 /** Default tokens read per query. */
@@ -189,7 +207,7 @@ async function stepOneByOne(store: ProcessorStore, engine: WorkflowEngine, token
           break;
         }
         result.committed++;
-        if (outcome.newExecution) result.queued++;
+        noteQueued(result, [outcome]);
         result.announced += announcedBy(outcome);
         token = dueAgainAtOnce(outcome);
       }
@@ -273,7 +291,7 @@ async function stepInChains(
         continue;
       }
       result.committed += chain.outcomes.length;
-      result.queued += chain.outcomes.filter((o) => o.newExecution !== undefined).length;
+      noteQueued(result, chain.outcomes);
       result.announced += chain.outcomes.reduce((n, o) => n + announcedBy(o), 0);
       if (chain.postpone) await store.postpone(chain.postpone);
       if (chain.again && chain.steps < MAX_STEPS_PER_TOKEN) round.push({ token: chain.again, steps: chain.steps });

@@ -15,7 +15,7 @@ import { fromDbInt, fromDbTime } from '../column-codec';
 import type { DatabaseCapabilities } from '../connection';
 import { isRetryableLockError } from '../db-errors';
 import type { Database, ExecutionRow, ExecutionTable } from '../schema';
-import { fencedUpdateMany, finishColumns, UpdateClaims } from './execution-update-writes';
+import { fencedUpdateMany, finishColumns, UpdateClaims, type ClaimHints } from './execution-update-writes';
 import { outputColumns, toExecution } from './row-mappers';
 
 /** Lengths of the bounded text columns (see the initial migration). */
@@ -125,7 +125,7 @@ export class ExecutionQueueRepository {
    * Atomically claims up to `limit` unclaimed executions of the given queues (lowest id first) and returns them
    * with their new attempt number. Never re-claims an expired lease (see the file comment).
    */
-  async claim(request: ClaimRequest): Promise<Execution[]> {
+  async claim(request: ClaimRequest & ClaimHints): Promise<Execution[]> {
     if (request.limit <= 0 || request.queues.length === 0) return [];
     const { db, capabilities } = this.handle;
     if (capabilities.updateLimit) return this.#updateClaims.claim(request);

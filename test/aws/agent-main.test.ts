@@ -63,11 +63,11 @@ beforeEach(() => {
  * Points the agent's parameter at a doorbell queue whose every long poll waits until the test rings (or the agent
  * stops): a ring is the only thing that returns one. Answers the pending polls' resolvers, first in first.
  */
-function useDoorbell(): (() => void)[] {
+function useDoorbell(body: () => string = () => 'ring'): (() => void)[] {
   ssm.on(GetParameterCommand, { Name: PARAMETER }).resolves({ Parameter: { Value: JSON.stringify({ ...parameter, doorbellQueueUrl: DOORBELL, shutdownWhenIdle: false }) } });
   const rings: (() => void)[] = [];
   sqs.on(ReceiveMessageCommand).callsFake(
-    () => new Promise((resolve) => rings.push(() => resolve({ Messages: [{ MessageId: 'm', ReceiptHandle: 'h', Body: 'ring' }] }))),
+    () => new Promise((resolve) => rings.push(() => resolve({ Messages: [{ MessageId: 'm', ReceiptHandle: 'h', Body: body() }] }))),
   );
   sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: '0' }] });
   return rings;
@@ -255,6 +255,41 @@ describe('agent entry on EC2', () => {
     // No read of whether anything waits before the claim: the claim is one UPDATE (issue 18), its own probe.
     const firstLook = statements.slice(fromRing).find((text) => /`executions`.* where `claimed_at` is null/.test(text));
     expect(firstLook).toMatch(/^update `executions` set `claimed_at`/);
+    onSignal[0]!('SIGTERM');
+    for (const ring of rings.splice(0)) ring();
+    expect(await running).toMatchObject({ exit: 'signal' });
+    for (let i = 0; i < 3; i++) await services.processorPass();
+  }, IDLE_TEST_TIMEOUT_MS);
+
+  it('claims the command a ring names by id: its UPDATE and a read at once, no read by worker after (issue 18)', async () => {
+    let named: number[] = [];
+    const rings = useDoorbell(() => JSON.stringify({ hints: named }));
+    const statements: string[] = [];
+    const openDatabase = (url: string) => createDatabase(url, { log: (event) => void statements.push(event.query.sql) });
+    const services = servicesFor(tdb);
+    await insertDefinition(tdb.db, 5, 'execute: echo named\n');
+    const onSignal: ((signal: NodeJS.Signals) => void)[] = [];
+    const signals = { on: (_: string, handler: (signal: NodeJS.Signals) => void) => onSignal.push(handler), off: () => undefined };
+    const running = runAwsAgent({
+      ...deps(() => Promise.resolve()),
+      sqs: new SQSClient({ region: 'us-east-1', credentials }),
+      openDatabase,
+      pollIntervalMs: 600_000,
+      signals: signals as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
+    });
+    await waitFor(() => rings.length > 0, { description: 'the first long poll' });
+    const { instance } = await services.operations.launch({ definitionId: 5, launchedBy: 'test' });
+    while ((await services.processorPass()).committed > 0);
+    named = [Number((await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', instance.id).executeTakeFirstOrThrow()).id)];
+    const fromRing = statements.length;
+    rings.shift()!();
+    await waitFor(async () => (await tdb.db.selectFrom('executions').select('finished_at').where('job_instance_id', '=', instance.id).executeTakeFirst())?.finished_at, {
+      timeoutMs: 20_000,
+      description: 'the command to finish',
+    });
+    const claims = statements.slice(fromRing).filter((text) => /`executions`.* where `claimed_at` is null|where `worker_id` = :\d+ and `claimed_at` = /.test(text));
+    expect(claims[0]).toMatch(/^update `executions` set `claimed_at`.* and `id` in \(:\d+\)/);
+    expect(claims.filter((text) => /^select/.test(text))).toEqual([]);
     onSignal[0]!('SIGTERM');
     for (const ring of rings.splice(0)) ring();
     expect(await running).toMatchObject({ exit: 'signal' });

@@ -6,7 +6,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { RING_BODY, SqsDoorbell } from '../../adapters/aws/sqs-doorbell';
+import { hintsInBody, MAX_RING_HINTS, RING_BODY, SqsDoorbell } from '../../adapters/aws/sqs-doorbell';
 
 const sqs = mockClient(SQSClient);
 const client = new SQSClient({ region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
@@ -28,6 +28,31 @@ describe('SQS doorbell', () => {
     expect(batches.every((input) => input.QueueUrl === queueUrl)).toBe(true);
     expect(new Set(batches[2]!.Entries!.map((entry) => entry.Id)).size).toBe(10);
     expect(batches[1]!.Entries!.every((entry) => entry.MessageBody === RING_BODY)).toBe(true);
+  });
+
+  it('names the queued commands in the messages, dealt out among them: a hint each with up to ten (issue 18)', async () => {
+    sqs.on(SendMessageBatchCommand).resolves({ Successful: [], Failed: [] });
+    await bell().ring(2, [11, 12]);
+    await bell().ring(12, Array.from({ length: 12 }, (_, i) => 101 + i));
+    await bell().ring(1, Array.from({ length: 300 }, (_, i) => 1_001 + i));
+    const bodies = sqs.commandCalls(SendMessageBatchCommand).map((call) => call.args[0].input.Entries!.map((entry) => hintsInBody(entry.MessageBody)));
+    expect(bodies[0]).toEqual([[11], [12]]);
+    expect(bodies[1]).toHaveLength(10);
+    expect(bodies[1]![0]).toEqual([101, 111]);
+    expect(bodies[1]!.flat().sort()).toEqual(Array.from({ length: 12 }, (_, i) => 101 + i).sort());
+    expect(bodies[2]).toHaveLength(10);
+    expect(bodies[2]!.flat()).toHaveLength(MAX_RING_HINTS);
+  });
+
+  it('hands a listener the ids its message names; a plain or malformed body is a plain ring (issue 18)', async () => {
+    sqs.on(DeleteMessageBatchCommand).resolves({ Successful: [{ Id: '0' }], Failed: [] });
+    const heard = async (Body: string) => {
+      sqs.on(ReceiveMessageCommand).resolves({ Messages: [{ MessageId: 'm1', ReceiptHandle: 'handle-1', Body }] });
+      return bell().listen(20_000, open());
+    };
+    expect(await heard(JSON.stringify({ hints: [7, 8] }))).toEqual({ hints: [7, 8] });
+    expect(await heard(JSON.stringify({ hints: [7, 'x', -1, 1.5] }))).toEqual({ hints: [7] });
+    for (const body of [RING_BODY, '{"hints":', '{"hints":7}', '[1]', 'null']) expect(await heard(body)).toBe(true);
   });
 
   it('long-polls within SQS limits: at most 20 s, at least 1 s, one message per receive', async () => {

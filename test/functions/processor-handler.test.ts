@@ -3,6 +3,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { hintsInBody } from '../../adapters/aws/sqs-doorbell';
 import { ValidationError } from '../../core/errors';
 import { ENV_KEYS } from '../../app/config/env-keys';
 import { finishExecutionsAsAgent, insertDefinition, servicesFor, statusOf } from '../helpers/engine-fixtures';
@@ -57,6 +58,9 @@ describe('processor handler', () => {
     // One message per command queued (one here), so as many agents wake.
     expect(moved.queued).toBe(1);
     expect(rings[0]!.Entries!.length).toBe(1);
+    // The message names the command it was rung for: the agent that takes it may claim it by id (one call, not two).
+    const queuedId = Number((await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', instance.id).executeTakeFirstOrThrow()).id);
+    expect(hintsInBody(rings[0]!.Entries![0]!.MessageBody)).toEqual([queuedId]);
     sqs.resetHistory();
     // A failing doorbell never fails the tick: the agents' fallback poll covers it.
     sqs.on(SendMessageBatchCommand).rejects(new Error('AccessDenied'));
