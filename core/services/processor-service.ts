@@ -26,10 +26,9 @@ export interface ProcessorStore extends StepReader, StepWriter {
   archiveOrphanedExecutions(): Promise<number>;
   /**
    * Writes chains of steps together, each chain the steps of one token in a row, fenced once on its first step's
-   * version; answers per chain whether it was written (false: another processor moved the token first). A store
-   * without it gets each step committed on its own.
+   * version; answers per chain whether it was written (false: another processor moved the token first).
    */
-  commitChains?(chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]>;
+  commitChains(chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]>;
   /** Takes a step not yet committed as what the next step of its token reads (with commitChains). */
   stage?(outcome: StepOutcome): void;
 }
@@ -169,11 +168,7 @@ export async function runProcessorPass(
     if (tokens.length === 0) break;
     const before = result.committed;
     try {
-      if (store.commitChains) {
-        await stepInChains(store, store.commitChains.bind(store), engine, tokens, concurrency, result);
-      } else {
-        await stepOneByOne(store, engine, tokens, concurrency, result);
-      }
+      await stepInChains(store, engine, tokens, concurrency, result);
       await store.wakeWaiters();
     } finally {
       store.clearPrefetch();
@@ -185,35 +180,6 @@ export async function runProcessorPass(
   // An orphan is a finished command whose token is gone; it moves nothing, so the pass after it always archives.
   if (result.committed === 0) await store.archiveOrphanedExecutions();
   return result;
-}
-
-/** Each step committed on its own (a store without commitChains). */
-async function stepOneByOne(store: ProcessorStore, engine: WorkflowEngine, tokens: readonly Token[], concurrency: number, result: ProcessorPassResult): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < tokens.length) {
-      let token: Token | undefined = tokens[next++]!;
-      // A token its step left due at once (a finished command archived, a noop passed) is stepped again here
-      // on what the step wrote, instead of waiting for the next pass to list it (issue 18: half of W1's gap).
-      for (let steps = 0; token !== undefined && steps < MAX_STEPS_PER_TOKEN; steps++) {
-        result.stepped++;
-        const outcome = await engine.step(token);
-        if (!outcome) {
-          await store.postpone(token);
-          break;
-        }
-        if (!(await store.commit(outcome))) {
-          result.lostRaces++;
-          break;
-        }
-        result.committed++;
-        noteQueued(result, [outcome]);
-        result.announced += announcedBy(outcome);
-        token = dueAgainAtOnce(outcome);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, tokens.length) }, worker));
 }
 
 /** The steps one token took in a row in one round of stepInChains, written together. */
@@ -244,7 +210,6 @@ function chainsOn(outcome: StepOutcome): Token | undefined {
  */
 async function stepInChains(
   store: ProcessorStore,
-  commitChains: NonNullable<ProcessorStore['commitChains']>,
   engine: WorkflowEngine,
   tokens: readonly Token[],
   concurrency: number,
@@ -283,7 +248,7 @@ async function stepInChains(
     await Promise.all(Array.from({ length: Math.min(concurrency, round.length) }, worker));
     // One transaction for the round on every dialect. Parallel ones deadlocked on MariaDB's gap locks of the
     // instance-end deletes, and on the Data API stand-in 16 at once stalled for good (bench:engine: 0 noop steps/s).
-    const written = await commitChains(chains.map((c) => c.outcomes));
+    const written = await store.commitChains(chains.map((c) => c.outcomes));
     round = [];
     for (const [i, chain] of chains.entries()) {
       if (!written[i]) {

@@ -14,7 +14,7 @@ function storeWith(duePerPass: Token[][]) {
     clearPrefetch: () => undefined,
     wakeWaiters: async () => undefined,
     postpone: async () => undefined,
-    commit: async () => true,
+    commitChains: async (chains: readonly unknown[]) => chains.map(() => true),
     archiveOrphanedExecutions: async () => {
       archives++;
       return 0;
