@@ -37,7 +37,10 @@ async function insertRows<T extends 'tokens' | 'executions'>(trx: Transaction<Da
 /**
  * Inserts executions, each replacing the row its token already has (the unique key executions_token_key): MySQL's
  * ON DUPLICATE KEY UPDATE, SQLite's ON CONFLICT ... DO UPDATE. Every column is set, the id too: a report fenced on
- * the archived command's id and attempt finds no row, as after a delete.
+ * the archived command's id and attempt finds no row, as after a delete. `VALUES(col)` rather than MySQL 8.0.19's row
+ * alias: MariaDB has no alias, and Aurora MySQL 3 (8.0) runs VALUES() with a deprecation warning, 1287
+ * (https://dev.mysql.com/doc/refman/8.0/en/insert-on-duplicate.html). The new row's id is fresh and uuid has no
+ * unique key, so token_id is the only key it can meet (the page's caution about several unique keys does not apply).
  */
 async function replaceExecutions(trx: Transaction<Database>, rows: readonly InsertableExecutionRow[]): Promise<void> {
   const sqlite = trx.getExecutor().adapter instanceof SqliteAdapter;
