@@ -86,8 +86,10 @@ export function processorFunction(runtime: LambdaRuntime<ProcessorConfig>, optio
       runtime.services.steps.dropHint();
       await primer?.release();
     });
-    runtime.logger.info('processor done', { trigger, hinted: hints.length, ...result });
-    return result;
+    // The run's counts; the ids its last pass queued (the ring's hints) are no total and only lengthen the line.
+    const { queuedIds: _queuedIds, ...counts } = result;
+    runtime.logger.info('processor done', { trigger, hinted: hints.length, ...counts });
+    return counts;
   };
 }
 
