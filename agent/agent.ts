@@ -14,15 +14,18 @@
  * - process-runner.ts, child-watch.ts: process group spawning; proc.ts, memory-sampler.ts: /proc.
  */
 import { mkdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../core/errors';
 import { databaseAlignedClock } from '../db/database-clock';
+import { isDatabaseUnavailableError } from '../db/db-errors';
+import { retryReason } from '../db/dialects/data-api-retry';
 import { createIdGenerator } from '../db/id-generator';
 import { ExecutionQueueRepository } from '../db/repositories/execution-queue-repository';
 import { WorkerRepository } from '../db/repositories/worker-repository';
 import { resolveAgentSettings, type AgentOptions } from './agent-settings';
 import { ClaimLoop } from './claim-loop';
 import { DoorbellListener } from './doorbell-listener';
-import { FINISH_RETRY_MS, FencedWrites, retrying } from './fenced-writes';
+import { FINISH_RETRY_MS, FencedWrites, backoffMs, retrying } from './fenced-writes';
 import { Heartbeat } from './heartbeat';
 import { JobTable } from './job';
 import { JobRunner } from './job-runner';
@@ -52,6 +55,9 @@ const MEMORY_TICK_MS = 1_000;
 const CLOCK_SYNC_MS = 60_000;
 /** Deregistration is retried this many times. */
 const DEREGISTER_ATTEMPTS = 5;
+/** How long a start keeps trying to register while the database fails for now, and its first wait. */
+export const REGISTER_RETRY_MS = 60_000;
+const REGISTER_RETRY_BASE_MS = 500;
 
 export interface Agent {
   /** The worker row's id; undefined before start(). */
@@ -151,6 +157,26 @@ export function createAgent(options: AgentOptions): Agent {
     return done;
   };
 
+  /**
+   * Registers the worker, trying again while the failure is the database's for now (unreachable, a dropped, throttled
+   * or failed Data API call) for up to REGISTER_RETRY_MS: an agent that starts during a blip must not exit (chaos
+   * scenario 3 lost both its agents so). A register whose answer was lost may leave a row of its own behind; nothing
+   * runs under it, and the monitor judges it lost once its heartbeat is old.
+   */
+  const registerWhenReachable = async (): Promise<number> => {
+    const startedAt = performance.now();
+    for (let failures = 0; ; failures++) {
+      try {
+        return await identity.register(clock.now());
+      } catch (error) {
+        const transient = isDatabaseUnavailableError(error) || retryReason(error) !== undefined;
+        if (!transient || lifecycle.stopping || performance.now() - startedAt >= REGISTER_RETRY_MS) throw error;
+        logger.warn('could not register the worker; retrying', { error: errorMessage(error), failures: failures + 1 });
+        await sleep(backoffMs(failures, REGISTER_RETRY_BASE_MS));
+      }
+    }
+  };
+
   const start = async (): Promise<void> => {
     if (lifecycle.started || lifecycle.stopping) throw new Error('the agent was already started or stopped');
     lifecycle.started = true;
@@ -158,7 +184,7 @@ export function createAgent(options: AgentOptions): Agent {
       // The shells write their exit status there: it must exist before the first command does.
       if (settings.statusDir !== undefined) await mkdir(settings.statusDir, { recursive: true });
       await syncClock();
-      const workerId = await identity.register(clock.now());
+      const workerId = await registerWhenReachable();
       jobs.markBusy();
       logger.info(`worker ${workerId} on ${hostname} serves ${queues.join(', ')} with ${slots} slot(s)`);
       if (lifecycle.stopping) return;

@@ -158,6 +158,8 @@ async function runAws(harness: Harness, name: string, base: number, tickDuringFa
     await fault(s);
     if (!tickDuringFault) ticks = tickAll(s.handlers, () => stopTicks, errors);
     await launches;
+    // An agent that exited (a start that failed under the faults) leaves its queue unserved: say so, with its last words.
+    for (const agent of agents) if (!agent.alive()) harness.log(`${name}: ${agent.name} exited: ${agent.output().slice(-400).replace(/\s+/g, ' ')}`);
     const row = await conclude(harness, stage, s.reader.db, control);
     stopTicks = true;
     await ticks;

@@ -1,0 +1,64 @@
+/**
+ * An agent that starts while the database fails for now (a dropped, throttled or failed Data API call, the
+ * database unreachable) keeps trying to register instead of exiting: chaos scenario 3 once lost both its agents
+ * so, and nothing ran for the rest of the scenario. An error that is not transient (a refused grant) still fails
+ * the start at once. Data API stand-in; the fault is the stand-in's answer to the registration's INSERT.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createDatabase, type DatabaseHandle } from '../../db/connection';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
+import { testAgent } from './agent-fixtures';
+
+let tdb: TestDatabase;
+let handle: DatabaseHandle;
+/** Holds or fails a Data API call before it runs (set by a test). */
+let gate: ((call: { operation: string; sql?: string }) => Promise<void>) | undefined;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase('data-api', { dataApi: { gate: (call) => gate?.(call) ?? Promise.resolve() } });
+  handle = createDatabase(tdb.url);
+});
+afterAll(async () => {
+  await handle?.close();
+  await tdb?.close();
+});
+
+const registration = (call: { sql?: string }) => /^insert into `workers`/.test(call.sql ?? '');
+
+it('registers once the database answers again: two failed registrations (500s) do not end its start', async () => {
+  let failed = 0;
+  gate = async (call) => {
+    if (!registration(call) || failed >= 2) return;
+    failed++;
+    throw new Error('injected: the service failed this call');
+  };
+  const t = testAgent(handle, { hostname: 'blip-agent' });
+  try {
+    await t.agent.start();
+    expect(failed).toBe(2);
+    expect(t.agent.workerId).toBeDefined();
+    const rows = await tdb.db.selectFrom('workers').select('id').where('hostname', '=', 'blip-agent').execute();
+    expect(rows.map((r) => Number(r.id))).toEqual([t.agent.workerId]);
+  } finally {
+    gate = undefined;
+    await t.dispose();
+  }
+});
+
+it('fails its start at once when the database refuses the registration for good (a missing grant)', async () => {
+  let refused = 0;
+  gate = async (call) => {
+    if (!registration(call)) return;
+    refused++;
+    // What the stand-in answers for a MySQL error (BadRequestException): not the database's for now.
+    throw Object.assign(new Error('INSERT command denied'), { errno: 1142, sqlMessage: "INSERT command denied to user 'kuroko_agent'" });
+  };
+  const t = testAgent(handle, { hostname: 'refused-agent' });
+  try {
+    await expect(t.agent.start()).rejects.toThrow(/1142|denied/);
+    expect(refused).toBe(1);
+  } finally {
+    gate = undefined;
+    await t.dispose().catch(() => undefined);
+  }
+});
