@@ -3,17 +3,20 @@
  * nothing more, lets running commands finish within the drain grace, kills the rest) and exits 0.
  */
 import { chmod, mkdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { resolve } from 'node:path';
 import * as z from 'zod/mini';
 import { createAgent } from '../agent/agent';
 import type { AgentLogger } from '../agent/agent';
 import { FileLogSink } from '../adapters/logs/file-log-sink';
 import { DEFAULT_SHELL_PATH } from '../agent/process-runner';
+import { backoffMs } from '../agent/fenced-writes';
 import { prepareRunAs, type RunAsUser } from '../agent/run-as';
 import { ConfigError, errorMessage } from '../core/errors';
 import { DEFAULT_QUEUE } from '../core/model';
 import { DEFAULT_HOT_POLL_MS } from '../core/poll-pace';
-import { createDatabase, parseDatabaseUrl } from '../db/connection';
+import { DIALECT, createDatabase, parseDatabaseUrl, type DatabaseHandle } from '../db/connection';
+import { retryReason } from '../db/dialects/data-api-retry';
 import { assertSchemaNotNewer } from '../db/migrator';
 import { lastValue, parseCliArgs } from './cli-args';
 import { EXIT_CODE } from './sub-command';
@@ -234,7 +237,7 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
   try {
     // A failure here (database unreachable or refusing, a schema from a newer build, no SQLite module) is reported
     // by the command guard (cli/command-guard.ts) as what failed and what to do.
-    await assertSchemaNotNewer(database.db);
+    await checkSchemaThroughBlips(database, logger);
     await agent.start();
     await agent.done;
     return EXIT_CODE.ok;
@@ -245,6 +248,29 @@ export async function runAgentCommand(args: readonly string[], io: CliIo, deps: 
     await database.close();
   }
 }
+
+/** How long the start-up schema check keeps trying while Data API calls fail for now. */
+export const SCHEMA_CHECK_RETRY_MS = 30_000;
+
+/**
+ * The schema check, tried again while a Data API call fails for now (dropped, throttled or 5xx: the client already
+ * tried it a few times), for up to SCHEMA_CHECK_RETRY_MS: chaos scenario 3's agents, started while every call was
+ * being dropped, exited on it. On MySQL and SQLite a database that refuses or is not there is reported at once.
+ */
+async function checkSchemaThroughBlips(database: DatabaseHandle, logger: AgentLogger): Promise<void> {
+  const startedAt = performance.now();
+  for (let failures = 0; ; failures++) {
+    try {
+      return await assertSchemaNotNewer(database.db);
+    } catch (error) {
+      const blip = database.dialect === DIALECT.dataApi && retryReason(error) !== undefined;
+      if (!blip || performance.now() - startedAt >= SCHEMA_CHECK_RETRY_MS) throw error;
+      logger.warn('could not read the schema version over the Data API; retrying', { error: errorMessage(error), failures: failures + 1 });
+      await sleep(backoffMs(failures, SCHEMA_CHECK_RETRY_BASE_MS));
+    }
+  }
+}
+const SCHEMA_CHECK_RETRY_BASE_MS = 500;
 
 /** The agent's log folder, readable by its own user only: commands run as another user must not read other commands' output. */
 async function closeToOthers(dir: string): Promise<void> {

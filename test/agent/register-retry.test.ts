@@ -4,10 +4,16 @@
  * so, and nothing ran for the rest of the scenario. An error that is not transient (a refused grant) still fails
  * the start at once. Data API stand-in; the fault is the stand-in's answer to the registration's INSERT.
  */
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { runAgentCommand } from '../../cli/agent-command';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
-import { testAgent } from './agent-fixtures';
+import { waitFor } from '../helpers/wait-for';
+import { AGENT_ENV, testAgent } from './agent-fixtures';
 
 let tdb: TestDatabase;
 let handle: DatabaseHandle;
@@ -62,3 +68,30 @@ it('fails its start at once when the database refuses the registration for good 
     await t.dispose().catch(() => undefined);
   }
 });
+
+it('`kuroko agent` over the Data API starts although its schema check fails more often than the client retries', async () => {
+  // Six failed reads: the Data API client repeats a read four times, so the command itself must try again.
+  let failed = 0;
+  gate = async (call) => {
+    if (!/kysely_migration/.test(call.sql ?? '') || failed >= 6) return;
+    failed++;
+    throw new Error('injected: the service failed this call');
+  };
+  const logDir = mkdtempSync(join(tmpdir(), 'kuroko-agent-blip-'));
+  const signals = new EventEmitter();
+  const stderr: string[] = [];
+  const io = { stdout: () => undefined, stderr: (text: string) => void stderr.push(text) };
+  try {
+    const run = runAgentCommand(['--database-url', tdb.url, '--log-dir', logDir, '--hostname', 'blip-command', '--slots', '1'], io, {
+      env: AGENT_ENV,
+      signals: signals as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
+    });
+    await waitFor(async () => (await tdb.db.selectFrom('workers').select('id').where('hostname', '=', 'blip-command').execute()).length === 1, { timeoutMs: 20_000 });
+    expect(failed).toBe(6);
+    signals.emit('SIGTERM', 'SIGTERM');
+    expect(await run).toBe(0);
+  } finally {
+    gate = undefined;
+    rmSync(logDir, { recursive: true, force: true });
+  }
+}, 30_000);
