@@ -14,7 +14,6 @@
  * - process-runner.ts, child-watch.ts: process group spawning; proc.ts, memory-sampler.ts: /proc.
  */
 import { mkdir } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../core/errors';
 import { databaseAlignedClock } from '../db/database-clock';
 import { isDatabaseUnavailableError } from '../db/db-errors';
@@ -25,7 +24,7 @@ import { WorkerRepository } from '../db/repositories/worker-repository';
 import { resolveAgentSettings, type AgentOptions } from './agent-settings';
 import { ClaimLoop } from './claim-loop';
 import { DoorbellListener } from './doorbell-listener';
-import { FINISH_RETRY_MS, FencedWrites, backoffMs, retrying } from './fenced-writes';
+import { FINISH_RETRY_MS, FencedWrites, retrying } from './fenced-writes';
 import { Heartbeat } from './heartbeat';
 import { JobTable } from './job';
 import { JobRunner } from './job-runner';
@@ -163,19 +162,12 @@ export function createAgent(options: AgentOptions): Agent {
    * scenario 3 lost both its agents so). A register whose answer was lost may leave a row of its own behind; nothing
    * runs under it, and the monitor judges it lost once its heartbeat is old.
    */
-  const registerWhenReachable = async (): Promise<number> => {
-    const startedAt = performance.now();
-    for (let failures = 0; ; failures++) {
-      try {
-        return await identity.register(clock.now());
-      } catch (error) {
-        const transient = isDatabaseUnavailableError(error) || retryReason(error) !== undefined;
-        if (!transient || lifecycle.stopping || performance.now() - startedAt >= REGISTER_RETRY_MS) throw error;
-        logger.warn('could not register the worker; retrying', { error: errorMessage(error), failures: failures + 1 });
-        await sleep(backoffMs(failures, REGISTER_RETRY_BASE_MS));
-      }
-    }
-  };
+  const registerWhenReachable = (): Promise<number> =>
+    retrying(Number.POSITIVE_INFINITY, REGISTER_RETRY_MS, () => identity.register(clock.now()), {
+      retryable: (error) => !lifecycle.stopping && (isDatabaseUnavailableError(error) || retryReason(error) !== undefined),
+      baseMs: REGISTER_RETRY_BASE_MS,
+      onRetry: (error, failures) => logger.warn('could not register the worker; retrying', { error: errorMessage(error), failures }),
+    });
 
   const start = async (): Promise<void> => {
     if (lifecycle.started || lifecycle.stopping) throw new Error('the agent was already started or stopped');

@@ -24,16 +24,29 @@ export function backoffMs(failures: number, baseMs: number): number {
   return backoffDelay({ baseMs, capMs: MAX_BACKOFF_MS }, failures);
 }
 
-/** Runs write until it succeeds, a LeaseLostError, `attempts` tries or `untilMs` have passed (then it throws). */
-export async function retrying(attempts: number, untilMs: number, write: () => Promise<void>): Promise<void> {
+export interface RetryOptions {
+  /** Whether this error is worth another try; every error but a LeaseLostError by default. */
+  retryable?: (error: unknown) => boolean;
+  /** The first wait; it doubles up to MAX_BACKOFF_MS. */
+  baseMs?: number;
+  /** Told of each failure that is tried again. */
+  onRetry?: (error: unknown, failures: number) => void;
+}
+
+/**
+ * Runs `work` until it succeeds, an error that is not retryable, `attempts` tries or `untilMs` have passed (then it
+ * throws the last error).
+ */
+export async function retrying<T>(attempts: number, untilMs: number, work: () => Promise<T>, options: RetryOptions = {}): Promise<T> {
   const deadline = performance.now() + untilMs;
+  const retryable = options.retryable ?? ((error: unknown) => !(error instanceof LeaseLostError));
   for (let attempt = 1; ; attempt++) {
     try {
-      await write();
-      return;
+      return await work();
     } catch (error) {
-      if (error instanceof LeaseLostError || attempt >= attempts || performance.now() >= deadline) throw error;
-      await sleep(backoffMs(attempt, RETRY_BASE_MS));
+      if (!retryable(error) || attempt >= attempts || performance.now() >= deadline) throw error;
+      options.onRetry?.(error, attempt);
+      await sleep(backoffMs(attempt, options.baseMs ?? RETRY_BASE_MS));
     }
   }
 }

@@ -3,14 +3,13 @@
  * nothing more, lets running commands finish within the drain grace, kills the rest) and exits 0.
  */
 import { chmod, mkdir } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { resolve } from 'node:path';
 import * as z from 'zod/mini';
 import { createAgent } from '../agent/agent';
 import type { AgentLogger } from '../agent/agent';
 import { FileLogSink } from '../adapters/logs/file-log-sink';
 import { DEFAULT_SHELL_PATH } from '../agent/process-runner';
-import { backoffMs } from '../agent/fenced-writes';
+import { retrying } from '../agent/fenced-writes';
 import { prepareRunAs, type RunAsUser } from '../agent/run-as';
 import { ConfigError, errorMessage } from '../core/errors';
 import { DEFAULT_QUEUE } from '../core/model';
@@ -257,18 +256,12 @@ export const SCHEMA_CHECK_RETRY_MS = 30_000;
  * tried it a few times), for up to SCHEMA_CHECK_RETRY_MS: chaos scenario 3's agents, started while every call was
  * being dropped, exited on it. On MySQL and SQLite a database that refuses or is not there is reported at once.
  */
-async function checkSchemaThroughBlips(database: DatabaseHandle, logger: AgentLogger): Promise<void> {
-  const startedAt = performance.now();
-  for (let failures = 0; ; failures++) {
-    try {
-      return await assertSchemaNotNewer(database.db);
-    } catch (error) {
-      const blip = database.dialect === DIALECT.dataApi && retryReason(error) !== undefined;
-      if (!blip || performance.now() - startedAt >= SCHEMA_CHECK_RETRY_MS) throw error;
-      logger.warn('could not read the schema version over the Data API; retrying', { error: errorMessage(error), failures: failures + 1 });
-      await sleep(backoffMs(failures, SCHEMA_CHECK_RETRY_BASE_MS));
-    }
-  }
+function checkSchemaThroughBlips(database: DatabaseHandle, logger: AgentLogger): Promise<void> {
+  return retrying(Number.POSITIVE_INFINITY, SCHEMA_CHECK_RETRY_MS, () => assertSchemaNotNewer(database.db), {
+    retryable: (error) => database.dialect === DIALECT.dataApi && retryReason(error) !== undefined,
+    baseMs: SCHEMA_CHECK_RETRY_BASE_MS,
+    onRetry: (error, failures) => logger.warn('could not read the schema version over the Data API; retrying', { error: errorMessage(error), failures }),
+  });
 }
 const SCHEMA_CHECK_RETRY_BASE_MS = 500;
 

@@ -48,10 +48,7 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
     private readonly launches: LaunchRepository,
-    /**
-     * boundedReads: rows in pages sized by their widths first (the Data API's 1 MiB responses; elsewhere tokens and
-     * executions at once). historiesBeside: history rows beside the step's transaction (step-batch-writer.ts).
-     */
+    /** boundedReads: rows paged by width (the Data API's 1 MiB); historiesBeside: see step-batch-writer.ts. */
     private readonly options: { boundedReads: boolean; historiesBeside?: boolean } = { boundedReads: true },
   ) {
     super(db);
@@ -233,7 +230,8 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
   /** The writes of commitChains inside its transaction; which chains' fences matched. */
   private async writeChains(trx: Transaction<Database>, chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]> {
     const beside = this.options.historiesBeside ? historiesBeside(this.db, chains.flat()) : undefined;
-    const [results, written]: [boolean[], StepOutcome[]] = [[], []];
+    const results: boolean[] = [];
+    const written: StepOutcome[] = [];
     // Every fence first, one chain at a time: a chain whose token moved on writes nothing else.
     for (const chain of chains) {
       const last = chain[chain.length - 1]!;

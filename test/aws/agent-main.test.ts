@@ -87,6 +87,45 @@ const deps = (shutdown: () => Promise<void>) => ({
   logger: process.env.DEBUG_AGENT ? { info: console.log, warn: console.log, error: console.log } : silentAgentLogger,
 });
 
+/**
+ * Runs the EC2 agent with only the doorbell to wake it (no poll for 10 minutes), queues one command of definition
+ * `definitionId`, rings once with `body(executionId)` and waits for the command to finish; then stops the agent.
+ * Answers the statements the agent sent from the ring on.
+ */
+async function claimAfterOneRing(definitionId: number, body: (executionId: number) => string): Promise<string[]> {
+  let executionId = 0;
+  const rings = useDoorbell(() => body(executionId));
+  const statements: string[] = [];
+  const openDatabase = (url: string) => createDatabase(url, { log: (event) => void statements.push(event.query.sql) });
+  const services = servicesFor(tdb);
+  await insertDefinition(tdb.db, definitionId, `execute: echo ${definitionId}\n`);
+  const onSignal: ((signal: NodeJS.Signals) => void)[] = [];
+  const signals = { on: (_: string, handler: (signal: NodeJS.Signals) => void) => onSignal.push(handler), off: () => undefined };
+  const running = runAwsAgent({
+    ...deps(() => Promise.resolve()),
+    sqs: new SQSClient({ region: 'us-east-1', credentials }),
+    openDatabase,
+    pollIntervalMs: 600_000,
+    signals: signals as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
+  });
+  await waitFor(() => rings.length > 0, { description: 'the first long poll' });
+  const { instance } = await services.operations.launch({ definitionId, launchedBy: 'test' });
+  while ((await services.processorPass()).committed > 0);
+  executionId = Number((await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', instance.id).executeTakeFirstOrThrow()).id);
+  const fromRing = statements.length;
+  rings.shift()!();
+  await waitFor(async () => (await tdb.db.selectFrom('executions').select('finished_at').where('job_instance_id', '=', instance.id).executeTakeFirst())?.finished_at, {
+    timeoutMs: 20_000,
+    description: 'the command to finish',
+  });
+  const sent = statements.slice(fromRing);
+  onSignal[0]!('SIGTERM');
+  for (const ring of rings.splice(0)) ring();
+  expect(await running).toMatchObject({ exit: 'signal' });
+  for (let i = 0; i < 3; i++) await services.processorPass();
+  return sent;
+}
+
 describe('agent entry on EC2', () => {
   it('runs a command from its SSM configuration, streams output to CloudWatch, nudges the processor, and ends the idle instance', async () => {
     const services = servicesFor(tdb);
@@ -228,72 +267,17 @@ describe('agent entry on EC2', () => {
   }, IDLE_TEST_TIMEOUT_MS);
 
   it('claims without the probe read when the doorbell rang (issue 18: one Data API round trip less per step)', async () => {
-    const rings = useDoorbell();
-    const statements: string[] = [];
-    const openDatabase = (url: string) => createDatabase(url, { log: (event) => void statements.push(event.query.sql) });
-    const services = servicesFor(tdb);
-    await insertDefinition(tdb.db, 4, 'execute: echo rung\n');
-    // No poll before the test ends (10 minutes): after the ring, only the ring makes it claim.
-    const onSignal: ((signal: NodeJS.Signals) => void)[] = [];
-    const signals = { on: (_: string, handler: (signal: NodeJS.Signals) => void) => onSignal.push(handler), off: () => undefined };
-    const running = runAwsAgent({
-      ...deps(() => Promise.resolve()),
-      sqs: new SQSClient({ region: 'us-east-1', credentials }),
-      openDatabase,
-      pollIntervalMs: 600_000,
-      signals: signals as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
-    });
-    await waitFor(() => rings.length > 0, { description: 'the first long poll' });
-    const { instance } = await services.operations.launch({ definitionId: 4, launchedBy: 'test' });
-    while ((await services.processorPass()).committed > 0);
-    const fromRing = statements.length;
-    rings.shift()!();
-    await waitFor(async () => (await tdb.db.selectFrom('executions').select('finished_at').where('job_instance_id', '=', instance.id).executeTakeFirst())?.finished_at, {
-      timeoutMs: 20_000,
-      description: 'the command to finish',
-    });
+    const statements = await claimAfterOneRing(4, () => 'ring');
     // No read of whether anything waits before the claim: the claim is one UPDATE (issue 18), its own probe.
-    const firstLook = statements.slice(fromRing).find((text) => /`executions`.* where `claimed_at` is null/.test(text));
+    const firstLook = statements.find((text) => /`executions`.* where `claimed_at` is null/.test(text));
     expect(firstLook).toMatch(/^update `executions` set `claimed_at`/);
-    onSignal[0]!('SIGTERM');
-    for (const ring of rings.splice(0)) ring();
-    expect(await running).toMatchObject({ exit: 'signal' });
-    for (let i = 0; i < 3; i++) await services.processorPass();
   }, IDLE_TEST_TIMEOUT_MS);
 
   it('claims the command a ring names by id: its UPDATE and a read at once, no read by worker after (issue 18)', async () => {
-    let named: number[] = [];
-    const rings = useDoorbell(() => JSON.stringify({ hints: named }));
-    const statements: string[] = [];
-    const openDatabase = (url: string) => createDatabase(url, { log: (event) => void statements.push(event.query.sql) });
-    const services = servicesFor(tdb);
-    await insertDefinition(tdb.db, 5, 'execute: echo named\n');
-    const onSignal: ((signal: NodeJS.Signals) => void)[] = [];
-    const signals = { on: (_: string, handler: (signal: NodeJS.Signals) => void) => onSignal.push(handler), off: () => undefined };
-    const running = runAwsAgent({
-      ...deps(() => Promise.resolve()),
-      sqs: new SQSClient({ region: 'us-east-1', credentials }),
-      openDatabase,
-      pollIntervalMs: 600_000,
-      signals: signals as unknown as Pick<NodeJS.Process, 'on' | 'off'>,
-    });
-    await waitFor(() => rings.length > 0, { description: 'the first long poll' });
-    const { instance } = await services.operations.launch({ definitionId: 5, launchedBy: 'test' });
-    while ((await services.processorPass()).committed > 0);
-    named = [Number((await tdb.db.selectFrom('executions').select('id').where('job_instance_id', '=', instance.id).executeTakeFirstOrThrow()).id)];
-    const fromRing = statements.length;
-    rings.shift()!();
-    await waitFor(async () => (await tdb.db.selectFrom('executions').select('finished_at').where('job_instance_id', '=', instance.id).executeTakeFirst())?.finished_at, {
-      timeoutMs: 20_000,
-      description: 'the command to finish',
-    });
-    const claims = statements.slice(fromRing).filter((text) => /`executions`.* where `claimed_at` is null|where `worker_id` = :\d+ and `claimed_at` = /.test(text));
+    const statements = await claimAfterOneRing(5, (executionId) => JSON.stringify({ hints: [executionId] }));
+    const claims = statements.filter((text) => /`executions`.* where `claimed_at` is null|where `worker_id` = :\d+ and `claimed_at` = /.test(text));
     expect(claims[0]).toMatch(/^update `executions` set `claimed_at`.* and `id` in \(:\d+\)/);
     expect(claims.filter((text) => /^select/.test(text))).toEqual([]);
-    onSignal[0]!('SIGTERM');
-    for (const ring of rings.splice(0)) ring();
-    expect(await running).toMatchObject({ exit: 'signal' });
-    for (let i = 0; i < 3; i++) await services.processorPass();
   }, IDLE_TEST_TIMEOUT_MS);
 
   it('refuses to start without the parameter name or with an invalid parameter', async () => {
