@@ -39,7 +39,9 @@ try {
   await sql.raw(`CREATE TRIGGER hop_insert AFTER INSERT ON executions FOR EACH ROW INSERT INTO hop_log VALUES (NEW.id, 'queued', NOW(6))`).execute(handle.db);
   await sql
     .raw(
+      // The next command is written over the finished one's row (replaceExecutions' upsert): a new id is a queueing.
       `CREATE TRIGGER hop_update AFTER UPDATE ON executions FOR EACH ROW BEGIN
+         IF OLD.id <> NEW.id THEN INSERT INTO hop_log VALUES (NEW.id, 'queued', NOW(6)); END IF;
          IF OLD.claimed_at IS NULL AND NEW.claimed_at IS NOT NULL THEN INSERT INTO hop_log VALUES (NEW.id, 'claimed', NOW(6)); END IF;
          IF OLD.pid IS NULL AND NEW.pid IS NOT NULL THEN INSERT INTO hop_log VALUES (NEW.id, 'pid', NOW(6)); END IF;
          IF OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL THEN INSERT INTO hop_log VALUES (NEW.id, 'finished', NOW(6)); END IF;
