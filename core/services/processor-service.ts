@@ -12,8 +12,6 @@ import type { StepOutcome, StepReader, StepWriter } from '../ports';
 export interface ProcessorStore extends StepReader, StepWriter {
   /** Up to `limit` tokens whose step is due now or whose command ended, with their executions prefetched. */
   listDueTokens(limit: number): Promise<Token[]>;
-  /** Loads what the engine will read for these tokens in as few queries as possible. */
-  prefetch(tokens: readonly Token[]): Promise<void>;
   clearPrefetch(): void;
   /**
    * Wakes the tokens waiting for the instances this pass's steps ended (sub process parents, `wait:` tokens): once

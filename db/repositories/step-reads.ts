@@ -52,8 +52,11 @@ interface InstanceBatch {
   loading?: Promise<void>;
 }
 
+/** The columns of executions `e` joined to tokens `t`, as `e_<column>` (read back by dueTokenOf). */
+export const joinedExecutionColumns = () => EXECUTION_COLUMNS.map((c) => sql.ref(`e.${c}`).as(`e_${c}`));
+
 /** A row of tokens `t` joined with executions `e` (columns `e_<column>`), as a token and its execution. */
-function dueTokenOf(row: object): DueToken {
+export function dueTokenOf(row: object): DueToken {
   const joined = row as Record<string, unknown>;
   const execution = joined.e_id === null || joined.e_id === undefined ? undefined : toExecution(Object.fromEntries(EXECUTION_COLUMNS.map((c) => [c, joined[`e_${c}`]])) as unknown as ExecutionRow);
   return { token: toToken(row as TokenRow), execution };
@@ -136,7 +139,7 @@ export class StepReads {
         .selectFrom('tokens as t')
         .leftJoin('executions as e', 'e.token_id', 't.id')
         .selectAll('t')
-        .select(EXECUTION_COLUMNS.map((c) => sql.ref(`e.${c}`).as(`e_${c}`)))
+        .select(joinedExecutionColumns())
         .where('t.id', 'in', ids)
         .execute(),
     );
@@ -187,6 +190,39 @@ export class StepReads {
   }
 
   /**
+   * Where responses are unbounded (MySQL, SQLite): up to `limit` due tokens with their executions, in two statements.
+   * The ended commands joined to their tokens (by executions_finished_idx; a row without a token is an orphan's),
+   * then the tokens due by time (tokens_wake_idx) joined to theirs. Issue 18: the executions' own read is gone.
+   */
+  async listDueJoined(limit: number, now: Date): Promise<Omit<DueListing, 'widths'> & { due: DueToken[] }> {
+    const ended = await this.db
+      .selectFrom('executions as e')
+      .leftJoin('tokens as t', 't.id', 'e.token_id')
+      .selectAll('t')
+      .select(joinedExecutionColumns())
+      .where('e.finished_at', 'is not', null)
+      .orderBy('e.finished_at')
+      .limit(limit)
+      .execute();
+    const due = ended.filter((row) => row.id !== null).map(dueTokenOf);
+    const endedFound = due.length;
+    if (due.length < limit) {
+      const seen = new Set(due.map((d) => d.token.id));
+      const woken = await this.db
+        .selectFrom('tokens as t')
+        .leftJoin('executions as e', 'e.token_id', 't.id')
+        .selectAll('t')
+        .select(joinedExecutionColumns())
+        .where('t.wake_at', '<=', now)
+        .orderBy('t.wake_at')
+        .limit(limit - due.length)
+        .execute();
+      due.push(...woken.map(dueTokenOf).filter((d) => !seen.has(d.token.id)));
+    }
+    return { due, endedFull: ended.length >= limit, endedTokenIds: ended.map((row) => Number(row.e_token_id)), endedFound };
+  }
+
+  /**
    * The tokens of these finished commands, each with its command, read as readDueTokens reads them (one snapshot) in
    * one statement: a nudge's hints, read beside the processor's lease (issue 18: AWS W1 spent two serial calls on
    * the lease and the listing before this read). A command not ended, or gone, or whose pair is too wide for its
@@ -199,7 +235,7 @@ export class StepReads {
       .selectFrom('executions as e')
       .innerJoin('tokens as t', 't.id', 'e.token_id')
       .selectAll('t')
-      .select(EXECUTION_COLUMNS.map((c) => sql.ref(`e.${c}`).as(`e_${c}`)))
+      .select(joinedExecutionColumns())
       .where('e.id', 'in', executionIds)
       .where('e.finished_at', 'is not', null)
       .where(sql<number>`${JOINED_TOKEN_WIDTH} + ${JOINED_EXECUTION_WIDTH}`, '<=', maxPairBytes)

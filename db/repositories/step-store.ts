@@ -6,15 +6,16 @@ import { LOG_LEVEL, TOKEN_STATUS, type Execution, type Token } from '../../core/
 import type { Clock, IdGenerator, StepOutcome, StepReader, StepWriter } from '../../core/ports';
 import { wakeAfterCommit, wakeWhenUnchanged } from '../../core/services/processor-service';
 import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
-import type { Database, TokenRow } from '../schema';
+import type { Database } from '../schema';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
-import { EXECUTION_WIDTH, chunked, readByWidth, rowWidths } from './paging';
+import { chunked } from './paging';
 import { endInstances, historiesBeside, insertHistories, joinBeside, requestKills, writeBatchRest } from './step-batch-writer';
 import { idsFor, needsTransaction } from './step-outcome-shape';
 import { StepReads } from './step-reads';
+import { fenceAll } from './token-fences';
 import { withTransaction } from './transaction';
 import type { LaunchRepository } from './launch-repository';
-import { fromExecution, fromToken, toExecution, toToken } from './row-mappers';
+import { fromExecution, fromToken, toExecution } from './row-mappers';
 
 type TokenUpdate = UpdateQueryBuilder<Database, 'tokens', 'tokens', UpdateResult>;
 
@@ -28,8 +29,8 @@ const idsForChains = (chains: readonly (readonly StepOutcome[])[]) => chains.fla
 class LostRace extends Error {}
 
 /**
- * The engine's ports on the database. Reads of executions can be prefetched for a batch of tokens, so a
- * processor pass costs one query for all of them instead of one per token.
+ * The engine's ports on the database. A pass's listing reads its tokens with their executions (and their
+ * instances in one batch), so a processor pass costs a few queries for all of them instead of some per token.
  *
  * Writes are fenced on the token's version (`UPDATE ... WHERE id = ? AND version = ?`). An outcome that only
  * moves the token, logs, or queues its command is written without a transaction: the fenced update goes first,
@@ -52,26 +53,6 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     private readonly options: { boundedReads: boolean; historiesBeside?: boolean } = { boundedReads: true },
   ) {
     super(db);
-  }
-
-  /** Loads the executions of these tokens in one query; later reads for them hit the cache. */
-  async prefetch(tokens: readonly Token[]): Promise<void> {
-    const cache = new Map<number, Execution | undefined>();
-    for (const token of tokens) cache.set(token.id, undefined);
-    for (const chunk of chunked(tokens.map((t) => t.id))) {
-      if (!this.options.boundedReads) {
-        for (const row of await this.db.selectFrom('executions').selectAll().where('token_id', 'in', chunk).execute()) cache.set(Number(row.token_id), toExecution(row));
-        continue;
-      }
-      const widths = rowWidths(
-        await this.db.selectFrom('executions').select(['id', EXECUTION_WIDTH.as('wide')]).where('token_id', 'in', chunk).execute(),
-      );
-      const rows = await readByWidth(widths, (ids) => this.db.selectFrom('executions').selectAll().where('id', 'in', ids).execute());
-      for (const row of rows) cache.set(Number(row.token_id), toExecution(row));
-    }
-    this.executionCache = cache;
-    // Unbounded reads only: an instance row holds the script and the environment (the Data API's 1 MiB answers).
-    if (!this.options.boundedReads) this.startInstanceBatch(tokens.map((t) => t.instanceId));
   }
 
   /**
@@ -116,27 +97,14 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     return listing.widths.length > 0 || listing.endedTokenIds.length > listing.endedFound;
   }
 
-  /** The same with the ended commands' tokens read in the same statement (a row without a token is an orphan's). */
+  /** The same where responses are unbounded (MySQL, SQLite): two joined reads (StepReads.listDueJoined), no prefetch. */
   private async listDueUnbounded(limit: number, now: Date): Promise<Token[]> {
-    const ended = await this.db
-      .selectFrom('executions as e')
-      .leftJoin('tokens as t', 't.id', 'e.token_id')
-      .selectAll('t')
-      .select('e.token_id as ended_token_id')
-      .where('e.finished_at', 'is not', null)
-      .orderBy('e.finished_at')
-      .limit(limit)
-      .execute();
-    const rows = ended.filter((row) => row.id !== null) as unknown as TokenRow[];
-    this.noteOrphans(ended.length >= limit, ended.map((row) => Number(row.ended_token_id)), rows.length);
-    if (rows.length < limit) {
-      const seen = new Set(rows.map((row) => Number(row.id)));
-      const due = await this.db.selectFrom('tokens').selectAll().where('wake_at', '<=', now).orderBy('wake_at').limit(limit - rows.length).execute();
-      rows.push(...due.filter((row) => !seen.has(Number(row.id))));
-    }
-    const tokens = rows.map(toToken);
-    if (tokens.length > 0) await this.prefetch(tokens);
-    return tokens;
+    const { due, endedFull, endedTokenIds, endedFound } = await this.listDueJoined(limit, now);
+    this.noteOrphans(endedFull, endedTokenIds, endedFound);
+    this.executionCache = new Map(due.map(({ token, execution }) => [token.id, execution]));
+    // An instance row holds the script and the environment: read in one batch for the pass.
+    if (due.length > 0) this.startInstanceBatch(due.map((d) => d.token.instanceId));
+    return due.map((d) => d.token);
   }
 
   /** A step that changed nothing: the token sleeps until its next recheck, unless it moved (or was woken) meanwhile. */
@@ -230,15 +198,12 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
   /** The writes of commitChains inside its transaction; which chains' fences matched. */
   private async writeChains(trx: Transaction<Database>, chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]> {
     const beside = this.options.historiesBeside ? historiesBeside(this.db, chains.flat()) : undefined;
-    const results: boolean[] = [];
-    const written: StepOutcome[] = [];
-    // Every fence first, one chain at a time: a chain whose token moved on writes nothing else.
-    for (const chain of chains) {
-      const last = chain[chain.length - 1]!;
-      const fenced = await this.writeToken(trx, { ...last, expectedVersion: chain[0]!.expectedVersion });
-      results.push(fenced);
-      if (fenced) written.push(...chain);
-    }
+    // Every fence first: several chains' at once (all matched, or FencesMissed and each chain again alone); a lone
+    // chain whose token moved on writes nothing else.
+    if (chains.length > 1) await fenceAll(trx, chains, this.clock.now());
+    const lone = chains.length === 1 ? chains[0]! : undefined;
+    const results = lone ? [await this.writeToken(trx, { ...lone.at(-1)!, expectedVersion: lone[0]!.expectedVersion })] : chains.map(() => true);
+    const written = chains.filter((_, i) => results[i]).flat();
     if (written.length > 0) await writeBatchRest(trx, written, { ids: this.ids, clock: this.clock, launches: this.launches }, beside !== undefined);
     await joinBeside(beside);
     return results;

@@ -43,12 +43,36 @@ describeEachDialect('batched commits', (dialect) => {
       expect(await eventTypes(tdb.db, id)).toEqual(['launch', 'finished']);
       expect(await logMessages(tdb.db, id)).toHaveLength(3);
     }
-    // Each chain (the noop, then the end) is fenced once; a statement per step was two fenced writes per job.
-    expect(count(/^(update|delete from) .tokens. .*where .id. = \S+ and .version. = \S+$/)).toBe(JOBS);
+    // Each chain (the noop, then the end) is fenced once, and every chain's fence in one statement: a statement per
+    // step was two fenced writes per job, a statement per chain one.
+    expect(count(/^(update|delete from) .tokens. .*where .id. = \S+ and .version. = \S+$/)).toBe(0);
+    expect(count(/^delete from .tokens. where .id. in \(.*\) and .version. = case .id. when/)).toBe(1);
     // One transaction for the round on every dialect, the Data API too.
     expect(count(/^insert into .instance_logs./)).toBe(1);
     expect(count(/^insert into .events./)).toBe(1);
     expect(count(/^update .job_instances./)).toBe(1);
+  });
+
+  it("fences every queued command's token in one UPDATE, each token written with its own values", async () => {
+    await insertDefinition(tdb.db, 40, 'execute: echo four\n');
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    const ids: number[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await services.operations.launch({ definitionId: 40, launchedBy: 'test' })).instance.id);
+    const before = await tdb.db.selectFrom('tokens').select(['id', 'version']).where('job_instance_id', 'in', ids).execute();
+    statements.length = 0;
+    expect((await services.processorPass()).committed).toBe(2 * 6);
+    expect(count(/^update .tokens. set .*where .id. in \(.*\) and .version. = case .id. when/)).toBe(1);
+    expect(count(/^update .tokens. .*where .id. = \S+ and .version. = \S+$/)).toBe(0);
+    const after = await tdb.db.selectFrom('tokens').selectAll().where('job_instance_id', 'in', ids).execute();
+    expect(after).toHaveLength(6);
+    for (const token of after) {
+      // Two steps (the start, then the command queued), one chain: fenced on the first's version, the last's written.
+      expect(Number(token.version)).toBe(Number(before.find((b) => Number(b.id) === Number(token.id))!.version) + 2);
+      expect(token.status).toBe('working');
+      expect(token.waits_on_instance_id).toBeNull();
+    }
+    const queued = await tdb.db.selectFrom('executions').select(['job_instance_id', 'token_id', 'shell']).where('job_instance_id', 'in', ids).execute();
+    expect(queued.map((e) => Number(e.token_id)).sort()).toEqual(after.map((t) => Number(t.id)).sort());
   });
 
   it('writes nothing of a chain whose token another processor moved, and the rest of the batch still commits', async () => {

@@ -78,8 +78,9 @@ describeEachDialect('processor pass batching', (dialect) => {
     selects.length = 0;
     // One pass archives the finished command and queues the next one, reading no execution on the way.
     await services.processorPass();
-    // Outside the Data API: the ended commands with their tokens, the tokens due, their executions.
-    if (dialect !== 'data-api') expect(selects).toHaveLength(3);
+    // Outside the Data API: the ended commands joined to their tokens, then the tokens due joined to their
+    // executions (issue 18: three before, the executions read again).
+    if (dialect !== 'data-api') expect(selects).toHaveLength(2);
     // On the Data API (issue 18): the due tokens' and their executions' widths in one statement, then tokens and
     // executions joined in one (six statements before: each a call between a command's end and the next command).
     if (dialect === 'data-api') expect(selects).toHaveLength(2);

@@ -10,7 +10,6 @@ function storeWith(duePerPass: Token[][]) {
   let archives = 0;
   const store = {
     listDueTokens: async () => duePerPass[pass] ?? [],
-    prefetch: async () => undefined,
     clearPrefetch: () => undefined,
     wakeWaiters: async () => undefined,
     postpone: async () => undefined,
