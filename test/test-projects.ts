@@ -42,6 +42,7 @@ export const SLOW_TESTS = [
   'test/agent/spawner.test.ts',
   'test/agent/start-gate.test.ts',
   'test/api/openapi-lint.test.ts',
+  'test/chaos/process-restart.test.ts',
   'test/cli/doctor-command.test.ts',
   'test/cli/operator-cli.test.ts',
   'test/cli/startup-failures.test.ts',

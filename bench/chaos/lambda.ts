@@ -21,7 +21,7 @@ import { createEngineServices } from '../../app/engine-services';
 import { startDataApiServer, type DataApiServer } from '../../test/helpers/data-api-server';
 import { lambdaContext, scheduledEvent } from '../../test/functions/function-fixtures';
 import type { ScenarioRow } from './report';
-import { closeStage, conclude, openStage, randomBetween, type Harness } from './scenario';
+import { closeStage, conclude, lastWords, openStage, randomBetween, type Harness } from './scenario';
 import { FAST_MONITOR, startAgent } from './topology';
 import type { Tracked } from './processes';
 import { launchMains, seedDefinitions, type Control } from './workload';
@@ -150,7 +150,15 @@ async function runAws(harness: Harness, name: string, base: number, tickDuringFa
     for (const host of ['a', 'b']) {
       const logDir = join(stage.dir, `logs-${host}`);
       mkdirSync(logDir, { recursive: true });
-      agents.push(startAgent({ hostname: `chaos-${base}${host}`, databaseUrl: s.dataApiUrl, logDir, env: { AWS_ACCESS_KEY_ID: 'chaos', AWS_SECRET_ACCESS_KEY: 'chaos-secret-key' } }));
+      agents.push(
+        startAgent({
+          hostname: `chaos-${base}${host}`,
+          databaseUrl: s.dataApiUrl,
+          logDir,
+          env: { AWS_ACCESS_KEY_ID: 'chaos', AWS_SECRET_ACCESS_KEY: 'chaos-secret-key' },
+          onRestart: stage.onAgentRestart,
+        }),
+      );
     }
     let ticks = tickDuringFault ? tickAll(s.handlers, () => stopTicks, errors) : Promise.resolve();
     const control = operationsControl(s.api);
@@ -158,8 +166,8 @@ async function runAws(harness: Harness, name: string, base: number, tickDuringFa
     await fault(s);
     if (!tickDuringFault) ticks = tickAll(s.handlers, () => stopTicks, errors);
     await launches;
-    // An agent that exited (a start that failed under the faults) leaves its queue unserved: say so, with its last words.
-    for (const agent of agents) if (!agent.alive()) harness.log(`${name}: ${agent.name} exited: ${agent.output().slice(-400).replace(/\s+/g, ' ')}`);
+    // An agent not running now (it exited 0, or failed and waits for its restart) leaves its queue unserved for now: say so.
+    for (const agent of agents) if (!agent.alive()) harness.log(`${name}: ${agent.name} exited: ${lastWords(agent)}`);
     const row = await conclude(harness, stage, s.reader.db, control);
     stopTicks = true;
     await ticks;

@@ -52,7 +52,7 @@ async function main(): Promise<number> {
         if (row.unsettled > 0) log(`  ${row.scenario}: ${row.unsettled} instance(s) still in error or waiting at the end (movable, not lost)`);
       } catch (error) {
         log(`scenario ${id} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-        rows.push({ scenario: `${id} (harness error)`, instances: 0, executions: 0, duplicated: 0, lost: 1, announcedTwice: 0, alerts: 0, recoverSeconds: Number.NaN, unsettled: 0, findings: [] });
+        rows.push({ scenario: `${id} (harness error)`, instances: 0, executions: 0, duplicated: 0, lost: 1, announcedTwice: 0, alerts: 0, recoverSeconds: Number.NaN, unsettled: 0, agentRestarts: 0, findings: [] });
       } finally {
         await endAll();
       }

@@ -57,7 +57,7 @@ export async function startMariadb(): Promise<Mariadb> {
       return mariadb.databaseUrl(name);
     },
     async start() {
-      server = spawnTracked('mariadbd', MARIADBD, mariadbdArgs(dir, dataDir, port, ['--max-connections=500']), {}, true);
+      server = spawnTracked('mariadbd', MARIADBD, mariadbdArgs(dir, dataDir, port, ['--max-connections=500']), {}, { persistent: true });
       const up = await poll(() => answers(serverUrl), START_TIMEOUT_MS);
       if (!up) throw new Error(`the chaos mariadbd did not start on port ${port}: ${server.output().slice(-500)}`);
     },

@@ -12,13 +12,35 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const KUROKO_BIN = join(ROOT, 'bin/kuroko.js');
 
 export interface Tracked {
+  /** The process running now (a new one after each restart). */
   child: ChildProcess;
   name: string;
   output(): string;
+  /** Answers once the process exited and no restart is pending. */
   exited: Promise<void>;
   alive(): boolean;
-  /** Signals the process group; answers once it exited. */
+  /** How many times `restartOnFailure` started the process again. */
+  restarts(): number;
+  /** Signals the process group, or cancels a pending restart; answers once it exited. */
   stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts the process again, with the same command, arguments and environment, `delayMs` after it exited with a
+ * failure (a non-zero code, or a signal that `stop` did not send); not after exit 0 or `stop`. This mirrors the
+ * EC2 agent's systemd unit (`Restart=on-failure`, `RestartSec=` AGENT_RESTART_SECONDS of cdk/constructs/agent-unit.ts),
+ * so an agent whose start failed under a fault comes back as it would in production.
+ */
+export interface RestartOnFailure {
+  delayMs: number;
+  /** Told just before each restart, while `output()` still ends with what the failed process printed. */
+  onRestart(entry: Tracked, exit: string): void;
+}
+
+export interface TrackOptions {
+  /** Outlives scenarios (the harness's MariaDB): ended by endAll(true) only. */
+  persistent?: boolean;
+  restartOnFailure?: RestartOnFailure;
 }
 
 const tracked = new Set<Tracked>();
@@ -41,37 +63,63 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** Spawns a process in its own group, keeps the tail of its output, and registers it for endAll. */
-export function spawnTracked(name: string, command: string, args: string[], options: SpawnOptions = {}, persistent = false): Tracked {
-  const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...options });
+export function spawnTracked(name: string, command: string, args: string[], options: SpawnOptions = {}, track: TrackOptions = {}): Tracked {
+  const set = track.persistent ? kept : tracked;
   let out = '';
+  let stopping = false;
+  let restarts = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let down!: () => void;
+  const exited = new Promise<void>((resolve) => (down = resolve));
   const keep = (chunk: Buffer) => {
     out = (out + chunk.toString()).slice(-OUTPUT_KEPT);
   };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const start = (): ChildProcess => {
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: true, ...options });
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    child.once('exit', (code, signal) => {
+      const restart = track.restartOnFailure;
+      if (restart && !stopping && code !== 0) {
+        restartTimer = setTimeout(() => {
+          restartTimer = undefined;
+          restarts++;
+          restart.onRestart(entry, signal ?? `code ${code}`);
+          entry.child = start();
+        }, restart.delayMs);
+        return;
+      }
+      set.delete(entry);
+      down();
+    });
+    return child;
+  };
   const entry: Tracked = {
-    child,
+    child: start(),
     name,
     output: () => out,
     exited,
-    alive: () => child.exitCode === null && child.signalCode === null,
+    alive: () => entry.child.exitCode === null && entry.child.signalCode === null,
+    restarts: () => restarts,
     async stop(signal = 'SIGTERM') {
+      stopping = true;
+      if (restartTimer !== undefined) {
+        clearTimeout(restartTimer);
+        restartTimer = undefined;
+        set.delete(entry);
+        down();
+      }
+      const { child } = entry;
       if (entry.alive() && child.pid !== undefined) {
         signalGroup(child.pid, signal);
         const timer = setTimeout(() => child.pid !== undefined && signalGroup(child.pid, 'SIGKILL'), STOP_GRACE_MS);
         await exited;
         clearTimeout(timer);
       }
-      tracked.delete(entry);
-      kept.delete(entry);
+      set.delete(entry);
     },
   };
-  (persistent ? kept : tracked).add(entry);
-  void exited.then(() => {
-    tracked.delete(entry);
-    kept.delete(entry);
-  });
+  set.add(entry);
   return entry;
 }
 

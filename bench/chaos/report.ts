@@ -7,10 +7,12 @@ export interface ScenarioRow extends CheckResult {
   recoverSeconds: number;
   /** Instances that did not reach finished or canceled while the harness retried and skipped (not a loss). */
   unsettled: number;
+  /** Agents started again after a failure, as systemd does on EC2 (processes.ts, RestartOnFailure). */
+  agentRestarts: number;
 }
 
-const COLUMNS = ['scenario', 'instances', 'executions', 'ran twice', 'lost', 'announced twice', 'alerts', 'recover s'] as const;
-const WIDTHS = [44, 9, 10, 9, 5, 15, 6, 9];
+const COLUMNS = ['scenario', 'instances', 'executions', 'ran twice', 'lost', 'announced twice', 'alerts', 'recover s', 'agent restarts'] as const;
+const WIDTHS = [44, 9, 10, 9, 5, 15, 6, 9, 14];
 
 function cells(values: readonly string[]): string {
   return values.map((v, i) => (i === 0 ? v.padEnd(WIDTHS[i]!) : v.padStart(WIDTHS[i]!))).join(' ');
@@ -22,7 +24,7 @@ export function header(): string {
 
 export function formatRow(row: ScenarioRow): string {
   const recover = Number.isFinite(row.recoverSeconds) ? row.recoverSeconds.toFixed(1) : 'never';
-  return cells([row.scenario, String(row.instances), String(row.executions), String(row.duplicated), String(row.lost), String(row.announcedTwice), String(row.alerts), recover]);
+  return cells([row.scenario, String(row.instances), String(row.executions), String(row.duplicated), String(row.lost), String(row.announcedTwice), String(row.alerts), recover, String(row.agentRestarts)]);
 }
 
 export function closingLine(rows: readonly ScenarioRow[]): { line: string; failed: boolean } {

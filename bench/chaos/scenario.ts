@@ -5,7 +5,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema';
 import type { Mariadb } from './mariadb';
-import { trackGroup } from './processes';
+import { trackGroup, type Tracked } from './processes';
 import type { ScenarioRow } from './report';
 import { collectAndCheck, DEF, ledgerPids, prepareWorkload, probeRecovery, settle, startWebhook, type Control, type Workload } from './workload';
 
@@ -21,6 +21,10 @@ export interface Stage {
   dir: string;
   w: Workload;
   webhook: Awaited<ReturnType<typeof startWebhook>>;
+  /** Agents started again after a failure (processes.ts, RestartOnFailure), for the report. */
+  agentRestarts: number;
+  /** Logs and counts an agent's restart: give it to every agent the scenario starts. */
+  onAgentRestart(agent: Tracked, exit: string): void;
 }
 
 const SETTLE_MS = 150_000;
@@ -30,7 +34,23 @@ const DELIVERY_WATCH_MS = 4_000;
 export async function openStage(harness: Harness, name: string, base: number): Promise<Stage> {
   const dir = join(harness.root, name.replace(/\W+/g, '-'));
   mkdirSync(dir, { recursive: true });
-  return { name, dir, w: prepareWorkload(dir, base), webhook: await startWebhook() };
+  const stage: Stage = {
+    name,
+    dir,
+    w: prepareWorkload(dir, base),
+    webhook: await startWebhook(),
+    agentRestarts: 0,
+    onAgentRestart(agent, exit) {
+      stage.agentRestarts++;
+      harness.log(`${name}: ${agent.name} restarted after it exited (${exit}): ${lastWords(agent)}`);
+    },
+  };
+  return stage;
+}
+
+/** The end of a process's output on one line, for a log line. */
+export function lastWords(process: Tracked): string {
+  return process.output().slice(-400).replace(/\s+/g, ' ').trim() || '(no output)';
 }
 
 /**
@@ -52,7 +72,7 @@ export async function conclude(harness: Harness, stage: Stage, db: Kysely<Databa
     .where('canceled_at', 'is', null)
     .executeTakeFirst();
   if (!settled) harness.log(`${stage.name}: not every instance settled`);
-  return { scenario: stage.name, recoverSeconds, unsettled: Number(open?.n ?? 0), ...result };
+  return { scenario: stage.name, recoverSeconds, unsettled: Number(open?.n ?? 0), agentRestarts: stage.agentRestarts, ...result };
 }
 
 /** Ends the stage: the webhook, and every command the ledger saw start. */

@@ -50,7 +50,7 @@ async function openSelfHosted(
 function agentSpec(s: SelfHosted, hostname: string, extra: Partial<AgentSpec> = {}): AgentSpec {
   const logDir = agentLogDir(s.stage.dir, hostname);
   mkdirSync(logDir, { recursive: true });
-  return { hostname, databaseUrl: s.databaseUrl, logDir, ...extra };
+  return { hostname, databaseUrl: s.databaseUrl, logDir, onRestart: s.stage.onAgentRestart, ...extra };
 }
 
 async function workersUp(s: SelfHosted, n: number): Promise<void> {
@@ -174,7 +174,7 @@ export async function logSinkScenario(harness: Harness): Promise<ScenarioRow> {
     const spec = { ...agentSpec(s, 'chaos-6'), slots: 2 };
     s.agents.push(startAgent(spec));
     // An EC2 agent beside it, whose command output goes to CloudWatch Logs.
-    ec2 = await startEc2Agent(s.databaseUrl, '@default');
+    ec2 = await startEc2Agent(s.databaseUrl, '@default', s.stage.onAgentRestart);
     await workersUp(s, 2);
     const launches = launchMains(s.control, s.stage.w, 's6', MAINS, 20_000);
     const longs = Promise.all([0, 1, 2, 3].map((i) => launchWithKey(self.control, self.stage.w.base + DEF.long, `s6-long-${i}`)));

@@ -7,7 +7,8 @@ import type { AgentParameter } from '../../app/config/config-schemas';
 import { ENV_KEYS } from '../../app/config/env-keys';
 import { startDataApiServer } from '../../test/helpers/data-api-server';
 import { startFakeAws, type FakeAws } from '../../test/helpers/fake-aws-server';
-import { KUROKO_BIN, ROOT, poll, spawnTracked, type Tracked } from './processes';
+import { AGENT_RESTART_SECONDS } from '../../cdk/constructs/agent-unit';
+import { KUROKO_BIN, ROOT, poll, spawnTracked, type RestartOnFailure, type TrackOptions, type Tracked } from './processes';
 import type { Control } from './workload';
 
 export const API_CLIENT = { name: 'chaos', secret: 'chaos-admin-secret-0123' };
@@ -84,6 +85,11 @@ export async function startServer(databaseUrl: string, env: Record<string, strin
   return { process: process_, url: await listening(process_, 'kuroko server') };
 }
 
+/** Agents come back after a failure as the EC2 agent's systemd unit brings it back (processes.ts, RestartOnFailure). */
+function restartedLikeSystemd(onRestart: RestartOnFailure['onRestart']): TrackOptions {
+  return { restartOnFailure: { delayMs: AGENT_RESTART_SECONDS * 1000, onRestart } };
+}
+
 export interface AgentSpec {
   hostname: string;
   databaseUrl: string;
@@ -91,6 +97,8 @@ export interface AgentSpec {
   queues?: string[];
   slots?: number;
   env?: Record<string, string>;
+  /** Told of each restart after a failure (the scenario logs and counts them). */
+  onRestart: RestartOnFailure['onRestart'];
 }
 
 /** `kuroko agent` as a separate host: its own hostname and log dir, heart-beating every second. */
@@ -110,7 +118,7 @@ export function startAgent(spec: AgentSpec): Tracked {
     '--slots',
     String(spec.slots ?? 8),
     ...queues,
-  ], { env: { ...process.env, ...spec.env } });
+  ], { env: { ...process.env, ...spec.env } }, restartedLikeSystemd(spec.onRestart));
 }
 
 /** An agent's own log folder under the scenario's folder. */
@@ -128,7 +136,7 @@ export interface Ec2Agent {
  * The EC2 agent (agent/main.ts from the sources) on `mysqlUrl`'s database through a Data API stand-in of its own,
  * with SSM, Lambda and CloudWatch Logs faked on loopback (its command output goes to CloudWatch Logs).
  */
-export async function startEc2Agent(mysqlUrl: string, queue: string): Promise<Ec2Agent> {
+export async function startEc2Agent(mysqlUrl: string, queue: string, onRestart: RestartOnFailure['onRestart']): Promise<Ec2Agent> {
   const dataApi = await startDataApiServer({ mysqlUrl });
   const parameter: AgentParameter = {
     stage: 'chaos',
@@ -153,7 +161,7 @@ export async function startEc2Agent(mysqlUrl: string, queue: string): Promise<Ec
       AWS_ENDPOINT_URL: aws.endpoint,
       AWS_EC2_METADATA_DISABLED: 'true',
     },
-  });
+  }, restartedLikeSystemd(onRestart));
   return {
     process: agent,
     aws,

@@ -17,6 +17,7 @@ import type { AgentParameter } from '../../app/config/config-schemas';
 import { ENV_KEYS, WORKER_TAGS } from '../../app/config/env-keys';
 import type { WorkerQueueConfig } from '../deploy-config';
 import { AGENT_BUNDLE_FILE, type AgentAsset } from './agent-asset';
+import { AGENT_RESTART_SECONDS } from './agent-unit';
 import type { DoorbellQueue } from './doorbell-queue';
 import { EC2_AGENT_ENV, EC2_AGENT_NODE_FLAGS, EC2_FLEET_FILE, WORKER_NODE_MAJOR } from '../../scripts/agent-bundle';
 import { grantDataApi, type DatabaseBinding } from './database-binding';
@@ -27,7 +28,6 @@ export const AGENT_SERVICE = 'kuroko-agent.service';
 /** The agent's working directory (systemd's StateDirectory), root's alone. */
 export const AGENT_STATE_DIR = '/var/lib/kuroko';
 const AGENT_STOP_TIMEOUT_SECONDS = 90;
-const AGENT_RESTART_SECONDS = 5;
 
 /** AL2023's public SSM parameter for the current AMI of an architecture. */
 export const al2023AmiParameter = (architecture: WorkerQueueConfig['architecture']): string =>
