@@ -60,7 +60,11 @@ export function createStores(handle: DatabaseHandle, options: StoreOptions): Sto
   const launches = new LaunchRepository(db, ids, clock, capabilities.rowLocks);
   return {
     launches,
-    steps: new StepStore(db, ids, clock, launches, { boundedReads: capabilities.costlyStatements, historiesBeside: capabilities.costlyStatements }),
+    steps: new StepStore(db, ids, clock, launches, {
+      boundedReads: capabilities.costlyStatements,
+      historiesBeside: capabilities.costlyStatements,
+      batchFences: !capabilities.serialWriters,
+    }),
     schedules: new ScheduleRepository(db, ids, clock, launches),
     definitions: new DefinitionRepository(db, ids, clock, { rowLocks: capabilities.rowLocks, validationContext }),
     apiClients: new ApiClientRepository(db, ids, clock),

@@ -49,8 +49,12 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     private readonly ids: IdGenerator,
     private readonly clock: Clock,
     private readonly launches: LaunchRepository,
-    /** boundedReads: rows paged by width (the Data API's 1 MiB); historiesBeside: see step-batch-writer.ts. */
-    private readonly options: { boundedReads: boolean; historiesBeside?: boolean } = { boundedReads: true },
+    /**
+     * boundedReads: rows paged by width (the Data API's 1 MiB); historiesBeside: see step-batch-writer.ts;
+     * batchFences: a batch's fences in two statements (token-fences.ts, MySQL and the Data API, where each is a
+     * round trip; SQLite's are microseconds and cached by their text, which a batch's length would vary).
+     */
+    private readonly options: { boundedReads: boolean; historiesBeside?: boolean; batchFences?: boolean } = { boundedReads: true },
   ) {
     super(db);
   }
@@ -198,11 +202,12 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
   /** The writes of commitChains inside its transaction; which chains' fences matched. */
   private async writeChains(trx: Transaction<Database>, chains: readonly (readonly StepOutcome[])[]): Promise<boolean[]> {
     const beside = this.options.historiesBeside ? historiesBeside(this.db, chains.flat()) : undefined;
-    // Every fence first: several chains' at once (all matched, or FencesMissed and each chain again alone); a lone
-    // chain whose token moved on writes nothing else.
-    if (chains.length > 1) await fenceAll(trx, chains, this.clock.now());
-    const lone = chains.length === 1 ? chains[0]! : undefined;
-    const results = lone ? [await this.writeToken(trx, { ...lone.at(-1)!, expectedVersion: lone[0]!.expectedVersion })] : chains.map(() => true);
+    // Every fence first: with batchFences several chains' at once (all matched, or FencesMissed and each chain
+    // again alone), else one chain at a time, where a chain whose token moved on writes nothing else.
+    const batched = chains.length > 1 && this.options.batchFences === true;
+    if (batched) await fenceAll(trx, chains, this.clock.now());
+    const results: boolean[] = [];
+    for (const chain of chains) results.push(batched || (await this.writeToken(trx, { ...chain.at(-1)!, expectedVersion: chain[0]!.expectedVersion })));
     const written = chains.filter((_, i) => results[i]).flat();
     if (written.length > 0) await writeBatchRest(trx, written, { ids: this.ids, clock: this.clock, launches: this.launches }, beside !== undefined);
     await joinBeside(beside);

@@ -1,7 +1,8 @@
 /**
- * The fences of several chains at once (StepStore.commitChains, issue 18): one UPDATE for every chain whose token
- * moves on and one DELETE for every chain whose token ends, instead of a statement per chain. On the Data API each
- * statement is a serial call; locally the per-chain fences were two of a `true` job's five statements.
+ * The fences of several chains at once (StepStore.commitChains, issue 18), on MySQL, MariaDB and Aurora MySQL (the
+ * Data API): one UPDATE for every chain whose token moves on and one DELETE for every chain whose token ends,
+ * instead of a statement per chain. On the Data API each statement is a serial call; on MariaDB the per-chain
+ * fences were two of a `true` job's five statements.
  *
  * A row is written only where `version` is the chain's expected version (`version = CASE id WHEN ... END`), exactly
  * as the single fence `WHERE id = ? AND version = ?`. The statements' counts say whether every fence matched; when
@@ -53,7 +54,12 @@ function caseById(fences: readonly Fence[], value: (fence: Fence) => unknown): R
 export async function fenceAll(trx: Transaction<Database>, chains: readonly (readonly StepOutcome[])[], now: Date): Promise<void> {
   const fences = chains.map(fenceOf);
   if (new Set(fences.map((f) => f.tokenId)).size !== fences.length) throw new FencesMissed(0);
-  const versionMatches = (chunk: readonly Fence[]) => sql<boolean>`${sql.ref('version')} = ${caseById(chunk, (f) => f.expectedVersion)}`;
+  // MySQL and MariaDB pick a full scan for `id IN (...)` on a small table, and an UPDATE or DELETE locks every row
+  // it scans: a launch's INSERT of a token then waited on the pass, and deadlocked (bench:throughput W3). The
+  // primary key is forced (index hints: UPDATE and multi-table DELETE; https://dev.mysql.com/doc/refman/8.0/en/index-hints.html).
+  const table = sql`${sql.ref('tokens')} force index (primary)`;
+  const where = (chunk: readonly Fence[]) =>
+    sql`${sql.ref('id')} in (${sql.join(chunk.map((f) => f.tokenId))}) and ${sql.ref('version')} = ${caseById(chunk, (f) => f.expectedVersion)}`;
   let missed = 0;
   for (const chunk of chunkByBytes(
     fences.filter((f) => f.last.token !== null),
@@ -63,45 +69,27 @@ export async function fenceAll(trx: Transaction<Database>, chains: readonly (rea
   )) {
     const rows = new Map(chunk.map((f) => [f.tokenId, fromToken(f.last.token!)]));
     const column = (name: 'path' | 'status' | 'message' | 'context' | 'version' | 'updated_at') => caseById(chunk, (f) => rows.get(f.tokenId)![name]);
-    const result = await trx
-      .updateTable('tokens')
-      .set({
-        path: column('path'),
-        status: column('status'),
-        message: column('message'),
-        context: column('context'),
-        version: column('version'),
-        updated_at: column('updated_at'),
-        wake_at: caseById(chunk, (f) => wakeAfterCommit(f.last, now)),
-        waits_on_instance_id: caseById(chunk, (f) => f.last.token!.context.sub_process_id ?? null),
-      } as never)
-      .where(
-        'id',
-        'in',
-        chunk.map((f) => f.tokenId),
-      )
-      .where(versionMatches(chunk))
-      .executeTakeFirst();
-    missed += chunk.length - Number(result.numUpdatedRows);
+    const values = {
+      path: column('path'),
+      status: column('status'),
+      message: column('message'),
+      context: column('context'),
+      version: column('version'),
+      updated_at: column('updated_at'),
+      wake_at: caseById(chunk, (f) => wakeAfterCommit(f.last, now)),
+      waits_on_instance_id: caseById(chunk, (f) => f.last.token!.context.sub_process_id ?? null),
+    };
+    const set = sql.join(Object.entries(values).map(([name, value]) => sql`${sql.ref(name)} = ${value}`));
+    const result = await sql`update ${table} set ${set} where ${where(chunk)}`.execute(trx);
+    missed += chunk.length - Number(result.numAffectedRows ?? 0);
   }
-  for (const chunk of chunkByBytes(
-    fences.filter((f) => f.last.token === null),
-    () => 0,
-    RESPONSE_BUDGET_BYTES,
-    CHAINS_PER_STATEMENT,
-  )) {
-    const result = await trx
-      .deleteFrom('tokens')
-      .where(
-        'id',
-        'in',
-        chunk.map((f) => f.tokenId),
-      )
-      .where(versionMatches(chunk))
-      .executeTakeFirst();
-    missed += chunk.length - Number(result.numDeletedRows);
+  const deleted = fences.filter((f) => f.last.token === null);
+  for (const chunk of chunkByBytes(deleted, () => 0, RESPONSE_BUDGET_BYTES, CHAINS_PER_STATEMENT)) {
+    const result = await sql`delete ${sql.ref('tokens')} from ${table} where ${where(chunk)}`.execute(trx);
+    missed += chunk.length - Number(result.numAffectedRows ?? 0);
   }
   if (missed > 0) throw new FencesMissed(missed);
   const parents = fences.flatMap((f) => (f.last.token?.status === TOKEN_STATUS.finished && f.last.token.parentId !== null ? [f.last.token.parentId] : []));
-  if (parents.length > 0) await trx.updateTable('tokens').set((eb) => ({ wake_at: now, version: eb('version', '+', 1) })).where('id', 'in', parents).execute();
+  // One by one, by the primary key (as the single fence): rare, and a list could be scanned like the fences.
+  for (const id of parents) await trx.updateTable('tokens').set((eb) => ({ wake_at: now, version: eb('version', '+', 1) })).where('id', '=', id).execute();
 }

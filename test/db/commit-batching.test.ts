@@ -43,17 +43,17 @@ describeEachDialect('batched commits', (dialect) => {
       expect(await eventTypes(tdb.db, id)).toEqual(['launch', 'finished']);
       expect(await logMessages(tdb.db, id)).toHaveLength(3);
     }
-    // Each chain (the noop, then the end) is fenced once, and every chain's fence in one statement: a statement per
-    // step was two fenced writes per job, a statement per chain one.
-    expect(count(/^(update|delete from) .tokens. .*where .id. = \S+ and .version. = \S+$/)).toBe(0);
-    expect(count(/^delete from .tokens. where .id. in \(.*\) and .version. = case .id. when/)).toBe(1);
+    // Each chain (the noop, then the end) is fenced once: a statement per step was two fenced writes per job. On
+    // MySQL and the Data API every chain's fence in one statement (token-fences.ts); on SQLite one per chain.
+    expect(count(/^(update|delete from) .tokens. .*where .id. = \S+ and .version. = \S+$/)).toBe(dialect === 'sqlite' ? JOBS : 0);
+    expect(count(/^delete .tokens. from .tokens. force index \(primary\) where .id. in \(.*\) and .version. = case .id. when/)).toBe(dialect === 'sqlite' ? 0 : 1);
     // One transaction for the round on every dialect, the Data API too.
     expect(count(/^insert into .instance_logs./)).toBe(1);
     expect(count(/^insert into .events./)).toBe(1);
     expect(count(/^update .job_instances./)).toBe(1);
   });
 
-  it("fences every queued command's token in one UPDATE, each token written with its own values", async () => {
+  it.skipIf(dialect === 'sqlite')("fences every queued command's token in one UPDATE, each token written with its own values", async () => {
     await insertDefinition(tdb.db, 40, 'execute: echo four\n');
     const services = createEngineServices(counted, { ids: tdb.idGenerator });
     const ids: number[] = [];
@@ -61,7 +61,7 @@ describeEachDialect('batched commits', (dialect) => {
     const before = await tdb.db.selectFrom('tokens').select(['id', 'version']).where('job_instance_id', 'in', ids).execute();
     statements.length = 0;
     expect((await services.processorPass()).committed).toBe(2 * 6);
-    expect(count(/^update .tokens. set .*where .id. in \(.*\) and .version. = case .id. when/)).toBe(1);
+    expect(count(/^update .tokens. force index \(primary\) set .*where .id. in \(.*\) and .version. = case .id. when/)).toBe(1);
     expect(count(/^update .tokens. .*where .id. = \S+ and .version. = \S+$/)).toBe(0);
     const after = await tdb.db.selectFrom('tokens').selectAll().where('job_instance_id', 'in', ids).execute();
     expect(after).toHaveLength(6);
