@@ -5,7 +5,7 @@ import { NotFoundError, ValidationError } from '../../core/errors';
 import type { Instance, TokenStatus } from '../../core/model';
 import type { Clock, IdGenerator, LaunchRequest } from '../../core/ports';
 import type { LaunchResult, Launcher } from '../../core/services/instance-operations';
-import { isDuplicateKeyError } from '../db-errors';
+import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
 import type { Database } from '../schema';
 import { insertEvents, insertLogs } from './log-event-writer';
 import { withTransaction } from './transaction';
@@ -13,6 +13,8 @@ import { fromInstance, fromToken, toDefinition, toInstance } from './row-mappers
 
 /** Launches one transaction writes at most (its INSERTs stay far below the Data API's 65,536 characters of SQL). */
 const MAX_LAUNCHES_PER_COMMIT = 50;
+/** Tries of a launch's own transaction when it is a deadlock victim (or waited out a lock). */
+const LAUNCH_LOCK_ATTEMPTS = 3;
 /** Ids one launch hands out at most: its token, two events and two log lines. */
 const IDS_PER_LAUNCH = 5;
 
@@ -144,7 +146,15 @@ export class LaunchRepository implements Launcher {
       if (earlier) return earlier;
     }
     try {
-      return await withTransaction(this.db, this.ids, 0, async (trx) => ({ ...(await this.insertLaunch(trx, request, idempotency)), replayed: false }));
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await withTransaction(this.db, this.ids, 0, async (trx) => ({ ...(await this.insertLaunch(trx, request, idempotency)), replayed: false }));
+        } catch (error) {
+          // A deadlock victim was rolled back whole; the remedy is to run it again (MySQL: "How to Minimize and Handle
+          // Deadlocks"). The processor's pass and a launch can lock tokens in either order.
+          if (attempt >= LAUNCH_LOCK_ATTEMPTS || !isRetryableLockError(error)) throw error;
+        }
+      }
     } catch (error) {
       if (idempotency && isDuplicateKeyError(error)) {
         const earlier = await this.replay(request.definitionId, idempotency);
