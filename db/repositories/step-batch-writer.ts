@@ -8,6 +8,7 @@ import type { Clock, ExecutionHistory, IdGenerator, InstancePatch, KillRequest, 
 import { utf8Bytes } from '../../core/row-limits';
 import type { Database, InsertableExecutionRow } from '../schema';
 import type { LaunchRepository } from './launch-repository';
+import { deleteKeyed, updateKeyed } from './keyed-writes';
 import { insertEvents, insertLogs, type Db } from './log-event-writer';
 import { RESPONSE_BUDGET_BYTES, chunkByBytes, chunked } from './paging';
 import { fromExecution, fromExecutionHistory, fromToken } from './row-mappers';
@@ -113,7 +114,7 @@ export async function writeBatchRest(trx: Transaction<Database>, written: readon
   const replaced = new Set(archived.flatMap((a) => (queuedTokens.has(a.tokenId) && !endedWithRow.has(a.executionId) ? [a.tokenId] : [])));
   // Any other archived command's row goes before its token's next command is queued (one row per token).
   const deleted = archived.filter((a) => !endedWithRow.has(a.executionId) && !replaced.has(a.tokenId)).map((a) => a.executionId);
-  for (const chunk of chunked(deleted)) await trx.deleteFrom('executions').where('id', 'in', chunk).execute();
+  for (const chunk of chunked(deleted)) await sql`${deleteKeyed(trx, 'executions', 'primary')} where ${sql.ref('id')} in (${sql.join(chunk)})`.execute(trx);
   if (!historiesWritten) await insertHistories(trx, archived);
   // Commands and forked tokens before any instance's end: written in the order of separate commits where the
   // other step came first, so an instance ended in this batch removes what its other tokens queued in it.
@@ -156,15 +157,9 @@ async function patchInstances(trx: Transaction<Database>, outcomes: readonly Ste
         ] as const
       ).filter(([, value]) => value !== undefined),
     );
-    await trx
-      .updateTable('job_instances')
-      .set(set as never)
-      .where(
-        'id',
-        'in',
-        chunk.map(([id]) => id),
-      )
-      .execute();
+    // By the primary key (keyed-writes.ts): a scan of a small job_instances table would hold back every launch.
+    const columns = sql.join(Object.entries(set).map(([name, value]) => sql`${sql.ref(name)} = ${value}`));
+    await sql`${updateKeyed(trx, 'job_instances', 'primary')} set ${columns} where ${sql.ref('id')} in (${sql.join(chunk.map(([id]) => id))})`.execute(trx);
   }
 }
 
@@ -173,15 +168,14 @@ async function patchInstances(trx: Transaction<Database>, outcomes: readonly Ste
  * statement (they all belong to these instances). Running commands are stopped by the outcome's kill requests.
  */
 export async function endInstances(trx: Transaction<Database>, instanceIds: readonly number[], archivedExecutionIds: readonly number[]): Promise<void> {
-  const one = instanceIds.length === 1 ? instanceIds[0]! : undefined;
-  await (one === undefined ? trx.deleteFrom('tokens').where('job_instance_id', 'in', instanceIds) : trx.deleteFrom('tokens').where('job_instance_id', '=', one)).execute();
-  await trx
-    .deleteFrom('executions')
-    .where((eb) => (one === undefined ? eb('job_instance_id', 'in', instanceIds) : eb('job_instance_id', '=', one)))
-    .where((eb) =>
-      archivedExecutionIds.length === 0 ? eb('claimed_at', 'is', null) : eb.or([eb('claimed_at', 'is', null), eb('id', 'in', archivedExecutionIds)]),
-    )
-    .execute();
+  // Each by its job_instance_id index (keyed-writes.ts): a scan would lock every token or command in flight.
+  const instances = sql`${sql.ref('job_instance_id')} in (${sql.join(instanceIds)})`;
+  await sql`${deleteKeyed(trx, 'tokens', 'tokens_instance_idx')} where ${instances}`.execute(trx);
+  const unclaimed =
+    archivedExecutionIds.length === 0
+      ? sql`${sql.ref('claimed_at')} is null`
+      : sql`(${sql.ref('claimed_at')} is null or ${sql.ref('id')} in (${sql.join(archivedExecutionIds)}))`;
+  await sql`${deleteKeyed(trx, 'executions', 'executions_instance_idx')} where ${instances} and ${unclaimed}`.execute(trx);
 }
 
 /** Marks each execution's kill request once and queues a TERM for the attempt that holds it. */

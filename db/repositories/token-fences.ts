@@ -15,6 +15,7 @@ import type { StepOutcome } from '../../core/ports';
 import { wakeAfterCommit } from '../../core/services/processor-service';
 import type { Database } from '../schema';
 import { RESPONSE_BUDGET_BYTES, chunkByBytes } from './paging';
+import { deleteKeyed, updateKeyed } from './keyed-writes';
 import { fromToken } from './row-mappers';
 
 /** Chains per statement: each adds a WHEN to every column's CASE. */
@@ -54,10 +55,7 @@ function caseById(fences: readonly Fence[], value: (fence: Fence) => unknown): R
 export async function fenceAll(trx: Transaction<Database>, chains: readonly (readonly StepOutcome[])[], now: Date): Promise<void> {
   const fences = chains.map(fenceOf);
   if (new Set(fences.map((f) => f.tokenId)).size !== fences.length) throw new FencesMissed(0);
-  // MySQL and MariaDB pick a full scan for `id IN (...)` on a small table, and an UPDATE or DELETE locks every row
-  // it scans: a launch's INSERT of a token then waited on the pass, and deadlocked (bench:throughput W3). The
-  // primary key is forced (index hints: UPDATE and multi-table DELETE; https://dev.mysql.com/doc/refman/8.0/en/index-hints.html).
-  const table = sql`${sql.ref('tokens')} force index (primary)`;
+  // By the primary key (keyed-writes.ts): a scan of the small `tokens` table would lock every token.
   const where = (chunk: readonly Fence[]) =>
     sql`${sql.ref('id')} in (${sql.join(chunk.map((f) => f.tokenId))}) and ${sql.ref('version')} = ${caseById(chunk, (f) => f.expectedVersion)}`;
   let missed = 0;
@@ -80,12 +78,12 @@ export async function fenceAll(trx: Transaction<Database>, chains: readonly (rea
       waits_on_instance_id: caseById(chunk, (f) => f.last.token!.context.sub_process_id ?? null),
     };
     const set = sql.join(Object.entries(values).map(([name, value]) => sql`${sql.ref(name)} = ${value}`));
-    const result = await sql`update ${table} set ${set} where ${where(chunk)}`.execute(trx);
+    const result = await sql`${updateKeyed(trx, 'tokens', 'primary')} set ${set} where ${where(chunk)}`.execute(trx);
     missed += chunk.length - Number(result.numAffectedRows ?? 0);
   }
   const deleted = fences.filter((f) => f.last.token === null);
   for (const chunk of chunkByBytes(deleted, () => 0, RESPONSE_BUDGET_BYTES, CHAINS_PER_STATEMENT)) {
-    const result = await sql`delete ${sql.ref('tokens')} from ${table} where ${where(chunk)}`.execute(trx);
+    const result = await sql`${deleteKeyed(trx, 'tokens', 'primary')} where ${where(chunk)}`.execute(trx);
     missed += chunk.length - Number(result.numAffectedRows ?? 0);
   }
   if (missed > 0) throw new FencesMissed(missed);

@@ -1,8 +1,9 @@
 /**
- * The batched fence (db/repositories/token-fences.ts) locks only the tokens it fences on MySQL and MariaDB. Their
- * optimizer scans a small table for `id IN (...)` instead of reading it by key, and an UPDATE or DELETE locks every
- * row it scans (https://dev.mysql.com/doc/refman/8.0/en/innodb-locks-set.html): without the forced primary key a
- * pass's fence held every token, a launch's INSERT waited on it, and bench:throughput's W3 deadlocked.
+ * A pass's writes by id lists lock only their rows on MySQL and MariaDB (db/repositories/keyed-writes.ts): the batched
+ * fences (token-fences.ts) and the end of instances (step-batch-writer.ts). Their optimizer scans a small table for
+ * `col IN (...)` instead of reading it by key, and an UPDATE or DELETE locks every row it scans
+ * (https://dev.mysql.com/doc/refman/8.0/en/innodb-locks-set.html): without the forced indexes a pass held every token
+ * or command in flight, and a launch or an agent's report waited on it or deadlocked (bench:throughput W2 and W3).
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -10,6 +11,7 @@ import { createEngineServices } from '../../app/engine-services';
 import type { StepOutcome } from '../../core/ports';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
 import { fromToken, toToken } from '../../db/repositories/row-mappers';
+import { endInstances } from '../../db/repositories/step-batch-writer';
 import { FencesMissed, fenceAll } from '../../db/repositories/token-fences';
 import { insertDefinition } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
@@ -72,4 +74,24 @@ it('throws FencesMissed and writes no token when one fence of the batch misses',
   const before = await tdb.db.selectFrom('tokens').select(['id', 'version', 'message']).where('id', 'in', ids).orderBy('id').execute();
   await expect(tdb.db.transaction().execute((trx) => fenceAll(trx, chains, new Date()))).rejects.toBeInstanceOf(FencesMissed);
   expect(await tdb.db.selectFrom('tokens').select(['id', 'version', 'message']).where('id', 'in', ids).orderBy('id').execute()).toEqual(before);
+});
+
+it("ends instances locking only their tokens and commands: another instance's command is reported meanwhile", async () => {
+  await insertDefinition(tdb.db, 2, 'execute: true\n');
+  const services = createEngineServices(createDatabase(tdb.url), { ids: tdb.idGenerator });
+  const ids: number[] = [];
+  for (let i = 0; i < 8; i++) ids.push((await services.operations.launch({ definitionId: 2, launchedBy: 'test' })).instance.id);
+  await services.processorPass();
+  const commands = await tdb.db.selectFrom('executions').select(['id', 'job_instance_id']).where('job_instance_id', 'in', ids).orderBy('job_instance_id').execute();
+  expect(commands).toHaveLength(8);
+  const [ended, spare] = [ids.slice(0, 6), commands[7]!];
+  await tdb.db.transaction().execute(async (trx) => {
+    await endInstances(trx, ended, []);
+    // An agent's claim of another instance's command, while the pass that ends these is still open.
+    await other.db.updateTable('executions').set({ hostname: 'claimed beside' }).where('id', '=', spare.id).execute();
+  });
+  expect(await tdb.db.selectFrom('executions').select('id').where('job_instance_id', 'in', ended).execute()).toEqual([]);
+  expect(await tdb.db.selectFrom('tokens').select('id').where('job_instance_id', 'in', ended).execute()).toEqual([]);
+  const left = await tdb.db.selectFrom('executions').select(['id', 'hostname']).where('id', '=', spare.id).executeTakeFirstOrThrow();
+  expect(left.hostname).toBe('claimed beside');
 });
