@@ -87,7 +87,7 @@ export class Heartbeat {
     await this.parts.syncClock();
     const now = settings.clock.now();
     const renewedAt = performance.now();
-    let flags = await workers.heartbeat(workerId, { now, pids, draining: control.stopping });
+    let flags = await workers.heartbeat(workerId, { now, pids, draining: control.stopping }, { suspended: identity.suspended, draining: false });
     if (flags === undefined) {
       const renewed = await identity.register(now);
       logger.warn(`worker ${workerId} was removed; registered again as worker ${renewed}`);

@@ -263,6 +263,30 @@ describeEachDialect('agent repositories', (dialect) => {
     expect(rows.map((r) => [Number(r.rss_kb), Number(r.job_instance_id), Number(r.job_definition_id)])).toEqual([[12_345, 5, 6]]);
   });
 
+  it('heart-beats in one statement while the flags are as the agent last read them, and reads them when they changed', async () => {
+    const statements: string[] = [];
+    const counted = createDatabase(tdb.url, { log: (event) => void statements.push(event.query.sql) });
+    try {
+      const beating = new WorkerRepository(counted.db, tdb.idGenerator);
+      const id = await workers.register({ hostname: 'beats', queues: ['q1'], slots: 1, now: T0 });
+      const seen = { suspended: false, draining: false };
+      const at = new Date(T0.getTime() + 5_000);
+      statements.length = 0;
+      expect(await beating.heartbeat(id, { now: at, pids: { 7: 70 } }, seen)).toEqual(seen);
+      expect(statements).toHaveLength(1);
+      // An operator suspends the worker: the next beat's conditional write misses, and the flags are read.
+      await tdb.db.updateTable('workers').set({ suspended: true }).where('id', '=', id).execute();
+      statements.length = 0;
+      expect(await beating.heartbeat(id, { now: new Date(at.getTime() + 5_000), pids: {} }, seen)).toEqual({ suspended: true, draining: false });
+      const row = await tdb.db.selectFrom('workers').select(['heartbeat_at', 'pids']).where('id', '=', id).executeTakeFirstOrThrow();
+      expect([fromDbTime(row.heartbeat_at), row.pids]).toEqual([new Date(at.getTime() + 5_000), '{}']);
+      await workers.deregister(id);
+      expect(await beating.heartbeat(id, { now: at, pids: {} }, seen)).toBeUndefined();
+    } finally {
+      await counted.close();
+    }
+  });
+
   it('registers a worker per process, heart-beats its pids, reads its flags and deregisters it', async () => {
     const a = await workers.register({ hostname: 'h', queues: ['q1', '@default'], slots: 3, now: T0 });
     const b = await workers.register({ hostname: 'h', queues: ['q1'], slots: 1, now: T0 });
