@@ -68,6 +68,27 @@ export function isRetryableLockError(err: unknown): boolean {
   });
 }
 
+/** Attempts of a write that InnoDB chose as a deadlock victim (or that waited out a lock), by default. */
+const LOCK_RETRIES = 5;
+/** Upper bound of the first random pause after a lost lock race; later pauses grow linearly. */
+const LOCK_BACKOFF_MS = 20;
+
+/**
+ * Runs `write` again when it lost a lock race (a deadlock victim is rolled back whole; MySQL's "How to Minimize and
+ * Handle Deadlocks" says to re-issue it), up to `attempts` tries. The write must be safe to run again.
+ */
+export async function retryOnLock<T>(write: () => Promise<T>, attempts = LOCK_RETRIES): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!isRetryableLockError(error) || attempt >= attempts) throw error;
+      // Two writers retrying in lockstep deadlock again: a short random pause puts them out of step.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * LOCK_BACKOFF_MS * attempt));
+    }
+  }
+}
+
 /** Translates a unique-key violation into a ConflictError with the given message; rethrows anything else. */
 export function translateDuplicateKey(err: unknown, message: string): never {
   if (!isDuplicateKeyError(err)) throw err;

@@ -15,17 +15,13 @@ import {
   type PendingDelivery,
 } from '../../core/services/notifier-service';
 import { fromDbInt, fromDbTime } from '../column-codec';
-import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
+import { isDuplicateKeyError, isRetryableLockError, retryOnLock } from '../db-errors';
 import type { Database, EventRow } from '../schema';
 import { DEFINITION_WIDTH, EVENT_WIDTH, INSTANCE_WIDTH, chunked, readByWidth, readInChunks, rowWidths, widthOf } from './paging';
 import { toDefinition, toInstance } from './row-mappers';
 
 /** Rows per multi-row insert: well inside every driver's parameter limit. */
 const INSERT_CHUNK = 100;
-/** Attempts of a single-row claim that lost a lock race before leaving the pair to the next pass. */
-const LOCK_RETRIES = 5;
-/** Upper bound of the first random pause after a deadlock; later pauses grow linearly. */
-const LOCK_BACKOFF_MS = 20;
 /** Instances whose recent log lines are read at once. */
 const LOG_READ_CONCURRENCY = 8;
 /** Log lines read per instance for a batch, before each event keeps the last ones up to its own time. */
@@ -330,15 +326,3 @@ async function whenNotLocked<T>(write: () => Promise<T>, fallback: T): Promise<T
   }
 }
 
-/** Retries a single-row write a few times when InnoDB chose it as a deadlock victim; the write is idempotent. */
-async function retryOnLock<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write();
-    } catch (error) {
-      if (!isRetryableLockError(error) || attempt >= LOCK_RETRIES) throw error;
-      // Two notifiers retrying in lockstep deadlock again: a short random pause puts them out of step.
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * LOCK_BACKOFF_MS * attempt));
-    }
-  }
-}

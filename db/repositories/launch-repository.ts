@@ -5,7 +5,7 @@ import { NotFoundError, ValidationError } from '../../core/errors';
 import type { Instance, TokenStatus } from '../../core/model';
 import type { Clock, IdGenerator, LaunchRequest } from '../../core/ports';
 import type { LaunchResult, Launcher } from '../../core/services/instance-operations';
-import { isDuplicateKeyError, isRetryableLockError } from '../db-errors';
+import { isDuplicateKeyError, retryOnLock } from '../db-errors';
 import type { Database } from '../schema';
 import { insertEvents, insertLogs } from './log-event-writer';
 import { withTransaction } from './transaction';
@@ -146,15 +146,11 @@ export class LaunchRepository implements Launcher {
       if (earlier) return earlier;
     }
     try {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await withTransaction(this.db, this.ids, 0, async (trx) => ({ ...(await this.insertLaunch(trx, request, idempotency)), replayed: false }));
-        } catch (error) {
-          // A deadlock victim was rolled back whole; the remedy is to run it again (MySQL: "How to Minimize and Handle
-          // Deadlocks"). The processor's pass and a launch can lock tokens in either order.
-          if (attempt >= LAUNCH_LOCK_ATTEMPTS || !isRetryableLockError(error)) throw error;
-        }
-      }
+      // The processor's pass and a launch can lock tokens in either order: a deadlock victim is run again.
+      return await retryOnLock(
+        () => withTransaction(this.db, this.ids, 0, async (trx) => ({ ...(await this.insertLaunch(trx, request, idempotency)), replayed: false })),
+        LAUNCH_LOCK_ATTEMPTS,
+      );
     } catch (error) {
       if (idempotency && isDuplicateKeyError(error)) {
         const earlier = await this.replay(request.definitionId, idempotency);

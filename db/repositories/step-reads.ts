@@ -65,6 +65,21 @@ export function dueTokenOf(row: object): DueToken {
 export class StepReads {
   constructor(protected readonly db: Kysely<Database>) {}
 
+  /** Finished executions `e`, each with its token `t` (null columns when the token is gone) and its own columns as `e_<column>`. */
+  private endedJoined() {
+    return this.db
+      .selectFrom('executions as e')
+      .leftJoin('tokens as t', 't.id', 'e.token_id')
+      .selectAll('t')
+      .select(joinedExecutionColumns())
+      .where('e.finished_at', 'is not', null);
+  }
+
+  /** Tokens `t`, each with its execution `e` joined (columns `e_<column>`, read back by dueTokenOf). */
+  private tokensJoined() {
+    return this.db.selectFrom('tokens as t').leftJoin('executions as e', 'e.token_id', 't.id').selectAll('t').select(joinedExecutionColumns());
+  }
+
   /** Up to `limit` working or waiting tokens with ids above `afterId`, in id order (a full scan, for tools and tests). */
   async listProcessableTokens(afterId: number, limit: number): Promise<Token[]> {
     // Ids and widths first, then the rows in chunks that fit a Data API response at any token size.
@@ -135,11 +150,7 @@ export class StepReads {
     const joinable = widths.filter((w) => w.bytes <= DATA_API_MAX_ROW_BYTES);
     const apart = widths.filter((w) => w.bytes > DATA_API_MAX_ROW_BYTES);
     const rows = await readByWidth(joinable, (ids) =>
-      this.db
-        .selectFrom('tokens as t')
-        .leftJoin('executions as e', 'e.token_id', 't.id')
-        .selectAll('t')
-        .select(joinedExecutionColumns())
+      this.tokensJoined()
         .where('t.id', 'in', ids)
         .execute(),
     );
@@ -195,12 +206,7 @@ export class StepReads {
    * then the tokens due by time (tokens_wake_idx) joined to theirs. Issue 18: the executions' own read is gone.
    */
   async listDueJoined(limit: number, now: Date): Promise<Omit<DueListing, 'widths'> & { due: DueToken[] }> {
-    const ended = await this.db
-      .selectFrom('executions as e')
-      .leftJoin('tokens as t', 't.id', 'e.token_id')
-      .selectAll('t')
-      .select(joinedExecutionColumns())
-      .where('e.finished_at', 'is not', null)
+    const ended = await this.endedJoined()
       .orderBy('e.finished_at')
       .limit(limit)
       .execute();
@@ -208,11 +214,7 @@ export class StepReads {
     const endedFound = due.length;
     if (due.length < limit) {
       const seen = new Set(due.map((d) => d.token.id));
-      const woken = await this.db
-        .selectFrom('tokens as t')
-        .leftJoin('executions as e', 'e.token_id', 't.id')
-        .selectAll('t')
-        .select(joinedExecutionColumns())
+      const woken = await this.tokensJoined()
         .where('t.wake_at', '<=', now)
         .orderBy('t.wake_at')
         .limit(limit - due.length)
@@ -231,17 +233,13 @@ export class StepReads {
   async readFinished(executionIds: readonly number[]): Promise<DueToken[]> {
     if (executionIds.length === 0) return [];
     const maxPairBytes = Math.min(DATA_API_MAX_ROW_BYTES, Math.floor(RESPONSE_BUDGET_BYTES / executionIds.length)) - 2 * NARROW_ROW_BYTES;
-    const rows = await this.db
-      .selectFrom('executions as e')
-      .innerJoin('tokens as t', 't.id', 'e.token_id')
-      .selectAll('t')
-      .select(joinedExecutionColumns())
+    const rows = await this.endedJoined()
       .where('e.id', 'in', executionIds)
-      .where('e.finished_at', 'is not', null)
       .where(sql<number>`${JOINED_TOKEN_WIDTH} + ${JOINED_EXECUTION_WIDTH}`, '<=', maxPairBytes)
       .orderBy('e.finished_at')
       .execute();
-    return rows.map(dueTokenOf);
+    // A command whose token is gone is an orphan's: the listing archives it.
+    return rows.filter((row) => row.id !== null).map(dueTokenOf);
   }
 
   /**

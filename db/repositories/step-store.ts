@@ -205,7 +205,10 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
     // Every fence first: with batchFences several chains' at once (all matched, or FencesMissed and each chain
     // again alone), else one chain at a time, where a chain whose token moved on writes nothing else.
     const batched = chains.length > 1 && this.options.batchFences === true;
-    if (batched) await fenceAll(trx, chains, this.clock.now());
+    if (batched) {
+      await fenceAll(trx, chains, this.clock.now());
+      for (const chain of chains) await this.wakeParentOf(trx, chain.at(-1)!);
+    }
     const results: boolean[] = [];
     for (const chain of chains) results.push(batched || (await this.writeToken(trx, { ...chain.at(-1)!, expectedVersion: chain[0]!.expectedVersion })));
     const written = chains.filter((_, i) => results[i]).flat();
@@ -337,9 +340,14 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
       .where('version', '=', fenced.version)
       .executeTakeFirst();
     if (Number(result.numUpdatedRows) !== 1) return false;
-    // A fork's child that ends wakes its parent, which waits for all of them.
-    if (outcome.token.status === TOKEN_STATUS.finished && outcome.token.parentId !== null) await this.wake(db, (qb) => qb.where('id', '=', outcome.token!.parentId!));
+    await this.wakeParentOf(db, outcome);
     return true;
+  }
+
+  /** A fork's child that ends wakes its parent, which waits for all of them (by its key, after the child's fence). */
+  private async wakeParentOf(db: Db, outcome: StepOutcome): Promise<void> {
+    const parentId = outcome.token?.status === TOKEN_STATUS.finished ? outcome.token.parentId : null;
+    if (parentId !== null) await this.wake(db, (qb) => qb.where('id', '=', parentId));
   }
 
   /**

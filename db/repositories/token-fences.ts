@@ -10,11 +10,10 @@
  * the transaction back and commitChains writes each chain again on its own, where a lost race answers false.
  */
 import { sql, type RawBuilder, type Transaction } from 'kysely';
-import { TOKEN_STATUS } from '../../core/model';
 import type { StepOutcome } from '../../core/ports';
 import { wakeAfterCommit } from '../../core/services/processor-service';
-import type { Database } from '../schema';
-import { RESPONSE_BUDGET_BYTES, chunkByBytes } from './paging';
+import type { Database, InsertableTokenRow } from '../schema';
+import { RESPONSE_BUDGET_BYTES, chunkByBytes, chunked } from './paging';
 import { deleteKeyed, updateKeyed } from './keyed-writes';
 import { fromToken } from './row-mappers';
 
@@ -35,13 +34,15 @@ interface Fence {
   last: StepOutcome;
 }
 
+/** A fence whose token moves on, with the token's row as its last step leaves it. */
+interface Move extends Fence {
+  row: InsertableTokenRow;
+}
+
 const fenceOf = (chain: readonly StepOutcome[]): Fence => ({ tokenId: chain[0]!.tokenId, expectedVersion: chain[0]!.expectedVersion, last: chain[chain.length - 1]! });
 
-/** Characters of the text a fence sends: what sizes a statement's request. */
-const fenceBytes = (fence: Fence): number => (fence.last.token === null ? 0 : fence.last.token.message.length + JSON.stringify(fence.last.token.context).length);
-
 /** `CASE id WHEN <id> THEN <value> ... END` over these fences. */
-function caseById(fences: readonly Fence[], value: (fence: Fence) => unknown): RawBuilder<unknown> {
+function caseById<F extends Fence>(fences: readonly F[], value: (fence: F) => unknown): RawBuilder<unknown> {
   return sql`case ${sql.ref('id')} ${sql.join(
     fences.map((f) => sql`when ${f.tokenId} then ${value(f)}`),
     sql` `,
@@ -50,7 +51,8 @@ function caseById(fences: readonly Fence[], value: (fence: Fence) => unknown): R
 
 /**
  * Fences every chain (two or more, each of its own token) inside the caller's transaction and writes their tokens;
- * throws FencesMissed unless every fence matched. A fork's child that ends wakes its parent, as a single fence does.
+ * throws FencesMissed unless every fence matched. Waking a finished fork child's parent is the caller's, as after a
+ * single fence.
  */
 export async function fenceAll(trx: Transaction<Database>, chains: readonly (readonly StepOutcome[])[], now: Date): Promise<void> {
   const fences = chains.map(fenceOf);
@@ -58,15 +60,11 @@ export async function fenceAll(trx: Transaction<Database>, chains: readonly (rea
   // By the primary key (keyed-writes.ts): a scan of the small `tokens` table would lock every token.
   const where = (chunk: readonly Fence[]) =>
     sql`${sql.ref('id')} in (${sql.join(chunk.map((f) => f.tokenId))}) and ${sql.ref('version')} = ${caseById(chunk, (f) => f.expectedVersion)}`;
+  const moves: Move[] = fences.flatMap((f) => (f.last.token === null ? [] : [{ ...f, row: fromToken(f.last.token) }]));
   let missed = 0;
-  for (const chunk of chunkByBytes(
-    fences.filter((f) => f.last.token !== null),
-    fenceBytes,
-    RESPONSE_BUDGET_BYTES,
-    CHAINS_PER_STATEMENT,
-  )) {
-    const rows = new Map(chunk.map((f) => [f.tokenId, fromToken(f.last.token!)]));
-    const column = (name: 'path' | 'status' | 'message' | 'context' | 'version' | 'updated_at') => caseById(chunk, (f) => rows.get(f.tokenId)![name]);
+  // Sized by the text each row sends (its message and its context as written).
+  for (const chunk of chunkByBytes(moves, (m) => m.row.message.length + m.row.context.length, RESPONSE_BUDGET_BYTES, CHAINS_PER_STATEMENT)) {
+    const column = (name: 'path' | 'status' | 'message' | 'context' | 'version' | 'updated_at') => caseById(chunk, (m) => m.row[name]);
     const values = {
       path: column('path'),
       status: column('status'),
@@ -74,20 +72,19 @@ export async function fenceAll(trx: Transaction<Database>, chains: readonly (rea
       context: column('context'),
       version: column('version'),
       updated_at: column('updated_at'),
-      wake_at: caseById(chunk, (f) => wakeAfterCommit(f.last, now)),
-      waits_on_instance_id: caseById(chunk, (f) => f.last.token!.context.sub_process_id ?? null),
+      wake_at: caseById(chunk, (m) => wakeAfterCommit(m.last, now)),
+      waits_on_instance_id: caseById(chunk, (m) => m.last.token!.context.sub_process_id ?? null),
     };
     const set = sql.join(Object.entries(values).map(([name, value]) => sql`${sql.ref(name)} = ${value}`));
     const result = await sql`${updateKeyed(trx, 'tokens', 'primary')} set ${set} where ${where(chunk)}`.execute(trx);
     missed += chunk.length - Number(result.numAffectedRows ?? 0);
   }
-  const deleted = fences.filter((f) => f.last.token === null);
-  for (const chunk of chunkByBytes(deleted, () => 0, RESPONSE_BUDGET_BYTES, CHAINS_PER_STATEMENT)) {
+  for (const chunk of chunked(
+    fences.filter((f) => f.last.token === null),
+    CHAINS_PER_STATEMENT,
+  )) {
     const result = await sql`${deleteKeyed(trx, 'tokens', 'primary')} where ${where(chunk)}`.execute(trx);
     missed += chunk.length - Number(result.numAffectedRows ?? 0);
   }
   if (missed > 0) throw new FencesMissed(missed);
-  const parents = fences.flatMap((f) => (f.last.token?.status === TOKEN_STATUS.finished && f.last.token.parentId !== null ? [f.last.token.parentId] : []));
-  // One by one, by the primary key (as the single fence): rare, and a list could be scanned like the fences.
-  for (const id of parents) await trx.updateTable('tokens').set((eb) => ({ wake_at: now, version: eb('version', '+', 1) })).where('id', '=', id).execute();
 }

@@ -40,7 +40,10 @@ it('runs a launch again when it was the victim of a deadlock, and it succeeds', 
   await insertDefinition(tdb.db, 1, 'noop:\n');
   await sql`CREATE TABLE weight (id INT PRIMARY KEY, n INT NOT NULL)`.execute(tdb.db);
   await sql`INSERT INTO weight SELECT seq, 0 FROM seq_1_to_200`.execute(tdb.db);
-  const services = createEngineServices(createDatabase(tdb.url), { ids: tdb.idGenerator });
+  // The launch's statements that went through: a launch that was run again inserted its instance twice.
+  const instanceInserts: string[] = [];
+  const launcher = createDatabase(tdb.url, { log: (event) => void (event.level === 'query' && /^insert into .job_instances./.test(event.query.sql) && instanceInserts.push(event.query.sql)) });
+  const services = createEngineServices(launcher, { ids: tdb.idGenerator });
   let launching: Promise<unknown> | undefined;
   await other.db.transaction().execute(async (trx) => {
     // Another transaction that has changed many rows (InnoDB rolls back the one that changed fewer) holds every
@@ -61,4 +64,7 @@ it('runs a launch again when it was the victim of a deadlock, and it succeeds', 
   const instanceId = outcome.result!.instance.id;
   expect(await tdb.db.selectFrom('tokens').select('id').where('job_instance_id', '=', instanceId).execute()).toHaveLength(1);
   expect(await tdb.db.selectFrom('job_instances').select('id').where('id', '=', instanceId).execute()).toHaveLength(1);
+  // It was the victim (its first transaction rolled back after its INSERT of the instance), then ran again.
+  expect(instanceInserts).toHaveLength(2);
+  await launcher.close();
 });
