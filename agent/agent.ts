@@ -159,8 +159,8 @@ export function createAgent(options: AgentOptions): Agent {
   /**
    * Registers the worker, trying again while the failure is the database's for now (unreachable, a dropped, throttled
    * or failed Data API call) for up to REGISTER_RETRY_MS: an agent that starts during a blip must not exit (chaos
-   * scenario 3 lost both its agents so). A register whose answer was lost may leave a row of its own behind; nothing
-   * runs under it, and the monitor judges it lost once its heartbeat is old.
+   * scenario 3 lost both its agents so). A retry after an attempt whose answer was lost adopts the row that attempt
+   * wrote (WorkerIdentity.register) rather than leaving it behind for the monitor to report lost.
    */
   const registerWhenReachable = (): Promise<number> =>
     retrying(Number.POSITIVE_INFINITY, REGISTER_RETRY_MS, () => identity.register(clock.now()), {

@@ -14,6 +14,8 @@ export interface WorkerRegistration {
 export class WorkerIdentity {
   #id: number | undefined;
   readonly #all: number[] = [];
+  /** The id of a registration not yet known to have landed (see register). */
+  #pendingId: number | undefined;
   /** The row's suspended flag as the last heartbeat read it: a suspended worker claims nothing new. */
   suspended = false;
 
@@ -36,8 +38,21 @@ export class WorkerIdentity {
     return workerId !== null && this.#all.includes(workerId);
   }
 
+  /**
+   * Inserts this agent's worker row. The id is chosen once per registration and kept until one attempt is known to
+   * have written the row: when an attempt's answer is lost (the connection died, a Data API call timed out) the
+   * INSERT may have committed, and a retry under a new id left that row behind, never beating, until the monitor
+   * reported a worker lost that never ran anything. A retry looks for the row under the kept id first.
+   */
   async register(now: Date): Promise<number> {
-    const id = await this.workers.register({ ...this.registration, now });
+    const pending = this.#pendingId;
+    let id: number;
+    if (pending !== undefined && (await this.workers.exists(pending))) id = pending;
+    else {
+      this.#pendingId = pending ?? (await this.workers.nextId());
+      id = await this.workers.register({ ...this.registration, now }, this.#pendingId);
+    }
+    this.#pendingId = undefined;
     this.#id = id;
     this.#all.push(id);
     return id;

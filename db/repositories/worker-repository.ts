@@ -41,9 +41,14 @@ export class WorkerRepository {
     private readonly ids: IdGenerator,
   ) {}
 
-  /** Inserts a new worker row for this agent process and returns its id. */
-  async register(registration: WorkerRegistration): Promise<number> {
-    const id = await this.ids.nextId();
+  /** A new worker id, for register(): an agent keeps it across the attempts of one registration. */
+  nextId(): Promise<number> {
+    return this.ids.nextId();
+  }
+
+  /** Inserts a new worker row for this agent process (as `id` when given) and returns its id. */
+  async register(registration: WorkerRegistration, id?: number): Promise<number> {
+    id ??= await this.ids.nextId();
     await this.db
       .insertInto('workers')
       .values({
@@ -88,6 +93,11 @@ export class WorkerRepository {
     const row = await this.db.selectFrom('workers').select(['suspended', 'draining']).where('id', '=', workerId).executeTakeFirst();
     if (row === undefined) return undefined;
     return { suspended: fromDbBool(row.suspended), draining: fromDbBool(row.draining) };
+  }
+
+  /** Whether the worker's row exists (a registration whose answer was lost may have written it). */
+  async exists(workerId: number): Promise<boolean> {
+    return (await this.db.selectFrom('workers').select('id').where('id', '=', workerId).executeTakeFirst()) !== undefined;
   }
 
   /** Removes the worker's row after a clean stop, so it is never reported as lost. */

@@ -19,9 +19,13 @@ let tdb: TestDatabase;
 let handle: DatabaseHandle;
 /** Holds or fails a Data API call before it runs (set by a test). */
 let gate: ((call: { operation: string; sql?: string }) => Promise<void>) | undefined;
+/** Drops the answer of a call that ran (set by a test). */
+let loseAnswer: ((call: { operation: string; sql?: string }) => boolean) | undefined;
 
 beforeAll(async () => {
-  tdb = await createTestDatabase('data-api', { dataApi: { gate: (call) => gate?.(call) ?? Promise.resolve() } });
+  tdb = await createTestDatabase('data-api', {
+    dataApi: { gate: (call) => gate?.(call) ?? Promise.resolve(), loseAnswer: (call) => loseAnswer?.(call) ?? false },
+  });
   handle = createDatabase(tdb.url);
 });
 afterAll(async () => {
@@ -47,6 +51,23 @@ it('registers once the database answers again: two failed registrations (500s) d
     expect(rows.map((r) => Number(r.id))).toEqual([t.agent.workerId]);
   } finally {
     gate = undefined;
+    await t.dispose();
+  }
+});
+
+it('adopts the row of a registration whose answer was lost instead of leaving a second one behind', async () => {
+  // The INSERT commits and its answer never arrives (a Data API call that timed out). Before, the retry registered
+  // under a new id, and the first row, never beating, was reported as a lost worker by the monitor.
+  let inserts = 0;
+  loseAnswer = (call) => registration(call) && inserts++ === 0;
+  const t = testAgent(handle, { hostname: 'lost-answer-agent' });
+  try {
+    await t.agent.start();
+    expect(inserts).toBe(1);
+    const rows = await tdb.db.selectFrom('workers').select('id').where('hostname', '=', 'lost-answer-agent').execute();
+    expect(rows.map((r) => Number(r.id))).toEqual([t.agent.workerId]);
+  } finally {
+    loseAnswer = undefined;
     await t.dispose();
   }
 });

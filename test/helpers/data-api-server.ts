@@ -105,6 +105,11 @@ export interface DataApiServerOptions {
   onCall?: (call: DataApiCall) => void;
   /** Awaited before each call runs, once its body is read (tests hold one call until another has arrived). */
   gate?: (call: { operation: string; sql?: string }) => Promise<void>;
+  /**
+   * Asked after each call ran: true drops the connection instead of answering, so the call took effect and its
+   * caller sees a network error (a commit whose answer never came back). `faults.lostAnswerRate` does it at random.
+   */
+  loseAnswer?: (call: { operation: string; sql?: string }) => boolean;
 }
 
 /** One call as the stand-in served it, for timelines: wall-clock ms (fractional) from arrival to answer. */
@@ -846,9 +851,10 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
       const text = raw.toString('utf8');
       const body = (text ? JSON.parse(text) : {}) as ExecuteRequest;
       parsed(body);
-      await options.gate?.({ operation: splitPath(req.url).operation.slice(1), ...(body.sql !== undefined ? { sql: body.sql } : {}) });
+      const call = { operation: splitPath(req.url).operation.slice(1), ...(body.sql !== undefined ? { sql: body.sql } : {}) };
+      await options.gate?.(call);
       const result = await route(splitPath(req.url).operation, body);
-      if (faults.lostAnswerRate && random() < faults.lostAnswerRate) {
+      if ((faults.lostAnswerRate && random() < faults.lostAnswerRate) || options.loseAnswer?.(call)) {
         req.socket.destroy();
         return;
       }
