@@ -54,7 +54,9 @@ it('runs a launch again when it was the victim of a deadlock, and it succeeds', 
       (result) => ({ result }),
       (error: unknown) => ({ error }),
     );
-    // Polled every 200 ms: at the default pace the launch never reached its INSERT (seen, not explained).
+    // Polled every 200 ms, not faster: InnoDB serves INNODB_TRX from a buffer "refreshed only if more than 0.1
+    // seconds has elapsed since the last time the buffer was read", so a poll every few ms reads the snapshot taken
+    // before the launch waited, for ever (https://dev.mysql.com/doc/refman/5.7/en/innodb-information-schema-internal-data.html).
     await waitFor(async () => (await lockWaits()) > 0, { timeoutMs: 10_000, intervalMs: 200, description: 'the launch to wait for the tokens' });
     // Then it asks for the definition the launch locked: a cycle, and the launch is the victim.
     await sql`SELECT id FROM job_definitions WHERE id = 1 FOR UPDATE`.execute(trx);
