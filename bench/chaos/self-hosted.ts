@@ -8,7 +8,7 @@
  * 6. an agent whose log folder fails (writes answer ENOSPC, then it is removed) and an EC2 agent whose CloudWatch
  *    Logs calls fail (throttled, 5xx) while their commands print.
  */
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { createDatabase, type DatabaseHandle } from '../../db/connection';
@@ -181,7 +181,7 @@ export async function logSinkScenario(harness: Harness): Promise<ScenarioRow> {
     await delay(3_000);
     // The disk fills up: every log file the agent opens from now on answers ENOSPC, then the folder disappears;
     // CloudWatch Logs throttles every call, then fails half of them.
-    rmSync(spec.logDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+    removeFolder(spec.logDir);
     mkdirSync(spec.logDir);
     const last = await self.handle.db.selectFrom('executions').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     const from = Number(last?.id ?? 0);
@@ -189,7 +189,7 @@ export async function logSinkScenario(harness: Harness): Promise<ScenarioRow> {
     ec2.aws.failLogs(1);
     harness.log('6: log folder full, CloudWatch Logs failing every call');
     await delay(10_000);
-    rmSync(spec.logDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+    removeFolder(spec.logDir);
     ec2.aws.failLogs(0.5);
     harness.log('6: log folder removed, CloudWatch Logs failing half the calls');
     await delay(8_000);
@@ -204,4 +204,15 @@ export async function logSinkScenario(harness: Harness): Promise<ScenarioRow> {
     await ec2?.close();
     await closeSelfHosted(harness, s);
   }
+}
+
+/**
+ * Takes a folder away at once, as a disk unmounted or cleaned by someone else would: renamed aside, then removed. A
+ * recursive rm in place raced the agent's shells, which keep writing their status files there (ENOTEMPTY after
+ * every retry, seen in one run); after the rename their writes fail as the scenario means them to.
+ */
+function removeFolder(path: string): void {
+  const aside = `${path}.removed-${Date.now()}`;
+  renameSync(path, aside);
+  rmSync(aside, { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
 }
