@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import { TOKEN_STATUS, type Definition, type Execution, type Instance, type Token } from '../../core/model';
 import type { Database, ExecutionRow, ExecutionTable, TokenRow } from '../schema';
 import { DATA_API_MAX_ROW_BYTES } from '../../core/row-limits';
-import { EXECUTION_WIDTH, NARROW_ROW_BYTES, RESPONSE_BUDGET_BYTES, TOKEN_WIDTH, chunkByBytes, readByWidth, readInChunks, rowWidths, scanWidths, widthOf, type RowWidth } from './paging';
+import { EXECUTION_WIDTH, NARROW_ROW_BYTES, RESPONSE_BUDGET_BYTES, TOKEN_WIDTH, chunkByBytes, chunked, readByWidth, readInChunks, rowWidths, scanWidths, widthOf, type RowWidth } from './paging';
 import { toDefinition, toExecution, toInstance, toToken } from './row-mappers';
 
 /** Every column of `executions`: read beside a token's under `e_<column>` (the pass's joined read), set by an upsert. */
@@ -330,6 +330,22 @@ export class StepReads {
         .execute(),
     );
     return (await readByWidth(widths, (ids) => this.db.selectFrom('executions').selectAll().where('id', 'in', ids).execute())).map(toExecution);
+  }
+
+  /**
+   * Whether tokens wait for these instances (sub process parents) and whether any `wait:` token waits at all: one
+   * read of two index probes (tokens_waits_on_idx, tokens_status_idx), so the wakes that find nobody are never
+   * written. Most ended instances have no waiter, and each wake was an autocommitted UPDATE (a Data API call).
+   */
+  async waitersOf(instanceIds: readonly number[]): Promise<{ parents: boolean; waiting: boolean }> {
+    const row = await this.db
+      .selectNoFrom((eb) => [
+        eb.exists(eb.selectFrom('tokens').select('id').where((w) => w.or(chunked(instanceIds).map((chunk) => w('waits_on_instance_id', 'in', chunk))))).as('parents'),
+        eb.exists(eb.selectFrom('tokens').select('id').where('status', '=', TOKEN_STATUS.waiting)).as('waiting'),
+      ])
+      .executeTakeFirstOrThrow();
+    const truthy = (value: unknown) => value === true || Number(value) > 0;
+    return { parents: truthy(row.parents), waiting: truthy(row.waiting) };
   }
 
   async findFinishedInstanceCreatedBetween(definitionId: number, from: Date, to: Date): Promise<Instance | undefined> {

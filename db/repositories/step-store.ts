@@ -361,13 +361,15 @@ export class StepStore extends StepReads implements StepReader, StepWriter {
   /**
    * An instance that ended wakes the tokens waiting for it: its sub process parent, and `wait:` tokens. After the
    * commit, on their own: these range updates would otherwise hold their index locks for the whole transaction.
-   * Should the process die in between, the waiters' recheck (WAITING_RECHECK_MS) finds the end instead.
+   * Only the wakes a read finds waiters for are written (waitersOf). Should the process die in between, or a waiter
+   * commit after that read, the waiters' recheck (WAITING_RECHECK_MS) finds the end instead.
    */
   private async wakeWaitersOf(instanceIds: readonly number[]): Promise<void> {
     if (instanceIds.length === 0) return;
     try {
-      for (const chunk of chunked(instanceIds)) await this.wake(this.db, (qb) => qb.where('waits_on_instance_id', 'in', chunk));
-      await this.wake(this.db, (qb) => qb.where('status', '=', TOKEN_STATUS.waiting));
+      const { parents, waiting } = await this.waitersOf(instanceIds);
+      if (parents) for (const chunk of chunked(instanceIds)) await this.wake(this.db, (qb) => qb.where('waits_on_instance_id', 'in', chunk));
+      if (waiting) await this.wake(this.db, (qb) => qb.where('status', '=', TOKEN_STATUS.waiting));
     } catch (error) {
       // A waiter being written meanwhile is stepped again anyway; the recheck covers the rest.
       if (!isRetryableLockError(error)) throw error;

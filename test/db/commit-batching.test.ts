@@ -155,6 +155,34 @@ describeEachDialect('batched commits', (dialect) => {
     for (const id of ids) expect(await statusOf(tdb.db, id)).toBe(INSTANCE_STATUS.success);
   });
 
+  it('wakes the waiters of ended instances at once, and writes no wake when a read finds no waiter', async () => {
+    await insertDefinition(tdb.db, 70, 'noop:\n');
+    await insertDefinition(tdb.db, 71, 'wait: 70/daily\n');
+    await insertDefinition(tdb.db, 72, 'sub_process: 70\n');
+    const services = createEngineServices(counted, { ids: tdb.idGenerator });
+    const wakes = () => count(/^update .tokens. set .wake_at. = \S+, .version. = .version. \+ \S+ where/);
+    const probes = () => count(/^select exists \(select .id. from .tokens. where/);
+    // Nothing waits: the instance's end costs one read and no UPDATE (each was an autocommit; on AWS a Data API call).
+    const alone = (await services.operations.launch({ definitionId: 70, launchedBy: 'test' })).instance.id;
+    statements.length = 0;
+    await runUntilIdle(services);
+    expect(await statusOf(tdb.db, alone)).toBe(INSTANCE_STATUS.success);
+    expect(probes()).toBe(1);
+    expect(wakes()).toBe(0);
+    // A `wait:` token, and a sub_process parent waiting for its child: each is woken when the instance it waits for
+    // ends, not at its recheck (WAITING_RECHECK_MS, 5 s), which runUntilIdle would not wait for.
+    await tdb.db.deleteFrom('job_instances').where('id', '=', alone).execute();
+    const waiter = (await services.operations.launch({ definitionId: 71, launchedBy: 'test' })).instance.id;
+    await runUntilIdle(services);
+    expect(await statusOf(tdb.db, waiter)).toBe(INSTANCE_STATUS.working);
+    const parent = (await services.operations.launch({ definitionId: 72, launchedBy: 'test' })).instance.id;
+    statements.length = 0;
+    await runUntilIdle(services);
+    expect(await statusOf(tdb.db, parent)).toBe(INSTANCE_STATUS.success);
+    expect(await statusOf(tdb.db, waiter)).toBe(INSTANCE_STATUS.success);
+    expect(wakes()).toBeGreaterThanOrEqual(2);
+  });
+
   it('commits launches that arrive together in one transaction; prevent_multi and a missing definition stay per launch', async () => {
     await insertDefinition(tdb.db, 4, 'execute: sleep 100\n');
     await insertDefinition(tdb.db, 5, 'execute: sleep 100\n', { preventMulti: 1 });
