@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { insertDefinition } from '../helpers/engine-fixtures';
+import { definitionRow, insertDefinition } from '../helpers/engine-fixtures';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database';
 import { createHarness, snapshot, type ApiHarness } from './api-fixtures';
 
@@ -137,6 +137,9 @@ describe('fuzzed write requests (sqlite)', () => {
   });
 
   it('POST /v1/definitions/:id/instances with env, script and Idempotency-Key', async () => {
+    // The PUT and PATCH property above leaves definition 1 as its last random request made it (api_allowed false, a
+    // refused script: no launch could succeed, and the 201 below was missed in one CI run). Launchable again first.
+    await tdb.db.updateTable('job_definitions').set(definitionRow(1, 'execute: echo one\n', { apiAllowed: true })).where('id', '=', 1).execute();
     const seen = new Set<number>();
     await fc.assert(
       fc.asyncProperty(
