@@ -1,6 +1,7 @@
 /** The step store's plain reads (db/repositories/step-store.ts): tokens, instances, definitions, executions. */
 import { sql, type Kysely } from 'kysely';
 import { TOKEN_STATUS, type Definition, type Execution, type Instance, type Token } from '../../core/model';
+import { fromDbBool } from '../column-codec';
 import type { Database, ExecutionRow, ExecutionTable, TokenRow } from '../schema';
 import { DATA_API_MAX_ROW_BYTES } from '../../core/row-limits';
 import { EXECUTION_WIDTH, NARROW_ROW_BYTES, RESPONSE_BUDGET_BYTES, TOKEN_WIDTH, chunkByBytes, chunked, readByWidth, readInChunks, rowWidths, scanWidths, widthOf, type RowWidth } from './paging';
@@ -53,10 +54,10 @@ interface InstanceBatch {
 }
 
 /** The columns of executions `e` joined to tokens `t`, as `e_<column>` (read back by dueTokenOf). */
-export const joinedExecutionColumns = () => EXECUTION_COLUMNS.map((c) => sql.ref(`e.${c}`).as(`e_${c}`));
+const joinedExecutionColumns = () => EXECUTION_COLUMNS.map((c) => sql.ref(`e.${c}`).as(`e_${c}`));
 
 /** A row of tokens `t` joined with executions `e` (columns `e_<column>`), as a token and its execution. */
-export function dueTokenOf(row: object): DueToken {
+function dueTokenOf(row: object): DueToken {
   const joined = row as Record<string, unknown>;
   const execution = joined.e_id === null || joined.e_id === undefined ? undefined : toExecution(Object.fromEntries(EXECUTION_COLUMNS.map((c) => [c, joined[`e_${c}`]])) as unknown as ExecutionRow);
   return { token: toToken(row as TokenRow), execution };
@@ -344,8 +345,7 @@ export class StepReads {
         eb.exists(eb.selectFrom('tokens').select('id').where('status', '=', TOKEN_STATUS.waiting)).as('waiting'),
       ])
       .executeTakeFirstOrThrow();
-    const truthy = (value: unknown) => value === true || Number(value) > 0;
-    return { parents: truthy(row.parents), waiting: truthy(row.waiting) };
+    return { parents: fromDbBool(row.parents as boolean | number | string), waiting: fromDbBool(row.waiting as boolean | number | string) };
   }
 
   async findFinishedInstanceCreatedBetween(definitionId: number, from: Date, to: Date): Promise<Instance | undefined> {

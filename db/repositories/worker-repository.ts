@@ -68,11 +68,8 @@ export class WorkerRepository {
   }
 
   /**
-   * Writes the heartbeat and the held pids, then reads the worker's flags; undefined when the row is gone
-   * (someone removed a worker they judged lost: the agent should register again).
-   */
-  /**
-   * Writes the heartbeat and answers the worker's flags (undefined when its row is gone). With `expected` (the flags
+   * Writes the heartbeat and the held pids and answers the worker's flags; undefined when the row is gone (someone
+   * removed a worker they judged lost: the agent should register again). With `expected` (the flags
    * the agent last read) the write is conditional on them: one statement while nothing changed (a Data API call
    * less per beat, issue 18), and the flags are read only when they did.
    */

@@ -18,7 +18,7 @@ import { AGENT_ENV, testAgent } from './agent-fixtures';
 let tdb: TestDatabase;
 let handle: DatabaseHandle;
 /** Holds or fails a Data API call before it runs (set by a test). */
-let gate: ((call: { operation: string; sql?: string }) => Promise<void>) | undefined;
+let gate: ((call: { operation: string; sql?: string; parameters?: readonly { value?: Record<string, unknown> }[] }) => Promise<void>) | undefined;
 /** Drops the answer of a call that ran (set by a test). */
 let loseAnswer: ((call: { operation: string; sql?: string }) => boolean) | undefined;
 
@@ -68,6 +68,38 @@ it('adopts the row of a registration whose answer was lost instead of leaving a 
     expect(rows.map((r) => Number(r.id))).toEqual([t.agent.workerId]);
   } finally {
     loseAnswer = undefined;
+    await t.dispose();
+  }
+});
+
+it('adopts its row when the attempt whose answer was lost commits only after the retry looked for it', async () => {
+  // A Data API call that timed out may still run later. Here the first INSERT fails towards the agent unrun, and
+  // the same row lands just before the retry's INSERT, after the retry found no row: the retry meets its duplicate.
+  let inserts = 0;
+  let landing = false;
+  gate = async (call) => {
+    // tdb.db reaches the same stand-in: the late row's own INSERT is not the agent's.
+    if (!registration(call) || landing) return;
+    inserts++;
+    if (inserts === 1) throw new Error('injected: the service failed this call');
+    if (inserts === 2) {
+      const id = Number(Object.values(call.parameters![0]!.value ?? {})[0]);
+      const at = new Date();
+      landing = true;
+      await tdb.db
+        .insertInto('workers')
+        .values({ id, hostname: 'late-answer-agent', queues: '["@default"]', slots: 1, pids: '{}', heartbeat_at: at, started_at: at, suspended: false, draining: false, version: 0 })
+        .execute();
+    }
+  };
+  const t = testAgent(handle, { hostname: 'late-answer-agent' });
+  try {
+    await t.agent.start();
+    expect(inserts).toBe(2);
+    const rows = await tdb.db.selectFrom('workers').select('id').where('hostname', '=', 'late-answer-agent').execute();
+    expect(rows.map((r) => Number(r.id))).toEqual([t.agent.workerId]);
+  } finally {
+    gate = undefined;
     await t.dispose();
   }
 });

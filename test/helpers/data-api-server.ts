@@ -104,7 +104,7 @@ export interface DataApiServerOptions {
   /** Told of every call once answered (benches build per-call timelines from it). */
   onCall?: (call: DataApiCall) => void;
   /** Awaited before each call runs, once its body is read (tests hold one call until another has arrived). */
-  gate?: (call: { operation: string; sql?: string }) => Promise<void>;
+  gate?: (call: { operation: string; sql?: string; parameters?: readonly SqlParameter[] }) => Promise<void>;
   /**
    * Asked after each call ran: true drops the connection instead of answering, so the call took effect and its
    * caller sees a network error (a commit whose answer never came back). `faults.lostAnswerRate` does it at random.
@@ -852,7 +852,7 @@ export async function startDataApiServer(options: DataApiServerOptions): Promise
       const body = (text ? JSON.parse(text) : {}) as ExecuteRequest;
       parsed(body);
       const call = { operation: splitPath(req.url).operation.slice(1), ...(body.sql !== undefined ? { sql: body.sql } : {}) };
-      await options.gate?.(call);
+      await options.gate?.({ ...call, ...(body.parameters !== undefined ? { parameters: body.parameters } : {}) });
       const result = await route(splitPath(req.url).operation, body);
       if ((faults.lostAnswerRate && random() < faults.lostAnswerRate) || options.loseAnswer?.(call)) {
         req.socket.destroy();
